@@ -1,0 +1,140 @@
+//! Error types of the call path, with their classification as data.
+//!
+//! Two families, mirroring MCP's two error channels:
+//! - [`ToolError`]: a tool ran (or tried to) and failed: bad arguments, backend said no,
+//!   timeout. It reaches the client as a `CallToolResult` with `isError: true`, so the model
+//!   can read it and correct itself.
+//! - [`GatewayError`]: the request itself cannot be served: unknown tool, bad cursor, missing
+//!   resource. It reaches the client as a JSON-RPC error.
+//!
+//! The mapping of both to the wire lives in one place: [`crate::wire`].
+
+use std::time::Duration;
+
+/// What kind of tool failure this is; drives metrics labels, retries and circuit breakers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ToolErrorKind {
+    /// Arguments failed validation against the tool's `inputSchema`, or could not be encoded
+    /// into a request (e.g. a CR/LF in a header value).
+    InvalidArguments,
+    /// The backend answered with a non-2xx status.
+    BackendStatus,
+    /// The backend did not answer within the timeout.
+    Timeout,
+    /// The backend could not be reached (refused, DNS, TLS).
+    Connect,
+    /// A request or response body exceeded the configured cap.
+    TooLarge,
+    /// A policy refused the call (rate limit, open circuit, missing scope).
+    Rejected,
+    /// The call was cancelled by the client.
+    Cancelled,
+    /// An unexpected failure inside the gateway.
+    Internal,
+}
+
+impl ToolErrorKind {
+    /// Snake-case label for metrics and logs (a bounded set).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolErrorKind::InvalidArguments => "invalid_arguments",
+            ToolErrorKind::BackendStatus => "backend_status",
+            ToolErrorKind::Timeout => "timeout",
+            ToolErrorKind::Connect => "connect",
+            ToolErrorKind::TooLarge => "too_large",
+            ToolErrorKind::Rejected => "rejected",
+            ToolErrorKind::Cancelled => "cancelled",
+            ToolErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// One argument that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgumentViolation {
+    /// JSON pointer into the arguments, e.g. `/tags/2` (`""` for the arguments object itself).
+    pub path: String,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+/// A tool call that failed; becomes an `isError: true` result.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ToolError {
+    /// Classification.
+    pub kind: ToolErrorKind,
+    /// A message the model can act on: what failed, where, how to fix it. Never contains
+    /// secrets.
+    pub message: String,
+    /// Backend HTTP status, for `BackendStatus`.
+    pub status: Option<u16>,
+    /// Every argument violation, for `InvalidArguments`.
+    pub violations: Vec<ArgumentViolation>,
+    /// Whether trying again unchanged may succeed (timeouts, 502/503/504, 429, connect errors).
+    pub retryable: bool,
+    /// How long to wait before retrying, when known (rate limits, `Retry-After`).
+    pub retry_after: Option<Duration>,
+}
+
+impl ToolError {
+    /// A failure of `kind` with `message`; `retryable` follows from the kind.
+    pub fn new(kind: ToolErrorKind, message: impl Into<String>) -> Self {
+        let retryable = matches!(kind, ToolErrorKind::Timeout | ToolErrorKind::Connect);
+        ToolError {
+            kind,
+            message: message.into(),
+            status: None,
+            violations: Vec::new(),
+            retryable,
+            retry_after: None,
+        }
+    }
+
+    /// Argument validation failure listing every violation.
+    pub fn invalid_arguments(tool: &str, violations: Vec<ArgumentViolation>) -> Self {
+        let mut message = format!(
+            "invalid arguments for tool `{tool}` ({} problem{}):",
+            violations.len(),
+            if violations.len() == 1 { "" } else { "s" }
+        );
+        for v in &violations {
+            let at = if v.path.is_empty() { "(arguments)" } else { v.path.as_str() };
+            message.push_str(&format!("\n- {at}: {}", v.message));
+        }
+        ToolError {
+            violations,
+            ..ToolError::new(ToolErrorKind::InvalidArguments, message)
+        }
+    }
+
+    /// Sets the backend status (and whether it is retryable: 408, 429, 502, 503, 504).
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self.retryable = matches!(status, 408 | 429 | 502 | 503 | 504);
+        self
+    }
+}
+
+/// A request that cannot be served at all; becomes a JSON-RPC error.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GatewayError {
+    /// `tools/call` named a tool the catalog does not have.
+    #[error("unknown tool: {0}")]
+    UnknownTool(String),
+    /// `resources/read` named a URI no resource or template matches.
+    #[error("resource not found: {0}")]
+    ResourceNotFound(String),
+    /// A pagination cursor this server did not issue.
+    #[error("invalid cursor: {0}")]
+    InvalidCursor(String),
+    /// The request parameters are malformed.
+    #[error("invalid params: {0}")]
+    InvalidParams(String),
+    /// The request was refused before reaching a tool (e.g. unauthenticated).
+    #[error("{0}")]
+    Refused(String),
+    /// The gateway failed unexpectedly; details are in the log under the correlation id.
+    #[error("internal error (correlation id {0})")]
+    Internal(String),
+}

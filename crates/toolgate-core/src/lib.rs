@@ -1,0 +1,14 @@
+//! The core of toolgate: the catalog of tools and resources, the call context, the call
+//! pipeline's request/response types, the error types and their single mapping to the wire.
+//!
+//! Does not own: how tools are executed (sources such as `toolgate-http` implement
+//! [`handler::ToolHandler`]), cross-cutting policies (`toolgate-policy`), or transports
+//! (`toolgate-server`).
+
+pub mod context;
+pub mod error;
+pub mod handler;
+
+pub use context::{CallContext, CorrelationId, Principal, Transport};
+pub use error::{ArgumentViolation, GatewayError, ToolError, ToolErrorKind};
+pub use handler::{ReadinessProbe, ToolHandler};
