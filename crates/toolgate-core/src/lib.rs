@@ -5,10 +5,16 @@
 //! [`handler::ToolHandler`]), cross-cutting policies (`toolgate-policy`), or transports
 //! (`toolgate-server`).
 
+pub mod catalog;
 pub mod context;
 pub mod error;
 pub mod handler;
+pub mod pipeline;
+pub mod uri_template;
+pub mod wire;
 
+pub use catalog::{Catalog, CatalogBuilder, SharedCatalog, ToolEntry};
 pub use context::{CallContext, CorrelationId, Principal, Transport};
 pub use error::{ArgumentViolation, GatewayError, ToolError, ToolErrorKind};
 pub use handler::{ReadinessProbe, ToolHandler};
+pub use pipeline::{Dispatcher, McpCall, McpRequest, McpResponse, Pipeline, ToolOutcome};

@@ -1,1 +1,13 @@
-//! placeholder
+//! The MCP server of toolgate: the rmcp `ServerHandler` over the call pipeline, the stdio and
+//! streamable HTTP transports, and the mountable axum router.
+//!
+//! Does not own: what tools exist (the catalog, built by the binary from sources) or policies
+//! (the pipeline, built by `toolgate_policy::stack`).
+
+pub mod handler;
+pub mod http;
+pub mod stdio;
+
+pub use handler::{Gateway, InFlight, ServerIdentity};
+pub use http::{HttpOptions, SessionMode, gateway_app, mcp_router, serve};
+pub use stdio::serve_stdio;

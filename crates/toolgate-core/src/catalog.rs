@@ -1,0 +1,312 @@
+//! The catalog: every tool, resource and resource template the gateway serves, by name.
+//!
+//! A catalog is built once from compiled sources (at start or on reload), then frozen and
+//! shared behind an `ArcSwap` ([`SharedCatalog`]): requests load the current catalog without
+//! locking, and a reload swaps in a new one atomically. Nothing is parsed or compiled per
+//! request or per session.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use base64::Engine as _;
+use rmcp::model::{Resource, ResourceTemplate, Tool};
+
+use crate::error::GatewayError;
+use crate::handler::{ReadinessProbe, ToolHandler};
+use crate::uri_template::UriTemplate;
+
+/// A tool and what executes it.
+#[derive(Clone)]
+pub struct ToolEntry {
+    /// The MCP tool definition served by `tools/list`.
+    pub tool: Tool,
+    /// Name of the source the tool comes from (a bounded label for metrics and logs).
+    pub source: Arc<str>,
+    /// Executes calls.
+    pub handler: Arc<dyn ToolHandler>,
+}
+
+/// A fixed resource and what reads it.
+#[derive(Clone)]
+pub struct ResourceEntry {
+    /// The MCP resource served by `resources/list`.
+    pub resource: Resource,
+    /// Name of the source.
+    pub source: Arc<str>,
+    /// Reads the resource.
+    pub handler: Arc<dyn ToolHandler>,
+}
+
+/// A resource template, its parsed form and what reads matching URIs.
+#[derive(Clone)]
+pub struct TemplateEntry {
+    /// The MCP template served by `resources/templates/list`.
+    pub template: ResourceTemplate,
+    /// Parsed template used to match `resources/read` URIs.
+    pub matcher: UriTemplate,
+    /// Name of the source.
+    pub source: Arc<str>,
+    /// Reads matching resources.
+    pub handler: Arc<dyn ToolHandler>,
+}
+
+/// A named source and how to tell whether it is ready.
+#[derive(Clone)]
+pub struct SourceEntry {
+    /// Source name.
+    pub name: Arc<str>,
+    /// Readiness check for `/readyz`.
+    pub probe: Arc<dyn ReadinessProbe>,
+}
+
+/// Two components were registered under one name.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("duplicate {kind} `{name}` (from sources `{first}` and `{second}`): give one of them a namespace or a name override")]
+pub struct DuplicateName {
+    /// "tool", "resource" or "resource template".
+    pub kind: &'static str,
+    /// The clashing name or URI.
+    pub name: String,
+    /// Source registered first.
+    pub first: String,
+    /// Source registered second.
+    pub second: String,
+}
+
+/// An immutable set of tools, resources and templates.
+#[derive(Clone, Default)]
+pub struct Catalog {
+    tools: Vec<ToolEntry>,
+    tool_index: HashMap<Arc<str>, usize>,
+    resources: Vec<ResourceEntry>,
+    resource_index: HashMap<String, usize>,
+    templates: Vec<TemplateEntry>,
+    sources: Vec<SourceEntry>,
+    page_size: Option<usize>,
+}
+
+impl Catalog {
+    /// Starts an empty catalog builder.
+    pub fn builder() -> CatalogBuilder {
+        CatalogBuilder::default()
+    }
+
+    /// Looks a tool up by name.
+    pub fn tool(&self, name: &str) -> Option<&ToolEntry> {
+        self.tool_index.get(name).map(|&i| &self.tools[i])
+    }
+
+    /// All tools, in registration order.
+    pub fn tools(&self) -> &[ToolEntry] {
+        &self.tools
+    }
+
+    /// All fixed resources.
+    pub fn resources(&self) -> &[ResourceEntry] {
+        &self.resources
+    }
+
+    /// All resource templates.
+    pub fn templates(&self) -> &[TemplateEntry] {
+        &self.templates
+    }
+
+    /// All sources.
+    pub fn sources(&self) -> &[SourceEntry] {
+        &self.sources
+    }
+
+    /// Finds what serves `uri`: a fixed resource first, then the first matching template with
+    /// the values bound to its variables.
+    pub fn resolve_resource(&self, uri: &str) -> Option<ResolvedResource<'_>> {
+        if let Some(&i) = self.resource_index.get(uri) {
+            let e = &self.resources[i];
+            return Some(ResolvedResource {
+                source: &e.source,
+                handler: &e.handler,
+                arguments: Default::default(),
+            });
+        }
+        self.templates.iter().find_map(|t| {
+            t.matcher.matches(uri).map(|arguments| ResolvedResource {
+                source: &t.source,
+                handler: &t.handler,
+                arguments,
+            })
+        })
+    }
+
+    /// One page of `items` starting at `cursor`: the items and the next cursor.
+    pub fn page<'a, T>(
+        &self,
+        items: &'a [T],
+        cursor: Option<&str>,
+    ) -> Result<(&'a [T], Option<String>), GatewayError> {
+        let start = match cursor {
+            None => 0,
+            Some(c) => decode_cursor(c).ok_or_else(|| {
+                GatewayError::InvalidCursor(format!(
+                    "`{c}` was not issued by this server; omit the cursor to start from the first page"
+                ))
+            })?,
+        };
+        if start > items.len() {
+            return Err(GatewayError::InvalidCursor(format!(
+                "cursor points past the end of the list ({} items); the list changed, start again without a cursor",
+                items.len()
+            )));
+        }
+        let Some(size) = self.page_size else {
+            return Ok((&items[start..], None));
+        };
+        let end = (start + size).min(items.len());
+        let next = (end < items.len()).then(|| encode_cursor(end));
+        Ok((&items[start..end], next))
+    }
+}
+
+/// What `resources/read` resolved a URI to.
+pub struct ResolvedResource<'a> {
+    /// Source name.
+    pub source: &'a Arc<str>,
+    /// Reads the resource.
+    pub handler: &'a Arc<dyn ToolHandler>,
+    /// Template variables bound from the URI (empty for fixed resources).
+    pub arguments: rmcp::model::JsonObject,
+}
+
+fn encode_cursor(offset: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o{offset}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<usize> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    std::str::from_utf8(&bytes).ok()?.strip_prefix('o')?.parse().ok()
+}
+
+/// Collects components; rejects duplicate names.
+#[derive(Default)]
+pub struct CatalogBuilder {
+    catalog: Catalog,
+}
+
+impl CatalogBuilder {
+    /// Serve list results in pages of `size` (`None` = everything in one page).
+    pub fn page_size(mut self, size: Option<usize>) -> Self {
+        self.catalog.page_size = size.filter(|&s| s > 0);
+        self
+    }
+
+    /// Registers a source's readiness probe.
+    pub fn add_source(&mut self, name: Arc<str>, probe: Arc<dyn ReadinessProbe>) {
+        self.catalog.sources.push(SourceEntry { name, probe });
+    }
+
+    /// Adds a tool; fails if the name is taken.
+    pub fn add_tool(&mut self, entry: ToolEntry) -> Result<(), DuplicateName> {
+        let name: Arc<str> = Arc::from(entry.tool.name.as_ref());
+        if let Some(&i) = self.catalog.tool_index.get(&name) {
+            return Err(DuplicateName {
+                kind: "tool",
+                name: name.to_string(),
+                first: self.catalog.tools[i].source.to_string(),
+                second: entry.source.to_string(),
+            });
+        }
+        self.catalog
+            .tool_index
+            .insert(name, self.catalog.tools.len());
+        self.catalog.tools.push(entry);
+        Ok(())
+    }
+
+    /// Adds a fixed resource; fails if the URI is taken.
+    pub fn add_resource(&mut self, entry: ResourceEntry) -> Result<(), DuplicateName> {
+        let uri = entry.resource.uri.clone();
+        if let Some(&i) = self.catalog.resource_index.get(&uri) {
+            return Err(DuplicateName {
+                kind: "resource",
+                name: uri,
+                first: self.catalog.resources[i].source.to_string(),
+                second: entry.source.to_string(),
+            });
+        }
+        self.catalog
+            .resource_index
+            .insert(uri, self.catalog.resources.len());
+        self.catalog.resources.push(entry);
+        Ok(())
+    }
+
+    /// Adds a resource template; fails if the same template is registered twice.
+    pub fn add_template(&mut self, entry: TemplateEntry) -> Result<(), DuplicateName> {
+        if let Some(t) = self
+            .catalog
+            .templates
+            .iter()
+            .find(|t| t.template.uri_template == entry.template.uri_template)
+        {
+            return Err(DuplicateName {
+                kind: "resource template",
+                name: entry.template.uri_template.clone(),
+                first: t.source.to_string(),
+                second: entry.source.to_string(),
+            });
+        }
+        self.catalog.templates.push(entry);
+        Ok(())
+    }
+
+    /// Freezes the catalog.
+    pub fn build(self) -> Catalog {
+        self.catalog
+    }
+}
+
+/// The current catalog, swappable at runtime without blocking readers.
+pub type SharedCatalog = Arc<ArcSwap<Catalog>>;
+
+/// Wraps a catalog for sharing.
+pub fn shared(catalog: Catalog) -> SharedCatalog {
+    Arc::new(ArcSwap::from_pointee(catalog))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_foreign_values() {
+        assert_eq!(decode_cursor(&encode_cursor(42)), Some(42));
+        assert_eq!(decode_cursor("not-a-cursor"), None);
+        assert_eq!(decode_cursor(""), None);
+    }
+
+    #[test]
+    fn pages_cover_every_item_once() {
+        let catalog = Catalog::builder().page_size(Some(3)).build();
+        let items: Vec<u32> = (0..8).collect();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (page, next) = catalog.page(&items, cursor.as_deref()).unwrap();
+            seen.extend_from_slice(page);
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, items);
+    }
+
+    #[test]
+    fn a_cursor_past_the_end_is_an_error() {
+        let catalog = Catalog::builder().page_size(Some(3)).build();
+        let items: Vec<u32> = (0..2).collect();
+        assert!(catalog.page(&items, Some(&encode_cursor(5))).is_err());
+        assert!(catalog.page(&items, Some("garbage")).is_err());
+    }
+}

@@ -1,0 +1,77 @@
+//! The one place where errors become MCP wire values.
+//!
+//! Tool failures become `CallToolResult { isError: true }` with a text the model can act on;
+//! gateway errors become JSON-RPC errors with the codes the MCP specification assigns. Both
+//! matches are exhaustive on purpose: a new error kind must decide how it is shown.
+
+use rmcp::ErrorData;
+use rmcp::model::{CallToolResult, ContentBlock, ErrorCode};
+use serde_json::json;
+
+use crate::error::{GatewayError, ToolError, ToolErrorKind};
+
+/// Turns a tool failure into the result the client sees.
+pub fn tool_error_result(err: &ToolError) -> CallToolResult {
+    let hint = match err.kind {
+        ToolErrorKind::InvalidArguments => "Fix the arguments listed above and call the tool again.",
+        ToolErrorKind::BackendStatus => match err.status {
+            Some(400..=499) => "The API rejected the request; check the arguments against the tool's input schema.",
+            _ => "The API failed to handle the request.",
+        },
+        ToolErrorKind::Timeout => "The API did not answer in time; you may retry later.",
+        ToolErrorKind::Connect => "The API could not be reached; you may retry later.",
+        ToolErrorKind::TooLarge => "Reduce the size of the request or ask for less data.",
+        ToolErrorKind::Rejected => "The gateway refused this call.",
+        ToolErrorKind::Cancelled => "The call was cancelled.",
+        ToolErrorKind::Internal => "The gateway failed unexpectedly.",
+    };
+    let mut text = err.message.clone();
+    if let Some(after) = err.retry_after {
+        text.push_str(&format!(" Retry after {} s.", after.as_secs().max(1)));
+    }
+    text.push('\n');
+    text.push_str(hint);
+    CallToolResult::error(vec![ContentBlock::text(text)])
+}
+
+/// Turns a gateway error into a JSON-RPC error.
+pub fn gateway_error_data(err: &GatewayError) -> ErrorData {
+    match err {
+        GatewayError::UnknownTool(name) => ErrorData::invalid_params(
+            format!("Unknown tool: {name}"),
+            Some(json!({ "tool": name })),
+        ),
+        GatewayError::ResourceNotFound(uri) => ErrorData::new(
+            ErrorCode::RESOURCE_NOT_FOUND,
+            format!("Resource not found: {uri}"),
+            Some(json!({ "uri": uri })),
+        ),
+        GatewayError::InvalidCursor(msg) => ErrorData::invalid_params(msg.clone(), None),
+        GatewayError::InvalidParams(msg) => ErrorData::invalid_params(msg.clone(), None),
+        GatewayError::Refused(msg) => ErrorData::new(ErrorCode(-32001), msg.clone(), None),
+        GatewayError::Internal(id) => ErrorData::internal_error(
+            format!("internal error; see the gateway log for correlation id {id}"),
+            None,
+        ),
+    }
+}
+
+/// Turns a failed resource read into a JSON-RPC error (resources have no `isError`).
+pub fn resource_error_data(uri: &str, err: &ToolError) -> ErrorData {
+    let code = match err.kind {
+        ToolErrorKind::BackendStatus if err.status == Some(404) => ErrorCode::RESOURCE_NOT_FOUND,
+        ToolErrorKind::InvalidArguments => ErrorCode::INVALID_PARAMS,
+        ToolErrorKind::BackendStatus
+        | ToolErrorKind::Timeout
+        | ToolErrorKind::Connect
+        | ToolErrorKind::TooLarge
+        | ToolErrorKind::Rejected
+        | ToolErrorKind::Cancelled
+        | ToolErrorKind::Internal => ErrorCode::INTERNAL_ERROR,
+    };
+    ErrorData::new(
+        code,
+        format!("reading {uri} failed: {}", err.message),
+        Some(json!({ "uri": uri, "kind": err.kind.as_str() })),
+    )
+}

@@ -1,0 +1,179 @@
+//! Prometheus metrics of the call pipeline and the layer that records them.
+//!
+//! Metrics (all labels are bounded: MCP method, a tool name from the catalog or `_none`, an
+//! outcome from a fixed set):
+//! - `toolgate_calls_total{method, tool, outcome}`: finished calls.
+//! - `toolgate_call_duration_seconds{method, tool}`: latency histogram.
+//! - `toolgate_calls_in_flight`: calls currently being served.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use toolgate_core::{GatewayError, McpCall, McpRequest, McpResponse};
+use tower::{Layer, Service};
+
+use crate::outcome::outcome_label;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    method: Cow<'static, str>,
+    tool: String,
+    outcome: Cow<'static, str>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LatencyLabels {
+    method: Cow<'static, str>,
+    tool: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs … ~52 s: gateway hops are sub-millisecond, slow backends take seconds.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.0001, 2.0, 20,
+    ))
+}
+
+/// The gateway's metrics and the registry they are exported from.
+pub struct Metrics {
+    registry: Registry,
+    calls: Family<CallLabels, Counter>,
+    latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
+    in_flight: Gauge,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them under the `toolgate` prefix.
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("toolgate");
+        let calls = Family::<CallLabels, Counter>::default();
+        let latency =
+            Family::<LatencyLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        let in_flight = Gauge::default();
+        registry.register("calls", "MCP calls served, by method, tool and outcome", calls.clone());
+        registry.register(
+            "call_duration_seconds",
+            "Latency of MCP calls through the pipeline",
+            latency.clone(),
+        );
+        registry.register("calls_in_flight", "MCP calls currently being served", in_flight.clone());
+        Arc::new(Metrics {
+            registry,
+            calls,
+            latency,
+            in_flight,
+        })
+    }
+
+    /// Renders every metric in the Prometheus text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    fn record(&self, method: &'static str, tool: &str, outcome: &'static str, seconds: f64) {
+        self.calls
+            .get_or_create(&CallLabels {
+                method: Cow::Borrowed(method),
+                tool: tool.to_owned(),
+                outcome: Cow::Borrowed(outcome),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&LatencyLabels {
+                method: Cow::Borrowed(method),
+                tool: tool.to_owned(),
+            })
+            .observe(seconds);
+    }
+}
+
+/// Records call counts and latency.
+#[derive(Clone)]
+pub struct MetricsLayer {
+    metrics: Arc<Metrics>,
+}
+
+impl MetricsLayer {
+    /// A layer recording into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        MetricsLayer { metrics }
+    }
+}
+
+impl<S> Layer<S> for MetricsLayer {
+    type Service = MetricsService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        MetricsService {
+            inner,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// Service produced by [`MetricsLayer`].
+#[derive(Clone)]
+pub struct MetricsService<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+/// The tool label of a call: the tool name if the call reached a known tool, else `_none`.
+/// An unknown tool's name is user input and must never become a label value.
+fn tool_label(tool: Option<String>, result: &Result<McpResponse, GatewayError>) -> String {
+    match (tool, result) {
+        (Some(name), Ok(_)) => name,
+        _ => "_none".to_owned(),
+    }
+}
+
+impl<S> Service<McpCall> for MetricsService<S>
+where
+    S: Service<McpCall, Response = McpResponse, Error = GatewayError>,
+    S::Future: Send + 'static,
+{
+    type Response = McpResponse;
+    type Error = GatewayError;
+    type Future = BoxFuture<'static, Result<McpResponse, GatewayError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, call: McpCall) -> Self::Future {
+        let metrics = self.metrics.clone();
+        let method = call.request.method();
+        let tool = match &call.request {
+            McpRequest::CallTool { name, .. } => Some(name.clone()),
+            _ => None,
+        };
+        let fut = self.inner.call(call);
+        metrics.in_flight.inc();
+        let started = Instant::now();
+        Box::pin(async move {
+            let result = fut.await;
+            metrics.in_flight.dec();
+            let tool = tool_label(tool, &result);
+            metrics.record(
+                method,
+                &tool,
+                outcome_label(&result),
+                started.elapsed().as_secs_f64(),
+            );
+            result
+        })
+    }
+}

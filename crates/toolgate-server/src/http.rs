@@ -1,0 +1,267 @@
+//! MCP over streamable HTTP, the mountable router, and the gateway's HTTP app.
+//!
+//! - [`mcp_router`]: just the MCP endpoint at a path, for a Rust service to `merge` into its
+//!   own axum app (the counterpart of fastapi-mcp's `mount_http`).
+//! - [`gateway_app`]: MCP plus `/healthz`, `/readyz` and `/metrics`, as `toolgate serve
+//!   --http` runs it.
+//! - [`serve`]: runs an app on a listener with TCP_NODELAY on every accepted socket and a
+//!   graceful shutdown that lets in-flight calls finish up to a deadline.
+//!
+//! The MCP protocol handling (sessions for 2025-11-25 clients, stateless 2026-07-28
+//! requests, JSON or SSE responses, Host/Origin checks) is rmcp's `StreamableHttpService`;
+//! this module is the seam behind which it can be replaced by a leaner hot path.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::serve::ListenerExt as _;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use toolgate_core::Transport;
+use toolgate_policy::Metrics;
+
+use crate::handler::{Gateway, InFlight};
+
+/// Whether 2025-11-25 (and older) clients get protocol sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionMode {
+    /// `initialize` creates a session (`Mcp-Session-Id`); GET streams and server-to-client
+    /// messages work. 2026-07-28 requests are served statelessly regardless.
+    #[default]
+    Stateful,
+    /// Every request stands alone: no session ids, any replica can serve any request.
+    Stateless,
+}
+
+/// Options of the streamable HTTP transport.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Path of the MCP endpoint, e.g. `/mcp`.
+    pub path: String,
+    /// Accepted `Host` values (`name` or `name:port`). Empty = accept any (not recommended).
+    pub allowed_hosts: Vec<String>,
+    /// Accepted `Origin` values (`scheme://host[:port|:*]`). A request with an `Origin` not in
+    /// the list gets 403; requests without `Origin` (non-browser clients) pass.
+    pub allowed_origins: Vec<String>,
+    /// Session handling for legacy clients.
+    pub session_mode: SessionMode,
+    /// Answer simple requests with `application/json` instead of an SSE stream.
+    pub json_response: bool,
+    /// Largest accepted POST body.
+    pub max_request_body_bytes: usize,
+    /// Keep-alive comment interval on SSE streams.
+    pub sse_keep_alive: Option<Duration>,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            path: "/mcp".to_owned(),
+            allowed_hosts: default_allowed_hosts(),
+            allowed_origins: default_allowed_origins(),
+            session_mode: SessionMode::Stateful,
+            json_response: true,
+            max_request_body_bytes: 4 * 1024 * 1024,
+            sse_keep_alive: Some(Duration::from_secs(15)),
+        }
+    }
+}
+
+/// Loopback host names: the default `Host` allowlist (defeats DNS rebinding).
+pub fn default_allowed_hosts() -> Vec<String> {
+    ["localhost", "127.0.0.1", "::1", "[::1]"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Loopback origins on any port: the default `Origin` allowlist.
+pub fn default_allowed_origins() -> Vec<String> {
+    [
+        "http://localhost:*",
+        "http://127.0.0.1:*",
+        "http://[::1]:*",
+        "https://localhost:*",
+        "https://127.0.0.1:*",
+        "https://[::1]:*",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect()
+}
+
+/// The rmcp streamable HTTP service for `gateway`, stopped when `shutdown` is cancelled.
+fn mcp_service_config(options: &HttpOptions, shutdown: &CancellationToken) -> StreamableHttpServerConfig {
+    let mut config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(options.session_mode == SessionMode::Stateful)
+        .with_json_response(options.json_response)
+        .with_sse_keep_alive(options.sse_keep_alive)
+        .with_max_request_body_bytes(options.max_request_body_bytes)
+        .with_cancellation_token(shutdown.child_token());
+    config = if options.allowed_hosts.is_empty() {
+        config.disable_allowed_hosts()
+    } else {
+        config.with_allowed_hosts(options.allowed_hosts.clone())
+    };
+    config
+        .with_allowed_origins(options.allowed_origins.clone())
+        .enforce_origin_validation()
+}
+
+/// A router serving only the MCP endpoint at `options.path`; merge it into any axum app.
+///
+/// ```no_run
+/// # use toolgate_server::{Gateway, HttpOptions, mcp_router};
+/// # fn demo(gateway: Gateway, my_app: axum::Router) -> axum::Router {
+/// let shutdown = tokio_util::sync::CancellationToken::new();
+/// my_app.merge(mcp_router(gateway, &HttpOptions::default(), shutdown))
+/// # }
+/// ```
+pub fn mcp_router(gateway: Gateway, options: &HttpOptions, shutdown: CancellationToken) -> Router {
+    let gateway = gateway.with_transport(Transport::Http);
+    let config = mcp_service_config(options, &shutdown);
+    let factory = move || Ok(gateway.clone());
+    match options.session_mode {
+        SessionMode::Stateful => {
+            let service = StreamableHttpService::new(
+                factory,
+                Arc::new(LocalSessionManager::default()),
+                config,
+            );
+            Router::new().route_service(&options.path, service)
+        }
+        SessionMode::Stateless => {
+            let service = StreamableHttpService::new(
+                factory,
+                Arc::new(NeverSessionManager::default()),
+                config,
+            );
+            Router::new().route_service(&options.path, service)
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    gateway: Gateway,
+    metrics: Arc<Metrics>,
+}
+
+/// The full HTTP app of `toolgate serve --http`: MCP at `options.path`, `/healthz` (alive),
+/// `/readyz` (catalog loaded and every source reachable) and `/metrics` (Prometheus).
+pub fn gateway_app(
+    gateway: Gateway,
+    options: &HttpOptions,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> Router {
+    let state = AppState {
+        gateway: gateway.clone(),
+        metrics,
+    };
+    let ops = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .with_state(state);
+    mcp_router(gateway, options, shutdown).merge(ops)
+}
+
+async fn healthz() -> Response {
+    (StatusCode::OK, axum::Json(json!({ "status": "ok" }))).into_response()
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let catalog = state.gateway.catalog().load_full();
+    let checks = catalog.sources().iter().map(|s| {
+        let name = s.name.clone();
+        let probe = s.probe.check();
+        async move { (name, probe.await) }
+    });
+    let results = futures::future::join_all(checks).await;
+    let ready = results.iter().all(|(_, r)| r.is_ok());
+    let sources: serde_json::Map<String, serde_json::Value> = results
+        .into_iter()
+        .map(|(name, r)| {
+            let v = match r {
+                Ok(()) => json!("ok"),
+                Err(e) => json!(e),
+            };
+            (name.to_string(), v)
+        })
+        .collect();
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "tools": catalog.tools().len(),
+        "sources": sources,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// Serves `app` on `listener` until `signal` resolves, then shuts down gracefully: stops
+/// accepting connections, lets calls in progress finish for up to `grace`, then closes MCP
+/// sessions (`mcp_shutdown`) and returns.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    signal: impl Future<Output = ()> + Send + 'static,
+    in_flight: Arc<InFlight>,
+    grace: Duration,
+    mcp_shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        // Without TCP_NODELAY small MCP responses wait ~40 ms for delayed ACKs.
+        let _ = tcp.set_nodelay(true);
+    });
+    let stop_accepting = CancellationToken::new();
+    let server = {
+        let stop = stop_accepting.clone();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .into_future()
+    };
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        r = &mut server => return r,
+        () = signal => {}
+    }
+    tracing::info!(in_flight = in_flight.current(), grace_s = grace.as_secs_f64(), "shutting down: no new connections; waiting for calls in progress");
+    stop_accepting.cancel();
+    if tokio::time::timeout(grace, in_flight.wait_idle()).await.is_err() {
+        tracing::warn!(in_flight = in_flight.current(), "shutdown deadline reached with calls still in progress; closing them");
+    }
+    mcp_shutdown.cancel();
+    match tokio::time::timeout(Duration::from_secs(2), &mut server).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!("connections still open after shutdown; exiting anyway");
+            Ok(())
+        }
+    }
+}

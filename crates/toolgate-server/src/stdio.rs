@@ -1,0 +1,18 @@
+//! MCP over stdin/stdout: nothing but protocol on stdout (logs go to stderr, set up by the
+//! binary), exit when the client closes stdin.
+
+use rmcp::ServiceExt as _;
+use toolgate_core::Transport;
+
+use crate::handler::Gateway;
+
+/// Serves `gateway` on stdin/stdout until the client disconnects.
+pub async fn serve_stdio(gateway: Gateway) -> std::io::Result<()> {
+    let gateway = gateway.with_transport(Transport::Stdio);
+    let running = gateway
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(std::io::Error::other)?;
+    running.waiting().await.map_err(std::io::Error::other)?;
+    Ok(())
+}
