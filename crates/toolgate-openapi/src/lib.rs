@@ -8,8 +8,18 @@
 //! Does not own: any I/O (no files, no network, no async): loading a spec from a path or URL
 //! lives at the edge (the `toolgate` binary) and reaches this crate as bytes and a loader.
 
+mod body;
+mod compiler;
 pub mod ir;
+pub mod naming;
 pub mod options;
+mod output;
+mod params;
+mod parse;
+pub mod refs;
+mod routes;
+mod schema;
+mod swagger2;
 
 pub use ir::*;
 pub use options::*;
@@ -63,8 +73,7 @@ impl DocumentLoader for NoExternalRefs {
 
 /// Parses spec bytes as JSON (if they start with `{`) or YAML.
 pub fn parse_document(bytes: &[u8]) -> Result<Value, SpecError> {
-    let _ = bytes;
-    todo!("implemented by the compiler")
+    parse::parse_document(bytes)
 }
 
 /// Compiles a parsed document into MCP components.
@@ -79,6 +88,5 @@ pub fn compile(
     options: &CompileOptions,
     loader: &dyn DocumentLoader,
 ) -> Result<CompiledSpec, SpecError> {
-    let _ = (doc, base_uri, options, loader);
-    todo!("implemented by the compiler")
+    compiler::compile(doc, base_uri, options, loader)
 }

@@ -1,0 +1,57 @@
+//! Compiles one spec file and prints operation/diagnostic counts and timings.
+//!
+//! `cargo run --release -p toolgate-openapi --example compile_bench -- FILE [--validate] [--diags]`
+
+use std::time::Instant;
+
+use toolgate_openapi::{CompileOptions, NoExternalRefs, Severity, compile, parse_document};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(path) = args.iter().find(|a| !a.starts_with("--")) else {
+        eprintln!("usage: compile_bench FILE [--validate] [--diags]");
+        std::process::exit(2);
+    };
+    let bytes = std::fs::read(path).expect("read spec");
+    let t0 = Instant::now();
+    let doc = parse_document(&bytes).expect("parse");
+    let t1 = Instant::now();
+    let spec = compile(&doc, None, &CompileOptions::default(), &NoExternalRefs).expect("compile");
+    let t2 = Instant::now();
+    let errors = spec
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    println!(
+        "spec: {} {} ({})",
+        spec.title, spec.version, spec.spec_version
+    );
+    println!("operations: {}", spec.operations.len());
+    println!(
+        "diagnostics: {} ({} errors = skipped operations)",
+        spec.diagnostics.len(),
+        errors
+    );
+    println!("parse: {:.1} ms", (t1 - t0).as_secs_f64() * 1000.0);
+    println!("compile: {:.1} ms", (t2 - t1).as_secs_f64() * 1000.0);
+    println!("total: {:.1} ms", (t2 - t0).as_secs_f64() * 1000.0);
+    if args.iter().any(|a| a == "--diags") {
+        for d in &spec.diagnostics {
+            println!("  {d}");
+        }
+    }
+    if args.iter().any(|a| a == "--validate") {
+        let mut bad = 0;
+        for op in &spec.operations {
+            let schemas = std::iter::once(&op.input_schema).chain(op.output_schema.as_ref());
+            for s in schemas {
+                if let Err(e) = jsonschema::validator_for(&serde_json::Value::Object(s.clone())) {
+                    bad += 1;
+                    println!("  invalid schema in {}: {e}", op.name);
+                }
+            }
+        }
+        println!("schemas failing to compile: {bad}");
+    }
+}

@@ -1,0 +1,700 @@
+//! The compilation driver: walks `paths` in document order, applies selection and route maps,
+//! compiles each operation (parameters, body, arguments and collisions, output, naming, kind,
+//! annotations, security) and turns a failure into an `Error` diagnostic that skips only that
+//! operation.
+
+use std::collections::HashMap;
+
+use indexmap::{IndexMap, IndexSet};
+use serde_json::{Map, Value};
+
+use crate::body::RawBodyKind;
+use crate::ir::*;
+use crate::naming::{Namer, derived_base};
+use crate::options::{CompileOptions, OperationOverride, RouteTarget};
+use crate::params::RawParam;
+use crate::refs::{Doc, DocEntry, Loc, Registry, child};
+use crate::routes::{Routes, resource_host};
+use crate::schema::Mode;
+use crate::{DocumentLoader, SpecError, swagger2};
+
+/// Per-operation context for diagnostics.
+pub(crate) struct OpCtx {
+    /// `METHOD /path`.
+    pub operation: String,
+}
+
+/// State of one compilation.
+pub(crate) struct Compiler<'a> {
+    pub opts: &'a CompileOptions,
+    pub loader: &'a dyn DocumentLoader,
+    pub docs: Vec<DocEntry<'a>>,
+    pub ext_index: HashMap<String, Result<usize, String>>,
+    pub reg: Registry,
+    pub patterns: HashMap<String, bool>,
+    pub diagnostics: Vec<Diagnostic>,
+    namer: Namer,
+}
+
+fn version_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(match n.as_f64() {
+            Some(f) if f.fract() == 0.0 => format!("{f:.1}"),
+            _ => n.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+/// Compiles a parsed document (see [`crate::compile`]).
+pub(crate) fn compile(
+    doc: &Value,
+    base_uri: Option<&str>,
+    opts: &CompileOptions,
+    loader: &dyn DocumentLoader,
+) -> Result<CompiledSpec, SpecError> {
+    let obj = doc
+        .as_object()
+        .ok_or_else(|| SpecError::NotOpenApi("the document root is not an object".to_owned()))?;
+    let routes = Routes::new(opts)?;
+    let converted;
+    let (root, spec_version) = if let Some(v) = obj.get("openapi") {
+        let v = version_string(v)
+            .ok_or_else(|| SpecError::NotOpenApi("`openapi` is not a version string".into()))?;
+        if !(v.starts_with("3.0") || v.starts_with("3.1") || v.starts_with("3.2")) {
+            return Err(SpecError::NotOpenApi(format!(
+                "OpenAPI version `{v}` is not supported (supported: 2.0, 3.0.x, 3.1.x)"
+            )));
+        }
+        (doc, v)
+    } else if let Some(v) = obj.get("swagger") {
+        let v = version_string(v).unwrap_or_default();
+        if v != "2.0" {
+            return Err(SpecError::NotOpenApi(format!(
+                "Swagger version `{v}` is not supported (supported: 2.0)"
+            )));
+        }
+        converted = swagger2::convert(doc)?;
+        (&converted, v)
+    } else {
+        return Err(SpecError::NotOpenApi(
+            "the document has neither an `openapi` nor a `swagger` version field".to_owned(),
+        ));
+    };
+    if let Some(p) = root.get("paths")
+        && !p.is_object()
+    {
+        return Err(SpecError::Invalid {
+            pointer: "#/paths".into(),
+            message: "`paths` must be an object mapping path templates to path items".into(),
+        });
+    }
+    let mut c = Compiler {
+        opts,
+        loader,
+        docs: vec![DocEntry {
+            uri: base_uri.map(str::to_owned),
+            doc: Doc::Borrowed(root),
+        }],
+        ext_index: HashMap::new(),
+        reg: Registry::default(),
+        patterns: HashMap::new(),
+        diagnostics: Vec::new(),
+        namer: Namer::new(opts.max_name_length),
+    };
+    c.reserve_component_names();
+    let info = root.get("info");
+    let title = info
+        .and_then(|i| i.get("title"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let version = info
+        .and_then(|i| i.get("version"))
+        .and_then(version_string)
+        .unwrap_or_default();
+    let base_url = root.get("servers").and_then(server_url);
+    let security_schemes = c.security_schemes();
+    let doc_security = root.get("security").map(security_of).unwrap_or_default();
+    let host = resource_host(opts.namespace.as_deref(), &title);
+    let mut operations = Vec::new();
+    if let Some(paths) = root.get("paths").and_then(Value::as_object) {
+        for path in paths.keys() {
+            if path.starts_with("x-") {
+                continue;
+            }
+            let item_ptr = child("/paths", path);
+            let item_loc = match c.follow((0, item_ptr.clone())) {
+                Ok(l) => l,
+                Err(e) => {
+                    c.diagnostics.push(Diagnostic {
+                        severity: Severity::Error,
+                        pointer: format!("#{item_ptr}"),
+                        operation: None,
+                        message: format!("path item skipped: {e}"),
+                    });
+                    continue;
+                }
+            };
+            let item_doc = c.doc(item_loc.0);
+            let Some(item) = item_doc.pointer(&item_loc.1).and_then(Value::as_object) else {
+                continue;
+            };
+            for method in HttpMethod::ALL {
+                let Some(op) = item.get(method.key()) else {
+                    continue;
+                };
+                let pointer = format!("#{}", child(&item_ptr, method.key()));
+                let ctx = OpCtx {
+                    operation: format!("{method} {path}"),
+                };
+                let op_id = op.get("operationId").and_then(Value::as_str);
+                let tags: Vec<String> = op
+                    .get("tags")
+                    .and_then(Value::as_array)
+                    .map(|t| {
+                        t.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let target = routes.target(opts, op_id, method, path, &tags);
+                let ov = op_id
+                    .and_then(|id| opts.overrides.get(id))
+                    .or_else(|| opts.overrides.get(&ctx.operation));
+                if target == RouteTarget::Exclude || ov.is_some_and(|o| o.hidden) {
+                    continue;
+                }
+                let input = OpInput {
+                    path,
+                    method,
+                    pointer: &pointer,
+                    item_loc: &item_loc,
+                    op_loc: (item_loc.0, child(&item_loc.1, method.key())),
+                    op,
+                    item,
+                    op_id,
+                    tags,
+                    target,
+                    ov,
+                    doc_security: &doc_security,
+                    host: &host,
+                };
+                match c.compile_operation(&ctx, input) {
+                    Ok(o) => operations.push(o),
+                    Err(e) => c.diagnostics.push(Diagnostic {
+                        severity: Severity::Error,
+                        pointer,
+                        operation: Some(ctx.operation),
+                        message: format!("operation skipped: {e}"),
+                    }),
+                }
+            }
+        }
+    }
+    Ok(CompiledSpec {
+        title,
+        version,
+        spec_version,
+        base_url,
+        security_schemes,
+        operations,
+        diagnostics: c.diagnostics,
+    })
+}
+
+/// What the driver knows about one operation before compiling it.
+struct OpInput<'x> {
+    path: &'x str,
+    method: HttpMethod,
+    pointer: &'x str,
+    item_loc: &'x Loc,
+    op_loc: Loc,
+    op: &'x Value,
+    item: &'x Map<String, Value>,
+    op_id: Option<&'x str>,
+    tags: Vec<String>,
+    target: RouteTarget,
+    ov: Option<&'x OperationOverride>,
+    doc_security: &'x [Vec<String>],
+    host: &'x str,
+}
+
+/// Path template variables, in order.
+fn path_vars(path: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = path;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('}') else { break };
+        out.push(&after[..end]);
+        rest = &after[end + 1..];
+    }
+    out
+}
+
+/// `servers[0].url` with variables replaced by their defaults.
+fn server_url(servers: &Value) -> Option<String> {
+    let s = servers.as_array()?.first()?;
+    let mut url = s.get("url")?.as_str()?.to_owned();
+    if let Some(vars) = s.get("variables").and_then(Value::as_object) {
+        for (k, v) in vars {
+            if let Some(d) = v.get("default").and_then(Value::as_str) {
+                url = url.replace(&format!("{{{k}}}"), d);
+            }
+        }
+    }
+    Some(url)
+}
+
+/// Security requirement alternatives.
+fn security_of(v: &Value) -> Vec<Vec<String>> {
+    v.as_array()
+        .map(|alts| {
+            alts.iter()
+                .filter_map(Value::as_object)
+                .map(|o| o.keys().cloned().collect())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Cuts a description to `max` characters at a word boundary, ending with `…`.
+pub(crate) fn cut_description(s: &str, max: usize) -> String {
+    let s = s.trim();
+    if max == 0 || s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let keep: String = s.chars().take(max.saturating_sub(1)).collect();
+    let at = keep
+        .rfind(char::is_whitespace)
+        .filter(|&i| i >= keep.len() / 2)
+        .unwrap_or(keep.len());
+    format!("{}…", keep[..at].trim_end())
+}
+
+impl Compiler<'_> {
+    /// Records a warning about an operation.
+    pub(crate) fn warn(&mut self, ctx: &OpCtx, ptr: &str, message: String) {
+        self.diagnostics.push(Diagnostic {
+            severity: Severity::Warning,
+            pointer: if ptr.starts_with('#') {
+                ptr.to_owned()
+            } else {
+                format!("#{ptr}")
+            },
+            operation: Some(ctx.operation.clone()),
+            message,
+        });
+    }
+
+    fn security_schemes(&mut self) -> Vec<SecurityScheme> {
+        let root = self.doc(0);
+        let Some(schemes) = root
+            .pointer("/components/securitySchemes")
+            .and_then(Value::as_object)
+        else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for name in schemes.keys() {
+            let ptr = child("/components/securitySchemes", name);
+            let loc = match self.follow((0, ptr.clone())) {
+                Ok(l) => l,
+                Err(e) => {
+                    self.diagnostics.push(Diagnostic {
+                        severity: Severity::Warning,
+                        pointer: format!("#{ptr}"),
+                        operation: None,
+                        message: format!("security scheme `{name}` ignored: {e}"),
+                    });
+                    continue;
+                }
+            };
+            let d = self.doc(loc.0);
+            let s = d.pointer(&loc.1).unwrap_or(&Value::Null);
+            let get = |k: &str| s.get(k).and_then(Value::as_str).unwrap_or_default();
+            let kind = match get("type") {
+                "apiKey" => {
+                    let location = match get("in") {
+                        "query" => ParamLocation::Query,
+                        "cookie" => ParamLocation::Cookie,
+                        _ => ParamLocation::Header,
+                    };
+                    SecuritySchemeKind::ApiKey {
+                        location,
+                        param_name: get("name").to_owned(),
+                    }
+                }
+                "http" => match get("scheme").to_ascii_lowercase().as_str() {
+                    "bearer" => SecuritySchemeKind::Bearer,
+                    "basic" => SecuritySchemeKind::Basic,
+                    other => SecuritySchemeKind::Other {
+                        description: format!("http {other}"),
+                    },
+                },
+                "oauth2" => SecuritySchemeKind::OAuth2 {
+                    token_url: s
+                        .pointer("/flows/clientCredentials/tokenUrl")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                },
+                other => SecuritySchemeKind::Other {
+                    description: other.to_owned(),
+                },
+            };
+            out.push(SecurityScheme {
+                name: name.clone(),
+                kind,
+            });
+        }
+        out
+    }
+
+    fn compile_operation(&mut self, ctx: &OpCtx, inp: OpInput<'_>) -> Result<Operation, String> {
+        let opts = self.opts;
+        let OpInput {
+            path,
+            method,
+            pointer,
+            item_loc,
+            op_loc,
+            op,
+            item,
+            op_id,
+            tags,
+            target,
+            ov,
+            doc_security,
+            host,
+        } = inp;
+        if !op.is_object() {
+            return Err("the operation is not an object".to_owned());
+        }
+        let mut deps = IndexSet::new();
+
+        // Parameters.
+        let mut raw: Vec<RawParam> = Vec::new();
+        for loc in self.merged_param_locs(item_loc, &op_loc)? {
+            if let Some(p) = self.compile_param(ctx, &loc, &mut deps)? {
+                raw.push(p);
+            }
+        }
+        for var in path_vars(path) {
+            if !raw
+                .iter()
+                .any(|p| p.location == ParamLocation::Path && p.name == var)
+            {
+                self.warn(
+                    ctx,
+                    pointer,
+                    format!("path variable `{var}` is not declared as a parameter; assuming a required string"),
+                );
+                raw.push(RawParam {
+                    name: var.to_owned(),
+                    location: ParamLocation::Path,
+                    required: true,
+                    style: ParamStyle::Simple,
+                    explode: false,
+                    allow_reserved: false,
+                    content_type: None,
+                    schema: serde_json::json!({"type": "string"}),
+                });
+            }
+        }
+
+        // Body.
+        let body = if op.get("requestBody").is_some() {
+            let loc = self.follow((op_loc.0, child(&op_loc.1, "requestBody")))?;
+            self.compile_body(&loc, &mut deps)?
+        } else {
+            None
+        };
+
+        // Arguments and collisions: body properties keep their names; a parameter whose name
+        // is also a body argument or a parameter in another location becomes `<name>__<in>`.
+        let body_names: IndexSet<&str> = match body.as_ref().map(|b| &b.kind) {
+            Some(RawBodyKind::Properties(props)) => props.keys().map(String::as_str).collect(),
+            Some(RawBodyKind::Whole { .. }) => ["body"].into_iter().collect(),
+            None => IndexSet::new(),
+        };
+        let mut properties = Map::new();
+        let mut required = Vec::new();
+        let mut params = Vec::with_capacity(raw.len());
+        let mut taken: IndexSet<String> = body_names.iter().map(|s| (*s).to_owned()).collect();
+        for p in &raw {
+            let collides = body_names.contains(p.name.as_str())
+                || raw
+                    .iter()
+                    .any(|q| q.name == p.name && q.location != p.location);
+            let mut arg = if collides {
+                format!("{}__{}", p.name, p.location.as_str())
+            } else {
+                p.name.clone()
+            };
+            let base = arg.clone();
+            let mut n = 2;
+            while taken.contains(&arg) {
+                arg = format!("{base}_{n}");
+                n += 1;
+            }
+            taken.insert(arg.clone());
+            properties.insert(arg.clone(), p.schema.clone());
+            if p.required {
+                required.push(Value::String(arg.clone()));
+            }
+            params.push(Param {
+                arg,
+                name: p.name.clone(),
+                location: p.location,
+                required: p.required,
+                style: p.style,
+                explode: p.explode,
+                allow_reserved: p.allow_reserved,
+                content_type: p.content_type.clone(),
+            });
+        }
+        let body = body.map(|b| {
+            let mode = match b.kind {
+                RawBodyKind::Properties(props) => {
+                    let mut fields = Vec::with_capacity(props.len());
+                    for (name, (schema, req)) in props {
+                        properties.insert(name.clone(), schema);
+                        if req {
+                            required.push(Value::String(name.clone()));
+                        }
+                        fields.push((name.clone(), name));
+                    }
+                    BodyMode::Properties { fields }
+                }
+                RawBodyKind::Whole { schema } => {
+                    properties.insert("body".to_owned(), schema);
+                    if b.required {
+                        required.push("body".into());
+                    }
+                    BodyMode::Whole {
+                        arg: "body".to_owned(),
+                    }
+                }
+            };
+            Body {
+                content_type: b.content_type,
+                required: b.required,
+                mode,
+                file_fields: b.file_fields,
+                part_content_types: b.part_content_types,
+            }
+        });
+        let mut input_schema = Map::new();
+        input_schema.insert("type".into(), "object".into());
+        input_schema.insert("properties".into(), Value::Object(properties));
+        if !required.is_empty() {
+            input_schema.insert("required".into(), Value::Array(required.clone()));
+        }
+        let defs = self.build_defs(&deps, Mode::Input)?;
+        if !defs.is_empty() {
+            input_schema.insert("$defs".into(), Value::Object(defs));
+        }
+
+        // Output: a problem here degrades to "no output schema", not a skipped tool.
+        let mut out_deps = IndexSet::new();
+        let (output_schema, output_wrap) = match self
+            .compile_output(&op_loc, &mut out_deps)
+            .and_then(|o| match o {
+                Some(mut o) => {
+                    let defs = self.build_defs(&out_deps, Mode::Output)?;
+                    if !defs.is_empty() {
+                        o.schema.insert("$defs".into(), Value::Object(defs));
+                    }
+                    Ok(Some(o))
+                }
+                None => Ok(None),
+            }) {
+            Ok(Some(o)) => (Some(o.schema), o.wrap),
+            Ok(None) => (None, None),
+            Err(e) => {
+                self.warn(
+                    ctx,
+                    &format!("{pointer}/responses"),
+                    format!("no output schema: {e}"),
+                );
+                (None, None)
+            }
+        };
+
+        // Name.
+        let base = op_id
+            .and_then(|id| opts.names.get(id).cloned())
+            .or_else(|| ov.and_then(|o| o.name.clone()))
+            .or_else(|| {
+                op.get("x-mcp-name")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| derived_base(op_id, path, method.key()));
+        let fallback = format!("{}_{path}", method.key());
+        let (name, why) = self
+            .namer
+            .assign(opts.namespace.as_deref(), &base, &fallback);
+        if let Some(why) = why {
+            self.warn(ctx, pointer, why);
+        }
+
+        // Kind.
+        let kind =
+            self.component_kind(ctx, pointer, target, method, path, &params, &required, host);
+
+        // Texts.
+        let text = |k: &str| {
+            op.get(k)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        };
+        let summary = text("summary").map(str::to_owned);
+        let title = ov.and_then(|o| o.title.clone()).or_else(|| summary.clone());
+        let raw_desc = ov
+            .and_then(|o| o.description.clone())
+            .filter(|d| !d.trim().is_empty())
+            .or_else(|| text("description").map(str::to_owned))
+            .or_else(|| summary.clone())
+            .unwrap_or_else(|| format!("{method} {path}"));
+        let mut description = cut_description(&raw_desc, opts.max_description_length);
+        if description.is_empty() {
+            description = format!("{method} {path}");
+        }
+
+        let read_only = matches!(
+            method,
+            HttpMethod::Get | HttpMethod::Head | HttpMethod::Options | HttpMethod::Trace
+        );
+        let annotations = Annotations {
+            title: title.clone(),
+            read_only: ov.and_then(|o| o.read_only).or(Some(read_only)),
+            destructive: ov.and_then(|o| o.destructive).or(match method {
+                HttpMethod::Delete => Some(true),
+                HttpMethod::Put | HttpMethod::Post | HttpMethod::Patch => Some(false),
+                _ => None,
+            }),
+            idempotent: ov.and_then(|o| o.idempotent).or(Some(!matches!(
+                method,
+                HttpMethod::Post | HttpMethod::Patch
+            ))),
+            open_world: ov.and_then(|o| o.open_world),
+        };
+
+        let security = match op.get("security") {
+            Some(s) => security_of(s),
+            None => doc_security.to_vec(),
+        };
+        let server_url = op
+            .get("servers")
+            .and_then(server_url)
+            .or_else(|| item.get("servers").and_then(server_url));
+
+        Ok(Operation {
+            name,
+            kind,
+            operation_id: op_id.map(str::to_owned),
+            method,
+            path: path.to_owned(),
+            pointer: pointer.to_owned(),
+            server_url,
+            title,
+            description,
+            tags,
+            deprecated: op.get("deprecated") == Some(&Value::Bool(true)),
+            params,
+            body,
+            input_schema,
+            output_schema,
+            output_wrap,
+            annotations,
+            security,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn component_kind(
+        &mut self,
+        ctx: &OpCtx,
+        pointer: &str,
+        target: RouteTarget,
+        method: HttpMethod,
+        path: &str,
+        params: &[Param],
+        required: &[Value],
+        host: &str,
+    ) -> ComponentKind {
+        if target != RouteTarget::Resource {
+            return ComponentKind::Tool;
+        }
+        let scheme = &self.opts.resource_scheme;
+        if method != HttpMethod::Get {
+            self.warn(
+                ctx,
+                pointer,
+                "route map says resource, but only GET operations can be resources; served as a tool".to_owned(),
+            );
+            return ComponentKind::Tool;
+        }
+        if required.is_empty() {
+            return ComponentKind::Resource {
+                uri: format!("{scheme}://{host}{path}"),
+            };
+        }
+        let path_args: IndexMap<&str, &str> = params
+            .iter()
+            .filter(|p| p.location == ParamLocation::Path)
+            .map(|p| (p.name.as_str(), p.arg.as_str()))
+            .collect();
+        let only_path = required
+            .iter()
+            .filter_map(Value::as_str)
+            .all(|r| path_args.values().any(|a| *a == r));
+        if only_path {
+            let mut t = String::new();
+            let mut rest = path;
+            while let Some(start) = rest.find('{') {
+                t.push_str(&rest[..start]);
+                let after = &rest[start + 1..];
+                let Some(end) = after.find('}') else { break };
+                let var = &after[..end];
+                t.push('{');
+                t.push_str(path_args.get(var).copied().unwrap_or(var));
+                t.push('}');
+                rest = &after[end + 1..];
+            }
+            t.push_str(rest);
+            return ComponentKind::ResourceTemplate {
+                uri_template: format!("{scheme}://{host}{t}"),
+            };
+        }
+        self.warn(
+            ctx,
+            pointer,
+            "route map says resource, but the operation has required arguments besides path parameters; served as a tool".to_owned(),
+        );
+        ComponentKind::Tool
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_cut_at_word_boundary() {
+        assert_eq!(cut_description("hello wonderful world", 12), "hello…");
+        assert_eq!(cut_description("short", 0), "short");
+        assert_eq!(cut_description("short", 10), "short");
+        assert!(cut_description("abcdefghijklmnop", 5).chars().count() <= 5);
+    }
+
+    #[test]
+    fn path_vars_in_order() {
+        assert_eq!(path_vars("/a/{x}/b/{y}.json"), vec!["x", "y"]);
+    }
+}

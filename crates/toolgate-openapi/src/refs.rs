@@ -1,0 +1,363 @@
+//! `$ref` resolution: JSON pointers (`~0`/`~1` escaping, percent-encoded fragments), documents
+//! (the root one borrowed, external ones fetched once through the [`DocumentLoader`] and shared),
+//! and the registry of named schema definitions (`$defs`).
+//!
+//! Every referenced schema location gets one def name for the whole compilation (component
+//! schemas keep their own name; other locations are named after their last pointer segment,
+//! deduplicated). Converted defs are memoized per [`Mode`](crate::schema::Mode), so each
+//! schema is converted at most twice however many operations use it. Conversion never follows a
+//! `$ref` (it only names it), so cycles cannot loop; the per-tool `$defs` closure is a plain
+//! graph walk with a visited set.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Deref;
+use std::rc::Rc;
+
+use indexmap::IndexSet;
+use percent_encoding::percent_decode_str;
+use serde_json::{Map, Value};
+
+use crate::compiler::Compiler;
+use crate::schema::Mode;
+
+/// Escapes one JSON pointer token (`~` → `~0`, `/` → `~1`).
+pub fn escape_token(s: &str) -> String {
+    if s.contains(['~', '/']) {
+        s.replace('~', "~0").replace('/', "~1")
+    } else {
+        s.to_owned()
+    }
+}
+
+/// Unescapes one JSON pointer token.
+pub fn unescape_token(s: &str) -> String {
+    s.replace("~1", "/").replace("~0", "~")
+}
+
+/// Appends `key` to a JSON pointer.
+pub fn child(ptr: &str, key: &str) -> String {
+    format!("{ptr}/{}", escape_token(key))
+}
+
+/// Turns a `$ref` fragment (after `#`) into a JSON pointer: percent-decoded, `""` or `/...`.
+pub fn decode_fragment(frag: &str) -> Result<String, String> {
+    let dec = percent_decode_str(frag)
+        .decode_utf8()
+        .map_err(|_| format!("`#{frag}` is not valid percent-encoded UTF-8"))?;
+    if dec.is_empty() || dec.starts_with('/') {
+        Ok(dec.into_owned())
+    } else {
+        Err(format!(
+            "`#{frag}` is a plain-name fragment (anchor); only JSON pointer fragments are supported"
+        ))
+    }
+}
+
+/// A document: the root one is borrowed from the caller, external ones are shared.
+#[derive(Clone)]
+pub(crate) enum Doc<'a> {
+    Borrowed(&'a Value),
+    Shared(Rc<Value>),
+}
+
+impl Deref for Doc<'_> {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        match self {
+            Doc::Borrowed(v) => v,
+            Doc::Shared(v) => v,
+        }
+    }
+}
+
+pub(crate) struct DocEntry<'a> {
+    pub uri: Option<String>,
+    pub doc: Doc<'a>,
+}
+
+/// A location in one of the documents.
+pub(crate) type Loc = (usize, String);
+
+/// One named definition.
+pub(crate) struct DefInfo {
+    pub name: String,
+    pub loc: Loc,
+}
+
+/// A converted definition and the defs it refers to.
+pub(crate) struct DefEntry {
+    pub schema: Value,
+    pub deps: Vec<usize>,
+}
+
+/// All definitions known so far.
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub defs: Vec<DefInfo>,
+    pub by_loc: HashMap<Loc, usize>,
+    pub names: HashSet<String>,
+    pub reserved: HashMap<String, String>,
+    pub memo: HashMap<(usize, Mode), Result<Rc<DefEntry>, String>>,
+}
+
+/// Sanitizes a def name to characters that need no escaping in a URI fragment.
+pub(crate) fn def_name(s: &str) -> String {
+    let out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty() {
+        "schema".to_owned()
+    } else {
+        out
+    }
+}
+
+impl<'a> Compiler<'a> {
+    /// The document with index `id` (cheap handle).
+    pub(crate) fn doc(&self, id: usize) -> Doc<'a> {
+        self.docs[id].doc.clone()
+    }
+
+    /// Resolves `reference` as written in document `from`; checks that the target exists.
+    pub(crate) fn resolve_ref(&mut self, from: usize, reference: &str) -> Result<Loc, String> {
+        let (uri, frag) = match reference.find('#') {
+            Some(i) => (&reference[..i], &reference[i + 1..]),
+            None => (reference, ""),
+        };
+        let doc = if uri.is_empty() {
+            from
+        } else {
+            self.load_external(from, uri)?
+        };
+        let ptr = decode_fragment(frag)?;
+        if self.docs[doc].doc.pointer(&ptr).is_none() {
+            return Err(format!("`$ref: {reference}` points to nothing"));
+        }
+        Ok((doc, ptr))
+    }
+
+    /// Follows a chain of `$ref`s starting at `loc` until a node without `$ref`.
+    pub(crate) fn follow(&mut self, mut loc: Loc) -> Result<Loc, String> {
+        for _ in 0..64 {
+            let d = self.doc(loc.0);
+            let node = d
+                .pointer(&loc.1)
+                .ok_or_else(|| format!("`#{}` points to nothing", loc.1))?;
+            match node.get("$ref") {
+                Some(Value::String(r)) => loc = self.resolve_ref(loc.0, r)?,
+                Some(_) => return Err(format!("`$ref` at `#{}` is not a string", loc.1)),
+                None => return Ok(loc),
+            }
+        }
+        Err(format!(
+            "`$ref` chain at `#{}` is circular or too long",
+            loc.1
+        ))
+    }
+
+    fn load_external(&mut self, from: usize, uri: &str) -> Result<usize, String> {
+        let resolved = match &self.docs[from].uri {
+            Some(base) => match url::Url::parse(base).and_then(|b| b.join(uri)) {
+                Ok(u) => u.to_string(),
+                Err(_) => uri.to_owned(),
+            },
+            None => match url::Url::parse(uri) {
+                Ok(u) => u.to_string(),
+                Err(_) => uri.to_owned(),
+            },
+        };
+        if let Some(r) = self.ext_index.get(&resolved) {
+            return r.clone();
+        }
+        let lower = resolved.to_ascii_lowercase();
+        let result = if (lower.starts_with("http://") || lower.starts_with("https://"))
+            && !self.opts.allow_remote_refs
+        {
+            Err(format!(
+                "remote `$ref` to `{resolved}` is not allowed; set `allow_remote_refs: true` to fetch it"
+            ))
+        } else {
+            match self.loader.load(&resolved) {
+                Ok(v) => {
+                    self.docs.push(DocEntry {
+                        uri: Some(resolved.clone()),
+                        doc: Doc::Shared(Rc::new(v)),
+                    });
+                    Ok(self.docs.len() - 1)
+                }
+                Err(e) => Err(format!("cannot load `{resolved}`: {e}")),
+            }
+        };
+        self.ext_index.insert(resolved, result.clone());
+        result
+    }
+
+    /// Reserves the root document's component schema names so they keep their own names.
+    pub(crate) fn reserve_component_names(&mut self) {
+        let root = self.doc(0);
+        if let Some(schemas) = root
+            .pointer("/components/schemas")
+            .and_then(Value::as_object)
+        {
+            for key in schemas.keys() {
+                let mut name = def_name(key);
+                let mut n = 2;
+                while self.reg.names.contains(&name) {
+                    name = format!("{}_{n}", def_name(key));
+                    n += 1;
+                }
+                self.reg.names.insert(name.clone());
+                self.reg.reserved.insert(key.clone(), name);
+            }
+        }
+    }
+
+    /// The def id for a schema location, registering it on first use.
+    pub(crate) fn def_id(&mut self, loc: Loc) -> usize {
+        if let Some(&id) = self.reg.by_loc.get(&loc) {
+            return id;
+        }
+        let last = loc
+            .1
+            .rsplit('/')
+            .next()
+            .map(unescape_token)
+            .unwrap_or_default();
+        let is_component = loc.0 == 0
+            && loc
+                .1
+                .strip_prefix("/components/schemas/")
+                .is_some_and(|rest| !rest.contains('/'));
+        let name = if let (true, Some(n)) = (is_component, self.reg.reserved.get(&last)) {
+            n.clone()
+        } else {
+            let base = def_name(if last.is_empty() { "schema" } else { &last });
+            let mut candidates = vec![base.clone()];
+            if let Some(uri) = &self.docs[loc.0].uri
+                && loc.0 != 0
+            {
+                let stem = uri
+                    .rsplit('/')
+                    .next()
+                    .and_then(|f| f.split('.').next())
+                    .unwrap_or("ext");
+                candidates.push(format!("{}_{base}", def_name(stem)));
+            }
+            let mut chosen = candidates.into_iter().find(|c| !self.reg.names.contains(c));
+            let mut n = 2;
+            while chosen.is_none() {
+                let c = format!("{base}_{n}");
+                if !self.reg.names.contains(&c) {
+                    chosen = Some(c);
+                }
+                n += 1;
+            }
+            let chosen = chosen.unwrap_or(base);
+            self.reg.names.insert(chosen.clone());
+            chosen
+        };
+        self.reg.defs.push(DefInfo {
+            name,
+            loc: loc.clone(),
+        });
+        let id = self.reg.defs.len() - 1;
+        self.reg.by_loc.insert(loc, id);
+        id
+    }
+
+    /// The converted schema of def `id` in `mode` (memoized).
+    pub(crate) fn def_entry(&mut self, id: usize, mode: Mode) -> Result<Rc<DefEntry>, String> {
+        if let Some(r) = self.reg.memo.get(&(id, mode)) {
+            return r.clone();
+        }
+        let (doc_id, ptr) = self.reg.defs[id].loc.clone();
+        let d = self.doc(doc_id);
+        let result = match d.pointer(&ptr) {
+            Some(node) => {
+                let mut deps = IndexSet::new();
+                self.convert_schema(node, doc_id, mode, &mut deps)
+                    .map(|schema| {
+                        Rc::new(DefEntry {
+                            schema,
+                            deps: deps.into_iter().collect(),
+                        })
+                    })
+                    .map_err(|e| format!("in schema `#{ptr}`: {e}"))
+            }
+            None => Err(format!("`#{ptr}` points to nothing")),
+        };
+        self.reg.memo.insert((id, mode), result.clone());
+        result
+    }
+
+    /// The `$defs` object for a tool schema: the transitive closure of `roots`.
+    pub(crate) fn build_defs(
+        &mut self,
+        roots: &IndexSet<usize>,
+        mode: Mode,
+    ) -> Result<Map<String, Value>, String> {
+        let mut seen: IndexSet<usize> = IndexSet::new();
+        let mut stack: Vec<usize> = roots.iter().rev().copied().collect();
+        let mut entries = Vec::new();
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            let entry = self.def_entry(id, mode)?;
+            for &dep in entry.deps.iter().rev() {
+                if !seen.contains(&dep) {
+                    stack.push(dep);
+                }
+            }
+            entries.push((id, entry));
+        }
+        entries.sort_by(|a, b| self.reg.defs[a.0].name.cmp(&self.reg.defs[b.0].name));
+        let mut out = Map::with_capacity(entries.len());
+        for (id, entry) in entries {
+            out.insert(self.reg.defs[id].name.clone(), entry.schema.clone());
+        }
+        Ok(out)
+    }
+
+    /// `#/$defs/<name>` for def `id`.
+    pub(crate) fn def_ref(&self, id: usize) -> String {
+        format!("#/$defs/{}", self.reg.defs[id].name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointer_tokens_round_trip() {
+        assert_eq!(escape_token("/users/{id}~x"), "~1users~1{id}~0x");
+        assert_eq!(unescape_token("~1users~1{id}~0x"), "/users/{id}~x");
+        // `~01` is `~1` literally, not `/`.
+        assert_eq!(unescape_token("~01"), "~1");
+        assert_eq!(child("/paths", "/a/b"), "/paths/~1a~1b");
+    }
+
+    #[test]
+    fn fragments_are_percent_decoded() {
+        assert_eq!(
+            decode_fragment("/paths/~1users~1%7Bid%7D/get").unwrap(),
+            "/paths/~1users~1{id}/get"
+        );
+        assert_eq!(decode_fragment("").unwrap(), "");
+        assert!(decode_fragment("anchor").is_err());
+    }
+
+    #[test]
+    fn def_names_are_fragment_safe() {
+        assert_eq!(def_name("Foo Bar/baz"), "Foo_Bar_baz");
+        assert_eq!(def_name("simple-user"), "simple-user");
+    }
+}
