@@ -1,1 +1,28 @@
-//! placeholder
+//! Executes compiled OpenAPI operations against HTTP backends.
+//!
+//! This crate owns everything between "a tool was called with these arguments" and "here is
+//! the MCP result": argument validation against the tool's input schema, request building
+//! exactly per the OpenAPI parameter style rules, request bodies, backend credentials
+//! (static headers, API keys, bearer, basic, OAuth2 client credentials), one pooled HTTP
+//! client per backend with timeouts and a concurrency cap, and mapping responses (JSON, text,
+//! images, audio, binary, errors) to MCP content. It does not compile specs
+//! (`toolgate-openapi`), apply gateway policies (`toolgate-policy`) or speak MCP
+//! (`toolgate-server`): failures are returned as [`toolgate_core::error::ToolError`]s and
+//! mapped to the wire elsewhere.
+//!
+//! Entry points: [`HttpBackend::new`], [`HttpBackend::tool_handler`],
+//! [`HttpBackend::readiness_probe`].
+
+mod auth;
+mod backend;
+mod body;
+pub mod options;
+mod request;
+mod response;
+mod serialize;
+mod validate;
+
+pub use backend::{HttpBackend, HttpConfigError};
+pub use options::{
+    ApiKeyLocation, BackendAuth, ClientAuthMethod, HttpSourceOptions, Secret, UnknownArguments,
+};

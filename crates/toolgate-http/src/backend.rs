@@ -1,0 +1,723 @@
+//! The HTTP backend of one OpenAPI source: pooled client, limits, and the per-operation
+//! [`ToolHandler`]s that execute calls.
+//!
+//! This module owns the call sequence (validate → build → take a concurrency permit →
+//! credentials → send → read under the cap → map), timeouts (per tool, bounded by the call's
+//! deadline), cancellation, and error classification for transport failures. Request
+//! building, auth, and response mapping are delegated to their modules.
+//!
+//! Header precedence, lowest first: static `headers`, forwarded client headers, header
+//! parameters, credentials, then `X-Request-Id` (the call's correlation id) and the body's
+//! `Content-Type`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::future::BoxFuture;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use rmcp::model::{CallToolResult, JsonObject, ResourceContents};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use toolgate_core::context::CallContext;
+use toolgate_core::error::{ToolError, ToolErrorKind};
+use toolgate_core::handler::{ReadinessProbe, ToolHandler};
+use toolgate_openapi::ir::{Operation, SecurityScheme};
+use url::Url;
+
+use crate::auth::ResolvedAuth;
+use crate::options::HttpSourceOptions;
+use crate::request::{self, OpPlan};
+use crate::response::{self, CallInfo, Received};
+use crate::validate::ArgValidator;
+
+/// Timeout of the readiness probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most same-origin redirects followed.
+const MAX_REDIRECTS: usize = 5;
+
+/// A problem with an HTTP source's options, found when the backend is created.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpConfigError {
+    /// One or more options are invalid; every problem is listed.
+    #[error("invalid HTTP source options:\n- {}", .0.join("\n- "))]
+    Invalid(Vec<String>),
+    /// The HTTP client could not be created (TLS setup).
+    #[error("could not create the HTTP client: {0}")]
+    Client(String),
+}
+
+/// Headers that describe the connection or the message framing; never configurable.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+];
+
+/// One backend: a pooled client shared by all operations of a source.
+#[derive(Clone, Debug)]
+pub struct HttpBackend {
+    inner: Arc<BackendInner>,
+}
+
+#[derive(Debug)]
+struct BackendInner {
+    client: reqwest::Client,
+    base_url: Url,
+    schemes: Vec<SecurityScheme>,
+    options: HttpSourceOptions,
+    static_headers: HeaderMap,
+    forward: Vec<HeaderName>,
+    semaphore: Arc<Semaphore>,
+    auth: Option<ResolvedAuth>,
+}
+
+impl HttpBackend {
+    /// Creates the backend, validating `options` (every problem reported at once).
+    pub fn new(
+        base_url: Url,
+        security_schemes: Vec<SecurityScheme>,
+        options: HttpSourceOptions,
+    ) -> Result<Self, HttpConfigError> {
+        let mut problems = Vec::new();
+        if !matches!(base_url.scheme(), "http" | "https") || base_url.host_str().is_none() {
+            problems.push(format!(
+                "base URL `{base_url}` must be an absolute http(s) URL"
+            ));
+        }
+        if options.timeout_ms == 0 {
+            problems.push("timeout_ms must be greater than 0".into());
+        }
+        if options.connect_timeout_ms == 0 {
+            problems.push("connect_timeout_ms must be greater than 0".into());
+        }
+        if options.max_concurrent_requests == 0 {
+            problems.push("max_concurrent_requests must be greater than 0".into());
+        }
+        for (tool, ms) in &options.tool_timeouts_ms {
+            if *ms == 0 {
+                problems.push(format!("tool_timeouts_ms.{tool} must be greater than 0"));
+            }
+        }
+        for (tool, ct) in &options.content_types {
+            if ct.parse::<HeaderValue>().is_err() || !ct.contains('/') {
+                problems.push(format!(
+                    "content_types.{tool}: `{ct}` is not a media type (e.g. `application/json`)"
+                ));
+            }
+        }
+        let mut static_headers = HeaderMap::new();
+        for (name, value) in &options.headers {
+            let Ok(h) = HeaderName::from_bytes(name.as_bytes()) else {
+                problems.push(format!("headers: `{name}` is not a valid HTTP header name"));
+                continue;
+            };
+            if HOP_BY_HOP.contains(&h.as_str()) {
+                problems.push(format!(
+                    "headers: `{name}` is managed by the HTTP client and cannot be set"
+                ));
+                continue;
+            }
+            match HeaderValue::from_str(value.expose()) {
+                Ok(mut v) => {
+                    v.set_sensitive(true);
+                    static_headers.insert(h, v);
+                }
+                Err(_) => problems.push(format!(
+                    "headers.{name}: the value contains characters not allowed in an HTTP header \
+                     (line breaks or control characters)"
+                )),
+            }
+        }
+        let mut forward = Vec::new();
+        for name in &options.forward_headers {
+            match HeaderName::from_bytes(name.as_bytes()) {
+                Err(_) => problems.push(format!(
+                    "forward_headers: `{name}` is not a valid HTTP header name"
+                )),
+                Ok(h) if h == http::header::AUTHORIZATION => problems.push(
+                    "forward_headers: `authorization` cannot be listed; set \
+                     `forward_authorization: true` to pass the client's token through"
+                        .into(),
+                ),
+                Ok(h) if HOP_BY_HOP.contains(&h.as_str()) || h == http::header::CONTENT_TYPE => {
+                    problems.push(format!(
+                        "forward_headers: `{name}` describes the client's own connection or \
+                         message and cannot be forwarded"
+                    ))
+                }
+                Ok(h) => forward.push(h),
+            }
+        }
+        let auth = options
+            .auth
+            .as_ref()
+            .and_then(|a| ResolvedAuth::resolve(a, &security_schemes, &base_url, &mut problems));
+        if let Some(a) = &auth
+            && a.sets_authorization()
+        {
+            if options.forward_authorization {
+                problems.push(format!(
+                    "forward_authorization and auth `{}` both set the Authorization header; \
+                     choose one",
+                    options.auth.as_ref().map_or("", |a| a.kind_str())
+                ));
+            }
+            if static_headers.contains_key(http::header::AUTHORIZATION) {
+                problems.push(
+                    "headers.Authorization conflicts with `auth`; configure the credential in \
+                     one place"
+                        .into(),
+                );
+            }
+        }
+        if !problems.is_empty() {
+            return Err(HttpConfigError::Invalid(problems));
+        }
+
+        let redirect = reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                return attempt.error("too many redirects");
+            }
+            let same_origin = attempt.previous().last().is_some_and(|prev| {
+                let next = attempt.url();
+                prev.scheme() == next.scheme()
+                    && prev.host_str() == next.host_str()
+                    && prev.port_or_known_default() == next.port_or_known_default()
+            });
+            if same_origin {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        });
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(options.connect_timeout_ms))
+            .tcp_nodelay(true)
+            .tcp_keepalive(Duration::from_secs(60))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .redirect(redirect)
+            .user_agent(concat!("toolgate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| HttpConfigError::Client(error_chain(&e)))?;
+        Ok(HttpBackend {
+            inner: Arc::new(BackendInner {
+                client,
+                base_url,
+                schemes: security_schemes,
+                semaphore: Arc::new(Semaphore::new(options.max_concurrent_requests)),
+                options,
+                static_headers,
+                forward,
+                auth,
+            }),
+        })
+    }
+
+    /// The handler executing `op`; its argument validator is compiled here, once.
+    pub fn tool_handler(&self, op: Arc<Operation>) -> Arc<dyn ToolHandler> {
+        Arc::new(self.operation_handler(op))
+    }
+
+    fn operation_handler(&self, op: Arc<Operation>) -> OperationHandler {
+        let inner = &self.inner;
+        let (validator, problem) = ArgValidator::new(&op);
+        if let Some(problem) = problem {
+            tracing::warn!(
+                tool = %op.name,
+                %problem,
+                "input schema does not compile; arguments are checked for unknown names only"
+            );
+        }
+        let plan = OpPlan::new(
+            &op,
+            &inner.base_url,
+            inner.options.content_types.get(&op.name),
+        );
+        let timeout = Duration::from_millis(
+            inner
+                .options
+                .tool_timeouts_ms
+                .get(&op.name)
+                .copied()
+                .unwrap_or(inner.options.timeout_ms),
+        );
+        let auth_applies = inner
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.applies_to(&op, &inner.schemes));
+        OperationHandler {
+            shared: Arc::new(HandlerShared {
+                backend: inner.clone(),
+                op,
+                plan,
+                validator,
+                timeout,
+                auth_applies,
+            }),
+        }
+    }
+
+    /// A probe that succeeds when the base URL gives any HTTP answer within 2 s.
+    pub fn readiness_probe(&self) -> Arc<dyn ReadinessProbe> {
+        Arc::new(Probe {
+            backend: self.inner.clone(),
+        })
+    }
+
+    /// Token requests made to the OAuth2 token endpoint so far (0 without OAuth2).
+    pub fn oauth2_token_requests(&self) -> u64 {
+        self.inner
+            .auth
+            .as_ref()
+            .and_then(|a| a.oauth2())
+            .map_or(0, |o| o.fetches.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+struct Probe {
+    backend: Arc<BackendInner>,
+}
+
+impl ReadinessProbe for Probe {
+    fn check(&self) -> BoxFuture<'static, Result<(), String>> {
+        let backend = self.backend.clone();
+        Box::pin(async move {
+            let url = backend.base_url.clone();
+            let sent = backend.client.head(url.clone()).send();
+            match tokio::time::timeout(PROBE_TIMEOUT, sent).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(format!(
+                    "backend {} is unreachable: {}",
+                    origin(&url),
+                    error_chain(&e)
+                )),
+                Err(_) => Err(format!(
+                    "backend {} did not answer within {} ms",
+                    origin(&url),
+                    PROBE_TIMEOUT.as_millis()
+                )),
+            }
+        })
+    }
+}
+
+fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// The cause chain of a reqwest error without the URL (which may carry query credentials).
+pub(crate) fn error_chain(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.contains(&text) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    if parts.is_empty() {
+        if e.is_timeout() {
+            "timed out".into()
+        } else if e.is_body() || e.is_decode() {
+            "the response body could not be read".into()
+        } else {
+            "the request failed".into()
+        }
+    } else {
+        parts.join(": ")
+    }
+}
+
+#[derive(Clone)]
+struct OperationHandler {
+    shared: Arc<HandlerShared>,
+}
+
+struct HandlerShared {
+    backend: Arc<BackendInner>,
+    op: Arc<Operation>,
+    plan: OpPlan,
+    validator: ArgValidator,
+    timeout: Duration,
+    auth_applies: bool,
+}
+
+/// What a call needs from its context, owned so the future is `'static`.
+struct CallParts {
+    correlation_id: String,
+    deadline: Option<Instant>,
+    cancel: tokio_util::sync::CancellationToken,
+    forwarded: Vec<(HeaderName, HeaderValue)>,
+    client_authorization: Option<HeaderValue>,
+}
+
+impl HandlerShared {
+    fn parts(&self, ctx: &CallContext) -> CallParts {
+        let opts = &self.backend.options;
+        let mut forwarded = Vec::new();
+        let mut client_authorization = None;
+        if let Some(incoming) = &ctx.incoming_headers {
+            for name in &self.backend.forward {
+                for v in incoming.get_all(name) {
+                    forwarded.push((name.clone(), v.clone()));
+                }
+            }
+            if opts.forward_authorization {
+                client_authorization =
+                    incoming
+                        .get(http::header::AUTHORIZATION)
+                        .cloned()
+                        .map(|mut v| {
+                            v.set_sensitive(true);
+                            v
+                        });
+            }
+        }
+        CallParts {
+            correlation_id: ctx.correlation_id.as_str().to_owned(),
+            deadline: ctx.deadline,
+            cancel: ctx.cancel.clone(),
+            forwarded,
+            client_authorization,
+        }
+    }
+
+    /// Runs the whole call: validation, request, response (not yet mapped).
+    async fn execute(
+        &self,
+        parts: CallParts,
+        mut args: JsonObject,
+    ) -> Result<(Received, String, String), ToolError> {
+        let opts = &self.backend.options;
+        let op = &self.op;
+        self.validator
+            .validate(&op.name, &mut args, opts.unknown_arguments)?;
+        let built = request::build(op, &self.plan, &args)?;
+        if let Some(body) = &built.body
+            && body.bytes.len() as u64 > opts.max_request_body_bytes
+        {
+            return Err(ToolError::new(
+                ToolErrorKind::TooLarge,
+                format!(
+                    "the request body for tool `{}` is {} bytes, over max_request_body_bytes ({} \
+                     bytes); send less data per call or raise `max_request_body_bytes` in the \
+                     source options",
+                    op.name,
+                    body.bytes.len(),
+                    opts.max_request_body_bytes
+                ),
+            ));
+        }
+        let Ok(_permit) = self.backend.semaphore.clone().try_acquire_owned() else {
+            let mut err = ToolError::new(
+                ToolErrorKind::Rejected,
+                format!(
+                    "backend {} already has {} requests in flight (max_concurrent_requests); \
+                     retry shortly, or raise `max_concurrent_requests` in the source options",
+                    self.plan.authority(),
+                    opts.max_concurrent_requests
+                ),
+            );
+            err.retryable = true;
+            err.retry_after = Some(Duration::from_secs(1));
+            return Err(err);
+        };
+
+        let mut timeout = self.timeout;
+        let mut by_deadline = false;
+        if let Some(deadline) = parts.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ToolError::new(
+                    ToolErrorKind::Timeout,
+                    format!(
+                        "the call's deadline passed before tool `{}` could reach backend {}",
+                        op.name,
+                        self.plan.authority()
+                    ),
+                ));
+            }
+            if left < timeout {
+                timeout = left;
+                by_deadline = true;
+            }
+        }
+
+        let method = reqwest::Method::from_bytes(op.method.as_str().as_bytes())
+            .expect("HTTP methods are valid tokens");
+        let display_path = built.path.clone();
+        let send = self.send(
+            method,
+            built,
+            parts.forwarded,
+            parts.client_authorization,
+            &parts.correlation_id,
+        );
+        let outcome = tokio::select! {
+            biased;
+            _ = parts.cancel.cancelled() => {
+                return Err(ToolError::new(
+                    ToolErrorKind::Cancelled,
+                    format!("tool `{}` was cancelled by the client; the backend request was aborted", op.name),
+                ));
+            }
+            r = tokio::time::timeout(timeout, send) => r,
+        };
+        match outcome {
+            Ok(result) => result.map(|(r, uri)| (r, display_path, uri)),
+            Err(_) => Err(ToolError::new(
+                ToolErrorKind::Timeout,
+                if by_deadline {
+                    format!(
+                        "backend {} did not answer {} {} within the call's remaining deadline \
+                         ({} ms); the operation may still have been applied",
+                        self.plan.authority(),
+                        op.method,
+                        display_path,
+                        timeout.as_millis()
+                    )
+                } else {
+                    format!(
+                        "backend {} did not answer {} {} within {} ms (tool `{}`); the operation \
+                         may still have been applied; raise `tool_timeouts_ms.{}` or \
+                         `timeout_ms` if the backend is just slow",
+                        self.plan.authority(),
+                        op.method,
+                        display_path,
+                        timeout.as_millis(),
+                        op.name,
+                        op.name
+                    )
+                },
+            )),
+        }
+    }
+
+    /// Adds credentials and headers, sends, and reads the body under the cap. Returns the
+    /// response and the URL without its query (for blob URIs and logs).
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        built: request::Built,
+        forwarded: Vec<(HeaderName, HeaderValue)>,
+        client_authorization: Option<HeaderValue>,
+        correlation_id: &str,
+    ) -> Result<(Received, String), ToolError> {
+        let backend = &self.backend;
+        let op = &self.op;
+        let auth = match (&backend.auth, self.auth_applies) {
+            (Some(a), true) => Some(a.apply(&backend.client).await?),
+            _ => None,
+        };
+        let extra_query = auth.as_ref().map(|a| a.query.clone()).unwrap_or_default();
+        let url = built.url(&self.plan, &extra_query)?;
+        let mut log_url = url.clone();
+        log_url.set_query(None);
+
+        let mut headers = backend.static_headers.clone();
+        for (name, _) in &forwarded {
+            headers.remove(name);
+        }
+        for (name, value) in forwarded {
+            headers.append(name, value);
+        }
+        for name in built.headers.keys() {
+            headers.remove(name);
+        }
+        for (name, value) in built.headers.iter() {
+            headers.append(name.clone(), value.clone());
+        }
+        if let Some(v) = client_authorization {
+            headers.insert(http::header::AUTHORIZATION, v);
+        }
+        let mut cookies = Vec::new();
+        if let Some(existing) = headers
+            .get(http::header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+        {
+            cookies.push(existing.to_owned());
+        }
+        cookies.extend(built.cookies);
+        if let Some(a) = &auth {
+            for (name, value) in &a.headers {
+                headers.insert(name.clone(), value.clone());
+            }
+            cookies.extend(a.cookies.iter().cloned());
+        }
+        if !cookies.is_empty() {
+            let mut v = HeaderValue::from_str(&cookies.join("; ")).map_err(|_| {
+                ToolError::new(
+                    ToolErrorKind::Internal,
+                    "could not assemble the Cookie header",
+                )
+            })?;
+            v.set_sensitive(true);
+            headers.insert(http::header::COOKIE, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(correlation_id) {
+            headers.insert(HeaderName::from_static("x-request-id"), v);
+        }
+        let mut request = backend.client.request(method.clone(), url);
+        if let Some(body) = built.body {
+            let ct = HeaderValue::from_str(&body.content_type).map_err(|_| {
+                ToolError::new(
+                    ToolErrorKind::Internal,
+                    format!("invalid request content type `{}`", body.content_type),
+                )
+            })?;
+            headers.insert(http::header::CONTENT_TYPE, ct);
+            request = request.body(body.bytes);
+        }
+        let request = request.headers(headers);
+
+        let started = Instant::now();
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e, &method, &built.path))?;
+        let status = response.status();
+        tracing::debug!(
+            tool = %op.name,
+            method = %method,
+            url = %log_url,
+            status = status.as_u16(),
+            latency_ms = started.elapsed().as_millis() as u64,
+            "backend request"
+        );
+        let headers = response.headers();
+        let content_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let retry_after = headers
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| response::parse_retry_after(v, SystemTime::now()));
+        let cap = if status.is_success() {
+            usize::try_from(backend.options.max_response_body_bytes).unwrap_or(usize::MAX)
+        } else {
+            response::ERROR_EXCERPT_BYTES
+        };
+        let (body, truncated) = response::read_capped(&mut response, cap)
+            .await
+            .map_err(|e| self.transport_error(&e, &method, &built.path))?;
+        if status == http::StatusCode::UNAUTHORIZED
+            && let Some((oauth, used)) = auth.as_ref().and_then(|a| a.oauth_token.as_ref())
+        {
+            oauth.invalidate(used);
+        }
+        Ok((
+            Received {
+                status,
+                content_type,
+                body,
+                truncated,
+                retry_after,
+            },
+            log_url.to_string(),
+        ))
+    }
+
+    fn transport_error(
+        &self,
+        e: &reqwest::Error,
+        method: &reqwest::Method,
+        path: &str,
+    ) -> ToolError {
+        let authority = self.plan.authority();
+        if e.is_connect() && e.is_timeout() {
+            ToolError::new(
+                ToolErrorKind::Timeout,
+                format!(
+                    "could not connect to backend {authority} within connect_timeout_ms ({} ms)",
+                    self.backend.options.connect_timeout_ms
+                ),
+            )
+        } else if e.is_connect() {
+            ToolError::new(
+                ToolErrorKind::Connect,
+                format!(
+                    "could not connect to backend {authority} for {method} {path}: {}; check \
+                     that the backend is running and the source's base URL is right",
+                    error_chain(e)
+                ),
+            )
+        } else if e.is_timeout() {
+            ToolError::new(
+                ToolErrorKind::Timeout,
+                format!("backend {authority} timed out on {method} {path}"),
+            )
+        } else {
+            ToolError::new(
+                ToolErrorKind::Connect,
+                format!(
+                    "the connection to backend {authority} failed during {method} {path}: {}",
+                    error_chain(e)
+                ),
+            )
+        }
+    }
+
+    fn call_info<'a>(&'a self, path: &'a str, uri: &'a str) -> CallInfo<'a> {
+        CallInfo {
+            tool: &self.op.name,
+            method: self.op.method.as_str(),
+            path,
+            uri,
+            output_wrap: self.op.output_wrap.as_deref(),
+            has_output_schema: self.op.output_schema.is_some(),
+            cap: usize::try_from(self.backend.options.max_response_body_bytes)
+                .unwrap_or(usize::MAX),
+            mask_error_details: self.backend.options.mask_error_details,
+        }
+    }
+}
+
+impl ToolHandler for OperationHandler {
+    fn call(
+        &self,
+        ctx: &CallContext,
+        arguments: JsonObject,
+    ) -> BoxFuture<'static, Result<CallToolResult, ToolError>> {
+        let shared = self.shared.clone();
+        let parts = shared.parts(ctx);
+        Box::pin(async move {
+            let (received, path, uri) = shared.execute(parts, arguments).await?;
+            let info = shared.call_info(&path, &uri);
+            if received.status.is_success() {
+                response::success_result(&info, &received)
+            } else {
+                Err(response::status_error(&info, &received))
+            }
+        })
+    }
+
+    fn read(
+        &self,
+        ctx: &CallContext,
+        uri: &str,
+        arguments: JsonObject,
+    ) -> BoxFuture<'static, Result<Vec<ResourceContents>, ToolError>> {
+        let shared = self.shared.clone();
+        let parts = shared.parts(ctx);
+        let uri = uri.to_owned();
+        Box::pin(async move {
+            let (received, path, url) = shared.execute(parts, arguments).await?;
+            let info = shared.call_info(&path, &url);
+            if received.status.is_success() {
+                response::resource_contents(&info, &uri, &received)
+            } else {
+                Err(response::status_error(&info, &received))
+            }
+        })
+    }
+}

@@ -1,0 +1,392 @@
+//! Backend HTTP responses → MCP results: content by media type, size caps, status errors.
+//!
+//! This module owns reading a response body incrementally under a byte cap and mapping what
+//! was read to a `CallToolResult` (tools), `ResourceContents` (resource reads) or a
+//! `ToolError` (non-2xx). It does not send requests, retry, or decide timeouts.
+//!
+//! Mapping of 2xx responses:
+//! - JSON (`application/json`, `*+json`) → `structuredContent` (wrapped under the operation's
+//!   `output_wrap` key, or under `result` when the body is not an object) plus its text.
+//! - text (`text/*`, XML, YAML, JavaScript, …) → text.
+//! - `image/*` → image content, `audio/*` → audio content (base64).
+//! - other binary → an embedded resource blob carrying the media type.
+//! - empty body → a one-line success message (`204 No Content: DELETE /tasks/1 succeeded`).
+//!
+//! Over the cap, text (and JSON when the tool has no output schema) is truncated with a
+//! notice; binary content or schema-bound JSON cannot be cut meaningfully and fails with
+//! `TooLarge` instead, saying which option to raise.
+
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::{Bytes, BytesMut};
+use rmcp::model::{CallToolResult, ContentBlock, ResourceContents};
+use serde_json::{Map, Value};
+use toolgate_core::error::{ToolError, ToolErrorKind};
+
+/// Longest backend body excerpt quoted in an error message.
+pub(crate) const ERROR_EXCERPT_BYTES: usize = 2048;
+
+/// The media type without parameters, lower-cased (`Application/JSON; charset=x` →
+/// `application/json`).
+pub(crate) fn essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// `application/json`, `text/json` or any `*+json` type.
+pub(crate) fn is_json_media_type(content_type: &str) -> bool {
+    let e = essence(content_type);
+    e == "application/json" || e == "text/json" || e.ends_with("+json")
+}
+
+/// Media types whose bodies are text a model can read.
+pub(crate) fn is_textual(content_type: &str) -> bool {
+    let e = essence(content_type);
+    e.starts_with("text/")
+        || e.ends_with("+xml")
+        || e.ends_with("+yaml")
+        || matches!(
+            e.as_str(),
+            "application/xml"
+                | "application/yaml"
+                | "application/x-yaml"
+                | "application/javascript"
+                | "application/ecmascript"
+                | "application/x-ndjson"
+                | "application/jsonl"
+                | "application/graphql"
+                | "application/sql"
+                | "application/csv"
+                | "application/x-www-form-urlencoded"
+                | "application/problem+xml"
+        )
+        || content_type.to_ascii_lowercase().contains("charset=")
+}
+
+/// How a response body is presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MediaKind {
+    Json,
+    Text,
+    Image,
+    Audio,
+    Binary,
+}
+
+/// Classifies a body by its `Content-Type`, sniffing UTF-8/JSON when the header is missing.
+pub(crate) fn classify(content_type: Option<&str>, body: &[u8]) -> MediaKind {
+    match content_type {
+        Some(ct) if is_json_media_type(ct) => MediaKind::Json,
+        Some(ct) if essence(ct) == "image/svg+xml" => MediaKind::Text,
+        Some(ct) if essence(ct).starts_with("image/") => MediaKind::Image,
+        Some(ct) if essence(ct).starts_with("audio/") => MediaKind::Audio,
+        Some(ct) if is_textual(ct) => MediaKind::Text,
+        Some(ct) if !essence(ct).is_empty() => MediaKind::Binary,
+        _ => match std::str::from_utf8(body) {
+            Ok(text) if serde_json::from_str::<Value>(text).is_ok() => MediaKind::Json,
+            Ok(_) => MediaKind::Text,
+            Err(_) => MediaKind::Binary,
+        },
+    }
+}
+
+/// Reads at most `cap` bytes of the body, chunk by chunk; `true` when more was available.
+pub(crate) async fn read_capped(
+    response: &mut reqwest::Response,
+    cap: usize,
+) -> Result<(Bytes, bool), reqwest::Error> {
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = cap - buf.len();
+        if chunk.len() > room {
+            buf.extend_from_slice(&chunk[..room]);
+            return Ok((buf.freeze(), true));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok((buf.freeze(), false))
+}
+
+/// A response as read from the backend.
+#[derive(Debug, Clone)]
+pub(crate) struct Received {
+    pub status: http::StatusCode,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+    /// The body was cut at the cap.
+    pub truncated: bool,
+    pub retry_after: Option<Duration>,
+}
+
+/// What the mapping needs to know about the call, for messages and wrapping.
+#[derive(Debug, Clone)]
+pub(crate) struct CallInfo<'a> {
+    pub tool: &'a str,
+    pub method: &'a str,
+    /// Request path without the query (never carries query secrets).
+    pub path: &'a str,
+    /// Request URL without the query, used as the URI of embedded blobs.
+    pub uri: &'a str,
+    pub output_wrap: Option<&'a str>,
+    pub has_output_schema: bool,
+    pub cap: usize,
+    pub mask_error_details: bool,
+}
+
+/// Text of `bytes` cut back to a UTF-8 boundary (a cap may split a character).
+fn utf8_prefix(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(e) if e.error_len().is_none() => {
+            String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned()
+        }
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+fn too_large(info: &CallInfo<'_>, what: &str) -> ToolError {
+    ToolError::new(
+        ToolErrorKind::TooLarge,
+        format!(
+            "the {what} response of {} {} (tool `{}`) exceeds max_response_body_bytes ({} bytes); \
+             narrow the request (filters, pagination) or raise `max_response_body_bytes` in the \
+             source options",
+            info.method, info.path, info.tool, info.cap
+        ),
+    )
+}
+
+fn truncation_notice(info: &CallInfo<'_>) -> String {
+    format!(
+        "\n\n[truncated: the response exceeded max_response_body_bytes ({} bytes) and was cut; \
+         narrow the request (filters, pagination) to see the rest]",
+        info.cap
+    )
+}
+
+/// Maps a 2xx response to a tool result.
+pub(crate) fn success_result(
+    info: &CallInfo<'_>,
+    r: &Received,
+) -> Result<CallToolResult, ToolError> {
+    if r.body.is_empty() {
+        let reason = r.status.canonical_reason().unwrap_or("");
+        let suffix = if r.status == http::StatusCode::NO_CONTENT {
+            ""
+        } else {
+            " (empty response body)"
+        };
+        return Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+            "{} {reason}: {} {} succeeded{suffix}",
+            r.status.as_u16(),
+            info.method,
+            info.path
+        ))]));
+    }
+    let mime = r
+        .content_type
+        .as_deref()
+        .map(essence)
+        .filter(|e| !e.is_empty());
+    match classify(r.content_type.as_deref(), &r.body) {
+        MediaKind::Json if !r.truncated => match serde_json::from_slice::<Value>(&r.body) {
+            Ok(value) => {
+                let structured = match (info.output_wrap, value) {
+                    (Some(key), v) => Value::Object(Map::from_iter([(key.to_owned(), v)])),
+                    (None, Value::Object(map)) => Value::Object(map),
+                    (None, v) => Value::Object(Map::from_iter([("result".to_owned(), v)])),
+                };
+                let text = structured.to_string();
+                let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+                result.structured_content = Some(structured);
+                Ok(result)
+            }
+            // Declared JSON that does not parse: show it as text rather than failing.
+            Err(_) => Ok(CallToolResult::success(vec![ContentBlock::text(
+                utf8_prefix(&r.body),
+            )])),
+        },
+        MediaKind::Json if info.has_output_schema => Err(too_large(info, "JSON")),
+        MediaKind::Json | MediaKind::Text => {
+            let mut text = utf8_prefix(&r.body);
+            if r.truncated {
+                text.push_str(&truncation_notice(info));
+            }
+            Ok(CallToolResult::success(vec![ContentBlock::text(text)]))
+        }
+        _ if r.truncated => Err(too_large(info, mime.as_deref().unwrap_or("binary"))),
+        MediaKind::Image => Ok(CallToolResult::success(vec![ContentBlock::image(
+            BASE64.encode(&r.body),
+            mime.unwrap_or_default(),
+        )])),
+        MediaKind::Audio => Ok(CallToolResult::success(vec![ContentBlock::audio(
+            BASE64.encode(&r.body),
+            mime.unwrap_or_default(),
+        )])),
+        MediaKind::Binary => Ok(CallToolResult::success(vec![ContentBlock::resource(
+            ResourceContents::BlobResourceContents {
+                uri: info.uri.to_owned(),
+                mime_type: Some(mime.unwrap_or_else(|| "application/octet-stream".to_owned())),
+                blob: BASE64.encode(&r.body),
+                meta: None,
+            },
+        )])),
+    }
+}
+
+/// Maps a 2xx response to the contents of a resource read at `uri`.
+pub(crate) fn resource_contents(
+    info: &CallInfo<'_>,
+    uri: &str,
+    r: &Received,
+) -> Result<Vec<ResourceContents>, ToolError> {
+    let mime = r
+        .content_type
+        .as_deref()
+        .map(essence)
+        .filter(|e| !e.is_empty());
+    let text = |text: String, mime: String| ResourceContents::TextResourceContents {
+        uri: uri.to_owned(),
+        mime_type: Some(mime),
+        text,
+        meta: None,
+    };
+    match classify(r.content_type.as_deref(), &r.body) {
+        MediaKind::Text => {
+            let mut body = utf8_prefix(&r.body);
+            if r.truncated {
+                body.push_str(&truncation_notice(info));
+            }
+            Ok(vec![text(
+                body,
+                mime.unwrap_or_else(|| "text/plain".to_owned()),
+            )])
+        }
+        kind if r.truncated => Err(too_large(
+            info,
+            if kind == MediaKind::Json {
+                "JSON"
+            } else {
+                "binary"
+            },
+        )),
+        MediaKind::Json => Ok(vec![text(
+            utf8_prefix(&r.body),
+            "application/json".to_owned(),
+        )]),
+        MediaKind::Image | MediaKind::Audio | MediaKind::Binary => {
+            Ok(vec![ResourceContents::BlobResourceContents {
+                uri: uri.to_owned(),
+                mime_type: Some(mime.unwrap_or_else(|| "application/octet-stream".to_owned())),
+                blob: BASE64.encode(&r.body),
+                meta: None,
+            }])
+        }
+    }
+}
+
+/// Maps a non-2xx response to a `BackendStatus` error with status, reason, operation and a
+/// body excerpt (unless masked); retryable for 408/429/502/503/504.
+pub(crate) fn status_error(info: &CallInfo<'_>, r: &Received) -> ToolError {
+    let code = r.status.as_u16();
+    let reason = r.status.canonical_reason().unwrap_or("");
+    let mut message = format!(
+        "backend returned {code} {reason} for {} {} (tool `{}`)",
+        info.method, info.path, info.tool
+    );
+    let hint = match code {
+        400 | 422 => Some(
+            "the backend rejected the request; check the arguments against the tool's input schema",
+        ),
+        401 | 403 => {
+            Some("the backend refused the credentials; check the source's `auth` configuration")
+        }
+        404 => {
+            Some("the addressed resource does not exist; check the identifiers in the arguments")
+        }
+        408 | 502 | 503 | 504 => Some("the backend is temporarily unavailable; retry later"),
+        429 => Some("the backend is rate limiting; retry later"),
+        _ => None,
+    };
+    if let Some(hint) = hint {
+        message.push_str(&format!("; {hint}"));
+    }
+    if let Some(after) = r.retry_after {
+        message.push_str(&format!(" (Retry-After: {} s)", after.as_secs()));
+    }
+    if info.mask_error_details {
+        message.push_str(" [response body hidden by mask_error_details]");
+    } else if !r.body.is_empty() {
+        let excerpt = utf8_prefix(&r.body[..r.body.len().min(ERROR_EXCERPT_BYTES)]);
+        let more = r.truncated || r.body.len() > ERROR_EXCERPT_BYTES;
+        message.push_str(&format!(
+            ": {}{}",
+            excerpt.trim_end(),
+            if more { " …" } else { "" }
+        ));
+    }
+    let mut err = ToolError::new(ToolErrorKind::BackendStatus, message).with_status(code);
+    err.retry_after = r.retry_after;
+    err
+}
+
+/// Parses `Retry-After` (delay seconds or an HTTP date) into a delay from `now`.
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_media_types() {
+        assert_eq!(classify(Some("application/json"), b"{}"), MediaKind::Json);
+        assert_eq!(
+            classify(Some("application/problem+json; charset=utf-8"), b"{}"),
+            MediaKind::Json
+        );
+        assert_eq!(classify(Some("text/csv"), b"a,b"), MediaKind::Text);
+        assert_eq!(classify(Some("application/xml"), b"<a/>"), MediaKind::Text);
+        assert_eq!(
+            classify(Some("application/x-yaml"), b"a: 1"),
+            MediaKind::Text
+        );
+        assert_eq!(classify(Some("image/png"), b"\x89PNG"), MediaKind::Image);
+        assert_eq!(classify(Some("audio/wav"), b"RIFF"), MediaKind::Audio);
+        assert_eq!(
+            classify(Some("application/pdf"), b"%PDF"),
+            MediaKind::Binary
+        );
+        assert_eq!(classify(None, b"[1]"), MediaKind::Json);
+        assert_eq!(classify(None, b"hello"), MediaKind::Text);
+        assert_eq!(classify(None, b"\xff\xfe"), MediaKind::Binary);
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn utf8_cut_never_splits_a_character() {
+        assert_eq!(utf8_prefix("aé".as_bytes()[..2].as_ref()), "a");
+    }
+}

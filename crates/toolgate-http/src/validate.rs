@@ -1,0 +1,146 @@
+//! Argument validation against a tool's `inputSchema`, before any request is built.
+//!
+//! This module owns compiling the JSON Schema (draft 2020-12, no remote `$ref` retrieval)
+//! once per operation and turning *every* violation into an [`ArgumentViolation`] with a JSON
+//! pointer, plus the unknown-argument policy. It does not coerce values or fill defaults.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+use toolgate_core::error::{ArgumentViolation, ToolError};
+use toolgate_openapi::ir::{BodyMode, Operation};
+
+use crate::body::FILENAME_SUFFIX;
+use crate::options::UnknownArguments;
+
+/// The compiled validator of one operation's arguments.
+pub(crate) struct ArgValidator {
+    schema: Option<jsonschema::Validator>,
+    /// Argument names the operation accepts (schema properties plus filename siblings).
+    known: BTreeSet<String>,
+    /// Filename-sibling arguments (accepted but not part of the schema).
+    siblings: BTreeSet<String>,
+}
+
+impl std::fmt::Debug for ArgValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArgValidator")
+            .field("compiled", &self.schema.is_some())
+            .field("known", &self.known)
+            .finish()
+    }
+}
+
+impl ArgValidator {
+    /// Compiles `op.input_schema`. A schema the validator cannot compile is reported as
+    /// `Err` with the reason, so callers can decide between refusing and degrading.
+    pub(crate) fn new(op: &Operation) -> (Self, Option<String>) {
+        let schema_value = Value::Object(op.input_schema.clone());
+        let (schema, problem) = match jsonschema::draft202012::options().build(&schema_value) {
+            Ok(v) => (Some(v), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let mut known: BTreeSet<String> = op
+            .input_schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut siblings = BTreeSet::new();
+        if let Some(body) = &op.body {
+            for file in &body.file_fields {
+                let arg = match &body.mode {
+                    BodyMode::Properties { fields } => fields
+                        .iter()
+                        .find(|(_, p)| p == file)
+                        .map(|(a, _)| a.clone())
+                        .unwrap_or_else(|| file.clone()),
+                    BodyMode::Whole { .. } => file.clone(),
+                };
+                let sibling = format!("{arg}{FILENAME_SUFFIX}");
+                if !known.contains(&sibling) {
+                    siblings.insert(sibling);
+                }
+            }
+        }
+        known.extend(siblings.iter().cloned());
+        (
+            ArgValidator {
+                schema,
+                known,
+                siblings,
+            },
+            problem,
+        )
+    }
+
+    /// Validates `args` in place: unknown arguments are dropped (`Ignore`) or reported
+    /// (`Reject`), then every schema violation is collected.
+    pub(crate) fn validate(
+        &self,
+        tool: &str,
+        args: &mut Map<String, Value>,
+        policy: UnknownArguments,
+    ) -> Result<(), ToolError> {
+        let mut violations = Vec::new();
+        let unknown: Vec<String> = args
+            .keys()
+            .filter(|k| !self.known.contains(*k))
+            .cloned()
+            .collect();
+        for name in &unknown {
+            args.remove(name);
+            if policy == UnknownArguments::Reject {
+                let expected = self
+                    .known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                violations.push(ArgumentViolation {
+                    path: format!("/{}", escape_pointer(name)),
+                    message: if expected.is_empty() {
+                        format!("unknown argument `{name}`: this tool takes no arguments")
+                    } else {
+                        format!("unknown argument `{name}`; the tool accepts: {expected}")
+                    },
+                });
+            }
+        }
+        for name in &self.siblings {
+            if let Some(v) = args.get(name)
+                && !v.is_string()
+            {
+                violations.push(ArgumentViolation {
+                    path: format!("/{}", escape_pointer(name)),
+                    message: format!("{v} is not of type \"string\" (a file name)"),
+                });
+            }
+        }
+        if let Some(schema) = &self.schema {
+            // Siblings are not schema properties: validate without them.
+            let instance = if self.siblings.iter().any(|s| args.contains_key(s)) {
+                let mut copy = args.clone();
+                copy.retain(|k, _| !self.siblings.contains(k));
+                Value::Object(copy)
+            } else {
+                Value::Object(args.clone())
+            };
+            for error in schema.iter_errors(&instance) {
+                violations.push(ArgumentViolation {
+                    path: error.instance_path().as_str().to_owned(),
+                    message: error.to_string(),
+                });
+            }
+        }
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(ToolError::invalid_arguments(tool, violations))
+        }
+    }
+}
+
+fn escape_pointer(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
