@@ -62,7 +62,9 @@ pub struct SourceEntry {
 
 /// Two components were registered under one name.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("duplicate {kind} `{name}` (from sources `{first}` and `{second}`): give one of them a namespace or a name override")]
+#[error(
+    "duplicate {kind} `{name}` (from sources `{first}` and `{second}`): give one of them a namespace or a name override"
+)]
 pub struct DuplicateName {
     /// "tool", "resource" or "resource template".
     pub kind: &'static str,
@@ -184,7 +186,11 @@ fn decode_cursor(cursor: &str) -> Option<usize> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()?;
-    std::str::from_utf8(&bytes).ok()?.strip_prefix('o')?.parse().ok()
+    std::str::from_utf8(&bytes)
+        .ok()?
+        .strip_prefix('o')?
+        .parse()
+        .ok()
 }
 
 /// Collects components; rejects duplicate names.

@@ -99,7 +99,11 @@ impl ToolError {
             if violations.len() == 1 { "" } else { "s" }
         );
         for v in &violations {
-            let at = if v.path.is_empty() { "(arguments)" } else { v.path.as_str() };
+            let at = if v.path.is_empty() {
+                "(arguments)"
+            } else {
+                v.path.as_str()
+            };
             message.push_str(&format!("\n- {at}: {}", v.message));
         }
         ToolError {

@@ -10,8 +10,8 @@ use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
 use rmcp::model::{
-    CallToolResult, JsonObject, ListResourceTemplatesResult, ListResourcesResult,
-    ListToolsResult, ReadResourceResult,
+    CallToolResult, JsonObject, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    ReadResourceResult,
 };
 use tower::Service;
 use tower::util::BoxCloneSyncService;
@@ -133,36 +133,42 @@ impl Service<McpCall> for Dispatcher {
         let McpCall { ctx, request } = call;
         match request {
             McpRequest::ListTools { cursor } => {
-                let result = catalog.page(catalog.tools(), cursor.as_deref()).map(|(page, next)| {
-                    let mut r =
-                        ListToolsResult::with_all_items(page.iter().map(|e| e.tool.clone()).collect());
-                    r.next_cursor = next;
-                    McpResponse::Tools(r)
-                });
+                let result =
+                    catalog
+                        .page(catalog.tools(), cursor.as_deref())
+                        .map(|(page, next)| {
+                            let mut r = ListToolsResult::with_all_items(
+                                page.iter().map(|e| e.tool.clone()).collect(),
+                            );
+                            r.next_cursor = next;
+                            McpResponse::Tools(r)
+                        });
                 Box::pin(std::future::ready(result))
             }
             McpRequest::ListResources { cursor } => {
-                let result = catalog
-                    .page(catalog.resources(), cursor.as_deref())
-                    .map(|(page, next)| {
-                        let mut r = ListResourcesResult::with_all_items(
-                            page.iter().map(|e| e.resource.clone()).collect(),
-                        );
-                        r.next_cursor = next;
-                        McpResponse::Resources(r)
-                    });
+                let result =
+                    catalog
+                        .page(catalog.resources(), cursor.as_deref())
+                        .map(|(page, next)| {
+                            let mut r = ListResourcesResult::with_all_items(
+                                page.iter().map(|e| e.resource.clone()).collect(),
+                            );
+                            r.next_cursor = next;
+                            McpResponse::Resources(r)
+                        });
                 Box::pin(std::future::ready(result))
             }
             McpRequest::ListResourceTemplates { cursor } => {
-                let result = catalog
-                    .page(catalog.templates(), cursor.as_deref())
-                    .map(|(page, next)| {
-                        let mut r = ListResourceTemplatesResult::with_all_items(
-                            page.iter().map(|e| e.template.clone()).collect(),
-                        );
-                        r.next_cursor = next;
-                        McpResponse::ResourceTemplates(r)
-                    });
+                let result =
+                    catalog
+                        .page(catalog.templates(), cursor.as_deref())
+                        .map(|(page, next)| {
+                            let mut r = ListResourceTemplatesResult::with_all_items(
+                                page.iter().map(|e| e.template.clone()).collect(),
+                            );
+                            r.next_cursor = next;
+                            McpResponse::ResourceTemplates(r)
+                        });
                 Box::pin(std::future::ready(result))
             }
             McpRequest::CallTool { name, arguments } => match catalog.tool(&name) {

@@ -43,10 +43,7 @@ impl UriTemplate {
             if open > 0 {
                 parts.push(Part::Literal(rest[..open].to_owned()));
             }
-            let close = rest[open..]
-                .find('}')
-                .ok_or_else(|| err("unclosed `{`"))?
-                + open;
+            let close = rest[open..].find('}').ok_or_else(|| err("unclosed `{`"))? + open;
             let name = &rest[open + 1..close];
             if name.is_empty()
                 || !name

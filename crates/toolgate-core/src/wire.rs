@@ -13,9 +13,13 @@ use crate::error::{GatewayError, ToolError, ToolErrorKind};
 /// Turns a tool failure into the result the client sees.
 pub fn tool_error_result(err: &ToolError) -> CallToolResult {
     let hint = match err.kind {
-        ToolErrorKind::InvalidArguments => "Fix the arguments listed above and call the tool again.",
+        ToolErrorKind::InvalidArguments => {
+            "Fix the arguments listed above and call the tool again."
+        }
         ToolErrorKind::BackendStatus => match err.status {
-            Some(400..=499) => "The API rejected the request; check the arguments against the tool's input schema.",
+            Some(400..=499) => {
+                "The API rejected the request; check the arguments against the tool's input schema."
+            }
             _ => "The API failed to handle the request.",
         },
         ToolErrorKind::Timeout => "The API did not answer in time; you may retry later.",

@@ -56,18 +56,25 @@ impl Metrics {
     pub fn new() -> Arc<Self> {
         let mut registry = Registry::with_prefix("toolgate");
         let calls = Family::<CallLabels, Counter>::default();
-        let latency =
-            Family::<LatencyLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                latency_histogram,
-            );
+        let latency = Family::<LatencyLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
         let in_flight = Gauge::default();
-        registry.register("calls", "MCP calls served, by method, tool and outcome", calls.clone());
+        registry.register(
+            "calls",
+            "MCP calls served, by method, tool and outcome",
+            calls.clone(),
+        );
         registry.register(
             "call_duration_seconds",
             "Latency of MCP calls through the pipeline",
             latency.clone(),
         );
-        registry.register("calls_in_flight", "MCP calls currently being served", in_flight.clone());
+        registry.register(
+            "calls_in_flight",
+            "MCP calls currently being served",
+            in_flight.clone(),
+        );
         Arc::new(Metrics {
             registry,
             calls,

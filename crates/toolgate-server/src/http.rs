@@ -101,7 +101,10 @@ pub fn default_allowed_origins() -> Vec<String> {
 }
 
 /// The rmcp streamable HTTP service for `gateway`, stopped when `shutdown` is cancelled.
-fn mcp_service_config(options: &HttpOptions, shutdown: &CancellationToken) -> StreamableHttpServerConfig {
+fn mcp_service_config(
+    options: &HttpOptions,
+    shutdown: &CancellationToken,
+) -> StreamableHttpServerConfig {
     let mut config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(options.session_mode == SessionMode::Stateful)
         .with_json_response(options.json_response)
@@ -131,7 +134,8 @@ pub fn mcp_router(gateway: Gateway, options: &HttpOptions, shutdown: Cancellatio
     let gateway = gateway.with_transport(Transport::Http);
     let config = mcp_service_config(options, &shutdown);
     let factory = move || Ok(gateway.clone());
-    match options.session_mode {
+    let limit = options.max_request_body_bytes;
+    let router = match options.session_mode {
         SessionMode::Stateful => {
             let service = StreamableHttpService::new(
                 factory,
@@ -148,7 +152,78 @@ pub fn mcp_router(gateway: Gateway, options: &HttpOptions, shutdown: Cancellatio
             );
             Router::new().route_service(&options.path, service)
         }
+    };
+    router.layer(axum::middleware::from_fn(move |req, next| {
+        json_rpc_guard(req, next, limit)
+    }))
+}
+
+/// A JSON-RPC error response without an id (the request could not be read far enough to
+/// know it), as the specification prescribes for parse errors and invalid requests.
+fn json_rpc_error(status: StatusCode, code: i64, message: String) -> Response {
+    (
+        status,
+        axum::Json(json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": { "code": code, "message": message },
+        })),
+    )
+        .into_response()
+}
+
+/// Rejects POST bodies that are not one JSON-RPC message with a JSON-RPC error (`-32700`
+/// parse error, `-32600` invalid request) instead of a bare HTTP status, then hands the
+/// request on unchanged.
+async fn json_rpc_guard(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+    limit: usize,
+) -> Response {
+    if req.method() != axum::http::Method::POST {
+        return next.run(req).await;
     }
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return json_rpc_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                -32600,
+                format!("request body exceeds the limit of {limit} bytes"),
+            );
+        }
+    };
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Err(e) => {
+            return json_rpc_error(
+                StatusCode::BAD_REQUEST,
+                -32700,
+                format!("Parse error: the body is not valid JSON ({e})"),
+            );
+        }
+        Ok(serde_json::Value::Object(_)) => {}
+        Ok(serde_json::Value::Array(_)) => {
+            return json_rpc_error(
+                StatusCode::BAD_REQUEST,
+                -32600,
+                "Invalid Request: JSON-RPC batches are not supported; send one message per POST"
+                    .to_owned(),
+            );
+        }
+        Ok(_) => {
+            return json_rpc_error(
+                StatusCode::BAD_REQUEST,
+                -32600,
+                "Invalid Request: the body must be a JSON-RPC message object".to_owned(),
+            );
+        }
+    }
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }
 
 #[derive(Clone)]
@@ -251,10 +326,20 @@ pub async fn serve(
         r = &mut server => return r,
         () = signal => {}
     }
-    tracing::info!(in_flight = in_flight.current(), grace_s = grace.as_secs_f64(), "shutting down: no new connections; waiting for calls in progress");
+    tracing::info!(
+        in_flight = in_flight.current(),
+        grace_s = grace.as_secs_f64(),
+        "shutting down: no new connections; waiting for calls in progress"
+    );
     stop_accepting.cancel();
-    if tokio::time::timeout(grace, in_flight.wait_idle()).await.is_err() {
-        tracing::warn!(in_flight = in_flight.current(), "shutdown deadline reached with calls still in progress; closing them");
+    if tokio::time::timeout(grace, in_flight.wait_idle())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            in_flight = in_flight.current(),
+            "shutdown deadline reached with calls still in progress; closing them"
+        );
     }
     mcp_shutdown.cancel();
     match tokio::time::timeout(Duration::from_secs(2), &mut server).await {

@@ -1,0 +1,91 @@
+//! Command-line interface (clap): `serve`, `demo`, `inspect`, `check-config`, `schema`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// toolgate: one fast, secure, governed MCP endpoint for your HTTP APIs.
+#[derive(Debug, Parser)]
+#[command(name = "toolgate", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve one or more OpenAPI services as MCP tools over stdio or streamable HTTP.
+    Serve(ServeArgs),
+    /// Start the built-in Todo API and serve it as MCP tools (no other service needed).
+    Demo(DemoArgs),
+    /// Compile specs and print the tools, resources and diagnostics they yield.
+    Inspect(InspectArgs),
+    /// Validate a configuration file (and load and compile its specs).
+    CheckConfig(CheckConfigArgs),
+    /// Print the JSON Schema of the configuration file.
+    Schema,
+}
+
+/// Options of `toolgate serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (YAML). Also `TOOLGATE_CONFIG`.
+    #[arg(long, short, env = "TOOLGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// OpenAPI document to serve (file path or http(s) URL, e.g. http://127.0.0.1:8000/openapi.json).
+    #[arg(long)]
+    pub openapi: Option<String>,
+    /// Base URL of the API (default: the spec's server, or the spec URL's origin).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Source name for `--openapi` (used in logs, metrics and resource URIs).
+    #[arg(long, default_value = "api")]
+    pub name: String,
+    /// Prefix every tool name of `--openapi` with `<namespace>_`.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Serve MCP over stdin/stdout (for local clients such as Claude Desktop or Cursor).
+    #[arg(long, conflicts_with = "http")]
+    pub stdio: bool,
+    /// Serve MCP over streamable HTTP on this address (default: `http.bind` of the config,
+    /// 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+}
+
+/// Options of `toolgate demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Serve MCP over stdin/stdout instead of HTTP.
+    #[arg(long, conflicts_with = "http")]
+    pub stdio: bool,
+    /// Address for the MCP HTTP endpoint.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub http: String,
+}
+
+/// Options of `toolgate inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Spec files or http(s) URLs.
+    #[arg(required = true)]
+    pub specs: Vec<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Namespace prefix for tool names.
+    #[arg(long)]
+    pub namespace: Option<String>,
+}
+
+/// Options of `toolgate check-config`.
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    /// The configuration file.
+    pub file: PathBuf,
+    /// Only validate the file; do not load or compile the specs it names.
+    #[arg(long)]
+    pub offline: bool,
+}

@@ -1,0 +1,64 @@
+//! The `toolgate` application: command line, configuration, and the wiring of sources,
+//! pipeline and transports. The `toolgate` binary is a thin `main` over this library, so
+//! integration tests (and embedders) can assemble exactly what the binary runs.
+//!
+//! Exit codes: 0 success; 1 runtime failure (e.g. the address is in use); 2 bad input
+//! (command line, configuration, spec).
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod inspect;
+pub mod run;
+pub mod sources;
+
+use std::process::ExitCode;
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad input: configuration, spec, flags (exit 2).
+    Input(String),
+    /// Something failed while running (exit 1).
+    Runtime(String),
+}
+
+impl Failure {
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Failure::Input(_) => ExitCode::from(2),
+            Failure::Runtime(_) => ExitCode::from(1),
+        }
+    }
+
+    /// The message shown to the user.
+    pub fn message(&self) -> &str {
+        match self {
+            Failure::Input(m) | Failure::Runtime(m) => m,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// Runs a parsed command line to completion.
+pub async fn execute(cli: cli::Cli) -> Result<ExitCode, Failure> {
+    match cli.command {
+        cli::Command::Serve(args) => run::serve(args).await,
+        cli::Command::Demo(args) => demo::run(args).await,
+        cli::Command::Inspect(args) => inspect::run(args).await,
+        cli::Command::CheckConfig(args) => run::check_config(args).await,
+        cli::Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&config::json_schema()).unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! Wiring for `serve` and `check-config`: configuration → sources → catalog → pipeline →
+//! transport.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use toolgate_core::Transport;
+use toolgate_policy::Metrics;
+use toolgate_server::{Gateway, HttpOptions, ServerIdentity, SessionMode};
+
+use crate::Failure;
+use crate::cli::{CheckConfigArgs, ServeArgs};
+use crate::config::{self, Config, LogFormat, SessionModeConfig, SourceConfig, SpecLocation};
+use crate::sources::{self, BuiltSource};
+
+/// The process environment as a map (the config loader takes it explicitly).
+pub fn process_env() -> BTreeMap<String, String> {
+    std::env::vars().collect()
+}
+
+/// Reads and validates a configuration file.
+pub fn load_config_file(path: &Path) -> Result<Config, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::Input(format!(
+            "cannot read configuration file {}: {e}",
+            path.display()
+        ))
+    })?;
+    config::load(&text, &path.display().to_string(), &process_env())
+        .map_err(|e| Failure::Input(e.to_string()))
+}
+
+/// Sets up logging to stderr (stdout belongs to the stdio transport).
+pub fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| {
+            // rmcp logs every session at INFO; keep its chatter out of the default output.
+            tracing_subscriber::EnvFilter::try_new(format!("{},rmcp=warn", config.logging.level))
+        })
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    let _ = match config.logging.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Everything needed to serve: the gateway, its metrics, and what it was built from.
+pub struct Assembled {
+    /// The MCP gateway.
+    pub gateway: Gateway,
+    /// Pipeline metrics (served at `/metrics`).
+    pub metrics: Arc<Metrics>,
+    /// The built sources.
+    pub sources: Vec<BuiltSource>,
+}
+
+/// Builds every source, the catalog, the pipeline and the gateway.
+pub async fn assemble(config: &Config, relative_to: &Path) -> Result<Assembled, Failure> {
+    if config.sources.is_empty() {
+        return Err(Failure::Input(
+            "nothing to serve: pass --openapi <file or URL> or list `sources` in the configuration file".to_owned(),
+        ));
+    }
+    let mut built = Vec::with_capacity(config.sources.len());
+    for source in &config.sources {
+        let b = sources::build_source(source, relative_to)
+            .await
+            .map_err(|e| Failure::Input(e.to_string()))?;
+        let skipped = b
+            .spec
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == toolgate_openapi::Severity::Error)
+            .count();
+        tracing::info!(
+            source = %b.name,
+            base_url = %b.base_url,
+            operations = b.spec.operations.len(),
+            skipped,
+            "source loaded"
+        );
+        built.push(b);
+    }
+    let catalog =
+        sources::build_catalog(config, &built).map_err(|e| Failure::Input(e.to_string()))?;
+    let catalog = toolgate_core::catalog::shared(catalog);
+    let metrics = Metrics::new();
+    let pipeline = toolgate_policy::stack::build(catalog.clone(), metrics.clone());
+    let identity = ServerIdentity {
+        name: config.server.name.clone(),
+        instructions: config.server.instructions.clone(),
+        ..ServerIdentity::default()
+    };
+    let gateway = Gateway::new(pipeline, catalog, identity, Transport::Http);
+    Ok(Assembled {
+        gateway,
+        metrics,
+        sources: built,
+    })
+}
+
+/// HTTP transport options from the configuration.
+pub fn http_options(config: &Config) -> HttpOptions {
+    let defaults = HttpOptions::default();
+    HttpOptions {
+        path: config.http.path.clone(),
+        allowed_hosts: config
+            .http
+            .allowed_hosts
+            .clone()
+            .unwrap_or(defaults.allowed_hosts),
+        allowed_origins: config
+            .http
+            .allowed_origins
+            .clone()
+            .unwrap_or(defaults.allowed_origins),
+        session_mode: match config.http.session_mode {
+            SessionModeConfig::Stateful => SessionMode::Stateful,
+            SessionModeConfig::Stateless => SessionMode::Stateless,
+        },
+        json_response: config.http.json_response,
+        max_request_body_bytes: config.http.max_request_body_bytes,
+        sse_keep_alive: defaults.sse_keep_alive,
+    }
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// Binds `addr` and serves the HTTP app until a shutdown signal.
+pub async fn serve_http(
+    assembled: Assembled,
+    config: &Config,
+    addr: SocketAddr,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<(), Failure> {
+    let options = http_options(config);
+    if !addr.ip().is_loopback() && config.http.allowed_hosts.is_none() {
+        tracing::warn!(
+            %addr,
+            "listening on a non-loopback address with the default loopback-only Host allowlist: remote clients will get 403 until `http.allowed_hosts` lists the names they use"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot listen on {addr}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    let mcp_shutdown = CancellationToken::new();
+    let app = toolgate_server::gateway_app(
+        assembled.gateway.clone(),
+        &options,
+        assembled.metrics.clone(),
+        mcp_shutdown.clone(),
+    );
+    tracing::info!(url = %format!("http://{local}{}", options.path), "MCP endpoint ready");
+    on_ready(local);
+    toolgate_server::serve(
+        listener,
+        app,
+        shutdown_signal(),
+        assembled.gateway.in_flight(),
+        Duration::from_secs(config.http.shutdown_grace_seconds),
+        mcp_shutdown,
+    )
+    .await
+    .map_err(|e| Failure::Runtime(format!("HTTP server failed: {e}")))
+}
+
+/// `toolgate serve`.
+pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
+    let (mut config, relative_to) = match &args.config {
+        Some(path) => (load_config_file(path)?, parent_dir(path)),
+        None => (
+            config::load("", "<defaults>", &process_env())
+                .map_err(|e| Failure::Input(e.to_string()))?,
+            PathBuf::from("."),
+        ),
+    };
+    if let Some(spec) = &args.openapi {
+        let compile = toolgate_openapi::CompileOptions {
+            namespace: args.namespace.clone(),
+            ..Default::default()
+        };
+        config.sources.push(SourceConfig {
+            name: args.name.clone(),
+            spec: SpecLocation::Location(spec.clone()),
+            base_url: args.base_url.clone(),
+            compile,
+            backend: Default::default(),
+        });
+    } else if let Some(base) = &args.base_url {
+        match config.sources.as_mut_slice() {
+            [only] => only.base_url = Some(base.clone()),
+            _ => {
+                return Err(Failure::Input(
+                    "--base-url without --openapi needs a configuration with exactly one source"
+                        .to_owned(),
+                ));
+            }
+        }
+    }
+    if let Some(base) = &args.base_url {
+        check_base_url(base)?;
+    }
+    let addr = match &args.http {
+        Some(a) => parse_addr(a)?,
+        None => parse_addr(&config.http.bind)?,
+    };
+    init_logging(&config);
+    let assembled = assemble(&config, &relative_to).await?;
+    if args.stdio {
+        toolgate_server::serve_stdio(assembled.gateway.clone())
+            .await
+            .map_err(|e| Failure::Runtime(format!("stdio transport failed: {e}")))?;
+    } else {
+        let path = config.http.path.clone();
+        let tools = assembled.gateway.catalog().load().tools().len();
+        serve_http(assembled, &config, addr, move |local| {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stdout(),
+                "toolgate: serving {tools} tools at http://{local}{path}"
+            );
+        })
+        .await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_base_url(base: &str) -> Result<(), Failure> {
+    match url::Url::parse(base) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => Err(Failure::Input(format!(
+            "--base-url `{base}` is not an absolute http(s) URL such as http://127.0.0.1:8000"
+        ))),
+    }
+}
+
+/// Parses a listen address.
+pub fn parse_addr(text: &str) -> Result<SocketAddr, Failure> {
+    text.parse().map_err(|_| {
+        Failure::Input(format!(
+            "`{text}` is not a listen address; use IP:PORT such as 127.0.0.1:8080"
+        ))
+    })
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `toolgate check-config FILE`.
+pub async fn check_config(args: CheckConfigArgs) -> Result<ExitCode, Failure> {
+    let config = load_config_file(&args.file)?;
+    println!(
+        "{}: configuration is valid ({} source{})",
+        args.file.display(),
+        config.sources.len(),
+        if config.sources.len() == 1 { "" } else { "s" }
+    );
+    if args.offline {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let relative_to = parent_dir(&args.file);
+    let mut failed = false;
+    for source in &config.sources {
+        match sources::build_source(source, &relative_to).await {
+            Ok(b) => {
+                let skipped = b
+                    .spec
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.severity == toolgate_openapi::Severity::Error)
+                    .count();
+                println!(
+                    "  source `{}`: {} operations, {} skipped, backend {}",
+                    b.name,
+                    b.spec.operations.len(),
+                    skipped,
+                    b.base_url
+                );
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("  error: {e}");
+            }
+        }
+    }
+    if failed {
+        return Err(Failure::Input(
+            "some sources could not be loaded (see above)".to_owned(),
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}

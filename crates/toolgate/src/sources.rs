@@ -1,0 +1,440 @@
+//! Turns configured sources into a catalog: loads each spec (file, URL or inline), compiles
+//! it, resolves the backend base URL, and registers one handler per operation.
+//!
+//! This is the edge where I/O happens for spec loading: the compiler itself is pure.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::model::{Resource, ResourceTemplate, Tool, ToolAnnotations};
+use serde_json::Value;
+use toolgate_core::catalog::{ResourceEntry, TemplateEntry};
+use toolgate_core::uri_template::UriTemplate;
+use toolgate_core::{Catalog, ToolEntry};
+use toolgate_http::HttpBackend;
+use toolgate_openapi::{CompiledSpec, ComponentKind, DocumentLoader, Operation, Severity};
+use url::Url;
+
+use crate::config::{Config, SourceConfig, SpecLocation};
+
+/// Why a source could not be loaded; every variant is a user-facing input problem (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The spec file could not be read.
+    #[error("source `{source_name}`: cannot read spec file {path}: {reason}")]
+    ReadFile {
+        /// Source name.
+        source_name: String,
+        /// The path.
+        path: String,
+        /// OS error.
+        reason: String,
+    },
+    /// The spec URL could not be fetched.
+    #[error("source `{source_name}`: cannot fetch spec from {url}: {reason}")]
+    Fetch {
+        /// Source name.
+        source_name: String,
+        /// The URL.
+        url: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The spec is unusable.
+    #[error("source `{source_name}`: {reason}")]
+    Spec {
+        /// Source name.
+        source_name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No base URL could be determined, or it is invalid.
+    #[error("source `{source_name}`: {reason}")]
+    BaseUrl {
+        /// Source name.
+        source_name: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// The backend options are invalid.
+    #[error("source `{source_name}`: invalid backend options: {reason}")]
+    Backend {
+        /// Source name.
+        source_name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Two sources produced the same tool name.
+    #[error("{0}")]
+    Duplicate(String),
+}
+
+/// A spec loaded into memory with where it came from.
+pub struct LoadedSpec {
+    /// The parsed document.
+    pub document: Value,
+    /// `file://…` or `http(s)://…` URI of the document, when it has one.
+    pub base_uri: Option<Url>,
+}
+
+/// Loads the document named by `location` (`relative_to` is the config file's folder).
+pub async fn load_spec(
+    source_name: &str,
+    location: &SpecLocation,
+    relative_to: &Path,
+) -> Result<LoadedSpec, SourceError> {
+    match location {
+        SpecLocation::Inline { inline } => Ok(LoadedSpec {
+            document: inline.clone(),
+            base_uri: None,
+        }),
+        SpecLocation::Location(loc)
+            if loc.starts_with("http://") || loc.starts_with("https://") =>
+        {
+            let url = Url::parse(loc).map_err(|e| SourceError::Fetch {
+                source_name: source_name.to_owned(),
+                url: loc.clone(),
+                reason: format!("invalid URL: {e}"),
+            })?;
+            let bytes = fetch(&url).await.map_err(|reason| SourceError::Fetch {
+                source_name: source_name.to_owned(),
+                url: loc.clone(),
+                reason,
+            })?;
+            let document = parse(source_name, loc, &bytes)?;
+            Ok(LoadedSpec {
+                document,
+                base_uri: Some(url),
+            })
+        }
+        SpecLocation::Location(loc) => {
+            let path = relative_to.join(loc);
+            let bytes = tokio::fs::read(&path)
+                .await
+                .map_err(|e| SourceError::ReadFile {
+                    source_name: source_name.to_owned(),
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            let document = parse(source_name, &path.display().to_string(), &bytes)?;
+            let abs = std::fs::canonicalize(&path).unwrap_or(path);
+            Ok(LoadedSpec {
+                document,
+                base_uri: Url::from_file_path(&abs).ok(),
+            })
+        }
+    }
+}
+
+fn parse(source_name: &str, location: &str, bytes: &[u8]) -> Result<Value, SourceError> {
+    toolgate_openapi::parse_document(bytes).map_err(|e| SourceError::Spec {
+        source_name: source_name.to_owned(),
+        reason: format!("{location}: {e}"),
+    })
+}
+
+async fn fetch(url: &Url) -> Result<Vec<u8>, String> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let resp = client
+        .get(url.clone())
+        .header(
+            "accept",
+            "application/json, application/yaml;q=0.9, */*;q=0.5",
+        )
+        .send()
+        .await
+        .map_err(|e| describe_reqwest(&e))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(format!("the server answered {status}"));
+    }
+    Ok(resp
+        .bytes()
+        .await
+        .map_err(|e| describe_reqwest(&e))?
+        .to_vec())
+}
+
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    if e.is_connect() {
+        "connection failed (is the service running and the address right?)".to_owned()
+    } else if e.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            msg.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        msg
+    }
+}
+
+/// Resolves external `$ref`s of file-based specs, confined to the spec's folder; refuses
+/// remote URLs (unless allowed, in which case they are fetched on the runtime).
+struct EdgeLoader {
+    root: Option<PathBuf>,
+    allow_remote: bool,
+    runtime: tokio::runtime::Handle,
+}
+
+impl DocumentLoader for EdgeLoader {
+    fn load(&self, uri: &str) -> Result<Value, String> {
+        let url = Url::parse(uri).map_err(|e| format!("invalid reference URI `{uri}`: {e}"))?;
+        match url.scheme() {
+            "file" => {
+                let root = self.root.as_ref().ok_or_else(|| {
+                    format!("`{uri}` is a file reference but the spec was not loaded from a file")
+                })?;
+                let path = url
+                    .to_file_path()
+                    .map_err(|()| format!("`{uri}` is not a local file path"))?;
+                let canonical = std::fs::canonicalize(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                if !canonical.starts_with(root) {
+                    return Err(format!(
+                        "{} is outside the spec's folder {}; references may only point inside it",
+                        canonical.display(),
+                        root.display()
+                    ));
+                }
+                let bytes = std::fs::read(&canonical)
+                    .map_err(|e| format!("cannot read {}: {e}", canonical.display()))?;
+                toolgate_openapi::parse_document(&bytes).map_err(|e| e.to_string())
+            }
+            "http" | "https" if self.allow_remote => {
+                let bytes = self.runtime.block_on(fetch(&url))?;
+                toolgate_openapi::parse_document(&bytes).map_err(|e| e.to_string())
+            }
+            "http" | "https" => Err(format!(
+                "remote reference `{uri}` refused: set `compile.allow_remote_refs: true` for this source to allow fetching it"
+            )),
+            other => Err(format!("unsupported reference scheme `{other}` in `{uri}`")),
+        }
+    }
+}
+
+/// Compiles a loaded spec (on a blocking thread: big specs take CPU time).
+pub async fn compile_spec(
+    source: &SourceConfig,
+    loaded: LoadedSpec,
+) -> Result<CompiledSpec, SourceError> {
+    let root = loaded
+        .base_uri
+        .as_ref()
+        .filter(|u| u.scheme() == "file")
+        .and_then(|u| u.to_file_path().ok())
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let loader = EdgeLoader {
+        root,
+        allow_remote: source.compile.allow_remote_refs,
+        runtime: tokio::runtime::Handle::current(),
+    };
+    let options = source.compile.clone();
+    let name = source.name.clone();
+    tokio::task::spawn_blocking(move || {
+        toolgate_openapi::compile(
+            &loaded.document,
+            loaded.base_uri.as_ref().map(Url::as_str),
+            &options,
+            &loader,
+        )
+    })
+    .await
+    .map_err(|e| SourceError::Spec {
+        source_name: name.clone(),
+        reason: format!("compiler crashed: {e}"),
+    })?
+    .map_err(|e| SourceError::Spec {
+        source_name: name,
+        reason: e.to_string(),
+    })
+}
+
+/// Picks the backend base URL: configured, else the spec's server (resolved against the
+/// spec URL when relative), else the spec URL's origin.
+pub fn resolve_base_url(
+    source: &SourceConfig,
+    spec: &CompiledSpec,
+    spec_uri: Option<&Url>,
+) -> Result<Url, SourceError> {
+    let err = |reason: String| SourceError::BaseUrl {
+        source_name: source.name.clone(),
+        reason,
+    };
+    if let Some(base) = &source.base_url {
+        return Url::parse(base).map_err(|e| err(format!("invalid base_url `{base}`: {e}")));
+    }
+    let http_spec_uri = spec_uri.filter(|u| matches!(u.scheme(), "http" | "https"));
+    match (&spec.base_url, http_spec_uri) {
+        (Some(server), _) if Url::parse(server).is_ok() => Url::parse(server)
+            .map_err(|e| err(format!("the spec's server URL `{server}` is invalid: {e}"))),
+        (Some(server), Some(spec_url)) => spec_url.join(server).map_err(|e| {
+            err(format!("cannot resolve the spec's relative server `{server}` against {spec_url}: {e}"))
+        }),
+        (Some(server), None) => Err(err(format!(
+            "the spec's server URL `{server}` is relative and the spec was not loaded from a URL; pass --base-url (or set base_url) to the API's address"
+        ))),
+        (None, Some(spec_url)) => {
+            let mut origin = spec_url.clone();
+            origin.set_path("/");
+            origin.set_query(None);
+            origin.set_fragment(None);
+            Ok(origin)
+        }
+        (None, None) => Err(err(
+            "the spec names no server and was not loaded from a URL; pass --base-url (or set base_url) to the API's address".to_owned(),
+        )),
+    }
+    .and_then(|u| {
+        if matches!(u.scheme(), "http" | "https") {
+            Ok(u)
+        } else {
+            Err(err(format!("base URL `{u}` must be http or https")))
+        }
+    })
+}
+
+/// The MCP tool definition of an operation.
+pub fn tool_of(op: &Operation) -> Tool {
+    let mut tool = Tool::new(
+        op.name.clone(),
+        op.description.clone(),
+        Arc::new(op.input_schema.clone()),
+    );
+    if let Some(out) = &op.output_schema {
+        tool = tool.with_raw_output_schema(Arc::new(out.clone()));
+    }
+    if let Some(title) = &op.title {
+        tool = tool.with_title(title.clone());
+    }
+    let a = &op.annotations;
+    let mut ann = match &a.title {
+        Some(t) => ToolAnnotations::with_title(t.clone()),
+        None => ToolAnnotations::new(),
+    };
+    if let Some(v) = a.read_only {
+        ann = ann.read_only(v);
+    }
+    if let Some(v) = a.destructive {
+        ann = ann.destructive(v);
+    }
+    if let Some(v) = a.idempotent {
+        ann = ann.idempotent(v);
+    }
+    if let Some(v) = a.open_world {
+        ann = ann.open_world(v);
+    }
+    tool.with_annotations(ann)
+}
+
+/// A compiled source ready to register.
+pub struct BuiltSource {
+    /// Source name.
+    pub name: String,
+    /// The compiled spec (for diagnostics and `inspect`).
+    pub spec: CompiledSpec,
+    /// The backend base URL.
+    pub base_url: Url,
+    /// The backend.
+    pub backend: HttpBackend,
+}
+
+/// Loads, compiles and connects one source.
+pub async fn build_source(
+    source: &SourceConfig,
+    relative_to: &Path,
+) -> Result<BuiltSource, SourceError> {
+    let loaded = load_spec(&source.name, &source.spec, relative_to).await?;
+    let spec_uri = loaded.base_uri.clone();
+    let spec = compile_spec(source, loaded).await?;
+    for d in &spec.diagnostics {
+        match d.severity {
+            Severity::Error => tracing::warn!(source = %source.name, "{d}"),
+            Severity::Warning => tracing::debug!(source = %source.name, "{d}"),
+        }
+    }
+    let base_url = resolve_base_url(source, &spec, spec_uri.as_ref())?;
+    let backend = HttpBackend::new(
+        base_url.clone(),
+        spec.security_schemes.clone(),
+        source.backend.clone(),
+    )
+    .map_err(|e| SourceError::Backend {
+        source_name: source.name.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(BuiltSource {
+        name: source.name.clone(),
+        spec,
+        base_url,
+        backend,
+    })
+}
+
+/// Registers every operation of every built source into a catalog.
+pub fn build_catalog(config: &Config, sources: &[BuiltSource]) -> Result<Catalog, SourceError> {
+    let mut builder = Catalog::builder().page_size(config.limits.page_size);
+    for built in sources {
+        let source_name: Arc<str> = Arc::from(built.name.as_str());
+        builder.add_source(source_name.clone(), built.backend.readiness_probe());
+        for op in &built.spec.operations {
+            let op = Arc::new(op.clone());
+            let handler = built.backend.tool_handler(op.clone());
+            let dup =
+                |e: toolgate_core::catalog::DuplicateName| SourceError::Duplicate(e.to_string());
+            match &op.kind {
+                ComponentKind::Tool => builder
+                    .add_tool(ToolEntry {
+                        tool: tool_of(&op),
+                        source: source_name.clone(),
+                        handler,
+                    })
+                    .map_err(dup)?,
+                ComponentKind::Resource { uri } => {
+                    let mut resource = Resource::new(uri.clone(), op.name.clone())
+                        .with_description(op.description.clone())
+                        .with_mime_type("application/json");
+                    if let Some(t) = &op.title {
+                        resource = resource.with_title(t.clone());
+                    }
+                    builder
+                        .add_resource(ResourceEntry {
+                            resource,
+                            source: source_name.clone(),
+                            handler,
+                        })
+                        .map_err(dup)?
+                }
+                ComponentKind::ResourceTemplate { uri_template } => {
+                    let matcher =
+                        UriTemplate::parse(uri_template).map_err(|e| SourceError::Spec {
+                            source_name: built.name.clone(),
+                            reason: e.to_string(),
+                        })?;
+                    let mut template = ResourceTemplate::new(uri_template.clone(), op.name.clone())
+                        .with_description(op.description.clone())
+                        .with_mime_type("application/json");
+                    if let Some(t) = &op.title {
+                        template = template.with_title(t.clone());
+                    }
+                    builder
+                        .add_template(TemplateEntry {
+                            template,
+                            matcher,
+                            source: source_name.clone(),
+                            handler,
+                        })
+                        .map_err(dup)?
+                }
+            }
+        }
+    }
+    Ok(builder.build())
+}

@@ -1,0 +1,244 @@
+//! End-to-end over streamable HTTP: rmcp's client against the gateway serving the Todo API,
+//! plus the transport's security and protocol-error behaviour.
+
+mod common;
+
+use rmcp::ServiceExt as _;
+use rmcp::model::CallToolRequestParams;
+use rmcp::transport::StreamableHttpClientTransport;
+use serde_json::{Value, json};
+use toolgate::config::SessionModeConfig;
+
+async fn call(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
+    name: &str,
+    args: Value,
+) -> rmcp::model::CallToolResult {
+    let args = args.as_object().cloned().unwrap();
+    client
+        .call_tool(CallToolRequestParams::new(name.to_owned()).with_arguments(args))
+        .await
+        .unwrap_or_else(|e| panic!("{name} failed: {e}"))
+}
+
+async fn exercise_todo_tools(mode: SessionModeConfig) {
+    let stack = common::start(mode).await;
+    let transport = StreamableHttpClientTransport::from_uri(stack.mcp_url.clone());
+    let client = ().serve(transport).await.expect("initialize");
+
+    let tools = client.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    for want in [
+        "create_user",
+        "list_users",
+        "create_task",
+        "list_tasks",
+        "get_task",
+        "complete_task",
+        "delete_task",
+    ] {
+        assert!(names.contains(&want), "missing tool {want} in {names:?}");
+    }
+    let get_task = tools.iter().find(|t| t.name == "get_task").unwrap();
+    assert_eq!(
+        get_task.annotations.as_ref().unwrap().read_only_hint,
+        Some(true)
+    );
+    assert!(
+        get_task
+            .description
+            .as_deref()
+            .is_some_and(|d| !d.is_empty())
+    );
+
+    let user = call(
+        &client,
+        "create_user",
+        json!({"name": "Ada", "email": "ada@example.com"}),
+    )
+    .await;
+    assert_ne!(user.is_error, Some(true), "{user:?}");
+    let user = user.structured_content.expect("structured user");
+    let user_id = user["id"].as_str().unwrap().to_owned();
+    assert_eq!(user["name"], "Ada");
+
+    let task = call(
+        &client,
+        "create_task",
+        json!({"user_id": user_id, "title": "Write the gateway", "priority": "high", "tags": ["rust", "mcp"]}),
+    )
+    .await;
+    assert_ne!(task.is_error, Some(true), "{task:?}");
+    let task = task.structured_content.unwrap();
+    let task_id = task["id"].as_str().unwrap().to_owned();
+    assert_eq!(task["status"], "pending");
+    assert_eq!(task["tags"], json!(["rust", "mcp"]));
+
+    let got = call(&client, "get_task", json!({"task_id": task_id})).await;
+    assert_eq!(
+        got.structured_content.unwrap()["title"],
+        "Write the gateway"
+    );
+
+    let done = call(&client, "complete_task", json!({"task_id": task_id})).await;
+    assert_eq!(done.structured_content.unwrap()["status"], "completed");
+
+    let listed = call(
+        &client,
+        "list_tasks",
+        json!({"status": "completed", "tag": ["rust"]}),
+    )
+    .await;
+    let listed = listed.structured_content.unwrap();
+    assert_eq!(listed["total"], 1, "{listed}");
+    assert_eq!(listed["items"][0]["id"], task_id.as_str());
+
+    // A backend 404 is a tool error the model can read, not a protocol error.
+    let missing = call(
+        &client,
+        "get_task",
+        json!({"task_id": "00000000-0000-4000-8000-000000000000"}),
+    )
+    .await;
+    assert_eq!(missing.is_error, Some(true));
+    let text = serde_json::to_string(&missing.content).unwrap();
+    assert!(text.contains("404"), "{text}");
+
+    // Invalid arguments are reported before any request is sent.
+    let bad = call(&client, "create_user", json!({"name": 5})).await;
+    assert_eq!(bad.is_error, Some(true));
+
+    // An unknown tool is a JSON-RPC error.
+    let unknown = client
+        .call_tool(CallToolRequestParams::new("no_such_tool"))
+        .await;
+    assert!(unknown.is_err(), "{unknown:?}");
+
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn rmcp_client_uses_todo_tools_with_sessions() {
+    exercise_todo_tools(SessionModeConfig::Stateful).await;
+}
+
+#[tokio::test]
+async fn rmcp_client_uses_todo_tools_stateless() {
+    exercise_todo_tools(SessionModeConfig::Stateless).await;
+}
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+
+fn post(stack: &common::Stack) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .post(&stack.mcp_url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+}
+
+#[tokio::test]
+async fn foreign_host_or_origin_is_refused_and_loopback_accepted() {
+    let stack = common::start(SessionModeConfig::Stateful).await;
+    let evil_host = post(&stack)
+        .header("host", "evil.example.com")
+        .body(INIT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil_host.status(), 403);
+    let evil_origin = post(&stack)
+        .header("origin", "http://evil.example.com")
+        .body(INIT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil_origin.status(), 403);
+    let local_origin = post(&stack)
+        .header("origin", format!("http://localhost:{}", stack.addr.port()))
+        .body(INIT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(local_origin.status(), 200);
+    let plain = post(&stack).body(INIT).send().await.unwrap();
+    assert_eq!(plain.status(), 200);
+    assert!(plain.headers().get("mcp-session-id").is_some());
+}
+
+#[tokio::test]
+async fn malformed_json_rpc_gets_a_parse_error() {
+    let stack = common::start(SessionModeConfig::Stateless).await;
+    let resp = post(&stack).body("{not json").send().await.unwrap();
+    let status = resp.status();
+    let body = resp.text().await.unwrap();
+    assert!(status.is_client_error(), "{status} {body}");
+    assert!(
+        body.contains("-32700"),
+        "expected a JSON-RPC parse error, got {status} {body}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_and_health_endpoints_report_calls() {
+    let stack = common::start(SessionModeConfig::Stateless).await;
+    let client = ()
+        .serve(StreamableHttpClientTransport::from_uri(
+            stack.mcp_url.clone(),
+        ))
+        .await
+        .unwrap();
+    call(&client, "list_users", json!({})).await;
+    call(&client, "list_users", json!({})).await;
+    client.cancel().await.unwrap();
+
+    let base = format!("http://{}", stack.addr);
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("toolgate_calls_total")
+                && l.contains("tool=\"list_users\"")
+                && l.contains("outcome=\"ok\"")
+        })
+        .unwrap_or_else(|| panic!("no list_users counter in:\n{metrics}"));
+    assert!(line.trim_end().ends_with(" 2"), "{line}");
+    assert!(
+        metrics.contains("toolgate_call_duration_seconds_bucket"),
+        "{metrics}"
+    );
+
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["sources"]["todo"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_reports_an_unreachable_backend() {
+    // Point a source at a port nobody listens on.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let config = common::todo_config(dead_addr, SessionModeConfig::Stateless);
+    let assembled = toolgate::run::assemble(&config, std::path::Path::new("."))
+        .await
+        .unwrap();
+    let app = toolgate_server::gateway_app(
+        assembled.gateway.clone(),
+        &toolgate::run::http_options(&config),
+        assembled.metrics.clone(),
+        Default::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let ready = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503);
+}
