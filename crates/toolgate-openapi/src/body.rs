@@ -84,15 +84,12 @@ fn file_schema(mut s: Value, media: Option<&str>) -> Value {
     let desc = s
         .get_mut("description")
         .and_then(|d| d.as_str().map(str::to_owned));
-    let hint = "File content, base64-encoded (or a data: URI).";
-    out.insert(
-        "description".into(),
-        match desc {
-            Some(d) => format!("{d} ({hint})"),
-            None => hint.to_owned(),
-        }
-        .into(),
-    );
+    let hint = "base64-encoded file content or a data: URI";
+    let desc = match desc {
+        Some(d) => format!("{} ({hint})", d.trim_end_matches('.')),
+        None => format!("File: {hint}."),
+    };
+    out.insert("description".into(), desc.into());
     Value::Object(out)
 }
 

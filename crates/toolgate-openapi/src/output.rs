@@ -112,9 +112,11 @@ impl Compiler<'_> {
         if is_object {
             let conv = self.convert_schema(snode, sdoc, Mode::Output, deps)?;
             if let Value::Object(mut o) = conv
-                && o.get("type")
-                    .and_then(Value::as_str)
-                    .is_none_or(|t| t == "object")
+                && match o.get("type") {
+                    None => true,
+                    Some(Value::String(t)) => t == "object",
+                    Some(_) => false,
+                }
             {
                 o.entry("type").or_insert_with(|| "object".into());
                 return Ok(Some(RawOutput {
