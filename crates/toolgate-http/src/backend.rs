@@ -580,10 +580,18 @@ impl HandlerShared {
         let request = request.headers(headers);
 
         let started = Instant::now();
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&e, &method, &built.path))?;
+        let mut response = request.send().await.map_err(|e| {
+            let err = self.transport_error(&e, &method, &built.path);
+            tracing::debug!(
+                tool = %op.name,
+                method = %method,
+                url = %log_url,
+                outcome = err.kind.as_str(),
+                latency_ms = started.elapsed().as_millis() as u64,
+                "backend request failed"
+            );
+            err
+        })?;
         let status = response.status();
         tracing::debug!(
             tool = %op.name,

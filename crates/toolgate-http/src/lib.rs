@@ -26,3 +26,4 @@ pub use backend::{HttpBackend, HttpConfigError};
 pub use options::{
     ApiKeyLocation, BackendAuth, ClientAuthMethod, HttpSourceOptions, Secret, UnknownArguments,
 };
+pub use validate::check_input_schema;

@@ -144,3 +144,16 @@ impl ArgValidator {
 fn escape_pointer(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
+
+/// Whether `op.input_schema` compiles as a draft 2020-12 validator. A handler for an
+/// operation whose schema does not compile still works but only checks argument names; the
+/// CLI can call this to report such operations at startup.
+pub fn check_input_schema(op: &Operation) -> Result<(), String> {
+    match ArgValidator::new(op).1 {
+        None => Ok(()),
+        Some(problem) => Err(format!(
+            "the input schema of tool `{}` does not compile: {problem}",
+            op.name
+        )),
+    }
+}

@@ -3,6 +3,7 @@
 mod auth;
 mod bodies;
 mod common;
+mod compiled;
 mod requests;
 mod responses;
 mod safety;
