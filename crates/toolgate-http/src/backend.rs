@@ -98,6 +98,12 @@ impl HttpBackend {
         if options.connect_timeout_ms == 0 {
             problems.push("connect_timeout_ms must be greater than 0".into());
         }
+        if options.max_request_body_bytes == 0 {
+            problems.push("max_request_body_bytes must be greater than 0".into());
+        }
+        if options.max_response_body_bytes == 0 {
+            problems.push("max_response_body_bytes must be greater than 0".into());
+        }
         if options.max_concurrent_requests == 0 {
             problems.push("max_concurrent_requests must be greater than 0".into());
         }

@@ -16,8 +16,9 @@ use crate::options::UnknownArguments;
 /// The compiled validator of one operation's arguments.
 pub(crate) struct ArgValidator {
     schema: Option<jsonschema::Validator>,
-    /// Argument names the operation accepts (schema properties plus filename siblings).
-    known: BTreeSet<String>,
+    /// Argument names the operation accepts (schema properties plus filename siblings);
+    /// `None` when the schema lists no `properties` (nothing to check names against).
+    known: Option<BTreeSet<String>>,
     /// Filename-sibling arguments (accepted but not part of the schema).
     siblings: BTreeSet<String>,
 }
@@ -40,10 +41,8 @@ impl ArgValidator {
             Ok(v) => (Some(v), None),
             Err(e) => (None, Some(e.to_string())),
         };
-        let mut known: BTreeSet<String> = op
-            .input_schema
-            .get("properties")
-            .and_then(Value::as_object)
+        let properties = op.input_schema.get("properties").and_then(Value::as_object);
+        let mut known: BTreeSet<String> = properties
             .map(|p| p.keys().cloned().collect())
             .unwrap_or_default();
         let mut siblings = BTreeSet::new();
@@ -67,7 +66,7 @@ impl ArgValidator {
         (
             ArgValidator {
                 schema,
-                known,
+                known: properties.is_some().then_some(known),
                 siblings,
             },
             problem,
@@ -83,17 +82,21 @@ impl ArgValidator {
         policy: UnknownArguments,
     ) -> Result<(), ToolError> {
         let mut violations = Vec::new();
-        let unknown: Vec<String> = args
-            .keys()
-            .filter(|k| !self.known.contains(*k))
-            .cloned()
-            .collect();
+        let unknown: Vec<String> = match &self.known {
+            Some(known) => args
+                .keys()
+                .filter(|k| !known.contains(*k))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
         for name in &unknown {
             args.remove(name);
             if policy == UnknownArguments::Reject {
                 let expected = self
                     .known
                     .iter()
+                    .flatten()
                     .map(|k| format!("`{k}`"))
                     .collect::<Vec<_>>()
                     .join(", ");
@@ -155,5 +158,90 @@ pub fn check_input_schema(op: &Operation) -> Result<(), String> {
             "the input schema of tool `{}` does not compile: {problem}",
             op.name
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use toolgate_openapi::ir::{Annotations, Body, BodyMode, ComponentKind, HttpMethod, Operation};
+
+    fn op(schema: Value, body: Option<Body>) -> Operation {
+        Operation {
+            name: "t".into(),
+            kind: ComponentKind::Tool,
+            operation_id: None,
+            method: HttpMethod::Post,
+            path: "/t".into(),
+            pointer: "#/paths/~1t/post".into(),
+            server_url: None,
+            title: None,
+            description: "t".into(),
+            tags: vec![],
+            deprecated: false,
+            params: vec![],
+            body,
+            input_schema: schema.as_object().unwrap().clone(),
+            output_schema: None,
+            output_wrap: None,
+            annotations: Annotations::default(),
+            security: vec![],
+        }
+    }
+
+    fn args(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn schema_without_properties_skips_the_name_check() {
+        let (v, problem) = ArgValidator::new(&op(json!({"type": "object"}), None));
+        assert!(problem.is_none());
+        let mut a = args(json!({"anything": 1}));
+        v.validate("t", &mut a, UnknownArguments::Reject).unwrap();
+    }
+
+    #[test]
+    fn filename_siblings_are_accepted_for_file_fields() {
+        let body = Body {
+            content_type: "multipart/form-data".into(),
+            required: true,
+            mode: BodyMode::Properties {
+                fields: vec![("file".into(), "file".into())],
+            },
+            file_fields: vec!["file".into()],
+            part_content_types: vec![],
+        };
+        let schema = json!({"type": "object", "properties": {"file": {"type": "string"}},
+                            "additionalProperties": false});
+        let (v, _) = ArgValidator::new(&op(schema, Some(body)));
+        let mut a = args(json!({"file": "aGk=", "file_filename": "a.txt"}));
+        v.validate("t", &mut a, UnknownArguments::Reject).unwrap();
+        let mut a = args(json!({"file": "aGk=", "file_filename": 3}));
+        let err = v
+            .validate("t", &mut a, UnknownArguments::Reject)
+            .unwrap_err();
+        assert_eq!(err.violations[0].path, "/file_filename");
+    }
+
+    #[test]
+    fn uncompilable_schema_degrades_to_the_name_check() {
+        let schema = json!({"type": "object", "properties": {"a": {"$ref": "https://example.invalid/s.json"}}});
+        let o = op(schema, None);
+        let (v, problem) = ArgValidator::new(&o);
+        assert!(problem.is_some());
+        assert!(check_input_schema(&o).is_err());
+        let mut a = args(json!({"a": 1, "b": 2}));
+        let err = v
+            .validate("t", &mut a, UnknownArguments::Reject)
+            .unwrap_err();
+        assert_eq!(err.violations.len(), 1);
+        assert!(
+            err.message
+                .contains("unknown argument `b`; the tool accepts: `a`"),
+            "{}",
+            err.message
+        );
     }
 }
