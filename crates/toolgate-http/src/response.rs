@@ -312,6 +312,10 @@ pub(crate) fn status_error(info: &CallInfo<'_>, r: &Received) -> ToolError {
         }
         408 | 502 | 503 | 504 => Some("the backend is temporarily unavailable; retry later"),
         429 => Some("the backend is rate limiting; retry later"),
+        300..=399 => Some(
+            "the backend redirected to another origin, which is not followed so credentials \
+             cannot leak; point the source's base URL at the final location",
+        ),
         _ => None,
     };
     if let Some(hint) = hint {

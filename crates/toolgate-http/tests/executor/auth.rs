@@ -378,3 +378,37 @@ fn auth_must_match_a_declared_scheme() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn oauth2_client_secret_post_and_configured_token_url() {
+    let (server, issued) = oauth_server(3600, Duration::ZERO, "none").await;
+    let b = backend(
+        &server,
+        with_auth(BackendAuth::OAuth2ClientCredentials {
+            token_url: Some(format!("http://{}/token", server.addr)),
+            client_id: "c id".into(),
+            client_secret: Secret::new("p&w"),
+            scopes: vec![],
+            audience: None,
+            client_auth: toolgate_http::ClientAuthMethod::Post,
+        }),
+    );
+    call(&b, &get("/protected").build(), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(issued.load(Ordering::SeqCst), 1);
+    let token_req = server
+        .requests()
+        .into_iter()
+        .find(|r| r.target == "/token")
+        .unwrap();
+    assert_eq!(token_req.header("authorization"), None);
+    assert_eq!(
+        token_req.body_text(),
+        "grant_type=client_credentials&client_id=c+id&client_secret=p%26w"
+    );
+    assert_eq!(
+        server.last().header("authorization").as_deref(),
+        Some("Bearer tok-1")
+    );
+}

@@ -144,3 +144,28 @@ proptest! {
         prop_assert_eq!(sent(), before);
     }
 }
+
+#[tokio::test]
+async fn redirects_are_followed_only_within_the_origin() {
+    let elsewhere = ok_server().await;
+    let target = format!("http://{}/stolen", elsewhere.addr);
+    let server = server(move |r| match r.target.as_str() {
+        "/same" => crate::common::Reply::status(302).header("location", "/final"),
+        "/cross" => crate::common::Reply::status(302).header("location", &target),
+        _ => crate::common::Reply::json(json!({"at": r.target})),
+    })
+    .await;
+    let mut options = HttpSourceOptions::default();
+    options.headers.insert("X-Key".into(), "secret".into());
+    let b = backend(&server, options);
+    let r = call(&b, &get("/same").output(None).build(), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r.structured_content, Some(json!({"at": "/final"})));
+    let err = call(&b, &get("/cross").build(), json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status, Some(302));
+    assert!(err.message.contains("not followed"), "{}", err.message);
+    assert_eq!(elsewhere.count(), 0);
+}
