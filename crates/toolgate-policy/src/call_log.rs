@@ -83,7 +83,7 @@ where
                     target = %target,
                     outcome,
                     latency_ms = format_args!("{latency_ms:.3}"),
-                    error = %error,
+                    error = ?error,
                     "call failed"
                 ),
             }

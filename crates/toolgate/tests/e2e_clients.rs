@@ -1,0 +1,249 @@
+//! End-to-end with third-party MCP clients: the official Python SDK (`mcp` on PyPI) and the
+//! MCP Inspector CLI, against the `toolgate` binary serving the built-in demo and the
+//! FastAPI example under uvicorn.
+//!
+//! The clients come from `scripts/setup-test-deps.sh` (`TOOLGATE_TEST_PYTHON`,
+//! `TOOLGATE_TEST_NODE22`, `TOOLGATE_TEST_NODE_MODULES`). Without them the tests say so and
+//! pass locally, but fail under `CI=true`: CI must never skip them silently.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_toolgate");
+
+/// A dependency path from the environment, or `None` (panicking under CI).
+fn dependency(var: &str) -> Option<PathBuf> {
+    match std::env::var_os(var).map(PathBuf::from) {
+        Some(p) if p.exists() => Some(p),
+        other => {
+            let msg = format!(
+                "{var} is {}; run `eval \"$(bash scripts/setup-test-deps.sh)\"` first",
+                match other {
+                    Some(p) => format!("set to a missing path {}", p.display()),
+                    None => "not set".to_owned(),
+                }
+            );
+            assert!(!common::in_ci(), "{msg} (required under CI=true)");
+            eprintln!("SKIPPED (dependency missing): {msg}");
+            None
+        }
+    }
+}
+
+/// Kills the child when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Spawns the binary with `args` and waits for a stdout line starting with `prefix`;
+/// returns the child and the rest of that line.
+fn spawn_and_read(args: &[&str], marker: &str) -> (Guard, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = mpsc::channel();
+    let needle = marker.to_owned();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if let Some(i) = line.find(&needle) {
+                let _ = tx.send(line[i + needle.len()..].trim().to_owned());
+            }
+        }
+    });
+    let guard = Guard(child);
+    let rest = rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("`toolgate {}` never printed `{marker}`", args.join(" ")));
+    (guard, rest)
+}
+
+fn python_check(python: &PathBuf, target: &[&str]) -> String {
+    let script = common::repo_root().join("tests/e2e/mcp_client_check.py");
+    let out = Command::new(python)
+        .arg(&script)
+        .args(target)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "python client failed for {target:?}:\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn python_sdk_client_over_http_in_every_protocol_era() {
+    let Some(python) = dependency("TOOLGATE_TEST_PYTHON") else {
+        return;
+    };
+    let (_demo, url) = spawn_and_read(&["demo", "--http", "127.0.0.1:0"], "MCP endpoint:");
+    let modern = python_check(&python, &["--http", &url, "--mode", "2026-07-28"]);
+    assert!(
+        modern.contains("\"protocol_version\": \"2026-07-28\""),
+        "{modern}"
+    );
+    let legacy = python_check(&python, &["--http", &url, "--mode", "legacy"]);
+    assert!(
+        legacy.contains("\"protocol_version\": \"2025-11-25\""),
+        "{legacy}"
+    );
+    python_check(&python, &["--http", &url, "--mode", "auto"]);
+}
+
+#[test]
+fn python_sdk_client_over_stdio() {
+    let Some(python) = dependency("TOOLGATE_TEST_PYTHON") else {
+        return;
+    };
+    python_check(&python, &["--stdio", BIN, "demo", "--stdio"]);
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_http(url: &str, limit: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if reqwest::blocking::get(url).is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{url} did not come up within {limit:?}");
+}
+
+#[test]
+fn python_sdk_client_drives_the_fastapi_example_through_toolgate() {
+    let Some(python) = dependency("TOOLGATE_TEST_PYTHON") else {
+        return;
+    };
+    let port = free_port();
+    let app_dir = common::repo_root().join("examples/fastapi-todo");
+    let _uvicorn = Guard(
+        Command::new(&python)
+            .args([
+                "-m",
+                "uvicorn",
+                "app:app",
+                "--port",
+                &port.to_string(),
+                "--log-level",
+                "warning",
+            ])
+            .current_dir(&app_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let spec = format!("http://127.0.0.1:{port}/openapi.json");
+    wait_for_http(&spec, Duration::from_secs(30));
+    let (_gateway, rest) = spawn_and_read(
+        &["serve", "--openapi", &spec, "--http", "127.0.0.1:0"],
+        "toolgate: serving",
+    );
+    let url = rest.rsplit(' ').next().unwrap().to_owned();
+    let summary = python_check(&python, &["--http", &url]);
+    // FastAPI's generated operationIds (`create_user_api_v1_users_post`) become clean names.
+    assert!(summary.contains("\"create_user\""), "{summary}");
+    assert!(!summary.contains("_api_v1_"), "{summary}");
+}
+
+fn inspector(args: &[&str]) -> Option<serde_json::Value> {
+    let node = dependency("TOOLGATE_TEST_NODE22")?;
+    let modules = dependency("TOOLGATE_TEST_NODE_MODULES")?;
+    let launcher = modules.join("@modelcontextprotocol/inspector/clients/launcher/build/index.js");
+    let out = Command::new(node)
+        .arg(launcher)
+        .arg("--cli")
+        .args(args)
+        .args(["--format", "json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "inspector {args:?} failed ({:?}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("inspector output is not JSON ({e}): {stdout}")),
+    )
+}
+
+#[test]
+fn inspector_cli_lists_and_calls_tools_over_http() {
+    let (_demo, url) = spawn_and_read(&["demo", "--http", "127.0.0.1:0"], "MCP endpoint:");
+    let Some(list) = inspector(&[&url, "--transport", "http", "--method", "tools/list"]) else {
+        return;
+    };
+    let names: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(names.contains(&"create_user"), "{names:?}");
+    let call = inspector(&[
+        &url,
+        "--transport",
+        "http",
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "create_user",
+        "--tool-args-json",
+        r#"{"name":"Inspector","email":"inspector@example.com"}"#,
+    ])
+    .unwrap();
+    assert_eq!(
+        call["result"]["structuredContent"]["name"], "Inspector",
+        "{call}"
+    );
+    assert_eq!(call["result"]["isError"], false, "{call}");
+}
+
+#[test]
+fn inspector_cli_calls_tools_over_stdio() {
+    let Some(call) = inspector(&[
+        BIN,
+        "demo",
+        "--stdio",
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "list_users",
+    ]) else {
+        return;
+    };
+    assert_eq!(
+        call["result"]["structuredContent"]["result"],
+        serde_json::json!([]),
+        "{call}"
+    );
+}

