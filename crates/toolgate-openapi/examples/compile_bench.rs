@@ -36,6 +36,43 @@ fn main() {
     println!("parse: {:.1} ms", (t1 - t0).as_secs_f64() * 1000.0);
     println!("compile: {:.1} ms", (t2 - t1).as_secs_f64() * 1000.0);
     println!("total: {:.1} ms", (t2 - t0).as_secs_f64() * 1000.0);
+    if args.iter().any(|a| a == "--size") {
+        let bytes = serde_json::to_vec(&spec).expect("serialize").len();
+        let defs: usize = spec
+            .operations
+            .iter()
+            .map(|o| {
+                o.input_schema
+                    .get("$defs")
+                    .and_then(|d| d.as_object())
+                    .map_or(0, |d| d.len())
+                    + o.output_schema
+                        .as_ref()
+                        .and_then(|s| s.get("$defs"))
+                        .and_then(|d| d.as_object())
+                        .map_or(0, |d| d.len())
+            })
+            .sum();
+        println!(
+            "compiled IR: {:.1} MB as JSON, {defs} $defs entries in total",
+            bytes as f64 / 1e6
+        );
+    }
+    if args.iter().any(|a| a == "--clone") {
+        let t = Instant::now();
+        let copy = spec.clone();
+        println!(
+            "clone of the compiled IR: {:.1} ms",
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+        let t = Instant::now();
+        let d2 = doc.clone();
+        println!(
+            "clone of the document: {:.1} ms",
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+        drop((copy, d2));
+    }
     if args.iter().any(|a| a == "--diags") {
         for d in &spec.diagnostics {
             println!("  {d}");

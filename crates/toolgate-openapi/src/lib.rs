@@ -7,6 +7,46 @@
 //!
 //! Does not own: any I/O (no files, no network, no async): loading a spec from a path or URL
 //! lives at the edge (the `toolgate` binary) and reaches this crate as bytes and a loader.
+//!
+//! # Pipeline
+//! [`parse_document`] (JSON if the first non-blank byte is `{`, else YAML) → [`compile`]:
+//! Swagger 2.0 is first converted to OpenAPI 3.0 (`swagger2`), then every operation of `paths`
+//! is selected (`routes`), compiled (`params`, `body`, `output`, `schema`) and named (`naming`).
+//! An operation that cannot be compiled (broken `$ref`, bad parameter) is skipped with an
+//! `Error` diagnostic carrying its JSON pointer; a broken *response* schema only drops the
+//! output schema (warning), since the tool still works without one.
+//!
+//! # `$ref` strategy
+//! Refs to parameters, request bodies, responses, path items and arbitrary JSON pointers
+//! (`#/paths/~1users/get/...`, `~0`/`~1` escaping, percent-encoded fragments) are followed.
+//! Refs inside schemas are never inlined: every referenced schema location becomes a named entry
+//! of the tool schema's `$defs` and the ref is rewritten to `#/$defs/<Name>` (component schemas
+//! keep their name; other locations, e.g. in external files, get their last pointer segment,
+//! prefixed with the file stem or numbered when taken). Each tool carries only the defs it
+//! transitively uses. This is cycle-proof (conversion never follows a ref) and keeps shared
+//! schemas small. Converted defs are memoized, so a schema is converted at most once per
+//! direction (input: `readOnly` properties dropped; output: `writeOnly` dropped). Exceptions, by
+//! design: a top-level request body `$ref`/`allOf` is flattened into arguments, and a top-level
+//! object response `$ref` is inlined as the output schema. External documents are fetched once
+//! through the [`DocumentLoader`], resolved against the referring document's URI; http(s) refs
+//! need `allow_remote_refs`.
+//!
+//! # Arguments and collisions
+//! One flat object per tool: path, query, header and cookie parameters (path-item and operation
+//! level merged, operation wins) plus the properties of an object request body; any other body
+//! (array, primitive, free-form map, `oneOf`, binary, text) is one argument named `body`.
+//! Body properties (or `body`) always keep their names. A parameter whose name is also a body
+//! argument, or also a parameter in another location, becomes `<name>__<location>` (e.g.
+//! `id__path`, `id__query`); if that is still taken, `_2`, `_3`, … is appended. A body
+//! property is required only when `requestBody.required` is true and the schema requires it.
+//!
+//! # Names
+//! Base: `names[operationId]`, else `overrides[..].name`, else `x-mcp-name`, else the
+//! `operationId` (FastAPI's generated `_<path>_<method>` tail removed), else `<method>_<path>`.
+//! Sanitized to `[A-Za-z0-9_-]` (runs of `_` collapsed, ends trimmed), prefixed
+//! `<namespace>_`, capped at `max_name_length` including namespace and suffixes (truncated
+//! names end in `_` + 6 hex chars of the SHA-256 of the untruncated name), deduplicated in
+//! document order with `_2`, `_3`, … and a warning.
 
 mod body;
 mod compiler;

@@ -110,7 +110,16 @@ impl Compiler<'_> {
                     .any(|k| snode.get(*k).is_some())
                 && snode.get("nullable") != Some(&Value::Bool(true)));
         if is_object {
-            let conv = self.convert_schema(snode, sdoc, Mode::Output, deps)?;
+            // A referenced schema is converted once (memoized) however many operations return it.
+            let conv = match &sptr {
+                Some(p) => {
+                    let id = self.def_id((sdoc, p.clone()));
+                    let entry = self.def_entry(id, Mode::Output)?;
+                    deps.extend(entry.deps.iter().copied());
+                    entry.schema.clone()
+                }
+                None => self.convert_schema(snode, sdoc, Mode::Output, deps)?,
+            };
             if let Value::Object(mut o) = conv
                 && match o.get("type") {
                     None => true,

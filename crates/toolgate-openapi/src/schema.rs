@@ -349,6 +349,53 @@ impl Compiler<'_> {
         ok
     }
 
+    /// The shape of a plain referenced object schema (no composition), taken from the memoized
+    /// def conversion so shared bodies are converted once.
+    fn memoized_shape(
+        &mut self,
+        target: &Value,
+        loc: &crate::refs::Loc,
+        mode: Mode,
+        deps: &mut IndexSet<usize>,
+    ) -> Result<Option<ObjectShape>, String> {
+        let plain = target.get("type").and_then(Value::as_str) == Some("object")
+            && target.get("properties").is_some_and(Value::is_object)
+            && !["allOf", "oneOf", "anyOf", "not", "$ref", "nullable"]
+                .iter()
+                .any(|k| target.get(*k).is_some());
+        if !plain {
+            return Ok(None);
+        }
+        let id = self.def_id(loc.clone());
+        let entry = self.def_entry(id, mode)?;
+        let Some(props) = entry.schema.get("properties").and_then(Value::as_object) else {
+            return Ok(None);
+        };
+        if props.is_empty() {
+            return Ok(None);
+        }
+        deps.extend(entry.deps.iter().copied());
+        let mut shape = ObjectShape {
+            properties: props.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            description: entry
+                .schema
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            additional: entry.schema.get("additionalProperties").cloned(),
+            ..ObjectShape::default()
+        };
+        if let Some(req) = entry.schema.get("required").and_then(Value::as_array) {
+            shape.required = req
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|r| props.contains_key(*r))
+                .map(str::to_owned)
+                .collect();
+        }
+        Ok(Some(shape))
+    }
+
     /// Flattens the object schema at `node` (in `doc`): follows `$ref`s and merges `allOf`.
     /// `None` when it is not clearly an object with properties (array, primitive, free-form
     /// map, `oneOf`/`anyOf`, ...).
@@ -368,7 +415,10 @@ impl Compiler<'_> {
             let loc = self.resolve_ref(doc, r)?;
             let d = self.doc(loc.0);
             let target = d.pointer(&loc.1).unwrap_or(&Value::Null);
-            let shape = self.object_shape(target, loc.0, mode, deps, depth + 1)?;
+            let shape = match self.memoized_shape(target, &loc, mode, deps)? {
+                Some(s) => Some(s),
+                None => self.object_shape(target, loc.0, mode, deps, depth + 1)?,
+            };
             return Ok(shape.map(|mut s| {
                 if let Some(desc) = node.get("description").and_then(Value::as_str) {
                     s.description = Some(desc.to_owned());
