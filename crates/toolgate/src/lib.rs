@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod embed;
 pub mod inspect;
 pub mod run;
 pub mod sources;

@@ -242,3 +242,47 @@ async fn readyz_reports_an_unreachable_backend() {
     let ready = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
     assert_eq!(ready.status(), 503);
 }
+
+#[tokio::test]
+async fn mcp_router_mounts_into_an_existing_axum_app() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = listener.local_addr().unwrap();
+    let assembled =
+        toolgate::embed::openapi_gateway("todo", todo_api::openapi(), &format!("http://{local}"))
+            .await
+            .unwrap();
+    let app = todo_api::app().merge(toolgate_server::mcp_router(
+        assembled.gateway,
+        &toolgate_server::HttpOptions::default(),
+        Default::default(),
+    ));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // The service's own routes still work ...
+    let users = reqwest::get(format!("http://{local}/api/v1/users"))
+        .await
+        .unwrap();
+    assert_eq!(users.status(), 200);
+    // ... and MCP is served at /mcp of the same server, calling back into it.
+    let client = ()
+        .serve(StreamableHttpClientTransport::from_uri(format!(
+            "http://{local}/mcp"
+        )))
+        .await
+        .unwrap();
+    let created = call(
+        &client,
+        "create_user",
+        json!({"name": "Mount", "email": "m@example.com"}),
+    )
+    .await;
+    assert_eq!(created.structured_content.unwrap()["name"], "Mount");
+    let listed: Value = reqwest::get(format!("http://{local}/api/v1/users"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["email"], "m@example.com");
+    client.cancel().await.unwrap();
+}
