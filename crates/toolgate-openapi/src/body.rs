@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::compiler::Compiler;
 use crate::refs::Loc;
+use crate::refs::PointerExt;
 use crate::schema::Mode;
 
 /// A body before collision resolution.
@@ -102,7 +103,7 @@ impl Compiler<'_> {
     ) -> Result<Option<RawBody>, String> {
         let d = self.doc(loc.0);
         let rb = d
-            .pointer(&loc.1)
+            .ptr(&loc.1)
             .and_then(Value::as_object)
             .ok_or_else(|| format!("requestBody `#{}` is not an object", loc.1))?;
         let required = rb.get("required").and_then(Value::as_bool).unwrap_or(false);

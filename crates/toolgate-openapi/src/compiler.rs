@@ -13,7 +13,7 @@ use crate::ir::*;
 use crate::naming::{Namer, derived_base};
 use crate::options::{CompileOptions, OperationOverride, RouteTarget};
 use crate::params::RawParam;
-use crate::refs::{Doc, DocEntry, Loc, Registry, child};
+use crate::refs::{Doc, DocEntry, Loc, PointerExt, Registry, child};
 use crate::routes::{Routes, resource_host};
 use crate::schema::Mode;
 use crate::{DocumentLoader, SpecError, swagger2};
@@ -138,7 +138,7 @@ pub(crate) fn compile(
                 }
             };
             let item_doc = c.doc(item_loc.0);
-            let Some(item) = item_doc.pointer(&item_loc.1).and_then(Value::as_object) else {
+            let Some(item) = item_doc.ptr(&item_loc.1).and_then(Value::as_object) else {
                 continue;
             };
             for method in HttpMethod::ALL {
@@ -293,7 +293,7 @@ impl Compiler<'_> {
     fn security_schemes(&mut self) -> Vec<SecurityScheme> {
         let root = self.doc(0);
         let Some(schemes) = root
-            .pointer("/components/securitySchemes")
+            .ptr("/components/securitySchemes")
             .and_then(Value::as_object)
         else {
             return Vec::new();
@@ -314,7 +314,7 @@ impl Compiler<'_> {
                 }
             };
             let d = self.doc(loc.0);
-            let s = d.pointer(&loc.1).unwrap_or(&Value::Null);
+            let s = d.ptr(&loc.1).unwrap_or(&Value::Null);
             let get = |k: &str| s.get(k).and_then(Value::as_str).unwrap_or_default();
             let kind = match get("type") {
                 "apiKey" => {
@@ -337,7 +337,7 @@ impl Compiler<'_> {
                 },
                 "oauth2" => SecuritySchemeKind::OAuth2 {
                     token_url: s
-                        .pointer("/flows/clientCredentials/tokenUrl")
+                        .ptr("/flows/clientCredentials/tokenUrl")
                         .and_then(Value::as_str)
                         .map(str::to_owned),
                 },

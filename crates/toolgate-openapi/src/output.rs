@@ -8,6 +8,7 @@ use indexmap::IndexSet;
 use serde_json::{Map, Value, json};
 
 use crate::compiler::Compiler;
+use crate::refs::PointerExt;
 use crate::refs::{Loc, child};
 use crate::schema::Mode;
 
@@ -55,10 +56,7 @@ impl Compiler<'_> {
         deps: &mut IndexSet<usize>,
     ) -> Result<Option<RawOutput>, String> {
         let d = self.doc(op.0);
-        let Some(responses) = d
-            .pointer(&child(&op.1, "responses"))
-            .and_then(Value::as_object)
-        else {
+        let Some(responses) = d.ptr(&child(&op.1, "responses")).and_then(Value::as_object) else {
             return Ok(None);
         };
         let Some(code) = responses
@@ -72,7 +70,7 @@ impl Compiler<'_> {
         let rloc = self.follow((op.0, child(&child(&op.1, "responses"), &code)))?;
         let rd = self.doc(rloc.0);
         let Some(content) = rd
-            .pointer(&child(&rloc.1, "content"))
+            .ptr(&child(&rloc.1, "content"))
             .and_then(Value::as_object)
         else {
             return Ok(None);
@@ -98,7 +96,7 @@ impl Compiler<'_> {
             None => (rloc.0, rd.clone(), None),
         };
         let snode = match &sptr {
-            Some(p) => snode_owner.pointer(p).unwrap_or(&Value::Null),
+            Some(p) => snode_owner.ptr(p).unwrap_or(&Value::Null),
             None => schema,
         };
         let is_object = snode.get("type").and_then(Value::as_str) == Some("object")

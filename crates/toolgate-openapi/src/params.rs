@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::compiler::{Compiler, OpCtx};
 use crate::ir::{ParamLocation, ParamStyle};
-use crate::refs::{Loc, child};
+use crate::refs::{Loc, PointerExt, child};
 use crate::schema::Mode;
 
 /// A parameter before collision resolution.
@@ -73,7 +73,7 @@ impl Compiler<'_> {
         for (level, base) in [path_item, op].into_iter().enumerate() {
             let d = self.doc(base.0);
             let list_ptr = child(&base.1, "parameters");
-            let Some(list) = d.pointer(&list_ptr) else {
+            let Some(list) = d.ptr(&list_ptr) else {
                 continue;
             };
             let Some(list) = list.as_array() else {
@@ -82,7 +82,7 @@ impl Compiler<'_> {
             for i in 0..list.len() {
                 let loc = self.follow((base.0, format!("{list_ptr}/{i}")))?;
                 let d2 = self.doc(loc.0);
-                let p = d2.pointer(&loc.1).unwrap_or(&Value::Null);
+                let p = d2.ptr(&loc.1).unwrap_or(&Value::Null);
                 let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
                 let inn = p.get("in").and_then(Value::as_str).unwrap_or_default();
                 let key = (name.to_owned(), inn.to_owned());
@@ -105,7 +105,7 @@ impl Compiler<'_> {
     ) -> Result<Option<RawParam>, String> {
         let d = self.doc(loc.0);
         let p = d
-            .pointer(&loc.1)
+            .ptr(&loc.1)
             .and_then(Value::as_object)
             .ok_or_else(|| format!("parameter `#{}` is not an object", loc.1))?;
         let name = p

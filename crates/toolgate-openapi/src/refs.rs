@@ -53,6 +53,43 @@ pub fn decode_fragment(frag: &str) -> Result<String, String> {
     }
 }
 
+/// JSON pointer lookup without allocating for tokens that need no unescaping (the common case;
+/// `serde_json::Value::pointer` allocates twice per token).
+pub(crate) trait PointerExt {
+    /// The value at JSON pointer `ptr` (`""` is the whole value).
+    fn ptr(&self, ptr: &str) -> Option<&Value>;
+}
+
+impl PointerExt for Value {
+    fn ptr(&self, ptr: &str) -> Option<&Value> {
+        if ptr.is_empty() {
+            return Some(self);
+        }
+        let rest = ptr.strip_prefix('/')?;
+        let mut cur = self;
+        for token in rest.split('/') {
+            let owned;
+            let token = if token.contains('~') {
+                owned = unescape_token(token);
+                owned.as_str()
+            } else {
+                token
+            };
+            cur = match cur {
+                Value::Object(m) => m.get(token)?,
+                Value::Array(a) => {
+                    if token.len() > 1 && token.starts_with('0') {
+                        return None;
+                    }
+                    a.get(token.parse::<usize>().ok()?)?
+                }
+                _ => return None,
+            };
+        }
+        Some(cur)
+    }
+}
+
 /// A document: the root one is borrowed from the caller, external ones are shared.
 #[derive(Clone)]
 pub(crate) enum Doc<'a> {
@@ -137,7 +174,7 @@ impl<'a> Compiler<'a> {
             self.load_external(from, uri)?
         };
         let ptr = decode_fragment(frag)?;
-        if self.docs[doc].doc.pointer(&ptr).is_none() {
+        if self.docs[doc].doc.ptr(&ptr).is_none() {
             return Err(format!("`$ref: {reference}` points to nothing"));
         }
         Ok((doc, ptr))
@@ -148,7 +185,7 @@ impl<'a> Compiler<'a> {
         for _ in 0..64 {
             let d = self.doc(loc.0);
             let node = d
-                .pointer(&loc.1)
+                .ptr(&loc.1)
                 .ok_or_else(|| format!("`#{}` points to nothing", loc.1))?;
             match node.get("$ref") {
                 Some(Value::String(r)) => loc = self.resolve_ref(loc.0, r)?,
@@ -202,10 +239,7 @@ impl<'a> Compiler<'a> {
     /// Reserves the root document's component schema names so they keep their own names.
     pub(crate) fn reserve_component_names(&mut self) {
         let root = self.doc(0);
-        if let Some(schemas) = root
-            .pointer("/components/schemas")
-            .and_then(Value::as_object)
-        {
+        if let Some(schemas) = root.ptr("/components/schemas").and_then(Value::as_object) {
             for key in schemas.keys() {
                 let mut name = def_name(key);
                 let mut n = 2;
@@ -279,7 +313,7 @@ impl<'a> Compiler<'a> {
         }
         let (doc_id, ptr) = self.reg.defs[id].loc.clone();
         let d = self.doc(doc_id);
-        let result = match d.pointer(&ptr) {
+        let result = match d.ptr(&ptr) {
             Some(node) => {
                 let mut deps = IndexSet::new();
                 self.convert_schema(node, doc_id, mode, &mut deps)
@@ -343,6 +377,20 @@ mod tests {
         // `~01` is `~1` literally, not `/`.
         assert_eq!(unescape_token("~01"), "~1");
         assert_eq!(child("/paths", "/a/b"), "/paths/~1a~1b");
+    }
+
+    #[test]
+    fn pointer_lookup_matches_serde_json() {
+        let v = serde_json::json!({"paths": {"/a/{b}": {"get": [1, {"x~y": 2}]}}});
+        for p in [
+            "",
+            "/paths",
+            "/paths/~1a~1{b}/get/1/x~0y",
+            "/paths/~1a~1{b}/get/01",
+            "/nope",
+        ] {
+            assert_eq!(v.ptr(p), v.pointer(p), "{p}");
+        }
     }
 
     #[test]

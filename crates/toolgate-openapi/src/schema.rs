@@ -14,6 +14,7 @@ use indexmap::{IndexMap, IndexSet};
 use serde_json::{Map, Value, json};
 
 use crate::compiler::Compiler;
+use crate::refs::PointerExt;
 
 /// Which side of the call a schema describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -414,7 +415,7 @@ impl Compiler<'_> {
             let r = r.as_str().ok_or("`$ref` is not a string")?;
             let loc = self.resolve_ref(doc, r)?;
             let d = self.doc(loc.0);
-            let target = d.pointer(&loc.1).unwrap_or(&Value::Null);
+            let target = d.ptr(&loc.1).unwrap_or(&Value::Null);
             let shape = match self.memoized_shape(target, &loc, mode, deps)? {
                 Some(s) => Some(s),
                 None => self.object_shape(target, loc.0, mode, deps, depth + 1)?,
