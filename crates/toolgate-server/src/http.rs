@@ -180,6 +180,15 @@ async fn json_rpc_guard(
     next: axum::middleware::Next,
     limit: usize,
 ) -> Response {
+    if req.method() == axum::http::Method::DELETE {
+        // rmcp acknowledges a session termination with 202; MCP clients (the Python SDK among
+        // them) expect 200 or 204 and warn otherwise.
+        let mut response = next.run(req).await;
+        if response.status() == StatusCode::ACCEPTED {
+            *response.status_mut() = StatusCode::NO_CONTENT;
+        }
+        return response;
+    }
     if req.method() != axum::http::Method::POST {
         return next.run(req).await;
     }
@@ -332,7 +341,8 @@ pub async fn serve(
         "shutting down: no new connections; waiting for calls in progress"
     );
     stop_accepting.cancel();
-    if tokio::time::timeout(grace, in_flight.wait_idle())
+    let deadline = tokio::time::Instant::now() + grace;
+    if tokio::time::timeout_at(deadline, in_flight.wait_idle())
         .await
         .is_err()
     {
@@ -340,6 +350,15 @@ pub async fn serve(
             in_flight = in_flight.current(),
             "shutdown deadline reached with calls still in progress; closing them"
         );
+    }
+    // Calls have returned; let their responses be written and connections close on their
+    // own. Long-lived SSE streams (legacy GET streams) never close by themselves, so after a
+    // short drain the MCP sessions are cancelled, which ends them.
+    let drain = (deadline.min(tokio::time::Instant::now() + Duration::from_millis(500)))
+        .max(tokio::time::Instant::now() + Duration::from_millis(50));
+    if let Ok(r) = tokio::time::timeout_at(drain, &mut server).await {
+        mcp_shutdown.cancel();
+        return r;
     }
     mcp_shutdown.cancel();
     match tokio::time::timeout(Duration::from_secs(2), &mut server).await {

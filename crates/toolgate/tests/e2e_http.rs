@@ -286,3 +286,95 @@ async fn mcp_router_mounts_into_an_existing_axum_app() {
     assert_eq!(listed[0]["email"], "m@example.com");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn deleting_a_session_answers_no_content_and_ends_it() {
+    let stack = common::start(SessionModeConfig::Stateful).await;
+    let init = post(&stack).body(INIT).send().await.unwrap();
+    let sid = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let del = reqwest::Client::new()
+        .delete(&stack.mcp_url)
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 204);
+    let after = post(&stack)
+        .header("mcp-session-id", &sid)
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 404, "a terminated session must get 404");
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_call_in_progress_finish() {
+    use std::time::Duration;
+    // A backend whose only operation takes 400 ms.
+    let backend = axum::Router::new().route(
+        "/slow",
+        axum::routing::get(|| async {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            axum::Json(json!({"done": true}))
+        }),
+    );
+    let bl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend_addr = bl.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(bl, backend).await });
+    let spec = json!({
+        "openapi": "3.1.0",
+        "info": {"title": "slow", "version": "1"},
+        "paths": {"/slow": {"get": {"operationId": "slow", "responses": {"200": {"description": "ok",
+            "content": {"application/json": {"schema": {"type": "object"}}}}}}}}
+    });
+    let assembled =
+        toolgate::embed::openapi_gateway("slow", spec, &format!("http://{backend_addr}"))
+            .await
+            .unwrap();
+    let options = toolgate_server::HttpOptions {
+        session_mode: toolgate_server::SessionMode::Stateless,
+        ..Default::default()
+    };
+    let mcp_shutdown = tokio_util::sync::CancellationToken::new();
+    let app = toolgate_server::gateway_app(
+        assembled.gateway.clone(),
+        &options,
+        assembled.metrics.clone(),
+        mcp_shutdown.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let signal = tokio_util::sync::CancellationToken::new();
+    let server = {
+        let signal = signal.clone();
+        tokio::spawn(toolgate_server::serve(
+            listener,
+            app,
+            async move { signal.cancelled().await },
+            assembled.gateway.in_flight(),
+            Duration::from_secs(5),
+            mcp_shutdown,
+        ))
+    };
+    let client = ()
+        .serve(StreamableHttpClientTransport::from_uri(format!(
+            "http://{addr}/mcp"
+        )))
+        .await
+        .unwrap();
+    let pending = tokio::spawn(async move { call(&client, "slow", json!({})).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    signal.cancel();
+    let result = pending.await.unwrap();
+    assert_eq!(result.structured_content.unwrap()["done"], true);
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("server stopped")
+        .unwrap()
+        .unwrap();
+}
