@@ -378,3 +378,118 @@ async fn shutdown_lets_a_call_in_progress_finish() {
         .unwrap()
         .unwrap();
 }
+
+/// Serves `config` on loopback and returns the MCP URL (the server lives until the test ends).
+async fn serve_config(config: toolgate::config::Config) -> String {
+    let assembled = toolgate::run::assemble(&config, std::path::Path::new("."))
+        .await
+        .unwrap();
+    let app = toolgate_server::gateway_app(
+        assembled.gateway.clone(),
+        &toolgate::run::http_options(&config),
+        assembled.metrics.clone(),
+        Default::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/mcp")
+}
+
+#[tokio::test]
+async fn route_maps_serve_get_operations_as_resources_and_templates() {
+    let stack = common::start(SessionModeConfig::Stateless).await;
+    let mut config = common::todo_config(stack.api_addr, SessionModeConfig::Stateless);
+    config.sources[0].compile.route_maps = serde_json::from_value(json!([
+        {"methods": ["GET"], "path": "^/api/v1/users(/\\{user_id\\})?$", "to": "resource"}
+    ]))
+    .unwrap();
+    let url = serve_config(config).await;
+    let client = ().serve(StreamableHttpClientTransport::from_uri(url)).await.unwrap();
+
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(
+        !tools
+            .iter()
+            .any(|t| t.name == "list_users" || t.name == "get_user")
+    );
+    let resources = client.list_all_resources().await.unwrap();
+    assert_eq!(resources.len(), 1, "{resources:?}");
+    let templates = client.list_all_resource_templates().await.unwrap();
+    assert_eq!(templates.len(), 1, "{templates:?}");
+    assert!(
+        templates[0].uri_template.contains("{user_id}"),
+        "{templates:?}"
+    );
+
+    let user = call(
+        &client,
+        "create_user",
+        json!({"name": "Res", "email": "res@example.com"}),
+    )
+    .await;
+    let user_id = user.structured_content.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let read = |uri: String| {
+        let client = &client;
+        async move {
+            client
+                .read_resource(rmcp::model::ReadResourceRequestParams::new(uri))
+                .await
+        }
+    };
+    let listed = read(resources[0].uri.clone()).await.unwrap();
+    let text = serde_json::to_string(&listed.contents).unwrap();
+    assert!(text.contains("res@example.com"), "{text}");
+
+    let one = read(templates[0].uri_template.replace("{user_id}", &user_id))
+        .await
+        .unwrap();
+    assert!(
+        serde_json::to_string(&one.contents)
+            .unwrap()
+            .contains(&user_id)
+    );
+
+    let missing = read(
+        templates[0]
+            .uri_template
+            .replace("{user_id}", "00000000-0000-4000-8000-000000000000"),
+    )
+    .await;
+    assert!(
+        missing.is_err(),
+        "a backend 404 must be a JSON-RPC error: {missing:?}"
+    );
+    let unknown = read("nope://nothing".to_owned()).await;
+    assert!(unknown.is_err());
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn tools_list_is_paginated_when_a_page_size_is_set() {
+    let stack = common::start(SessionModeConfig::Stateless).await;
+    let mut config = common::todo_config(stack.api_addr, SessionModeConfig::Stateless);
+    config.limits.page_size = Some(4);
+    let url = serve_config(config).await;
+    let client = ().serve(StreamableHttpClientTransport::from_uri(url)).await.unwrap();
+    let first = client.list_tools(None).await.unwrap();
+    assert_eq!(first.tools.len(), 4);
+    assert!(first.next_cursor.is_some());
+    let all = client.list_all_tools().await.unwrap();
+    assert_eq!(all.len(), 9);
+    let mut names: Vec<_> = all.iter().map(|t| t.name.to_string()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 9, "pages must not repeat tools");
+    let bad = client
+        .list_tools(Some(
+            rmcp::model::PaginatedRequestParams::default().with_cursor(Some("bogus".into())),
+        ))
+        .await;
+    assert!(bad.is_err(), "an invalid cursor is a JSON-RPC error");
+    client.cancel().await.unwrap();
+}
