@@ -247,3 +247,134 @@ fn inspector_cli_calls_tools_over_stdio() {
         "{call}"
     );
 }
+
+/// Starts the FastAPI example under uvicorn on a free port; returns the guard and base URL.
+fn start_fastapi(python: &PathBuf) -> (Guard, String) {
+    let port = free_port();
+    let app_dir = common::repo_root().join("examples/fastapi-todo");
+    let guard = Guard(
+        Command::new(python)
+            .args([
+                "-m",
+                "uvicorn",
+                "app:app",
+                "--port",
+                &port.to_string(),
+                "--log-level",
+                "warning",
+            ])
+            .current_dir(&app_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for_http(&format!("{base}/openapi.json"), Duration::from_secs(30));
+    (guard, base)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fastapi_receives_query_arrays_form_bodies_and_file_uploads_exactly() {
+    use rmcp::ServiceExt as _;
+    use rmcp::model::CallToolRequestParams;
+    use serde_json::{Value, json};
+
+    let Some(python) = dependency("TOOLGATE_TEST_PYTHON") else {
+        return;
+    };
+    let (_uvicorn, base) = tokio::task::spawn_blocking(move || start_fastapi(&python))
+        .await
+        .unwrap();
+    let spec: Value = reqwest::get(format!("{base}/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let assembled = toolgate::embed::openapi_gateway("todo", spec, &base)
+        .await
+        .unwrap();
+    let app =
+        toolgate_server::mcp_router(assembled.gateway, &Default::default(), Default::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = ()
+        .serve(rmcp::transport::StreamableHttpClientTransport::from_uri(
+            format!("http://{addr}/mcp"),
+        ))
+        .await
+        .unwrap();
+    let call = |name: &'static str, args: Value| {
+        let client = &client;
+        async move {
+            let r = client
+                .call_tool(
+                    CallToolRequestParams::new(name)
+                        .with_arguments(args.as_object().cloned().unwrap()),
+                )
+                .await
+                .unwrap();
+            assert_ne!(r.is_error, Some(true), "{name}: {r:?}");
+            r.structured_content.unwrap()
+        }
+    };
+
+    // Query arrays (form, explode) with characters that need encoding.
+    let echo = call(
+        "echo_query",
+        json!({"tag": ["a", "b c", "x&y"], "q": "50% off"}),
+    )
+    .await;
+    assert_eq!(echo["tag"], json!(["a", "b c", "x&y"]), "{echo}");
+    assert_eq!(
+        echo["raw"], "tag=a&tag=b%20c&tag=x%26y&q=50%25%20off",
+        "{echo}"
+    );
+
+    // A form-urlencoded body.
+    let user = call(
+        "create_user",
+        json!({"name": "Form", "email": "form@example.com"}),
+    )
+    .await;
+    let user_id = user["id"].as_str().unwrap().to_owned();
+    let note = call(
+        "create_note",
+        json!({"user_id": user_id, "text": "hello & goodbye = ok", "pinned": true}),
+    )
+    .await;
+    assert_eq!(note["text"], "hello & goodbye = ok", "{note}");
+    assert_eq!(note["pinned"], true, "{note}");
+    assert_eq!(
+        note["content_type"], "application/x-www-form-urlencoded",
+        "{note}"
+    );
+
+    // A multipart file upload given as a data URI.
+    use base64::Engine as _;
+    let csv = "title,priority\nShip it,high\nWrite docs,\n";
+    let data = base64::engine::general_purpose::STANDARD.encode(csv);
+    let imported = call(
+        "import_tasks",
+        json!({"user_id": user_id, "file": format!("data:text/csv;name=tasks.csv;base64,{data}")}),
+    )
+    .await;
+    assert_eq!(imported["imported"], 2, "{imported}");
+    assert_eq!(imported["filename"], "tasks.csv", "{imported}");
+    assert_eq!(imported["content_type"], "text/csv", "{imported}");
+    let tasks = call("list_tasks", json!({"user_id": user_id})).await;
+    assert_eq!(tasks["total"], 2, "{tasks}");
+    let titles: Vec<&str> = tasks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        titles.contains(&"Ship it") && titles.contains(&"Write docs"),
+        "{titles:?}"
+    );
+    client.cancel().await.unwrap();
+}
