@@ -493,3 +493,52 @@ async fn tools_list_is_paginated_when_a_page_size_is_set() {
     assert!(bad.is_err(), "an invalid cursor is a JSON-RPC error");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn several_sources_are_served_side_by_side_with_namespaces() {
+    let stack = common::start(SessionModeConfig::Stateless).await;
+    let mut config = common::todo_config(stack.api_addr, SessionModeConfig::Stateless);
+    let mut second = config.sources[0].clone();
+    second.name = "todo2".to_owned();
+    // Without namespaces the two sources clash: a clear input error naming both.
+    let mut clashing = config.clone();
+    clashing.sources.push(second.clone());
+    let err = match toolgate::run::assemble(&clashing, std::path::Path::new(".")).await {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("duplicate tool names must be refused"),
+    };
+    assert!(
+        err.contains("duplicate tool") && err.contains("todo") && err.contains("todo2"),
+        "{err}"
+    );
+    assert!(
+        err.contains("namespace"),
+        "the error should say how to fix it: {err}"
+    );
+
+    config.sources[0].compile.namespace = Some("a".to_owned());
+    second.compile.namespace = Some("b".to_owned());
+    config.sources.push(second);
+    let url = serve_config(config).await;
+    let client = ().serve(StreamableHttpClientTransport::from_uri(url)).await.unwrap();
+    let names: Vec<String> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert_eq!(names.len(), 18, "{names:?}");
+    assert!(
+        names.contains(&"a_create_user".to_owned()) && names.contains(&"b_create_user".to_owned()),
+        "{names:?}"
+    );
+    let created = call(
+        &client,
+        "b_create_user",
+        json!({"name": "Two", "email": "two@example.com"}),
+    )
+    .await;
+    assert_eq!(created.structured_content.unwrap()["name"], "Two");
+    client.cancel().await.unwrap();
+}
