@@ -17,5 +17,13 @@ bash scripts/conformance.sh
 echo "== FastAPI example tests"
 (cd examples/fastapi-todo && "$TOOLGATE_TEST_PYTHON" -m pytest -q -p no:cacheprovider)
 
+echo "== doc tests"
+cargo test --workspace --doc
+
 echo "== cargo test (workspace)"
-cargo test --workspace --all-targets
+if cargo nextest --version >/dev/null 2>&1; then
+  # nextest ends with one summary line over every test binary.
+  cargo nextest run --workspace --all-targets --no-fail-fast
+else
+  cargo test --workspace --all-targets --no-fail-fast
+fi
