@@ -24,6 +24,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Validate a configuration file (and load and compile its specs).
     CheckConfig(CheckConfigArgs),
+    /// Load-test any MCP server (HTTP or stdio) or an HTTP endpoint: calls/s, latency
+    /// percentiles, errors by kind.
+    Bench(toolgate_bench::BenchArgs),
     /// Print the JSON Schema of the configuration file.
     Schema,
 }

@@ -54,6 +54,7 @@ pub async fn execute(cli: cli::Cli) -> Result<ExitCode, Failure> {
         cli::Command::Demo(args) => demo::run(args).await,
         cli::Command::Inspect(args) => inspect::run(args).await,
         cli::Command::CheckConfig(args) => run::check_config(args).await,
+        cli::Command::Bench(args) => toolgate_bench::run_cli(args).await.map_err(Failure::Input),
         cli::Command::Schema => {
             println!(
                 "{}",
