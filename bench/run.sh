@@ -130,6 +130,8 @@ json.dump({
     "rustc": sh("rustc --version"),
     "date_utc": sh("date -u +%Y-%m-%dT%H:%M:%SZ"),
     "git_commit": sh("git rev-parse --short HEAD"),
+    # Other work on the machine skews every figure; recorded so a reader can tell.
+    "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
 }, open(sys.argv[1], "w"), indent=2)
 EOF
 
@@ -170,6 +172,17 @@ for mode in stateless session; do
     fi
     stop "$pid"
 done
+
+# Reference: the least an rmcp StreamableHttpService costs (stateless, JSON answers, an echo
+# tool that calls no backend), to separate rmcp's share from toolgate's pipeline.
+start rmcp_echo "$BIN/bench-echo-mcp" --http 127.0.0.1:0
+pid=$LAST_PID
+url="$(wait_line "$TMP/rmcp_echo.out" 's/^MCP endpoint: //p' 10)"
+for c in $CONCURRENCY; do
+    load "rmcp_echo_stateless_c$c" --url "$url" --mode stateless --tool echo \
+        --args "$ITEM_ARGS" --concurrency "$c" "${RUN[@]}" --server-pid "$pid"
+done
+stop "$pid"
 
 for c in $CONCURRENCY; do
     load "toolgate_stdio_c$c" \
