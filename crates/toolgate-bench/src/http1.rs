@@ -73,6 +73,10 @@ pub(crate) struct Answer {
 pub(crate) struct Conn {
     addr: String,
     sender: Option<SendRequest<Full<Bytes>>>,
+    /// The rest of an SSE body whose answer was already found: drained before the next
+    /// request so the connection stays reusable (the server normally ends the stream right
+    /// after the answer; one that keeps it open costs a reconnect).
+    leftover: Option<Incoming>,
 }
 
 impl Conn {
@@ -81,6 +85,7 @@ impl Conn {
         Conn {
             addr: endpoint.addr.clone(),
             sender: None,
+            leftover: None,
         }
     }
 
@@ -104,6 +109,20 @@ impl Conn {
         &mut self,
         req: Request<Full<Bytes>>,
     ) -> Result<Response<Incoming>, (ErrorKind, String)> {
+        if let Some(mut body) = self.leftover.take() {
+            let drained = tokio::time::timeout(Duration::from_millis(50), async {
+                while let Some(frame) = body.frame().await {
+                    if frame.is_err() {
+                        return false;
+                    }
+                }
+                true
+            })
+            .await;
+            if drained != Ok(true) {
+                self.reset();
+            }
+        }
         // A connection the server closed while idle is replaced before the request is written,
         // so keep-alive expiry does not count as an error.
         let usable = match self.sender.as_mut() {
@@ -127,6 +146,7 @@ impl Conn {
     /// Forgets the connection (after an abandoned body, the stream is in an unknown state).
     pub fn reset(&mut self) {
         self.sender = None;
+        self.leftover = None;
     }
 
     /// Sends `req` and reads the whole body, or for `text/event-stream` until `done` says the
@@ -160,9 +180,8 @@ impl Conn {
                     break;
                 }
             }
-            if !complete && !body.is_end_stream() && sse {
-                drop(body);
-                self.reset();
+            if !complete && !body.is_end_stream() {
+                self.leftover = Some(body);
             }
             Ok(Answer {
                 status: parts.status,

@@ -4,6 +4,8 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::serve::ListenerExt as _;
 use clap::Parser;
@@ -29,9 +31,15 @@ async fn run(argv: &[&str]) -> Report {
 }
 
 async fn serve(router: axum::Router) -> SocketAddr {
+    serve_counting(router, Arc::default()).await
+}
+
+/// Serves `router`, counting accepted connections in `accepted`.
+async fn serve_counting(router: axum::Router, accepted: Arc<AtomicUsize>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let listener = listener.tap_io(|tcp| {
+    let listener = listener.tap_io(move |tcp| {
+        accepted.fetch_add(1, Ordering::SeqCst);
         let _ = tcp.set_nodelay(true);
     });
     tokio::spawn(async move { axum::serve(listener, router).await });
@@ -120,6 +128,40 @@ async fn sse_answers_are_read_in_both_modes() {
         .await;
         assert_all_ok(&report, 25);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_answers_do_not_cost_a_reconnect_per_call() {
+    // Regression: the connection was dropped after every SSE answer (the stream's final
+    // chunk was not read), so session-mode figures included a TCP connect per call.
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let shutdown = CancellationToken::new();
+    let router = toolgate_bench::echo::http_router(true, false, &shutdown);
+    std::mem::forget(shutdown);
+    let url = format!(
+        "http://{}/mcp",
+        serve_counting(router, accepted.clone()).await
+    );
+    let report = run(&[
+        "--url",
+        &url,
+        "--mode",
+        "session",
+        "--tool",
+        "echo",
+        "--calls",
+        "50",
+        "--concurrency",
+        "2",
+    ])
+    .await;
+    assert_all_ok(&report, 50);
+    // Two workers' connections, plus one per session DELETE at most.
+    assert!(
+        accepted.load(Ordering::SeqCst) <= 4,
+        "{} connections",
+        accepted.load(Ordering::SeqCst)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
