@@ -1,6 +1,6 @@
 //! Compiles one spec file and prints operation/diagnostic counts and timings.
 //!
-//! `cargo run --release -p toolgate-openapi --example compile_bench -- FILE [--validate] [--diags]`
+//! `cargo run --release -p toolgate-openapi --example compile_bench -- FILE [--validate] [--diags] [--size] [--clone] [--largest]`
 
 use std::time::Instant;
 
@@ -72,6 +72,22 @@ fn main() {
             t.elapsed().as_secs_f64() * 1000.0
         );
         drop((copy, d2));
+    }
+    if args.iter().any(|a| a == "--largest") {
+        let mut sizes: Vec<(usize, &str, &str)> = Vec::new();
+        for op in &spec.operations {
+            let n = serde_json::to_vec(&op.input_schema).map_or(0, |v| v.len());
+            sizes.push((n, op.name.as_str(), "input"));
+            if let Some(o) = &op.output_schema {
+                let n = serde_json::to_vec(o).map_or(0, |v| v.len());
+                sizes.push((n, op.name.as_str(), "output"));
+            }
+        }
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        println!("largest tool schemas:");
+        for (n, name, which) in sizes.iter().take(10) {
+            println!("  {:.1} KB  {name} {which}", *n as f64 / 1e3);
+        }
     }
     if args.iter().any(|a| a == "--diags") {
         for d in &spec.diagnostics {

@@ -33,6 +33,8 @@ pub(crate) struct Compiler<'a> {
     pub reg: Registry,
     pub patterns: HashMap<String, bool>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Bytes of `$defs` one tool schema may carry (see [`crate::refs::MAX_DEFS_BYTES`]).
+    pub defs_budget: usize,
     namer: Namer,
 }
 
@@ -45,6 +47,45 @@ fn version_string(v: &Value) -> Option<String> {
         }),
         _ => None,
     }
+}
+
+/// Whether an operation is served, and as what: `None` when excluded by the route maps, tag
+/// filters or a hidden override.
+fn select<'o>(
+    routes: &Routes,
+    opts: &'o CompileOptions,
+    op: &Value,
+    method: HttpMethod,
+    path: &str,
+    operation: &str,
+) -> Option<(RouteTarget, Vec<String>, Option<&'o OperationOverride>)> {
+    let op_id = op.get("operationId").and_then(Value::as_str);
+    let tags: Vec<String> = op
+        .get("tags")
+        .and_then(Value::as_array)
+        .map(|t| {
+            t.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let target = routes.target(opts, op_id, method, path, &tags);
+    let ov = op_id
+        .and_then(|id| opts.overrides.get(id))
+        .or_else(|| opts.overrides.get(operation));
+    if target == RouteTarget::Exclude || ov.is_some_and(|o| o.hidden) {
+        return None;
+    }
+    Some((target, tags, ov))
+}
+
+/// The `$defs` budget of one tool schema when the spec yields `tools` tools: an even share of
+/// [`crate::refs::MAX_SPEC_DEFS_BYTES`] (two schemas per tool), between
+/// [`crate::refs::MIN_DEFS_BYTES`] and [`crate::refs::MAX_DEFS_BYTES`].
+fn defs_budget(tools: usize) -> usize {
+    (crate::refs::MAX_SPEC_DEFS_BYTES / (2 * tools.max(1)))
+        .clamp(crate::refs::MIN_DEFS_BYTES, crate::refs::MAX_DEFS_BYTES)
 }
 
 /// Compiles a parsed document (see [`crate::compile`]).
@@ -101,6 +142,7 @@ pub(crate) fn compile(
         reg: Registry::default(),
         patterns: HashMap::new(),
         diagnostics: Vec::new(),
+        defs_budget: crate::refs::MAX_DEFS_BYTES,
         namer: Namer::new(opts.max_name_length),
     };
     c.reserve_component_names();
@@ -120,6 +162,26 @@ pub(crate) fn compile(
     let host = resource_host(opts.namespace.as_deref(), &title);
     let mut operations = Vec::new();
     if let Some(paths) = root.get("paths").and_then(Value::as_object) {
+        // The per-tool `$defs` budget depends on how many tools the spec yields.
+        let mut selected = 0usize;
+        for path in paths.keys().filter(|p| !p.starts_with("x-")) {
+            let Ok(loc) = c.follow((0, child("/paths", path))) else {
+                continue;
+            };
+            let d = c.doc(loc.0);
+            let Some(item) = d.ptr(&loc.1).and_then(Value::as_object) else {
+                continue;
+            };
+            for method in HttpMethod::ALL {
+                if let Some(op) = item.get(method.key()) {
+                    let operation = format!("{method} {path}");
+                    if select(&routes, opts, op, method, path, &operation).is_some() {
+                        selected += 1;
+                    }
+                }
+            }
+        }
+        c.defs_budget = defs_budget(selected);
         for path in paths.keys() {
             if path.starts_with("x-") {
                 continue;
@@ -150,23 +212,11 @@ pub(crate) fn compile(
                     operation: format!("{method} {path}"),
                 };
                 let op_id = op.get("operationId").and_then(Value::as_str);
-                let tags: Vec<String> = op
-                    .get("tags")
-                    .and_then(Value::as_array)
-                    .map(|t| {
-                        t.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let target = routes.target(opts, op_id, method, path, &tags);
-                let ov = op_id
-                    .and_then(|id| opts.overrides.get(id))
-                    .or_else(|| opts.overrides.get(&ctx.operation));
-                if target == RouteTarget::Exclude || ov.is_some_and(|o| o.hidden) {
+                let Some((target, tags, ov)) =
+                    select(&routes, opts, op, method, path, &ctx.operation)
+                else {
                     continue;
-                }
+                };
                 let input = OpInput {
                     path,
                     method,
@@ -273,6 +323,16 @@ pub(crate) fn cut_description(s: &str, max: usize) -> String {
         .filter(|&i| i >= keep.len() / 2)
         .unwrap_or(keep.len());
     format!("{}…", keep[..at].trim_end())
+}
+
+/// The warning for a tool schema whose `$defs` reached [`crate::refs::MAX_DEFS_BYTES`].
+fn defs_budget_warning(which: &str, built: &crate::refs::BuiltDefs) -> String {
+    format!(
+        "{which} schema too large: {} of the {} definitions it references are not expanded (limit {} KiB of `$defs` per tool schema in this spec); references to them accept any value of their type",
+        built.cut,
+        built.total,
+        built.budget / 1024
+    )
 }
 
 impl Compiler<'_> {
@@ -493,26 +553,32 @@ impl Compiler<'_> {
         if !required.is_empty() {
             input_schema.insert("required".into(), Value::Array(required.clone()));
         }
-        let defs = self.build_defs(&deps, Mode::Input)?;
-        if !defs.is_empty() {
-            input_schema.insert("$defs".into(), Value::Object(defs));
+        let built = self.add_defs(&mut input_schema, &deps, Mode::Input)?;
+        if built.cut > 0 {
+            self.warn(ctx, pointer, defs_budget_warning("input", &built));
         }
 
         // Output: a problem here degrades to "no output schema", not a skipped tool.
         let mut out_deps = IndexSet::new();
+        let mut out_warning = None;
         let (output_schema, output_wrap) = match self
             .compile_output(&op_loc, &mut out_deps)
             .and_then(|o| match o {
                 Some(mut o) => {
-                    let defs = self.build_defs(&out_deps, Mode::Output)?;
-                    if !defs.is_empty() {
-                        o.schema.insert("$defs".into(), Value::Object(defs));
+                    let built = self.add_defs(&mut o.schema, &out_deps, Mode::Output)?;
+                    if built.cut > 0 {
+                        out_warning = Some(defs_budget_warning("output", &built));
                     }
                     Ok(Some(o))
                 }
                 None => Ok(None),
             }) {
-            Ok(Some(o)) => (Some(o.schema), o.wrap),
+            Ok(Some(o)) => {
+                if let Some(w) = out_warning {
+                    self.warn(ctx, &format!("{pointer}/responses"), w);
+                }
+                (Some(o.schema), o.wrap)
+            }
             Ok(None) => (None, None),
             Err(e) => {
                 self.warn(

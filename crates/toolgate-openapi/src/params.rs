@@ -86,7 +86,11 @@ impl Compiler<'_> {
                 let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
                 let inn = p.get("in").and_then(Value::as_str).unwrap_or_default();
                 let key = (name.to_owned(), inn.to_owned());
-                match out.iter_mut().find(|(n, i, _)| (n, i) == (&key.0, &key.1)) {
+                // Nameless parameters are not merged: each gets its own warning.
+                match out
+                    .iter_mut()
+                    .find(|(n, i, _)| !name.is_empty() && (n, i) == (&key.0, &key.1))
+                {
                     Some(slot) if level == 1 => slot.2 = loc,
                     Some(_) => {}
                     None => out.push((key.0, key.1, loc)),
@@ -108,11 +112,19 @@ impl Compiler<'_> {
             .ptr(&loc.1)
             .and_then(Value::as_object)
             .ok_or_else(|| format!("parameter `#{}` is not an object", loc.1))?;
-        let name = p
+        let Some(name) = p
             .get("name")
             .and_then(Value::as_str)
             .filter(|n| !n.is_empty())
-            .ok_or_else(|| format!("parameter `#{}` has no `name`", loc.1))?;
+        else {
+            // Nothing can be sent under no name; the operation itself still works.
+            self.warn(
+                ctx,
+                &loc.1,
+                "parameter without a `name` (or with an empty one) is ignored".to_owned(),
+            );
+            return Ok(None);
+        };
         let inn = p.get("in").and_then(Value::as_str).unwrap_or_default();
         let location = parse_location(inn).ok_or_else(|| {
             format!(

@@ -9,7 +9,7 @@
 //! `$ref` (it only names it), so cycles cannot loop; the per-tool `$defs` closure is a plain
 //! graph walk with a visited set.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Deref;
 use std::rc::Rc;
 
@@ -39,13 +39,18 @@ pub fn child(ptr: &str, key: &str) -> String {
     format!("{ptr}/{}", escape_token(key))
 }
 
-/// Turns a `$ref` fragment (after `#`) into a JSON pointer: percent-decoded, `""` or `/...`.
+/// Turns a `$ref` fragment (after `#`) into a JSON pointer: percent-decoded, `""` or `/...`
+/// (`definitions/X`, missing its leading `/`, is read as `/definitions/X`).
 pub fn decode_fragment(frag: &str) -> Result<String, String> {
     let dec = percent_decode_str(frag)
         .decode_utf8()
         .map_err(|_| format!("`#{frag}` is not valid percent-encoded UTF-8"))?;
     if dec.is_empty() || dec.starts_with('/') {
         Ok(dec.into_owned())
+    } else if dec.contains('/') {
+        // `#definitions/Pet`: a JSON pointer missing its leading `/` (no anchor can contain a
+        // `/`), a common slip that other resolvers accept too.
+        Ok(format!("/{dec}"))
     } else {
         Err(format!(
             "`#{frag}` is a plain-name fragment (anchor); only JSON pointer fragments are supported"
@@ -125,6 +130,70 @@ pub(crate) struct DefInfo {
 pub(crate) struct DefEntry {
     pub schema: Value,
     pub deps: Vec<usize>,
+    /// Size of `schema` as compact JSON, for the per-tool [`MAX_DEFS_BYTES`] budget.
+    pub size: usize,
+}
+
+/// Largest budget for one tool schema's `$defs`, in bytes of compact JSON. Definitions are taken
+/// in breadth-first order from the tool's own schema while they fit; a reference to one that
+/// does not fit is replaced by its `type` alone (so the schema only gets more permissive, and
+/// every remaining `#/$defs/...` ref still resolves). A root def (referenced from the tool schema
+/// itself) that does not fit is kept as such a stub. Without a budget, specs whose every entity
+/// links to every other (Microsoft Graph: 11,000 operations, each reaching ~2,600 schemas) need
+/// tens of GB, and a tool schema of megabytes is of no use to a model anyway.
+pub(crate) const MAX_DEFS_BYTES: usize = 128 * 1024;
+/// Smallest per-tool budget, however many tools a spec has.
+pub(crate) const MIN_DEFS_BYTES: usize = 8 * 1024;
+/// The `$defs` of all tool schemas of one spec together: the per-tool budget is this divided
+/// evenly (two schemas per tool), within [`MIN_DEFS_BYTES`]..=[`MAX_DEFS_BYTES`]; so specs up to
+/// ~1,000 tools get the full budget and the compiled IR stays in the hundreds of MB at most.
+pub(crate) const MAX_SPEC_DEFS_BYTES: usize = 256 * 1024 * 1024;
+
+/// The `$defs` of one tool schema.
+pub(crate) struct BuiltDefs {
+    /// How many referenced definitions were left out (or stubbed) because of the budget.
+    pub cut: usize,
+    /// How many definitions the tool schema references in all (transitively, up to the cut).
+    pub total: usize,
+    /// The budget that applied.
+    pub budget: usize,
+}
+
+/// What stands in for a definition left out by the budget: its `type`, if it has one.
+fn stand_in(schema: &Value) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Some(t) = schema.get("type") {
+        out.insert("type".into(), t.clone());
+    }
+    out
+}
+
+/// Replaces every `$ref` to a left-out def inside `v` by that def's stand-in.
+fn replace_cut_refs(v: &mut Value, cut: &HashMap<String, Map<String, Value>>) {
+    match v {
+        Value::Object(m) => {
+            let target = m
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/$defs/"))
+                .and_then(|name| cut.get(name));
+            if let Some(stand_in) = target {
+                m.remove("$ref");
+                for (k, x) in stand_in {
+                    m.entry(k.clone()).or_insert_with(|| x.clone());
+                }
+            }
+            for x in m.values_mut() {
+                replace_cut_refs(x, cut);
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                replace_cut_refs(x, cut);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// All definitions known so far.
@@ -135,6 +204,23 @@ pub(crate) struct Registry {
     pub names: HashSet<String>,
     pub reserved: HashMap<String, String>,
     pub memo: HashMap<(usize, Mode), Result<Rc<DefEntry>, String>>,
+}
+
+/// Length of `v` as compact JSON, without building the string.
+fn json_size(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
 }
 
 /// Sanitizes a def name to characters that need no escaping in a URI fragment.
@@ -318,9 +404,11 @@ impl<'a> Compiler<'a> {
                 let mut deps = IndexSet::new();
                 self.convert_schema(node, doc_id, mode, &mut deps)
                     .map(|schema| {
+                        let size = json_size(&schema);
                         Rc::new(DefEntry {
                             schema,
                             deps: deps.into_iter().collect(),
+                            size,
                         })
                     })
                     .map_err(|e| format!("in schema `#{ptr}`: {e}"))
@@ -331,33 +419,74 @@ impl<'a> Compiler<'a> {
         result
     }
 
-    /// The `$defs` object for a tool schema: the transitive closure of `roots`.
-    pub(crate) fn build_defs(
+    /// Adds the `$defs` of a tool schema: the transitive closure of `roots` (the defs `schema`
+    /// refers to), taken breadth-first within the spec's per-tool budget (see
+    /// [`MAX_DEFS_BYTES`]); refs to defs left out, in `schema` too, become their stand-ins.
+    pub(crate) fn add_defs(
         &mut self,
+        schema: &mut Map<String, Value>,
         roots: &IndexSet<usize>,
         mode: Mode,
-    ) -> Result<Map<String, Value>, String> {
-        let mut seen: IndexSet<usize> = IndexSet::new();
-        let mut stack: Vec<usize> = roots.iter().rev().copied().collect();
-        let mut entries = Vec::new();
-        while let Some(id) = stack.pop() {
-            if !seen.insert(id) {
+    ) -> Result<BuiltDefs, String> {
+        let mut seen: HashSet<usize> = roots.iter().copied().collect();
+        let mut queue: VecDeque<usize> = roots.iter().copied().collect();
+        let mut kept = Vec::new();
+        let mut cut: HashMap<String, Map<String, Value>> = HashMap::new();
+        let mut budget = self.defs_budget;
+        while let Some(id) = queue.pop_front() {
+            let entry = self.def_entry(id, mode)?;
+            // `"name":schema,` in the `$defs` object.
+            let cost = entry.size + self.reg.defs[id].name.len() + 4;
+            if cost > budget {
+                // Nothing more is expanded once one def does not fit: breadth-first order then
+                // keeps the defs nearest to the tool's own schema.
+                budget = 0;
+                cut.insert(self.reg.defs[id].name.clone(), stand_in(&entry.schema));
                 continue;
             }
-            let entry = self.def_entry(id, mode)?;
-            for &dep in entry.deps.iter().rev() {
-                if !seen.contains(&dep) {
-                    stack.push(dep);
+            budget -= cost;
+            for &dep in &entry.deps {
+                if seen.insert(dep) {
+                    queue.push_back(dep);
                 }
             }
-            entries.push((id, entry));
+            kept.push((id, entry));
         }
-        entries.sort_by(|a, b| self.reg.defs[a.0].name.cmp(&self.reg.defs[b.0].name));
-        let mut out = Map::with_capacity(entries.len());
-        for (id, entry) in entries {
-            out.insert(self.reg.defs[id].name.clone(), entry.schema.clone());
+        let total = kept.len() + cut.len();
+        let mut entries: Vec<(&str, Value)> = Vec::with_capacity(kept.len() + roots.len());
+        for (id, entry) in &kept {
+            let mut schema = entry.schema.clone();
+            if !cut.is_empty()
+                && entry
+                    .deps
+                    .iter()
+                    .any(|d| cut.contains_key(&self.reg.defs[*d].name))
+            {
+                replace_cut_refs(&mut schema, &cut);
+            }
+            entries.push((&self.reg.defs[*id].name, schema));
         }
-        Ok(out)
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        let mut defs = Map::with_capacity(entries.len());
+        for (name, def) in entries {
+            defs.insert(name.to_owned(), def);
+        }
+        if roots
+            .iter()
+            .any(|r| cut.contains_key(&self.reg.defs[*r].name))
+        {
+            for v in schema.values_mut() {
+                replace_cut_refs(v, &cut);
+            }
+        }
+        if !defs.is_empty() {
+            schema.insert("$defs".into(), Value::Object(defs));
+        }
+        Ok(BuiltDefs {
+            cut: cut.len(),
+            total,
+            budget: self.defs_budget,
+        })
     }
 
     /// `#/$defs/<name>` for def `id`.
@@ -401,6 +530,16 @@ mod tests {
         );
         assert_eq!(decode_fragment("").unwrap(), "");
         assert!(decode_fragment("anchor").is_err());
+    }
+
+    #[test]
+    fn fragment_missing_leading_slash_is_a_pointer() {
+        // Regression (prance's recursion_limit.yaml): `#definitions/Recursive` was rejected as an
+        // anchor, dropping the output schema.
+        assert_eq!(
+            decode_fragment("definitions/Recursive").unwrap(),
+            "/definitions/Recursive"
+        );
     }
 
     #[test]

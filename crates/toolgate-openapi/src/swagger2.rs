@@ -434,6 +434,13 @@ fn rewrite_refs(v: &mut Value) {
                 if k == "$ref"
                     && let Value::String(s) = val
                 {
+                    // `#definitions/X` (no leading `/`, see `refs::decode_fragment`).
+                    if let Some(rest) = s.strip_prefix('#')
+                        && !rest.starts_with('/')
+                        && rest.contains('/')
+                    {
+                        *s = format!("#/{rest}");
+                    }
                     for (from, to) in [
                         ("#/definitions/", "#/components/schemas/"),
                         ("#/parameters/", "#/components/parameters/"),

@@ -121,6 +121,8 @@ pub const ALL: &[&str] = &[
     "route_maps.yaml",
     "tags_filter.yaml",
     "broken_op.yaml",
+    "unnamed_params.yaml",
+    "fragment_without_slash.yaml",
 ];
 
 /// Compiles a fixture with its options and the fixture loader.

@@ -97,3 +97,11 @@ fn include_exclude_tags() {
 fn broken_operation_is_skipped() {
     snap("broken_op.yaml");
 }
+#[test]
+fn unnamed_parameters_are_ignored() {
+    snap("unnamed_params.yaml");
+}
+#[test]
+fn fragment_without_leading_slash() {
+    snap("fragment_without_slash.yaml");
+}
