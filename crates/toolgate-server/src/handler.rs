@@ -92,6 +92,7 @@ pub struct Gateway {
     info: Arc<ServerConfig>,
     transport: Transport,
     in_flight: Arc<InFlight>,
+    fast_path_calls: Arc<AtomicUsize>,
 }
 
 impl Gateway {
@@ -117,6 +118,7 @@ impl Gateway {
             info: Arc::new(info),
             transport,
             in_flight: Arc::new(InFlight::default()),
+            fast_path_calls: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -136,6 +138,32 @@ impl Gateway {
     /// Calls in progress across every transport using this gateway.
     pub fn in_flight(&self) -> Arc<InFlight> {
         self.in_flight.clone()
+    }
+
+    /// The context of a request that arrived over HTTP with `headers` (fast path).
+    pub(crate) fn http_context(&self, headers: &http::HeaderMap) -> CallContext {
+        let mut ctx = CallContext::new(CorrelationId::from_headers(headers), Transport::Http);
+        ctx.incoming_headers = Some(Arc::new(headers.clone()));
+        ctx
+    }
+
+    /// Requests served by the stateless HTTP fast path so far.
+    pub fn fast_path_calls(&self) -> usize {
+        self.fast_path_calls.load(Ordering::Relaxed)
+    }
+
+    /// Runs `request` through the pipeline, counted as in flight (the HTTP fast path).
+    pub(crate) async fn run_direct(
+        &self,
+        ctx: CallContext,
+        request: McpRequest,
+    ) -> Result<McpResponse, GatewayError> {
+        let _guard = self.in_flight.enter();
+        self.fast_path_calls.fetch_add(1, Ordering::Relaxed);
+        self.pipeline
+            .clone()
+            .oneshot(McpCall { ctx, request })
+            .await
     }
 
     fn context(&self, cx: &RequestContext<RoleServer>) -> CallContext {

@@ -31,6 +31,7 @@ use toolgate_core::Transport;
 use toolgate_policy::Metrics;
 
 use crate::handler::{Gateway, InFlight};
+use crate::origin::OriginPolicy;
 
 /// Whether 2025-11-25 (and older) clients get protocol sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,6 +62,9 @@ pub struct HttpOptions {
     pub max_request_body_bytes: usize,
     /// Keep-alive comment interval on SSE streams.
     pub sse_keep_alive: Option<Duration>,
+    /// Serve well-formed stateless (2026-07-28) `tools/call` and `tools/list` requests on the
+    /// fast path instead of through rmcp's per-request service (same answers, less work).
+    pub fast_path: bool,
 }
 
 impl Default for HttpOptions {
@@ -73,6 +77,7 @@ impl Default for HttpOptions {
             json_response: true,
             max_request_body_bytes: 4 * 1024 * 1024,
             sse_keep_alive: Some(Duration::from_secs(15)),
+            fast_path: true,
         }
     }
 }
@@ -133,8 +138,12 @@ fn mcp_service_config(
 pub fn mcp_router(gateway: Gateway, options: &HttpOptions, shutdown: CancellationToken) -> Router {
     let gateway = gateway.with_transport(Transport::Http);
     let config = mcp_service_config(options, &shutdown);
+    let guard = Arc::new(Guard {
+        limit: options.max_request_body_bytes,
+        policy: OriginPolicy::new(&options.allowed_hosts, &options.allowed_origins),
+        fast_path: options.fast_path.then(|| gateway.clone()),
+    });
     let factory = move || Ok(gateway.clone());
-    let limit = options.max_request_body_bytes;
     let router = match options.session_mode {
         SessionMode::Stateful => {
             let service = StreamableHttpService::new(
@@ -154,7 +163,8 @@ pub fn mcp_router(gateway: Gateway, options: &HttpOptions, shutdown: Cancellatio
         }
     };
     router.layer(axum::middleware::from_fn(move |req, next| {
-        json_rpc_guard(req, next, limit)
+        let guard = guard.clone();
+        async move { guard.run(req, next).await }
     }))
 }
 
@@ -172,67 +182,88 @@ fn json_rpc_error(status: StatusCode, code: i64, message: String) -> Response {
         .into_response()
 }
 
-/// Rejects POST bodies that are not one JSON-RPC message with a JSON-RPC error (`-32700`
-/// parse error, `-32600` invalid request) instead of a bare HTTP status, then hands the
-/// request on unchanged.
-async fn json_rpc_guard(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
+/// What runs in front of rmcp on the MCP endpoint.
+struct Guard {
+    /// Largest accepted body.
     limit: usize,
-) -> Response {
-    if req.method() == axum::http::Method::DELETE {
-        // rmcp acknowledges a session termination with 202; MCP clients (the Python SDK among
-        // them) expect 200 or 204 and warn otherwise.
-        let mut response = next.run(req).await;
-        if response.status() == StatusCode::ACCEPTED {
-            *response.status_mut() = StatusCode::NO_CONTENT;
+    /// Host/Origin allowlists.
+    policy: OriginPolicy,
+    /// The gateway, when the stateless fast path is on.
+    fast_path: Option<Gateway>,
+}
+
+impl Guard {
+    /// In order:
+    /// 1. refuses a foreign `Host`/`Origin` (403);
+    /// 2. answers DELETE with 204 where rmcp says 202;
+    /// 3. serves qualifying stateless calls on the fast path;
+    /// 4. rejects POST bodies that are not one JSON-RPC message with a JSON-RPC error
+    ///    (`-32700`, `-32600`) instead of a bare status;
+    /// 5. hands everything else to rmcp unchanged.
+    async fn run(&self, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+        if let Err(reason) = self.policy.check(req.uri(), req.headers()) {
+            return (StatusCode::FORBIDDEN, reason).into_response();
         }
-        return response;
-    }
-    if req.method() != axum::http::Method::POST {
-        return next.run(req).await;
-    }
-    let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(b) => b,
-        Err(_) => {
-            return json_rpc_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                -32600,
-                format!("request body exceeds the limit of {limit} bytes"),
-            );
+        if req.method() == axum::http::Method::DELETE {
+            // rmcp acknowledges a session termination with 202; MCP clients (the Python SDK
+            // among them) expect 200 or 204 and warn otherwise.
+            let mut response = next.run(req).await;
+            if response.status() == StatusCode::ACCEPTED {
+                *response.status_mut() = StatusCode::NO_CONTENT;
+            }
+            return response;
         }
-    };
-    match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Err(e) => {
+        if req.method() != axum::http::Method::POST {
+            return next.run(req).await;
+        }
+        let (parts, body) = req.into_parts();
+        let bytes = match axum::body::to_bytes(body, self.limit).await {
+            Ok(b) => b,
+            Err(_) => {
+                return json_rpc_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    -32600,
+                    format!("request body exceeds the limit of {} bytes", self.limit),
+                );
+            }
+        };
+        if let Some(gateway) = &self.fast_path
+            && crate::fast_path::headers_qualify(&parts.headers)
+            && let Some(response) = crate::fast_path::serve(gateway, &parts.headers, &bytes).await
+        {
+            return response;
+        }
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
             return json_rpc_error(
                 StatusCode::BAD_REQUEST,
                 -32700,
                 format!("Parse error: the body is not valid JSON ({e})"),
             );
         }
-        Ok(serde_json::Value::Object(_)) => {}
-        Ok(serde_json::Value::Array(_)) => {
-            return json_rpc_error(
-                StatusCode::BAD_REQUEST,
-                -32600,
-                "Invalid Request: JSON-RPC batches are not supported; send one message per POST"
-                    .to_owned(),
-            );
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => {}
+            Some(b'[') => {
+                return json_rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    -32600,
+                    "Invalid Request: JSON-RPC batches are not supported; send one message per POST"
+                        .to_owned(),
+                );
+            }
+            _ => {
+                return json_rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    -32600,
+                    "Invalid Request: the body must be a JSON-RPC message object".to_owned(),
+                );
+            }
         }
-        Ok(_) => {
-            return json_rpc_error(
-                StatusCode::BAD_REQUEST,
-                -32600,
-                "Invalid Request: the body must be a JSON-RPC message object".to_owned(),
-            );
-        }
+        next.run(axum::extract::Request::from_parts(
+            parts,
+            axum::body::Body::from(bytes),
+        ))
+        .await
     }
-    next.run(axum::extract::Request::from_parts(
-        parts,
-        axum::body::Body::from(bytes),
-    ))
-    .await
 }
 
 #[derive(Clone)]

@@ -4,8 +4,10 @@
 //! Does not own: what tools exist (the catalog, built by the binary from sources) or policies
 //! (the pipeline, built by `toolgate_policy::stack`).
 
+mod fast_path;
 pub mod handler;
 pub mod http;
+pub mod origin;
 pub mod stdio;
 
 pub use handler::{Gateway, InFlight, ServerIdentity};

@@ -72,6 +72,10 @@ pub struct HttpSection {
     pub max_request_body_bytes: usize,
     /// How long calls in progress may run after SIGINT/SIGTERM before they are cut off.
     pub shutdown_grace_seconds: u64,
+    /// Serve well-formed stateless (2026-07-28) `tools/call` and `tools/list` requests on
+    /// toolgate's lean fast path (same answers as the general path, a fraction of the
+    /// work). Turn off only to rule it out when debugging.
+    pub fast_path: bool,
 }
 
 impl Default for HttpSection {
@@ -85,6 +89,7 @@ impl Default for HttpSection {
             json_response: true,
             max_request_body_bytes: 4 * 1024 * 1024,
             shutdown_grace_seconds: 10,
+            fast_path: true,
         }
     }
 }

@@ -4,6 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// glibc malloc/free took ~20 % of the CPU of a proxied call in profiles (BENCHMARKS.md);
+// mimalloc's thread-local free lists cut that substantially for this allocation pattern.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = toolgate::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

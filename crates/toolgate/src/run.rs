@@ -130,6 +130,7 @@ pub fn http_options(config: &Config) -> HttpOptions {
         json_response: config.http.json_response,
         max_request_body_bytes: config.http.max_request_body_bytes,
         sse_keep_alive: defaults.sse_keep_alive,
+        fast_path: config.http.fast_path,
     }
 }
 

@@ -542,3 +542,150 @@ async fn several_sources_are_served_side_by_side_with_namespaces() {
     assert_eq!(created.structured_content.unwrap()["name"], "Two");
     client.cancel().await.unwrap();
 }
+
+/// A gateway over the Todo API at `api_addr` with the fast path on or off.
+async fn gateway_with_fast_path(
+    api_addr: std::net::SocketAddr,
+    fast_path: bool,
+) -> (String, toolgate_server::Gateway) {
+    let mut config = common::todo_config(api_addr, SessionModeConfig::Stateless);
+    config.http.fast_path = fast_path;
+    let assembled = toolgate::run::assemble(&config, std::path::Path::new("."))
+        .await
+        .unwrap();
+    let gateway = assembled.gateway.clone();
+    let app = toolgate_server::gateway_app(
+        assembled.gateway.clone(),
+        &toolgate::run::http_options(&config),
+        assembled.metrics.clone(),
+        Default::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/mcp"), gateway)
+}
+
+const MODERN_META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"diff","version":"1"}}"#;
+
+async fn modern_post(url: &str, method: &str, name: Option<&str>, body: String) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(n) = name {
+        req = req.header("mcp-name", n);
+    }
+    let resp = req.body(body).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn fast_path_answers_exactly_like_rmcp() {
+    let stack = common::start(SessionModeConfig::Stateless).await;
+    let (fast_url, fast_gw) = gateway_with_fast_path(stack.api_addr, true).await;
+    let (slow_url, slow_gw) = gateway_with_fast_path(stack.api_addr, false).await;
+    let m = MODERN_META;
+    let cases: Vec<(&str, Option<&str>, String, bool)> = vec![
+        (
+            "tools/list",
+            None,
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{{m}}}}}"#),
+            true,
+        ),
+        (
+            "tools/call",
+            Some("list_users"),
+            format!(
+                r#"{{"jsonrpc":"2.0","id":"s-2","method":"tools/call","params":{{"name":"list_users","arguments":{{}},{m}}}}}"#
+            ),
+            true,
+        ),
+        (
+            "tools/call",
+            Some("list_users"),
+            format!(
+                r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"list_users",{m}}}}}"#
+            ),
+            true,
+        ),
+        (
+            "tools/call",
+            Some("nope"),
+            format!(
+                r#"{{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{{"name":"nope",{m}}}}}"#
+            ),
+            true,
+        ),
+        (
+            "tools/call",
+            Some("get_task"),
+            format!(
+                r#"{{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{{"name":"get_task","arguments":{{"task_id":"00000000-0000-4000-8000-000000000000"}},{m}}}}}"#
+            ),
+            true,
+        ),
+        (
+            "tools/call",
+            Some("create_user"),
+            format!(
+                r#"{{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{{"name":"create_user","arguments":{{"name":5}},{m}}}}}"#
+            ),
+            true,
+        ),
+        (
+            "tools/list",
+            None,
+            format!(
+                r#"{{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{{"cursor":"bogus",{m}}}}}"#
+            ),
+            true,
+        ),
+        // Not qualifying: left to rmcp on both sides.
+        (
+            "tools/call",
+            Some("list_users"),
+            r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"list_users"}}"#
+                .to_owned(),
+            false,
+        ),
+        (
+            "tools/call",
+            Some("other"),
+            format!(
+                r#"{{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{{"name":"list_users",{m}}}}}"#
+            ),
+            false,
+        ),
+        (
+            "tools/list",
+            None,
+            format!(
+                r#"{{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{{"name":"list_users",{m}}}}}"#
+            ),
+            false,
+        ),
+    ];
+    let mut expected_fast = 0;
+    for (method, name, body, qualifies) in cases {
+        let fast = modern_post(&fast_url, method, name, body.clone()).await;
+        let slow = modern_post(&slow_url, method, name, body.clone()).await;
+        assert_eq!(fast, slow, "fast path and rmcp disagree on {body}");
+        if qualifies {
+            expected_fast += 1;
+        }
+        assert_eq!(
+            fast_gw.fast_path_calls(),
+            expected_fast,
+            "fast path use after {body}"
+        );
+    }
+    assert_eq!(slow_gw.fast_path_calls(), 0);
+}
