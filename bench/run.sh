@@ -149,7 +149,8 @@ for c in $CONCURRENCY; do
         --server-pid "$BACKEND_PID"
 done
 
-# toolgate over streamable HTTP. Logging at warn for both servers (no per-call log line).
+# toolgate over streamable HTTP. Logging at warn for both toolgate and FastMCP (no per-call
+# log line); the `logged` variant below shows what the default per-call line costs.
 export TOOLGATE_LOGGING__LEVEL=warn
 for mode in stateless session; do
     case $mode in
@@ -170,6 +171,24 @@ for mode in stateless session; do
         load "toolgate_idle_sessions" --url "$url" --mode session --idle-sessions "$SESSIONS" \
             --concurrency 8 --hold 2 --server-pid "$pid"
     fi
+    stop "$pid"
+done
+
+# Two variants of the stateless server: rmcp's general path only (fast path off: the
+# before/after of the fast path), and default logging (one info line per call, to a file).
+for variant in rmcp_path logged; do
+    case $variant in
+    rmcp_path) env_extra=(TOOLGATE_HTTP__FAST_PATH=false) ;;
+    logged) env_extra=(TOOLGATE_LOGGING__LEVEL=info) ;;
+    esac
+    start "toolgate_stateless_$variant" env "${env_extra[@]}" TOOLGATE_HTTP__SESSION_MODE=stateless \
+        "$TG" serve --openapi "$TMP/backend-openapi.json" --base-url "$BACKEND" --http 127.0.0.1:0
+    pid=$LAST_PID
+    url="$(wait_line "$TMP/toolgate_stateless_$variant.out" 's/^toolgate: serving .* tools at //p' 30)"
+    for c in $CONCURRENCY; do
+        load "toolgate_stateless_${variant}_c$c" --url "$url" --mode stateless --tool "$TOOL" \
+            --args "$ITEM_ARGS" --concurrency "$c" "${RUN[@]}" --server-pid "$pid"
+    done
     stop "$pid"
 done
 

@@ -33,6 +33,8 @@ machine = load("machine") or {}
 SERVERS = [
     ("direct", "direct HTTP GET to bench-backend (the limit)"),
     ("toolgate_stateless", "toolgate, streamable HTTP, stateless (2026-07-28)"),
+    ("toolgate_stateless_rmcp_path", "toolgate, stateless, fast path off (rmcp's general path)"),
+    ("toolgate_stateless_logged", "toolgate, stateless, default logging (a line per call, to a file)"),
     ("toolgate_session", "toolgate, streamable HTTP, session mode"),
     ("toolgate_stdio", "toolgate, stdio"),
     ("fastmcp_stateless", "FastMCP 4.1.6 from_openapi, stateless, JSON"),
