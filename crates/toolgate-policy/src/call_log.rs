@@ -45,12 +45,12 @@ where
 
     fn call(&mut self, call: McpCall) -> Self::Future {
         let method = call.request.method();
-        let target = match &call.request {
-            McpRequest::CallTool { name, .. } => name.clone(),
-            McpRequest::ReadResource { uri } => uri.clone(),
+        let (tool, uri) = match &call.request {
+            McpRequest::CallTool { name, .. } => (Some(name.clone()), None),
+            McpRequest::ReadResource { uri } => (None, Some(uri.clone())),
             McpRequest::ListTools { .. }
             | McpRequest::ListResources { .. }
-            | McpRequest::ListResourceTemplates { .. } => String::new(),
+            | McpRequest::ListResourceTemplates { .. } => (None, None),
         };
         let correlation_id = call.ctx.correlation_id.clone();
         let transport = call.ctx.transport.as_str();
@@ -70,7 +70,8 @@ where
                     correlation_id = %correlation_id,
                     transport,
                     method,
-                    target = %target,
+                    tool = tool.as_deref(),
+                    uri = uri.as_deref(),
                     outcome,
                     latency_ms = format_args!("{latency_ms:.3}"),
                     "call finished"
@@ -80,7 +81,8 @@ where
                     correlation_id = %correlation_id,
                     transport,
                     method,
-                    target = %target,
+                    tool = tool.as_deref(),
+                    uri = uri.as_deref(),
                     outcome,
                     latency_ms = format_args!("{latency_ms:.3}"),
                     error = ?error,
