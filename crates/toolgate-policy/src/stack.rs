@@ -26,3 +26,46 @@ pub fn build(catalog: SharedCatalog, metrics: Arc<Metrics>) -> Pipeline {
         .service(Dispatcher::new(catalog));
     BoxCloneSyncService::new(service)
 }
+
+#[cfg(test)]
+mod tests {
+    use toolgate_core::catalog::{Catalog, shared};
+    use toolgate_core::{CallContext, GatewayError, McpCall, McpRequest};
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn unknown_tool_names_never_become_metric_labels() {
+        let metrics = Metrics::new();
+        let pipeline = build(shared(Catalog::builder().build()), metrics.clone());
+        let call = McpCall {
+            ctx: CallContext::in_process(),
+            request: McpRequest::CallTool {
+                name: "attacker-chosen-name".to_owned(),
+                arguments: Default::default(),
+            },
+        };
+        let result = pipeline.clone().oneshot(call).await;
+        assert!(matches!(result, Err(GatewayError::UnknownTool(_))));
+        let list = McpCall {
+            ctx: CallContext::in_process(),
+            request: McpRequest::ListTools { cursor: None },
+        };
+        assert!(pipeline.oneshot(list).await.is_ok());
+        let text = metrics.encode();
+        assert!(!text.contains("attacker-chosen-name"), "{text}");
+        assert!(
+            text.contains(
+                r#"toolgate_calls_total{method="tools/call",tool="_none",outcome="unknown_tool"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"toolgate_calls_total{method="tools/list",tool="_none",outcome="ok"} 1"#
+            ),
+            "{text}"
+        );
+    }
+}
