@@ -44,9 +44,8 @@ if [ ! -d "$OUT/prance/specs" ]; then
     rm -rf "$tmp"
 fi
 
-echo "== building the corpus runner and the toolgate CLI (release)"
+echo "== building the corpus runner (release)"
 cargo build --release -p toolgate-openapi --example corpus
-cargo build --release -p toolgate
 
 cat >"$OUT/vendors.txt" <<'EOF'
 GitHub (api.github.com)|@octokit/openapi/generated/api.github.com.json
@@ -100,18 +99,19 @@ status=0
     node_modules/@blockfrost/openapi/openapi.yaml node_modules/@ideal-postcodes/openapi/dist/openapi.yaml \
     prance ../../crates/toolgate-openapi/tests/fixtures) || status=$?
 
-echo "== cross-check: toolgate inspect on GitHub's spec"
-set +e
-"$CARGO_TARGET_DIR/release/toolgate" inspect --json "$NM/@octokit/openapi/generated/api.github.com.json" \
-    >"$OUT/github.inspect.json"
-echo "toolgate inspect exit code: $? (0 = every operation compiled)"
-set -e
-python3 - "$OUT/github.inspect.json" <<'EOF' || true
+echo "== cross-check: toolgate inspect --json on GitHub's spec"
+if cargo build --release -p toolgate; then
+    set +e
+    "$CARGO_TARGET_DIR/release/toolgate" inspect --json \
+        "$NM/@octokit/openapi/generated/api.github.com.json" >"$OUT/github.inspect.json"
+    echo "toolgate inspect exit code: $? (0 = every operation compiled)"
+    set -e
+    python3 - "$OUT/github.inspect.json" <<'EOF' || true
 import json, sys
-d = json.load(open(sys.argv[1]))
-specs = d if isinstance(d, list) else d.get("specs", [d])
-for s in specs:
-    ops = s.get("operations", [])
-    print(f"toolgate inspect: {len(ops) if isinstance(ops, list) else ops} operations")
+for s in json.load(open(sys.argv[1]))["specs"]:
+    print(f"toolgate inspect: {len(s['operations'])} operations, {len(s['diagnostics'])} diagnostics")
 EOF
+else
+    echo "(the toolgate CLI does not build right now; cross-check skipped)"
+fi
 exit $status

@@ -123,6 +123,10 @@ fn run_one(path: &Path, root: &Path, validate: bool) -> Outcome {
     let doc = match parse_document(&bytes) {
         Ok(d) => d,
         Err(e) => {
+            // Unparsable files that do not even mention a version key are broken fragments
+            // (prance ships one in ISO-8859-2 on purpose), not specs.
+            let text = String::from_utf8_lossy(&bytes);
+            o.fragment = !["openapi", "swagger"].iter().any(|k| text.contains(k));
             o.error = Some(e.to_string());
             return o;
         }

@@ -18,14 +18,19 @@
 //!
 //! # `$ref` strategy
 //! Refs to parameters, request bodies, responses, path items and arbitrary JSON pointers
-//! (`#/paths/~1users/get/...`, `~0`/`~1` escaping, percent-encoded fragments) are followed.
+//! (`#/paths/~1users/get/...`, `~0`/`~1` escaping, percent-encoded fragments; `#definitions/X`
+//! missing its leading `/` is read as a pointer) are followed.
 //! Refs inside schemas are never inlined: every referenced schema location becomes a named entry
 //! of the tool schema's `$defs` and the ref is rewritten to `#/$defs/<Name>` (component schemas
 //! keep their name; other locations, e.g. in external files, get their last pointer segment,
 //! prefixed with the file stem or numbered when taken). Each tool carries only the defs it
 //! transitively uses. This is cycle-proof (conversion never follows a ref) and keeps shared
 //! schemas small. Converted defs are memoized, so a schema is converted at most once per
-//! direction (input: `readOnly` properties dropped; output: `writeOnly` dropped). Exceptions, by
+//! direction (input: `readOnly` properties dropped; output: `writeOnly` dropped). A tool schema's
+//! `$defs` have a size budget (128 KiB of compact JSON; less in specs with over ~1,000 tools,
+//! 256 MiB shared by all, at least 8 KiB): defs are taken breadth-first from the tool schema,
+//! and a ref to one past the budget becomes that def's `type` alone, with a warning (Microsoft
+//! Graph's 22,000 densely linked tools otherwise need tens of GB). Exceptions, by
 //! design: a top-level request body `$ref`/`allOf` is flattened into arguments, and a top-level
 //! object response `$ref` is inlined as the output schema. External documents are fetched once
 //! through the [`DocumentLoader`], resolved against the referring document's URI; http(s) refs
