@@ -227,20 +227,20 @@ impl HttpBackend {
         })
     }
 
-    /// The handler executing `op`; its argument validator is compiled here, once.
+    /// The handler executing `op`; its argument validator is compiled on the first call.
     pub fn tool_handler(&self, op: Arc<Operation>) -> Arc<dyn ToolHandler> {
         Arc::new(self.operation_handler(op))
     }
 
-    fn operation_handler(&self, op: Arc<Operation>) -> OperationHandler {
+    fn operation_handler(&self, mut op: Arc<Operation>) -> OperationHandler {
         let inner = &self.inner;
-        let (validator, problem) = ArgValidator::new(&op);
-        if let Some(problem) = problem {
-            tracing::warn!(
-                tool = %op.name,
-                %problem,
-                "input schema does not compile; arguments are checked for unknown names only"
-            );
+        let validator = ArgValidator::new(&op);
+        let has_output_schema = op.output_schema.is_some();
+        // The schemas are only needed to compile the validator; the MCP tool definition keeps
+        // its own copy. Dropping ours halves the memory of big specs (GitHub: 1,223 tools).
+        if let Some(owned) = Arc::get_mut(&mut op) {
+            owned.input_schema = Default::default();
+            owned.output_schema = None;
         }
         let plan = OpPlan::new(
             &op,
@@ -267,6 +267,7 @@ impl HttpBackend {
                 validator,
                 timeout,
                 auth_applies,
+                has_output_schema,
             }),
         }
     }
@@ -355,6 +356,8 @@ struct HandlerShared {
     validator: ArgValidator,
     timeout: Duration,
     auth_applies: bool,
+    /// Whether the operation declared an output schema (kept: the schema itself is dropped).
+    has_output_schema: bool,
 }
 
 /// What a call needs from its context, owned so the future is `'static`.
@@ -688,7 +691,7 @@ impl HandlerShared {
             path,
             uri,
             output_wrap: self.op.output_wrap.as_deref(),
-            has_output_schema: self.op.output_schema.is_some(),
+            has_output_schema: self.has_output_schema,
             cap: usize::try_from(self.backend.options.max_response_body_bytes)
                 .unwrap_or(usize::MAX),
             mask_error_details: self.backend.options.mask_error_details,

@@ -5,6 +5,7 @@
 //! pointer, plus the unknown-argument policy. It does not coerce values or fill defaults.
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 use toolgate_core::error::{ArgumentViolation, ToolError};
@@ -13,9 +14,14 @@ use toolgate_openapi::ir::{BodyMode, Operation};
 use crate::body::FILENAME_SUFFIX;
 use crate::options::UnknownArguments;
 
-/// The compiled validator of one operation's arguments.
+/// The validator of one operation's arguments. The schema is compiled on the first call, not
+/// at start: a spec with a thousand tools starts in milliseconds instead of compiling a
+/// thousand validators few of which will ever run.
 pub(crate) struct ArgValidator {
-    schema: Option<jsonschema::Validator>,
+    /// The input schema, kept until (and after) compilation.
+    source: Value,
+    /// The compiled schema; `None` inside when it does not compile.
+    compiled: OnceLock<Option<jsonschema::Validator>>,
     /// Argument names the operation accepts (schema properties plus filename siblings);
     /// `None` when the schema lists no `properties` (nothing to check names against).
     known: Option<BTreeSet<String>>,
@@ -26,21 +32,16 @@ pub(crate) struct ArgValidator {
 impl std::fmt::Debug for ArgValidator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ArgValidator")
-            .field("compiled", &self.schema.is_some())
+            .field("compiled", &self.compiled.get().map(Option::is_some))
             .field("known", &self.known)
             .finish()
     }
 }
 
 impl ArgValidator {
-    /// Compiles `op.input_schema`. A schema the validator cannot compile is reported as
-    /// `Err` with the reason, so callers can decide between refusing and degrading.
-    pub(crate) fn new(op: &Operation) -> (Self, Option<String>) {
-        let schema_value = Value::Object(op.input_schema.clone());
-        let (schema, problem) = match jsonschema::draft202012::options().build(&schema_value) {
-            Ok(v) => (Some(v), None),
-            Err(e) => (None, Some(e.to_string())),
-        };
+    /// Prepares validation of `op`'s arguments (the schema itself compiles on first use).
+    pub(crate) fn new(op: &Operation) -> Self {
+        let source = Value::Object(op.input_schema.clone());
         let properties = op.input_schema.get("properties").and_then(Value::as_object);
         let mut known: BTreeSet<String> = properties
             .map(|p| p.keys().cloned().collect())
@@ -63,14 +64,30 @@ impl ArgValidator {
             }
         }
         known.extend(siblings.iter().cloned());
-        (
-            ArgValidator {
-                schema,
-                known: properties.is_some().then_some(known),
-                siblings,
-            },
-            problem,
-        )
+        ArgValidator {
+            source,
+            compiled: OnceLock::new(),
+            known: properties.is_some().then_some(known),
+            siblings,
+        }
+    }
+
+    /// The compiled schema, compiling it on first use. A schema that does not compile is
+    /// logged once; arguments are then checked for unknown names only.
+    fn schema(&self, tool: &str) -> Option<&jsonschema::Validator> {
+        self.compiled
+            .get_or_init(|| match jsonschema::draft202012::options().build(&self.source) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::warn!(
+                        tool,
+                        problem = %e,
+                        "input schema does not compile; arguments are checked for unknown names only"
+                    );
+                    None
+                }
+            })
+            .as_ref()
     }
 
     /// Validates `args` in place: unknown arguments are dropped (`Ignore`) or reported
@@ -120,20 +137,20 @@ impl ArgValidator {
                 });
             }
         }
-        if let Some(schema) = &self.schema {
+        if let Some(schema) = self.schema(tool) {
             // Siblings are not schema properties: validate without them.
-            let instance = if self.siblings.iter().any(|s| args.contains_key(s)) {
+            if self.siblings.iter().any(|s| args.contains_key(s)) {
                 let mut copy = args.clone();
                 copy.retain(|k, _| !self.siblings.contains(k));
-                Value::Object(copy)
+                collect_violations(schema, &Value::Object(copy), &mut violations);
             } else {
-                Value::Object(args.clone())
-            };
-            for error in schema.iter_errors(&instance) {
-                violations.push(ArgumentViolation {
-                    path: error.instance_path().as_str().to_owned(),
-                    message: error.to_string(),
-                });
+                // Validate the arguments in place: move them into a `Value` and back, rather
+                // than cloning them on every call.
+                let instance = Value::Object(std::mem::take(args));
+                collect_violations(schema, &instance, &mut violations);
+                if let Value::Object(map) = instance {
+                    *args = map;
+                }
             }
         }
         if violations.is_empty() {
@@ -141,6 +158,19 @@ impl ArgValidator {
         } else {
             Err(ToolError::invalid_arguments(tool, violations))
         }
+    }
+}
+
+fn collect_violations(
+    schema: &jsonschema::Validator,
+    instance: &Value,
+    violations: &mut Vec<ArgumentViolation>,
+) {
+    for error in schema.iter_errors(instance) {
+        violations.push(ArgumentViolation {
+            path: error.instance_path().as_str().to_owned(),
+            message: error.to_string(),
+        });
     }
 }
 
@@ -152,9 +182,10 @@ fn escape_pointer(segment: &str) -> String {
 /// operation whose schema does not compile still works but only checks argument names; the
 /// CLI can call this to report such operations at startup.
 pub fn check_input_schema(op: &Operation) -> Result<(), String> {
-    match ArgValidator::new(op).1 {
-        None => Ok(()),
-        Some(problem) => Err(format!(
+    let schema = Value::Object(op.input_schema.clone());
+    match jsonschema::draft202012::options().build(&schema) {
+        Ok(_) => Ok(()),
+        Err(problem) => Err(format!(
             "the input schema of tool `{}` does not compile: {problem}",
             op.name
         )),
@@ -196,8 +227,9 @@ mod tests {
 
     #[test]
     fn schema_without_properties_skips_the_name_check() {
-        let (v, problem) = ArgValidator::new(&op(json!({"type": "object"}), None));
-        assert!(problem.is_none());
+        let o = op(json!({"type": "object"}), None);
+        assert!(check_input_schema(&o).is_ok());
+        let v = ArgValidator::new(&o);
         let mut a = args(json!({"anything": 1}));
         v.validate("t", &mut a, UnknownArguments::Reject).unwrap();
     }
@@ -215,7 +247,7 @@ mod tests {
         };
         let schema = json!({"type": "object", "properties": {"file": {"type": "string"}},
                             "additionalProperties": false});
-        let (v, _) = ArgValidator::new(&op(schema, Some(body)));
+        let v = ArgValidator::new(&op(schema, Some(body)));
         let mut a = args(json!({"file": "aGk=", "file_filename": "a.txt"}));
         v.validate("t", &mut a, UnknownArguments::Reject).unwrap();
         let mut a = args(json!({"file": "aGk=", "file_filename": 3}));
@@ -229,8 +261,7 @@ mod tests {
     fn uncompilable_schema_degrades_to_the_name_check() {
         let schema = json!({"type": "object", "properties": {"a": {"$ref": "https://example.invalid/s.json"}}});
         let o = op(schema, None);
-        let (v, problem) = ArgValidator::new(&o);
-        assert!(problem.is_some());
+        let v = ArgValidator::new(&o);
         assert!(check_input_schema(&o).is_err());
         let mut a = args(json!({"a": 1, "b": 2}));
         let err = v

@@ -91,7 +91,7 @@ pub async fn assemble(config: &Config, relative_to: &Path) -> Result<Assembled, 
         built.push(b);
     }
     let catalog =
-        sources::build_catalog(config, &built).map_err(|e| Failure::Input(e.to_string()))?;
+        sources::build_catalog(config, &mut built).map_err(|e| Failure::Input(e.to_string()))?;
     let catalog = toolgate_core::catalog::shared(catalog);
     let metrics = Metrics::new();
     let pipeline = toolgate_policy::stack::build(catalog.clone(), metrics.clone());

@@ -378,30 +378,37 @@ pub async fn build_source(
     })
 }
 
-/// Registers every operation of every built source into a catalog.
-pub fn build_catalog(config: &Config, sources: &[BuiltSource]) -> Result<Catalog, SourceError> {
+/// Registers every operation of every built source into a catalog. The operations are moved
+/// out of the compiled specs (which keep their diagnostics and counts), so no schema is held
+/// twice.
+pub fn build_catalog(config: &Config, sources: &mut [BuiltSource]) -> Result<Catalog, SourceError> {
     let mut builder = Catalog::builder().page_size(config.limits.page_size);
-    for built in sources {
+    for built in sources.iter_mut() {
         let source_name: Arc<str> = Arc::from(built.name.as_str());
         builder.add_source(source_name.clone(), built.backend.readiness_probe());
-        for op in &built.spec.operations {
-            let op = Arc::new(op.clone());
-            let handler = built.backend.tool_handler(op.clone());
+        for op in std::mem::take(&mut built.spec.operations) {
+            // The tool definition is built first: the handler drops the schemas it no longer
+            // needs once its validator is compiled.
+            let tool = matches!(op.kind, ComponentKind::Tool).then(|| tool_of(&op));
+            let kind = op.kind.clone();
+            let (name, description, title) =
+                (op.name.clone(), op.description.clone(), op.title.clone());
+            let handler = built.backend.tool_handler(Arc::new(op));
             let dup =
                 |e: toolgate_core::catalog::DuplicateName| SourceError::Duplicate(e.to_string());
-            match &op.kind {
+            match &kind {
                 ComponentKind::Tool => builder
                     .add_tool(ToolEntry {
-                        tool: tool_of(&op),
+                        tool: tool.expect("built above for tools"),
                         source: source_name.clone(),
                         handler,
                     })
                     .map_err(dup)?,
                 ComponentKind::Resource { uri } => {
-                    let mut resource = Resource::new(uri.clone(), op.name.clone())
-                        .with_description(op.description.clone())
+                    let mut resource = Resource::new(uri.clone(), name)
+                        .with_description(description)
                         .with_mime_type("application/json");
-                    if let Some(t) = &op.title {
+                    if let Some(t) = &title {
                         resource = resource.with_title(t.clone());
                     }
                     builder
@@ -418,10 +425,10 @@ pub fn build_catalog(config: &Config, sources: &[BuiltSource]) -> Result<Catalog
                             source_name: built.name.clone(),
                             reason: e.to_string(),
                         })?;
-                    let mut template = ResourceTemplate::new(uri_template.clone(), op.name.clone())
-                        .with_description(op.description.clone())
+                    let mut template = ResourceTemplate::new(uri_template.clone(), name)
+                        .with_description(description)
                         .with_mime_type("application/json");
-                    if let Some(t) = &op.title {
+                    if let Some(t) = &title {
                         template = template.with_title(t.clone());
                     }
                     builder
