@@ -553,7 +553,7 @@ impl Compiler<'_> {
         if !required.is_empty() {
             input_schema.insert("required".into(), Value::Array(required.clone()));
         }
-        let built = self.add_defs(&mut input_schema, &deps, Mode::Input)?;
+        let built = self.add_defs(&mut input_schema, &deps, Mode::Input, usize::MAX)?;
         if built.cut > 0 {
             self.warn(ctx, pointer, defs_budget_warning("input", &built));
         }
@@ -565,8 +565,14 @@ impl Compiler<'_> {
             .compile_output(&op_loc, &mut out_deps)
             .and_then(|o| match o {
                 Some(mut o) => {
-                    let built = self.add_defs(&mut o.schema, &out_deps, Mode::Output)?;
-                    if built.cut > 0 {
+                    let cap = match self.opts.max_output_schema_defs_bytes {
+                        0 => usize::MAX,
+                        n => n,
+                    };
+                    let built = self.add_defs(&mut o.schema, &out_deps, Mode::Output, cap)?;
+                    // Trimming to the configured output cap is policy, not a problem: only
+                    // cuts forced by the spec-wide budget are reported.
+                    if built.cut > 0 && built.budget == self.defs_budget {
                         out_warning = Some(defs_budget_warning("output", &built));
                     }
                     Ok(Some(o))

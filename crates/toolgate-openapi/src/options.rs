@@ -46,6 +46,12 @@ pub struct CompileOptions {
     /// Allow `$ref`s to http(s) URLs. Off by default: a spec must not make the gateway fetch
     /// arbitrary URLs (SSRF).
     pub allow_remote_refs: bool,
+    /// Most bytes (compact JSON) of `$defs` one tool's `outputSchema` carries; definitions
+    /// farther from the response than that are replaced by their `type` alone, so the schema
+    /// stays valid for every real response but describes nested objects less precisely. Input
+    /// schemas are never trimmed this way. Keeps `tools/list` small for large APIs (output
+    /// schemas were 78 % of GitHub's). `0` = no cap.
+    pub max_output_schema_defs_bytes: usize,
 }
 
 impl Default for CompileOptions {
@@ -64,6 +70,7 @@ impl Default for CompileOptions {
             resource_scheme: "api".to_owned(),
             output_wrap_key: "result".to_owned(),
             allow_remote_refs: false,
+            max_output_schema_defs_bytes: 8192,
         }
     }
 }

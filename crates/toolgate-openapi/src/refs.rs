@@ -427,12 +427,14 @@ impl<'a> Compiler<'a> {
         schema: &mut Map<String, Value>,
         roots: &IndexSet<usize>,
         mode: Mode,
+        cap: usize,
     ) -> Result<BuiltDefs, String> {
         let mut seen: HashSet<usize> = roots.iter().copied().collect();
         let mut queue: VecDeque<usize> = roots.iter().copied().collect();
         let mut kept = Vec::new();
         let mut cut: HashMap<String, Map<String, Value>> = HashMap::new();
-        let mut budget = self.defs_budget;
+        let limit = self.defs_budget.min(cap);
+        let mut budget = limit;
         while let Some(id) = queue.pop_front() {
             let entry = self.def_entry(id, mode)?;
             // `"name":schema,` in the `$defs` object.
@@ -485,7 +487,7 @@ impl<'a> Compiler<'a> {
         Ok(BuiltDefs {
             cut: cut.len(),
             total,
-            budget: self.defs_budget,
+            budget: limit,
         })
     }
 

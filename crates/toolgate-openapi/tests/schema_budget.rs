@@ -64,13 +64,12 @@ fn refs_resolve(v: &Value, defs: &Map<String, Value>) {
 }
 
 fn check_capped(n: usize, ops: usize, cap: usize) {
-    let spec = compile(
-        &densely_linked(n, ops),
-        None,
-        &CompileOptions::default(),
-        &NoExternalRefs,
-    )
-    .unwrap();
+    // The spec-wide budget alone (the separate, smaller output cap is tested below).
+    let options = CompileOptions {
+        max_output_schema_defs_bytes: 0,
+        ..Default::default()
+    };
+    let spec = compile(&densely_linked(n, ops), None, &options, &NoExternalRefs).unwrap();
     assert_eq!(spec.operations.len(), ops);
     for (i, op) in spec.operations.iter().enumerate() {
         for s in std::iter::once(&op.input_schema).chain(op.output_schema.as_ref()) {
@@ -131,4 +130,61 @@ fn small_closures_are_untouched() {
     for op in &spec.operations {
         assert_eq!(op.input_schema["$defs"].as_object().unwrap().len(), 40);
     }
+}
+
+#[test]
+fn output_schemas_are_trimmed_to_the_output_cap_and_inputs_are_not() {
+    // 40 × 2 KB reachable: 80 KB of defs, under the spec-wide budget but over the 8 KiB
+    // default output cap.
+    let spec = compile(
+        &densely_linked(40, 2),
+        None,
+        &CompileOptions::default(),
+        &NoExternalRefs,
+    )
+    .unwrap();
+    for op in &spec.operations {
+        let input = defs_size(&op.input_schema);
+        let output = defs_size(op.output_schema.as_ref().unwrap());
+        assert!(
+            input > 40 * 2000,
+            "input $defs must stay whole: {input} bytes"
+        );
+        assert!(
+            output <= 8192 + 2,
+            "output $defs over the cap: {output} bytes"
+        );
+        let out = Value::Object(op.output_schema.clone().unwrap());
+        refs_resolve(&out, out["$defs"].as_object().unwrap());
+        let validator = jsonschema::validator_for(&out).expect("schema compiles");
+        let mut deep = json!({"id": "x"});
+        for _ in 0..40 {
+            deep = json!({"id": "x", "link1": deep});
+        }
+        assert!(
+            validator.is_valid(&json!({"thing": deep})),
+            "real responses must still validate"
+        );
+        assert!(
+            !validator.is_valid(&json!({"thing": {"id": 1}})),
+            "near the root, types are still checked"
+        );
+    }
+    assert!(
+        spec.diagnostics.is_empty(),
+        "trimming to the configured output cap is policy, not a warning: {:#?}",
+        spec.diagnostics
+    );
+    // 0 turns the cap off.
+    let whole = compile(
+        &densely_linked(40, 2),
+        None,
+        &CompileOptions {
+            max_output_schema_defs_bytes: 0,
+            ..Default::default()
+        },
+        &NoExternalRefs,
+    )
+    .unwrap();
+    assert!(defs_size(whole.operations[0].output_schema.as_ref().unwrap()) > 40 * 2000);
 }
