@@ -70,7 +70,7 @@ impl Default for CompileOptions {
             resource_scheme: "api".to_owned(),
             output_wrap_key: "result".to_owned(),
             allow_remote_refs: false,
-            max_output_schema_defs_bytes: 8192,
+            max_output_schema_defs_bytes: 4096,
         }
     }
 }

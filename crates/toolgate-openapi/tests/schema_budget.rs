@@ -134,7 +134,7 @@ fn small_closures_are_untouched() {
 
 #[test]
 fn output_schemas_are_trimmed_to_the_output_cap_and_inputs_are_not() {
-    // 40 × 2 KB reachable: 80 KB of defs, under the spec-wide budget but over the 8 KiB
+    // 40 × 2 KB reachable: 80 KB of defs, under the spec-wide budget but over the 4 KiB
     // default output cap.
     let spec = compile(
         &densely_linked(40, 2),
