@@ -151,7 +151,7 @@ fn output_schemas_are_trimmed_to_the_output_cap_and_inputs_are_not() {
             "input $defs must stay whole: {input} bytes"
         );
         assert!(
-            output <= 8192 + 2,
+            output <= 4096 + 2,
             "output $defs over the cap: {output} bytes"
         );
         let out = Value::Object(op.output_schema.clone().unwrap());
