@@ -75,12 +75,7 @@ pub async fn assemble(config: &Config, relative_to: &Path) -> Result<Assembled, 
         let b = sources::build_source(source, relative_to)
             .await
             .map_err(|e| Failure::Input(e.to_string()))?;
-        let skipped = b
-            .spec
-            .diagnostics
-            .iter()
-            .filter(|d| d.severity == toolgate_openapi::Severity::Error)
-            .count();
+        let skipped = skipped_operations(&b);
         tracing::info!(
             source = %b.name,
             base_url = %b.base_url,
@@ -106,6 +101,16 @@ pub async fn assemble(config: &Config, relative_to: &Path) -> Result<Assembled, 
         metrics,
         sources: built,
     })
+}
+
+/// Operations of a built source that were skipped (an error diagnostic each).
+fn skipped_operations(built: &BuiltSource) -> usize {
+    built
+        .spec
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == toolgate_openapi::Severity::Error)
+        .count()
 }
 
 /// HTTP transport options from the configuration.
@@ -300,12 +305,7 @@ pub async fn check_config(args: CheckConfigArgs) -> Result<ExitCode, Failure> {
     for source in &config.sources {
         match sources::build_source(source, &relative_to).await {
             Ok(b) => {
-                let skipped = b
-                    .spec
-                    .diagnostics
-                    .iter()
-                    .filter(|d| d.severity == toolgate_openapi::Severity::Error)
-                    .count();
+                let skipped = skipped_operations(&b);
                 println!(
                     "  source `{}`: {} operations, {} skipped, backend {}",
                     b.name,

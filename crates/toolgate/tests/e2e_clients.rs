@@ -139,27 +139,8 @@ fn python_sdk_client_drives_the_fastapi_example_through_toolgate() {
     let Some(python) = dependency("TOOLGATE_TEST_PYTHON") else {
         return;
     };
-    let port = free_port();
-    let app_dir = common::repo_root().join("examples/fastapi-todo");
-    let _uvicorn = Guard(
-        Command::new(&python)
-            .args([
-                "-m",
-                "uvicorn",
-                "app:app",
-                "--port",
-                &port.to_string(),
-                "--log-level",
-                "warning",
-            ])
-            .current_dir(&app_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
-    let spec = format!("http://127.0.0.1:{port}/openapi.json");
-    wait_for_http(&spec, Duration::from_secs(30));
+    let (_uvicorn, base) = start_fastapi(&python);
+    let spec = format!("{base}/openapi.json");
     let (_gateway, rest) = spawn_and_read(
         &["serve", "--openapi", &spec, "--http", "127.0.0.1:0"],
         "toolgate: serving",
