@@ -240,3 +240,52 @@ fn every_example_config_is_valid() {
     }
     assert!(checked > 0, "no example configs found in {}", dir.display());
 }
+
+#[test]
+fn inspect_reports_tools_and_skips_with_exit_codes_0_1_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yaml");
+    std::fs::write(
+        &good,
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /pets/{id}:\n    get:\n      operationId: getPet\n      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]\n      responses: {'200': {description: ok}}\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["inspect", "--json", good.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let op = &report["specs"][0]["operations"][0];
+    assert_eq!(op["name"], "getPet");
+    assert_eq!(op["arguments"], json!(["id*"]));
+
+    // One operation with a broken $ref is skipped (exit 1), the other is still listed.
+    let partial = dir.path().join("partial.yaml");
+    std::fs::write(
+        &partial,
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /a:\n    get:\n      operationId: okOp\n      responses: {'200': {description: ok}}\n  /b:\n    post:\n      operationId: brokenOp\n      requestBody: {$ref: '#/components/requestBodies/Missing'}\n      responses: {'200': {description: ok}}\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["inspect", partial.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("okOp") && text.contains("error:") && text.contains("brokenOp"),
+        "{text}"
+    );
+
+    // A spec that is not OpenAPI at all is exit 2.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"nothing\": true}").unwrap();
+    let (code, stderr) = run(&["inspect", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+}
