@@ -5,7 +5,6 @@
 //! Layers (logging, metrics, later auth and rate limits) wrap [`Dispatcher`]; the stack is
 //! assembled in `toolgate_policy::stack::build`.
 
-use std::convert::Infallible;
 use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
@@ -201,9 +200,4 @@ impl Service<McpCall> for Dispatcher {
             },
         }
     }
-}
-
-/// Lets infallible services be used where the pipeline expects `GatewayError`.
-pub fn never(e: Infallible) -> GatewayError {
-    match e {}
 }
