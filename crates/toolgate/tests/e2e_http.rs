@@ -227,19 +227,9 @@ async fn readyz_reports_an_unreachable_backend() {
     let dead_addr = dead.local_addr().unwrap();
     drop(dead);
     let config = common::todo_config(dead_addr, SessionModeConfig::Stateless);
-    let assembled = toolgate::run::assemble(&config, std::path::Path::new("."))
-        .await
-        .unwrap();
-    let app = toolgate_server::gateway_app(
-        assembled.gateway.clone(),
-        &toolgate::run::http_options(&config),
-        assembled.metrics.clone(),
-        Default::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let ready = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+    let mcp_url = serve_config(config).await;
+    let base = mcp_url.strip_suffix("/mcp").unwrap();
+    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
     assert_eq!(ready.status(), 503);
 }
 
