@@ -93,6 +93,9 @@ pub struct Gateway {
     transport: Transport,
     in_flight: Arc<InFlight>,
     fast_path_calls: Arc<AtomicUsize>,
+    /// Whether calls carry the incoming HTTP headers (only sources that forward headers
+    /// need them; copying them on every call costs for nothing otherwise).
+    keep_incoming_headers: bool,
 }
 
 impl Gateway {
@@ -119,7 +122,15 @@ impl Gateway {
             transport,
             in_flight: Arc::new(InFlight::default()),
             fast_path_calls: Arc::new(AtomicUsize::new(0)),
+            keep_incoming_headers: true,
         }
+    }
+
+    /// Whether calls carry the incoming HTTP headers (default true). Turn it off when no
+    /// source forwards headers to its backend.
+    pub fn with_incoming_headers(mut self, keep: bool) -> Self {
+        self.keep_incoming_headers = keep;
+        self
     }
 
     /// The same gateway labelled with another transport (shares the in-flight counter).
@@ -143,7 +154,9 @@ impl Gateway {
     /// The context of a request that arrived over HTTP with `headers` (fast path).
     pub(crate) fn http_context(&self, headers: &http::HeaderMap) -> CallContext {
         let mut ctx = CallContext::new(CorrelationId::from_headers(headers), Transport::Http);
-        ctx.incoming_headers = Some(Arc::new(headers.clone()));
+        if self.keep_incoming_headers {
+            ctx.incoming_headers = Some(Arc::new(headers.clone()));
+        }
         ctx
     }
 
@@ -174,7 +187,9 @@ impl Gateway {
         };
         let mut ctx = CallContext::new(correlation_id, self.transport);
         ctx.cancel = cx.ct.clone();
-        ctx.incoming_headers = parts.map(|p| Arc::new(p.headers.clone()));
+        if self.keep_incoming_headers {
+            ctx.incoming_headers = parts.map(|p| Arc::new(p.headers.clone()));
+        }
         ctx
     }
 

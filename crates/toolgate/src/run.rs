@@ -95,7 +95,12 @@ pub async fn assemble(config: &Config, relative_to: &Path) -> Result<Assembled, 
         instructions: config.server.instructions.clone(),
         ..ServerIdentity::default()
     };
-    let gateway = Gateway::new(pipeline, catalog, identity, Transport::Http);
+    let forwards_headers = config
+        .sources
+        .iter()
+        .any(|s| !s.backend.forward_headers.is_empty() || s.backend.forward_authorization);
+    let gateway = Gateway::new(pipeline, catalog, identity, Transport::Http)
+        .with_incoming_headers(forwards_headers);
     Ok(Assembled {
         gateway,
         metrics,

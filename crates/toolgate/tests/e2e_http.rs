@@ -674,3 +674,73 @@ async fn fast_path_answers_exactly_like_rmcp() {
     }
     assert_eq!(slow_gw.fast_path_calls(), 0);
 }
+
+#[tokio::test]
+async fn allowlisted_client_headers_reach_the_backend_and_others_do_not() {
+    // A backend that echoes the headers it received.
+    let backend = axum::Router::new().route(
+        "/echo",
+        axum::routing::get(|headers: axum::http::HeaderMap| async move {
+            let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            axum::Json(json!({"tenant": h("x-tenant"), "secret": h("x-secret"), "auth": h("authorization")}))
+        }),
+    );
+    let bl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend_addr = bl.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(bl, backend).await });
+    let spec = json!({
+        "openapi": "3.1.0",
+        "info": {"title": "echo", "version": "1"},
+        "paths": {"/echo": {"get": {"operationId": "echo", "responses": {"200": {"description": "ok",
+            "content": {"application/json": {"schema": {"type": "object"}}}}}}}}
+    });
+    let mut config = toolgate::config::load("", "<test>", &Default::default()).unwrap();
+    config.http.session_mode = SessionModeConfig::Stateless;
+    config.sources.push(toolgate::config::SourceConfig {
+        name: "echo".to_owned(),
+        spec: toolgate::config::SpecLocation::Inline { inline: spec },
+        base_url: Some(format!("http://{backend_addr}")),
+        compile: Default::default(),
+        backend: serde_json::from_value(json!({"forward_headers": ["x-tenant"]})).unwrap(),
+    });
+    let url = serve_config(config).await;
+    let m = MODERN_META;
+    // Through the fast path ...
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "echo")
+        .header("x-tenant", "acme")
+        .header("x-secret", "s3cret")
+        .header("authorization", "Bearer client-token")
+        .body(format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo",{m}}}}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["result"]["structuredContent"],
+        json!({"tenant": "acme", "secret": null, "auth": null}),
+        "{body}"
+    );
+    // ... and through rmcp's session path.
+    let mut session_cfg = reqwest::header::HeaderMap::new();
+    session_cfg.insert("x-tenant", "globex".parse().unwrap());
+    let http = reqwest::Client::builder()
+        .default_headers(session_cfg)
+        .build()
+        .unwrap();
+    let transport = StreamableHttpClientTransport::with_client(
+        http,
+        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url),
+    );
+    let client = ().serve(transport).await.unwrap();
+    let r = call(&client, "echo", json!({})).await;
+    assert_eq!(r.structured_content.unwrap()["tenant"], "globex");
+    client.cancel().await.unwrap();
+}
