@@ -1,23 +1,40 @@
-//! The stateless fast path: serves well-formed 2026-07-28 `tools/call` and `tools/list`
-//! requests straight through the pipeline, without rmcp's per-request service task and
-//! channels (which cost more than the rest of a gateway hop, see BENCHMARKS.md).
+//! The fast path: serves well-formed `tools/call` and `tools/list` requests straight through
+//! the pipeline, without rmcp's per-request service task, channels and SSE framing (which
+//! cost more than the rest of a gateway hop, see BENCHMARKS.md). Two kinds of request
+//! qualify:
 //!
-//! It takes a request only when every protocol rule is already satisfied — version header
-//! `2026-07-28`, no session id, `Mcp-Method`/`Mcp-Name` equal to the body, `_meta` carrying the
-//! protocol version and client capabilities, JSON-RPC 2.0 with an id — and answers exactly
-//! as rmcp would (a differential test compares the two). Anything else, including every
-//! malformed request, is left to rmcp, so error behaviour stays rmcp's.
+//! - **modern** (stateless 2026-07-28): version header `2026-07-28`, no session id,
+//!   `Mcp-Method`/`Mcp-Name` equal to the body, `_meta` carrying the protocol version and
+//!   client capabilities;
+//! - **legacy session** (2025-11-25 and older, HTTP session mode): a known older version
+//!   header, the id of a live session (checked in [`crate::sessions::Sessions`], which the
+//!   call also keeps alive), no `_meta` (so no progress token to honour). The answer is a
+//!   plain JSON body, which the transport allows for any POST, instead of rmcp's SSE stream.
+//!
+//! Both must be JSON-RPC 2.0 requests with an id. The answer is exactly what rmcp would send
+//! (differential tests compare the two). Anything else, including every malformed request,
+//! is left to rmcp, so error behaviour stays rmcp's.
 
 use http::HeaderMap;
-use rmcp::model::{CacheScope, JsonObject, ResultType};
+use rmcp::model::{CacheScope, JsonObject, ProtocolVersion, ResultType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use toolgate_core::{GatewayError, McpRequest, McpResponse, wire};
+use toolgate_core::{CallContext, GatewayError, McpRequest, McpResponse, wire};
 
 use crate::handler::Gateway;
+use crate::sessions::Sessions;
 
-/// The protocol revision served by the fast path.
+/// The stateless protocol revision.
 const MODERN: &str = "2026-07-28";
+
+/// The result shape an answer takes, after the revision the client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Revision {
+    /// 2026-07-28: `resultType: "complete"` and caching hints on every result.
+    Modern,
+    /// 2025-11-25 and older: neither (rmcp strips them for such peers).
+    Legacy,
+}
 
 /// A JSON-RPC request envelope, parsed in one pass (arguments stay a map).
 #[derive(Deserialize)]
@@ -41,43 +58,76 @@ struct Params {
     meta: Option<JsonObject>,
 }
 
-/// Whether the headers announce a request the fast path may serve (checked before parsing).
-pub(crate) fn headers_qualify(headers: &HeaderMap) -> bool {
+/// Which kind of fast-path request the headers announce, if any (checked before parsing).
+pub(crate) fn headers_qualify(headers: &HeaderMap) -> Option<Revision> {
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    h("mcp-protocol-version") == Some(MODERN)
-        && matches!(h("mcp-method"), Some("tools/call" | "tools/list"))
-        && headers.get("mcp-session-id").is_none()
-        && h("content-type").is_some_and(|c| c.starts_with("application/json"))
+    let transport_ok = h("content-type").is_some_and(|c| c.starts_with("application/json"))
         && h("accept")
-            .is_some_and(|a| a.contains("application/json") && a.contains("text/event-stream"))
-        && !headers.keys().any(|k| k.as_str().starts_with("mcp-param-"))
+            .is_some_and(|a| a.contains("application/json") && a.contains("text/event-stream"));
+    if !transport_ok {
+        return None;
+    }
+    let version = h("mcp-protocol-version")?;
+    if version == MODERN {
+        let qualifies = matches!(h("mcp-method"), Some("tools/call" | "tools/list"))
+            && headers.get("mcp-session-id").is_none()
+            && !headers.keys().any(|k| k.as_str().starts_with("mcp-param-"));
+        return qualifies.then_some(Revision::Modern);
+    }
+    // Older revisions: rmcp ignores the standard `Mcp-*` request headers for them.
+    let known = ProtocolVersion::KNOWN_VERSIONS
+        .iter()
+        .any(|v| v.as_str() == version);
+    (known && headers.contains_key("mcp-session-id")).then_some(Revision::Legacy)
 }
 
-/// The request the fast path will run, if the envelope satisfies every rule.
-fn qualify(headers: &HeaderMap, env: Envelope) -> Option<(Value, McpRequest)> {
+/// The request the fast path will run, if the envelope satisfies every rule of `revision`.
+fn qualify(headers: &HeaderMap, env: Envelope, revision: Revision) -> Option<(Value, McpRequest)> {
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if env.jsonrpc != "2.0" || h("mcp-method") != Some(env.method.as_str()) {
+    if env.jsonrpc != "2.0" {
+        return None;
+    }
+    if revision == Revision::Modern && h("mcp-method") != Some(env.method.as_str()) {
         return None;
     }
     let id = env
         .id
         .filter(|id| id.is_string() || id.is_i64() || id.is_u64())?;
-    let params = env.params?;
-    let meta = params.meta.as_ref()?;
-    let version_ok = meta
-        .get("io.modelcontextprotocol/protocolVersion")
-        .and_then(Value::as_str)
-        == Some(MODERN);
-    let caps_ok = meta
-        .get("io.modelcontextprotocol/clientCapabilities")
-        .is_some_and(Value::is_object);
-    if !version_ok || !caps_ok {
-        return None;
+    let params = match (revision, env.params) {
+        (_, Some(params)) => params,
+        (Revision::Legacy, None) if env.method == "tools/list" => Params {
+            name: None,
+            arguments: None,
+            cursor: None,
+            meta: None,
+        },
+        (_, None) => return None,
+    };
+    match revision {
+        Revision::Modern => {
+            let meta = params.meta.as_ref()?;
+            let version_ok = meta
+                .get("io.modelcontextprotocol/protocolVersion")
+                .and_then(Value::as_str)
+                == Some(MODERN);
+            let caps_ok = meta
+                .get("io.modelcontextprotocol/clientCapabilities")
+                .is_some_and(Value::is_object);
+            if !version_ok || !caps_ok {
+                return None;
+            }
+        }
+        // A progress token or a per-request version needs rmcp's session machinery.
+        Revision::Legacy => {
+            if params.meta.as_ref().is_some_and(|m| !m.is_empty()) {
+                return None;
+            }
+        }
     }
     let request = match env.method.as_str() {
         "tools/call" => {
             let name = params.name?;
-            if h("mcp-name") != Some(name.as_str()) {
+            if revision == Revision::Modern && h("mcp-name") != Some(name.as_str()) {
                 return None;
             }
             let arguments = match params.arguments {
@@ -118,15 +168,38 @@ fn json_response(body: Vec<u8>) -> axum::response::Response {
     response
 }
 
-/// Serves the request when it qualifies; `None` hands it to rmcp unchanged.
+/// Serves the HTTP request when it qualifies; `None` hands it to rmcp unchanged.
 pub(crate) async fn serve(
     gateway: &Gateway,
+    sessions: Option<&Sessions>,
+    revision: Revision,
     headers: &HeaderMap,
     bytes: &[u8],
 ) -> Option<axum::response::Response> {
     let envelope: Envelope = serde_json::from_slice(bytes).ok()?;
-    let (id, request) = qualify(headers, envelope)?;
+    let (id, request) = qualify(headers, envelope, revision)?;
+    if revision == Revision::Legacy {
+        // An unknown or ended session is rmcp's to answer (404).
+        let session = headers.get("mcp-session-id")?.to_str().ok()?;
+        if !sessions?.touch(session) {
+            return None;
+        }
+    }
     let ctx = gateway.http_context(headers);
+    Some(json_response(
+        answer(gateway, ctx, &id, request, revision).await,
+    ))
+}
+
+/// Runs `request` (JSON-RPC id `id`) through the pipeline and serializes the JSON-RPC answer
+/// exactly as rmcp would for a client on `revision`.
+pub(crate) async fn answer(
+    gateway: &Gateway,
+    ctx: CallContext,
+    id: &Value,
+    request: McpRequest,
+    revision: Revision,
+) -> Vec<u8> {
     let outcome = gateway.run_direct(ctx, request).await;
     let body = match outcome {
         Ok(McpResponse::ToolResult(result)) => {
@@ -134,44 +207,55 @@ pub(crate) async fn serve(
                 Ok(r) => r,
                 Err(e) => wire::tool_error_result(&e),
             };
-            result.result_type.get_or_insert(ResultType::COMPLETE);
+            match revision {
+                Revision::Modern => {
+                    result.result_type.get_or_insert(ResultType::COMPLETE);
+                }
+                Revision::Legacy => {
+                    result.result_type.take_if(|t| t.is_complete());
+                }
+            }
             serde_json::to_vec(&Reply {
                 jsonrpc: "2.0",
-                id: &id,
+                id,
                 result,
             })
         }
         Ok(McpResponse::Tools(mut result)) => {
-            result.result_type.get_or_insert(ResultType::COMPLETE);
-            result.ttl_ms.get_or_insert(0);
-            result.cache_scope.get_or_insert(CacheScope::Private);
+            match revision {
+                Revision::Modern => {
+                    result.result_type.get_or_insert(ResultType::COMPLETE);
+                    result.ttl_ms.get_or_insert(0);
+                    result.cache_scope.get_or_insert(CacheScope::Private);
+                }
+                Revision::Legacy => {
+                    result.result_type.take_if(|t| t.is_complete());
+                }
+            }
             serde_json::to_vec(&Reply {
                 jsonrpc: "2.0",
-                id: &id,
+                id,
                 result,
             })
         }
         Ok(_) => serde_json::to_vec(&ErrorReply {
             jsonrpc: "2.0",
-            id: &id,
+            id,
             error: wire::gateway_error_data(&GatewayError::Internal(
                 "pipeline answered with another kind of response".to_owned(),
             )),
         }),
         Err(e) => serde_json::to_vec(&ErrorReply {
             jsonrpc: "2.0",
-            id: &id,
+            id,
             error: wire::gateway_error_data(&e),
         }),
     };
-    Some(match body {
-        Ok(body) => json_response(body),
-        Err(e) => json_response(
-            format!(
-                r#"{{"jsonrpc":"2.0","id":null,"error":{{"code":-32603,"message":"cannot serialize the result: {}"}}}}"#,
-                e.to_string().replace('"', "'")
-            )
-            .into_bytes(),
-        ),
+    body.unwrap_or_else(|e| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":null,"error":{{"code":-32603,"message":"cannot serialize the result: {}"}}}}"#,
+            e.to_string().replace('"', "'")
+        )
+        .into_bytes()
     })
 }

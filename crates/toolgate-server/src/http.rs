@@ -21,7 +21,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
@@ -32,6 +31,7 @@ use toolgate_policy::Metrics;
 
 use crate::handler::{Gateway, InFlight};
 use crate::origin::OriginPolicy;
+use crate::sessions::Sessions;
 
 /// Whether 2025-11-25 (and older) clients get protocol sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -62,9 +62,13 @@ pub struct HttpOptions {
     pub max_request_body_bytes: usize,
     /// Keep-alive comment interval on SSE streams.
     pub sse_keep_alive: Option<Duration>,
-    /// Serve well-formed stateless (2026-07-28) `tools/call` and `tools/list` requests on the
-    /// fast path instead of through rmcp's per-request service (same answers, less work).
+    /// Serve well-formed `tools/call` and `tools/list` requests (stateless 2026-07-28, and
+    /// session-mode ones of older clients) on the fast path instead of through rmcp's
+    /// per-request service (same answers, less work).
     pub fast_path: bool,
+    /// A legacy session unused for this long is closed (its client gets 404 and starts a new
+    /// one).
+    pub session_idle_timeout: Duration,
 }
 
 impl Default for HttpOptions {
@@ -78,6 +82,7 @@ impl Default for HttpOptions {
             max_request_body_bytes: 4 * 1024 * 1024,
             sse_keep_alive: Some(Duration::from_secs(15)),
             fast_path: true,
+            session_idle_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -138,22 +143,21 @@ fn mcp_service_config(
 pub fn mcp_router(gateway: Gateway, options: &HttpOptions, shutdown: CancellationToken) -> Router {
     let gateway = gateway.with_transport(Transport::Http);
     let config = mcp_service_config(options, &shutdown);
+    let sessions = (options.session_mode == SessionMode::Stateful)
+        .then(|| Sessions::new(options.session_idle_timeout, shutdown.child_token()));
     let guard = Arc::new(Guard {
         limit: options.max_request_body_bytes,
         policy: OriginPolicy::new(&options.allowed_hosts, &options.allowed_origins),
         fast_path: options.fast_path.then(|| gateway.clone()),
+        sessions: sessions.clone(),
     });
     let factory = move || Ok(gateway.clone());
-    let router = match options.session_mode {
-        SessionMode::Stateful => {
-            let service = StreamableHttpService::new(
-                factory,
-                Arc::new(LocalSessionManager::default()),
-                config,
-            );
+    let router = match sessions {
+        Some(sessions) => {
+            let service = StreamableHttpService::new(factory, sessions, config);
             Router::new().route_service(&options.path, service)
         }
-        SessionMode::Stateless => {
+        None => {
             let service = StreamableHttpService::new(
                 factory,
                 Arc::new(NeverSessionManager::default()),
@@ -188,15 +192,17 @@ struct Guard {
     limit: usize,
     /// Host/Origin allowlists.
     policy: OriginPolicy,
-    /// The gateway, when the stateless fast path is on.
+    /// The gateway, when the fast path is on.
     fast_path: Option<Gateway>,
+    /// The legacy session table (session mode only).
+    sessions: Option<Arc<Sessions>>,
 }
 
 impl Guard {
     /// In order:
     /// 1. refuses a foreign `Host`/`Origin` (403);
     /// 2. answers DELETE with 204 where rmcp says 202;
-    /// 3. serves qualifying stateless calls on the fast path;
+    /// 3. serves qualifying calls on the fast path;
     /// 4. rejects POST bodies that are not one JSON-RPC message with a JSON-RPC error
     ///    (`-32700`, `-32600`) instead of a bare status;
     /// 5. hands everything else to rmcp unchanged.
@@ -228,8 +234,15 @@ impl Guard {
             }
         };
         if let Some(gateway) = &self.fast_path
-            && crate::fast_path::headers_qualify(&parts.headers)
-            && let Some(response) = crate::fast_path::serve(gateway, &parts.headers, &bytes).await
+            && let Some(revision) = crate::fast_path::headers_qualify(&parts.headers)
+            && let Some(response) = crate::fast_path::serve(
+                gateway,
+                self.sessions.as_deref(),
+                revision,
+                &parts.headers,
+                &bytes,
+            )
+            .await
         {
             return response;
         }

@@ -8,6 +8,7 @@ mod fast_path;
 pub mod handler;
 pub mod http;
 pub mod origin;
+pub mod sessions;
 pub mod stdio;
 
 pub use handler::{Gateway, InFlight, ServerIdentity};

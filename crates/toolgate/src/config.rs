@@ -72,10 +72,14 @@ pub struct HttpSection {
     pub max_request_body_bytes: usize,
     /// How long calls in progress may run after SIGINT/SIGTERM before they are cut off.
     pub shutdown_grace_seconds: u64,
-    /// Serve well-formed stateless (2026-07-28) `tools/call` and `tools/list` requests on
-    /// toolgate's lean fast path (same answers as the general path, a fraction of the
-    /// work). Turn off only to rule it out when debugging.
+    /// Serve well-formed `tools/call` and `tools/list` requests (stateless 2026-07-28 ones,
+    /// and session-mode ones of older clients) on toolgate's lean fast path (same answers as
+    /// the general path, a fraction of the work). Turn off only to rule it out when
+    /// debugging.
     pub fast_path: bool,
+    /// Seconds after which a legacy session nobody used is closed (its client then gets 404
+    /// and starts a new session).
+    pub session_idle_timeout_seconds: u64,
 }
 
 impl Default for HttpSection {
@@ -90,6 +94,7 @@ impl Default for HttpSection {
             max_request_body_bytes: 4 * 1024 * 1024,
             shutdown_grace_seconds: 10,
             fast_path: true,
+            session_idle_timeout_seconds: 300,
         }
     }
 }

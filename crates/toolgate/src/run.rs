@@ -141,6 +141,7 @@ pub fn http_options(config: &Config) -> HttpOptions {
         max_request_body_bytes: config.http.max_request_body_bytes,
         sse_keep_alive: defaults.sse_keep_alive,
         fast_path: config.http.fast_path,
+        session_idle_timeout: Duration::from_secs(config.http.session_idle_timeout_seconds),
     }
 }
 

@@ -371,27 +371,7 @@ async fn shutdown_lets_a_call_in_progress_finish() {
 
 /// Serves `config` on loopback and returns the MCP URL (the server lives until the test ends).
 async fn serve_config(config: toolgate::config::Config) -> String {
-    serve_config_with_gateway(config).await.0
-}
-
-/// Like [`serve_config`], also returning the gateway.
-async fn serve_config_with_gateway(
-    config: toolgate::config::Config,
-) -> (String, toolgate_server::Gateway) {
-    let assembled = toolgate::run::assemble(&config, std::path::Path::new("."))
-        .await
-        .unwrap();
-    let gateway = assembled.gateway.clone();
-    let app = toolgate_server::gateway_app(
-        assembled.gateway.clone(),
-        &toolgate::run::http_options(&config),
-        assembled.metrics.clone(),
-        Default::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/mcp"), gateway)
+    common::serve_config_with_gateway(config).await.0
 }
 
 #[tokio::test]
@@ -548,7 +528,7 @@ async fn gateway_with_fast_path(
 ) -> (String, toolgate_server::Gateway) {
     let mut config = common::todo_config(api_addr, SessionModeConfig::Stateless);
     config.http.fast_path = fast_path;
-    serve_config_with_gateway(config).await
+    common::serve_config_with_gateway(config).await
 }
 
 const MODERN_META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"diff","version":"1"}}"#;

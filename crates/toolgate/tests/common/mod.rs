@@ -101,3 +101,23 @@ pub fn in_ci() -> bool {
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
+
+/// Serves `config` over HTTP on a free loopback port: the MCP URL and the gateway.
+pub async fn serve_config_with_gateway(
+    config: toolgate::config::Config,
+) -> (String, toolgate_server::Gateway) {
+    let assembled = toolgate::run::assemble(&config, std::path::Path::new("."))
+        .await
+        .unwrap();
+    let gateway = assembled.gateway.clone();
+    let app = toolgate_server::gateway_app(
+        assembled.gateway.clone(),
+        &toolgate::run::http_options(&config),
+        assembled.metrics.clone(),
+        Default::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/mcp"), gateway)
+}

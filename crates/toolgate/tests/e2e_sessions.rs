@@ -1,0 +1,220 @@
+//! Legacy (2025-11-25) sessions over streamable HTTP: the fast path answers session-mode
+//! `tools/call`/`tools/list` exactly as rmcp does, only for live sessions, and keeps them
+//! alive; idle sessions are closed after the configured timeout.
+
+mod common;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use toolgate::config::SessionModeConfig;
+
+const LEGACY: &str = "2025-11-25";
+
+/// A raw HTTP client speaking the 2025-11-25 session protocol.
+struct LegacyClient {
+    url: String,
+    session: String,
+    http: reqwest::Client,
+}
+
+impl LegacyClient {
+    /// Opens a session (initialize + initialized).
+    async fn connect(url: &str) -> Self {
+        let http = reqwest::Client::new();
+        let resp = http
+            .post(url)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(format!(
+                r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"{LEGACY}","capabilities":{{}},"clientInfo":{{"name":"diff","version":"1"}}}}}}"#
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "initialize");
+        let session = resp
+            .headers()
+            .get("mcp-session-id")
+            .expect("a session id")
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let client = LegacyClient {
+            url: url.to_owned(),
+            session,
+            http,
+        };
+        let (status, _) = client
+            .post(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .await;
+        assert_eq!(status, 202, "initialized notification");
+        client
+    }
+
+    /// POSTs `body` in the session: the status and the JSON-RPC message, whether it came as
+    /// JSON or as an SSE stream.
+    async fn post(&self, body: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(&self.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", LEGACY)
+            .header("mcp-session-id", &self.session)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, message_of(&text))
+    }
+}
+
+/// The JSON-RPC message in a response body: the body itself, or the SSE `data:` line that
+/// carries one (rmcp's priming event has empty data).
+fn message_of(text: &str) -> Value {
+    if let Ok(v) = serde_json::from_str(text) {
+        return v;
+    }
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .find(|d| !d.is_empty())
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_else(|| Value::String(text.to_owned()))
+}
+
+async fn session_gateway(
+    api_addr: std::net::SocketAddr,
+    fast_path: bool,
+    idle_timeout_s: u64,
+) -> (String, toolgate_server::Gateway) {
+    let mut config = common::todo_config(api_addr, SessionModeConfig::Stateful);
+    config.http.fast_path = fast_path;
+    config.http.session_idle_timeout_seconds = idle_timeout_s;
+    common::serve_config_with_gateway(config).await
+}
+
+#[tokio::test]
+async fn session_fast_path_answers_exactly_like_rmcp() {
+    let stack = common::start(SessionModeConfig::Stateful).await;
+    let (fast_url, fast_gw) = session_gateway(stack.api_addr, true, 300).await;
+    let (slow_url, slow_gw) = session_gateway(stack.api_addr, false, 300).await;
+    let fast = LegacyClient::connect(&fast_url).await;
+    let slow = LegacyClient::connect(&slow_url).await;
+    // (body, served by the fast path)
+    let cases = [
+        (r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, true),
+        (
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#,
+            true,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":"s-3","method":"tools/call","params":{"name":"list_users","arguments":{}}}"#,
+            true,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"list_users"}}"#,
+            true,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"nope"}}"#,
+            true,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"get_task","arguments":{"task_id":"00000000-0000-4000-8000-000000000000"}}}"#,
+            true,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"create_user","arguments":{"name":5}}}"#,
+            true,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":8,"method":"tools/list","params":{"cursor":"bogus"}}"#,
+            true,
+        ),
+        // Not qualifying: left to rmcp on both sides.
+        (
+            r#"{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"list_users","_meta":{"progressToken":"p"}}}"#,
+            false,
+        ),
+        (r#"{"jsonrpc":"2.0","id":11,"method":"ping"}"#, false),
+        (
+            r#"{"jsonrpc":"2.0","id":12,"method":"resources/list"}"#,
+            false,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":13,"method":"tools/call","params":{"name":"list_users","arguments":[1]}}"#,
+            false,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":null,"method":"tools/list"}"#,
+            false,
+        ),
+    ];
+    let mut expected_fast = 0;
+    for (body, qualifies) in cases {
+        let f = fast.post(body).await;
+        let s = slow.post(body).await;
+        assert_eq!(f, s, "fast path and rmcp disagree on {body}");
+        if qualifies {
+            expected_fast += 1;
+        }
+        assert_eq!(fast_gw.fast_path_calls(), expected_fast, "after {body}");
+    }
+    assert_eq!(slow_gw.fast_path_calls(), 0);
+}
+
+#[tokio::test]
+async fn unknown_and_deleted_sessions_get_404_on_the_fast_path() {
+    let stack = common::start(SessionModeConfig::Stateful).await;
+    let (url, gateway) = session_gateway(stack.api_addr, true, 300).await;
+    let client = LegacyClient::connect(&url).await;
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    assert_eq!(client.post(list).await.0, 200);
+    assert_eq!(gateway.fast_path_calls(), 1);
+
+    let stranger = LegacyClient {
+        session: "not-a-session".to_owned(),
+        url: url.clone(),
+        http: reqwest::Client::new(),
+    };
+    assert_eq!(stranger.post(list).await.0, 404);
+
+    let resp = client
+        .http
+        .delete(&url)
+        .header("mcp-session-id", &client.session)
+        .header("mcp-protocol-version", LEGACY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(client.post(list).await.0, 404);
+    assert_eq!(gateway.fast_path_calls(), 1, "404s come from rmcp");
+}
+
+#[tokio::test]
+async fn fast_path_calls_keep_a_session_alive_and_idle_sessions_close() {
+    let stack = common::start(SessionModeConfig::Stateful).await;
+    let (url, gateway) = session_gateway(stack.api_addr, true, 1).await;
+    let busy = LegacyClient::connect(&url).await;
+    let idle = LegacyClient::connect(&url).await;
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_users"}}"#;
+    // 2.5 idle timeouts of calls that never reach rmcp's session worker.
+    for _ in 0..10 {
+        assert_eq!(busy.post(call).await.0, 200);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(gateway.fast_path_calls(), 10);
+    assert_eq!(
+        busy.post(call).await.0,
+        200,
+        "the busy session is still open"
+    );
+    assert_eq!(idle.post(call).await.0, 404, "the idle session was closed");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(busy.post(call).await.0, 404, "closed once idle too");
+}
