@@ -9,7 +9,8 @@
 //! lives at the edge (the `toolgate` binary) and reaches this crate as bytes and a loader.
 //!
 //! # Pipeline
-//! [`parse_document`] (JSON if the first non-blank byte is `{`, else YAML) → [`compile`]:
+//! [`parse_for_compile`] (JSON if the first non-blank byte is `{`, else YAML; parts the compiler
+//! never reads, such as examples, are left out while parsing: `skip`) → [`compile`]:
 //! Swagger 2.0 is first converted to OpenAPI 3.0 (`swagger2`), then every operation of `paths`
 //! is selected (`routes`), compiled (`params`, `body`, `output`, `schema`) and named (`naming`).
 //! An operation that cannot be compiled (broken `$ref`, bad parameter) is skipped with an
@@ -64,6 +65,7 @@ mod parse;
 pub mod refs;
 mod routes;
 mod schema;
+mod skip;
 mod swagger2;
 
 pub use ir::*;
@@ -119,6 +121,15 @@ impl DocumentLoader for NoExternalRefs {
 /// Parses spec bytes as JSON (if they start with `{`) or YAML.
 pub fn parse_document(bytes: &[u8]) -> Result<Value, SpecError> {
     parse::parse_document(bytes)
+}
+
+/// Parses the document a compilation starts from, like [`parse_document`] but leaving out the
+/// parts the compiler never reads (examples, webhooks, links, callbacks: about a third of
+/// GitHub's description), so big specs take less memory while they compile. The compiled
+/// result is the same; if a `$ref` points into a part that would be left out, the document is
+/// parsed in full. Documents loaded by a [`DocumentLoader`] should use [`parse_document`].
+pub fn parse_for_compile(bytes: &[u8]) -> Result<Value, SpecError> {
+    parse::parse_for_compile(bytes)
 }
 
 /// Compiles a parsed document into MCP components.
