@@ -4,7 +4,8 @@
 //!
 //! `cargo run --release -p toolgate-openapi --example mem_phases -- FILE [--full] [--compare]`
 //! (`--full`: parse with `parse_document`, keeping the parts the compiler never reads;
-//! `--compare`: then check that the full document compiles to the same result)
+//! `--compare`: then check that the full document compiles to the same result; `--compact-ir`:
+//! rebuild the IR's maps at exact size and report the live heap, to see what that would save)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -83,7 +84,7 @@ fn compact(v: &mut serde_json::Value) {
 
 fn main() {
     let Some(path) = std::env::args().nth(1) else {
-        eprintln!("usage: mem_phases FILE [--full] [--compare]");
+        eprintln!("usage: mem_phases FILE [--full] [--compare] [--compact-ir]");
         std::process::exit(2);
     };
     let t = Instant::now();
