@@ -169,7 +169,7 @@ for mode in stateless session; do
     if [[ $mode == session ]]; then
         # The same server, freshly measured: RSS per idle session (connections closed).
         load "toolgate_idle_sessions" --url "$url" --mode session --idle-sessions "$SESSIONS" \
-            --concurrency 8 --hold 2 --server-pid "$pid"
+            --concurrency 8 --hold 5 --server-pid "$pid"
     fi
     stop "$pid"
 done

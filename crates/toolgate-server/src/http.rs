@@ -141,10 +141,30 @@ fn mcp_service_config(
 /// # }
 /// ```
 pub fn mcp_router(gateway: Gateway, options: &HttpOptions, shutdown: CancellationToken) -> Router {
-    let gateway = gateway.with_transport(Transport::Http);
-    let config = mcp_service_config(options, &shutdown);
     let sessions = (options.session_mode == SessionMode::Stateful)
         .then(|| Sessions::new(options.session_idle_timeout, shutdown.child_token()));
+    mcp_router_with_sessions(gateway, options, shutdown, sessions)
+}
+
+/// Like [`mcp_router`], with a session table the caller keeps (to watch how many sessions
+/// are open and how many of them are hibernating). `sessions` decides the session mode:
+/// `None` serves every request statelessly, whatever `options.session_mode` says.
+pub fn mcp_router_with_sessions(
+    gateway: Gateway,
+    options: &HttpOptions,
+    shutdown: CancellationToken,
+    sessions: Option<Arc<Sessions>>,
+) -> Router {
+    let gateway = gateway.with_transport(Transport::Http);
+    let options = &HttpOptions {
+        session_mode: if sessions.is_some() {
+            SessionMode::Stateful
+        } else {
+            SessionMode::Stateless
+        },
+        ..options.clone()
+    };
+    let config = mcp_service_config(options, &shutdown);
     let guard = Arc::new(Guard {
         limit: options.max_request_body_bytes,
         policy: OriginPolicy::new(&options.allowed_hosts, &options.allowed_origins),
@@ -154,6 +174,10 @@ pub fn mcp_router(gateway: Gateway, options: &HttpOptions, shutdown: Cancellatio
     let factory = move || Ok(gateway.clone());
     let router = match sessions {
         Some(sessions) => {
+            // The session table doubles as rmcp's session store: hibernating sessions are
+            // restored through it.
+            let mut config = config;
+            config.session_store = Some(sessions.clone());
             let service = StreamableHttpService::new(factory, sessions, config);
             Router::new().route_service(&options.path, service)
         }

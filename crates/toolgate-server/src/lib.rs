@@ -12,5 +12,8 @@ pub mod sessions;
 pub mod stdio;
 
 pub use handler::{Gateway, InFlight, ServerIdentity};
-pub use http::{HttpOptions, SessionMode, gateway_app, mcp_router, serve};
+pub use http::{
+    HttpOptions, SessionMode, gateway_app, mcp_router, mcp_router_with_sessions, serve,
+};
+pub use sessions::Sessions;
 pub use stdio::serve_stdio;

@@ -1,30 +1,70 @@
 //! The session table of legacy (2025-11-25 and older) clients over streamable HTTP.
 //!
-//! rmcp's `LocalSessionManager` runs each session; [`Sessions`] wraps it to know, without
-//! asking rmcp's worker, which sessions are live and when each was last used. The fast path
-//! serves session-mode `tools/call`/`tools/list` itself, so rmcp's own idle timer would not
-//! see those calls and would end a busy session: here rmcp's timer is off and this table
-//! closes sessions that nobody (rmcp or the fast path) used for the idle timeout.
+//! rmcp's `LocalSessionManager` runs a session as a worker task plus a service task with
+//! several channels (~60–140 KB each, depending on the allocator). [`Sessions`] wraps it and
+//! keeps, per session, only what the protocol needs between requests: when it was last used
+//! and the client's `initialize` parameters. On top of that:
+//!
+//! - **fast-path use**: the fast path serves session-mode `tools/call`/`tools/list` itself
+//!   and asks [`Sessions::touch`] whether the session is live; rmcp's idle timer would not
+//!   see those calls, so it is off and this table closes sessions nobody used for the idle
+//!   timeout;
+//! - **hibernation**: a session's rmcp worker is stopped as soon as the handshake is done
+//!   (`notifications/initialized`) and, once woken, whenever it has had nothing to do for
+//!   [`HIBERNATE_AFTER`] (no open stream, no request through rmcp); the session stays open.
+//!   The next request that needs rmcp re-creates the worker through rmcp's own restore path
+//!   (this table is also its [`SessionStore`]), which replays the client's `initialize` — so
+//!   an idle session costs a table entry (a few KB), not a worker, and a client that only
+//!   lists and calls tools (the fast path) never wakes it. A client holding a GET stream
+//!   open keeps its worker.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::Stream;
-use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
-use rmcp::transport::common::server_side_http::{ServerSseMessage, SessionId};
-use rmcp::transport::streamable_http_server::SessionManager;
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientNotification, GetExtensions as _, InitializeRequestParams,
+    ServerJsonRpcMessage,
+};
+use rmcp::transport::WorkerTransport;
 use rmcp::transport::streamable_http_server::session::local::{
-    LocalSessionManager, LocalSessionManagerError,
+    LocalSessionManager, LocalSessionManagerError, create_local_session,
+};
+use rmcp::transport::streamable_http_server::session::{
+    ServerSseMessage, SessionState, SessionStore, SessionStoreError,
+};
+use rmcp::transport::streamable_http_server::{
+    RestoreOutcome, SessionId, SessionManager, SessionRestoreMarker,
 };
 use tokio_util::sync::CancellationToken;
 
-/// Live sessions, their last use, and the idle reaper.
+/// How long a session's rmcp worker may sit unused (no stream open) before it is stopped.
+pub const HIBERNATE_AFTER: Duration = Duration::from_secs(2);
+
+/// What is kept of one open session.
+#[derive(Default)]
+struct Entry {
+    /// Milliseconds since the table's epoch at the last use by anyone.
+    last_used: AtomicU64,
+    /// Milliseconds since the table's epoch at the last use through rmcp.
+    rmcp_last_used: AtomicU64,
+    /// rmcp streams open for this session (requests being answered, GET streams).
+    open_streams: AtomicUsize,
+    /// The client's `initialize` parameters, replayed when the worker is re-created.
+    init: Mutex<Option<InitializeRequestParams>>,
+    /// Worker exits this table caused; rmcp reports each as a `close_session` that must not
+    /// end the session.
+    hibernations: AtomicUsize,
+}
+
+/// Live sessions, their last use, and the reaper that hibernates and closes them.
 pub struct Sessions {
     inner: LocalSessionManager,
-    /// Session id → milliseconds since `epoch` at its last use.
-    last_used: RwLock<HashMap<SessionId, AtomicU64>>,
+    table: RwLock<HashMap<SessionId, Arc<Entry>>>,
     epoch: Instant,
     idle_timeout: Duration,
     reaper_started: AtomicBool,
@@ -41,7 +81,7 @@ impl Sessions {
         inner.session_config.keep_alive = None;
         Arc::new_cyclic(|this| Sessions {
             inner,
-            last_used: RwLock::new(HashMap::new()),
+            table: RwLock::new(HashMap::new()),
             epoch: Instant::now(),
             idle_timeout,
             reaper_started: AtomicBool::new(false),
@@ -60,32 +100,41 @@ impl Sessions {
         self.len() == 0
     }
 
-    /// Marks session `id` as used now; false if no such session is open.
+    /// Sessions whose rmcp worker is running (the others are hibernating).
+    pub async fn running_workers(&self) -> usize {
+        self.inner.sessions.read().await.len()
+    }
+
+    /// Marks session `id` as used now (by the fast path); false if no such session is open.
     pub(crate) fn touch(&self, id: &str) -> bool {
-        let now = self.now_ms();
         match self.read().get(id) {
-            Some(last) => {
-                last.store(now, Ordering::Relaxed);
+            Some(entry) => {
+                entry.last_used.store(self.now_ms(), Ordering::Relaxed);
                 true
             }
             None => false,
         }
     }
 
+    /// Marks session `id` as used through rmcp now.
+    fn touch_rmcp(&self, id: &str) -> Option<Arc<Entry>> {
+        let entry = self.read().get(id).cloned()?;
+        let now = self.now_ms();
+        entry.last_used.store(now, Ordering::Relaxed);
+        entry.rmcp_last_used.store(now, Ordering::Relaxed);
+        Some(entry)
+    }
+
     fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<SessionId, AtomicU64>> {
-        self.last_used
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<SessionId, Arc<Entry>>> {
+        self.table.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<SessionId, AtomicU64>> {
-        self.last_used
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<SessionId, Arc<Entry>>> {
+        self.table.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Starts the reaper on first use (inside the runtime serving requests).
@@ -95,8 +144,7 @@ impl Sessions {
         }
         let this = self.this.clone();
         let shutdown = self.shutdown.clone();
-        let period =
-            (self.idle_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(30));
+        let period = (self.idle_timeout / 4).clamp(Duration::from_millis(10), HIBERNATE_AFTER / 2);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -108,27 +156,103 @@ impl Sessions {
                 let Some(sessions) = this.upgrade() else {
                     return;
                 };
-                sessions.close_idle().await;
+                sessions.sweep().await;
             }
         });
     }
 
-    /// Closes every session unused for longer than the idle timeout.
-    async fn close_idle(&self) {
-        let limit = u64::try_from(self.idle_timeout.as_millis()).unwrap_or(u64::MAX);
+    /// Closes sessions unused for the idle timeout and hibernates idle workers.
+    async fn sweep(&self) {
+        let idle_limit = u64::try_from(self.idle_timeout.as_millis()).unwrap_or(u64::MAX);
+        let hibernate_limit = u64::try_from(HIBERNATE_AFTER.as_millis()).unwrap_or(u64::MAX);
         let now = self.now_ms();
-        let idle: Vec<SessionId> = self
-            .read()
-            .iter()
-            .filter(|(_, last)| now.saturating_sub(last.load(Ordering::Relaxed)) > limit)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in idle {
+        let mut to_close = Vec::new();
+        let mut to_hibernate = Vec::new();
+        for (id, entry) in self.read().iter() {
+            if now.saturating_sub(entry.last_used.load(Ordering::Relaxed)) > idle_limit {
+                to_close.push(id.clone());
+            } else if Self::worker_idle(entry, now, Some(hibernate_limit)) {
+                to_hibernate.push((id.clone(), entry.clone()));
+            }
+        }
+        for id in to_close {
             tracing::debug!(session = %id, "closing idle MCP session");
             self.write().remove(&id);
             if let Err(e) = self.inner.close_session(&id).await {
                 tracing::warn!(session = %id, error = %e, "closing an idle MCP session failed");
             }
+        }
+        for (id, entry) in to_hibernate {
+            self.hibernate(&id, &entry, Some(hibernate_limit)).await;
+        }
+    }
+
+    /// Whether the session's worker has nothing to do (and has not for `limit` ms, if given)
+    /// and the session can be restored.
+    fn worker_idle(entry: &Entry, now: u64, limit: Option<u64>) -> bool {
+        entry.open_streams.load(Ordering::Acquire) == 0
+            && limit.is_none_or(|limit| {
+                now.saturating_sub(entry.rmcp_last_used.load(Ordering::Acquire)) > limit
+            })
+            && entry
+                .init
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_some()
+    }
+
+    /// Stops the session's rmcp worker, keeping the session.
+    async fn hibernate(&self, id: &SessionId, entry: &Entry, limit: Option<u64>) {
+        let handle = {
+            let mut workers = self.inner.sessions.write().await;
+            // Checked again under the lock: a request that found the worker (has_session)
+            // touched the entry before taking the read side of this lock.
+            if !Self::worker_idle(entry, self.now_ms(), limit) {
+                return;
+            }
+            let Some(handle) = workers.remove(id) else {
+                return;
+            };
+            entry.hibernations.fetch_add(1, Ordering::AcqRel);
+            handle
+        };
+        tracing::debug!(session = %id, "MCP session worker idle; hibernating it");
+        if handle.close().await.is_err() {
+            // The worker had already stopped; its exit was reported (or will be) as usual.
+            entry.hibernations.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Wraps an rmcp stream so the session counts it as open until it is dropped.
+    fn track<S>(entry: Option<Arc<Entry>>, stream: S) -> Tracked<S> {
+        if let Some(entry) = &entry {
+            entry.open_streams.fetch_add(1, Ordering::AcqRel);
+        }
+        Tracked {
+            stream: Box::pin(stream),
+            entry,
+        }
+    }
+}
+
+/// An rmcp stream counted as open on its session while it lives.
+struct Tracked<S> {
+    stream: Pin<Box<S>>,
+    entry: Option<Arc<Entry>>,
+}
+
+impl<S: Stream> Stream for Tracked<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        self.stream.as_mut().poll_next(cx)
+    }
+}
+
+impl<S> Drop for Tracked<S> {
+    fn drop(&mut self) {
+        if let Some(entry) = &self.entry {
+            entry.open_streams.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -140,8 +264,11 @@ impl SessionManager for Sessions {
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
         self.start_reaper();
         let (id, transport) = self.inner.create_session().await?;
-        self.write()
-            .insert(id.clone(), AtomicU64::new(self.now_ms()));
+        let entry = Entry::default();
+        let now = self.now_ms();
+        entry.last_used.store(now, Ordering::Relaxed);
+        entry.rmcp_last_used.store(now, Ordering::Relaxed);
+        self.write().insert(id.clone(), Arc::new(entry));
         Ok((id, transport))
     }
 
@@ -150,15 +277,30 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
-        self.touch(id);
+        self.touch_rmcp(id);
         self.inner.initialize_session(id, message).await
     }
 
+    /// Whether the session's worker is running (a hibernating session answers false, and
+    /// rmcp restores it from this table as its session store).
     async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
-        Ok(self.touch(id))
+        if self.touch_rmcp(id).is_none() {
+            return Ok(false);
+        }
+        self.inner.has_session(id).await
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        let caused_by_hibernation = self.read().get(id).is_some_and(|entry| {
+            entry
+                .hibernations
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok()
+        });
+        if caused_by_hibernation {
+            // A worker this table stopped has exited; the session lives on.
+            return Ok(());
+        }
         self.write().remove(id);
         self.inner.close_session(id).await
     }
@@ -168,8 +310,9 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.touch(id);
-        self.inner.create_stream(id, message).await
+        let entry = self.touch_rmcp(id);
+        let stream = self.inner.create_stream(id, message).await?;
+        Ok(Self::track(entry, stream))
     }
 
     async fn accept_message(
@@ -177,16 +320,36 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
-        self.touch(id);
-        self.inner.accept_message(id, message).await
+        // The client's own `initialized` (not the one rmcp replays when waking a session)
+        // ends the handshake: the worker has nothing left to do until a request needs it.
+        let handshake_done = match &message {
+            ClientJsonRpcMessage::Notification(n) => {
+                matches!(
+                    n.notification,
+                    ClientNotification::InitializedNotification(_)
+                ) && n
+                    .notification
+                    .extensions()
+                    .get::<SessionRestoreMarker>()
+                    .is_none()
+            }
+            _ => false,
+        };
+        let entry = self.touch_rmcp(id);
+        self.inner.accept_message(id, message).await?;
+        if handshake_done && let Some(entry) = entry {
+            self.hibernate(id, &entry, None).await;
+        }
+        Ok(())
     }
 
     async fn create_standalone_stream(
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.touch(id);
-        self.inner.create_standalone_stream(id).await
+        let entry = self.touch_rmcp(id);
+        let stream = self.inner.create_standalone_stream(id).await?;
+        Ok(Self::track(entry, stream))
     }
 
     async fn resume(
@@ -194,7 +357,55 @@ impl SessionManager for Sessions {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.touch(id);
-        self.inner.resume(id, last_event_id).await
+        let entry = self.touch_rmcp(id);
+        let stream = self.inner.resume(id, last_event_id).await?;
+        Ok(Self::track(entry, stream))
+    }
+
+    /// Re-creates the worker of a hibernating session (rmcp then replays `initialize`).
+    async fn restore_session(
+        &self,
+        id: SessionId,
+    ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        if self.touch_rmcp(&id).is_none() {
+            return Ok(RestoreOutcome::NotSupported);
+        }
+        let mut workers = self.inner.sessions.write().await;
+        if workers.contains_key(&id) {
+            return Ok(RestoreOutcome::AlreadyPresent);
+        }
+        tracing::debug!(session = %id, "waking a hibernating MCP session");
+        let (handle, worker) = create_local_session(id.clone(), self.inner.session_config.clone());
+        workers.insert(id, handle);
+        Ok(RestoreOutcome::Restored(WorkerTransport::spawn(worker)))
+    }
+}
+
+/// The table is rmcp's session store: what a hibernating session needs to be restored.
+#[async_trait::async_trait]
+impl SessionStore for Sessions {
+    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
+        let Some(entry) = self.read().get(session_id).cloned() else {
+            return Ok(None);
+        };
+        let init = entry
+            .init
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Ok(init.map(SessionState::new))
+    }
+
+    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
+        if let Some(entry) = self.read().get(session_id) {
+            *entry.init.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some(state.initialize_params.clone());
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
+        self.write().remove(session_id);
+        Ok(())
     }
 }

@@ -218,3 +218,87 @@ async fn fast_path_calls_keep_a_session_alive_and_idle_sessions_close() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(busy.post(call).await.0, 404, "closed once idle too");
 }
+
+/// A session-mode gateway whose session table the test can watch.
+async fn watched_gateway(
+    api_addr: std::net::SocketAddr,
+) -> (String, std::sync::Arc<toolgate_server::Sessions>) {
+    let config = common::todo_config(api_addr, SessionModeConfig::Stateful);
+    let assembled = toolgate::run::assemble(&config, std::path::Path::new("."))
+        .await
+        .unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let sessions = toolgate_server::Sessions::new(Duration::from_secs(300), shutdown.clone());
+    let app = toolgate_server::mcp_router_with_sessions(
+        assembled.gateway.clone(),
+        &toolgate::run::http_options(&config),
+        shutdown,
+        Some(sessions.clone()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/mcp"), sessions)
+}
+
+/// Waits until `sessions` has `workers` running workers (at most 10 s).
+async fn wait_for_workers(sessions: &toolgate_server::Sessions, workers: usize) {
+    for _ in 0..200 {
+        if sessions.running_workers().await == workers {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "expected {workers} running session workers, found {}",
+        sessions.running_workers().await
+    );
+}
+
+#[tokio::test]
+async fn idle_sessions_hibernate_and_wake_up_transparently() {
+    let stack = common::start(SessionModeConfig::Stateful).await;
+    let (url, sessions) = watched_gateway(stack.api_addr).await;
+    let a = LegacyClient::connect(&url).await;
+    let b = LegacyClient::connect(&url).await;
+    // The handshake done, both workers stop at once; both sessions stay open.
+    assert_eq!((sessions.len(), sessions.running_workers().await), (2, 0));
+
+    // The fast path serves a hibernating session without waking it.
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_users"}}"#;
+    let (status, answer) = a.post(call).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    assert_eq!(sessions.running_workers().await, 0);
+
+    // A request only rmcp serves wakes the worker (rmcp replays initialize) and is answered.
+    let (status, answer) = a.post(r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#).await;
+    assert_eq!((status, &answer["result"]), (200, &serde_json::json!({})));
+    assert_eq!(sessions.running_workers().await, 1);
+    let (status, answer) = a
+        .post(r#"{"jsonrpc":"2.0","id":3,"method":"resources/list"}"#)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["result"]["resources"].is_array(), "{answer}");
+    let (status, _) = b
+        .post(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9}}"#)
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(sessions.running_workers().await, 2);
+
+    // Woken workers stop again after HIBERNATE_AFTER unused; deleting a hibernating
+    // session ends it.
+    wait_for_workers(&sessions, 0).await;
+    let resp = b
+        .http
+        .delete(&url)
+        .header("mcp-session-id", &b.session)
+        .header("mcp-protocol-version", LEGACY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(b.post(call).await.0, 404);
+    assert_eq!(a.post(call).await.0, 200);
+}
