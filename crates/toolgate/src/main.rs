@@ -9,7 +9,33 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc settings for a small footprint (BENCHMARKS.md, "Memory"), each overridable by its
+/// `MIMALLOC_*` environment variable: no transparent huge pages and no eagerly committed
+/// arenas (both inflate the RSS of a mostly idle gateway), and freed memory handed back to the
+/// OS at once (otherwise the parsed spec document, freed after compilation, stays in the RSS).
+fn tune_allocator() {
+    use libmimalloc_sys::{_mi_option_last, mi_option_set, mi_option_t};
+    // Values of mimalloc v3's `mi_option_e` (include/mimalloc.h); libmimalloc-sys names only
+    // some of them. The assertion fails the build if a mimalloc upgrade changes the enum.
+    const ARENA_EAGER_COMMIT: mi_option_t = 4;
+    const PURGE_DELAY: mi_option_t = 15;
+    const ALLOW_THP: mi_option_t = 43;
+    const _: () = assert!(_mi_option_last == 47, "mimalloc's option list changed");
+    let settings: [(mi_option_t, &str, std::ffi::c_long); 3] = [
+        (ALLOW_THP, "MIMALLOC_ALLOW_THP", 0),
+        (ARENA_EAGER_COMMIT, "MIMALLOC_ARENA_EAGER_COMMIT", 0),
+        (PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 0),
+    ];
+    for (option, env, value) in settings {
+        if std::env::var_os(env).is_none() {
+            // SAFETY: setting a mimalloc option has no memory-safety preconditions.
+            unsafe { mi_option_set(option, value) };
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = toolgate::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
