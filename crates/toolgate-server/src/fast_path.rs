@@ -14,9 +14,13 @@
 //! Both must be JSON-RPC 2.0 requests with an id. The answer is exactly what rmcp would send
 //! (differential tests compare the two). Anything else, including every malformed request,
 //! is left to rmcp, so error behaviour stays rmcp's.
+//!
+//! The rules on the message itself ([`Envelope`], [`qualify`]) are shared with the stdio
+//! transport (`crate::stdio`), which has no headers and learns the revision from the
+//! message's `_meta` or from the `initialize` handshake it watched.
 
 use http::HeaderMap;
-use rmcp::model::{CacheScope, JsonObject, ProtocolVersion, ResultType};
+use rmcp::model::{CacheScope, ClientCapabilities, JsonObject, ProtocolVersion, ResultType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use toolgate_core::{CallContext, GatewayError, McpRequest, McpResponse, wire};
@@ -25,7 +29,7 @@ use crate::handler::Gateway;
 use crate::sessions::Sessions;
 
 /// The stateless protocol revision.
-const MODERN: &str = "2026-07-28";
+pub(crate) const MODERN: &str = "2026-07-28";
 
 /// The result shape an answer takes, after the revision the client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +46,23 @@ pub(crate) struct Envelope {
     jsonrpc: String,
     id: Option<Value>,
     method: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "params_object")]
     params: Option<Params>,
+}
+
+/// `params` only as an object (derived structs also accept arrays, which rmcp refuses).
+fn params_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Params>, D::Error> {
+    struct Object;
+    impl<'de> serde::de::Visitor<'de> for Object {
+        type Value = Option<Params>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            Params::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_map(Object)
 }
 
 #[derive(Deserialize)]
@@ -56,6 +75,41 @@ struct Params {
     cursor: Option<String>,
     #[serde(rename = "_meta", default)]
     meta: Option<JsonObject>,
+}
+
+impl Envelope {
+    /// Parses one JSON-RPC message object (`None` for anything else, arrays included).
+    pub(crate) fn parse(bytes: &[u8]) -> Option<Envelope> {
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return None;
+        }
+        serde_json::from_slice(bytes).ok()
+    }
+
+    /// The JSON-RPC method.
+    pub(crate) fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// Whether `_meta` names the stateless revision as the request's protocol version.
+    pub(crate) fn names_modern_revision(&self) -> bool {
+        self.params
+            .as_ref()
+            .and_then(|p| p.meta.as_ref())
+            .and_then(|m| m.get("io.modelcontextprotocol/protocolVersion"))
+            .and_then(Value::as_str)
+            == Some(MODERN)
+    }
+}
+
+/// The result shape rmcp gives a session that negotiated `version` at `initialize`.
+pub(crate) fn revision_of(version: &str) -> Revision {
+    // rmcp compares revisions as ISO dates, lexically.
+    if version >= MODERN {
+        Revision::Modern
+    } else {
+        Revision::Legacy
+    }
 }
 
 /// Which kind of fast-path request the headers announce, if any (checked before parsing).
@@ -81,13 +135,34 @@ pub(crate) fn headers_qualify(headers: &HeaderMap) -> Option<Revision> {
     (known && headers.contains_key("mcp-session-id")).then_some(Revision::Legacy)
 }
 
-/// The request the fast path will run, if the envelope satisfies every rule of `revision`.
-fn qualify(headers: &HeaderMap, env: Envelope, revision: Revision) -> Option<(Value, McpRequest)> {
+/// The request the fast path will run, if the envelope and the HTTP headers satisfy every
+/// rule of `revision` (for modern requests, `Mcp-Method`/`Mcp-Name` must match the body).
+fn qualify_http(
+    headers: &HeaderMap,
+    env: Envelope,
+    revision: Revision,
+) -> Option<(Value, McpRequest)> {
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if env.jsonrpc != "2.0" {
+    if revision == Revision::Modern && h("mcp-method") != Some(env.method.as_str()) {
         return None;
     }
-    if revision == Revision::Modern && h("mcp-method") != Some(env.method.as_str()) {
+    let (id, request) = qualify(env, revision)?;
+    if revision == Revision::Modern
+        && let McpRequest::CallTool { name, .. } = &request
+        && h("mcp-name") != Some(name.as_str())
+    {
+        return None;
+    }
+    Some((id, request))
+}
+
+/// The request the fast path will run, if the message satisfies every rule of `revision`:
+/// JSON-RPC 2.0 with a string or integer id; `tools/call` with a name and an arguments object
+/// (or none), or `tools/list` with an optional cursor; for modern requests a `_meta` naming
+/// 2026-07-28 and carrying client capabilities (what rmcp checks), for legacy ones no `_meta`
+/// at all (a progress token or a per-request version needs rmcp).
+pub(crate) fn qualify(env: Envelope, revision: Revision) -> Option<(Value, McpRequest)> {
+    if env.jsonrpc != "2.0" {
         return None;
     }
     let id = env
@@ -110,14 +185,14 @@ fn qualify(headers: &HeaderMap, env: Envelope, revision: Revision) -> Option<(Va
                 .get("io.modelcontextprotocol/protocolVersion")
                 .and_then(Value::as_str)
                 == Some(MODERN);
+            // rmcp decodes the capabilities and refuses the request when they do not decode.
             let caps_ok = meta
                 .get("io.modelcontextprotocol/clientCapabilities")
-                .is_some_and(Value::is_object);
+                .is_some_and(|c| c.is_object() && ClientCapabilities::deserialize(c).is_ok());
             if !version_ok || !caps_ok {
                 return None;
             }
         }
-        // A progress token or a per-request version needs rmcp's session machinery.
         Revision::Legacy => {
             if params.meta.as_ref().is_some_and(|m| !m.is_empty()) {
                 return None;
@@ -127,9 +202,6 @@ fn qualify(headers: &HeaderMap, env: Envelope, revision: Revision) -> Option<(Va
     let request = match env.method.as_str() {
         "tools/call" => {
             let name = params.name?;
-            if revision == Revision::Modern && h("mcp-name") != Some(name.as_str()) {
-                return None;
-            }
             let arguments = match params.arguments {
                 None => JsonObject::new(),
                 Some(Value::Object(map)) => map,
@@ -176,8 +248,8 @@ pub(crate) async fn serve(
     headers: &HeaderMap,
     bytes: &[u8],
 ) -> Option<axum::response::Response> {
-    let envelope: Envelope = serde_json::from_slice(bytes).ok()?;
-    let (id, request) = qualify(headers, envelope, revision)?;
+    let envelope = Envelope::parse(bytes)?;
+    let (id, request) = qualify_http(headers, envelope, revision)?;
     if revision == Revision::Legacy {
         // An unknown or ended session is rmcp's to answer (404).
         let session = headers.get("mcp-session-id")?.to_str().ok()?;

@@ -160,12 +160,20 @@ impl Gateway {
         ctx
     }
 
-    /// Requests served by the stateless HTTP fast path so far.
+    /// The context of a request that arrived over stdio (fast path): a fresh correlation id
+    /// (stdio carries none) and the request's cancellation, as rmcp's path builds it.
+    pub(crate) fn stdio_context(&self, cancel: tokio_util::sync::CancellationToken) -> CallContext {
+        let mut ctx = CallContext::new(CorrelationId::generate(), Transport::Stdio);
+        ctx.cancel = cancel;
+        ctx
+    }
+
+    /// Requests served by the fast path (HTTP or stdio) so far.
     pub fn fast_path_calls(&self) -> usize {
         self.fast_path_calls.load(Ordering::Relaxed)
     }
 
-    /// Runs `request` through the pipeline, counted as in flight (the HTTP fast path).
+    /// Runs `request` through the pipeline, counted as in flight (the fast path).
     pub(crate) async fn run_direct(
         &self,
         ctx: CallContext,

@@ -16,4 +16,4 @@ pub use http::{
     HttpOptions, SessionMode, gateway_app, mcp_router, mcp_router_with_sessions, serve,
 };
 pub use sessions::Sessions;
-pub use stdio::serve_stdio;
+pub use stdio::{serve_stdio, serve_stdio_streams, serve_stdio_with};

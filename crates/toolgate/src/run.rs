@@ -251,7 +251,8 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     init_logging(&config);
     let assembled = assemble(&config, &relative_to).await?;
     if args.stdio {
-        toolgate_server::serve_stdio(assembled.gateway.clone())
+        // `http.fast_path` switches the stdio fast path too (one switch for "rule it out").
+        toolgate_server::serve_stdio_with(assembled.gateway.clone(), config.http.fast_path)
             .await
             .map_err(|e| Failure::Runtime(format!("stdio transport failed: {e}")))?;
     } else {
