@@ -331,3 +331,59 @@ pub(crate) async fn answer(
         .into_bytes()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;
+
+    fn qualifies(text: &str, revision: Revision) -> bool {
+        Envelope::parse(text.as_bytes()).is_some_and(|env| qualify(env, revision).is_some())
+    }
+
+    #[test]
+    fn a_legacy_tools_list_qualifies_with_or_without_params() {
+        assert!(qualifies(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+            Revision::Legacy
+        ));
+        assert!(qualifies(
+            r#" {"jsonrpc":"2.0","id":"a","method":"tools/list","params":{"cursor":"x"}}"#,
+            Revision::Legacy
+        ));
+        assert!(qualifies(
+            &format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"t",{META}}}}}"#
+            ),
+            Revision::Modern
+        ));
+    }
+
+    /// rmcp refuses these; the fast path used to answer them (serde's derived structs also
+    /// read JSON arrays).
+    #[test]
+    fn arrays_for_the_message_or_its_params_do_not_qualify() {
+        assert!(!qualifies(r#"["2.0",1,"tools/list"]"#, Revision::Legacy));
+        assert!(!qualifies(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":[]}"#,
+            Revision::Legacy
+        ));
+        assert!(!qualifies(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":null}"#,
+            Revision::Legacy
+        ));
+    }
+
+    #[test]
+    fn client_capabilities_that_rmcp_cannot_decode_do_not_qualify() {
+        let bad = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"roots":5}}}}"#;
+        assert!(!qualifies(bad, Revision::Modern));
+    }
+
+    #[test]
+    fn revisions_compare_as_dates() {
+        assert_eq!(revision_of("2025-11-25"), Revision::Legacy);
+        assert_eq!(revision_of("2026-07-28"), Revision::Modern);
+    }
+}
