@@ -14,6 +14,10 @@
 //! - one writer owns stdout: fast-path answers and rmcp's lines, each written whole with its
 //!   newline, flushed whenever nothing more is waiting (batches under load, no delay alone).
 //!
+//! A task per call and a writer task, rather than one loop that drives the calls and writes
+//! their answers itself: the single loop measured slower (3.0k against 4.2k calls/s at
+//! concurrency 1, 20k against 23.5k at 16, on 2 shared cores).
+//!
 //! What qualifies follows the lifecycle rmcp picked, which this loop tracks ([`Lifecycle`]):
 //! nothing before rmcp has seen the message that picks one (so that message reaches it);
 //! requests carrying a 2026-07-28 `_meta` afterwards; and, once rmcp has answered
