@@ -73,9 +73,9 @@ pub struct HttpSection {
     /// How long calls in progress may run after SIGINT/SIGTERM before they are cut off.
     pub shutdown_grace_seconds: u64,
     /// Serve well-formed `tools/call` and `tools/list` requests (stateless 2026-07-28 ones,
-    /// and session-mode ones of older clients) on toolgate's lean fast path (same answers as
-    /// the general path, a fraction of the work). Turn off only to rule it out when
-    /// debugging.
+    /// and session-mode ones of older clients; over stdio too) on toolgate's lean fast path
+    /// (same answers as the general path, a fraction of the work). Turn off only to rule it
+    /// out when debugging.
     pub fast_path: bool,
     /// Seconds after which a legacy session nobody used is closed (its client then gets 404
     /// and starts a new session).
