@@ -443,7 +443,17 @@ fn after_initialize(line: &[u8], id: &str) -> Option<Lifecycle> {
 async fn write_out<W: AsyncWrite + Unpin>(mut write: W, mut messages: mpsc::Receiver<Vec<u8>>) {
     let mut batch = Vec::with_capacity(16 * 1024);
     let mut broken = false;
-    while let Some(message) = messages.recv().await {
+    while let Some(mut message) = messages.recv().await {
+        if message.len() >= BATCH_BYTES {
+            // A large answer (a big `tools/list`) goes out as it is: copying it into the
+            // batch would hold it twice.
+            message.push(b'\n');
+            if !broken && let Err(e) = write_whole(&mut write, &message).await {
+                tracing::error!("cannot write to stdout: {e}");
+                broken = true;
+            }
+            continue;
+        }
         batch.extend_from_slice(&message);
         batch.push(b'\n');
         while batch.len() < BATCH_BYTES
@@ -452,16 +462,10 @@ async fn write_out<W: AsyncWrite + Unpin>(mut write: W, mut messages: mpsc::Rece
             batch.extend_from_slice(&message);
             batch.push(b'\n');
         }
-        if !broken {
-            let written = async {
-                write.write_all(&batch).await?;
-                write.flush().await
-            };
-            if let Err(e) = written.await {
-                // Keep draining so no call waits on a dead output.
-                tracing::error!("cannot write to stdout: {e}");
-                broken = true;
-            }
+        if !broken && let Err(e) = write_whole(&mut write, &batch).await {
+            // Keep draining so no call waits on a dead output.
+            tracing::error!("cannot write to stdout: {e}");
+            broken = true;
         }
         batch.clear();
         if batch.capacity() > 4 * BATCH_BYTES {
@@ -469,6 +473,12 @@ async fn write_out<W: AsyncWrite + Unpin>(mut write: W, mut messages: mpsc::Rece
         }
     }
     let _ = write.shutdown().await;
+}
+
+/// Writes `bytes` and flushes.
+async fn write_whole<W: AsyncWrite + Unpin>(write: &mut W, bytes: &[u8]) -> io::Result<()> {
+    write.write_all(bytes).await?;
+    write.flush().await
 }
 
 /// What reading a line gave.
