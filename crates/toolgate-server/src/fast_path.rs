@@ -263,6 +263,19 @@ pub(crate) async fn serve(
     ))
 }
 
+/// `resultType` as rmcp sends it to a client on `revision`: `"complete"` for 2026-07-28,
+/// absent (when complete) for older revisions.
+fn shape_result_type(result_type: &mut Option<ResultType>, revision: Revision) {
+    match revision {
+        Revision::Modern => {
+            result_type.get_or_insert(ResultType::COMPLETE);
+        }
+        Revision::Legacy => {
+            result_type.take_if(|t| t.is_complete());
+        }
+    }
+}
+
 /// Runs `request` (JSON-RPC id `id`) through the pipeline and serializes the JSON-RPC answer
 /// exactly as rmcp would for a client on `revision`.
 pub(crate) async fn answer(
@@ -279,14 +292,7 @@ pub(crate) async fn answer(
                 Ok(r) => r,
                 Err(e) => wire::tool_error_result(&e),
             };
-            match revision {
-                Revision::Modern => {
-                    result.result_type.get_or_insert(ResultType::COMPLETE);
-                }
-                Revision::Legacy => {
-                    result.result_type.take_if(|t| t.is_complete());
-                }
-            }
+            shape_result_type(&mut result.result_type, revision);
             serde_json::to_vec(&Reply {
                 jsonrpc: "2.0",
                 id,
@@ -294,15 +300,11 @@ pub(crate) async fn answer(
             })
         }
         Ok(McpResponse::Tools(mut result)) => {
-            match revision {
-                Revision::Modern => {
-                    result.result_type.get_or_insert(ResultType::COMPLETE);
-                    result.ttl_ms.get_or_insert(0);
-                    result.cache_scope.get_or_insert(CacheScope::Private);
-                }
-                Revision::Legacy => {
-                    result.result_type.take_if(|t| t.is_complete());
-                }
+            shape_result_type(&mut result.result_type, revision);
+            if revision == Revision::Modern {
+                // 2026-07-28 requires caching hints on a complete `tools/list`.
+                result.ttl_ms.get_or_insert(0);
+                result.cache_scope.get_or_insert(CacheScope::Private);
             }
             serde_json::to_vec(&Reply {
                 jsonrpc: "2.0",

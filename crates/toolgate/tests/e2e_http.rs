@@ -305,27 +305,10 @@ async fn deleting_a_session_answers_no_content_and_ends_it() {
 #[tokio::test]
 async fn shutdown_lets_a_call_in_progress_finish() {
     use std::time::Duration;
-    // A backend whose only operation takes 400 ms.
-    let backend = axum::Router::new().route(
-        "/slow",
-        axum::routing::get(|| async {
-            tokio::time::sleep(Duration::from_millis(400)).await;
-            axum::Json(json!({"done": true}))
-        }),
-    );
-    let bl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let backend_addr = bl.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(bl, backend).await });
-    let spec = json!({
-        "openapi": "3.1.0",
-        "info": {"title": "slow", "version": "1"},
-        "paths": {"/slow": {"get": {"operationId": "slow", "responses": {"200": {"description": "ok",
-            "content": {"application/json": {"schema": {"type": "object"}}}}}}}}
-    });
-    let assembled =
-        toolgate::embed::openapi_gateway("slow", spec, &format!("http://{backend_addr}"))
-            .await
-            .unwrap();
+    let (backend_url, spec) = common::slow_backend(Duration::from_millis(400)).await;
+    let assembled = toolgate::embed::openapi_gateway("slow", spec, &backend_url)
+        .await
+        .unwrap();
     let options = toolgate_server::HttpOptions {
         session_mode: toolgate_server::SessionMode::Stateless,
         ..Default::default()

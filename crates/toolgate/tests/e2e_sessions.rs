@@ -70,6 +70,19 @@ impl LegacyClient {
         let text = resp.text().await.unwrap();
         (status, message_of(&text))
     }
+
+    /// Ends the session (HTTP DELETE): the status.
+    async fn delete(&self) -> u16 {
+        self.http
+            .delete(&self.url)
+            .header("mcp-session-id", &self.session)
+            .header("mcp-protocol-version", LEGACY)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
 }
 
 /// The JSON-RPC message in a response body: the body itself, or the SSE `data:` line that
@@ -183,15 +196,7 @@ async fn unknown_and_deleted_sessions_get_404_on_the_fast_path() {
     };
     assert_eq!(stranger.post(list).await.0, 404);
 
-    let resp = client
-        .http
-        .delete(&url)
-        .header("mcp-session-id", &client.session)
-        .header("mcp-protocol-version", LEGACY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
+    assert_eq!(client.delete().await, 204);
     assert_eq!(client.post(list).await.0, 404);
     assert_eq!(gateway.fast_path_calls(), 1, "404s come from rmcp");
 }
@@ -289,15 +294,7 @@ async fn idle_sessions_hibernate_and_wake_up_transparently() {
     // Woken workers stop again after HIBERNATE_AFTER unused; deleting a hibernating
     // session ends it.
     wait_for_workers(&sessions, 0).await;
-    let resp = b
-        .http
-        .delete(&url)
-        .header("mcp-session-id", &b.session)
-        .header("mcp-protocol-version", LEGACY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
+    assert_eq!(b.delete().await, 204);
     assert_eq!(sessions.len(), 1);
     assert_eq!(b.post(call).await.0, 404);
     assert_eq!(a.post(call).await.0, 200);

@@ -361,31 +361,11 @@ async fn many_calls_in_flight_on_one_stdio_connection_all_get_their_answers() {
 
 #[tokio::test]
 async fn a_cancelled_stdio_call_gets_no_answer_on_either_path() {
-    // A backend whose only operation takes 3 s.
-    let backend = axum::Router::new().route(
-        "/slow",
-        axum::routing::get(|| async {
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            axum::Json(json!({"done": true}))
-        }),
-    );
-    let bl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let backend_addr = bl.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(bl, backend).await });
-    let spec = json!({
-        "openapi": "3.1.0",
-        "info": {"title": "slow", "version": "1"},
-        "paths": {"/slow": {"get": {"operationId": "slow", "responses": {"200": {"description": "ok",
-            "content": {"application/json": {"schema": {"type": "object"}}}}}}}}
-    });
+    let (backend_url, spec) = common::slow_backend(Duration::from_secs(3)).await;
     for fast_path in [true, false] {
-        let assembled = toolgate::embed::openapi_gateway(
-            "slow",
-            spec.clone(),
-            &format!("http://{backend_addr}"),
-        )
-        .await
-        .unwrap();
+        let assembled = toolgate::embed::openapi_gateway("slow", spec.clone(), &backend_url)
+            .await
+            .unwrap();
         let gateway = assembled.gateway.clone();
         let mut conn = Conn::start(gateway.clone(), fast_path);
         conn.send(INITIALIZE).await;

@@ -121,3 +121,25 @@ pub async fn serve_config_with_gateway(
     tokio::spawn(async move { axum::serve(listener, app).await });
     (format!("http://{addr}/mcp"), gateway)
 }
+
+/// A backend whose only operation, `GET /slow` (`operationId: slow`), answers after `delay`:
+/// its URL and its OpenAPI document.
+pub async fn slow_backend(delay: std::time::Duration) -> (String, serde_json::Value) {
+    let backend = axum::Router::new().route(
+        "/slow",
+        axum::routing::get(move || async move {
+            tokio::time::sleep(delay).await;
+            axum::Json(serde_json::json!({"done": true}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, backend).await });
+    let spec = serde_json::json!({
+        "openapi": "3.1.0",
+        "info": {"title": "slow", "version": "1"},
+        "paths": {"/slow": {"get": {"operationId": "slow", "responses": {"200": {"description": "ok",
+            "content": {"application/json": {"schema": {"type": "object"}}}}}}}}
+    });
+    (format!("http://{addr}"), spec)
+}
