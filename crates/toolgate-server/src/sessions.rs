@@ -52,6 +52,12 @@ struct Entry {
     last_used: AtomicU64,
     /// Milliseconds since the table's epoch at the last use through rmcp.
     rmcp_last_used: AtomicU64,
+    /// Uses through rmcp so far: a request that found the worker running changes it, so a
+    /// hibernation decided before that request leaves the worker alone.
+    rmcp_uses: AtomicU64,
+    /// rmcp is re-creating the worker (replaying `initialize`); until it is done, other
+    /// requests must wait for that restore instead of reaching the half-started worker.
+    restoring: AtomicBool,
     /// rmcp streams open for this session (requests being answered, GET streams).
     open_streams: AtomicUsize,
     /// The client's `initialize` parameters, replayed when the worker is re-created.
@@ -116,13 +122,14 @@ impl Sessions {
         }
     }
 
-    /// Marks session `id` as used through rmcp now.
-    fn touch_rmcp(&self, id: &str) -> Option<Arc<Entry>> {
+    /// Marks session `id` as used through rmcp now: the entry and its use count after this use.
+    fn touch_rmcp(&self, id: &str) -> Option<(Arc<Entry>, u64)> {
         let entry = self.read().get(id).cloned()?;
         let now = self.now_ms();
         entry.last_used.store(now, Ordering::Relaxed);
         entry.rmcp_last_used.store(now, Ordering::Relaxed);
-        Some(entry)
+        let uses = entry.rmcp_uses.fetch_add(1, Ordering::AcqRel) + 1;
+        Some((entry, uses))
     }
 
     fn now_ms(&self) -> u64 {
@@ -172,7 +179,8 @@ impl Sessions {
             if now.saturating_sub(entry.last_used.load(Ordering::Relaxed)) > idle_limit {
                 to_close.push(id.clone());
             } else if Self::worker_idle(entry, now, Some(hibernate_limit)) {
-                to_hibernate.push((id.clone(), entry.clone()));
+                let uses = entry.rmcp_uses.load(Ordering::Acquire);
+                to_hibernate.push((id.clone(), entry.clone(), uses));
             }
         }
         for id in to_close {
@@ -182,8 +190,9 @@ impl Sessions {
                 tracing::warn!(session = %id, error = %e, "closing an idle MCP session failed");
             }
         }
-        for (id, entry) in to_hibernate {
-            self.hibernate(&id, &entry, Some(hibernate_limit)).await;
+        for (id, entry, uses) in to_hibernate {
+            self.hibernate(&id, &entry, Some(hibernate_limit), uses)
+                .await;
         }
     }
 
@@ -191,6 +200,7 @@ impl Sessions {
     /// and the session can be restored.
     fn worker_idle(entry: &Entry, now: u64, limit: Option<u64>) -> bool {
         entry.open_streams.load(Ordering::Acquire) == 0
+            && !entry.restoring.load(Ordering::Acquire)
             && limit.is_none_or(|limit| {
                 now.saturating_sub(entry.rmcp_last_used.load(Ordering::Acquire)) > limit
             })
@@ -201,13 +211,16 @@ impl Sessions {
                 .is_some()
     }
 
-    /// Stops the session's rmcp worker, keeping the session.
-    async fn hibernate(&self, id: &SessionId, entry: &Entry, limit: Option<u64>) {
+    /// Stops the session's rmcp worker, keeping the session, unless rmcp was used since the
+    /// use count was `uses`.
+    async fn hibernate(&self, id: &SessionId, entry: &Entry, limit: Option<u64>, uses: u64) {
         let handle = {
             let mut workers = self.inner.sessions.write().await;
             // Checked again under the lock: a request that found the worker (has_session)
-            // touched the entry before taking the read side of this lock.
-            if !Self::worker_idle(entry, self.now_ms(), limit) {
+            // counted its use before taking the read side of this lock.
+            if entry.rmcp_uses.load(Ordering::Acquire) != uses
+                || !Self::worker_idle(entry, self.now_ms(), limit)
+            {
                 return;
             }
             let Some(handle) = workers.remove(id) else {
@@ -284,8 +297,11 @@ impl SessionManager for Sessions {
     /// Whether the session's worker is running (a hibernating session answers false, and
     /// rmcp restores it from this table as its session store).
     async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
-        if self.touch_rmcp(id).is_none() {
-            return Ok(false);
+        match self.touch_rmcp(id) {
+            None => return Ok(false),
+            // rmcp then waits for the restore in progress (its restores are serialized).
+            Some((entry, _)) if entry.restoring.load(Ordering::Acquire) => return Ok(false),
+            Some(_) => {}
         }
         self.inner.has_session(id).await
     }
@@ -310,7 +326,7 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let entry = self.touch_rmcp(id);
+        let entry = self.touch_rmcp(id).map(|(entry, _)| entry);
         let stream = self.inner.create_stream(id, message).await?;
         Ok(Self::track(entry, stream))
     }
@@ -320,25 +336,28 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
-        // The client's own `initialized` (not the one rmcp replays when waking a session)
-        // ends the handshake: the worker has nothing left to do until a request needs it.
-        let handshake_done = match &message {
-            ClientJsonRpcMessage::Notification(n) => {
-                matches!(
-                    n.notification,
-                    ClientNotification::InitializedNotification(_)
-                ) && n
-                    .notification
+        // `initialized` ends a handshake. The client's own leaves the worker nothing to do
+        // until a request needs it; the one rmcp replays when waking a session ends the
+        // restore (requests after it queue behind it in the worker).
+        let initialized = match &message {
+            ClientJsonRpcMessage::Notification(n) => matches!(
+                n.notification,
+                ClientNotification::InitializedNotification(_)
+            )
+            .then(|| {
+                n.notification
                     .extensions()
                     .get::<SessionRestoreMarker>()
-                    .is_none()
-            }
-            _ => false,
+                    .is_some()
+            }),
+            _ => None,
         };
-        let entry = self.touch_rmcp(id);
+        let touched = self.touch_rmcp(id);
         self.inner.accept_message(id, message).await?;
-        if handshake_done && let Some(entry) = entry {
-            self.hibernate(id, &entry, None).await;
+        match (initialized, touched) {
+            (Some(false), Some((entry, uses))) => self.hibernate(id, &entry, None, uses).await,
+            (Some(true), Some((entry, _))) => entry.restoring.store(false, Ordering::Release),
+            _ => {}
         }
         Ok(())
     }
@@ -347,7 +366,7 @@ impl SessionManager for Sessions {
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let entry = self.touch_rmcp(id);
+        let entry = self.touch_rmcp(id).map(|(entry, _)| entry);
         let stream = self.inner.create_standalone_stream(id).await?;
         Ok(Self::track(entry, stream))
     }
@@ -357,7 +376,7 @@ impl SessionManager for Sessions {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let entry = self.touch_rmcp(id);
+        let entry = self.touch_rmcp(id).map(|(entry, _)| entry);
         let stream = self.inner.resume(id, last_event_id).await?;
         Ok(Self::track(entry, stream))
     }
@@ -367,13 +386,14 @@ impl SessionManager for Sessions {
         &self,
         id: SessionId,
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
-        if self.touch_rmcp(&id).is_none() {
+        let Some((entry, _)) = self.touch_rmcp(&id) else {
             return Ok(RestoreOutcome::NotSupported);
-        }
+        };
         let mut workers = self.inner.sessions.write().await;
         if workers.contains_key(&id) {
             return Ok(RestoreOutcome::AlreadyPresent);
         }
+        entry.restoring.store(true, Ordering::Release);
         tracing::debug!(session = %id, "waking a hibernating MCP session");
         let (handle, worker) = create_local_session(id.clone(), self.inner.session_config.clone());
         workers.insert(id, handle);

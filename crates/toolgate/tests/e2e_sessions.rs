@@ -299,3 +299,32 @@ async fn idle_sessions_hibernate_and_wake_up_transparently() {
     assert_eq!(b.post(call).await.0, 404);
     assert_eq!(a.post(call).await.0, 200);
 }
+
+#[tokio::test]
+async fn concurrent_requests_wake_a_hibernating_session_once_and_all_get_answers() {
+    let stack = common::start(SessionModeConfig::Stateful).await;
+    let (url, sessions) = watched_gateway(stack.api_addr).await;
+    for round in 0..3 {
+        let client = LegacyClient::connect(&url).await;
+        // Requests only rmcp serves, all at once, while the worker is stopped.
+        let mut pings = tokio::task::JoinSet::new();
+        for i in 0..20 {
+            let client = LegacyClient {
+                url: client.url.clone(),
+                session: client.session.clone(),
+                http: client.http.clone(),
+            };
+            pings.spawn(async move {
+                client
+                    .post(&format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"ping"}}"#))
+                    .await
+            });
+        }
+        while let Some(answer) = pings.join_next().await {
+            let (status, answer) = answer.unwrap();
+            assert_eq!(status, 200, "round {round}: {answer}");
+            assert_eq!(answer["result"], serde_json::json!({}), "round {round}");
+        }
+    }
+    assert_eq!(sessions.len(), 3);
+}
