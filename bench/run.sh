@@ -5,8 +5,8 @@
 # memory and the demo's stdio start-up. Writes bench/results/latest.{json,md}.
 #
 # Environment:
-#   BENCH_DURATION      measured seconds per throughput run (default 8)
-#   BENCH_WARMUP        warm-up seconds per throughput run (default 2)
+#   BENCH_DURATION      measured seconds per throughput run (default 6)
+#   BENCH_WARMUP        warm-up seconds per throughput run (default 1)
 #   BENCH_CONCURRENCY   concurrency levels (default "1 16")
 #   BENCH_SESSIONS      idle sessions to open (default 1000)
 #   BENCH_SKIP_FASTMCP  1 = leave FastMCP out (no Python venv needed)
@@ -19,8 +19,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-DURATION="${BENCH_DURATION:-8}"
-WARMUP="${BENCH_WARMUP:-2}"
+DURATION="${BENCH_DURATION:-6}"
+WARMUP="${BENCH_WARMUP:-1}"
 CONCURRENCY="${BENCH_CONCURRENCY:-1 16}"
 SESSIONS="${BENCH_SESSIONS:-1000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target-bench}"
@@ -96,6 +96,7 @@ print(json.loads(text)["result"]["tools"][0]["name"])'
 ###############################################################################
 log "building release binaries (once)"
 cargo build --release -p toolgate -p toolgate-bench >&2
+BUILD_SECONDS=$SECONDS
 TG="$BIN/toolgate"
 if "$TG" bench --help >/dev/null 2>&1; then
     LOADGEN=("$TG" bench)
@@ -174,12 +175,14 @@ for mode in stateless session; do
     stop "$pid"
 done
 
-# Two variants of the stateless server: rmcp's general path only (fast path off: the
-# before/after of the fast path), and default logging (one info line per call, to a file).
-for variant in rmcp_path logged; do
+# Three variants of the stateless server: rmcp's general path only (fast path off: the
+# before/after of the fast path), default logging (one info line per call, to a file), and
+# one worker thread per core instead of the default one.
+for variant in rmcp_path logged workers; do
     case $variant in
     rmcp_path) env_extra=(TOOLGATE_HTTP__FAST_PATH=false) ;;
     logged) env_extra=(TOOLGATE_LOGGING__LEVEL=info) ;;
+    workers) env_extra=(TOOLGATE_WORKER_THREADS=0) ;;
     esac
     start "toolgate_stateless_$variant" env "${env_extra[@]}" TOOLGATE_HTTP__SESSION_MODE=stateless \
         "$TG" serve --openapi "$TMP/backend-openapi.json" --base-url "$BACKEND" --http 127.0.0.1:0
@@ -256,6 +259,7 @@ for i in 1 2 3 4 5; do
 done
 
 ###############################################################################
+printf '{"build_s": %d, "total_s": %d}\n' "$BUILD_SECONDS" "$SECONDS" >"$TMP/timing.json"
 BENCH_DURATION="$DURATION" python3 "$ROOT/bench/summarize.py" "$TMP" "$OUT"
 log "wrote $OUT/latest.json and $OUT/latest.md"
 cat "$OUT/latest.md"

@@ -26,15 +26,17 @@ def load(name):
 reports = {
     os.path.basename(p)[: -len(".json")]: json.load(open(p, encoding="utf-8"))
     for p in sorted(glob.glob(os.path.join(tmp, "*.json")))
-    if not p.endswith("machine.json")
+    if not p.endswith(("machine.json", "timing.json"))
 }
 machine = load("machine") or {}
+timing = load("timing") or {}
 
 SERVERS = [
     ("direct", "direct HTTP GET to bench-backend (the limit)"),
     ("toolgate_stateless", "toolgate, streamable HTTP, stateless (2026-07-28)"),
     ("toolgate_stateless_rmcp_path", "toolgate, stateless, fast path off (rmcp's general path)"),
     ("toolgate_stateless_logged", "toolgate, stateless, default logging (a line per call, to a file)"),
+    ("toolgate_stateless_workers", "toolgate, stateless, one worker thread per core (`--worker-threads 0`)"),
     ("toolgate_session", "toolgate, streamable HTTP, session mode"),
     ("toolgate_stdio", "toolgate, stdio"),
     ("fastmcp_stateless", "FastMCP 4.1.6 from_openapi, stateless, JSON"),
@@ -183,6 +185,7 @@ if d:
 
 summary = {
     "machine": machine,
+    "timing": timing,
     "throughput": rows,
     "startup": startup,
     "idle_sessions": idle,
@@ -208,6 +211,12 @@ md.append(
     f"{machine.get('memory_gib', '?')} GiB, load average at start "
     f"{' '.join(machine.get('loadavg_at_start', ['?']))}; load generator, backend and server "
     "share the cores."
+    + (
+        f" The whole run took {timing['total_s'] / 60:.1f} min, of which "
+        f"{timing['build_s'] / 60:.1f} min building."
+        if timing
+        else ""
+    )
 )
 first = next((r for k, r in reports.items() if k.startswith("direct_c")), {})
 md.append(

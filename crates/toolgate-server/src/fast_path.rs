@@ -20,13 +20,16 @@
 //! message's `_meta` or from the `initialize` handshake it watched.
 
 use http::HeaderMap;
-use rmcp::model::{CacheScope, ClientCapabilities, JsonObject, ProtocolVersion, ResultType};
+use rmcp::model::{
+    CacheScope, ClientCapabilities, JsonObject, ListToolsResult, ProtocolVersion, ResultType,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use toolgate_core::{CallContext, GatewayError, McpRequest, McpResponse, wire};
 
 use crate::handler::Gateway;
 use crate::sessions::Sessions;
+use crate::tools_json::ToolsJson;
 
 /// The stateless protocol revision.
 pub(crate) const MODERN: &str = "2026-07-28";
@@ -306,11 +309,7 @@ pub(crate) async fn answer(
                 result.ttl_ms.get_or_insert(0);
                 result.cache_scope.get_or_insert(CacheScope::Private);
             }
-            serde_json::to_vec(&Reply {
-                jsonrpc: "2.0",
-                id,
-                result,
-            })
+            tools_list_reply(gateway.tools_json(), id, result)
         }
         Ok(_) => serde_json::to_vec(&ErrorReply {
             jsonrpc: "2.0",
@@ -332,6 +331,38 @@ pub(crate) async fn answer(
         )
         .into_bytes()
     })
+}
+
+/// The JSON-RPC answer to a `tools/list`, with the `tools` array taken from the gateway's
+/// cache of serialized lists (the same bytes serde would write for it).
+fn tools_list_reply(
+    cache: &ToolsJson,
+    id: &Value,
+    mut result: ListToolsResult,
+) -> serde_json::Result<Vec<u8>> {
+    // `tools` is the last field of the result, so the answer without it ends in `[]}}`.
+    const EMPTY_TAIL: &[u8] = b"\"tools\":[]}}";
+    let tools = std::mem::take(&mut result.tools);
+    let mut reply = serde_json::to_vec(&Reply {
+        jsonrpc: "2.0",
+        id,
+        result: &result,
+    })?;
+    if !reply.ends_with(EMPTY_TAIL) {
+        // Not the layout this relies on (an rmcp upgrade?): serialize it all.
+        result.tools = tools;
+        return serde_json::to_vec(&Reply {
+            jsonrpc: "2.0",
+            id,
+            result,
+        });
+    }
+    let array = cache.serialize(tools)?;
+    reply.truncate(reply.len() - b"[]}}".len());
+    reply.reserve_exact(array.len() + 2);
+    reply.extend_from_slice(&array);
+    reply.extend_from_slice(b"}}");
+    Ok(reply)
 }
 
 #[cfg(test)]
@@ -381,6 +412,47 @@ mod tests {
     fn client_capabilities_that_rmcp_cannot_decode_do_not_qualify() {
         let bad = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"roots":5}}}}"#;
         assert!(!qualifies(bad, Revision::Modern));
+    }
+
+    #[test]
+    fn a_tools_list_reply_is_what_serde_writes_for_the_whole_result() {
+        let cache = ToolsJson::default();
+        let tool = |name: &str| {
+            rmcp::model::Tool::new(
+                name.to_owned(),
+                "d \"quoted\"".to_owned(),
+                std::sync::Arc::new(JsonObject::new()),
+            )
+        };
+        let mut result = ListToolsResult::with_all_items(vec![tool("a"), tool("b")]);
+        result.next_cursor = Some("c".to_owned());
+        result.ttl_ms = Some(0);
+        for id in [Value::from(7), Value::from("x\"tools\":[]}}")] {
+            for _ in 0..2 {
+                let spliced = tools_list_reply(&cache, &id, result.clone()).unwrap();
+                let whole = serde_json::to_vec(&Reply {
+                    jsonrpc: "2.0",
+                    id: &id,
+                    result: result.clone(),
+                })
+                .unwrap();
+                assert_eq!(
+                    String::from_utf8(spliced).unwrap(),
+                    String::from_utf8(whole).unwrap()
+                );
+            }
+        }
+        let empty = ListToolsResult::with_all_items(vec![]);
+        let id = Value::from(1);
+        assert_eq!(
+            tools_list_reply(&cache, &id, empty.clone()).unwrap(),
+            serde_json::to_vec(&Reply {
+                jsonrpc: "2.0",
+                id: &id,
+                result: empty
+            })
+            .unwrap()
+        );
     }
 
     #[test]

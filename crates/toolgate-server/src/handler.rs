@@ -23,6 +23,8 @@ use toolgate_core::{
 };
 use tower::ServiceExt as _;
 
+use crate::tools_json::ToolsJson;
+
 /// Counts calls in progress so shutdown can wait for them.
 #[derive(Default)]
 pub struct InFlight {
@@ -93,6 +95,8 @@ pub struct Gateway {
     transport: Transport,
     in_flight: Arc<InFlight>,
     fast_path_calls: Arc<AtomicUsize>,
+    /// Serialized `tools/list` arrays the fast path reuses.
+    tools_json: Arc<ToolsJson>,
     /// Whether calls carry the incoming HTTP headers (only sources that forward headers
     /// need them; copying them on every call costs for nothing otherwise).
     keep_incoming_headers: bool,
@@ -122,6 +126,7 @@ impl Gateway {
             transport,
             in_flight: Arc::new(InFlight::default()),
             fast_path_calls: Arc::new(AtomicUsize::new(0)),
+            tools_json: Arc::default(),
             keep_incoming_headers: true,
         }
     }
@@ -166,6 +171,11 @@ impl Gateway {
         let mut ctx = CallContext::new(CorrelationId::generate(), Transport::Stdio);
         ctx.cancel = cancel;
         ctx
+    }
+
+    /// The cache of serialized `tools/list` arrays.
+    pub(crate) fn tools_json(&self) -> &ToolsJson {
+        &self.tools_json
     }
 
     /// Requests served by the fast path (HTTP or stdio) so far.

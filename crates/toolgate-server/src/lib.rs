@@ -10,6 +10,7 @@ pub mod http;
 pub mod origin;
 pub mod sessions;
 pub mod stdio;
+mod tools_json;
 
 pub use handler::{Gateway, InFlight, ServerIdentity};
 pub use http::{

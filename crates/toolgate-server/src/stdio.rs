@@ -443,12 +443,16 @@ fn after_initialize(line: &[u8], id: &str) -> Option<Lifecycle> {
 async fn write_out<W: AsyncWrite + Unpin>(mut write: W, mut messages: mpsc::Receiver<Vec<u8>>) {
     let mut batch = Vec::with_capacity(16 * 1024);
     let mut broken = false;
-    while let Some(mut message) = messages.recv().await {
+    while let Some(message) = messages.recv().await {
         if message.len() >= BATCH_BYTES {
-            // A large answer (a big `tools/list`) goes out as it is: copying it into the
-            // batch would hold it twice.
-            message.push(b'\n');
-            if !broken && let Err(e) = write_whole(&mut write, &message).await {
+            // A large answer (a big `tools/list`) goes out as it is, its newline written
+            // after it: copying it into the batch, or appending to it (a reallocation of a
+            // full buffer), would hold it twice.
+            let written = async {
+                write.write_all(&message).await?;
+                write_whole(&mut write, b"\n").await
+            };
+            if !broken && let Err(e) = written.await {
                 tracing::error!("cannot write to stdout: {e}");
                 broken = true;
             }

@@ -11,6 +11,31 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Threads running async work (0 = one per CPU core). Default: 1 for `serve` and `demo`
+    /// (one thread keeps a gateway hop cheapest; see BENCHMARKS.md), one per core otherwise.
+    /// Raise it when a busy HTTP gateway needs more than one core.
+    #[arg(long, global = true, env = "TOOLGATE_WORKER_THREADS", value_name = "N")]
+    pub worker_threads: Option<usize>,
+}
+
+impl Cli {
+    /// The runtime's worker thread count: `--worker-threads`, else tokio's
+    /// `TOKIO_WORKER_THREADS`, else the command's default; `None` means one per core.
+    pub fn worker_threads(&self) -> Option<usize> {
+        let chosen = match self.worker_threads {
+            Some(n) => n,
+            None if std::env::var_os("TOKIO_WORKER_THREADS").is_some() => return None,
+            None => match self.command {
+                // A gateway spends most of a call waiting on sockets; on one thread the
+                // call's tasks never wake another thread (each cross-thread wake-up is two
+                // futex calls and a context switch), which cost 30-40 % more CPU per call and
+                // more latency than it bought in throughput in the benchmarks.
+                Command::Serve(_) | Command::Demo(_) => 1,
+                _ => 0,
+            },
+        };
+        (chosen > 0).then_some(chosen)
+    }
 }
 
 /// Subcommands.

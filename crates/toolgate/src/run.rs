@@ -194,7 +194,11 @@ pub async fn serve_http(
         assembled.metrics.clone(),
         mcp_shutdown.clone(),
     );
-    tracing::info!(url = %format!("http://{local}{}", options.path), "MCP endpoint ready");
+    tracing::info!(
+        url = %format!("http://{local}{}", options.path),
+        worker_threads = tokio::runtime::Handle::current().metrics().num_workers(),
+        "MCP endpoint ready"
+    );
     on_ready(local);
     toolgate_server::serve(
         listener,
