@@ -435,7 +435,7 @@ impl OAuth2 {
                 ToolErrorKind::Connect,
                 format!(
                     "could not reach the OAuth2 token endpoint {url}: {}",
-                    crate::backend::error_chain(&e)
+                    crate::client::error_chain(&e)
                 ),
             )
         })?;

@@ -1,10 +1,10 @@
-//! The HTTP backend of one OpenAPI source: pooled client, limits, and the per-operation
+//! The HTTP backend of one OpenAPI source: pooled clients, limits, and the per-operation
 //! [`ToolHandler`]s that execute calls.
 //!
 //! This module owns the call sequence (validate → build → take a concurrency permit →
 //! credentials → send → read under the cap → map), timeouts (per tool, bounded by the call's
-//! deadline), cancellation, and error classification for transport failures. Request
-//! building, auth, and response mapping are delegated to their modules.
+//! deadline), cancellation, and the messages for transport failures. Request building, the
+//! transport (`client`), auth, and response mapping are delegated to their modules.
 //!
 //! Header precedence, lowest first: static `headers`, forwarded client headers, header
 //! parameters, credentials, then `X-Request-Id` (the call's correlation id) and the body's
@@ -13,6 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use rmcp::model::{CallToolResult, JsonObject, ResourceContents};
@@ -25,6 +26,7 @@ use toolgate_openapi::ir::{Operation, SecurityScheme};
 use url::Url;
 
 use crate::auth::ResolvedAuth;
+use crate::client::{BackendClients, Outgoing, SendError, SendErrorKind, Transport};
 use crate::options::HttpSourceOptions;
 use crate::request::{self, OpPlan};
 use crate::response::{self, CallInfo, Received};
@@ -32,8 +34,6 @@ use crate::validate::ArgValidator;
 
 /// Timeout of the readiness probe.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Most same-origin redirects followed.
-const MAX_REDIRECTS: usize = 5;
 
 /// A problem with an HTTP source's options, found when the backend is created.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +61,7 @@ const HOP_BY_HOP: &[&str] = &[
     "content-length",
 ];
 
-/// One backend: a pooled client shared by all operations of a source.
+/// One backend: pooled clients shared by all operations of a source.
 #[derive(Clone, Debug)]
 pub struct HttpBackend {
     inner: Arc<BackendInner>,
@@ -69,7 +69,7 @@ pub struct HttpBackend {
 
 #[derive(Debug)]
 struct BackendInner {
-    client: reqwest::Client,
+    clients: BackendClients,
     base_url: Url,
     schemes: Vec<SecurityScheme>,
     options: HttpSourceOptions,
@@ -188,34 +188,11 @@ impl HttpBackend {
             return Err(HttpConfigError::Invalid(problems));
         }
 
-        let redirect = reqwest::redirect::Policy::custom(|attempt| {
-            if attempt.previous().len() > MAX_REDIRECTS {
-                return attempt.error("too many redirects");
-            }
-            let same_origin = attempt.previous().last().is_some_and(|prev| {
-                let next = attempt.url();
-                prev.scheme() == next.scheme()
-                    && prev.host_str() == next.host_str()
-                    && prev.port_or_known_default() == next.port_or_known_default()
-            });
-            if same_origin {
-                attempt.follow()
-            } else {
-                attempt.stop()
-            }
-        });
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(options.connect_timeout_ms))
-            .tcp_nodelay(true)
-            .tcp_keepalive(Duration::from_secs(60))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(redirect)
-            .user_agent(concat!("toolgate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| HttpConfigError::Client(error_chain(&e)))?;
+        let clients = BackendClients::new(Duration::from_millis(options.connect_timeout_ms))
+            .map_err(HttpConfigError::Client)?;
         Ok(HttpBackend {
             inner: Arc::new(BackendInner {
-                client,
+                clients,
                 base_url,
                 schemes: security_schemes,
                 semaphore: Arc::new(Semaphore::new(options.max_concurrent_requests)),
@@ -261,6 +238,7 @@ impl HttpBackend {
             .is_some_and(|a| a.applies_to(&op, &inner.schemes));
         OperationHandler {
             shared: Arc::new(HandlerShared {
+                transport: inner.clients.transport(&plan.base),
                 backend: inner.clone(),
                 op,
                 plan,
@@ -275,7 +253,8 @@ impl HttpBackend {
     /// A probe that succeeds when the base URL gives any HTTP answer within 2 s.
     pub fn readiness_probe(&self) -> Arc<dyn ReadinessProbe> {
         Arc::new(Probe {
-            backend: self.inner.clone(),
+            transport: self.inner.clients.transport(&self.inner.base_url),
+            base_url: self.inner.base_url.clone(),
         })
     }
 
@@ -290,21 +269,27 @@ impl HttpBackend {
 }
 
 struct Probe {
-    backend: Arc<BackendInner>,
+    transport: Transport,
+    base_url: Url,
 }
 
 impl ReadinessProbe for Probe {
     fn check(&self) -> BoxFuture<'static, Result<(), String>> {
-        let backend = self.backend.clone();
+        let transport = self.transport.clone();
+        let url = self.base_url.clone();
         Box::pin(async move {
-            let url = backend.base_url.clone();
-            let sent = backend.client.head(url.clone()).send();
+            let sent = transport.send(Outgoing {
+                method: http::Method::HEAD,
+                url: url.clone(),
+                headers: HeaderMap::new(),
+                body: None,
+            });
             match tokio::time::timeout(PROBE_TIMEOUT, sent).await {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(e)) => Err(format!(
                     "backend {} is unreachable: {}",
                     origin(&url),
-                    error_chain(&e)
+                    e.detail
                 )),
                 Err(_) => Err(format!(
                     "backend {} did not answer within {} ms",
@@ -320,30 +305,6 @@ fn origin(url: &Url) -> String {
     url.origin().ascii_serialization()
 }
 
-/// The cause chain of a reqwest error without the URL (which may carry query credentials).
-pub(crate) fn error_chain(e: &reqwest::Error) -> String {
-    let mut parts = Vec::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.contains(&text) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    if parts.is_empty() {
-        if e.is_timeout() {
-            "timed out".into()
-        } else if e.is_body() || e.is_decode() {
-            "the response body could not be read".into()
-        } else {
-            "the request failed".into()
-        }
-    } else {
-        parts.join(": ")
-    }
-}
-
 #[derive(Clone)]
 struct OperationHandler {
     shared: Arc<HandlerShared>,
@@ -351,6 +312,8 @@ struct OperationHandler {
 
 struct HandlerShared {
     backend: Arc<BackendInner>,
+    /// How requests reach this operation's origin (direct, or reqwest behind a proxy).
+    transport: Transport,
     op: Arc<Operation>,
     plan: OpPlan,
     validator: ArgValidator,
@@ -461,7 +424,7 @@ impl HandlerShared {
             }
         }
 
-        let method = reqwest::Method::from_bytes(op.method.as_str().as_bytes())
+        let method = http::Method::from_bytes(op.method.as_str().as_bytes())
             .expect("HTTP methods are valid tokens");
         let display_path = built.path.clone();
         let send = self.send(
@@ -515,7 +478,7 @@ impl HandlerShared {
     /// response and the URL without its query (for blob URIs and logs).
     async fn send(
         &self,
-        method: reqwest::Method,
+        method: http::Method,
         built: request::Built,
         forwarded: Vec<(HeaderName, HeaderValue)>,
         client_authorization: Option<HeaderValue>,
@@ -524,13 +487,12 @@ impl HandlerShared {
         let backend = &self.backend;
         let op = &self.op;
         let auth = match (&backend.auth, self.auth_applies) {
-            (Some(a), true) => Some(a.apply(&backend.client).await?),
+            (Some(a), true) => Some(a.apply(&backend.clients.reqwest).await?),
             _ => None,
         };
         let extra_query = auth.as_ref().map(|a| a.query.clone()).unwrap_or_default();
         let url = built.url(&self.plan, &extra_query)?;
-        let mut log_url = url.clone();
-        log_url.set_query(None);
+        let log_url = url[..url::Position::AfterPath].to_owned();
 
         let mut headers = backend.static_headers.clone();
         for (name, _) in &forwarded {
@@ -575,21 +537,26 @@ impl HandlerShared {
         if let Ok(v) = HeaderValue::from_str(correlation_id) {
             headers.insert(HeaderName::from_static("x-request-id"), v);
         }
-        let mut request = backend.client.request(method.clone(), url);
-        if let Some(body) = built.body {
-            let ct = HeaderValue::from_str(&body.content_type).map_err(|_| {
+        let mut body = None;
+        if let Some(b) = built.body {
+            let ct = HeaderValue::from_str(&b.content_type).map_err(|_| {
                 ToolError::new(
                     ToolErrorKind::Internal,
-                    format!("invalid request content type `{}`", body.content_type),
+                    format!("invalid request content type `{}`", b.content_type),
                 )
             })?;
             headers.insert(http::header::CONTENT_TYPE, ct);
-            request = request.body(body.bytes);
+            body = Some(Bytes::from(b.bytes));
         }
-        let request = request.headers(headers);
+        let request = Outgoing {
+            method: method.clone(),
+            url,
+            headers,
+            body,
+        };
 
         let started = Instant::now();
-        let mut response = request.send().await.map_err(|e| {
+        let mut response = self.transport.send(request).await.map_err(|e| {
             let err = self.transport_error(&e, &method, &built.path);
             tracing::debug!(
                 tool = %op.name,
@@ -624,9 +591,9 @@ impl HandlerShared {
         } else {
             response::ERROR_EXCERPT_BYTES
         };
-        let (body, truncated) = response::read_capped(&mut response, cap)
+        let (body, truncated) = response::read_capped(response.body_mut(), cap)
             .await
-            .map_err(|e| self.transport_error(&e, &method, &built.path))?;
+            .map_err(|e| self.transport_error(&SendError::classify(&*e), &method, &built.path))?;
         if status == http::StatusCode::UNAUTHORIZED
             && let Some((oauth, used)) = auth.as_ref().and_then(|a| a.oauth_token.as_ref())
         {
@@ -640,47 +607,39 @@ impl HandlerShared {
                 truncated,
                 retry_after,
             },
-            log_url.to_string(),
+            log_url,
         ))
     }
 
-    fn transport_error(
-        &self,
-        e: &reqwest::Error,
-        method: &reqwest::Method,
-        path: &str,
-    ) -> ToolError {
+    fn transport_error(&self, e: &SendError, method: &http::Method, path: &str) -> ToolError {
         let authority = self.plan.authority();
-        if e.is_connect() && e.is_timeout() {
-            ToolError::new(
+        match e.kind {
+            SendErrorKind::ConnectTimeout => ToolError::new(
                 ToolErrorKind::Timeout,
                 format!(
                     "could not connect to backend {authority} within connect_timeout_ms ({} ms)",
                     self.backend.options.connect_timeout_ms
                 ),
-            )
-        } else if e.is_connect() {
-            ToolError::new(
+            ),
+            SendErrorKind::Connect => ToolError::new(
                 ToolErrorKind::Connect,
                 format!(
                     "could not connect to backend {authority} for {method} {path}: {}; check \
                      that the backend is running and the source's base URL is right",
-                    error_chain(e)
+                    e.detail
                 ),
-            )
-        } else if e.is_timeout() {
-            ToolError::new(
+            ),
+            SendErrorKind::Timeout => ToolError::new(
                 ToolErrorKind::Timeout,
                 format!("backend {authority} timed out on {method} {path}"),
-            )
-        } else {
-            ToolError::new(
+            ),
+            SendErrorKind::Failed => ToolError::new(
                 ToolErrorKind::Connect,
                 format!(
                     "the connection to backend {authority} failed during {method} {path}: {}",
-                    error_chain(e)
+                    e.detail
                 ),
-            )
+            ),
         }
     }
 

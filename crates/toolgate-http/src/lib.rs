@@ -16,6 +16,7 @@
 mod auth;
 mod backend;
 mod body;
+mod client;
 pub mod options;
 mod request;
 mod response;

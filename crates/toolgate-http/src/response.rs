@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt as _;
 use rmcp::model::{CallToolResult, ContentBlock, ResourceContents};
 use serde_json::{Map, Value};
 use toolgate_core::error::{ToolError, ToolErrorKind};
@@ -96,21 +97,40 @@ pub(crate) fn classify(content_type: Option<&str>, body: &[u8]) -> MediaKind {
     }
 }
 
-/// Reads at most `cap` bytes of the body, chunk by chunk; `true` when more was available.
-pub(crate) async fn read_capped(
-    response: &mut reqwest::Response,
-    cap: usize,
-) -> Result<(Bytes, bool), reqwest::Error> {
+/// Reads at most `cap` bytes of the body, frame by frame; `true` when more was available.
+/// A body that arrives in one frame (most small responses) is returned without a copy.
+pub(crate) async fn read_capped<B>(body: &mut B, cap: usize) -> Result<(Bytes, bool), B::Error>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+{
+    // Invariant: while `single` holds the first chunk, `buf` is empty.
+    let mut single: Option<Bytes> = None;
     let mut buf = BytesMut::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = cap - buf.len();
-        if chunk.len() > room {
-            buf.extend_from_slice(&chunk[..room]);
-            return Ok((buf.freeze(), true));
+    while let Some(frame) = body.frame().await {
+        // Trailers carry nothing we map.
+        let Ok(chunk) = frame?.into_data() else {
+            continue;
+        };
+        let room = cap - single.as_ref().map_or(buf.len(), Bytes::len);
+        let truncated = chunk.len() > room;
+        let chunk = if truncated {
+            chunk.slice(..room)
+        } else {
+            chunk
+        };
+        if single.is_none() && buf.is_empty() {
+            single = Some(chunk);
+        } else {
+            if let Some(first) = single.take() {
+                buf.extend_from_slice(&first);
+            }
+            buf.extend_from_slice(&chunk);
         }
-        buf.extend_from_slice(&chunk);
+        if truncated {
+            return Ok((single.unwrap_or_else(|| buf.freeze()), true));
+        }
     }
-    Ok((buf.freeze(), false))
+    Ok((single.unwrap_or_else(|| buf.freeze()), false))
 }
 
 /// A response as read from the backend.
@@ -387,6 +407,35 @@ mod tests {
             Some(Duration::from_secs(10))
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[tokio::test]
+    async fn read_capped_cuts_at_the_cap_across_frames() {
+        fn body(
+            chunks: &[&'static str],
+        ) -> impl http_body::Body<Data = Bytes, Error = std::convert::Infallible> + Unpin {
+            let frames: Vec<_> = chunks
+                .iter()
+                .map(|c| Ok(http_body::Frame::data(Bytes::from_static(c.as_bytes()))))
+                .collect();
+            http_body_util::StreamBody::new(futures::stream::iter(frames))
+        }
+        let read = |chunks: &'static [&'static str], cap| async move {
+            read_capped(&mut body(chunks), cap).await.unwrap()
+        };
+        assert_eq!(read(&["abc"], 3).await, (Bytes::from("abc"), false));
+        assert_eq!(
+            read(&["ab", "cd", "ef"], 10).await,
+            (Bytes::from("abcdef"), false)
+        );
+        assert_eq!(
+            read(&["ab", "cd", "ef"], 3).await,
+            (Bytes::from("abc"), true)
+        );
+        assert_eq!(read(&["abcd"], 2).await, (Bytes::from("ab"), true));
+        assert_eq!(read(&["ab", "", "c"], 2).await, (Bytes::from("ab"), true));
+        assert_eq!(read(&["ab", ""], 2).await, (Bytes::from("ab"), false));
+        assert_eq!(read(&[], 2).await, (Bytes::new(), false));
     }
 
     #[test]

@@ -446,3 +446,28 @@ async fn method_is_sent_verbatim() {
         assert_eq!(server.last().method, m.as_str());
     }
 }
+
+#[tokio::test]
+async fn default_user_agent_and_accept_are_sent_unless_configured() {
+    let server = ok_server().await;
+    let b = backend(&server, HttpSourceOptions::default());
+    call(&b, &get("/d").build(), json!({})).await.unwrap();
+    let sent = server.last();
+    assert_eq!(
+        sent.header("user-agent"),
+        Some(format!("toolgate/{}", env!("CARGO_PKG_VERSION")))
+    );
+    assert_eq!(sent.header("accept").as_deref(), Some("*/*"));
+    assert_eq!(sent.header("host"), Some(server.addr.to_string()));
+
+    let mut options = HttpSourceOptions::default();
+    options.headers.insert("User-Agent".into(), "bot/2".into());
+    options
+        .headers
+        .insert("Accept".into(), "application/json".into());
+    let b = backend(&server, options);
+    call(&b, &get("/d").build(), json!({})).await.unwrap();
+    let sent = server.last();
+    assert_eq!(sent.header("user-agent").as_deref(), Some("bot/2"));
+    assert_eq!(sent.header("accept").as_deref(), Some("application/json"));
+}

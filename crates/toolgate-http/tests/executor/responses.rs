@@ -446,3 +446,35 @@ async fn resource_reads_map_by_media_type() {
     }
     let _ = ContentBlock::text("");
 }
+
+#[tokio::test]
+async fn stalled_tls_handshake_is_a_connect_timeout() {
+    // Accepts TCP connections and never answers the TLS ClientHello.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    let options = HttpSourceOptions {
+        connect_timeout_ms: 200,
+        ..HttpSourceOptions::default()
+    };
+    let b = HttpBackend::new(
+        format!("https://127.0.0.1:{port}/").parse().unwrap(),
+        vec![],
+        options,
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let err = call(&b, &get("/t").build(), json!({})).await.unwrap_err();
+    assert_eq!(err.kind, ToolErrorKind::Timeout, "{}", err.message);
+    assert!(
+        err.message.contains("connect_timeout_ms (200 ms)"),
+        "{}",
+        err.message
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use serde_json::json;
 use toolgate_core::error::ToolErrorKind;
 use toolgate_http::{HttpBackend, HttpSourceOptions};
-use toolgate_openapi::ir::{ParamLocation, ParamStyle};
+use toolgate_openapi::ir::{HttpMethod, ParamLocation, ParamStyle};
 
 use crate::common::*;
 
@@ -168,4 +168,93 @@ async fn redirects_are_followed_only_within_the_origin() {
     assert_eq!(err.status, Some(302));
     assert!(err.message.contains("not followed"), "{}", err.message);
     assert_eq!(elsewhere.count(), 0);
+}
+
+fn post(path: &str) -> OpB {
+    op("create", HttpMethod::Post, path).body_whole("application/json")
+}
+
+#[tokio::test]
+async fn same_origin_307_redirect_resends_the_method_and_body() {
+    let server = server(|r| match r.target.as_str() {
+        "/old?k=1" => Reply::status(307).header("location", "/new"),
+        _ => Reply::json(json!({"at": r.target})),
+    })
+    .await;
+    let b = backend(&server, HttpSourceOptions::default());
+    let op = post("/old").query("k").build();
+    let r = call(&b, &op, json!({"k": "1", "body": {"name": "x"}}))
+        .await
+        .unwrap();
+    assert_eq!(r.structured_content, Some(json!({"at": "/new"})));
+    let [first, second] = server.requests().try_into().unwrap();
+    for hop in [&first, &second] {
+        assert_eq!(hop.method, "POST");
+        assert_eq!(hop.body_text(), r#"{"name":"x"}"#);
+        assert_eq!(
+            hop.header("content-type").as_deref(),
+            Some("application/json")
+        );
+    }
+    // As reqwest did: the followed request names the one that was redirected.
+    assert_eq!(
+        second.header("referer"),
+        Some(format!("http://{}/old?k=1", server.addr))
+    );
+}
+
+#[tokio::test]
+async fn same_origin_303_redirect_turns_into_a_get_without_body() {
+    let server = server(|r| match r.target.as_str() {
+        "/jobs" => Reply::status(303).header("location", "/jobs/7"),
+        _ => Reply::json(json!({"at": r.target})),
+    })
+    .await;
+    let b = backend(&server, HttpSourceOptions::default());
+    let r = call(&b, &post("/jobs").build(), json!({"body": {"n": 1}}))
+        .await
+        .unwrap();
+    assert_eq!(r.structured_content, Some(json!({"at": "/jobs/7"})));
+    let followed = server.last();
+    assert_eq!(followed.method, "GET");
+    assert!(followed.body.is_empty());
+    assert_eq!(followed.header("content-type"), None);
+    assert_eq!(followed.header("content-length"), None);
+}
+
+#[tokio::test]
+async fn cross_origin_redirect_comes_back_unfollowed() {
+    let elsewhere = ok_server().await;
+    let target = format!("http://{}/upload", elsewhere.addr);
+    let server = server(move |_| Reply::status(308).header("location", &target)).await;
+    let b = backend(&server, HttpSourceOptions::default());
+    let err = call(&b, &post("/upload").build(), json!({"body": {"secret": 1}}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ToolErrorKind::BackendStatus);
+    assert_eq!(err.status, Some(308));
+    assert!(err.message.contains("not followed"), "{}", err.message);
+    assert_eq!(server.count(), 1);
+    assert_eq!(elsewhere.count(), 0);
+}
+
+#[tokio::test]
+async fn redirect_loop_is_an_error_after_five_hops() {
+    let server = server(|r| {
+        let n: u32 = r.target.trim_start_matches("/hop/").parse().unwrap_or(0);
+        Reply::status(302).header("location", &format!("/hop/{}", n + 1))
+    })
+    .await;
+    let b = backend(&server, HttpSourceOptions::default());
+    let err = call(&b, &get("/hop/0").build(), json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ToolErrorKind::Connect, "{}", err.message);
+    assert!(
+        err.message.contains("too many redirects"),
+        "{}",
+        err.message
+    );
+    // The original request and the five redirects followed.
+    assert_eq!(server.count(), 6);
 }
