@@ -205,16 +205,37 @@ impl HttpBackend {
     }
 
     /// The handler executing `op`; its argument validator is compiled on the first call.
+    /// Keeps its own copy of `op`'s input schema: when the tool definition holds the schema
+    /// too, [`HttpBackend::tool_handler_sharing`] avoids the second copy.
     pub fn tool_handler(&self, op: Arc<Operation>) -> Arc<dyn ToolHandler> {
-        Arc::new(self.operation_handler(op))
+        let input_schema = Arc::new(op.input_schema.clone());
+        let has_output_schema = op.output_schema.is_some();
+        Arc::new(self.operation_handler(op, input_schema, has_output_schema))
     }
 
-    fn operation_handler(&self, mut op: Arc<Operation>) -> OperationHandler {
+    /// The handler executing `op`, validating arguments against `input_schema`, the same
+    /// `Arc` the MCP tool definition serves (one copy of each schema in memory: GitHub's
+    /// 1,223 tool schemas are megabytes). `op`'s own `input_schema` and `output_schema` are
+    /// not read (they may be left empty); `has_output_schema` says whether the tool declares
+    /// an output schema (structured content is then required of JSON answers).
+    pub fn tool_handler_sharing(
+        &self,
+        op: Arc<Operation>,
+        input_schema: Arc<JsonObject>,
+        has_output_schema: bool,
+    ) -> Arc<dyn ToolHandler> {
+        Arc::new(self.operation_handler(op, input_schema, has_output_schema))
+    }
+
+    fn operation_handler(
+        &self,
+        mut op: Arc<Operation>,
+        input_schema: Arc<JsonObject>,
+        has_output_schema: bool,
+    ) -> OperationHandler {
         let inner = &self.inner;
-        let validator = ArgValidator::new(&op);
-        let has_output_schema = op.output_schema.is_some();
-        // The schemas are only needed to compile the validator; the MCP tool definition keeps
-        // its own copy. Dropping ours halves the memory of big specs (GitHub: 1,223 tools).
+        let validator = ArgValidator::new(&op, input_schema);
+        // The handler never reads the operation's own schemas again.
         if let Some(owned) = Arc::get_mut(&mut op) {
             owned.input_schema = Default::default();
             owned.output_schema = None;

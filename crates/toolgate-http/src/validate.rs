@@ -5,7 +5,7 @@
 //! pointer, plus the unknown-argument policy. It does not coerce values or fill defaults.
 
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 use toolgate_core::error::{ArgumentViolation, ToolError};
@@ -18,8 +18,9 @@ use crate::options::UnknownArguments;
 /// at start: a spec with a thousand tools starts in milliseconds instead of compiling a
 /// thousand validators few of which will ever run.
 pub(crate) struct ArgValidator {
-    /// The input schema, kept until (and after) compilation.
-    source: Value,
+    /// The input schema (shared with the tool definition), kept until (and after)
+    /// compilation.
+    source: Arc<Map<String, Value>>,
     /// The compiled schema; `None` inside when it does not compile.
     compiled: OnceLock<Option<jsonschema::Validator>>,
     /// Argument names the operation accepts (schema properties plus filename siblings);
@@ -39,10 +40,10 @@ impl std::fmt::Debug for ArgValidator {
 }
 
 impl ArgValidator {
-    /// Prepares validation of `op`'s arguments (the schema itself compiles on first use).
-    pub(crate) fn new(op: &Operation) -> Self {
-        let source = Value::Object(op.input_schema.clone());
-        let properties = op.input_schema.get("properties").and_then(Value::as_object);
+    /// Prepares validation of `op`'s arguments against `schema`, its input schema (which
+    /// compiles on first use).
+    pub(crate) fn new(op: &Operation, schema: Arc<Map<String, Value>>) -> Self {
+        let properties = schema.get("properties").and_then(Value::as_object);
         let mut known: BTreeSet<String> = properties
             .map(|p| p.keys().cloned().collect())
             .unwrap_or_default();
@@ -64,10 +65,11 @@ impl ArgValidator {
             }
         }
         known.extend(siblings.iter().cloned());
+        let known = properties.is_some().then_some(known);
         ArgValidator {
-            source,
+            source: schema,
             compiled: OnceLock::new(),
-            known: properties.is_some().then_some(known),
+            known,
             siblings,
         }
     }
@@ -76,15 +78,19 @@ impl ArgValidator {
     /// logged once; arguments are then checked for unknown names only.
     fn schema(&self, tool: &str) -> Option<&jsonschema::Validator> {
         self.compiled
-            .get_or_init(|| match jsonschema::draft202012::options().build(&self.source) {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    tracing::warn!(
-                        tool,
-                        problem = %e,
-                        "input schema does not compile; arguments are checked for unknown names only"
-                    );
-                    None
+            .get_or_init(|| {
+                // The validator keeps what it needs; this copy lives only while it compiles.
+                let schema = Value::Object(Map::clone(&self.source));
+                match jsonschema::draft202012::options().build(&schema) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        tracing::warn!(
+                            tool,
+                            problem = %e,
+                            "input schema does not compile; arguments are checked for unknown names only"
+                        );
+                        None
+                    }
                 }
             })
             .as_ref()
@@ -229,7 +235,7 @@ mod tests {
     fn schema_without_properties_skips_the_name_check() {
         let o = op(json!({"type": "object"}), None);
         assert!(check_input_schema(&o).is_ok());
-        let v = ArgValidator::new(&o);
+        let v = ArgValidator::new(&o, Arc::new(o.input_schema.clone()));
         let mut a = args(json!({"anything": 1}));
         v.validate("t", &mut a, UnknownArguments::Reject).unwrap();
     }
@@ -247,7 +253,10 @@ mod tests {
         };
         let schema = json!({"type": "object", "properties": {"file": {"type": "string"}},
                             "additionalProperties": false});
-        let v = ArgValidator::new(&op(schema, Some(body)));
+        let v = {
+            let o = op(schema, Some(body));
+            ArgValidator::new(&o, Arc::new(o.input_schema.clone()))
+        };
         let mut a = args(json!({"file": "aGk=", "file_filename": "a.txt"}));
         v.validate("t", &mut a, UnknownArguments::Reject).unwrap();
         let mut a = args(json!({"file": "aGk=", "file_filename": 3}));
@@ -261,7 +270,7 @@ mod tests {
     fn uncompilable_schema_degrades_to_the_name_check() {
         let schema = json!({"type": "object", "properties": {"a": {"$ref": "https://example.invalid/s.json"}}});
         let o = op(schema, None);
-        let v = ArgValidator::new(&o);
+        let v = ArgValidator::new(&o, Arc::new(o.input_schema.clone()));
         assert!(check_input_schema(&o).is_err());
         let mut a = args(json!({"a": 1, "b": 2}));
         let err = v

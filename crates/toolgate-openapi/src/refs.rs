@@ -9,6 +9,7 @@
 //! `$ref` (it only names it), so cycles cannot loop; the per-tool `$defs` closure is a plain
 //! graph walk with a visited set.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Deref;
 use std::rc::Rc;
@@ -30,8 +31,12 @@ pub fn escape_token(s: &str) -> String {
 }
 
 /// Unescapes one JSON pointer token.
-pub fn unescape_token(s: &str) -> String {
-    s.replace("~1", "/").replace("~0", "~")
+pub fn unescape_token(s: &str) -> Cow<'_, str> {
+    if s.contains('~') {
+        Cow::Owned(s.replace("~1", "/").replace("~0", "~"))
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 /// Appends `key` to a JSON pointer.
@@ -73,13 +78,8 @@ impl PointerExt for Value {
         let rest = ptr.strip_prefix('/')?;
         let mut cur = self;
         for token in rest.split('/') {
-            let owned;
-            let token = if token.contains('~') {
-                owned = unescape_token(token);
-                owned.as_str()
-            } else {
-                token
-            };
+            let token = unescape_token(token);
+            let token = token.as_ref();
             cur = match cur {
                 Value::Object(m) => m.get(token)?,
                 Value::Array(a) => {
@@ -348,7 +348,7 @@ impl<'a> Compiler<'a> {
             .1
             .rsplit('/')
             .next()
-            .map(unescape_token)
+            .map(|t| unescape_token(t).into_owned())
             .unwrap_or_default();
         let is_component = loc.0 == 0
             && loc

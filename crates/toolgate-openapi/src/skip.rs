@@ -191,6 +191,14 @@ pub(crate) fn points_into_skipped(reference: &str) -> bool {
     let Some(frag) = reference.strip_prefix('#') else {
         return false;
     };
+    // Nearly every reference names a schema, and nothing inside one is left out.
+    if let Some(name) = frag
+        .strip_prefix("/components/schemas/")
+        .or_else(|| frag.strip_prefix("/definitions/"))
+        && !name.contains(['/', '%'])
+    {
+        return false;
+    }
     // An undecodable fragment fails the same way whether or not anything was left out.
     let Ok(ptr) = decode_fragment(frag) else {
         return false;

@@ -32,6 +32,17 @@ fn tune_allocator() {
             unsafe { mi_option_set(option, value) };
         }
     }
+    // mimalloc reads `allow_thp` once, when the process starts (before `main`), and by then has
+    // already asked for huge pages on its first arena: setting the option above is too late to
+    // stop that. Huge pages fault in 2 MiB at a time, zeroed: loading GitHub's description
+    // peaked at ~108 MB with them and ~94 MB without (BENCHMARKS.md). The process-wide switch
+    // applies to every later fault. It is inherited by child processes; toolgate starts none
+    // today (an upstream stdio server launcher should clear it in the child).
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    }
 }
 
 fn main() -> ExitCode {

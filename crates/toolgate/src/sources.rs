@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rmcp::model::{Resource, ResourceTemplate, Tool, ToolAnnotations};
+use rmcp::model::{JsonObject, Resource, ResourceTemplate, Tool, ToolAnnotations};
 use serde_json::Value;
 use toolgate_core::catalog::{ResourceEntry, TemplateEntry};
 use toolgate_core::uri_template::UriTemplate;
@@ -241,20 +241,34 @@ pub async fn compile_spec(
     };
     let options = source.compile.clone();
     let name = source.name.clone();
-    tokio::task::spawn_blocking(move || {
-        toolgate_openapi::compile(
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let compiling = tokio::task::spawn_blocking(move || {
+        let compiled = toolgate_openapi::compile(
             &loaded.document,
             loaded.base_uri.as_ref().map(Url::as_str),
             &options,
             &loader,
-        )
-    })
-    .await
-    .map_err(|e| SourceError::Spec {
-        source_name: name.clone(),
-        reason: format!("compiler crashed: {e}"),
-    })?
-    .map_err(|e| SourceError::Spec {
+        );
+        // Hand the result over first: freeing a big document takes a while (GitHub's: ~20 ms
+        // of a ~250 ms start), and the caller can build the catalog meanwhile.
+        let _ = tx.send(compiled);
+        drop(loaded);
+    });
+    let compiled = match rx.await {
+        Ok(compiled) => compiled,
+        // The sender is gone without sending: the compiler panicked.
+        Err(_) => {
+            let reason = match compiling.await {
+                Err(e) => format!("compiler crashed: {e}"),
+                Ok(()) => "compiler stopped without a result".to_owned(),
+            };
+            return Err(SourceError::Spec {
+                source_name: name,
+                reason,
+            });
+        }
+    };
+    compiled.map_err(|e| SourceError::Spec {
         source_name: name,
         reason: e.to_string(),
     })
@@ -304,15 +318,12 @@ pub fn resolve_base_url(
     })
 }
 
-/// The MCP tool definition of an operation.
-pub fn tool_of(op: &Operation) -> Tool {
-    let mut tool = Tool::new(
-        op.name.clone(),
-        op.description.clone(),
-        Arc::new(op.input_schema.clone()),
-    );
-    if let Some(out) = &op.output_schema {
-        tool = tool.with_raw_output_schema(Arc::new(out.clone()));
+/// The MCP tool definition of `op` with the given schemas (`op`'s own are not read: they
+/// have moved into these `Arc`s, shared with the argument validator).
+fn tool_of(op: &Operation, input: Arc<JsonObject>, output: Option<Arc<JsonObject>>) -> Tool {
+    let mut tool = Tool::new(op.name.clone(), op.description.clone(), input);
+    if let Some(out) = output {
+        tool = tool.with_raw_output_schema(out);
     }
     if let Some(title) = &op.title {
         tool = tool.with_title(title.clone());
@@ -389,14 +400,21 @@ pub fn build_catalog(config: &Config, sources: &mut [BuiltSource]) -> Result<Cat
     for built in sources.iter_mut() {
         let source_name: Arc<str> = Arc::from(built.name.as_str());
         builder.add_source(source_name.clone(), built.backend.readiness_probe());
-        for op in std::mem::take(&mut built.spec.operations) {
-            // The tool definition is built first: the handler drops the schemas it no longer
-            // needs once its validator is compiled.
-            let tool = matches!(op.kind, ComponentKind::Tool).then(|| tool_of(&op));
+        for mut op in std::mem::take(&mut built.spec.operations) {
+            // The schemas move (not copy) into `Arc`s that the tool definition and the
+            // argument validator share.
+            let input_schema = Arc::new(std::mem::take(&mut op.input_schema));
+            let output_schema = op.output_schema.take().map(Arc::new);
+            let has_output_schema = output_schema.is_some();
+            let tool = matches!(op.kind, ComponentKind::Tool)
+                .then(|| tool_of(&op, input_schema.clone(), output_schema));
             let kind = op.kind.clone();
             let (name, description, title) =
                 (op.name.clone(), op.description.clone(), op.title.clone());
-            let handler = built.backend.tool_handler(Arc::new(op));
+            let handler =
+                built
+                    .backend
+                    .tool_handler_sharing(Arc::new(op), input_schema, has_output_schema);
             let dup =
                 |e: toolgate_core::catalog::DuplicateName| SourceError::Duplicate(e.to_string());
             match &kind {
