@@ -94,15 +94,26 @@ print(json.loads(text)["result"]["tools"][0]["name"])'
 }
 
 ###############################################################################
+# Downloads that do not need the build (FastMCP's venv, GitHub's description) run while it
+# compiles: on a fresh 2-core machine they would otherwise add about a minute.
+if [[ "${BENCH_SKIP_FASTMCP:-0}" != 1 ]]; then
+    bash "$ROOT/bench/setup_fastmcp.sh" >"$TMP/setup_fastmcp.log" 2>&1 &
+    SETUP_FASTMCP_PID=$!
+fi
+GH_DIR="$TMP/octokit"
+if [[ "${BENCH_SKIP_GITHUB:-0}" != 1 ]]; then
+    mkdir -p "$GH_DIR"
+    (cd "$GH_DIR" && npm pack --silent @octokit/openapi >"$GH_DIR/pack.txt" 2>"$GH_DIR/pack.err") &
+    NPM_PACK_PID=$!
+fi
+
 log "building release binaries (once)"
-cargo build --release -p toolgate -p toolgate-bench >&2
+# Only the binaries the runs use (the load generator is `toolgate bench`).
+cargo build --release -p toolgate -p toolgate-bench \
+    --bin toolgate --bin bench-backend --bin bench-echo-mcp --bin bench-forward >&2
 BUILD_SECONDS=$SECONDS
 TG="$BIN/toolgate"
-if "$TG" bench --help >/dev/null 2>&1; then
-    LOADGEN=("$TG" bench)
-else
-    LOADGEN=("$BIN/toolgate-bench")
-fi
+LOADGEN=("$TG" bench)
 log "load generator: ${LOADGEN[*]}"
 
 # load NAME ARGS...: one load-generator run, its JSON report in $TMP/NAME.json.
@@ -149,6 +160,17 @@ for c in $CONCURRENCY; do
     load "direct_c$c" --direct-http "$BACKEND/items/42" --concurrency "$c" "${RUN[@]}" \
         --server-pid "$BACKEND_PID"
 done
+
+# Reference: a bare HTTP forwarder (hyper-util's pooled client, as toolgate's; one worker
+# thread, as toolgate's default): what any gateway hop costs here before MCP adds anything.
+start forward "$BIN/bench-forward" --upstream "$BACKEND" --listen 127.0.0.1:0
+pid=$LAST_PID
+FORWARD="$(wait_line "$TMP/forward.out" 's/^listening on //p' 10)"
+for c in $CONCURRENCY; do
+    load "forward_c$c" --direct-http "$FORWARD/items/42" --concurrency "$c" "${RUN[@]}" \
+        --server-pid "$pid"
+done
+stop "$pid"
 
 # toolgate over streamable HTTP. Logging at warn for both toolgate and FastMCP (no per-call
 # log line); the `logged` variant below shows what the default per-call line costs.
@@ -214,7 +236,11 @@ done
 
 if [[ "${BENCH_SKIP_FASTMCP:-0}" != 1 ]]; then
     log "setting up FastMCP 4.1.6"
-    bash "$ROOT/bench/setup_fastmcp.sh"
+    if ! wait "$SETUP_FASTMCP_PID"; then
+        cat "$TMP/setup_fastmcp.log" >&2
+        log "installing FastMCP failed (BENCH_SKIP_FASTMCP=1 leaves it out)"
+        exit 1
+    fi
     PY="$ROOT/bench/.venv/bin/python"
     port="$(free_port)"
     start fastmcp "$PY" "$ROOT/bench/fastmcp_server.py" --spec "$TMP/backend-openapi.json" \
@@ -237,10 +263,12 @@ stop "$BACKEND_PID"
 ###############################################################################
 # Start-up and memory on GitHub's REST API description.
 if [[ "${BENCH_SKIP_GITHUB:-0}" != 1 ]]; then
-    GH_DIR="$TMP/octokit"
-    mkdir -p "$GH_DIR"
     log "fetching @octokit/openapi (npm pack)"
-    (cd "$GH_DIR" && npm pack --silent @octokit/openapi >"$GH_DIR/pack.txt" 2>/dev/null)
+    if ! wait "$NPM_PACK_PID"; then
+        cat "$GH_DIR/pack.err" >&2
+        log "npm pack @octokit/openapi failed (BENCH_SKIP_GITHUB=1 leaves it out)"
+        exit 1
+    fi
     tar -xzf "$GH_DIR/$(tail -n1 "$GH_DIR/pack.txt")" -C "$GH_DIR" package/generated/api.github.com.json
     GH_SPEC="$GH_DIR/package/generated/api.github.com.json"
     for i in 1 2 3; do

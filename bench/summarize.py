@@ -33,6 +33,7 @@ timing = load("timing") or {}
 
 SERVERS = [
     ("direct", "direct HTTP GET to bench-backend (the limit)"),
+    ("forward", "reference: bare HTTP forwarder (hyper, no MCP), one worker thread"),
     ("toolgate_stateless", "toolgate, streamable HTTP, stateless (2026-07-28)"),
     ("toolgate_stateless_rmcp_path", "toolgate, stateless, fast path off (rmcp's general path)"),
     ("toolgate_stateless_logged", "toolgate, stateless, default logging (a line per call, to a file)"),
@@ -250,6 +251,21 @@ for r in rows:
             err=r["errors"],
         )
     )
+hop = []
+for c in levels:
+    fw = find("forward", c)
+    tg = find("toolgate_stateless", c)
+    if fw and tg and fw.get("added_p50_us") is not None:
+        hop.append(
+            f"at c={c} the bare forwarder adds {fmt(fw['added_p50_us'])} µs p50 to the direct "
+            f"call ({fmt((fw.get('share_of_direct') or 0) * 100, 1, ' %')} of its throughput) "
+            f"and toolgate stateless {fmt(tg['p50_us'] - fw['p50_us'])} µs more "
+            f"({fmt(tg['calls_per_s'] / fw['calls_per_s'] * 100, 1, ' %')} of the forwarder's "
+            "throughput)"
+        )
+if hop:
+    md.append("")
+    md.append("A gateway hop before MCP: " + "; ".join(hop) + ".")
 if startup:
     md.append("")
     md.append("### Start-up and memory (stdio, timed from the spawn)")

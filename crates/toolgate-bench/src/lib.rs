@@ -10,6 +10,8 @@
 //!   CPU time per call of the server and of the load generator, start-up and memory figures).
 //! - [`backend`]: the fixed-answer HTTP backend (`bench-backend`) every target proxies to.
 //! - [`echo`]: a minimal rmcp server (`bench-echo-mcp`) used by the tests and as a reference.
+//! - [`forward`]: a bare HTTP forwarder (`bench-forward`), the reference for what a gateway
+//!   hop costs without MCP.
 //!
 //! What it does not own: the servers under test. It never links the gateway; it talks to it
 //! over the wire like any client, so the same numbers can be taken for other servers.
@@ -22,6 +24,7 @@ mod args;
 pub mod backend;
 mod calls;
 pub mod echo;
+pub mod forward;
 mod http1;
 mod mcp_http;
 mod procfs;

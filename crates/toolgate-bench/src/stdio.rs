@@ -17,7 +17,11 @@ use crate::mcp_http::CallResult;
 use crate::report::Startup;
 use crate::rpc::{ErrorKind, Probe};
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Vec<u8>>>>>;
+/// An answer as read, with its outcome (classified once, by the reader: a `tools/list` answer
+/// can be megabytes, and scanning it twice would count the load generator's work as latency).
+type Answer = (Vec<u8>, Result<(), (ErrorKind, String)>);
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Answer>>>>;
 
 /// A running stdio server.
 pub(crate) struct StdioServer {
@@ -135,7 +139,7 @@ impl StdioServer {
         }
     }
 
-    async fn wait(&self, id: u64, line: Vec<u8>) -> Result<Vec<u8>, (ErrorKind, String)> {
+    async fn wait(&self, id: u64, line: Vec<u8>) -> Result<Answer, (ErrorKind, String)> {
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("not poisoned").insert(id, tx);
         if !self.send_line(line) {
@@ -162,23 +166,19 @@ impl StdioServer {
     }
 
     async fn raw_request(&self, id: u64, message: Value) -> Result<Vec<u8>, (ErrorKind, String)> {
-        self.wait(id, message.to_string().into_bytes()).await
+        self.wait(id, message.to_string().into_bytes())
+            .await
+            .map(|(answer, _)| answer)
     }
 
     /// Sends one request and classifies the answer.
     pub async fn call(&self, prepared: &Prepared) -> CallResult {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         match self.wait(id, prepared.line(id)).await {
-            Ok(answer) => {
-                let outcome = match serde_json::from_slice::<Probe>(&answer) {
-                    Ok(p) => p.outcome(),
-                    Err(e) => Err((ErrorKind::BadResponse, e.to_string())),
-                };
-                CallResult {
-                    outcome,
-                    bytes: answer.len(),
-                }
-            }
+            Ok((answer, outcome)) => CallResult {
+                outcome,
+                bytes: answer.len(),
+            },
             Err(e) => CallResult {
                 outcome: Err(e),
                 bytes: 0,
@@ -235,7 +235,7 @@ async fn read_lines(
         };
         if let Some(id) = probe.response_id() {
             if let Some(waiter) = pending.lock().expect("not poisoned").remove(&id) {
-                let _ = waiter.send(line);
+                let _ = waiter.send((line, probe.outcome()));
             }
         } else if probe.method.is_some()
             && let Some(id) = probe.id

@@ -282,6 +282,45 @@ async fn duration_mode_stops_by_itself() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bare_forwarder_passes_requests_and_answers_through() {
+    let base = backend().await;
+    let forward = serve(toolgate_bench::forward::router(&base)).await;
+    let report = run(&[
+        "--direct-http",
+        &format!("http://{forward}/items/7"),
+        "--calls",
+        "50",
+        "--concurrency",
+        "4",
+    ])
+    .await;
+    assert_all_ok(&report, 50);
+    assert_eq!(
+        report.response_bytes_mean,
+        Some(toolgate_bench::backend::ITEM_JSON.len() as f64)
+    );
+    // Statuses pass through; a dead upstream is a 502.
+    let report = run(&[
+        "--direct-http",
+        &format!("http://{forward}/nope"),
+        "--calls",
+        "2",
+    ])
+    .await;
+    assert_eq!(report.errors.total, 2);
+    let dead = serve(toolgate_bench::forward::router("http://127.0.0.1:1")).await;
+    let report = run(&[
+        "--direct-http",
+        &format!("http://{dead}/items/1"),
+        "--calls",
+        "1",
+    ])
+    .await;
+    assert_eq!(report.errors.total, 1);
+    assert_eq!(report.errors.by_kind["http_502"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdio_server_is_spawned_initialized_and_multiplexed() {
     let command = format!("{} --stdio", env!("CARGO_BIN_EXE_bench-echo-mcp"));
     let report = run(&[
@@ -318,6 +357,14 @@ async fn stdio_server_is_spawned_initialized_and_multiplexed() {
     .await;
     assert_all_ok(&report, 5);
     assert_eq!(report.method.as_deref(), Some("tools/list"));
+
+    // Answers over stdio are classified by the reader: tool errors and JSON-RPC errors count
+    // by kind there as over HTTP.
+    let report = run(&["--stdio", &command, "--tool", "fail", "--calls", "4"]).await;
+    assert_eq!((report.calls, report.ok), (4, 0));
+    assert_eq!(report.errors.by_kind["tool_error"], 4);
+    let report = run(&["--stdio", &command, "--tool", "nope", "--calls", "3"]).await;
+    assert_eq!(report.errors.by_kind["jsonrpc_-32602"], 3);
 
     let err = toolgate_bench::run(&args(&[
         "--stdio",
