@@ -291,3 +291,44 @@ fn inspect_reports_tools_and_skips_with_exit_codes_0_1_2() {
     let (code, stderr) = run(&["inspect", bad.to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");
 }
+
+/// `THP_enabled` of a running process (Linux ≥ 6.x reports it in `/proc/PID/status`).
+#[cfg(target_os = "linux")]
+fn thp_enabled(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:").map(|v| v.trim().to_owned()))
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn transparent_huge_pages_are_off_unless_mimalloc_is_told_otherwise() {
+    let own = thp_enabled(std::process::id());
+    if own.is_none() {
+        // Older kernels do not report it; nothing to check there.
+        return;
+    }
+    let (mut child, _url) = start_demo();
+    let status = thp_enabled(child.id());
+    terminate(&mut child);
+    let _ = child.wait();
+    assert_eq!(status.as_deref(), Some("0"), "the gateway switches THP off");
+
+    let mut child = Command::new(BIN)
+        .args(["demo", "--http", "127.0.0.1:0"])
+        .env("MIMALLOC_ALLOW_THP", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The switch is the first thing `main` does; give the process a moment to get there.
+    std::thread::sleep(Duration::from_millis(300));
+    let status = thp_enabled(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        status, own,
+        "MIMALLOC_ALLOW_THP leaves the inherited setting alone"
+    );
+}
