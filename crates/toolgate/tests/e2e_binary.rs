@@ -46,9 +46,15 @@ async fn stdio_demo_lists_and_calls_tools() {
 
 /// Starts `toolgate demo --http 127.0.0.1:0` and returns the child and its MCP URL.
 fn start_demo() -> (Child, String) {
+    start_demo_with(&[])
+}
+
+/// The demo over HTTP with extra environment variables, once it serves.
+fn start_demo_with(env: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args(["demo", "--http", "127.0.0.1:0"])
         .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -315,15 +321,8 @@ fn transparent_huge_pages_are_off_unless_mimalloc_is_told_otherwise() {
     let _ = child.wait();
     assert_eq!(status.as_deref(), Some("0"), "the gateway switches THP off");
 
-    let mut child = Command::new(BIN)
-        .args(["demo", "--http", "127.0.0.1:0"])
-        .env("MIMALLOC_ALLOW_THP", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // The switch is the first thing `main` does; give the process a moment to get there.
-    std::thread::sleep(Duration::from_millis(300));
+    // Once it serves, `main` has long run.
+    let (mut child, _url) = start_demo_with(&[("MIMALLOC_ALLOW_THP", "1")]);
     let status = thp_enabled(child.id());
     let _ = child.kill();
     let _ = child.wait();
