@@ -2,6 +2,13 @@
 //! compiles each operation (parameters, body, arguments and collisions, output, naming, kind,
 //! annotations, security) and turns a failure into an `Error` diagnostic that skips only that
 //! operation.
+//!
+//! A big spec is compiled by two workers, each over half of the path items, when the machine
+//! has a second core. The result is the one a single worker gives: operations and diagnostics
+//! are joined in document order, tool names are assigned afterwards in that order, and the
+//! second worker's `$defs` names are checked against the first's registry; if they differ (a
+//! location that is not a component schema was named differently), the first worker compiles
+//! the second half again itself.
 
 use std::collections::HashMap;
 
@@ -13,7 +20,7 @@ use crate::ir::*;
 use crate::naming::{Namer, derived_base};
 use crate::options::{CompileOptions, OperationOverride, RouteTarget};
 use crate::params::RawParam;
-use crate::refs::{Doc, DocEntry, Loc, PointerExt, Registry, child};
+use crate::refs::{Doc, DocEntry, Externals, Loc, PointerExt, Registry, child};
 use crate::routes::{Routes, resource_host};
 use crate::schema::Mode;
 use crate::{DocumentLoader, SpecError, swagger2};
@@ -27,7 +34,7 @@ pub(crate) struct OpCtx {
 /// State of one compilation.
 pub(crate) struct Compiler<'a> {
     pub opts: &'a CompileOptions,
-    pub loader: &'a dyn DocumentLoader,
+    pub externals: &'a Externals<'a>,
     pub docs: Vec<DocEntry<'a>>,
     pub ext_index: HashMap<String, Result<usize, String>>,
     pub reg: Registry,
@@ -35,7 +42,34 @@ pub(crate) struct Compiler<'a> {
     pub diagnostics: Vec<Diagnostic>,
     /// Bytes of `$defs` one tool schema may carry (see [`crate::refs::MAX_DEFS_BYTES`]).
     pub defs_budget: usize,
-    namer: Namer,
+}
+
+/// Operations from this many on are compiled by two workers (when there is a second core).
+pub(crate) const PARALLEL_MIN_OPERATIONS: usize = 256;
+
+/// What a worker leaves for the naming pass: tool names are unique across the spec, so they
+/// are assigned once all operations are compiled, in document order.
+struct NameRequest {
+    base: String,
+    fallback: String,
+    /// Where in the worker's diagnostics a renaming warning belongs.
+    diag_at: usize,
+    pointer: String,
+    operation: String,
+}
+
+/// What one worker compiled.
+struct Compiled {
+    operations: Vec<(Operation, NameRequest)>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// What every worker needs besides its own compiler.
+struct Shared<'d> {
+    routes: &'d Routes,
+    doc_security: &'d [Vec<String>],
+    host: &'d str,
+    defs_budget: usize,
 }
 
 fn version_string(v: &Value) -> Option<String> {
@@ -88,12 +122,14 @@ fn defs_budget(tools: usize) -> usize {
         .clamp(crate::refs::MIN_DEFS_BYTES, crate::refs::MAX_DEFS_BYTES)
 }
 
-/// Compiles a parsed document (see [`crate::compile`]).
+/// Compiles a parsed document (see [`crate::compile`]), with two workers when at least
+/// `min_parallel` operations are served.
 pub(crate) fn compile(
     doc: &Value,
     base_uri: Option<&str>,
     opts: &CompileOptions,
     loader: &dyn DocumentLoader,
+    min_parallel: usize,
 ) -> Result<CompiledSpec, SpecError> {
     let obj = doc
         .as_object()
@@ -131,21 +167,8 @@ pub(crate) fn compile(
             message: "`paths` must be an object mapping path templates to path items".into(),
         });
     }
-    let mut c = Compiler {
-        opts,
-        loader,
-        docs: vec![DocEntry {
-            uri: base_uri.map(str::to_owned),
-            doc: Doc::Borrowed(root),
-        }],
-        ext_index: HashMap::new(),
-        reg: Registry::default(),
-        patterns: HashMap::new(),
-        diagnostics: Vec::new(),
-        defs_budget: crate::refs::MAX_DEFS_BYTES,
-        namer: Namer::new(opts.max_name_length),
-    };
-    c.reserve_component_names();
+    let externals = Externals::new(loader);
+    let mut c = Compiler::new(opts, &externals, root, base_uri);
     let info = root.get("info");
     let title = info
         .and_then(|i| i.get("title"))
@@ -160,37 +183,181 @@ pub(crate) fn compile(
     let security_schemes = c.security_schemes();
     let doc_security = root.get("security").map(security_of).unwrap_or_default();
     let host = resource_host(opts.namespace.as_deref(), &title);
-    let mut operations = Vec::new();
-    if let Some(paths) = root.get("paths").and_then(Value::as_object) {
-        // The per-tool `$defs` budget depends on how many tools the spec yields.
-        let mut selected = 0usize;
-        for path in paths.keys().filter(|p| !p.starts_with("x-")) {
-            let Ok(loc) = c.follow((0, child("/paths", path))) else {
-                continue;
-            };
-            let d = c.doc(loc.0);
-            let Some(item) = d.ptr(&loc.1).and_then(Value::as_object) else {
-                continue;
-            };
-            for method in HttpMethod::ALL {
-                if let Some(op) = item.get(method.key()) {
-                    let operation = format!("{method} {path}");
-                    if select(&routes, opts, op, method, path, &operation).is_some() {
-                        selected += 1;
-                    }
-                }
-            }
+    let empty = Map::new();
+    let paths = root
+        .get("paths")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let keys: Vec<&str> = paths
+        .keys()
+        .map(String::as_str)
+        .filter(|p| !p.starts_with("x-"))
+        .collect();
+    // The per-tool `$defs` budget depends on how many tools the spec yields.
+    let selected = c.selected_per_path(&routes, &keys);
+    let total: usize = selected.iter().sum();
+    c.defs_budget = defs_budget(total);
+    let shared = Shared {
+        routes: &routes,
+        doc_security: &doc_security,
+        host: &host,
+        defs_budget: c.defs_budget,
+    };
+    let two_workers = total >= min_parallel
+        && keys.len() >= 2
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+    let compiled = if two_workers {
+        // Split where half of the selected operations are behind.
+        let mut behind = 0;
+        let split = selected
+            .iter()
+            .position(|n| {
+                behind += n;
+                2 * behind >= total
+            })
+            .map_or(keys.len() / 2, |i| i + 1)
+            .clamp(1, keys.len() - 1);
+        let (first, second) = keys.split_at(split);
+        let (mut mine, theirs) = std::thread::scope(|scope| {
+            let worker = scope.spawn(|| {
+                let mut w = Compiler::new(opts, &externals, root, base_uri);
+                w.defs_budget = shared.defs_budget;
+                let compiled = w.compile_paths(&shared, second);
+                (compiled, w.named_defs())
+            });
+            let mine = c.compile_paths(&shared, first);
+            let theirs = worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (mine, theirs)
+        });
+        let (theirs, names) = theirs;
+        if c.agrees_on_names(&names) {
+            mine.join(theirs);
+        } else {
+            mine.join(c.compile_paths(&shared, second));
         }
-        c.defs_budget = defs_budget(selected);
-        for path in paths.keys() {
-            if path.starts_with("x-") {
-                continue;
+        mine
+    } else {
+        c.compile_paths(&shared, &keys)
+    };
+    let mut diagnostics = std::mem::take(&mut c.diagnostics);
+    let operations = name_operations(opts, compiled, &mut diagnostics);
+    Ok(CompiledSpec {
+        title,
+        version,
+        spec_version,
+        base_url,
+        security_schemes,
+        operations,
+        diagnostics,
+    })
+}
+
+impl Compiled {
+    /// Appends what the worker after this one compiled.
+    fn join(&mut self, next: Compiled) {
+        let offset = self.diagnostics.len();
+        self.operations
+            .extend(next.operations.into_iter().map(|(op, mut req)| {
+                req.diag_at += offset;
+                (op, req)
+            }));
+        self.diagnostics.extend(next.diagnostics);
+    }
+}
+
+/// Assigns tool names in document order; a renaming warning goes where the operation's
+/// diagnostics are. `before` holds the diagnostics from before the operations were compiled.
+fn name_operations(
+    opts: &CompileOptions,
+    compiled: Compiled,
+    before: &mut Vec<Diagnostic>,
+) -> Vec<Operation> {
+    let mut namer = Namer::new(opts.max_name_length);
+    let mut worker_diags = compiled.diagnostics.into_iter().enumerate().peekable();
+    let mut operations = Vec::with_capacity(compiled.operations.len());
+    for (mut op, req) in compiled.operations {
+        let (name, why) = namer.assign(opts.namespace.as_deref(), &req.base, &req.fallback);
+        op.name = name;
+        operations.push(op);
+        if let Some(why) = why {
+            while let Some((_, d)) = worker_diags.next_if(|(i, _)| *i < req.diag_at) {
+                before.push(d);
             }
+            before.push(Diagnostic {
+                severity: Severity::Warning,
+                pointer: req.pointer,
+                operation: Some(req.operation),
+                message: why,
+            });
+        }
+    }
+    before.extend(worker_diags.map(|(_, d)| d));
+    operations
+}
+
+impl<'a> Compiler<'a> {
+    /// A compiler for the document `root` (the root document of the compilation).
+    fn new(
+        opts: &'a CompileOptions,
+        externals: &'a Externals<'a>,
+        root: &'a Value,
+        base_uri: Option<&str>,
+    ) -> Self {
+        let mut c = Compiler {
+            opts,
+            externals,
+            docs: vec![DocEntry {
+                uri: base_uri.map(str::to_owned),
+                doc: Doc::Borrowed(root),
+            }],
+            ext_index: HashMap::new(),
+            reg: Registry::default(),
+            patterns: HashMap::new(),
+            diagnostics: Vec::new(),
+            defs_budget: crate::refs::MAX_DEFS_BYTES,
+        };
+        c.reserve_component_names();
+        c
+    }
+
+    /// How many operations of each path item are served.
+    fn selected_per_path(&mut self, routes: &Routes, keys: &[&str]) -> Vec<usize> {
+        let opts = self.opts;
+        keys.iter()
+            .map(|path| {
+                let Ok(loc) = self.follow((0, child("/paths", path))) else {
+                    return 0;
+                };
+                let d = self.doc(loc.0);
+                let Some(item) = d.ptr(&loc.1).and_then(Value::as_object) else {
+                    return 0;
+                };
+                HttpMethod::ALL
+                    .into_iter()
+                    .filter(|method| {
+                        item.get(method.key()).is_some_and(|op| {
+                            let operation = format!("{method} {path}");
+                            select(routes, opts, op, *method, path, &operation).is_some()
+                        })
+                    })
+                    .count()
+            })
+            .collect()
+    }
+
+    /// Compiles the operations of the path items `keys`, in order.
+    fn compile_paths(&mut self, shared: &Shared<'_>, keys: &[&str]) -> Compiled {
+        let opts = self.opts;
+        let mut operations = Vec::new();
+        let diag_start = self.diagnostics.len();
+        for &path in keys {
             let item_ptr = child("/paths", path);
-            let item_loc = match c.follow((0, item_ptr.clone())) {
+            let item_loc = match self.follow((0, item_ptr.clone())) {
                 Ok(l) => l,
                 Err(e) => {
-                    c.diagnostics.push(Diagnostic {
+                    self.diagnostics.push(Diagnostic {
                         severity: Severity::Error,
                         pointer: format!("#{item_ptr}"),
                         operation: None,
@@ -199,7 +366,7 @@ pub(crate) fn compile(
                     continue;
                 }
             };
-            let item_doc = c.doc(item_loc.0);
+            let item_doc = self.doc(item_loc.0);
             let Some(item) = item_doc.ptr(&item_loc.1).and_then(Value::as_object) else {
                 continue;
             };
@@ -213,7 +380,7 @@ pub(crate) fn compile(
                 };
                 let op_id = op.get("operationId").and_then(Value::as_str);
                 let Some((target, tags, ov)) =
-                    select(&routes, opts, op, method, path, &ctx.operation)
+                    select(shared.routes, opts, op, method, path, &ctx.operation)
                 else {
                     continue;
                 };
@@ -229,12 +396,21 @@ pub(crate) fn compile(
                     tags,
                     target,
                     ov,
-                    doc_security: &doc_security,
-                    host: &host,
+                    doc_security: shared.doc_security,
+                    host: shared.host,
                 };
-                match c.compile_operation(&ctx, input) {
-                    Ok(o) => operations.push(o),
-                    Err(e) => c.diagnostics.push(Diagnostic {
+                match self.compile_operation(&ctx, input) {
+                    Ok(mut o) => {
+                        let req = NameRequest {
+                            base: std::mem::take(&mut o.name),
+                            fallback: format!("{}_{path}", method.key()),
+                            diag_at: self.diagnostics.len() - diag_start,
+                            pointer,
+                            operation: ctx.operation,
+                        };
+                        operations.push((o, req));
+                    }
+                    Err(e) => self.diagnostics.push(Diagnostic {
                         severity: Severity::Error,
                         pointer,
                         operation: Some(ctx.operation),
@@ -243,16 +419,11 @@ pub(crate) fn compile(
                 }
             }
         }
+        Compiled {
+            operations,
+            diagnostics: self.diagnostics.split_off(diag_start),
+        }
     }
-    Ok(CompiledSpec {
-        title,
-        version,
-        spec_version,
-        base_url,
-        security_schemes,
-        operations,
-        diagnostics: c.diagnostics,
-    })
 }
 
 /// What the driver knows about one operation before compiling it.
@@ -606,13 +777,8 @@ impl Compiler<'_> {
                     .map(str::to_owned)
             })
             .unwrap_or_else(|| derived_base(op_id, path, method.key()));
-        let fallback = format!("{}_{path}", method.key());
-        let (name, why) = self
-            .namer
-            .assign(opts.namespace.as_deref(), &base, &fallback);
-        if let Some(why) = why {
-            self.warn(ctx, pointer, why);
-        }
+        // The name proper is assigned once every operation is compiled (see `name_operations`).
+        let name = base;
 
         // Kind.
         let kind =

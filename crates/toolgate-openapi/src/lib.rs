@@ -99,8 +99,9 @@ pub enum SpecError {
 ///
 /// `uri` is the reference with its fragment removed, already resolved against the referring
 /// document's URI. Implementations enforce the confinement policy (same folder, no remote
-/// URLs unless enabled) and return the parsed document.
-pub trait DocumentLoader {
+/// URLs unless enabled) and return the parsed document. A compilation loads each URI once;
+/// the loader is shared by its threads, hence `Sync`.
+pub trait DocumentLoader: Sync {
     /// Returns the parsed document at `uri`, or a message saying why it may not or could not be
     /// loaded.
     fn load(&self, uri: &str) -> Result<Value, String>;
@@ -138,11 +139,33 @@ pub fn parse_for_compile(bytes: &[u8]) -> Result<Value, SpecError> {
 /// resolve relative external `$ref`s; `loader` fetches those. One operation that cannot be
 /// compiled becomes an `Error` diagnostic; only a document that is unusable as a whole is an
 /// `Err`.
+///
+/// A spec with many operations is compiled on two threads when the machine has two cores; the
+/// result is the same as on one.
 pub fn compile(
     doc: &Value,
     base_uri: Option<&str>,
     options: &CompileOptions,
     loader: &dyn DocumentLoader,
 ) -> Result<CompiledSpec, SpecError> {
-    compiler::compile(doc, base_uri, options, loader)
+    compiler::compile(
+        doc,
+        base_uri,
+        options,
+        loader,
+        compiler::PARALLEL_MIN_OPERATIONS,
+    )
+}
+
+/// [`compile`] on two threads whatever the size of the spec (when it has two path items and
+/// the machine two cores), so tests can check that the result is the same as on one. Not part
+/// of the stable API.
+#[doc(hidden)]
+pub fn compile_on_two_threads(
+    doc: &Value,
+    base_uri: Option<&str>,
+    options: &CompileOptions,
+    loader: &dyn DocumentLoader,
+) -> Result<CompiledSpec, SpecError> {
+    compiler::compile(doc, base_uri, options, loader, 0)
 }

@@ -1,10 +1,12 @@
 //! `$ref` resolution: JSON pointers (`~0`/`~1` escaping, percent-encoded fragments), documents
-//! (the root one borrowed, external ones fetched once through the [`DocumentLoader`] and shared),
-//! and the registry of named schema definitions (`$defs`).
+//! (the root one borrowed, external ones fetched once per compilation through [`Externals`] and
+//! shared by its workers), and the registry of named schema definitions (`$defs`).
 //!
 //! Every referenced schema location gets one def name for the whole compilation (component
 //! schemas keep their own name; other locations are named after their last pointer segment,
-//! deduplicated). Converted defs are memoized per [`Mode`](crate::schema::Mode), so each
+//! deduplicated in the order they are first met). A worker compiling part of the paths has its
+//! own registry; [`Compiler::agrees_on_names`] checks that its names are the ones one registry
+//! would have given. Converted defs are memoized per [`Mode`](crate::schema::Mode), so each
 //! schema is converted at most twice however many operations use it. Conversion never follows a
 //! `$ref` (it only names it), so cycles cannot loop; the per-tool `$defs` closure is a plain
 //! graph walk with a visited set.
@@ -12,12 +14,13 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Deref;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use indexmap::IndexSet;
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
+use crate::DocumentLoader;
 use crate::compiler::Compiler;
 use crate::schema::Mode;
 
@@ -99,7 +102,36 @@ impl PointerExt for Value {
 #[derive(Clone)]
 pub(crate) enum Doc<'a> {
     Borrowed(&'a Value),
-    Shared(Rc<Value>),
+    Shared(Arc<Value>),
+}
+
+/// The external documents of one compilation: each URI is loaded once, whichever worker asks
+/// first, and shared.
+pub(crate) struct Externals<'a> {
+    loader: &'a dyn DocumentLoader,
+    loaded: Mutex<HashMap<String, Result<Arc<Value>, String>>>,
+}
+
+impl<'a> Externals<'a> {
+    pub(crate) fn new(loader: &'a dyn DocumentLoader) -> Self {
+        Externals {
+            loader,
+            loaded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The document at `uri` (an absolute URI), or the loader's reason why not.
+    fn load(&self, uri: &str) -> Result<Arc<Value>, String> {
+        // Held while loading, so a document the other worker is loading is waited for, not
+        // loaded twice.
+        let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(r) = loaded.get(uri) {
+            return r.clone();
+        }
+        let r = self.loader.load(uri).map(Arc::new);
+        loaded.insert(uri.to_owned(), r.clone());
+        r
+    }
 }
 
 impl Deref for Doc<'_> {
@@ -119,6 +151,16 @@ pub(crate) struct DocEntry<'a> {
 
 /// A location in one of the documents.
 pub(crate) type Loc = (usize, String);
+
+/// A def as a worker named it, by location independent of the worker's document numbering.
+pub(crate) struct NamedDef {
+    /// Whether the location is in the root document.
+    pub in_root: bool,
+    /// The URI of its document.
+    pub uri: Option<String>,
+    pub ptr: String,
+    pub name: String,
+}
 
 /// One named definition.
 pub(crate) struct DefInfo {
@@ -203,7 +245,7 @@ pub(crate) struct Registry {
     pub by_loc: HashMap<Loc, usize>,
     pub names: HashSet<String>,
     pub reserved: HashMap<String, String>,
-    pub memo: HashMap<(usize, Mode), Result<Rc<DefEntry>, String>>,
+    pub memo: HashMap<(usize, Mode), Result<Arc<DefEntry>, String>>,
 }
 
 /// Length of `v` as compact JSON, without building the string.
@@ -221,6 +263,51 @@ fn json_size(v: &Value) -> usize {
     let mut c = Count(0);
     let _ = serde_json::to_writer(&mut c, v);
     c.0
+}
+
+/// The name a def location gets when first registered, given the names taken so far; the
+/// second value says whether the name is new (not a reserved component name).
+fn fresh_def_name(
+    reg: &Registry,
+    taken: &HashSet<String>,
+    in_root: bool,
+    uri: Option<&str>,
+    ptr: &str,
+) -> (String, bool) {
+    let last = ptr
+        .rsplit('/')
+        .next()
+        .map(|t| unescape_token(t).into_owned())
+        .unwrap_or_default();
+    let is_component = in_root
+        && ptr
+            .strip_prefix("/components/schemas/")
+            .is_some_and(|rest| !rest.contains('/'));
+    if is_component && let Some(n) = reg.reserved.get(&last) {
+        return (n.clone(), false);
+    }
+    let base = def_name(if last.is_empty() { "schema" } else { &last });
+    let mut candidates = vec![base.clone()];
+    if let Some(uri) = uri
+        && !in_root
+    {
+        let stem = uri
+            .rsplit('/')
+            .next()
+            .and_then(|f| f.split('.').next())
+            .unwrap_or("ext");
+        candidates.push(format!("{}_{base}", def_name(stem)));
+    }
+    if let Some(c) = candidates.into_iter().find(|c| !taken.contains(c)) {
+        return (c, true);
+    }
+    for n in 2usize.. {
+        let c = format!("{base}_{n}");
+        if !taken.contains(&c) {
+            return (c, true);
+        }
+    }
+    unreachable!("an unbounded counter always finds a free name")
 }
 
 /// Sanitizes a def name to characters that need no escaping in a URI fragment.
@@ -307,11 +394,11 @@ impl<'a> Compiler<'a> {
                 "remote `$ref` to `{resolved}` is not allowed; set `allow_remote_refs: true` to fetch it"
             ))
         } else {
-            match self.loader.load(&resolved) {
+            match self.externals.load(&resolved) {
                 Ok(v) => {
                     self.docs.push(DocEntry {
                         uri: Some(resolved.clone()),
-                        doc: Doc::Shared(Rc::new(v)),
+                        doc: Doc::Shared(v),
                     });
                     Ok(self.docs.len() - 1)
                 }
@@ -344,45 +431,16 @@ impl<'a> Compiler<'a> {
         if let Some(&id) = self.reg.by_loc.get(&loc) {
             return id;
         }
-        let last = loc
-            .1
-            .rsplit('/')
-            .next()
-            .map(|t| unescape_token(t).into_owned())
-            .unwrap_or_default();
-        let is_component = loc.0 == 0
-            && loc
-                .1
-                .strip_prefix("/components/schemas/")
-                .is_some_and(|rest| !rest.contains('/'));
-        let name = if let (true, Some(n)) = (is_component, self.reg.reserved.get(&last)) {
-            n.clone()
-        } else {
-            let base = def_name(if last.is_empty() { "schema" } else { &last });
-            let mut candidates = vec![base.clone()];
-            if let Some(uri) = &self.docs[loc.0].uri
-                && loc.0 != 0
-            {
-                let stem = uri
-                    .rsplit('/')
-                    .next()
-                    .and_then(|f| f.split('.').next())
-                    .unwrap_or("ext");
-                candidates.push(format!("{}_{base}", def_name(stem)));
-            }
-            let mut chosen = candidates.into_iter().find(|c| !self.reg.names.contains(c));
-            let mut n = 2;
-            while chosen.is_none() {
-                let c = format!("{base}_{n}");
-                if !self.reg.names.contains(&c) {
-                    chosen = Some(c);
-                }
-                n += 1;
-            }
-            let chosen = chosen.unwrap_or(base);
-            self.reg.names.insert(chosen.clone());
-            chosen
-        };
+        let (name, new) = fresh_def_name(
+            &self.reg,
+            &self.reg.names,
+            loc.0 == 0,
+            self.docs[loc.0].uri.as_deref(),
+            &loc.1,
+        );
+        if new {
+            self.reg.names.insert(name.clone());
+        }
         self.reg.defs.push(DefInfo {
             name,
             loc: loc.clone(),
@@ -392,8 +450,55 @@ impl<'a> Compiler<'a> {
         id
     }
 
+    /// The defs this compiler named, in the order it met them.
+    pub(crate) fn named_defs(&self) -> Vec<NamedDef> {
+        self.reg
+            .defs
+            .iter()
+            .map(|d| NamedDef {
+                in_root: d.loc.0 == 0,
+                uri: self.docs[d.loc.0].uri.clone(),
+                ptr: d.loc.1.clone(),
+                name: d.name.clone(),
+            })
+            .collect()
+    }
+
+    /// Whether a worker that compiled the paths after this compiler's, starting from the same
+    /// reserved names, named every def as this compiler would have if it had gone on to
+    /// compile those paths itself: a def this compiler knows must have its name, and a new one
+    /// the name it would get next. (Names go to locations in the order they are first met,
+    /// and the worker met its new ones in the order this compiler would have.) Changes
+    /// nothing.
+    pub(crate) fn agrees_on_names(&self, theirs: &[NamedDef]) -> bool {
+        let mut taken: Option<HashSet<String>> = None;
+        for d in theirs {
+            let doc = if d.in_root {
+                Some(0)
+            } else {
+                (1..self.docs.len()).find(|&i| self.docs[i].uri == d.uri)
+            };
+            let known = doc.and_then(|i| self.reg.by_loc.get(&(i, d.ptr.clone())));
+            if let Some(&id) = known {
+                if self.reg.defs[id].name != d.name {
+                    return false;
+                }
+                continue;
+            }
+            let taken = taken.get_or_insert_with(|| self.reg.names.clone());
+            let (name, new) = fresh_def_name(&self.reg, taken, d.in_root, d.uri.as_deref(), &d.ptr);
+            if name != d.name {
+                return false;
+            }
+            if new {
+                taken.insert(name);
+            }
+        }
+        true
+    }
+
     /// The converted schema of def `id` in `mode` (memoized).
-    pub(crate) fn def_entry(&mut self, id: usize, mode: Mode) -> Result<Rc<DefEntry>, String> {
+    pub(crate) fn def_entry(&mut self, id: usize, mode: Mode) -> Result<Arc<DefEntry>, String> {
         if let Some(r) = self.reg.memo.get(&(id, mode)) {
             return r.clone();
         }
@@ -405,7 +510,7 @@ impl<'a> Compiler<'a> {
                 self.convert_schema(node, doc_id, mode, &mut deps)
                     .map(|schema| {
                         let size = json_size(&schema);
-                        Rc::new(DefEntry {
+                        Arc::new(DefEntry {
                             schema,
                             deps: deps.into_iter().collect(),
                             size,

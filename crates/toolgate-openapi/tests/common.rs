@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use toolgate_openapi::{
-    CompileOptions, CompiledSpec, DocumentLoader, HttpMethod, RouteMap, RouteTarget, compile,
-    parse_document, parse_for_compile,
+    CompileOptions, CompiledSpec, DocumentLoader, HttpMethod, RouteMap, RouteTarget, SpecError,
+    compile, parse_document, parse_for_compile,
 };
 
 /// The fixtures folder.
@@ -127,6 +127,19 @@ pub const ALL: &[&str] = &[
 
 /// Compiles a fixture with its options and the fixture loader.
 pub fn compile_fixture(name: &str) -> CompiledSpec {
+    compile_fixture_with(name, compile)
+}
+
+/// The signature of [`compile`].
+pub type CompileFn = fn(
+    &Value,
+    Option<&str>,
+    &CompileOptions,
+    &dyn DocumentLoader,
+) -> Result<CompiledSpec, SpecError>;
+
+/// Compiles a fixture with its options and the fixture loader, through `compile`.
+pub fn compile_fixture_with(name: &str, compile: CompileFn) -> CompiledSpec {
     let path = fixtures().join(name);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
     // As the binary does: the root document without the parts the compiler never reads (the
