@@ -20,7 +20,7 @@ mkdir -p "$TMP"
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 
-"$BIN/bench-backend" >"$TMP/backend.out" 2>&1 &
+"$BIN/bench-servers" backend >"$TMP/backend.out" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do grep -q listening "$TMP/backend.out" && break; sleep 0.05; done
 BACKEND="$(sed -n 's/^listening on //p' "$TMP/backend.out")"

@@ -110,7 +110,7 @@ fi
 log "building release binaries (once)"
 # Only the binaries the runs use (the load generator is `toolgate bench`).
 cargo build --release -p toolgate -p toolgate-bench \
-    --bin toolgate --bin bench-backend --bin bench-echo-mcp --bin bench-forward >&2
+    --bin toolgate --bin bench-servers >&2
 BUILD_SECONDS=$SECONDS
 TG="$BIN/toolgate"
 LOADGEN=("$TG" bench)
@@ -148,8 +148,8 @@ json.dump({
 EOF
 
 ###############################################################################
-log "starting bench-backend"
-start backend "$BIN/bench-backend" --listen 127.0.0.1:0
+log "starting the backend"
+start backend "$BIN/bench-servers" backend --listen 127.0.0.1:0
 BACKEND_PID=$LAST_PID
 BACKEND="$(wait_line "$TMP/backend.out" 's/^listening on //p' 10)"
 curl -sf "$BACKEND/openapi.json" >"$TMP/backend-openapi.json"
@@ -163,7 +163,7 @@ done
 
 # Reference: a bare HTTP forwarder (hyper-util's pooled client, as toolgate's; one worker
 # thread, as toolgate's default): what any gateway hop costs here before MCP adds anything.
-start forward "$BIN/bench-forward" --upstream "$BACKEND" --listen 127.0.0.1:0
+start forward "$BIN/bench-servers" forward --upstream "$BACKEND" --listen 127.0.0.1:0
 pid=$LAST_PID
 FORWARD="$(wait_line "$TMP/forward.out" 's/^listening on //p' 10)"
 for c in $CONCURRENCY; do
@@ -219,7 +219,7 @@ done
 
 # Reference: the least an rmcp StreamableHttpService costs (stateless, JSON answers, an echo
 # tool that calls no backend), to separate rmcp's share from toolgate's pipeline.
-start rmcp_echo "$BIN/bench-echo-mcp" --http 127.0.0.1:0
+start rmcp_echo "$BIN/bench-servers" echo-mcp --http 127.0.0.1:0
 pid=$LAST_PID
 url="$(wait_line "$TMP/rmcp_echo.out" 's/^MCP endpoint: //p' 10)"
 for c in $CONCURRENCY; do

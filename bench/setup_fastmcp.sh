@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs FastMCP 4.1.6 into bench/.venv (idempotent).
+# Installs FastMCP 4.1.6 into a venv (idempotent): bench/.venv, or the folder given as $1
+# (the end-to-end tests use target/e2e/fastmcp-venv).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-venv="$here/.venv"
+venv="${1:-$here/.venv}"
 if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c 'import fastmcp, sys; sys.exit(fastmcp.__version__ != "4.1.6")' 2>/dev/null; then
     exit 0
 fi

@@ -32,7 +32,7 @@ machine = load("machine") or {}
 timing = load("timing") or {}
 
 SERVERS = [
-    ("direct", "direct HTTP GET to bench-backend (the limit)"),
+    ("direct", "direct HTTP GET to the backend (the limit)"),
     ("forward", "reference: bare HTTP forwarder (hyper, no MCP), one worker thread"),
     ("toolgate_stateless", "toolgate, streamable HTTP, stateless (2026-07-28)"),
     ("toolgate_stateless_rmcp_path", "toolgate, stateless, fast path off (rmcp's general path)"),
@@ -227,7 +227,7 @@ md.append(
     "in flight on the one process."
 )
 md.append("")
-md.append("### tools/call get_item, proxied to bench-backend")
+md.append("### tools/call get_item, proxied to the backend (`bench-servers backend`)")
 md.append("")
 md.append(
     "| server | c | calls/s | p50 µs | p99 µs | added p50 µs | added p99 µs | share of direct | "

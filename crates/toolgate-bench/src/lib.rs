@@ -8,9 +8,9 @@
 //!   physical limit the MCP numbers are compared with).
 //! - [`run`]: the same, returning a [`Report`] (latency from an HDR histogram, errors by kind,
 //!   CPU time per call of the server and of the load generator, start-up and memory figures).
-//! - [`backend`]: the fixed-answer HTTP backend (`bench-backend`) every target proxies to.
-//! - [`echo`]: a minimal rmcp server (`bench-echo-mcp`) used by the tests and as a reference.
-//! - [`forward`]: a bare HTTP forwarder (`bench-forward`), the reference for what a gateway
+//! - [`backend`]: the fixed-answer HTTP backend (`bench-servers backend`) every target proxies to.
+//! - [`echo`]: a minimal rmcp server (`bench-servers echo-mcp`) used by the tests and as a reference.
+//! - [`forward`]: a bare HTTP forwarder (`bench-servers forward`), the reference for what a gateway
 //!   hop costs without MCP.
 //!
 //! What it does not own: the servers under test. It never links the gateway; it talks to it

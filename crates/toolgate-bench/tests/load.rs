@@ -1,5 +1,5 @@
 //! The load generator against real servers on loopback: the echo MCP server in-process over
-//! streamable HTTP, the `bench-echo-mcp` binary over stdio, and the bench backend directly.
+//! streamable HTTP, `bench-servers echo-mcp` over stdio, and the bench backend directly.
 //! Counts are asserted exactly; timings never are.
 
 use std::io::Write as _;
@@ -322,7 +322,7 @@ async fn the_bare_forwarder_passes_requests_and_answers_through() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdio_server_is_spawned_initialized_and_multiplexed() {
-    let command = format!("{} --stdio", env!("CARGO_BIN_EXE_bench-echo-mcp"));
+    let command = format!("{} echo-mcp --stdio", env!("CARGO_BIN_EXE_bench-servers"));
     let report = run(&[
         "--stdio",
         &command,

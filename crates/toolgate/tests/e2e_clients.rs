@@ -8,69 +8,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_toolgate");
-
-/// A dependency path from the environment, or `None` (panicking under CI).
-fn dependency(var: &str) -> Option<PathBuf> {
-    match std::env::var_os(var).map(PathBuf::from) {
-        Some(p) if p.exists() => Some(p),
-        other => {
-            let msg = format!(
-                "{var} is {}; run `eval \"$(bash scripts/setup-test-deps.sh)\"` first",
-                match other {
-                    Some(p) => format!("set to a missing path {}", p.display()),
-                    None => "not set".to_owned(),
-                }
-            );
-            assert!(!common::in_ci(), "{msg} (required under CI=true)");
-            eprintln!("SKIPPED (dependency missing): {msg}");
-            None
-        }
-    }
-}
-
-/// Kills the child when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Spawns the binary with `args` and waits for a stdout line starting with `prefix`;
-/// returns the child and the rest of that line.
-fn spawn_and_read(args: &[&str], marker: &str) -> (Guard, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (tx, rx) = mpsc::channel();
-    let needle = marker.to_owned();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            if let Some(i) = line.find(&needle) {
-                let _ = tx.send(line[i + needle.len()..].trim().to_owned());
-            }
-        }
-    });
-    let guard = Guard(child);
-    let rest = rx
-        .recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("`toolgate {}` never printed `{marker}`", args.join(" ")));
-    (guard, rest)
-}
+use common::{Guard, TOOLGATE_BIN as BIN, dependency, free_port, spawn_and_read, wait_for_http};
 
 fn python_check(python: &PathBuf, target: &[&str]) -> String {
     let script = common::repo_root().join("tests/e2e/mcp_client_check.py");
@@ -113,25 +55,6 @@ fn python_sdk_client_over_stdio() {
         return;
     };
     python_check(&python, &["--stdio", BIN, "demo", "--stdio"]);
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for_http(url: &str, limit: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if reqwest::blocking::get(url).is_ok_and(|r| r.status().is_success()) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{url} did not come up within {limit:?}");
 }
 
 #[test]

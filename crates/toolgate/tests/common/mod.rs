@@ -1,9 +1,14 @@
-//! Shared helpers for the end-to-end tests: an in-process Todo API plus gateway on loopback.
+//! Shared helpers for the end-to-end tests: an in-process Todo API plus gateway on loopback,
+//! and child processes (the `toolgate` binary, third-party tools from `setup-test-deps.sh`).
 
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
+use std::io::{BufRead as _, BufReader};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use toolgate::config::{self, Config, SessionModeConfig, SourceConfig, SpecLocation};
@@ -142,4 +147,83 @@ pub async fn slow_backend(delay: std::time::Duration) -> (String, serde_json::Va
             "content": {"application/json": {"schema": {"type": "object"}}}}}}}}
     });
     (format!("http://{addr}"), spec)
+}
+
+/// The `toolgate` binary under test.
+pub const TOOLGATE_BIN: &str = env!("CARGO_BIN_EXE_toolgate");
+
+/// A dependency path from the environment, or `None` (panicking under CI).
+pub fn dependency(var: &str) -> Option<PathBuf> {
+    match std::env::var_os(var).map(PathBuf::from) {
+        Some(p) if p.exists() => Some(p),
+        other => {
+            let msg = format!(
+                "{var} is {}; run `eval \"$(bash scripts/setup-test-deps.sh)\"` first",
+                match other {
+                    Some(p) => format!("set to a missing path {}", p.display()),
+                    None => "not set".to_owned(),
+                }
+            );
+            assert!(!in_ci(), "{msg} (required under CI=true)");
+            eprintln!("SKIPPED (dependency missing): {msg}");
+            None
+        }
+    }
+}
+
+/// Kills the child when dropped.
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Spawns the binary with `args` and waits for a stdout line containing `marker`; returns
+/// the child and the rest of that line.
+pub fn spawn_and_read(args: &[&str], marker: &str) -> (Guard, String) {
+    let mut child = Command::new(TOOLGATE_BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = mpsc::channel();
+    let needle = marker.to_owned();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if let Some(i) = line.find(&needle) {
+                let _ = tx.send(line[i + needle.len()..].trim().to_owned());
+            }
+        }
+    });
+    let guard = Guard(child);
+    let rest = rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("`toolgate {}` never printed `{marker}`", args.join(" ")));
+    (guard, rest)
+}
+
+/// A free loopback TCP port (bound and released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until a GET of `url` answers 2xx, panicking after `limit`.
+pub fn wait_for_http(url: &str, limit: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if reqwest::blocking::get(url).is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{url} did not come up within {limit:?}");
 }
