@@ -35,15 +35,18 @@ impl CorrelationId {
     /// Derives the id from incoming HTTP headers: `X-Request-Id` first, then the trace id of a
     /// W3C `traceparent`; a fresh id when neither is usable.
     pub fn from_headers(headers: &http::HeaderMap) -> Self {
+        const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+        const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+        // Header names as constants: a `&str` lookup parses the name on every request.
         if let Some(id) = headers
-            .get("x-request-id")
+            .get(X_REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .and_then(CorrelationId::from_client)
         {
             return id;
         }
         if let Some(trace_id) = headers
-            .get("traceparent")
+            .get(TRACEPARENT)
             .and_then(|v| v.to_str().ok())
             .and_then(trace_id_of)
         {

@@ -6,7 +6,8 @@
 //!
 //! Mapping of 2xx responses:
 //! - JSON (`application/json`, `*+json`) → `structuredContent` (wrapped under the operation's
-//!   `output_wrap` key, or under `result` when the body is not an object) plus its text.
+//!   `output_wrap` key, or under `result` when the body is not an object) plus a text copy: an
+//!   object answer's own bytes as the backend sent them, else the wrapper serialized.
 //! - text (`text/*`, XML, YAML, JavaScript, …) → text.
 //! - `image/*` → image content, `audio/*` → audio content (base64).
 //! - other binary → an embedded resource blob carrying the media type.
@@ -217,12 +218,27 @@ pub(crate) fn success_result(
     match classify(r.content_type.as_deref(), &r.body) {
         MediaKind::Json if !r.truncated => match serde_json::from_slice::<Value>(&r.body) {
             Ok(value) => {
-                let structured = match (info.output_wrap, value) {
-                    (Some(key), v) => Value::Object(Map::from_iter([(key.to_owned(), v)])),
-                    (None, Value::Object(map)) => Value::Object(map),
-                    (None, v) => Value::Object(Map::from_iter([("result".to_owned(), v)])),
+                // An object answer is its own text copy, byte for byte as the backend sent
+                // it (numbers keep every digit; no second serialization); a wrapped one is
+                // serialized.
+                let (structured, text) = match (info.output_wrap, value) {
+                    (None, Value::Object(map)) => {
+                        let text = std::str::from_utf8(r.body.trim_ascii()).map(str::to_owned);
+                        let structured = Value::Object(map);
+                        let text = text.unwrap_or_else(|_| structured.to_string());
+                        (structured, text)
+                    }
+                    (Some(key), v) => {
+                        let structured = Value::Object(Map::from_iter([(key.to_owned(), v)]));
+                        let text = structured.to_string();
+                        (structured, text)
+                    }
+                    (None, v) => {
+                        let structured = Value::Object(Map::from_iter([("result".to_owned(), v)]));
+                        let text = structured.to_string();
+                        (structured, text)
+                    }
                 };
-                let text = structured.to_string();
                 let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
                 result.structured_content = Some(structured);
                 Ok(result)

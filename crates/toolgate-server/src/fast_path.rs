@@ -19,7 +19,7 @@
 //! transport (`crate::stdio`), which has no headers and learns the revision from the
 //! message's `_meta` or from the `initialize` handshake it watched.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, header};
 use rmcp::model::{
     CacheScope, ClientCapabilities, JsonObject, ListToolsResult, ProtocolVersion, ResultType,
 };
@@ -33,6 +33,14 @@ use crate::tools_json::ToolsJson;
 
 /// The stateless protocol revision.
 pub(crate) const MODERN: &str = "2026-07-28";
+
+// Header names as constants: looking a header up by `&str` parses the name every time.
+const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
+pub(crate) const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+const VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
+const CAPABILITIES_KEY: &str = "io.modelcontextprotocol/clientCapabilities";
 
 /// The result shape an answer takes, after the revision the client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +85,45 @@ struct Params {
     #[serde(default)]
     cursor: Option<String>,
     #[serde(rename = "_meta", default)]
-    meta: Option<JsonObject>,
+    meta: Option<Meta>,
+}
+
+/// What the fast path reads of `params._meta`: the protocol version, the client capabilities
+/// (kept as JSON: rmcp refuses a request whose capabilities do not decode, so the fast path
+/// must tell "absent" from "undecodable") and how many entries it has. Read without building
+/// a map of it.
+#[derive(Default)]
+struct Meta {
+    version: Option<Value>,
+    capabilities: Option<Value>,
+    entries: usize,
+}
+
+impl<'de> Deserialize<'de> for Meta {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Meta, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = Meta;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Meta, A::Error> {
+                let mut meta = Meta::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    meta.entries += 1;
+                    match key.as_ref() {
+                        VERSION_KEY => meta.version = Some(map.next_value()?),
+                        CAPABILITIES_KEY => meta.capabilities = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(meta)
+            }
+        }
+        d.deserialize_map(Entries)
+    }
 }
 
 impl Envelope {
@@ -99,7 +145,7 @@ impl Envelope {
         self.params
             .as_ref()
             .and_then(|p| p.meta.as_ref())
-            .and_then(|m| m.get("io.modelcontextprotocol/protocolVersion"))
+            .and_then(|m| m.version.as_ref())
             .and_then(Value::as_str)
             == Some(MODERN)
     }
@@ -117,17 +163,17 @@ pub(crate) fn revision_of(version: &str) -> Revision {
 
 /// Which kind of fast-path request the headers announce, if any (checked before parsing).
 pub(crate) fn headers_qualify(headers: &HeaderMap) -> Option<Revision> {
-    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let transport_ok = h("content-type").is_some_and(|c| c.starts_with("application/json"))
-        && h("accept")
+    let h = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let transport_ok = h(header::CONTENT_TYPE).is_some_and(|c| c.starts_with("application/json"))
+        && h(header::ACCEPT)
             .is_some_and(|a| a.contains("application/json") && a.contains("text/event-stream"));
     if !transport_ok {
         return None;
     }
-    let version = h("mcp-protocol-version")?;
+    let version = h(MCP_PROTOCOL_VERSION)?;
     if version == MODERN {
-        let qualifies = matches!(h("mcp-method"), Some("tools/call" | "tools/list"))
-            && headers.get("mcp-session-id").is_none()
+        let qualifies = matches!(h(MCP_METHOD), Some("tools/call" | "tools/list"))
+            && !headers.contains_key(MCP_SESSION_ID)
             && !headers.keys().any(|k| k.as_str().starts_with("mcp-param-"));
         return qualifies.then_some(Revision::Modern);
     }
@@ -135,7 +181,7 @@ pub(crate) fn headers_qualify(headers: &HeaderMap) -> Option<Revision> {
     let known = ProtocolVersion::KNOWN_VERSIONS
         .iter()
         .any(|v| v.as_str() == version);
-    (known && headers.contains_key("mcp-session-id")).then_some(Revision::Legacy)
+    (known && headers.contains_key(MCP_SESSION_ID)).then_some(Revision::Legacy)
 }
 
 /// The request the fast path will run, if the envelope and the HTTP headers satisfy every
@@ -145,14 +191,14 @@ fn qualify_http(
     env: Envelope,
     revision: Revision,
 ) -> Option<(Value, McpRequest)> {
-    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if revision == Revision::Modern && h("mcp-method") != Some(env.method.as_str()) {
+    let h = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if revision == Revision::Modern && h(MCP_METHOD) != Some(env.method.as_str()) {
         return None;
     }
     let (id, request) = qualify(env, revision)?;
     if revision == Revision::Modern
         && let McpRequest::CallTool { name, .. } = &request
-        && h("mcp-name") != Some(name.as_str())
+        && h(MCP_NAME) != Some(name.as_str())
     {
         return None;
     }
@@ -184,20 +230,18 @@ pub(crate) fn qualify(env: Envelope, revision: Revision) -> Option<(Value, McpRe
     match revision {
         Revision::Modern => {
             let meta = params.meta.as_ref()?;
-            let version_ok = meta
-                .get("io.modelcontextprotocol/protocolVersion")
-                .and_then(Value::as_str)
-                == Some(MODERN);
+            let version_ok = meta.version.as_ref().and_then(Value::as_str) == Some(MODERN);
             // rmcp decodes the capabilities and refuses the request when they do not decode.
             let caps_ok = meta
-                .get("io.modelcontextprotocol/clientCapabilities")
+                .capabilities
+                .as_ref()
                 .is_some_and(|c| c.is_object() && ClientCapabilities::deserialize(c).is_ok());
             if !version_ok || !caps_ok {
                 return None;
             }
         }
         Revision::Legacy => {
-            if params.meta.as_ref().is_some_and(|m| !m.is_empty()) {
+            if params.meta.as_ref().is_some_and(|m| m.entries > 0) {
                 return None;
             }
         }
@@ -255,7 +299,7 @@ pub(crate) async fn serve(
     let (id, request) = qualify_http(headers, envelope, revision)?;
     if revision == Revision::Legacy {
         // An unknown or ended session is rmcp's to answer (404).
-        let session = headers.get("mcp-session-id")?.to_str().ok()?;
+        let session = headers.get(MCP_SESSION_ID)?.to_str().ok()?;
         if !sessions?.touch(session) {
             return None;
         }

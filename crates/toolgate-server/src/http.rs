@@ -11,6 +11,7 @@
 //! requests, JSON or SSE responses, Host/Origin checks) is rmcp's `StreamableHttpService`;
 //! this module is the seam behind which it can be replaced by a leaner hot path.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use toolgate_core::Transport;
 use toolgate_policy::Metrics;
+use tower::ServiceExt as _;
 
 use crate::handler::{Gateway, InFlight};
 use crate::origin::OriginPolicy;
@@ -172,14 +174,14 @@ pub fn mcp_router_with_sessions(
         sessions: sessions.clone(),
     });
     let factory = move || Ok(gateway.clone());
-    let router = match sessions {
+    match sessions {
         Some(sessions) => {
             // The session table doubles as rmcp's session store: hibernating sessions are
             // restored through it.
             let mut config = config;
             config.session_store = Some(sessions.clone());
             let service = StreamableHttpService::new(factory, sessions, config);
-            Router::new().route_service(&options.path, service)
+            Router::new().route_service(&options.path, Endpoint::new(guard, service))
         }
         None => {
             let service = StreamableHttpService::new(
@@ -187,14 +189,73 @@ pub fn mcp_router_with_sessions(
                 Arc::new(NeverSessionManager::default()),
                 config,
             );
-            Router::new().route_service(&options.path, service)
+            Router::new().route_service(&options.path, Endpoint::new(guard, service))
         }
-    };
-    router.layer(axum::middleware::from_fn(move |req, next| {
-        let guard = guard.clone();
-        async move { guard.run(req, next).await }
-    }))
+    }
 }
+
+/// The MCP endpoint as axum routes to it: the [`Guard`], then rmcp's service. A tower service
+/// rather than an axum middleware because axum clones a route's service for every request,
+/// and rmcp's (its configuration included) is not cheap to clone: here both halves sit
+/// behind `Arc`s, and rmcp's service is cloned only for the requests it serves.
+struct Endpoint<S> {
+    guard: Arc<Guard>,
+    rmcp: Arc<S>,
+}
+
+impl<S> Endpoint<S> {
+    fn new(guard: Arc<Guard>, rmcp: S) -> Self {
+        Endpoint {
+            guard,
+            rmcp: Arc::new(rmcp),
+        }
+    }
+}
+
+impl<S> Clone for Endpoint<S> {
+    fn clone(&self) -> Self {
+        Endpoint {
+            guard: self.guard.clone(),
+            rmcp: self.rmcp.clone(),
+        }
+    }
+}
+
+impl<S> tower::Service<axum::extract::Request> for Endpoint<S>
+where
+    S: tower::Service<axum::extract::Request, Response = RmcpResponse, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::extract::Request) -> Self::Future {
+        let guard = self.guard.clone();
+        let rmcp = self.rmcp.clone();
+        Box::pin(async move {
+            let next = |req: axum::extract::Request| async move {
+                let Ok(response) = S::clone(&rmcp).oneshot(req).await;
+                response.map(axum::body::Body::new)
+            };
+            Ok(guard.run(req, next).await)
+        })
+    }
+}
+
+/// What rmcp's streamable HTTP service answers.
+type RmcpResponse = http::Response<http_body_util::combinators::BoxBody<bytes::Bytes, Infallible>>;
 
 /// A JSON-RPC error response without an id (the request could not be read far enough to
 /// know it), as the specification prescribes for parse errors and invalid requests.
@@ -230,21 +291,25 @@ impl Guard {
     /// 4. rejects POST bodies that are not one JSON-RPC message with a JSON-RPC error
     ///    (`-32700`, `-32600`) instead of a bare status;
     /// 5. hands everything else to rmcp unchanged.
-    async fn run(&self, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    async fn run<F, Fut>(&self, req: axum::extract::Request, next: F) -> Response
+    where
+        F: FnOnce(axum::extract::Request) -> Fut,
+        Fut: Future<Output = Response>,
+    {
         if let Err(reason) = self.policy.check(req.uri(), req.headers()) {
             return (StatusCode::FORBIDDEN, reason).into_response();
         }
         if req.method() == axum::http::Method::DELETE {
             // rmcp acknowledges a session termination with 202; MCP clients (the Python SDK
             // among them) expect 200 or 204 and warn otherwise.
-            let mut response = next.run(req).await;
+            let mut response = next(req).await;
             if response.status() == StatusCode::ACCEPTED {
                 *response.status_mut() = StatusCode::NO_CONTENT;
             }
             return response;
         }
         if req.method() != axum::http::Method::POST {
-            return next.run(req).await;
+            return next(req).await;
         }
         let (parts, body) = req.into_parts();
         let bytes = match axum::body::to_bytes(body, self.limit).await {
@@ -295,7 +360,7 @@ impl Guard {
                 );
             }
         }
-        next.run(axum::extract::Request::from_parts(
+        next(axum::extract::Request::from_parts(
             parts,
             axum::body::Body::from(bytes),
         ))

@@ -29,6 +29,19 @@ async fn json_object_is_structured_content_plus_text() {
     assert_eq!(r.is_error, Some(false));
 }
 
+/// The text copy of an object answer is the backend's own bytes: its layout, and numbers
+/// that do not fit an `f64` or `i64`, survive.
+#[tokio::test]
+async fn json_object_text_is_the_body_as_sent() {
+    let body = "\n{ \"id\": 123456789012345678901234567890,\n  \"ok\": true }\n";
+    let (_s, b) = one(Reply::with(200, "application/json", body)).await;
+    let r = call(&b, &get("/t").output(None).build(), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(text(&r), body.trim());
+    assert_eq!(r.structured_content.unwrap()["ok"], json!(true));
+}
+
 #[tokio::test]
 async fn json_array_is_wrapped_under_output_wrap() {
     let (_s, b) = one(Reply::json(json!([1, 2]))).await;
