@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The toolgate benchmark harness: throughput and latency of `tools/call get_item` against a
 # fixed-answer backend (direct HTTP, toolgate over stateless HTTP, session HTTP and stdio,
-# FastMCP 4.1.6), then start-up and memory on GitHub's REST API description, idle-session
-# memory and the demo's stdio start-up. Writes bench/results/latest.{json,md}.
+# FastMCP 4.1.6 over stateless HTTP and stdio), then start-up and memory on GitHub's REST
+# API description, idle-session memory and the demo's stdio start-up. Writes
+# bench/results/latest.{json,md}.
 #
 # Environment:
 #   BENCH_DURATION      measured seconds per throughput run (default 6)
@@ -257,6 +258,11 @@ if [[ "${BENCH_SKIP_FASTMCP:-0}" != 1 ]]; then
             --args "$ITEM_ARGS" --concurrency "$c" "${RUN[@]}" --server-pid "$pid"
     done
     stop "$pid"
+    for c in $CONCURRENCY; do
+        load "fastmcp_stdio_c$c" \
+            --stdio "$PY $ROOT/bench/fastmcp_server.py --spec $TMP/backend-openapi.json --base-url $BACKEND --stdio" \
+            --tool "$FM_TOOL" --args "$ITEM_ARGS" --concurrency "$c" "${RUN[@]}" --timeout 120
+    done
 fi
 stop "$BACKEND_PID"
 

@@ -41,6 +41,7 @@ SERVERS = [
     ("toolgate_session", "toolgate, streamable HTTP, session mode"),
     ("toolgate_stdio", "toolgate, stdio"),
     ("fastmcp_stateless", "FastMCP 4.1.6 from_openapi, stateless, JSON"),
+    ("fastmcp_stdio", "FastMCP 4.1.6 from_openapi, stdio"),
     ("rmcp_echo_stateless", "reference: bare rmcp 3.9 server, stateless, echo tool (no backend call)"),
 ]
 levels = sorted(
@@ -266,6 +267,24 @@ for c in levels:
 if hop:
     md.append("")
     md.append("A gateway hop before MCP: " + "; ".join(hop) + ".")
+versus = []
+for tg_key, fm_key, transport in (
+    ("toolgate_stateless", "fastmcp_stateless", "stateless HTTP"),
+    ("toolgate_stdio", "fastmcp_stdio", "stdio"),
+):
+    for c in levels:
+        tg, fm = find(tg_key, c), find(fm_key, c)
+        if tg and fm and fm["calls_per_s"]:
+            versus.append(
+                f"{transport} at c={c}: {fmt(tg['calls_per_s'] / fm['calls_per_s'], 0)}x the "
+                f"calls/s, {fmt(fm['server_cpu_us_per_call'] / tg['server_cpu_us_per_call'], 0)}x "
+                "less server CPU per call"
+                if tg["server_cpu_us_per_call"] and fm["server_cpu_us_per_call"]
+                else f"{transport} at c={c}: {fmt(tg['calls_per_s'] / fm['calls_per_s'], 0)}x the calls/s"
+            )
+if versus:
+    md.append("")
+    md.append("toolgate against FastMCP 4.1.6 on the same backend: " + "; ".join(versus) + ".")
 if startup:
     md.append("")
     md.append("### Start-up and memory (stdio, timed from the spawn)")
