@@ -116,45 +116,39 @@ fn assert_counted(report: &Value, kind: &str, mode: Option<&str>) {
     }
 }
 
-/// Loads one streamable HTTP endpoint in both request modes and checks the counts.
-fn load_http(url: &str, pid: u32) {
-    let pid = pid.to_string();
-    for mode in ["stateless", "session"] {
-        let report = bench(&[
-            "--url",
-            url,
-            "--mode",
-            mode,
-            "--tool",
-            "get_item",
-            "--args",
-            ITEM_ARGS,
-            "--calls",
-            &CALLS.to_string(),
-            "--concurrency",
-            CONCURRENCY,
-            "--server-pid",
-            &pid,
-        ]);
-        assert_counted(&report, "http", Some(mode));
-    }
-}
-
-/// Loads a stdio server started by `command` and checks the counts.
-fn load_stdio(command: &str) {
-    let report = bench(&[
-        "--stdio",
-        command,
+/// Runs `CALLS` calls of `get_item` at `CONCURRENCY` against `target` (the target's flags)
+/// and checks the counts.
+fn load_get_item(target: &[&str], kind: &str, mode: Option<&str>) {
+    let calls = CALLS.to_string();
+    let mut args = target.to_vec();
+    args.extend([
         "--tool",
         "get_item",
         "--args",
         ITEM_ARGS,
         "--calls",
-        &CALLS.to_string(),
+        &calls,
         "--concurrency",
         CONCURRENCY,
     ]);
-    assert_counted(&report, "stdio", None);
+    assert_counted(&bench(&args), kind, mode);
+}
+
+/// Loads one streamable HTTP endpoint in both request modes.
+fn load_http(url: &str, pid: u32) {
+    let pid = pid.to_string();
+    for mode in ["stateless", "session"] {
+        load_get_item(
+            &["--url", url, "--mode", mode, "--server-pid", &pid],
+            "http",
+            Some(mode),
+        );
+    }
+}
+
+/// Loads a stdio server started by `command`.
+fn load_stdio(command: &str) {
+    load_get_item(&["--stdio", command], "stdio", None);
 }
 
 #[test]

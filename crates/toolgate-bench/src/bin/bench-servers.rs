@@ -66,23 +66,15 @@ enum Server {
 
 fn main() -> std::io::Result<()> {
     match Cli::parse().server {
-        Server::Backend { listen, threads } => runtime(threads)?.block_on(async {
-            let listener = tokio::net::TcpListener::bind(&listen).await?;
-            let base = format!("http://{}", listener.local_addr()?);
-            let router = toolgate_bench::backend::router(Some(&base));
-            announce(&format!("listening on {base}"))?;
-            toolgate_bench::backend::serve(listener, router).await
+        Server::Backend { listen, threads } => serve(&listen, threads, |base| {
+            toolgate_bench::backend::router(Some(base))
         }),
         Server::Forward {
             upstream,
             listen,
             threads,
-        } => runtime(Some(threads))?.block_on(async {
-            let listener = tokio::net::TcpListener::bind(&listen).await?;
-            let base = format!("http://{}", listener.local_addr()?);
-            let router = toolgate_bench::forward::router(&upstream);
-            announce(&format!("listening on {base}"))?;
-            toolgate_bench::backend::serve(listener, router).await
+        } => serve(&listen, Some(threads), |_| {
+            toolgate_bench::forward::router(&upstream)
         }),
         Server::EchoMcp {
             stdio,
@@ -107,6 +99,22 @@ fn main() -> std::io::Result<()> {
             }
         }),
     }
+}
+
+/// Serves the router `make` builds (given the base URL) on `listen`, with TCP_NODELAY, after
+/// announcing `listening on BASE`.
+fn serve(
+    listen: &str,
+    threads: Option<usize>,
+    make: impl FnOnce(&str) -> axum::Router,
+) -> std::io::Result<()> {
+    runtime(threads)?.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let router = make(&base);
+        announce(&format!("listening on {base}"))?;
+        toolgate_bench::backend::serve(listener, router).await
+    })
 }
 
 /// A multi-thread runtime with `threads` workers (default: one per core).
