@@ -535,6 +535,31 @@ async fn modern_post(url: &str, method: &str, name: Option<&str>, body: String) 
     )
 }
 
+/// MCP is served at the configured path only: a well-formed fast-path request elsewhere is a
+/// plain 404, whatever its Host, and never reaches the pipeline.
+#[tokio::test]
+async fn only_the_mcp_path_speaks_mcp() {
+    let stack = common::start(SessionModeConfig::Stateless).await;
+    let (url, gateway) = gateway_with_fast_path(stack.api_addr, true).await;
+    let list =
+        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{{MODERN_META}}}}}"#);
+    let (status, body) = modern_post(&url, "tools/list", None, list.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(gateway.fast_path_calls(), 1);
+    let elsewhere = url.replace("/mcp", "/mcp-not");
+    let (status, _) = modern_post(&elsewhere, "tools/list", None, list.clone()).await;
+    assert_eq!(status, 404);
+    let foreign = reqwest::Client::new()
+        .post(&elsewhere)
+        .header("host", "evil.example.com")
+        .body(list)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 404);
+    assert_eq!(gateway.fast_path_calls(), 1);
+}
+
 #[tokio::test]
 async fn fast_path_answers_exactly_like_rmcp() {
     let stack = common::start(SessionModeConfig::Stateless).await;
