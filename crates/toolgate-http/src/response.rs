@@ -220,21 +220,15 @@ pub(crate) fn success_result(
             Ok(value) => {
                 // An object answer is its own text copy, byte for byte as the backend sent
                 // it (numbers keep every digit; no second serialization); a wrapped one is
-                // serialized.
+                // serialized. The body parsed as JSON, so it is UTF-8.
                 let (structured, text) = match (info.output_wrap, value) {
-                    (None, Value::Object(map)) => {
-                        let text = std::str::from_utf8(r.body.trim_ascii()).map(str::to_owned);
-                        let structured = Value::Object(map);
-                        let text = text.unwrap_or_else(|_| structured.to_string());
-                        (structured, text)
-                    }
-                    (Some(key), v) => {
-                        let structured = Value::Object(Map::from_iter([(key.to_owned(), v)]));
-                        let text = structured.to_string();
-                        (structured, text)
-                    }
-                    (None, v) => {
-                        let structured = Value::Object(Map::from_iter([("result".to_owned(), v)]));
+                    (None, object @ Value::Object(_)) => (
+                        object,
+                        String::from_utf8_lossy(r.body.trim_ascii()).into_owned(),
+                    ),
+                    (key, v) => {
+                        let key = key.unwrap_or("result").to_owned();
+                        let structured = Value::Object(Map::from_iter([(key, v)]));
                         let text = structured.to_string();
                         (structured, text)
                     }
