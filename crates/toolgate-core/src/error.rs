@@ -9,6 +9,7 @@
 //!
 //! The mapping of both to the wire lives in one place: [`crate::wire`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What kind of tool failure this is; drives metrics labels, retries and circuit breakers.
@@ -21,10 +22,15 @@ pub enum ToolErrorKind {
     BackendStatus,
     /// The backend did not answer within the timeout.
     Timeout,
-    /// The backend could not be reached (refused, DNS, TLS).
+    /// The backend could not be reached (refused, DNS, TLS): nothing was sent.
     Connect,
+    /// The exchange failed after the request may have been sent (connection reset mid-way, a
+    /// malformed response, a redirect loop): the backend may have processed it.
+    Transport,
     /// A request or response body exceeded the configured cap.
     TooLarge,
+    /// A concurrency cap was full; the call was refused before anything was sent.
+    Overloaded,
     /// A policy refused the call (rate limit, open circuit, missing scope).
     Rejected,
     /// The call was cancelled by the client.
@@ -41,10 +47,92 @@ impl ToolErrorKind {
             ToolErrorKind::BackendStatus => "backend_status",
             ToolErrorKind::Timeout => "timeout",
             ToolErrorKind::Connect => "connect",
+            ToolErrorKind::Transport => "transport",
             ToolErrorKind::TooLarge => "too_large",
+            ToolErrorKind::Overloaded => "overloaded",
             ToolErrorKind::Rejected => "rejected",
             ToolErrorKind::Cancelled => "cancelled",
             ToolErrorKind::Internal => "internal",
+        }
+    }
+
+    /// Where a failure of this kind arises unless a source says otherwise.
+    fn default_origin(self) -> ErrorOrigin {
+        match self {
+            ToolErrorKind::BackendStatus
+            | ToolErrorKind::Timeout
+            | ToolErrorKind::Connect
+            | ToolErrorKind::Transport => ErrorOrigin::Backend,
+            ToolErrorKind::InvalidArguments
+            | ToolErrorKind::TooLarge
+            | ToolErrorKind::Overloaded
+            | ToolErrorKind::Rejected
+            | ToolErrorKind::Cancelled
+            | ToolErrorKind::Internal => ErrorOrigin::Gateway,
+        }
+    }
+
+    /// How far a request got before a failure of this kind, unless a source says otherwise.
+    fn default_delivery(self) -> Delivery {
+        match self {
+            ToolErrorKind::BackendStatus => Delivery::Sent,
+            // A timeout or a broken exchange may come after the backend acted on the request;
+            // a cancellation may abort a request in flight.
+            ToolErrorKind::Timeout | ToolErrorKind::Transport | ToolErrorKind::Cancelled => {
+                Delivery::MaybeSent
+            }
+            ToolErrorKind::InvalidArguments
+            | ToolErrorKind::Connect
+            | ToolErrorKind::TooLarge
+            | ToolErrorKind::Overloaded
+            | ToolErrorKind::Rejected
+            | ToolErrorKind::Internal => Delivery::NotSent,
+        }
+    }
+}
+
+/// Which component a failure came from: what a circuit breaker or an operator blames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorOrigin {
+    /// toolgate itself: argument validation, a policy, a size cap, an internal failure.
+    Gateway,
+    /// The source's backend: the HTTP API or the upstream MCP server.
+    Backend,
+    /// The service that issues the backend's credentials (an OAuth2 token endpoint): a
+    /// failure there says nothing about the backend's health.
+    CredentialProvider,
+}
+
+impl ErrorOrigin {
+    /// Snake-case label for metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorOrigin::Gateway => "gateway",
+            ErrorOrigin::Backend => "backend",
+            ErrorOrigin::CredentialProvider => "credential_provider",
+        }
+    }
+}
+
+/// How far the request got before the failure: what a retry policy must know before it
+/// sends a request that is not idempotent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Delivery {
+    /// Nothing reached the backend: sending again cannot apply the operation twice.
+    NotSent,
+    /// The request may have reached the backend, which may have acted on it.
+    MaybeSent,
+    /// The backend received the request and answered.
+    Sent,
+}
+
+impl Delivery {
+    /// Snake-case label for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::NotSent => "not_sent",
+            Delivery::MaybeSent => "maybe_sent",
+            Delivery::Sent => "sent",
         }
     }
 }
@@ -64,6 +152,10 @@ pub struct ArgumentViolation {
 pub struct ToolError {
     /// Classification.
     pub kind: ToolErrorKind,
+    /// Which component failed.
+    pub origin: ErrorOrigin,
+    /// How far the request got: whether the backend may have acted on it.
+    pub delivery: Delivery,
     /// A message the model can act on: what failed, where, how to fix it. Never contains
     /// secrets.
     pub message: String,
@@ -72,23 +164,56 @@ pub struct ToolError {
     /// Every argument violation, for `InvalidArguments`.
     pub violations: Vec<ArgumentViolation>,
     /// Whether trying again unchanged may succeed (timeouts, 502/503/504, 429, connect errors).
+    /// Whether it is *safe* to try again is [`ToolError::delivery`] and the operation's
+    /// idempotency.
     pub retryable: bool,
     /// How long to wait before retrying, when known (rate limits, `Retry-After`).
     pub retry_after: Option<Duration>,
+    /// The underlying error, for the log (never shown to the client).
+    #[source]
+    pub cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl ToolError {
-    /// A failure of `kind` with `message`; `retryable` follows from the kind.
+    /// A failure of `kind` with `message`; `retryable`, origin and delivery follow from the
+    /// kind (override them with the `with_*` methods).
     pub fn new(kind: ToolErrorKind, message: impl Into<String>) -> Self {
-        let retryable = matches!(kind, ToolErrorKind::Timeout | ToolErrorKind::Connect);
+        let retryable = matches!(
+            kind,
+            ToolErrorKind::Timeout
+                | ToolErrorKind::Connect
+                | ToolErrorKind::Transport
+                | ToolErrorKind::Overloaded
+        );
         ToolError {
             kind,
+            origin: kind.default_origin(),
+            delivery: kind.default_delivery(),
             message: message.into(),
             status: None,
             violations: Vec::new(),
             retryable,
             retry_after: None,
+            cause: None,
         }
+    }
+
+    /// Sets which component failed.
+    pub fn with_origin(mut self, origin: ErrorOrigin) -> Self {
+        self.origin = origin;
+        self
+    }
+
+    /// Sets how far the request got.
+    pub fn with_delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = delivery;
+        self
+    }
+
+    /// Keeps the underlying error for the log.
+    pub fn with_cause(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(Arc::new(cause));
+        self
     }
 
     /// Argument validation failure listing every violation.

@@ -15,6 +15,6 @@ pub mod wire;
 
 pub use catalog::{Catalog, CatalogBuilder, SharedCatalog, ToolEntry};
 pub use context::{CallContext, CorrelationId, Principal, Transport};
-pub use error::{ArgumentViolation, GatewayError, ToolError, ToolErrorKind};
+pub use error::{ArgumentViolation, Delivery, ErrorOrigin, GatewayError, ToolError, ToolErrorKind};
 pub use handler::{ReadinessProbe, ToolHandler};
 pub use pipeline::{Dispatcher, McpCall, McpRequest, McpResponse, Pipeline, ToolOutcome};

@@ -24,7 +24,12 @@ pub fn tool_error_result(err: &ToolError) -> CallToolResult {
         },
         ToolErrorKind::Timeout => "The API did not answer in time; you may retry later.",
         ToolErrorKind::Connect => "The API could not be reached; you may retry later.",
+        ToolErrorKind::Transport => {
+            "The connection to the API broke during the call; the operation may or may not have \
+             been applied, so check its effect before repeating it."
+        }
         ToolErrorKind::TooLarge => "Reduce the size of the request or ask for less data.",
+        ToolErrorKind::Overloaded => "The API is busy; retry shortly.",
         ToolErrorKind::Rejected => "The gateway refused this call.",
         ToolErrorKind::Cancelled => "The call was cancelled.",
         ToolErrorKind::Internal => "The gateway failed unexpectedly.",
@@ -68,7 +73,9 @@ pub fn resource_error_data(uri: &str, err: &ToolError) -> ErrorData {
         ToolErrorKind::BackendStatus
         | ToolErrorKind::Timeout
         | ToolErrorKind::Connect
+        | ToolErrorKind::Transport
         | ToolErrorKind::TooLarge
+        | ToolErrorKind::Overloaded
         | ToolErrorKind::Rejected
         | ToolErrorKind::Cancelled
         | ToolErrorKind::Internal => ErrorCode::INTERNAL_ERROR,

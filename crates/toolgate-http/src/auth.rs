@@ -16,7 +16,7 @@ use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
-use toolgate_core::error::{ToolError, ToolErrorKind};
+use toolgate_core::error::{Delivery, ErrorOrigin, ToolError, ToolErrorKind};
 use toolgate_openapi::ir::{Operation, ParamLocation, SecurityScheme, SecuritySchemeKind};
 use url::Url;
 
@@ -438,6 +438,8 @@ impl OAuth2 {
                     crate::client::error_chain(&e)
                 ),
             )
+            .with_origin(ErrorOrigin::CredentialProvider)
+            .with_delivery(Delivery::NotSent)
         })?;
         let status = response.status();
         let body = response.bytes().await.unwrap_or_default();
@@ -463,19 +465,23 @@ impl OAuth2 {
                     status.canonical_reason().unwrap_or("")
                 ),
             )
-            .with_status(status.as_u16()));
+            .with_status(status.as_u16())
+            .with_origin(ErrorOrigin::CredentialProvider)
+            .with_delivery(Delivery::NotSent));
         }
         let token: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
             ToolError::new(
                 ToolErrorKind::Internal,
                 format!("the OAuth2 token endpoint {url} returned no usable access_token: {e}"),
             )
+            .with_origin(ErrorOrigin::CredentialProvider)
         })?;
         let header = sensitive(&format!("Bearer {}", token.access_token)).ok_or_else(|| {
             ToolError::new(
                 ToolErrorKind::Internal,
                 format!("the OAuth2 token endpoint {url} returned a token with invalid characters"),
             )
+            .with_origin(ErrorOrigin::CredentialProvider)
         })?;
         let lifetime = token
             .expires_in

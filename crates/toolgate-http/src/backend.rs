@@ -20,7 +20,7 @@ use rmcp::model::{CallToolResult, JsonObject, ResourceContents};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use toolgate_core::context::CallContext;
-use toolgate_core::error::{ToolError, ToolErrorKind};
+use toolgate_core::error::{Delivery, ToolError, ToolErrorKind};
 use toolgate_core::handler::{ReadinessProbe, ToolHandler};
 use toolgate_openapi::ir::{Operation, SecurityScheme};
 use url::Url;
@@ -412,7 +412,7 @@ impl HandlerShared {
         }
         let Ok(_permit) = self.backend.semaphore.clone().try_acquire_owned() else {
             let mut err = ToolError::new(
-                ToolErrorKind::Rejected,
+                ToolErrorKind::Overloaded,
                 format!(
                     "backend {} already has {} requests in flight (max_concurrent_requests); \
                      retry shortly, or raise `max_concurrent_requests` in the source options",
@@ -420,7 +420,6 @@ impl HandlerShared {
                     opts.max_concurrent_requests
                 ),
             );
-            err.retryable = true;
             err.retry_after = Some(Duration::from_secs(1));
             return Err(err);
         };
@@ -437,7 +436,8 @@ impl HandlerShared {
                         op.name,
                         self.plan.authority()
                     ),
-                ));
+                )
+                .with_delivery(Delivery::NotSent));
             }
             if left < timeout {
                 timeout = left;
@@ -641,7 +641,8 @@ impl HandlerShared {
                     "could not connect to backend {authority} within connect_timeout_ms ({} ms)",
                     self.backend.options.connect_timeout_ms
                 ),
-            ),
+            )
+            .with_delivery(Delivery::NotSent),
             SendErrorKind::Connect => ToolError::new(
                 ToolErrorKind::Connect,
                 format!(
@@ -655,7 +656,7 @@ impl HandlerShared {
                 format!("backend {authority} timed out on {method} {path}"),
             ),
             SendErrorKind::Failed => ToolError::new(
-                ToolErrorKind::Connect,
+                ToolErrorKind::Transport,
                 format!(
                     "the connection to backend {authority} failed during {method} {path}: {}",
                     e.detail

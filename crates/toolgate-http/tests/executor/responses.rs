@@ -396,7 +396,7 @@ async fn concurrency_cap_rejects_fast() {
     let started = std::time::Instant::now();
     let err = call(&b, &op, json!({})).await.unwrap_err();
     assert!(started.elapsed() < Duration::from_millis(100));
-    assert_eq!(err.kind, ToolErrorKind::Rejected);
+    assert_eq!(err.kind, ToolErrorKind::Overloaded);
     assert!(err.retryable);
     assert!(
         err.message.contains("max_concurrent_requests"),

@@ -249,7 +249,10 @@ async fn redirect_loop_is_an_error_after_five_hops() {
     let err = call(&b, &get("/hop/0").build(), json!({}))
         .await
         .unwrap_err();
-    assert_eq!(err.kind, ToolErrorKind::Connect, "{}", err.message);
+    // Every hop was sent: a redirect loop is a failure after sending, never "could not
+    // connect" (which a retry policy may treat as safe to send again).
+    assert_eq!(err.kind, ToolErrorKind::Transport, "{}", err.message);
+    assert_eq!(err.delivery, toolgate_core::Delivery::MaybeSent);
     assert!(
         err.message.contains("too many redirects"),
         "{}",
