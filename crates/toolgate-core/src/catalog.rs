@@ -99,6 +99,24 @@ impl Catalog {
         self.tool_index.get(name).map(|&i| &self.tools[i])
     }
 
+    /// The position of tool `name` in [`Catalog::tools`].
+    pub fn tool_position(&self, name: &str) -> Option<usize> {
+        self.tool_index.get(name).copied()
+    }
+
+    /// Where `uri` is served: a fixed resource first, then the first matching template with
+    /// the values bound to its variables.
+    pub fn locate_resource(&self, uri: &str) -> Option<ResourceLocation> {
+        if let Some(&i) = self.resource_index.get(uri) {
+            return Some(ResourceLocation::Fixed(i));
+        }
+        self.templates.iter().enumerate().find_map(|(i, t)| {
+            t.matcher
+                .matches(uri)
+                .map(|arguments| ResourceLocation::Template(i, arguments))
+        })
+    }
+
     /// All tools, in registration order.
     pub fn tools(&self) -> &[ToolEntry] {
         &self.tools
@@ -117,26 +135,6 @@ impl Catalog {
     /// All sources.
     pub fn sources(&self) -> &[SourceEntry] {
         &self.sources
-    }
-
-    /// Finds what serves `uri`: a fixed resource first, then the first matching template with
-    /// the values bound to its variables.
-    pub fn resolve_resource(&self, uri: &str) -> Option<ResolvedResource<'_>> {
-        if let Some(&i) = self.resource_index.get(uri) {
-            let e = &self.resources[i];
-            return Some(ResolvedResource {
-                source: &e.source,
-                handler: &e.handler,
-                arguments: Default::default(),
-            });
-        }
-        self.templates.iter().find_map(|t| {
-            t.matcher.matches(uri).map(|arguments| ResolvedResource {
-                source: &t.source,
-                handler: &t.handler,
-                arguments,
-            })
-        })
     }
 
     /// One page of `items` starting at `cursor`: the items and the next cursor.
@@ -168,14 +166,14 @@ impl Catalog {
     }
 }
 
-/// What `resources/read` resolved a URI to.
-pub struct ResolvedResource<'a> {
-    /// Source name.
-    pub source: &'a Arc<str>,
-    /// Reads the resource.
-    pub handler: &'a Arc<dyn ToolHandler>,
-    /// Template variables bound from the URI (empty for fixed resources).
-    pub arguments: rmcp::model::JsonObject,
+/// Where a `resources/read` URI is served, by position in the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResourceLocation {
+    /// The fixed resource at this position of [`Catalog::resources`].
+    Fixed(usize),
+    /// The template at this position of [`Catalog::templates`], with the values the URI
+    /// binds to its variables.
+    Template(usize, rmcp::model::JsonObject),
 }
 
 fn encode_cursor(offset: usize) -> String {

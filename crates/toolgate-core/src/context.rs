@@ -5,6 +5,7 @@
 //! the source that serves it. It is cheap to clone (a few `Arc`s).
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::time::Instant;
@@ -106,7 +107,29 @@ impl Transport {
     }
 }
 
-/// The authenticated caller, once authentication exists (filled by the auth layer).
+/// Which path through the server a request took: the fast path (served by toolgate's own
+/// edge, see `toolgate-server`) or rmcp's general path. A label for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum EdgePath {
+    /// rmcp's request handling (or an in-process call).
+    #[default]
+    Rmcp,
+    /// toolgate's fast path.
+    Fast,
+}
+
+impl EdgePath {
+    /// Lower-case name, used as a metric label and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EdgePath::Rmcp => "rmcp",
+            EdgePath::Fast => "fast",
+        }
+    }
+}
+
+/// The authenticated caller (established once per request at the transport edge: from the
+/// HTTP request's authentication, or from configuration on stdio).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// Subject (`sub` claim or API key id).
@@ -116,14 +139,18 @@ pub struct Principal {
 }
 
 /// Everything known about one MCP request besides its payload.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CallContext {
     /// Correlation id for logs and backend requests.
     pub correlation_id: CorrelationId,
     /// Transport the request came in on.
     pub transport: Transport,
+    /// The path through the server that serves it.
+    pub path: EdgePath,
     /// The authenticated caller, if any.
-    pub principal: Option<Principal>,
+    pub principal: Option<Arc<Principal>>,
+    /// The client's network address (HTTP), when known.
+    pub peer: Option<SocketAddr>,
     /// When the caller stops waiting; sources should not start work past it.
     pub deadline: Option<Instant>,
     /// Cancelled when the client cancels the request or goes away.
@@ -131,6 +158,29 @@ pub struct CallContext {
     /// Headers of the incoming HTTP request (HTTP transport only). Sources forward only the
     /// names their configuration allowlists.
     pub incoming_headers: Option<Arc<http::HeaderMap>>,
+}
+
+/// Written by hand: the incoming headers may hold the client's credentials, so only their
+/// names are shown.
+impl fmt::Debug for CallContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallContext")
+            .field("correlation_id", &self.correlation_id)
+            .field("transport", &self.transport)
+            .field("path", &self.path)
+            .field("principal", &self.principal.as_ref().map(|p| &p.subject))
+            .field("peer", &self.peer)
+            .field("deadline", &self.deadline)
+            .field("cancelled", &self.cancel.is_cancelled())
+            .field(
+                "incoming_headers",
+                &self
+                    .incoming_headers
+                    .as_ref()
+                    .map(|h| h.keys().map(|k| k.as_str()).collect::<Vec<_>>()),
+            )
+            .finish()
+    }
 }
 
 impl CallContext {
@@ -144,7 +194,9 @@ impl CallContext {
         CallContext {
             correlation_id,
             transport,
+            path: EdgePath::Rmcp,
             principal: None,
+            peer: None,
             deadline: None,
             cancel: CancellationToken::new(),
             incoming_headers: None,
@@ -155,6 +207,17 @@ impl CallContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_never_shows_header_values() {
+        let mut ctx = CallContext::in_process();
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", "Bearer canary-secret".parse().unwrap());
+        ctx.incoming_headers = Some(Arc::new(headers));
+        let text = format!("{ctx:?}");
+        assert!(text.contains("authorization"), "{text}");
+        assert!(!text.contains("canary-secret"), "{text}");
+    }
 
     #[test]
     fn client_ids_are_taken_only_when_safe() {

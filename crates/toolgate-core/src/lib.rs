@@ -10,11 +10,13 @@ pub mod context;
 pub mod error;
 pub mod handler;
 pub mod pipeline;
+pub mod resolve;
 pub mod uri_template;
 pub mod wire;
 
 pub use catalog::{Catalog, CatalogBuilder, SharedCatalog, ToolEntry};
-pub use context::{CallContext, CorrelationId, Principal, Transport};
+pub use context::{CallContext, CorrelationId, EdgePath, Principal, Transport};
 pub use error::{ArgumentViolation, Delivery, ErrorOrigin, GatewayError, ToolError, ToolErrorKind};
 pub use handler::{ReadinessProbe, ToolHandler};
 pub use pipeline::{Dispatcher, McpCall, McpRequest, McpResponse, Pipeline, ToolOutcome};
+pub use resolve::{ResolveLayer, Resolved, Target};

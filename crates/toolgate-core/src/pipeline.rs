@@ -15,9 +15,10 @@ use rmcp::model::{
 use tower::Service;
 use tower::util::BoxCloneSyncService;
 
-use crate::catalog::SharedCatalog;
+use crate::catalog::{Catalog, SharedCatalog};
 use crate::context::CallContext;
-use crate::error::{GatewayError, ToolError};
+use crate::error::{GatewayError, ToolError, ToolErrorKind};
+use crate::resolve::Resolved;
 
 /// One MCP operation.
 #[derive(Debug, Clone)]
@@ -71,6 +72,20 @@ pub struct McpCall {
     pub ctx: CallContext,
     /// What.
     pub request: McpRequest,
+    /// What the request addresses, in the catalog snapshot the call runs against: set by the
+    /// outermost layer ([`crate::resolve::ResolveLayer`]) before any policy runs.
+    pub resolved: Option<Resolved>,
+}
+
+impl McpCall {
+    /// A call not resolved yet.
+    pub fn new(ctx: CallContext, request: McpRequest) -> Self {
+        McpCall {
+            ctx,
+            request,
+            resolved: None,
+        }
+    }
 }
 
 /// The outcome of a tool call: a result, or a classified failure (turned into an
@@ -105,7 +120,8 @@ impl McpResponse {
 /// The boxed pipeline every transport calls.
 pub type Pipeline = BoxCloneSyncService<McpCall, McpResponse, GatewayError>;
 
-/// The innermost service: looks the target up in the current catalog and runs it.
+/// The innermost service: runs the target the call resolved to (resolving it first if no
+/// [`crate::resolve::ResolveLayer`] did).
 #[derive(Clone)]
 pub struct Dispatcher {
     catalog: SharedCatalog,
@@ -118,6 +134,20 @@ impl Dispatcher {
     }
 }
 
+/// A page of `items` as `T`, or the cursor's error.
+fn listing<E, T>(
+    catalog: &Catalog,
+    items: &[E],
+    cursor: Option<&str>,
+    item: impl Fn(&E) -> T,
+    wrap: impl FnOnce(Vec<T>, Option<String>) -> McpResponse,
+) -> BoxFuture<'static, Result<McpResponse, GatewayError>> {
+    let result = catalog
+        .page(items, cursor)
+        .map(|(page, next)| wrap(page.iter().map(item).collect(), next));
+    Box::pin(std::future::ready(result))
+}
+
 impl Service<McpCall> for Dispatcher {
     type Response = McpResponse;
     type Error = GatewayError;
@@ -128,49 +158,49 @@ impl Service<McpCall> for Dispatcher {
     }
 
     fn call(&mut self, call: McpCall) -> Self::Future {
-        let catalog = self.catalog.load_full();
-        let McpCall { ctx, request } = call;
+        let McpCall {
+            ctx,
+            request,
+            resolved,
+        } = call;
+        let resolved =
+            resolved.unwrap_or_else(|| Resolved::new(self.catalog.load_full(), &request));
+        let catalog = resolved.catalog();
         match request {
-            McpRequest::ListTools { cursor } => {
-                let result =
-                    catalog
-                        .page(catalog.tools(), cursor.as_deref())
-                        .map(|(page, next)| {
-                            let mut r = ListToolsResult::with_all_items(
-                                page.iter().map(|e| e.tool.clone()).collect(),
-                            );
-                            r.next_cursor = next;
-                            McpResponse::Tools(r)
-                        });
-                Box::pin(std::future::ready(result))
-            }
-            McpRequest::ListResources { cursor } => {
-                let result =
-                    catalog
-                        .page(catalog.resources(), cursor.as_deref())
-                        .map(|(page, next)| {
-                            let mut r = ListResourcesResult::with_all_items(
-                                page.iter().map(|e| e.resource.clone()).collect(),
-                            );
-                            r.next_cursor = next;
-                            McpResponse::Resources(r)
-                        });
-                Box::pin(std::future::ready(result))
-            }
-            McpRequest::ListResourceTemplates { cursor } => {
-                let result =
-                    catalog
-                        .page(catalog.templates(), cursor.as_deref())
-                        .map(|(page, next)| {
-                            let mut r = ListResourceTemplatesResult::with_all_items(
-                                page.iter().map(|e| e.template.clone()).collect(),
-                            );
-                            r.next_cursor = next;
-                            McpResponse::ResourceTemplates(r)
-                        });
-                Box::pin(std::future::ready(result))
-            }
-            McpRequest::CallTool { name, arguments } => match catalog.tool(&name) {
+            McpRequest::ListTools { cursor } => listing(
+                catalog,
+                catalog.tools(),
+                cursor.as_deref(),
+                |e| e.tool.clone(),
+                |items, next| {
+                    let mut r = ListToolsResult::with_all_items(items);
+                    r.next_cursor = next;
+                    McpResponse::Tools(r)
+                },
+            ),
+            McpRequest::ListResources { cursor } => listing(
+                catalog,
+                catalog.resources(),
+                cursor.as_deref(),
+                |e| e.resource.clone(),
+                |items, next| {
+                    let mut r = ListResourcesResult::with_all_items(items);
+                    r.next_cursor = next;
+                    McpResponse::Resources(r)
+                },
+            ),
+            McpRequest::ListResourceTemplates { cursor } => listing(
+                catalog,
+                catalog.templates(),
+                cursor.as_deref(),
+                |e| e.template.clone(),
+                |items, next| {
+                    let mut r = ListResourceTemplatesResult::with_all_items(items);
+                    r.next_cursor = next;
+                    McpResponse::ResourceTemplates(r)
+                },
+            ),
+            McpRequest::CallTool { name, arguments } => match resolved.tool() {
                 None => Box::pin(std::future::ready(Err(GatewayError::UnknownTool(name)))),
                 Some(entry) => {
                     let fut = entry.handler.call(&ctx, arguments);
@@ -178,26 +208,34 @@ impl Service<McpCall> for Dispatcher {
                     Box::pin(async move {
                         let outcome = tokio::select! {
                             r = fut => r,
-                            () = cancel.cancelled() => Err(ToolError::new(
-                                crate::error::ToolErrorKind::Cancelled,
-                                format!("call to `{name}` was cancelled by the client"),
-                            )),
+                            () = cancel.cancelled() => Err(cancelled(&format!("call to `{name}`"))),
                         };
                         Ok(McpResponse::ToolResult(outcome))
                     })
                 }
             },
-            McpRequest::ReadResource { uri } => match catalog.resolve_resource(&uri) {
+            McpRequest::ReadResource { uri } => match resolved.resource_reader() {
                 None => Box::pin(std::future::ready(Err(GatewayError::ResourceNotFound(uri)))),
-                Some(resolved) => {
-                    let fut = resolved.handler.read(&ctx, &uri, resolved.arguments);
+                Some((handler, arguments)) => {
+                    let fut = handler.read(&ctx, &uri, arguments);
+                    let cancel = ctx.cancel.clone();
                     Box::pin(async move {
-                        Ok(McpResponse::Resource(
-                            fut.await.map(ReadResourceResult::new),
-                        ))
+                        let outcome = tokio::select! {
+                            r = fut => r,
+                            () = cancel.cancelled() => Err(cancelled(&format!("reading `{uri}`"))),
+                        };
+                        Ok(McpResponse::Resource(outcome.map(ReadResourceResult::new)))
                     })
                 }
             },
         }
     }
+}
+
+/// The failure of work the client cancelled.
+fn cancelled(what: &str) -> ToolError {
+    ToolError::new(
+        ToolErrorKind::Cancelled,
+        format!("{what} was cancelled by the client"),
+    )
 }

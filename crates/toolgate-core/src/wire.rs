@@ -86,3 +86,21 @@ pub fn resource_error_data(uri: &str, err: &ToolError) -> ErrorData {
         Some(json!({ "uri": uri, "kind": err.kind.as_str() })),
     )
 }
+
+/// A body that is not JSON: JSON-RPC's parse error.
+pub fn parse_error(detail: impl std::fmt::Display) -> ErrorData {
+    ErrorData::new(
+        ErrorCode::PARSE_ERROR,
+        format!("Parse error: the body is not valid JSON ({detail})"),
+        None,
+    )
+}
+
+/// A body that is JSON but not a JSON-RPC message this server reads: `reason` says why.
+pub fn invalid_request(reason: impl std::fmt::Display) -> ErrorData {
+    ErrorData::new(
+        ErrorCode::INVALID_REQUEST,
+        format!("Invalid Request: {reason}"),
+        None,
+    )
+}

@@ -1,14 +1,16 @@
-//! One structured log line per call: method, tool, outcome, latency, correlation id.
+//! One structured log line per call: method, tool, source, outcome, latency, correlation id,
+//! transport and the path that served it.
 //!
-//! Arguments and results are never logged (they may hold personal data or secrets); the
-//! full error message of a failed call is, at `warn` level, because it is what an operator
-//! needs and it is written by the gateway itself, not copied from credentials.
+//! Arguments and results are never logged (they may hold personal data or secrets). A failed
+//! call's message is logged at `warn`, since it is what an operator needs; messages are built
+//! by the gateway and never contain credentials. A call whose future is dropped before it
+//! finishes (the client went away) still gets its line, with outcome `dropped`.
 
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures::future::BoxFuture;
-use toolgate_core::{GatewayError, McpCall, McpRequest, McpResponse};
+use toolgate_core::{CorrelationId, GatewayError, McpCall, McpRequest, McpResponse};
 use tower::{Layer, Service};
 
 use crate::outcome::outcome_label;
@@ -30,6 +32,77 @@ pub struct CallLogService<S> {
     inner: S,
 }
 
+/// What the line of one call says besides its outcome.
+struct LogLine {
+    correlation_id: CorrelationId,
+    transport: &'static str,
+    path: &'static str,
+    method: &'static str,
+    /// The tool as the client named it (written with escapes: it is user input).
+    tool: Option<String>,
+    uri: Option<String>,
+    source: Option<std::sync::Arc<str>>,
+    subject: Option<String>,
+    started: Instant,
+    written: bool,
+}
+
+impl LogLine {
+    fn write(&mut self, outcome: &'static str, error: Option<&str>) {
+        if std::mem::replace(&mut self.written, true) {
+            return;
+        }
+        let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let latency_ms = format_args!("{latency_ms:.3}");
+        let tool = self.tool.as_deref().map(tracing::field::debug);
+        let uri = self.uri.as_deref().map(tracing::field::debug);
+        let source = self.source.as_deref();
+        let subject = self.subject.as_deref().map(tracing::field::debug);
+        match error {
+            None => tracing::info!(
+                target: "toolgate::call",
+                correlation_id = %self.correlation_id,
+                transport = self.transport,
+                path = self.path,
+                method = self.method,
+                tool,
+                uri,
+                source,
+                subject,
+                outcome,
+                latency_ms,
+                "call finished"
+            ),
+            Some(error) => tracing::warn!(
+                target: "toolgate::call",
+                correlation_id = %self.correlation_id,
+                transport = self.transport,
+                path = self.path,
+                method = self.method,
+                tool,
+                uri,
+                source,
+                subject,
+                outcome,
+                latency_ms,
+                error,
+                "call failed"
+            ),
+        }
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        if !self.written {
+            self.write(
+                "dropped",
+                Some("the client went away before the call finished"),
+            );
+        }
+    }
+}
+
 impl<S> Service<McpCall> for CallLogService<S>
 where
     S: Service<McpCall, Response = McpResponse, Error = GatewayError>,
@@ -44,7 +117,6 @@ where
     }
 
     fn call(&mut self, call: McpCall) -> Self::Future {
-        let method = call.request.method();
         let (tool, uri) = match &call.request {
             McpRequest::CallTool { name, .. } => (Some(name.clone()), None),
             McpRequest::ReadResource { uri } => (None, Some(uri.clone())),
@@ -52,42 +124,25 @@ where
             | McpRequest::ListResources { .. }
             | McpRequest::ListResourceTemplates { .. } => (None, None),
         };
-        let correlation_id = call.ctx.correlation_id.clone();
-        let transport = call.ctx.transport.as_str();
+        let mut line = LogLine {
+            correlation_id: call.ctx.correlation_id.clone(),
+            transport: call.ctx.transport.as_str(),
+            path: call.ctx.path.as_str(),
+            method: call.request.method(),
+            tool,
+            uri,
+            source: call.resolved.as_ref().and_then(|r| r.source()).cloned(),
+            subject: call.ctx.principal.as_ref().map(|p| p.subject.clone()),
+            started: Instant::now(),
+            written: false,
+        };
         let fut = self.inner.call(call);
-        let started = Instant::now();
         Box::pin(async move {
             let result = fut.await;
-            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
             let outcome = outcome_label(&result);
-            let error = match &result {
-                Ok(r) => r.tool_error().map(|e| e.message.clone()),
-                Err(e) => Some(e.to_string()),
-            };
-            match error {
-                None => tracing::info!(
-                    target: "toolgate::call",
-                    correlation_id = %correlation_id,
-                    transport,
-                    method,
-                    tool = tool.as_deref(),
-                    uri = uri.as_deref(),
-                    outcome,
-                    latency_ms = format_args!("{latency_ms:.3}"),
-                    "call finished"
-                ),
-                Some(error) => tracing::warn!(
-                    target: "toolgate::call",
-                    correlation_id = %correlation_id,
-                    transport,
-                    method,
-                    tool = tool.as_deref(),
-                    uri = uri.as_deref(),
-                    outcome,
-                    latency_ms = format_args!("{latency_ms:.3}"),
-                    error = ?error,
-                    "call failed"
-                ),
+            match &result {
+                Ok(r) => line.write(outcome, r.tool_error().map(|e| e.message.as_str())),
+                Err(e) => line.write(outcome, Some(&e.to_string())),
             }
             result
         })

@@ -5,6 +5,11 @@
 //! - `toolgate_calls_total{method, tool, outcome}`: finished calls.
 //! - `toolgate_call_duration_seconds{method, tool}`: latency histogram.
 //! - `toolgate_calls_in_flight`: calls currently being served.
+//! - `toolgate_edge_calls_total{transport, path}`: calls by transport and by the path that
+//!   served them (`fast` or `rmcp`), so an operator (and a test) can see which path runs.
+//!
+//! A call whose future is dropped before it finishes (the client went away) is settled by a
+//! drop guard: the gauge goes back down and the call counts with outcome `dropped`.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -31,6 +36,12 @@ struct CallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EdgeLabels {
+    transport: &'static str,
+    path: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LatencyLabels {
     method: Cow<'static, str>,
     tool: String,
@@ -49,6 +60,7 @@ pub struct Metrics {
     calls: Family<CallLabels, Counter>,
     latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
     in_flight: Gauge,
+    edge: Family<EdgeLabels, Counter>,
 }
 
 impl Metrics {
@@ -60,6 +72,7 @@ impl Metrics {
             latency_histogram,
         );
         let in_flight = Gauge::default();
+        let edge = Family::<EdgeLabels, Counter>::default();
         registry.register(
             "calls",
             "MCP calls served, by method, tool and outcome",
@@ -75,11 +88,17 @@ impl Metrics {
             "MCP calls currently being served",
             in_flight.clone(),
         );
+        registry.register(
+            "edge_calls",
+            "MCP calls by transport and by the path that served them (fast or rmcp)",
+            edge.clone(),
+        );
         Arc::new(Metrics {
             registry,
             calls,
             latency,
             in_flight,
+            edge,
         })
     }
 
@@ -138,12 +157,34 @@ pub struct MetricsService<S> {
     metrics: Arc<Metrics>,
 }
 
-/// The tool label of a call: the tool name if the call reached a known tool, else `_none`.
-/// An unknown tool's name is user input and must never become a label value.
-fn tool_label(tool: Option<String>, result: &Result<McpResponse, GatewayError>) -> String {
-    match (tool, result) {
-        (Some(name), Ok(_)) => name,
-        _ => "_none".to_owned(),
+/// Settles one call's metrics: when the call finishes, or when its future is dropped first.
+struct CallGuard {
+    metrics: Arc<Metrics>,
+    method: &'static str,
+    /// A catalog tool name, or `_none`: never user input.
+    tool: String,
+    started: Instant,
+    settled: bool,
+}
+
+impl CallGuard {
+    fn settle(&mut self, outcome: &'static str) {
+        if std::mem::replace(&mut self.settled, true) {
+            return;
+        }
+        self.metrics.in_flight.dec();
+        self.metrics.record(
+            self.method,
+            &self.tool,
+            outcome,
+            self.started.elapsed().as_secs_f64(),
+        );
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.settle("dropped");
     }
 }
 
@@ -163,23 +204,31 @@ where
     fn call(&mut self, call: McpCall) -> Self::Future {
         let metrics = self.metrics.clone();
         let method = call.request.method();
-        let tool = match &call.request {
-            McpRequest::CallTool { name, .. } => Some(name.clone()),
-            _ => None,
+        // The label is the catalog's name for the tool the call resolved to: an unknown
+        // tool's name is user input and must never become a label value.
+        let tool = match (&call.request, call.resolved.as_ref().and_then(|r| r.tool())) {
+            (McpRequest::CallTool { .. }, Some(entry)) => entry.tool.name.to_string(),
+            _ => "_none".to_owned(),
+        };
+        metrics
+            .edge
+            .get_or_create(&EdgeLabels {
+                transport: call.ctx.transport.as_str(),
+                path: call.ctx.path.as_str(),
+            })
+            .inc();
+        metrics.in_flight.inc();
+        let mut guard = CallGuard {
+            metrics,
+            method,
+            tool,
+            started: Instant::now(),
+            settled: false,
         };
         let fut = self.inner.call(call);
-        metrics.in_flight.inc();
-        let started = Instant::now();
         Box::pin(async move {
             let result = fut.await;
-            metrics.in_flight.dec();
-            let tool = tool_label(tool, &result);
-            metrics.record(
-                method,
-                &tool,
-                outcome_label(&result),
-                started.elapsed().as_secs_f64(),
-            );
+            guard.settle(outcome_label(&result));
             result
         })
     }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use toolgate_core::{Dispatcher, Pipeline, SharedCatalog};
+use toolgate_core::{Dispatcher, Pipeline, ResolveLayer, SharedCatalog};
 use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
@@ -11,18 +11,25 @@ use crate::metrics::{Metrics, MetricsLayer};
 
 /// Builds the pipeline every transport calls, outermost layer first.
 ///
-/// The correlation id is assigned before the pipeline, where the request enters (the
-/// transport edge reads `X-Request-Id`/`traceparent`), so every layer already sees it.
+/// The call context (correlation id, principal, cancellation) is built before the pipeline,
+/// at the one request edge in `toolgate-server`, so every layer already sees it.
 pub fn build(catalog: SharedCatalog, metrics: Arc<Metrics>) -> Pipeline {
     let service = ServiceBuilder::new()
-        // 1. Call log: outermost so its latency and outcome cover everything below,
-        //    including refusals by later policy layers.
+        // 1. Resolve: looks the target up in one catalog snapshot, so every layer below sees
+        //    the tool (its source, annotations, later its required scopes) rather than a
+        //    name, and the call runs against that snapshot even across a reload. It never
+        //    refuses, so the call log and metrics still see unknown names.
+        .layer(ResolveLayer::new(catalog.clone()))
+        // 2. Call log: outermost of the observing layers, so its latency and outcome cover
+        //    everything below, including refusals by later policy layers.
         .layer(CallLogLayer)
-        // 2. Metrics: counts and latency per method, tool and outcome.
+        // 3. Metrics: counts and latency per method, tool and outcome (tool labels come from
+        //    the resolved catalog entry, never from the request).
         .layer(MetricsLayer::new(metrics))
-        // (Authentication, authorization, rate limits, retries and circuit breakers slot in
-        //  here, in that order: cheap refusals before any work, retries closest to the source.)
-        // 3. Dispatcher: looks the target up in the current catalog and runs it.
+        // (Authorization, rate limits, retries and circuit breakers slot in here, in that
+        //  order: cheap refusals before any work, retries closest to the source. Who the
+        //  caller is was decided at the transport edge.)
+        // 4. Dispatcher: runs the resolved target.
         .service(Dispatcher::new(catalog));
     BoxCloneSyncService::new(service)
 }
@@ -39,19 +46,19 @@ mod tests {
     async fn unknown_tool_names_never_become_metric_labels() {
         let metrics = Metrics::new();
         let pipeline = build(shared(Catalog::builder().build()), metrics.clone());
-        let call = McpCall {
-            ctx: CallContext::in_process(),
-            request: McpRequest::CallTool {
+        let call = McpCall::new(
+            CallContext::in_process(),
+            McpRequest::CallTool {
                 name: "attacker-chosen-name".to_owned(),
                 arguments: Default::default(),
             },
-        };
+        );
         let result = pipeline.clone().oneshot(call).await;
         assert!(matches!(result, Err(GatewayError::UnknownTool(_))));
-        let list = McpCall {
-            ctx: CallContext::in_process(),
-            request: McpRequest::ListTools { cursor: None },
-        };
+        let list = McpCall::new(
+            CallContext::in_process(),
+            McpRequest::ListTools { cursor: None },
+        );
         assert!(pipeline.oneshot(list).await.is_ok());
         let text = metrics.encode();
         assert!(!text.contains("attacker-chosen-name"), "{text}");

@@ -1,18 +1,20 @@
-//! The MCP server of toolgate: the rmcp `ServerHandler` over the call pipeline, the stdio and
-//! streamable HTTP transports, and the mountable axum router.
+//! The MCP server of toolgate: the [`Gateway`] (the MCP face of the call pipeline and the
+//! one request edge every transport goes through), the stdio and streamable HTTP transports,
+//! and the mountable axum router.
 //!
 //! Does not own: what tools exist (the catalog, built by the binary from sources) or policies
 //! (the pipeline, built by `toolgate_policy::stack`).
 
-mod fast_path;
-pub mod handler;
+mod gateway;
+mod handler;
 pub mod http;
 pub mod origin;
+mod protocol;
 pub mod sessions;
 pub mod stdio;
 mod tools_json;
 
-pub use handler::{Gateway, InFlight, ServerIdentity};
+pub use gateway::{Gateway, InFlight, ServerIdentity};
 pub use http::{
     HttpOptions, SessionMode, gateway_app, mcp_router, mcp_router_with_sessions, serve,
 };

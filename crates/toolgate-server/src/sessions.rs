@@ -111,6 +111,16 @@ impl Sessions {
         self.inner.sessions.read().await.len()
     }
 
+    /// Whether session `id` is open with its rmcp worker stopped (so no request of it is
+    /// running in rmcp).
+    pub(crate) async fn is_hibernating(&self, id: &str) -> bool {
+        let Some(entry) = self.read().get(id).cloned() else {
+            return false;
+        };
+        !entry.restoring.load(Ordering::Acquire)
+            && !self.inner.sessions.read().await.contains_key(id)
+    }
+
     /// Marks session `id` as used now (by the fast path); false if no such session is open.
     pub(crate) fn touch(&self, id: &str) -> bool {
         match self.read().get(id) {

@@ -50,64 +50,8 @@ impl Default for ServerSection {
     }
 }
 
-/// Streamable HTTP transport settings.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpSection {
-    /// Address to listen on. Loopback by default; binding elsewhere requires `allowed_hosts`.
-    pub bind: String,
-    /// Path of the MCP endpoint.
-    pub path: String,
-    /// Accepted `Host` header values (`name` or `name:port`); loopback names by default, which
-    /// refuses DNS-rebinding attacks. Set to your public host names when exposing the server.
-    pub allowed_hosts: Option<Vec<String>>,
-    /// Accepted browser `Origin` values (`scheme://host[:port|:*]`); loopback by default.
-    pub allowed_origins: Option<Vec<String>>,
-    /// `stateful`: 2025-11-25 clients get sessions (`Mcp-Session-Id`). `stateless`: no
-    /// sessions; any replica serves any request. 2026-07-28 clients are always stateless.
-    pub session_mode: SessionModeConfig,
-    /// Answer simple requests with `application/json` rather than an SSE stream.
-    pub json_response: bool,
-    /// Largest accepted request body, in bytes.
-    pub max_request_body_bytes: usize,
-    /// How long calls in progress may run after SIGINT/SIGTERM before they are cut off.
-    pub shutdown_grace_seconds: u64,
-    /// Serve well-formed `tools/call` and `tools/list` requests (stateless 2026-07-28 ones,
-    /// and session-mode ones of older clients; over stdio too) on toolgate's lean fast path
-    /// (same answers as the general path, a fraction of the work). Turn off only to rule it
-    /// out when debugging.
-    pub fast_path: bool,
-    /// Seconds after which a legacy session nobody used is closed (its client then gets 404
-    /// and starts a new session).
-    pub session_idle_timeout_seconds: u64,
-}
-
-impl Default for HttpSection {
-    fn default() -> Self {
-        HttpSection {
-            bind: "127.0.0.1:8080".to_owned(),
-            path: "/mcp".to_owned(),
-            allowed_hosts: None,
-            allowed_origins: None,
-            session_mode: SessionModeConfig::Stateful,
-            json_response: true,
-            max_request_body_bytes: 4 * 1024 * 1024,
-            shutdown_grace_seconds: 10,
-            fast_path: true,
-            session_idle_timeout_seconds: 300,
-        }
-    }
-}
-
-/// Session handling for legacy (2025-11-25 and older) clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum SessionModeConfig {
-    /// Sessions with `Mcp-Session-Id`.
-    Stateful,
-    /// No sessions.
-    Stateless,
-}
+/// The `http` section is the HTTP transport's own settings type (one type, not a mirror).
+pub use toolgate_server::{HttpOptions as HttpSection, SessionMode as SessionModeConfig};
 
 /// Log output.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

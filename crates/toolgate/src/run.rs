@@ -6,16 +6,15 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use toolgate_core::Transport;
 use toolgate_policy::Metrics;
-use toolgate_server::{Gateway, HttpOptions, ServerIdentity, SessionMode};
+use toolgate_server::{Gateway, HttpOptions, ServerIdentity};
 
 use crate::Failure;
 use crate::cli::{CheckConfigArgs, ServeArgs};
-use crate::config::{self, Config, LogFormat, SessionModeConfig, SourceConfig, SpecLocation};
+use crate::config::{self, Config, LogFormat, SourceConfig, SpecLocation};
 use crate::sources::{self, BuiltSource};
 
 /// The process environment as a map (the config loader takes it explicitly).
@@ -120,29 +119,7 @@ fn skipped_operations(built: &BuiltSource) -> usize {
 
 /// HTTP transport options from the configuration.
 pub fn http_options(config: &Config) -> HttpOptions {
-    let defaults = HttpOptions::default();
-    HttpOptions {
-        path: config.http.path.clone(),
-        allowed_hosts: config
-            .http
-            .allowed_hosts
-            .clone()
-            .unwrap_or(defaults.allowed_hosts),
-        allowed_origins: config
-            .http
-            .allowed_origins
-            .clone()
-            .unwrap_or(defaults.allowed_origins),
-        session_mode: match config.http.session_mode {
-            SessionModeConfig::Stateful => SessionMode::Stateful,
-            SessionModeConfig::Stateless => SessionMode::Stateless,
-        },
-        json_response: config.http.json_response,
-        max_request_body_bytes: config.http.max_request_body_bytes,
-        sse_keep_alive: defaults.sse_keep_alive,
-        fast_path: config.http.fast_path,
-        session_idle_timeout: Duration::from_secs(config.http.session_idle_timeout_seconds),
-    }
+    config.http.clone()
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.
@@ -205,7 +182,7 @@ pub async fn serve_http(
         app,
         shutdown_signal(),
         assembled.gateway.in_flight(),
-        Duration::from_secs(config.http.shutdown_grace_seconds),
+        config.http.shutdown_grace(),
         mcp_shutdown,
     )
     .await

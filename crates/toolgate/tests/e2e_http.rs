@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::clients::{MODERN_META, modern_post};
+
 use rmcp::ServiceExt as _;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
@@ -508,31 +510,10 @@ async fn several_sources_are_served_side_by_side_with_namespaces() {
 async fn gateway_with_fast_path(
     api_addr: std::net::SocketAddr,
     fast_path: bool,
-) -> (String, toolgate_server::Gateway) {
+) -> (String, common::Watched) {
     let mut config = common::todo_config(api_addr, SessionModeConfig::Stateless);
     config.http.fast_path = fast_path;
     common::serve_config_with_gateway(config).await
-}
-
-const MODERN_META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"diff","version":"1"}}"#;
-
-async fn modern_post(url: &str, method: &str, name: Option<&str>, body: String) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .post(url)
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", method);
-    if let Some(n) = name {
-        req = req.header("mcp-name", n);
-    }
-    let resp = req.body(body).send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 /// MCP is served at the configured path only: a well-formed fast-path request elsewhere is a

@@ -103,7 +103,7 @@ fn by_id(messages: Vec<Value>) -> BTreeMap<String, Value> {
 }
 
 /// A gateway over a fresh Todo API.
-async fn todo_gateway() -> toolgate_server::Gateway {
+async fn todo_gateway() -> common::Watched {
     let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api_addr = api.local_addr().unwrap();
     tokio::spawn(todo_api::serve(api));
@@ -111,10 +111,10 @@ async fn todo_gateway() -> toolgate_server::Gateway {
     // Room for every call of the concurrency test at once.
     config.sources[0].backend =
         serde_json::from_value(json!({"max_concurrent_requests": 1024})).unwrap();
-    toolgate::run::assemble(&config, std::path::Path::new("."))
+    let assembled = toolgate::run::assemble(&config, std::path::Path::new("."))
         .await
-        .unwrap()
-        .gateway
+        .unwrap();
+    common::Watched::of(&assembled)
 }
 
 /// After a legacy handshake: the requests sent, whether each should take the fast path.
@@ -200,7 +200,7 @@ fn session_requests() -> Vec<(String, bool)> {
 /// answers by id, fast-path calls).
 async fn run_session(fast_path: bool) -> (Value, BTreeMap<String, Value>, usize) {
     let gateway = todo_gateway().await;
-    let mut conn = Conn::start(gateway.clone(), fast_path);
+    let mut conn = Conn::start(gateway.gateway.clone(), fast_path);
     conn.send(INITIALIZE).await;
     let init = conn.next().await.expect("initialize answered");
     conn.send(INITIALIZED).await;
@@ -305,7 +305,7 @@ async fn stdio_fast_path_answers_exactly_like_rmcp_without_initialize() {
     let mut results = Vec::new();
     for fast_path in [true, false] {
         let gateway = todo_gateway().await;
-        let mut conn = Conn::start(gateway.clone(), fast_path);
+        let mut conn = Conn::start(gateway.gateway.clone(), fast_path);
         for (line, _) in stateless_requests() {
             conn.send(&line).await;
         }
@@ -330,7 +330,7 @@ async fn stdio_fast_path_answers_exactly_like_rmcp_without_initialize() {
 #[tokio::test]
 async fn many_calls_in_flight_on_one_stdio_connection_all_get_their_answers() {
     let gateway = todo_gateway().await;
-    let mut conn = Conn::start(gateway.clone(), true);
+    let mut conn = Conn::start(gateway.gateway.clone(), true);
     conn.send(INITIALIZE).await;
     conn.next().await.expect("initialize answered");
     conn.send(INITIALIZED).await;
@@ -366,15 +366,15 @@ async fn a_cancelled_stdio_call_gets_no_answer_on_either_path() {
         let assembled = toolgate::embed::openapi_gateway("slow", spec.clone(), &backend_url)
             .await
             .unwrap();
-        let gateway = assembled.gateway.clone();
-        let mut conn = Conn::start(gateway.clone(), fast_path);
+        let gateway = common::Watched::of(&assembled);
+        let mut conn = Conn::start(gateway.gateway.clone(), fast_path);
         conn.send(INITIALIZE).await;
         conn.next().await.expect("initialize answered");
         conn.send(INITIALIZED).await;
         conn.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow"}}"#)
             .await;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(gateway.in_flight().current(), 1);
+        assert_eq!(gateway.gateway.in_flight().current(), 1);
         conn.send(
             r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"user"}}"#,
         )
@@ -384,9 +384,12 @@ async fn a_cancelled_stdio_call_gets_no_answer_on_either_path() {
         let answer = conn.next().await.expect("tools/list answered");
         assert_eq!(answer["id"], 2, "{answer}");
         // The backend request was aborted, not waited for.
-        tokio::time::timeout(Duration::from_secs(2), gateway.in_flight().wait_idle())
-            .await
-            .expect("the cancelled call stopped");
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            gateway.gateway.in_flight().wait_idle(),
+        )
+        .await
+        .expect("the cancelled call stopped");
         let started = std::time::Instant::now();
         let rest = conn.finish().await;
         assert!(rest.is_empty(), "no answer to a cancelled call: {rest:?}");
@@ -398,7 +401,7 @@ async fn a_cancelled_stdio_call_gets_no_answer_on_either_path() {
 #[tokio::test]
 async fn stdin_closed_before_initialize_ends_cleanly_with_nothing_written() {
     for fast_path in [true, false] {
-        let conn = Conn::start(todo_gateway().await, fast_path);
+        let conn = Conn::start(todo_gateway().await.gateway, fast_path);
         assert!(conn.finish().await.is_empty());
     }
 }

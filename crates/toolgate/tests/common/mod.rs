@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod clients;
+
 use std::io::{BufRead as _, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -107,14 +109,50 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// A gateway and its metrics, to watch which path served its calls.
+#[derive(Clone)]
+pub struct Watched {
+    /// The gateway.
+    pub gateway: toolgate_server::Gateway,
+    /// Its pipeline's metrics.
+    pub metrics: std::sync::Arc<toolgate_policy::Metrics>,
+}
+
+impl Watched {
+    /// Watches what `assemble` built.
+    pub fn of(assembled: &toolgate::run::Assembled) -> Self {
+        Watched {
+            gateway: assembled.gateway.clone(),
+            metrics: assembled.metrics.clone(),
+        }
+    }
+
+    /// Calls served by the fast path so far, on any transport (from `/metrics`).
+    pub fn fast_path_calls(&self) -> usize {
+        fast_path_calls(&self.metrics.encode())
+    }
+}
+
+/// The number of fast-path calls in a `/metrics` text.
+pub fn fast_path_calls(metrics_text: &str) -> usize {
+    metrics_text
+        .lines()
+        .filter(|l| l.starts_with("toolgate_edge_calls_total{") && l.contains(r#"path="fast""#))
+        .map(|l| {
+            l.rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("unreadable metric line {l}")) as usize
+        })
+        .sum()
+}
+
 /// Serves `config` over HTTP on a free loopback port: the MCP URL and the gateway.
-pub async fn serve_config_with_gateway(
-    config: toolgate::config::Config,
-) -> (String, toolgate_server::Gateway) {
+pub async fn serve_config_with_gateway(config: toolgate::config::Config) -> (String, Watched) {
     let assembled = toolgate::run::assemble(&config, std::path::Path::new("."))
         .await
         .unwrap();
-    let gateway = assembled.gateway.clone();
+    let gateway = Watched::of(&assembled);
     let app = toolgate_server::gateway_app(
         assembled.gateway.clone(),
         &toolgate::run::http_options(&config),

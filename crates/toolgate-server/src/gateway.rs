@@ -1,0 +1,240 @@
+//! The [`Gateway`]: the MCP face of the call pipeline, shared by every transport, and the one
+//! request edge where each request's [`CallContext`] is built.
+//!
+//! A request reaches the pipeline by one of three doors: rmcp's `ServerHandler` methods
+//! (`handler.rs`), the HTTP fast path (`http::fast`) and the stdio fast path (`stdio`). All
+//! three build their context with [`Gateway::context`] and run the call with
+//! [`Gateway::run`], so whatever is decided there (correlation id, the caller's identity,
+//! cancellation, which headers a source may forward) holds on every path. "Who may talk to
+//! us at all" is decided before that, at the transport (the HTTP guard); "who may call what"
+//! after it, in the pipeline's policy layers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use toolgate_core::{
+    CallContext, CorrelationId, EdgePath, GatewayError, McpCall, McpRequest, McpResponse, Pipeline,
+    Principal, SharedCatalog, Transport,
+};
+use tower::ServiceExt as _;
+
+use crate::tools_json::ToolsJson;
+
+/// Counts calls in progress so shutdown can wait for them.
+#[derive(Default)]
+pub struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+impl InFlight {
+    /// Calls currently in progress.
+    pub fn current(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    /// Resolves once no call is in progress.
+    pub async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.current() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn enter(self: &Arc<Self>) -> InFlightGuard {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        InFlightGuard(self.clone())
+    }
+}
+
+struct InFlightGuard(Arc<InFlight>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Identity and instructions the server announces to clients.
+#[derive(Debug, Clone)]
+pub struct ServerIdentity {
+    /// `serverInfo.name`.
+    pub name: String,
+    /// `serverInfo.version`.
+    pub version: String,
+    /// Optional `instructions` for the model.
+    pub instructions: Option<String>,
+}
+
+impl Default for ServerIdentity {
+    fn default() -> Self {
+        ServerIdentity {
+            name: "toolgate".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            instructions: None,
+        }
+    }
+}
+
+/// Where a request arrived, as the edge sees it.
+pub(crate) enum Arrival<'a> {
+    /// Over HTTP: the request's head (headers; extensions holding the client's address and,
+    /// once authentication ran, its principal).
+    Http(&'a http::request::Parts),
+    /// Over stdio: no request head; the caller is whoever started the process.
+    Stdio,
+}
+
+/// The MCP face of the gateway. Cheap to clone; one per transport.
+#[derive(Clone)]
+pub struct Gateway {
+    pipeline: Pipeline,
+    catalog: SharedCatalog,
+    info: Arc<ServerConfig>,
+    transport: Transport,
+    in_flight: Arc<InFlight>,
+    /// Serialized `tools/list` arrays the fast path reuses.
+    tools_json: Arc<ToolsJson>,
+    /// Whether calls carry the incoming HTTP headers (only sources that forward headers
+    /// need them; copying them on every call costs for nothing otherwise).
+    keep_incoming_headers: bool,
+    /// The caller of every stdio request (stdio has no authentication: the MCP authorization
+    /// specification leaves it to the environment).
+    stdio_principal: Option<Arc<Principal>>,
+}
+
+impl Gateway {
+    /// A gateway serving `catalog` through `pipeline` on `transport`.
+    pub fn new(
+        pipeline: Pipeline,
+        catalog: SharedCatalog,
+        identity: ServerIdentity,
+        transport: Transport,
+    ) -> Self {
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .build();
+        let mut info = ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new(identity.name, identity.version));
+        if let Some(instructions) = identity.instructions {
+            info = info.with_instructions(instructions);
+        }
+        Gateway {
+            pipeline,
+            catalog,
+            info: Arc::new(info),
+            transport,
+            in_flight: Arc::new(InFlight::default()),
+            tools_json: Arc::default(),
+            keep_incoming_headers: true,
+            stdio_principal: None,
+        }
+    }
+
+    /// Whether calls carry the incoming HTTP headers (default true). Turn it off when no
+    /// source forwards headers to its backend.
+    pub fn with_incoming_headers(mut self, keep: bool) -> Self {
+        self.keep_incoming_headers = keep;
+        self
+    }
+
+    /// The principal every stdio request runs as.
+    pub fn with_stdio_principal(mut self, principal: Option<Principal>) -> Self {
+        self.stdio_principal = principal.map(Arc::new);
+        self
+    }
+
+    /// The same gateway labelled with another transport (shares the in-flight counter).
+    pub fn with_transport(&self, transport: Transport) -> Self {
+        Gateway {
+            transport,
+            ..self.clone()
+        }
+    }
+
+    /// The transport this gateway is labelled with.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// The catalog being served.
+    pub fn catalog(&self) -> &SharedCatalog {
+        &self.catalog
+    }
+
+    /// Calls in progress across every transport using this gateway.
+    pub fn in_flight(&self) -> Arc<InFlight> {
+        self.in_flight.clone()
+    }
+
+    /// What `initialize` announces.
+    pub(crate) fn info(&self) -> &ServerConfig {
+        &self.info
+    }
+
+    /// The cache of serialized `tools/list` arrays.
+    pub(crate) fn tools_json(&self) -> &ToolsJson {
+        &self.tools_json
+    }
+
+    /// **The request edge**: the context of one request, whatever its transport and
+    /// whichever path serves it. The caller's identity is established here and nowhere else:
+    /// over HTTP from the request's extensions (where authentication puts the principal),
+    /// over stdio from the configured principal.
+    pub(crate) fn context(
+        &self,
+        arrival: Arrival<'_>,
+        path: EdgePath,
+        cancel: CancellationToken,
+    ) -> CallContext {
+        match arrival {
+            Arrival::Http(parts) => {
+                let mut ctx =
+                    CallContext::new(CorrelationId::from_headers(&parts.headers), self.transport);
+                ctx.path = path;
+                ctx.cancel = cancel;
+                ctx.principal = parts.extensions.get::<Arc<Principal>>().cloned();
+                ctx.peer = parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0);
+                if self.keep_incoming_headers {
+                    ctx.incoming_headers = Some(Arc::new(parts.headers.clone()));
+                }
+                ctx
+            }
+            Arrival::Stdio => {
+                // stdio carries no correlation id.
+                let mut ctx = CallContext::new(CorrelationId::generate(), self.transport);
+                ctx.path = path;
+                ctx.cancel = cancel;
+                ctx.principal = self.stdio_principal.clone();
+                ctx
+            }
+        }
+    }
+
+    /// Runs `request` through the pipeline, counted as in flight until it finishes or is
+    /// dropped: every path's way into the pipeline.
+    pub(crate) async fn run(
+        &self,
+        ctx: CallContext,
+        request: McpRequest,
+    ) -> Result<McpResponse, GatewayError> {
+        let _guard = self.in_flight.enter();
+        self.pipeline
+            .clone()
+            .oneshot(McpCall::new(ctx, request))
+            .await
+    }
+}

@@ -1,0 +1,172 @@
+//! The MCP endpoint as axum routes to it: a guard in front of rmcp's streamable HTTP service.
+//!
+//! Every request to the MCP path passes the [`Guard`] first, which is where "who may talk to
+//! us at all" is decided for HTTP: a foreign `Host`/`Origin` is refused before anything else
+//! (and before the fast path branches off), so no path reaches the pipeline around it.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use toolgate_core::wire;
+use tower::ServiceExt as _;
+
+use super::fast::{FastPath, json_response};
+use crate::origin::OriginPolicy;
+use crate::protocol::reply;
+
+/// The guard, then rmcp's service. A tower service rather than an axum middleware because
+/// axum clones a route's service for every request, and rmcp's (its configuration included)
+/// is not cheap to clone: here both halves sit behind `Arc`s, and rmcp's service is cloned
+/// only for the requests it serves.
+pub(crate) struct Endpoint<S> {
+    guard: Arc<Guard>,
+    rmcp: Arc<S>,
+}
+
+impl<S> Endpoint<S> {
+    pub(crate) fn new(guard: Arc<Guard>, rmcp: S) -> Self {
+        Endpoint {
+            guard,
+            rmcp: Arc::new(rmcp),
+        }
+    }
+}
+
+impl<S> Clone for Endpoint<S> {
+    fn clone(&self) -> Self {
+        Endpoint {
+            guard: self.guard.clone(),
+            rmcp: self.rmcp.clone(),
+        }
+    }
+}
+
+/// What rmcp's streamable HTTP service answers.
+pub(crate) type RmcpResponse =
+    http::Response<http_body_util::combinators::BoxBody<bytes::Bytes, Infallible>>;
+
+impl<S> tower::Service<axum::extract::Request> for Endpoint<S>
+where
+    S: tower::Service<axum::extract::Request, Response = RmcpResponse, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::extract::Request) -> Self::Future {
+        let guard = self.guard.clone();
+        let rmcp = self.rmcp.clone();
+        Box::pin(async move {
+            let next = |req: axum::extract::Request| async move {
+                let Ok(response) = S::clone(&rmcp).oneshot(req).await;
+                response.map(axum::body::Body::new)
+            };
+            Ok(guard.run(req, next).await)
+        })
+    }
+}
+
+/// What runs in front of rmcp on the MCP endpoint.
+pub(crate) struct Guard {
+    /// Largest accepted body.
+    pub(crate) limit: usize,
+    /// Host/Origin allowlists.
+    pub(crate) policy: OriginPolicy,
+    /// The fast path, when on.
+    pub(crate) fast_path: Option<FastPath>,
+}
+
+/// A JSON-RPC error response without an id (the request could not be read far enough to
+/// know it), as the specification prescribes for parse errors and invalid requests.
+fn json_rpc_error(status: StatusCode, error: &rmcp::ErrorData) -> Response {
+    json_response(status, reply::error_reply(None, error))
+}
+
+impl Guard {
+    /// In order:
+    /// 1. refuses a foreign `Host`/`Origin` (403);
+    /// 2. answers DELETE with 204 where rmcp says 202;
+    /// 3. serves qualifying calls on the fast path;
+    /// 4. rejects POST bodies that are not one JSON-RPC message with a JSON-RPC error
+    ///    (`-32700`, `-32600`) instead of a bare status;
+    /// 5. hands everything else to rmcp unchanged.
+    pub(crate) async fn run<F, Fut>(&self, req: axum::extract::Request, next: F) -> Response
+    where
+        F: FnOnce(axum::extract::Request) -> Fut,
+        Fut: Future<Output = Response>,
+    {
+        if let Err(reason) = self.policy.check(req.uri(), req.headers()) {
+            return (StatusCode::FORBIDDEN, reason).into_response();
+        }
+        if req.method() == axum::http::Method::DELETE {
+            // rmcp acknowledges a session termination with 202; MCP clients (the Python SDK
+            // among them) expect 200 or 204 and warn otherwise.
+            let mut response = next(req).await;
+            if response.status() == StatusCode::ACCEPTED {
+                *response.status_mut() = StatusCode::NO_CONTENT;
+            }
+            return response;
+        }
+        if req.method() != axum::http::Method::POST {
+            return next(req).await;
+        }
+        let (parts, body) = req.into_parts();
+        let bytes = match axum::body::to_bytes(body, self.limit).await {
+            Ok(b) => b,
+            Err(_) => {
+                return json_rpc_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &wire::invalid_request(format_args!(
+                        "the request body exceeds the limit of {} bytes",
+                        self.limit
+                    )),
+                );
+            }
+        };
+        if let Some(fast) = &self.fast_path
+            && let Some(response) = fast.serve(&parts, &bytes).await
+        {
+            return response;
+        }
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+            return json_rpc_error(StatusCode::BAD_REQUEST, &wire::parse_error(e));
+        }
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => {}
+            Some(b'[') => {
+                return json_rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    &wire::invalid_request(
+                        "JSON-RPC batches are not supported; send one message per POST",
+                    ),
+                );
+            }
+            _ => {
+                return json_rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    &wire::invalid_request("the body must be a JSON-RPC message object"),
+                );
+            }
+        }
+        next(axum::extract::Request::from_parts(
+            parts,
+            axum::body::Body::from(bytes),
+        ))
+        .await
+    }
+}

@@ -1,0 +1,76 @@
+//! The operational endpoints beside MCP: `/healthz` (alive), `/readyz` (catalog loaded and
+//! every source reachable) and `/metrics` (Prometheus text format).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use toolgate_policy::Metrics;
+
+use crate::gateway::Gateway;
+
+#[derive(Clone)]
+struct AppState {
+    gateway: Gateway,
+    metrics: Arc<Metrics>,
+}
+
+/// The routes of the operational endpoints.
+pub(crate) fn routes(gateway: Gateway, metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .with_state(AppState { gateway, metrics })
+}
+
+async fn healthz() -> Response {
+    (StatusCode::OK, axum::Json(json!({ "status": "ok" }))).into_response()
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let catalog = state.gateway.catalog().load_full();
+    let checks = catalog.sources().iter().map(|s| {
+        let name = s.name.clone();
+        let probe = s.probe.check();
+        async move { (name, probe.await) }
+    });
+    let results = futures::future::join_all(checks).await;
+    let ready = results.iter().all(|(_, r)| r.is_ok());
+    let sources: serde_json::Map<String, serde_json::Value> = results
+        .into_iter()
+        .map(|(name, r)| {
+            let v = match r {
+                Ok(()) => json!("ok"),
+                Err(e) => json!(e),
+            };
+            (name.to_string(), v)
+        })
+        .collect();
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "tools": catalog.tools().len(),
+        "sources": sources,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
