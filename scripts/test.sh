@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit, snapshot, property and end-to-end tests (including the
-# official MCP Python SDK client and the MCP Inspector CLI), the FastAPI example's tests, and
-# the official MCP conformance suite. Installs its Python/Node test dependencies into
+# official MCP Python SDK client and the MCP Inspector CLI), the FastAPI examples' tests, and
+# the protocol scenarios of the official MCP conformance suite (scripts/conformance.sh). Installs its Python/Node test dependencies into
 # target/e2e on first use (see scripts/setup-test-deps.sh).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 eval "$(bash scripts/setup-test-deps.sh)"
+# Every test dependency is installed now: a test that cannot find one fails, never skips.
+export TOOLGATE_REQUIRE_TEST_DEPS=1
 
 echo "== build"
 cargo build -p toolgate

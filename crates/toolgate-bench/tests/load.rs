@@ -1,6 +1,7 @@
 //! The load generator against real servers on loopback: the echo MCP server in-process over
 //! streamable HTTP, `bench-servers echo-mcp` over stdio, and the bench backend directly.
-//! Counts are asserted exactly; timings never are.
+//! Counts are asserted exactly. Timings are not measured here: the only time checks are
+//! lower bounds on elapsed time (a paced or fixed-duration run cannot end early).
 
 use std::io::Write as _;
 use std::net::SocketAddr;

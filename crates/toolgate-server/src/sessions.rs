@@ -11,7 +11,8 @@
 //!   timeout;
 //! - **hibernation**: a session's rmcp worker is stopped as soon as the handshake is done
 //!   (`notifications/initialized`) and, once woken, whenever it has had nothing to do for
-//!   [`HIBERNATE_AFTER`] (no open stream, no request through rmcp); the session stays open.
+//!   [`HIBERNATE_AFTER`] by default (no open stream, no request through rmcp); the session
+//!   stays open.
 //!   The next request that needs rmcp re-creates the worker through rmcp's own restore path
 //!   (this table is also its [`SessionStore`]), which replays the client's `initialize` — so
 //!   an idle session costs a table entry (a few KB), not a worker, and a client that only
@@ -23,7 +24,9 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures::Stream;
 use rmcp::model::{
@@ -42,7 +45,8 @@ use rmcp::transport::streamable_http_server::{
 };
 use tokio_util::sync::CancellationToken;
 
-/// How long a session's rmcp worker may sit unused (no stream open) before it is stopped.
+/// How long a session's rmcp worker may sit unused (no stream open) before it is stopped, by
+/// default.
 pub const HIBERNATE_AFTER: Duration = Duration::from_secs(2);
 
 /// What is kept of one open session.
@@ -71,8 +75,10 @@ struct Entry {
 pub struct Sessions {
     inner: LocalSessionManager,
     table: RwLock<HashMap<SessionId, Arc<Entry>>>,
+    /// Time zero of the table's millisecond clock (tokio's clock, so tests can pause it).
     epoch: Instant,
     idle_timeout: Duration,
+    hibernate_after: Duration,
     reaper_started: AtomicBool,
     shutdown: CancellationToken,
     this: Weak<Sessions>,
@@ -82,6 +88,15 @@ impl Sessions {
     /// A table closing sessions idle for longer than `idle_timeout`; its reaper stops when
     /// `shutdown` is cancelled or the table is dropped.
     pub fn new(idle_timeout: Duration, shutdown: CancellationToken) -> Arc<Self> {
+        Self::with_hibernate_after(idle_timeout, HIBERNATE_AFTER, shutdown)
+    }
+
+    /// A table whose idle workers stop after `after` unused instead of [`HIBERNATE_AFTER`].
+    pub fn with_hibernate_after(
+        idle_timeout: Duration,
+        after: Duration,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
         let mut inner = LocalSessionManager::default();
         // Idle sessions are closed here, where fast-path calls count as use.
         inner.session_config.keep_alive = None;
@@ -90,6 +105,7 @@ impl Sessions {
             table: RwLock::new(HashMap::new()),
             epoch: Instant::now(),
             idle_timeout,
+            hibernate_after: after,
             reaper_started: AtomicBool::new(false),
             shutdown,
             this: this.clone(),
@@ -161,7 +177,8 @@ impl Sessions {
         }
         let this = self.this.clone();
         let shutdown = self.shutdown.clone();
-        let period = (self.idle_timeout / 4).clamp(Duration::from_millis(10), HIBERNATE_AFTER / 2);
+        let period =
+            (self.idle_timeout / 4).clamp(Duration::from_millis(10), self.hibernate_after / 2);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -181,7 +198,7 @@ impl Sessions {
     /// Closes sessions unused for the idle timeout and hibernates idle workers.
     async fn sweep(&self) {
         let idle_limit = u64::try_from(self.idle_timeout.as_millis()).unwrap_or(u64::MAX);
-        let hibernate_limit = u64::try_from(HIBERNATE_AFTER.as_millis()).unwrap_or(u64::MAX);
+        let hibernate_limit = u64::try_from(self.hibernate_after.as_millis()).unwrap_or(u64::MAX);
         let now = self.now_ms();
         let mut to_close = Vec::new();
         let mut to_hibernate = Vec::new();
@@ -437,5 +454,46 @@ impl SessionStore for Sessions {
     async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
         self.write().remove(session_id);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// The reaper on tokio's paused clock: a session used (by the fast path) stays open past
+    /// the idle timeout; one nobody uses is closed once the timeout has passed, not before.
+    #[tokio::test(start_paused = true)]
+    async fn idle_sessions_close_and_used_ones_stay_open() {
+        let sessions = Sessions::new(Duration::from_secs(60), CancellationToken::new());
+        let (busy, _busy) = sessions.create_session().await.unwrap();
+        let (idle, _idle) = sessions.create_session().await.unwrap();
+        for _ in 0..3 {
+            tokio::time::advance(Duration::from_secs(15)).await;
+            settle().await;
+            assert!(sessions.touch(&busy));
+        }
+        assert_eq!(sessions.len(), 2, "45 s idle is under the timeout");
+        for _ in 0..2 {
+            tokio::time::advance(Duration::from_secs(15)).await;
+            settle().await;
+            assert!(sessions.touch(&busy));
+        }
+        settle().await;
+        assert!(
+            !sessions.read().contains_key(idle.as_ref()),
+            "closed after 75 s idle"
+        );
+        assert!(sessions.read().contains_key(busy.as_ref()));
+        tokio::time::advance(Duration::from_secs(90)).await;
+        settle().await;
+        assert!(sessions.is_empty());
+        assert!(!sessions.touch(&busy));
     }
 }

@@ -342,8 +342,19 @@ async fn shutdown_lets_a_call_in_progress_finish() {
         )))
         .await
         .unwrap();
+    let in_flight = assembled.gateway.in_flight();
     let pending = tokio::spawn(async move { call(&client, "slow", json!({})).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..500 {
+        if in_flight.current() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        in_flight.current(),
+        1,
+        "the call is in progress before the signal"
+    );
     signal.cancel();
     let result = pending.await.unwrap();
     assert_eq!(result.structured_content.unwrap()["done"], true);

@@ -373,8 +373,13 @@ async fn a_cancelled_stdio_call_gets_no_answer_on_either_path() {
         conn.send(INITIALIZED).await;
         conn.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow"}}"#)
             .await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(gateway.gateway.in_flight().current(), 1);
+        for _ in 0..500 {
+            if gateway.gateway.in_flight().current() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(gateway.gateway.in_flight().current(), 1, "the call started");
         conn.send(
             r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"user"}}"#,
         )
@@ -406,27 +411,43 @@ async fn stdin_closed_before_initialize_ends_cleanly_with_nothing_written() {
     }
 }
 
+/// What a run of the binary gave: the answers by id, the exit status, and the paths its call
+/// log says the calls took (`fast` or `rmcp`, one per call).
+struct BinaryRun {
+    answers: BTreeMap<String, Value>,
+    status: std::process::ExitStatus,
+    paths: Vec<String>,
+}
+
 /// Runs `toolgate serve --stdio` over the Todo API with `env`, sends `lines` (waiting for
-/// the answer to `initialize` first), closes stdin: the answers by id and the exit status.
+/// the answer to `initialize` first), closes stdin.
 async fn run_binary(
     spec: &std::path::Path,
     api: &str,
     env: &[(&str, &str)],
     lines: &[String],
-) -> (BTreeMap<String, Value>, std::process::ExitStatus) {
+) -> BinaryRun {
     let mut child = tokio::process::Command::new(BIN)
         .args(["serve", "--openapi"])
         .arg(spec)
         .args(["--base-url", api, "--stdio"])
         .envs(env.iter().copied())
+        .env("TOOLGATE_LOGGING__FORMAT", "json")
+        .env("RUST_LOG", "info")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut stderr = child.stderr.take().unwrap();
+    let logs = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text).await;
+        text
+    });
     let mut messages = Vec::new();
     stdin
         .write_all(format!("{INITIALIZE}\n").as_bytes())
@@ -458,7 +479,19 @@ async fn run_binary(
         .await
         .expect("exits when stdin closes")
         .unwrap();
-    (by_id(messages), status)
+    let paths = logs
+        .await
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["target"] == "toolgate::call")
+        .map(|l| l["path"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    BinaryRun {
+        answers: by_id(messages),
+        status,
+        paths,
+    }
 }
 
 #[tokio::test]
@@ -471,15 +504,21 @@ async fn the_binary_serves_stdio_alike_with_the_fast_path_on_and_off() {
     std::fs::write(&spec, todo_api::openapi().to_string()).unwrap();
     let mut lines = vec![INITIALIZED.to_owned()];
     lines.extend(session_requests().into_iter().map(|(l, _)| l));
-    let (fast, fast_status) = run_binary(&spec, &api_url, &[], &lines).await;
-    let (slow, slow_status) = run_binary(
+    let fast = run_binary(&spec, &api_url, &[], &lines).await;
+    let slow = run_binary(
         &spec,
         &api_url,
         &[("TOOLGATE_HTTP__FAST_PATH", "false")],
         &lines,
     )
     .await;
-    assert!(fast_status.success() && slow_status.success());
-    assert_eq!(fast, slow);
-    assert!(fast.len() > 20);
+    assert!(fast.status.success() && slow.status.success());
+    assert_eq!(fast.answers, slow.answers);
+    assert!(fast.answers.len() > 20);
+    // The switch is observed, not assumed: the call log says which path served each call.
+    let qualifying = session_requests().iter().filter(|(_, q)| *q).count();
+    let count = |run: &BinaryRun, path: &str| run.paths.iter().filter(|p| *p == path).count();
+    assert_eq!(count(&fast, "fast"), qualifying, "{:?}", fast.paths);
+    assert_eq!(count(&slow, "fast"), 0, "{:?}", slow.paths);
+    assert!(count(&slow, "rmcp") >= qualifying, "{:?}", slow.paths);
 }

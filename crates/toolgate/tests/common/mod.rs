@@ -99,9 +99,12 @@ pub async fn start(mode: SessionModeConfig) -> Stack {
     }
 }
 
-/// True when running under CI, where missing test dependencies must fail loudly.
+/// True when missing test dependencies must fail loudly instead of skipping: under CI
+/// (`CI=true`, which `.ci/run` also sets itself) and whenever the README's test command runs
+/// (`scripts/test.sh` installs every dependency and sets `TOOLGATE_REQUIRE_TEST_DEPS=1`).
 pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+    let set = |var: &str| std::env::var(var).is_ok_and(|v| v == "true" || v == "1");
+    set("CI") || set("TOOLGATE_REQUIRE_TEST_DEPS")
 }
 
 /// The repository root.
@@ -202,7 +205,11 @@ pub fn dependency(var: &str) -> Option<PathBuf> {
                     None => "not set".to_owned(),
                 }
             );
-            assert!(!in_ci(), "{msg} (required under CI=true)");
+            assert!(
+                !in_ci(),
+                "{msg} (required under CI=true and by scripts/test.sh)"
+            );
+            // Visible in `cargo test` output; nextest shows it with --no-capture.
             eprintln!("SKIPPED (dependency missing): {msg}");
             None
         }
