@@ -166,7 +166,7 @@ fn post(headers: &[(&str, &str)], body: String) -> Request<Body> {
         .method("POST")
         .uri("/mcp")
         .header("host", "127.0.0.1");
-    let mut has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
     if !has("content-type") {
         req = req.header("content-type", "application/json");
     }
