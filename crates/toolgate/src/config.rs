@@ -293,6 +293,9 @@ pub fn load(
     // Interpolation and structure are checked together: both need only the raw document.
     issues.extend(schema_errors::check(&json_schema(), &raw, &prov));
     if !issues.is_empty() {
+        // The semantic problems of the well-formed parts too, so every problem shows at once.
+        let lenient = semantics::Lenient::from_raw(&raw);
+        issues.extend(semantics::check(&lenient.parts(), &prov));
         return Err(fail(issues));
     }
     let config: Config = serde_json::from_value(raw).map_err(|e| {
@@ -303,7 +306,7 @@ pub fn load(
             message: format!("does not match the configuration types: {e}"),
         }])
     })?;
-    let issues = semantics::check(&config, &prov);
+    let issues = semantics::check(&semantics::Parts::of(&config), &prov);
     if !issues.is_empty() {
         return Err(fail(issues));
     }
@@ -398,6 +401,21 @@ mod tests {
             "sources[2].name",
         ] {
             assert!(locs.contains(&want), "missing {want} in {locs:?}");
+        }
+    }
+
+    #[test]
+    fn semantic_problems_are_reported_with_structural_ones() {
+        let text = "http:\n  bind: nowhere\nlimits:\n  page_size: -1\nsources:\n  - name: A\n    spec: a\n  - name: b\n    spec: b\n    colour: red\n";
+        let err = load(text, "t", &env(&[])).unwrap_err();
+        let locs: Vec<&str> = err.issues.iter().map(|i| i.location.as_str()).collect();
+        for want in [
+            "http.bind",
+            "limits.page_size",
+            "sources[0].name",
+            "sources[1]",
+        ] {
+            assert!(locs.contains(&want), "missing {want} in {err}");
         }
     }
 
