@@ -1,8 +1,8 @@
 //! No secret is ever printed: a canary value, given to the configuration through `${VAR}`
 //! interpolation, `TOOLGATE_…` overrides or a credential in a URL, is driven through every
-//! configuration error path and the start-up paths of the real `toolgate` binary
-//! (`check-config`, `check-config --offline`, `serve`, `inspect`), and must appear in no byte
-//! of their stdout or stderr. Each run also names the output it must produce, so a case that
+//! configuration error path, the start-up paths and a failing tool call of the real `toolgate`
+//! binary (`check-config`, `check-config --offline`, `serve`, `inspect`), and must appear in no
+//! byte of their stdout or stderr. Each run also names the output it must produce, so a case that
 //! stops exercising its path fails instead of passing vacuously.
 
 mod common;
@@ -359,5 +359,87 @@ fn inspect_never_prints_a_credential_carried_by_a_spec_url() {
                 "{args:?} printed the secret:\n{output}"
             );
         }
+    }
+}
+
+/// A backend whose every answer is `status` with the request's URI (query included) in the
+/// body, as many frameworks' error pages do: its base URL.
+async fn echoing_backend(status: u16) -> String {
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| async move {
+        (
+            axum::http::StatusCode::from_u16(status).unwrap(),
+            format!("no access for {uri}"),
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// Calls `listPets` through `toolgate serve --stdio` (logging at DEBUG, which logs every
+/// response) with an API key sent in the query: the tool result and the whole stderr.
+async fn call_with_query_key(base_url: &str) -> (String, String) {
+    use rmcp::ServiceExt as _;
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::transport::TokioChildProcess;
+    use tokio::io::AsyncReadExt as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("spec.yaml"), SPEC).unwrap();
+    let config = dir.path().join("toolgate.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: pets\n    spec: ./spec.yaml\n    base_url: \"{base_url}/v1\"\n    backend:\n      auth:\n        type: api_key\n        location: query\n        name: api_key\n        value: \"${{CANARY}}\"\n"
+        ),
+    )
+    .unwrap();
+    let mut command = tokio::process::Command::new(TOOLGATE_BIN);
+    command
+        .args(["serve", "--config", config.to_str().unwrap(), "--stdio"])
+        .env("CANARY", CANARY)
+        .env("RUST_LOG", "debug");
+    let (transport, stderr) = TokioChildProcess::builder(command)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = ().serve(transport).await.expect("initialize over stdio");
+    let result = client
+        .call_tool(CallToolRequestParams::new("listPets"))
+        .await
+        .unwrap();
+    client.cancel().await.unwrap();
+    let mut log = String::new();
+    stderr.unwrap().read_to_string(&mut log).await.unwrap();
+    (serde_json::to_string(&result).unwrap(), log)
+}
+
+#[tokio::test]
+async fn a_failing_call_with_a_query_api_key_shows_it_in_no_log_line() {
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
+    let (result, log) = call_with_query_key(&dead).await;
+    assert!(result.contains("could not connect"), "{result}");
+    assert!(
+        !result.contains(CANARY),
+        "the tool result carries the secret:\n{result}"
+    );
+    assert!(log.contains("source loaded"), "no logs: {log}");
+    assert!(!log.contains(CANARY), "the log printed the secret:\n{log}");
+    // A backend that echoes the request URI in its error body: the DEBUG log of the response
+    // holds the key and must be scrubbed. (What the tool result carries is the response
+    // mapping's business, in toolgate-http.)
+    for status in [401, 500] {
+        let base = echoing_backend(status).await;
+        let (result, log) = call_with_query_key(&base).await;
+        assert!(result.contains(&status.to_string()), "{base}: {result}");
+        assert!(
+            log.contains("no access for /v1/pets?api_key="),
+            "{base}: {log}"
+        );
+        assert!(
+            !log.contains(CANARY),
+            "{base}: the log printed the secret:\n{log}"
+        );
     }
 }
