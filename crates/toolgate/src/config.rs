@@ -240,10 +240,11 @@ pub fn json_schema() -> Value {
 
 /// Parses, interpolates, overrides, validates and deserializes a configuration.
 ///
-/// `env` is the process environment (a map, so tests do not mutate the real one). Every value
-/// taken from `env`, every value under a credential-named key and every credential in a URL
+/// `env` is the process environment (a map, so tests do not mutate the real one). No value
+/// taken from `env` (interpolated or overriding) appears in the returned errors. Every
+/// interpolated value, every value under a credential-named key and every credential in a URL
 /// is registered with the process-wide redactor ([`crate::redact::register`]), whether the
-/// configuration is valid or not, and none of them appears in the returned errors.
+/// configuration is valid or not.
 pub fn load(
     text: &str,
     origin: &str,

@@ -1,6 +1,6 @@
 //! The last line of defence against printing a secret: every value the configuration took from
-//! the environment (`${VAR}` interpolation, `TOOLGATE_…` overrides), every value of a
-//! credential-named key, and the credentials carried by URLs are registered here, and
+//! `${VAR}` interpolation, every value of a credential-named key, and the credentials carried
+//! by URLs are registered here, and
 //! everything the binary prints (errors, `check-config` and `inspect` output, log lines through
 //! [`Scrubbing`], panic messages) is scrubbed of them, each occurrence replaced by
 //! [`REDACTED`].

@@ -18,8 +18,11 @@ pub(crate) struct Provenance {
     /// Display path (`sources[0].backend.auth.token`) → the variables its value came from
     /// (`${MY_TOKEN}` or `TOOLGATE_HTTP__BIND`).
     from_env: BTreeMap<String, Vec<String>>,
-    /// Every value the environment supplied (whole variable values, override values).
-    env_values: Vec<String>,
+    /// The values of the variables `${…}` interpolated: all of them are scrubbed from output.
+    /// Override values are not (a `TOOLGATE_HTTP__BIND` address would be masked in every log
+    /// line); they are hidden from errors like interpolated ones, and scrubbed when their key
+    /// names a credential.
+    interpolated: Vec<String>,
 }
 
 impl Provenance {
@@ -54,11 +57,11 @@ impl Provenance {
         }
     }
 
-    /// Every value that must be scrubbed from output: what the environment supplied, and in
-    /// `raw`, the strings under credential-named keys or in `headers`, and the credentials in
-    /// URLs.
+    /// Every value that must be scrubbed from output: the interpolated variables' values, and
+    /// in `raw` (overrides applied), the strings under credential-named keys or in `headers`,
+    /// and the credentials in URLs.
     pub(crate) fn secrets(&self, raw: &Value) -> Vec<String> {
-        let mut found = self.env_values.clone();
+        let mut found = self.interpolated.clone();
         collect_literal_secrets(raw, false, &mut found);
         found
     }
@@ -157,7 +160,7 @@ pub(crate) fn interpolate(
                             match env.get(name) {
                                 Some(v) => {
                                     out.push_str(v);
-                                    prov.env_values.push(v.clone());
+                                    prov.interpolated.push(v.clone());
                                     used.push(format!("`${{{name}}}`"));
                                 }
                                 None => issues.push(ConfigIssue {
@@ -222,7 +225,6 @@ pub(crate) fn apply_env_overrides(
         if !rest.contains("__") {
             continue;
         }
-        prov.env_values.push(value.clone());
         let segments: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
         if segments.iter().any(|s| s.is_empty()) {
             issues.push(ConfigIssue {
@@ -296,6 +298,38 @@ mod tests {
             prov.show("sources[0].base_url", "x"),
             "the value (from `${API}`, not shown)"
         );
+    }
+
+    #[test]
+    fn overrides_are_hidden_from_errors_but_only_interpolated_values_are_scrubbed() {
+        let mut raw = serde_json::json!({"server": {"name": "${NAME}"}});
+        let env: BTreeMap<String, String> = [
+            ("NAME", "interpolated-name"),
+            ("TOOLGATE_HTTP__BIND", "0.0.0.0:8080"),
+            ("TOOLGATE_HTTP__API_KEY", "override-key"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let mut prov = Provenance::default();
+        let mut issues = Vec::new();
+        interpolate(&mut raw, "", &env, &mut prov, &mut issues);
+        apply_env_overrides(&mut raw, &env, &mut prov, &mut issues);
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!(raw["http"]["bind"], "0.0.0.0:8080");
+        assert!(
+            prov.hidden("http.bind")
+                .unwrap()
+                .contains("TOOLGATE_HTTP__BIND")
+        );
+        assert!(prov.hidden("server.name").unwrap().contains("${NAME}"));
+        let secrets = prov.secrets(&raw);
+        assert!(
+            secrets.contains(&"interpolated-name".to_owned()),
+            "{secrets:?}"
+        );
+        assert!(secrets.contains(&"override-key".to_owned()), "{secrets:?}");
+        assert!(!secrets.contains(&"0.0.0.0:8080".to_owned()), "{secrets:?}");
     }
 
     #[test]
