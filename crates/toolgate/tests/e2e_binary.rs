@@ -1,5 +1,7 @@
 //! End-to-end through the real `toolgate` binary: stdio transport, the demo over HTTP with
-//! correlation ids in the logs, graceful shutdown, and bad-input exit codes.
+//! correlation ids in the logs, graceful shutdown, bad-input exit codes, `check-config`'s one
+//! verdict, every example config checked fully, and what `inspect` reports (full definitions,
+//! the base URL `serve` would use).
 
 mod common;
 
