@@ -98,13 +98,17 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// Spec files or http(s) URLs.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "config", conflicts_with = "config")]
     pub specs: Vec<String>,
+    /// Inspect the sources of this configuration file instead, compiled with their own
+    /// options (names, route maps, overrides) and base URLs.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Namespace prefix for tool names.
-    #[arg(long)]
+    /// Namespace prefix for tool names (of spec arguments).
+    #[arg(long, conflicts_with = "config")]
     pub namespace: Option<String>,
 }
 
@@ -113,7 +117,8 @@ pub struct InspectArgs {
 pub struct CheckConfigArgs {
     /// The configuration file.
     pub file: PathBuf,
-    /// Only validate the file; do not load or compile the specs it names.
+    /// Do not use the network: specs given as URLs are not fetched (their options are still
+    /// checked); local and inline specs are still compiled.
     #[arg(long)]
     pub offline: bool,
 }

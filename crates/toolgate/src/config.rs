@@ -1,13 +1,23 @@
 //! toolgate's YAML configuration: the types (which are the reference and the JSON Schema),
-//! loading with `${VAR}` interpolation and `TOOLGATE_…` environment overrides, and validation
-//! that reports every problem at once with its location.
+//! and [`load`], which parses, interpolates `${VAR}`, applies `TOOLGATE_…` environment
+//! overrides and validates, reporting every problem at once with its location.
 //!
 //! Precedence, highest first: environment overrides (`TOOLGATE_HTTP__BIND=…`), the file,
 //! then the defaults written on each type. Secrets are `Secret` values that never print.
+//!
+//! No error prints a secret, by construction: `environment` records which values came from
+//! the environment, and neither the schema errors (`schema_errors`) nor the semantic ones
+//! (`semantics`) quote those or values under credential-named keys. As a last line of
+//! defence, [`load`] registers every such value with [`crate::redact`], which scrubs all
+//! output of the binary. Checks that need the backend or the compiler are in `crate::check`.
+
+mod environment;
+mod schema_errors;
+mod schema_shape;
+mod semantics;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -157,7 +167,8 @@ impl fmt::Display for ConfigErrors {
             if self.issues.len() == 1 { "" } else { "s" }
         )?;
         for issue in &self.issues {
-            writeln!(f, "  - {issue}")?;
+            // Continuation lines (a regex error's caret diagram) stay inside their item.
+            writeln!(f, "  - {}", issue.to_string().replace('\n', "\n    "))?;
         }
         Ok(())
     }
@@ -173,310 +184,87 @@ pub fn json_schema() -> Value {
 
 /// Parses, interpolates, overrides, validates and deserializes a configuration.
 ///
-/// `env` is the process environment (a map, so tests do not mutate the real one).
+/// `env` is the process environment (a map, so tests do not mutate the real one). No value
+/// taken from `env` (interpolated or overriding) appears in the returned errors. Every
+/// interpolated value, every value under a credential-named key and every credential in a URL
+/// is registered with the process-wide redactor ([`crate::redact::register`]), whether the
+/// configuration is valid or not.
 pub fn load(
     text: &str,
     origin: &str,
     env: &BTreeMap<String, String>,
 ) -> Result<Config, ConfigErrors> {
-    let fail = |issues: Vec<ConfigIssue>| ConfigErrors {
-        origin: origin.to_owned(),
-        issues,
-    };
     let mut raw: Value = if text.trim().is_empty() {
         Value::Object(Default::default())
     } else {
+        // The file as written: no environment value is in it yet.
         serde_norway::from_str(text).map_err(|e| {
             let location = e
                 .location()
                 .map(|l| format!("line {}, column {}", l.line(), l.column()))
                 .unwrap_or_else(|| "(file)".to_owned());
-            fail(vec![ConfigIssue {
-                location,
-                message: format!("not valid YAML: {e}"),
-            }])
+            ConfigErrors {
+                origin: origin.to_owned(),
+                issues: vec![ConfigIssue {
+                    location,
+                    message: format!("not valid YAML: {e}"),
+                }],
+            }
         })?
     };
     if raw.is_null() {
         raw = Value::Object(Default::default());
     }
+    let mut prov = environment::Provenance::default();
     let mut issues = Vec::new();
-    interpolate(&mut raw, "", env, &mut issues);
-    apply_env_overrides(&mut raw, env, &mut issues);
+    environment::interpolate(&mut raw, "", env, &mut prov, &mut issues);
+    environment::apply_env_overrides(&mut raw, env, &mut prov, &mut issues);
+    let secrets = prov.secrets(&raw);
+    crate::redact::register(&secrets);
+    // Nothing below quotes a secret; this local scrub guards embedders that print the errors
+    // without the process-wide redactor.
+    let mut local = crate::redact::Redactor::new();
+    local.extend(&secrets);
+    let fail = |issues: Vec<ConfigIssue>| ConfigErrors {
+        origin: origin.to_owned(),
+        issues: issues
+            .into_iter()
+            .map(|i| ConfigIssue {
+                location: local.scrub(&i.location).into_owned(),
+                message: local.scrub(&i.message).into_owned(),
+            })
+            .collect(),
+    };
+    // Interpolation and structure are checked together: both need only the raw document.
+    issues.extend(schema_errors::check(&json_schema(), &raw, &prov));
     if !issues.is_empty() {
-        return Err(fail(issues));
-    }
-    let issues = validate_structure(&raw);
-    if !issues.is_empty() {
+        // The semantic problems of the well-formed parts too, so every problem shows at once.
+        let lenient = semantics::Lenient::from_raw(&raw);
+        issues.extend(semantics::check(&lenient.parts(), &prov));
         return Err(fail(issues));
     }
     let config: Config = serde_json::from_value(raw).map_err(|e| {
+        // The schema accepted the document, so this is a gap between the schema and the
+        // types; serde's message may quote a value, which the scrub above hides.
         fail(vec![ConfigIssue {
             location: "(file)".to_owned(),
-            message: e.to_string(),
+            message: format!("does not match the configuration types: {e}"),
         }])
     })?;
-    let issues = validate_semantics(&config);
+    let issues = semantics::check(&semantics::Parts::of(&config), &prov);
     if !issues.is_empty() {
         return Err(fail(issues));
     }
     Ok(config)
 }
 
-/// Replaces `${VAR}` in every string with the variable's value; `$${` stands for a literal `${`.
-fn interpolate(
-    value: &mut Value,
-    path: &str,
-    env: &BTreeMap<String, String>,
-    issues: &mut Vec<ConfigIssue>,
-) {
-    match value {
-        Value::String(s) if s.contains("${") => {
-            let mut out = String::with_capacity(s.len());
-            let mut rest = s.as_str();
-            while let Some(i) = rest.find('$') {
-                out.push_str(&rest[..i]);
-                let tail = &rest[i..];
-                if let Some(t) = tail.strip_prefix("$${") {
-                    out.push_str("${");
-                    rest = t;
-                } else if let Some(t) = tail.strip_prefix("${") {
-                    match t.find('}') {
-                        Some(end) => {
-                            let name = &t[..end];
-                            match env.get(name) {
-                                Some(v) => out.push_str(v),
-                                None => issues.push(ConfigIssue {
-                                    location: display_path(path),
-                                    message: format!(
-                                        "environment variable `{name}` is not set (referenced as `${{{name}}}`); set it or write `$${{` for a literal `${{`"
-                                    ),
-                                }),
-                            }
-                            rest = &t[end + 1..];
-                        }
-                        None => {
-                            issues.push(ConfigIssue {
-                                location: display_path(path),
-                                message: "unclosed `${` in string; write `${NAME}`".to_owned(),
-                            });
-                            rest = "";
-                        }
-                    }
-                } else {
-                    out.push('$');
-                    rest = &tail[1..];
-                }
-            }
-            out.push_str(rest);
-            *s = out;
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter_mut().enumerate() {
-                interpolate(v, &format!("{path}[{i}]"), env, issues);
-            }
-        }
-        Value::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                let child = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                interpolate(v, &child, env, issues);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Applies `TOOLGATE_<SECTION>__<KEY>=value` overrides (`__` separates levels; names are
-/// lower-cased; values are parsed as YAML scalars, so `true`, `8080` and `[a, b]` work).
-/// `TOOLGATE_CONFIG` and other variables without `__` are not overrides.
-fn apply_env_overrides(
-    raw: &mut Value,
-    env: &BTreeMap<String, String>,
-    issues: &mut Vec<ConfigIssue>,
-) {
-    for (key, value) in env {
-        let Some(rest) = key.strip_prefix("TOOLGATE_") else {
-            continue;
-        };
-        if !rest.contains("__") {
-            continue;
-        }
-        let segments: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
-        if segments.iter().any(|s| s.is_empty()) {
-            issues.push(ConfigIssue {
-                location: key.clone(),
-                message: "empty segment in environment override; use TOOLGATE_SECTION__KEY"
-                    .to_owned(),
-            });
-            continue;
-        }
-        let parsed: Value = serde_norway::from_str(value).unwrap_or(Value::String(value.clone()));
-        let mut node = &mut *raw;
-        for seg in &segments[..segments.len() - 1] {
-            let Value::Object(map) = node else {
-                issues.push(ConfigIssue {
-                    location: key.clone(),
-                    message: format!("cannot override inside `{seg}`: it is not a section"),
-                });
-                break;
-            };
-            node = map
-                .entry(seg.clone())
-                .or_insert_with(|| Value::Object(Default::default()));
-        }
-        if let Value::Object(map) = node {
-            map.insert(segments[segments.len() - 1].clone(), parsed);
-        }
-    }
-}
-
-/// Checks the raw document against the configuration's JSON Schema, collecting every error
-/// (unknown keys, wrong types, bad enum values) with its location.
-fn validate_structure(raw: &Value) -> Vec<ConfigIssue> {
-    let schema = json_schema();
-    let validator = match jsonschema::validator_for(&schema) {
-        Ok(v) => v,
-        Err(e) => {
-            return vec![ConfigIssue {
-                location: "(schema)".to_owned(),
-                message: format!("internal error: config schema does not compile: {e}"),
-            }];
-        }
-    };
-    let mut issues: Vec<ConfigIssue> = validator
-        .iter_errors(raw)
-        .map(|e| {
-            let location = pointer_to_path(&e.instance_path().to_string());
-            let message = describe_schema_error(&e);
-            ConfigIssue { location, message }
-        })
-        .collect();
-    issues.sort_by(|a, b| a.location.cmp(&b.location));
-    issues.dedup();
-    issues
-}
-
-fn describe_schema_error(e: &jsonschema::ValidationError<'_>) -> String {
-    let text = e.to_string();
-    if text.contains("Additional properties are not allowed") {
-        format!("{text}; check the spelling against docs/config.schema.json")
-    } else {
-        text
-    }
-}
-
-/// `/sources/0/backend/timeout_ms` → `sources[0].backend.timeout_ms`.
-fn pointer_to_path(pointer: &str) -> String {
-    let mut out = String::new();
-    for seg in pointer.split('/').skip(1) {
-        let seg = seg.replace("~1", "/").replace("~0", "~");
-        if seg.chars().all(|c| c.is_ascii_digit()) && !seg.is_empty() {
-            out.push_str(&format!("[{seg}]"));
-        } else {
-            if !out.is_empty() {
-                out.push('.');
-            }
-            out.push_str(&seg);
-        }
-    }
-    display_path(&out)
-}
-
+/// `(top level)` for the empty path.
 fn display_path(path: &str) -> String {
     if path.is_empty() {
         "(top level)".to_owned()
     } else {
         path.to_owned()
     }
-}
-
-/// Checks what the schema cannot express: addresses, names, uniqueness.
-fn validate_semantics(config: &Config) -> Vec<ConfigIssue> {
-    let mut issues = Vec::new();
-    if config.http.bind.parse::<SocketAddr>().is_err() {
-        issues.push(ConfigIssue {
-            location: "http.bind".to_owned(),
-            message: format!(
-                "`{}` is not an address like 127.0.0.1:8080 or [::1]:8080",
-                config.http.bind
-            ),
-        });
-    }
-    if !config.http.path.starts_with('/') {
-        issues.push(ConfigIssue {
-            location: "http.path".to_owned(),
-            message: format!("`{}` must start with `/`, e.g. /mcp", config.http.path),
-        });
-    }
-    if matches!(
-        config.http.path.as_str(),
-        "/healthz" | "/readyz" | "/metrics"
-    ) {
-        issues.push(ConfigIssue {
-            location: "http.path".to_owned(),
-            message: format!(
-                "`{}` is reserved for the gateway's own endpoints",
-                config.http.path
-            ),
-        });
-    }
-    if config.limits.page_size == Some(0) {
-        issues.push(ConfigIssue {
-            location: "limits.page_size".to_owned(),
-            message: "must be at least 1 (or absent for no pagination)".to_owned(),
-        });
-    }
-    let mut seen = BTreeMap::new();
-    for (i, source) in config.sources.iter().enumerate() {
-        let at = format!("sources[{i}]");
-        let valid_name = !source.name.is_empty()
-            && source
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-        if !valid_name {
-            issues.push(ConfigIssue {
-                location: format!("{at}.name"),
-                message: format!(
-                    "`{}` is not a valid source name: use lower-case letters, digits, `_` and `-`",
-                    source.name
-                ),
-            });
-        }
-        if let Some(prev) = seen.insert(source.name.clone(), i) {
-            issues.push(ConfigIssue {
-                location: format!("{at}.name"),
-                message: format!(
-                    "`{}` is also the name of sources[{prev}]; names must be unique",
-                    source.name
-                ),
-            });
-        }
-        if let Some(base) = &source.base_url {
-            match url::Url::parse(base) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-                _ => issues.push(ConfigIssue {
-                    location: format!("{at}.base_url"),
-                    message: format!(
-                        "`{base}` is not an absolute http(s) URL such as http://127.0.0.1:8000"
-                    ),
-                }),
-            }
-        }
-        if let SpecLocation::Location(loc) = &source.spec
-            && loc.trim().is_empty()
-        {
-            issues.push(ConfigIssue {
-                location: format!("{at}.spec"),
-                message: "is empty: give a file path, an http(s) URL, or `inline:`".to_owned(),
-            });
-        }
-    }
-    issues
 }
 
 #[cfg(test)]
@@ -558,6 +346,21 @@ mod tests {
             "sources[2].name",
         ] {
             assert!(locs.contains(&want), "missing {want} in {locs:?}");
+        }
+    }
+
+    #[test]
+    fn semantic_problems_are_reported_with_structural_ones() {
+        let text = "http:\n  bind: nowhere\nlimits:\n  page_size: -1\nsources:\n  - name: A\n    spec: a\n  - name: b\n    spec: b\n    colour: red\n";
+        let err = load(text, "t", &env(&[])).unwrap_err();
+        let locs: Vec<&str> = err.issues.iter().map(|i| i.location.as_str()).collect();
+        for want in [
+            "http.bind",
+            "limits.page_size",
+            "sources[0].name",
+            "sources[1]",
+        ] {
+            assert!(locs.contains(&want), "missing {want} in {err}");
         }
     }
 

@@ -4,12 +4,17 @@
 //!
 //! Exit codes: 0 success; 1 runtime failure (e.g. the address is in use); 2 bad input
 //! (command line, configuration, spec).
+//!
+//! Everything the binary prints goes through [`redact`]: failures ([`Failure::print`]), log
+//! lines, `check-config` and `inspect` output, panic messages.
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod embed;
 pub mod inspect;
+pub mod redact;
 pub mod run;
 pub mod sources;
 
@@ -33,11 +38,18 @@ impl Failure {
         }
     }
 
-    /// The message shown to the user.
+    /// The message shown to the user (not yet scrubbed of secrets: print it with
+    /// [`Failure::print`]).
     pub fn message(&self) -> &str {
         match self {
             Failure::Input(m) | Failure::Runtime(m) => m,
         }
+    }
+
+    /// Prints `error: <message>` on stderr, scrubbed of every secret registered with
+    /// [`redact`]. The binary's one way of reporting a failure.
+    pub fn print(&self) {
+        redact::eprintln(&format!("error: {}", self.message().trim_end()));
     }
 }
 
@@ -53,7 +65,7 @@ pub async fn execute(cli: cli::Cli) -> Result<ExitCode, Failure> {
         cli::Command::Serve(args) => run::serve(args).await,
         cli::Command::Demo(args) => demo::run(args).await,
         cli::Command::Inspect(args) => inspect::run(args).await,
-        cli::Command::CheckConfig(args) => run::check_config(args).await,
+        cli::Command::CheckConfig(args) => check::run(args).await,
         cli::Command::Bench(args) => toolgate_bench::run_cli(args).await.map_err(Failure::Input),
         cli::Command::Schema => {
             println!(

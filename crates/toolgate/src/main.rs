@@ -45,8 +45,23 @@ fn tune_allocator() {
     }
 }
 
+/// Panic messages are printed scrubbed of secrets too (with a backtrace when
+/// `RUST_BACKTRACE` asks for one, as the default hook would).
+fn scrub_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let mut text = format!("thread '{}' {info}", thread.name().unwrap_or("<unnamed>"));
+        let backtrace = std::backtrace::Backtrace::capture();
+        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+            text.push_str(&format!("\nstack backtrace:\n{backtrace}"));
+        }
+        toolgate::redact::eprintln(&text);
+    }));
+}
+
 fn main() -> ExitCode {
     tune_allocator();
+    scrub_panics();
     let cli = toolgate::cli::Cli::parse();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = cli.worker_threads() {
@@ -65,7 +80,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("error: {}", failure.message().trim_end());
+            failure.print();
             failure.exit_code()
         }
     }

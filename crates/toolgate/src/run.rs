@@ -1,4 +1,4 @@
-//! Wiring for `serve` and `check-config`: configuration → sources → catalog → pipeline →
+//! Wiring for `serve`: configuration → sources → catalog → pipeline →
 //! transport.
 
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ use toolgate_policy::Metrics;
 use toolgate_server::{Gateway, HttpOptions, ServerIdentity};
 
 use crate::Failure;
-use crate::cli::{CheckConfigArgs, ServeArgs};
+use crate::cli::ServeArgs;
 use crate::config::{self, Config, LogFormat, SourceConfig, SpecLocation};
 use crate::sources::{self, BuiltSource};
 
@@ -22,7 +22,8 @@ pub fn process_env() -> BTreeMap<String, String> {
     std::env::vars().collect()
 }
 
-/// Reads and validates a configuration file.
+/// Reads and validates a configuration file. The values it takes from the environment are
+/// registered with [`crate::redact`] by `config::load`, so nothing printed afterwards shows them.
 pub fn load_config_file(path: &Path) -> Result<Config, Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Failure::Input(format!(
@@ -34,7 +35,8 @@ pub fn load_config_file(path: &Path) -> Result<Config, Failure> {
         .map_err(|e| Failure::Input(e.to_string()))
 }
 
-/// Sets up logging to stderr (stdout belongs to the stdio transport).
+/// Sets up logging to stderr (stdout belongs to the stdio transport). Every line is scrubbed
+/// of the secrets registered with [`crate::redact`] before it is written.
 pub fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| {
@@ -44,7 +46,7 @@ pub fn init_logging(config: &Config) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::redact::Scrubbing(std::io::stderr))
         .with_ansi(false);
     let _ = match config.logging.format {
         LogFormat::Text => builder.try_init(),
@@ -269,49 +271,10 @@ pub fn parse_addr(text: &str) -> Result<SocketAddr, Failure> {
     })
 }
 
-fn parent_dir(path: &Path) -> PathBuf {
+/// The folder a configuration file's relative paths are resolved against.
+pub(crate) fn parent_dir(path: &Path) -> PathBuf {
     path.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// `toolgate check-config FILE`.
-pub async fn check_config(args: CheckConfigArgs) -> Result<ExitCode, Failure> {
-    let config = load_config_file(&args.file)?;
-    println!(
-        "{}: configuration is valid ({} source{})",
-        args.file.display(),
-        config.sources.len(),
-        if config.sources.len() == 1 { "" } else { "s" }
-    );
-    if args.offline {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let relative_to = parent_dir(&args.file);
-    let mut failed = false;
-    for source in &config.sources {
-        match sources::build_source(source, &relative_to).await {
-            Ok(b) => {
-                let skipped = skipped_operations(&b);
-                println!(
-                    "  source `{}`: {} operations, {} skipped, backend {}",
-                    b.name,
-                    b.spec.operations.len(),
-                    skipped,
-                    b.base_url
-                );
-            }
-            Err(e) => {
-                failed = true;
-                eprintln!("  error: {e}");
-            }
-        }
-    }
-    if failed {
-        return Err(Failure::Input(
-            "some sources could not be loaded (see above)".to_owned(),
-        ));
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -320,7 +320,11 @@ pub fn resolve_base_url(
 
 /// The MCP tool definition of `op` with the given schemas (`op`'s own are not read: they
 /// have moved into these `Arc`s, shared with the argument validator).
-fn tool_of(op: &Operation, input: Arc<JsonObject>, output: Option<Arc<JsonObject>>) -> Tool {
+pub(crate) fn tool_of(
+    op: &Operation,
+    input: Arc<JsonObject>,
+    output: Option<Arc<JsonObject>>,
+) -> Tool {
     let mut tool = Tool::new(op.name.clone(), op.description.clone(), input);
     if let Some(out) = output {
         tool = tool.with_raw_output_schema(out);
@@ -346,6 +350,38 @@ fn tool_of(op: &Operation, input: Arc<JsonObject>, output: Option<Arc<JsonObject
         ann = ann.open_world(v);
     }
     tool.with_annotations(ann)
+}
+
+/// The MCP resource definition of an operation served as the resource `uri`.
+pub(crate) fn resource_of(
+    uri: &str,
+    name: String,
+    description: String,
+    title: Option<String>,
+) -> Resource {
+    let resource = Resource::new(uri.to_owned(), name)
+        .with_description(description)
+        .with_mime_type("application/json");
+    match title {
+        Some(t) => resource.with_title(t),
+        None => resource,
+    }
+}
+
+/// The MCP resource template definition of an operation served as `uri_template`.
+pub(crate) fn template_of(
+    uri_template: &str,
+    name: String,
+    description: String,
+    title: Option<String>,
+) -> ResourceTemplate {
+    let template = ResourceTemplate::new(uri_template.to_owned(), name)
+        .with_description(description)
+        .with_mime_type("application/json");
+    match title {
+        Some(t) => template.with_title(t),
+        None => template,
+    }
 }
 
 /// A compiled source ready to register.
@@ -426,12 +462,7 @@ pub fn build_catalog(config: &Config, sources: &mut [BuiltSource]) -> Result<Cat
                     })
                     .map_err(dup)?,
                 ComponentKind::Resource { uri } => {
-                    let mut resource = Resource::new(uri.clone(), name)
-                        .with_description(description)
-                        .with_mime_type("application/json");
-                    if let Some(t) = &title {
-                        resource = resource.with_title(t.clone());
-                    }
+                    let resource = resource_of(uri, name, description, title);
                     builder
                         .add_resource(ResourceEntry {
                             resource,
@@ -446,12 +477,7 @@ pub fn build_catalog(config: &Config, sources: &mut [BuiltSource]) -> Result<Cat
                             source_name: built.name.clone(),
                             reason: e.to_string(),
                         })?;
-                    let mut template = ResourceTemplate::new(uri_template.clone(), name)
-                        .with_description(description)
-                        .with_mime_type("application/json");
-                    if let Some(t) = &title {
-                        template = template.with_title(t.clone());
-                    }
+                    let template = template_of(uri_template, name, description, title);
                     builder
                         .add_template(TemplateEntry {
                             template,

@@ -1,5 +1,7 @@
 //! End-to-end through the real `toolgate` binary: stdio transport, the demo over HTTP with
-//! correlation ids in the logs, graceful shutdown, and bad-input exit codes.
+//! correlation ids in the logs, graceful shutdown, bad-input exit codes, `check-config`'s one
+//! verdict, every example config checked fully, and what `inspect` reports (full definitions,
+//! the base URL `serve` would use).
 
 mod common;
 
@@ -232,19 +234,265 @@ fn unknown_config_key_exits_2() {
     assert_one_clear_error(&["serve", "--config", cfg.to_str().unwrap()], "colour");
 }
 
-#[test]
-fn every_example_config_is_valid() {
+/// Runs the binary in `dir` and returns (exit code, stdout, stderr).
+fn run_in(args: &[&str], dir: &std::path::Path) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env("PETSTORE_TOKEN", "example-token")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Starts the FastAPI example under uvicorn on a free port: the guard and its base URL.
+fn start_fastapi(python: &std::path::Path) -> (common::Guard, String) {
+    let port = common::free_port();
+    let guard = common::Guard(
+        Command::new(python)
+            .args(["-m", "uvicorn", "app:app", "--port", &port.to_string()])
+            .args(["--log-level", "warning"])
+            .current_dir(common::repo_root().join("examples/fastapi-todo"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    common::wait_for_http(&format!("{base}/openapi.json"), Duration::from_secs(30));
+    (guard, base)
+}
+
+/// The address the example configs expect their API at.
+const EXAMPLE_API: &str = "http://127.0.0.1:8000";
+
+/// STYLE: every example config is validated by a test. Offline first (which still compiles
+/// local specs and checks every option), then fully, as `serve` would load it: against the
+/// API it names, started here on a free port (the config is copied with its address).
+#[tokio::test(flavor = "multi_thread")]
+async fn every_example_config_is_valid_offline_and_fully_against_its_api() {
+    let todo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let todo_base = format!("http://{}", todo.local_addr().unwrap());
+    tokio::spawn(todo_api::serve(todo));
+    let fastapi = match common::dependency("TOOLGATE_TEST_PYTHON") {
+        Some(python) => Some(
+            tokio::task::spawn_blocking(move || start_fastapi(&python))
+                .await
+                .unwrap(),
+        ),
+        None => None,
+    };
     let dir = common::repo_root().join("examples/configs");
-    let mut checked = 0;
+    let copies = tempfile::tempdir().unwrap();
+    let mut checked = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "yaml") {
-            let (code, stderr) = run(&["check-config", "--offline", path.to_str().unwrap()]);
-            assert_eq!(code, 0, "{}: {stderr}", path.display());
-            checked += 1;
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let file = path.to_str().unwrap().to_owned();
+        let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
+            run_in(&["check-config", "--offline", &file], &common::repo_root())
+        })
+        .await
+        .unwrap();
+        assert_eq!(code, 0, "{name} offline: {stdout}{stderr}");
+        // The full check: against the API the example is written for.
+        let api = match name.as_str() {
+            "full.yaml" => None,
+            "todo.yaml" => Some(todo_base.clone()),
+            "fastapi.yaml" => match &fastapi {
+                Some((_, base)) => Some(base.clone()),
+                None => {
+                    eprintln!(
+                        "SKIPPED the full check of {name}: no Python for the FastAPI example"
+                    );
+                    continue;
+                }
+            },
+            other => {
+                panic!("examples/configs/{other}: say in this test which API it is checked against")
+            }
+        };
+        let full = match &api {
+            None => path.clone(),
+            Some(base) => {
+                assert!(
+                    text.contains(EXAMPLE_API),
+                    "{name} does not use {EXAMPLE_API}"
+                );
+                let copy = copies.path().join(&name);
+                std::fs::write(&copy, text.replace(EXAMPLE_API, base)).unwrap();
+                copy
+            }
+        };
+        let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
+            run_in(
+                &["check-config", full.to_str().unwrap()],
+                &common::repo_root(),
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(code, 0, "{name}: {stdout}{stderr}");
+        assert!(stderr.is_empty(), "{name}: {stderr}");
+        assert!(
+            stdout.contains("configuration is valid") && stdout.contains("operations compiled"),
+            "{name} was not checked fully: {stdout}"
+        );
+        assert!(
+            !stdout.contains("0 operations compiled"),
+            "{name}: {stdout}"
+        );
+        assert!(!stdout.contains("not fetched"), "{name}: {stdout}");
+        checked.push(name);
+    }
+    assert!(
+        checked.iter().any(|n| n == "full.yaml"),
+        "no example configs checked in {}: {checked:?}",
+        dir.display()
+    );
+}
+
+/// A spec with one operation and a relative server URL: its base URL can only be derived from
+/// where the spec was fetched.
+fn spec_with_relative_server() -> serde_json::Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "rel", "version": "1"},
+        "servers": [{"url": "/api/v2"}],
+        "paths": {"/items/{id}": {"delete": {
+            "operationId": "deleteItem",
+            "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": {"204": {"description": "deleted"}}
+        }}}
+    })
+}
+
+/// Serves [`spec_with_relative_server`] at `/openapi.json` on loopback: its URL.
+async fn serve_spec_with_relative_server() -> String {
+    let spec = spec_with_relative_server();
+    let app = axum::Router::new().route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let spec = spec.clone();
+            async move { axum::Json(spec) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/openapi.json")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inspect_and_check_config_derive_the_same_base_url_as_serve() {
+    let url = serve_spec_with_relative_server().await;
+    let want = url.replace("/openapi.json", "/api/v2");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("toolgate.yaml");
+    std::fs::write(&cfg, format!("sources:\n  - name: rel\n    spec: {url}\n")).unwrap();
+    let (inspect_text, inspect_json, check) = tokio::task::spawn_blocking(move || {
+        let here = std::env::temp_dir();
+        (
+            run_in(&["inspect", &url], &here),
+            run_in(&["inspect", "--json", &url], &here),
+            run_in(&["check-config", cfg.to_str().unwrap()], &here),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(check.0, 0, "{check:?}");
+    assert!(check.1.contains(&format!("backend {want}")), "{check:?}");
+    assert_eq!(inspect_text.0, 0, "{inspect_text:?}");
+    assert!(
+        inspect_text.1.contains(&format!("base URL {want}")),
+        "{inspect_text:?}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&inspect_json.1).unwrap();
+    assert_eq!(report["specs"][0]["base_url"], want.as_str());
+    assert_eq!(report["specs"][0]["spec_server"], "/api/v2");
+
+    // A file spec with a relative server has no base URL, and inspect says why.
+    let file = dir.path().join("rel.json");
+    std::fs::write(&file, spec_with_relative_server().to_string()).unwrap();
+    let (code, stdout, _) = run_in(&["inspect", file.to_str().unwrap()], dir.path());
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("base URL (none: the spec's server URL `/api/v2` is relative"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_config_gives_one_verdict_that_matches_its_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\nservers: [{url: 'http://127.0.0.1:9'}]\npaths:\n  /a:\n    get:\n      operationId: getA\n      responses: {'200': {description: ok}}\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("toolgate.yaml");
+    // One good source, one whose spec is missing, one with a bad route-map regex and bad
+    // backend options: every problem is listed, and nothing says "valid".
+    std::fs::write(
+        &cfg,
+        "sources:\n  - name: good\n    spec: ./spec.yaml\n  - name: missing\n    spec: ./nope.yaml\n  - name: opts\n    spec: http://127.0.0.1:9/openapi.json\n    compile:\n      route_maps: [{path: '(x', to: exclude}]\n    backend:\n      timeout_ms: 0\n      forward_headers: [authorization]\n",
+    )
+    .unwrap();
+    for offline in [false, true] {
+        let mut args = vec!["check-config"];
+        if offline {
+            args.push("--offline");
+        }
+        args.push(cfg.to_str().unwrap());
+        let (code, stdout, stderr) = run_in(&args, dir.path());
+        assert_eq!(code, 2, "{args:?}: {stdout}{stderr}");
+        assert!(
+            stdout.is_empty(),
+            "{args:?}: a verdict on stdout too: {stdout}"
+        );
+        assert_eq!(
+            stderr.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("valid ("), "{args:?}: {stderr}");
+        for want in [
+            "sources[1]: source `missing`: cannot read spec file",
+            "sources[2].compile: invalid compile options: route_maps[0].path",
+            "sources[2].backend: timeout_ms must be greater than 0",
+            "sources[2].backend: forward_headers: `authorization` cannot be listed",
+        ] {
+            assert!(
+                stderr.contains(want),
+                "{args:?}: `{want}` missing: {stderr}"
+            );
         }
     }
-    assert!(checked > 0, "no example configs found in {}", dir.display());
+    std::fs::write(&cfg, "sources:\n  - name: good\n    spec: ./spec.yaml\n").unwrap();
+    let (code, stdout, stderr) = run_in(&["check-config", cfg.to_str().unwrap()], dir.path());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    assert_eq!(
+        stdout.matches("configuration is valid").count(),
+        1,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "source `good`: 1 operations compiled, 0 skipped, backend http://127.0.0.1:9/"
+        ),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -253,7 +501,7 @@ fn inspect_reports_tools_and_skips_with_exit_codes_0_1_2() {
     let good = dir.path().join("good.yaml");
     std::fs::write(
         &good,
-        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /pets/{id}:\n    get:\n      operationId: getPet\n      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]\n      responses: {'200': {description: ok}}\n",
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /pets/{id}:\n    get:\n      operationId: getPet\n      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]\n      responses: {'200': {description: ok, content: {application/json: {schema: {type: object, properties: {name: {type: string}}}}}}}\n  /owners/{owner}:\n    get:\n      operationId: getOwner\n      parameters: [{name: owner, in: path, required: true, schema: {type: string}}]\n      responses: {'200': {description: ok}}\n",
     )
     .unwrap();
     let out = Command::new(BIN)
@@ -270,6 +518,61 @@ fn inspect_reports_tools_and_skips_with_exit_codes_0_1_2() {
     let op = &report["specs"][0]["operations"][0];
     assert_eq!(op["name"], "getPet");
     assert_eq!(op["arguments"], json!(["id*"]));
+    // The tool exactly as MCP clients get it: full input schema, output schema, annotations.
+    let tool = &op["definition"];
+    assert_eq!(tool["name"], "getPet");
+    assert_eq!(
+        tool["inputSchema"],
+        json!({"type": "object", "properties": {"id": {"type": "integer"}}, "required": ["id"]}),
+        "{tool}"
+    );
+    assert_eq!(
+        tool["outputSchema"]["properties"]["name"]["type"], "string",
+        "{tool}"
+    );
+    assert_eq!(tool["annotations"]["readOnlyHint"], true, "{tool}");
+    assert_eq!(tool["annotations"]["idempotentHint"], true, "{tool}");
+    // With a configuration, its compile options apply: a resource template shows its URI
+    // template and the schema of its variables.
+    let cfg = dir.path().join("toolgate.yaml");
+    std::fs::write(
+        &cfg,
+        "sources:\n  - name: t\n    spec: ./good.yaml\n    base_url: http://127.0.0.1:9/api\n    compile:\n      route_maps: [{path: '^/owners/', to: resource}]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["inspect", "--json", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["specs"][0]["source"], "t");
+    assert_eq!(report["specs"][0]["base_url"], "http://127.0.0.1:9/api");
+    let template = &report["specs"][0]["operations"][1];
+    assert_eq!(template["kind"], "resource_template", "{template}");
+    assert_eq!(
+        template["definition"]["uriTemplate"], "api://t/owners/{owner}",
+        "{template}"
+    );
+    assert_eq!(
+        template["input_schema"]["properties"]["owner"]["type"], "string",
+        "{template}"
+    );
+    let out = Command::new(BIN)
+        .args(["inspect", good.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text
+        .lines()
+        .find(|l| l.contains("getPet"))
+        .unwrap_or_default();
+    assert!(row.contains("read-only, idempotent"), "{text}");
 
     // One operation with a broken $ref is skipped (exit 1), the other is still listed.
     let partial = dir.path().join("partial.yaml");

@@ -1,0 +1,162 @@
+//! `toolgate check-config FILE`: everything `serve` would check before serving, with one
+//! verdict whose exit code matches it (0 valid, 2 invalid), printed once, after every check ran
+//! and with every problem listed.
+//!
+//! Beyond `config::load`, each source's compile options (route-map regexes) and backend
+//! options (header names, limits, media types) are checked without the spec, so
+//! `--offline` checks them too; then the spec is loaded and compiled and the backend built as
+//! `serve` does. `--offline` never uses the network: specs given as URLs are not fetched (and
+//! remote `$ref`s not followed), local and inline ones are still compiled.
+//!
+//! This module does not serve anything and does not own source building (`crate::sources`).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde_json::json;
+use toolgate_http::{HttpBackend, HttpConfigError};
+use toolgate_openapi::Severity;
+
+use crate::Failure;
+use crate::cli::CheckConfigArgs;
+use crate::config::{ConfigErrors, ConfigIssue, SourceConfig, SpecLocation};
+use crate::{redact, run, sources};
+
+/// Base URL the backend options are checked with when the source names none and the spec
+/// (which would give one) is not loaded: only its shape matters.
+const PLACEHOLDER_BASE_URL: &str = "http://base-url.invalid/";
+
+/// Runs `check-config`.
+pub async fn run(args: CheckConfigArgs) -> Result<ExitCode, Failure> {
+    let config = run::load_config_file(&args.file)?;
+    let relative_to = run::parent_dir(&args.file);
+    let mut issues = Vec::new();
+    let mut report = Vec::new();
+    for (i, source) in config.sources.iter().enumerate() {
+        match check_source(source, i, &relative_to, args.offline).await {
+            Ok(line) => report.push(line),
+            Err(found) => issues.extend(found),
+        }
+    }
+    if !issues.is_empty() {
+        return Err(Failure::Input(
+            ConfigErrors {
+                origin: args.file.display().to_string(),
+                issues,
+            }
+            .to_string(),
+        ));
+    }
+    redact::println(&format!(
+        "{}: configuration is valid ({} source{})",
+        args.file.display(),
+        config.sources.len(),
+        if config.sources.len() == 1 { "" } else { "s" }
+    ));
+    for line in report {
+        redact::println(&format!("  {line}"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks one source: its one-line report, or its problems.
+async fn check_source(
+    source: &SourceConfig,
+    index: usize,
+    relative_to: &Path,
+    offline: bool,
+) -> Result<String, Vec<ConfigIssue>> {
+    let at = format!("sources[{index}]");
+    let problems = options_problems(source, &at);
+    if !problems.is_empty() {
+        // Building the source would stop at the same problems.
+        return Err(problems);
+    }
+    let remote_spec = match &source.spec {
+        SpecLocation::Location(loc) if is_url(loc) => Some(loc.as_str()),
+        SpecLocation::Location(_) | SpecLocation::Inline { .. } => None,
+    };
+    if offline && let Some(url) = remote_spec {
+        return Ok(format!(
+            "source `{}`: options valid; spec {url} not fetched (--offline), so its operations, \
+             base URL and `auth` against its security schemes are not checked",
+            source.name
+        ));
+    }
+    let mut source = source.clone();
+    let skipped_remote_refs = offline && source.compile.allow_remote_refs;
+    if offline {
+        source.compile.allow_remote_refs = false;
+    }
+    let built = sources::build_source(&source, relative_to)
+        .await
+        .map_err(|e| {
+            vec![ConfigIssue {
+                location: at.clone(),
+                message: e.to_string(),
+            }]
+        })?;
+    let skipped = built
+        .spec
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    Ok(format!(
+        "source `{}`: {} operations compiled, {skipped} skipped{}, backend {}",
+        built.name,
+        built.spec.operations.len(),
+        if skipped_remote_refs {
+            " (remote $refs not fetched: --offline)"
+        } else {
+            ""
+        },
+        built.base_url
+    ))
+}
+
+fn is_url(location: &str) -> bool {
+    location.starts_with("http://") || location.starts_with("https://")
+}
+
+/// Problems of the source's compile and backend options that show without its spec: the
+/// compiler's option checks (route-map regexes) run on an empty document, and the backend's
+/// (header names and values, limits, media types) on the configured or a placeholder base URL.
+/// `auth` is left to the full check: how it applies depends on the spec's security schemes.
+fn options_problems(source: &SourceConfig, at: &str) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    let empty = json!({"openapi": "3.1.0", "info": {"title": "", "version": ""}, "paths": {}});
+    if let Err(e) = toolgate_openapi::compile(
+        &empty,
+        None,
+        &source.compile,
+        &toolgate_openapi::NoExternalRefs,
+    ) {
+        issues.push(ConfigIssue {
+            location: format!("{at}.compile"),
+            message: e.to_string(),
+        });
+    }
+    let base = source
+        .base_url
+        .as_deref()
+        .and_then(|b| url::Url::parse(b).ok())
+        .unwrap_or_else(|| url::Url::parse(PLACEHOLDER_BASE_URL).expect("valid placeholder"));
+    let mut backend = source.backend.clone();
+    backend.auth = None;
+    let location = format!("{at}.backend");
+    match HttpBackend::new(base, Vec::new(), backend) {
+        Ok(_) => {}
+        Err(HttpConfigError::Invalid(problems)) => {
+            issues.extend(problems.into_iter().map(|message| ConfigIssue {
+                location: location.clone(),
+                message,
+            }))
+        }
+        Err(HttpConfigError::Client(reason)) => issues.push(ConfigIssue {
+            location,
+            message: format!("the HTTP client cannot be created: {reason}"),
+        }),
+    }
+    issues
+}

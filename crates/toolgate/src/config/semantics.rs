@@ -1,0 +1,188 @@
+//! Checks of a deserialized configuration that its JSON Schema cannot express: addresses,
+//! names, uniqueness, URLs. Values from the environment or under credential-named keys are
+//! never quoted in the messages ([`Provenance::show`]). They also run on the well-formed parts
+//! of a document that has structural errors ([`Lenient`]), so every problem shows at once.
+//!
+//! Checks that need the HTTP backend or the OpenAPI compiler (backend options, route-map
+//! regexes) are not here: `check-config` runs them (`crate::check`), and `serve` when it builds
+//! the sources.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::environment::Provenance;
+use super::{Config, ConfigIssue, HttpSection, LimitsSection, SourceConfig, SpecLocation};
+
+/// The sections the checks read; a section (or source) that is not well-formed is `None` and
+/// skipped, its structural errors being reported already.
+pub(crate) struct Parts<'a> {
+    http: Option<&'a HttpSection>,
+    limits: Option<&'a LimitsSection>,
+    sources: Vec<Option<&'a SourceConfig>>,
+}
+
+impl<'a> Parts<'a> {
+    /// The parts of a valid configuration.
+    pub(crate) fn of(config: &'a Config) -> Self {
+        Parts {
+            http: Some(&config.http),
+            limits: Some(&config.limits),
+            sources: config.sources.iter().map(Some).collect(),
+        }
+    }
+}
+
+/// The well-formed parts of a raw document with structural errors, deserialized one section
+/// (and one source) at a time.
+pub(crate) struct Lenient {
+    http: Option<HttpSection>,
+    limits: Option<LimitsSection>,
+    sources: Vec<Option<SourceConfig>>,
+}
+
+impl Lenient {
+    /// Deserializes each section and each source of `raw` on its own.
+    pub(crate) fn from_raw(raw: &Value) -> Self {
+        fn section<T: DeserializeOwned + Default>(raw: &Value, key: &str) -> Option<T> {
+            match raw.get(key) {
+                None => Some(T::default()),
+                Some(v) => serde_json::from_value(v.clone()).ok(),
+            }
+        }
+        Lenient {
+            http: section(raw, "http"),
+            limits: section(raw, "limits"),
+            sources: raw
+                .get("sources")
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .map(|s| serde_json::from_value(s.clone()).ok())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The parts to check.
+    pub(crate) fn parts(&self) -> Parts<'_> {
+        Parts {
+            http: self.http.as_ref(),
+            limits: self.limits.as_ref(),
+            sources: self.sources.iter().map(Option::as_ref).collect(),
+        }
+    }
+}
+
+/// Every semantic problem of `parts`.
+pub(crate) fn check(parts: &Parts<'_>, prov: &Provenance) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    let mut push =
+        |location: String, message: String| issues.push(ConfigIssue { location, message });
+    if let Some(http) = parts.http {
+        check_http(http, prov, &mut push);
+    }
+    if parts.limits.is_some_and(|l| l.page_size == Some(0)) {
+        push(
+            "limits.page_size".to_owned(),
+            "must be at least 1 (or absent for no pagination)".to_owned(),
+        );
+    }
+    let mut seen = BTreeMap::new();
+    for (i, source) in parts.sources.iter().enumerate() {
+        if let Some(source) = source {
+            check_source(i, source, &mut seen, prov, &mut push);
+        }
+    }
+    issues
+}
+
+fn check_http(http: &HttpSection, prov: &Provenance, push: &mut impl FnMut(String, String)) {
+    if http.bind.parse::<SocketAddr>().is_err() {
+        push(
+            "http.bind".to_owned(),
+            format!(
+                "{} is not an address like 127.0.0.1:8080 or [::1]:8080",
+                prov.show("http.bind", &http.bind)
+            ),
+        );
+    }
+    if !http.path.starts_with('/') {
+        push(
+            "http.path".to_owned(),
+            format!(
+                "{} must start with `/`, e.g. /mcp",
+                prov.show("http.path", &http.path)
+            ),
+        );
+    }
+    if matches!(http.path.as_str(), "/healthz" | "/readyz" | "/metrics") {
+        push(
+            "http.path".to_owned(),
+            format!(
+                "{} is reserved for the gateway's own endpoints",
+                prov.show("http.path", &http.path)
+            ),
+        );
+    }
+}
+
+/// Checks `sources[i]`; `seen` maps the names of the sources before it to their index.
+fn check_source(
+    i: usize,
+    source: &SourceConfig,
+    seen: &mut BTreeMap<String, usize>,
+    prov: &Provenance,
+    push: &mut impl FnMut(String, String),
+) {
+    let at = format!("sources[{i}]");
+    let name_at = format!("{at}.name");
+    let valid_name = !source.name.is_empty()
+        && source
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !valid_name {
+        push(
+            name_at.clone(),
+            format!(
+                "{} is not a valid source name: use lower-case letters, digits, `_` and `-`",
+                prov.show(&name_at, &source.name)
+            ),
+        );
+    }
+    if let Some(prev) = seen.insert(source.name.clone(), i) {
+        push(
+            name_at.clone(),
+            format!(
+                "{} is also the name of sources[{prev}]; names must be unique",
+                prov.show(&name_at, &source.name)
+            ),
+        );
+    }
+    if let Some(base) = &source.base_url {
+        let base_at = format!("{at}.base_url");
+        match url::Url::parse(base) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => push(
+                base_at.clone(),
+                format!(
+                    "{} is not an absolute http(s) URL such as http://127.0.0.1:8000",
+                    prov.show(&base_at, base)
+                ),
+            ),
+        }
+    }
+    if let SpecLocation::Location(loc) = &source.spec
+        && loc.trim().is_empty()
+    {
+        push(
+            format!("{at}.spec"),
+            "is empty: give a file path, an http(s) URL, or `inline:`".to_owned(),
+        );
+    }
+}
