@@ -371,7 +371,7 @@ pub async fn build_source(
     for d in &spec.diagnostics {
         match d.severity {
             Severity::Error => tracing::warn!(source = %source.name, "{d}"),
-            Severity::Warning => tracing::debug!(source = %source.name, "{d}"),
+            Severity::Warning | Severity::Info => tracing::debug!(source = %source.name, "{d}"),
         }
     }
     let base_url = resolve_base_url(source, &spec, spec_uri.as_ref())?;
