@@ -69,9 +69,16 @@ fn the_login_operation_is_left_out_with_an_info_diagnostic() {
     ] {
         assert!(d.message.contains(needle), "missing {needle:?} in {d}");
     }
-    assert!(d.to_string().starts_with("info: POST /api/v1/login/access-token"));
+    assert!(
+        d.to_string()
+            .starts_with("info: POST /api/v1/login/access-token")
+    );
     // Not an error: nothing was skipped.
-    assert!(spec.diagnostics.iter().all(|d| d.severity != Severity::Error));
+    assert!(
+        spec.diagnostics
+            .iter()
+            .all(|d| d.severity != Severity::Error)
+    );
     assert_eq!(
         spec.security_schemes[0].kind,
         SecuritySchemeKind::OAuth2 {
