@@ -13,12 +13,14 @@
 //! parameter or cookie. When the spec declares no schemes, every credential goes with every
 //! request.
 //!
-//! Submodules: `schemes` (one credential against the schemes: fit, placement, checks) and
-//! `oauth2` (token grants, cache, refresh, backoff). This module does not authenticate MCP
+//! Submodules: `schemes` (one credential against the schemes: fit, placement, checks),
+//! `oauth2` (token grants, cache, refresh, backoff) and `token_answer` (lifetimes and error
+//! excerpts from a token endpoint's answer). This module does not authenticate MCP
 //! clients (that is the policy crate) and never logs a credential.
 
 mod oauth2;
 mod schemes;
+mod token_answer;
 
 use std::sync::Arc;
 

@@ -490,6 +490,35 @@ async fn an_unreachable_token_endpoint_fails_fast_and_is_not_hammered() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_hanging_token_endpoint_times_out_and_counts_as_failing() {
+    let hang: Arc<Issue> = Arc::new(|n, _| {
+        Reply::json(json!({"access_token": format!("tok-{n}")})).delayed(Duration::from_secs(60))
+    });
+    let (server, issued) = service("/token", hang, |_| false).await;
+    let mut options = with_auth(password_grant(None));
+    options.timeout_ms = 120_000;
+    let b = backend_with(&server, password_scheme("/token"), options);
+    let started = tokio::time::Instant::now();
+    let err = call(&b, &protected(), json!({})).await.unwrap_err();
+    assert_eq!(err.kind, ToolErrorKind::Timeout, "{}", err.message);
+    assert_eq!(err.origin, ErrorOrigin::CredentialProvider);
+    assert!(
+        err.message.contains("did not answer within 10 s"),
+        "{}",
+        err.message
+    );
+    assert!(started.elapsed() < Duration::from_secs(11));
+    // Remembered: the next call does not wait another 10 s.
+    let err = call(&b, &protected(), json!({})).await.unwrap_err();
+    assert!(
+        err.message.contains("asks the token endpoint again"),
+        "{}",
+        err.message
+    );
+    assert_eq!(issued.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_valid_token_keeps_serving_while_its_refresh_fails() {
     let up = Arc::new(AtomicBool::new(true));
     let up2 = up.clone();
