@@ -2,7 +2,8 @@
 //! [`ToolHandler`]s that execute calls.
 //!
 //! This module owns the call sequence (validate → build → take a concurrency permit →
-//! credentials → send → read under the cap → map), timeouts (per tool, bounded by the call's
+//! credentials → send → read under the cap → map; a 401 to a request carrying an OAuth2
+//! token is sent once more with a fresh token), timeouts (per tool, bounded by the call's
 //! deadline), cancellation, and the messages for transport failures. Request building, the
 //! transport (`client`), auth, and response mapping are delegated to their modules.
 //!
@@ -25,7 +26,7 @@ use toolgate_core::handler::{ReadinessProbe, ToolHandler};
 use toolgate_openapi::ir::{Operation, SecurityScheme};
 use url::Url;
 
-use crate::auth::ResolvedAuth;
+use crate::auth::{AuthParts, Credentials, OpCredentials};
 use crate::client::{BackendClients, Outgoing, SendError, SendErrorKind, Transport};
 use crate::options::HttpSourceOptions;
 use crate::request::{self, OpPlan};
@@ -71,12 +72,11 @@ pub struct HttpBackend {
 struct BackendInner {
     clients: BackendClients,
     base_url: Url,
-    schemes: Vec<SecurityScheme>,
     options: HttpSourceOptions,
     static_headers: HeaderMap,
     forward: Vec<HeaderName>,
     semaphore: Arc<Semaphore>,
-    auth: Option<ResolvedAuth>,
+    auth: Credentials,
 }
 
 impl HttpBackend {
@@ -162,18 +162,13 @@ impl HttpBackend {
                 Ok(h) => forward.push(h),
             }
         }
-        let auth = options
-            .auth
-            .as_ref()
-            .and_then(|a| ResolvedAuth::resolve(a, &security_schemes, &base_url, &mut problems));
-        if let Some(a) = &auth
-            && a.sets_authorization()
-        {
+        let auth =
+            Credentials::resolve(&options.auth.0, &security_schemes, &base_url, &mut problems);
+        if let Some(kind) = auth.authorization_kind() {
             if options.forward_authorization {
                 problems.push(format!(
-                    "forward_authorization and auth `{}` both set the Authorization header; \
-                     choose one",
-                    options.auth.as_ref().map_or("", |a| a.kind_str())
+                    "forward_authorization and auth `{kind}` both set the Authorization header; \
+                     choose one"
                 ));
             }
             if static_headers.contains_key(http::header::AUTHORIZATION) {
@@ -194,7 +189,6 @@ impl HttpBackend {
             inner: Arc::new(BackendInner {
                 clients,
                 base_url,
-                schemes: security_schemes,
                 semaphore: Arc::new(Semaphore::new(options.max_concurrent_requests)),
                 options,
                 static_headers,
@@ -253,10 +247,7 @@ impl HttpBackend {
                 .copied()
                 .unwrap_or(inner.options.timeout_ms),
         );
-        let auth_applies = inner
-            .auth
-            .as_ref()
-            .is_some_and(|a| a.applies_to(&op, &inner.schemes));
+        let credentials = inner.auth.for_operation(&op);
         OperationHandler {
             shared: Arc::new(HandlerShared {
                 transport: inner.clients.transport(&plan.base),
@@ -265,7 +256,7 @@ impl HttpBackend {
                 plan,
                 validator,
                 timeout,
-                auth_applies,
+                credentials,
                 has_output_schema,
             }),
         }
@@ -283,9 +274,9 @@ impl HttpBackend {
     pub fn oauth2_token_requests(&self) -> u64 {
         self.inner
             .auth
-            .as_ref()
-            .and_then(|a| a.oauth2())
-            .map_or(0, |o| o.fetches.load(std::sync::atomic::Ordering::Relaxed))
+            .token_sources()
+            .map(|o| o.fetches.load(std::sync::atomic::Ordering::Relaxed))
+            .sum()
     }
 }
 
@@ -339,7 +330,8 @@ struct HandlerShared {
     plan: OpPlan,
     validator: ArgValidator,
     timeout: Duration,
-    auth_applies: bool,
+    /// The credentials this operation sends (those its security requirements name).
+    credentials: OpCredentials,
     /// Whether the operation declared an output schema (kept: the schema itself is dropped).
     has_output_schema: bool,
 }
@@ -448,7 +440,7 @@ impl HandlerShared {
         let method = http::Method::from_bytes(op.method.as_str().as_bytes())
             .expect("HTTP methods are valid tokens");
         let display_path = built.path.clone();
-        let send = self.send(
+        let send = self.send_authorized(
             method,
             built,
             parts.forwarded,
@@ -495,6 +487,76 @@ impl HandlerShared {
         }
     }
 
+    /// Gets the operation's credentials and sends. When the backend answers 401 to a request
+    /// that carried OAuth2 tokens, they are dropped and the request is sent once more with
+    /// fresh ones (a 401 means the backend did not act on it); concurrent callers that saw
+    /// the same 401 share one token request.
+    async fn send_authorized(
+        &self,
+        method: http::Method,
+        built: request::Built,
+        forwarded: Vec<(HeaderName, HeaderValue)>,
+        client_authorization: Option<HeaderValue>,
+        correlation_id: &str,
+    ) -> Result<(Received, String), ToolError> {
+        if self.credentials.is_empty() {
+            return self
+                .send(
+                    method,
+                    built,
+                    forwarded,
+                    client_authorization,
+                    None,
+                    correlation_id,
+                )
+                .await;
+        }
+        let client = &self.backend.clients.reqwest;
+        let auth = self.credentials.apply(client).await?;
+        if !self.credentials.has_token() {
+            return self
+                .send(
+                    method,
+                    built,
+                    forwarded,
+                    client_authorization,
+                    Some(&auth),
+                    correlation_id,
+                )
+                .await;
+        }
+        let again = (
+            built.clone(),
+            forwarded.clone(),
+            client_authorization.clone(),
+        );
+        let (received, uri) = self
+            .send(
+                method.clone(),
+                built,
+                forwarded,
+                client_authorization,
+                Some(&auth),
+                correlation_id,
+            )
+            .await?;
+        if received.status != http::StatusCode::UNAUTHORIZED || !auth.reject_tokens() {
+            return Ok((received, uri));
+        }
+        tracing::debug!(tool = %self.op.name, "backend answered 401; retrying with a new OAuth2 token");
+        let auth = self.credentials.apply(client).await?;
+        let (built, forwarded, client_authorization) = again;
+        self.send(
+            method,
+            built,
+            forwarded,
+            client_authorization,
+            Some(&auth),
+            correlation_id,
+        )
+        .await
+    }
+
     /// Adds credentials and headers, sends, and reads the body under the cap. Returns the
     /// response and the URL without its query (for blob URIs and logs).
     async fn send(
@@ -503,15 +565,12 @@ impl HandlerShared {
         built: request::Built,
         forwarded: Vec<(HeaderName, HeaderValue)>,
         client_authorization: Option<HeaderValue>,
+        auth: Option<&AuthParts>,
         correlation_id: &str,
     ) -> Result<(Received, String), ToolError> {
         let backend = &self.backend;
         let op = &self.op;
-        let auth = match (&backend.auth, self.auth_applies) {
-            (Some(a), true) => Some(a.apply(&backend.clients.reqwest).await?),
-            _ => None,
-        };
-        let extra_query = auth.as_ref().map(|a| a.query.clone()).unwrap_or_default();
+        let extra_query = auth.map(|a| a.query.clone()).unwrap_or_default();
         let url = built.url(&self.plan, &extra_query)?;
         let log_url = url[..url::Position::AfterPath].to_owned();
 
@@ -539,7 +598,7 @@ impl HandlerShared {
             cookies.push(existing.to_owned());
         }
         cookies.extend(built.cookies);
-        if let Some(a) = &auth {
+        if let Some(a) = auth {
             for (name, value) in &a.headers {
                 headers.insert(name.clone(), value.clone());
             }
@@ -615,11 +674,6 @@ impl HandlerShared {
         let (body, truncated) = response::read_capped(response.body_mut(), cap)
             .await
             .map_err(|e| self.transport_error(&SendError::classify(&*e), &method, &built.path))?;
-        if status == http::StatusCode::UNAUTHORIZED
-            && let Some((oauth, used)) = auth.as_ref().and_then(|a| a.oauth_token.as_ref())
-        {
-            oauth.invalidate(used);
-        }
         Ok((
             Received {
                 status,

@@ -3,7 +3,8 @@
 //! This crate owns everything between "a tool was called with these arguments" and "here is
 //! the MCP result": argument validation against the tool's input schema, request building
 //! exactly per the OpenAPI parameter style rules, request bodies, backend credentials
-//! (static headers, API keys, bearer, basic, OAuth2 client credentials), one pooled HTTP
+//! (static headers, API keys, bearer, basic, OAuth2 client-credentials and password grants,
+//! several at once), one pooled HTTP
 //! client per backend with timeouts and a concurrency cap, and mapping responses (JSON, text,
 //! images, audio, binary, errors) to MCP content. It does not compile specs
 //! (`toolgate-openapi`), apply gateway policies (`toolgate-policy`) or speak MCP
@@ -25,6 +26,7 @@ mod validate;
 
 pub use backend::{HttpBackend, HttpConfigError};
 pub use options::{
-    ApiKeyLocation, BackendAuth, ClientAuthMethod, HttpSourceOptions, Secret, UnknownArguments,
+    ApiKeyLocation, BackendAuth, ClientAuthMethod, Credentials, HttpSourceOptions, Secret,
+    UnknownArguments,
 };
 pub use validate::check_input_schema;

@@ -11,6 +11,8 @@ use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Default whole-request timeout (connect + send + read the response), in milliseconds.
@@ -47,8 +49,12 @@ pub struct HttpSourceOptions {
     /// Static headers sent with every request (e.g. `X-Tenant`). Values are secrets: they are
     /// never logged.
     pub headers: BTreeMap<String, Secret>,
-    /// Credentials for the backend, matched to the spec's `securitySchemes`.
-    pub auth: Option<BackendAuth>,
+    /// Credentials for the backend: one, or a list when operations need several (e.g. an API
+    /// key and a bearer token together). Each is matched to the spec's `securitySchemes` (by
+    /// its `scheme`, else by type) and sent only to operations whose security requirements
+    /// name a scheme it matches; when the spec declares no schemes, every credential goes
+    /// with every request.
+    pub auth: Credentials,
     /// Names of headers of the incoming MCP HTTP request to forward to the backend
     /// (case-insensitive allowlist; empty by default). `Authorization` cannot be listed here:
     /// use `forward_authorization`.
@@ -76,7 +82,7 @@ impl Default for HttpSourceOptions {
             max_response_body_bytes: DEFAULT_MAX_RESPONSE_BODY_BYTES,
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
             headers: BTreeMap::new(),
-            auth: None,
+            auth: Credentials::default(),
             forward_headers: Vec::new(),
             forward_authorization: false,
             unknown_arguments: UnknownArguments::default(),
@@ -120,28 +126,122 @@ pub enum ClientAuthMethod {
     Post,
 }
 
+impl ClientAuthMethod {
+    /// The default of the password grant: FastAPI's `OAuth2PasswordRequestForm` reads the
+    /// client from the form.
+    fn post() -> Self {
+        ClientAuthMethod::Post
+    }
+}
+
+/// The configured credentials of a source: in YAML one credential object, or a list of them.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials(pub Vec<BackendAuth>);
+
+impl Credentials {
+    /// Whether no credential is configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<BackendAuth> for Credentials {
+    fn from(auth: BackendAuth) -> Self {
+        Credentials(vec![auth])
+    }
+}
+
+impl From<Vec<BackendAuth>> for Credentials {
+    fn from(list: Vec<BackendAuth>) -> Self {
+        Credentials(list)
+    }
+}
+
+impl<'de> Deserialize<'de> for Credentials {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OneOrList;
+        impl<'de> Visitor<'de> for OneOrList {
+            type Value = Credentials;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a credential object (with `type`) or a list of them")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Credentials, A::Error> {
+                BackendAuth::deserialize(MapAccessDeserializer::new(map)).map(Credentials::from)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Credentials, A::Error> {
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(Credentials)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Credentials, E> {
+                Ok(Credentials::default())
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<Credentials, E> {
+                Ok(Credentials::default())
+            }
+        }
+        deserializer.deserialize_any(OneOrList)
+    }
+}
+
+impl Serialize for Credentials {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [] => serializer.serialize_none(),
+            [one] => one.serialize(serializer),
+            list => list.serialize(serializer),
+        }
+    }
+}
+
+impl JsonSchema for Credentials {
+    fn schema_name() -> Cow<'static, str> {
+        "Credentials".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let one = generator.subschema_for::<BackendAuth>();
+        json_schema!({
+            "description": "One credential, or a list of them (e.g. an API key and a bearer token that operations need together).",
+            "anyOf": [
+                {"type": "null"},
+                one.clone(),
+                {"type": "array", "items": one}
+            ]
+        })
+    }
+}
+
 /// Credentials for a backend.
 ///
-/// A credential is sent only to operations whose security requirements name a matching
-/// scheme of the spec; when the spec declares no security schemes at all, it is sent with
-/// every request.
+/// A credential is sent only to operations whose security requirements name a scheme it
+/// matches: the scheme named by its `scheme`, else every scheme of a matching type that no
+/// other credential is a better match for. When the spec declares no security schemes at
+/// all, it is sent with every request.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum BackendAuth {
-    /// `Authorization: Bearer <token>` (matches `http`/`bearer`, `oauth2` and `openIdConnect`
-    /// schemes).
+    /// `Authorization: Bearer <token>` (matches `http`/`bearer` schemes, such as FastAPI's
+    /// `HTTPBearer`, and `oauth2` and `openIdConnect` schemes).
     Bearer {
+        /// Name of the spec's security scheme this token is for (default: every bearer,
+        /// `oauth2` and `openIdConnect` scheme).
+        #[serde(default)]
+        scheme: Option<String>,
         /// The bearer token.
         token: Secret,
     },
-    /// `Authorization: Basic base64(username:password)` (matches `http`/`basic` schemes).
+    /// `Authorization: Basic base64(username:password)` (matches `http`/`basic` schemes, such
+    /// as FastAPI's `HTTPBasic`).
     Basic {
+        /// Name of the spec's security scheme this is for (default: every basic scheme).
+        #[serde(default)]
+        scheme: Option<String>,
         /// User name.
         username: String,
         /// Password.
         password: Secret,
     },
-    /// An API key in a header, query parameter or cookie (matches `apiKey` schemes).
+    /// An API key in a header, query parameter or cookie (matches `apiKey` schemes, such as
+    /// FastAPI's `APIKeyHeader`, `APIKeyQuery` and `APIKeyCookie`).
     ApiKey {
         /// Name of the spec's security scheme this key is for. When set, `location` and `name`
         /// default to the scheme's; when unset, the key matches every `apiKey` scheme.
@@ -156,12 +256,15 @@ pub enum BackendAuth {
         /// The key.
         value: Secret,
     },
-    /// OAuth2 client-credentials grant; tokens are cached and refreshed 30 s before expiry,
-    /// one refresh at a time (matches `oauth2` schemes).
+    /// OAuth2 client-credentials grant; tokens are cached, refreshed before they expire and
+    /// when the backend answers 401, one refresh at a time (matches `oauth2` schemes).
     #[serde(rename = "oauth2_client_credentials")]
     OAuth2ClientCredentials {
+        /// Name of the spec's security scheme this is for (default: every `oauth2` scheme).
+        #[serde(default)]
+        scheme: Option<String>,
         /// Token endpoint. Default: the `clientCredentials` token URL of the spec's `oauth2`
-        /// scheme.
+        /// scheme. A relative URL is resolved against the backend base URL.
         #[serde(default)]
         token_url: Option<String>,
         /// Client id.
@@ -178,6 +281,40 @@ pub enum BackendAuth {
         #[serde(default)]
         client_auth: ClientAuthMethod,
     },
+    /// OAuth2 password grant, FastAPI's `OAuth2PasswordBearer`: toolgate logs in as a service
+    /// account at the token URL (form-encoded `grant_type=password&username=…&password=…`),
+    /// caches the token, and gets a new one shortly before it expires (`expires_in`, else the
+    /// JWT's `exp` claim, else after 5 minutes; with the `refresh_token` when one was issued)
+    /// and when the backend answers 401, one request at a time (matches `oauth2` schemes).
+    #[serde(rename = "oauth2_password")]
+    OAuth2Password {
+        /// Name of the spec's security scheme this is for (default: every `oauth2` scheme).
+        #[serde(default)]
+        scheme: Option<String>,
+        /// Token endpoint. Default: the `password` flow's `tokenUrl` of the spec's `oauth2`
+        /// scheme (FastAPI: `OAuth2PasswordBearer(tokenUrl=...)`), resolved against the
+        /// backend base URL when relative.
+        #[serde(default)]
+        token_url: Option<String>,
+        /// The service account's user name (FastAPI's `OAuth2PasswordRequestForm.username`;
+        /// often an email address).
+        username: String,
+        /// The service account's password.
+        password: Secret,
+        /// Scopes to request (space-joined in the `scope` form field).
+        #[serde(default)]
+        scopes: Vec<String>,
+        /// Client id, for token endpoints that want one.
+        #[serde(default)]
+        client_id: Option<String>,
+        /// Client secret, for token endpoints that want one.
+        #[serde(default)]
+        client_secret: Option<Secret>,
+        /// How `client_id`/`client_secret` are sent. Default `post` (form fields, as FastAPI's
+        /// `OAuth2PasswordRequestForm` reads them).
+        #[serde(default = "ClientAuthMethod::post")]
+        client_auth: ClientAuthMethod,
+    },
 }
 
 impl BackendAuth {
@@ -188,6 +325,18 @@ impl BackendAuth {
             BackendAuth::Basic { .. } => "basic",
             BackendAuth::ApiKey { .. } => "api_key",
             BackendAuth::OAuth2ClientCredentials { .. } => "oauth2_client_credentials",
+            BackendAuth::OAuth2Password { .. } => "oauth2_password",
+        }
+    }
+
+    /// The spec's security scheme this credential is bound to, if named.
+    pub fn scheme(&self) -> Option<&str> {
+        match self {
+            BackendAuth::Bearer { scheme, .. }
+            | BackendAuth::Basic { scheme, .. }
+            | BackendAuth::ApiKey { scheme, .. }
+            | BackendAuth::OAuth2ClientCredentials { scheme, .. }
+            | BackendAuth::OAuth2Password { scheme, .. } => scheme.as_deref(),
         }
     }
 }
@@ -304,6 +453,54 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.kind_str(), "api_key");
+        let a: BackendAuth = serde_json::from_str(
+            r#"{"type":"oauth2_password","username":"u","password":"p","scheme":"OAuth2PasswordBearer"}"#,
+        )
+        .unwrap();
+        assert_eq!(a.kind_str(), "oauth2_password");
+        assert_eq!(a.scheme(), Some("OAuth2PasswordBearer"));
+        let BackendAuth::OAuth2Password { client_auth, .. } = a else {
+            unreachable!()
+        };
+        assert_eq!(client_auth, ClientAuthMethod::Post);
+    }
+
+    #[test]
+    fn auth_is_one_credential_or_a_list() {
+        let one: HttpSourceOptions =
+            serde_json::from_str(r#"{"auth":{"type":"bearer","token":"t"}}"#).unwrap();
+        assert_eq!(one.auth.0.len(), 1);
+        let list: HttpSourceOptions = serde_json::from_str(
+            r#"{"auth":[{"type":"bearer","token":"t"},{"type":"api_key","scheme":"K","value":"v"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(list.auth.0.len(), 2);
+        assert_eq!(list.auth.0[1].scheme(), Some("K"));
+        for none in [r#"{"auth":null}"#, r#"{"auth":[]}"#, "{}"] {
+            let o: HttpSourceOptions = serde_json::from_str(none).unwrap();
+            assert!(o.auth.is_empty(), "{none}");
+        }
+        // Errors inside either form are serde's precise ones.
+        let err =
+            serde_json::from_str::<HttpSourceOptions>(r#"{"auth":{"type":"bearer","tokn":"t"}}"#)
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("unknown field `tokn`"), "{err}");
+        let err = serde_json::from_str::<HttpSourceOptions>(r#"{"auth":[{"type":"nope"}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown variant `nope`"), "{err}");
+        let err = serde_json::from_str::<HttpSourceOptions>(r#"{"auth":"token"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a credential object"), "{err}");
+        // Serialized as written: one object, or a list; secrets redacted.
+        let text = serde_json::to_string(&one.auth).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"bearer","scheme":null,"token":"[redacted]"}"#
+        );
+        assert!(serde_json::to_string(&list.auth).unwrap().starts_with('['));
     }
 
     #[test]

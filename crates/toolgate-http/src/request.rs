@@ -61,8 +61,9 @@ impl OpPlan {
     }
 }
 
-/// A request before credentials are added.
-#[derive(Debug)]
+/// A request before credentials are added (cloned only to send it again with a fresh
+/// OAuth2 token).
+#[derive(Debug, Clone)]
 pub(crate) struct Built {
     /// Percent-encoded path including the base prefix.
     pub path: String,

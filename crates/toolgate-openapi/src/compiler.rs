@@ -1,6 +1,7 @@
-//! The compilation driver: walks `paths` in document order, applies selection and route maps,
-//! compiles each operation (parameters, body, arguments and collisions, output, naming, kind,
-//! annotations, security) and turns a failure into an `Error` diagnostic that skips only that
+//! The compilation driver: walks `paths` in document order, applies selection and route maps
+//! (and leaves out the login operation of an OAuth2 password flow, `security`), compiles each
+//! operation (parameters, body, arguments and collisions, output, naming, kind, annotations,
+//! security requirements) and turns a failure into an `Error` diagnostic that skips only that
 //! operation.
 //!
 //! A big spec is compiled by two workers, each over half of the path items, when the machine
@@ -23,6 +24,7 @@ use crate::params::RawParam;
 use crate::refs::{Doc, DocEntry, Externals, Loc, PointerExt, Registry, child};
 use crate::routes::{Routes, resource_host};
 use crate::schema::Mode;
+use crate::security::{LoginRoutes, login_excluded_message, security_of};
 use crate::{DocumentLoader, SpecError, swagger2};
 
 /// Per-operation context for diagnostics.
@@ -67,6 +69,7 @@ struct Compiled {
 /// What every worker needs besides its own compiler.
 struct Shared<'d> {
     routes: &'d Routes,
+    login: &'d LoginRoutes,
     doc_security: &'d [Vec<String>],
     host: &'d str,
     defs_budget: usize,
@@ -83,16 +86,27 @@ fn version_string(v: &Value) -> Option<String> {
     }
 }
 
-/// Whether an operation is served, and as what: `None` when excluded by the route maps, tag
-/// filters or a hidden override.
+/// What selection decided for one operation.
+enum Selection<'o> {
+    /// Served as `RouteTarget`, with its tags and override.
+    Served(RouteTarget, Vec<String>, Option<&'o OperationOverride>),
+    /// Excluded by the route maps, tag filters or a hidden override.
+    Excluded,
+    /// The login operation of the password flow of this security scheme: not served unless
+    /// asked for (an info diagnostic says why and how).
+    Login(String),
+}
+
+/// Whether an operation is served, and as what.
 fn select<'o>(
     routes: &Routes,
+    login: &LoginRoutes,
     opts: &'o CompileOptions,
     op: &Value,
     method: HttpMethod,
     path: &str,
     operation: &str,
-) -> Option<(RouteTarget, Vec<String>, Option<&'o OperationOverride>)> {
+) -> Selection<'o> {
     let op_id = op.get("operationId").and_then(Value::as_str);
     let tags: Vec<String> = op
         .get("tags")
@@ -109,9 +123,16 @@ fn select<'o>(
         .and_then(|id| opts.overrides.get(id))
         .or_else(|| opts.overrides.get(operation));
     if target == RouteTarget::Exclude || ov.is_some_and(|o| o.hidden) {
-        return None;
+        return Selection::Excluded;
     }
-    Some((target, tags, ov))
+    if let Some(scheme) = login.scheme_of(method, path) {
+        let asked_for = opts.include_login_operation
+            || op_id.is_some_and(|id| opts.include_operations.iter().any(|o| o == id));
+        if !asked_for {
+            return Selection::Login(scheme.to_owned());
+        }
+    }
+    Selection::Served(target, tags, ov)
 }
 
 /// The `$defs` budget of one tool schema when the spec yields `tools` tools: an even share of
@@ -182,6 +203,7 @@ pub(crate) fn compile(
     let base_url = root.get("servers").and_then(server_url);
     let security_schemes = c.security_schemes();
     let doc_security = root.get("security").map(security_of).unwrap_or_default();
+    let login = LoginRoutes::new(&security_schemes, base_url.as_deref());
     let host = resource_host(opts.namespace.as_deref(), &title);
     let empty = Map::new();
     let paths = root
@@ -194,11 +216,12 @@ pub(crate) fn compile(
         .filter(|p| !p.starts_with("x-"))
         .collect();
     // The per-tool `$defs` budget depends on how many tools the spec yields.
-    let selected = c.selected_per_path(&routes, &keys);
+    let selected = c.selected_per_path(&routes, &login, &keys);
     let total: usize = selected.iter().sum();
     c.defs_budget = defs_budget(total);
     let shared = Shared {
         routes: &routes,
+        login: &login,
         doc_security: &doc_security,
         host: &host,
         defs_budget: c.defs_budget,
@@ -323,7 +346,12 @@ impl<'a> Compiler<'a> {
     }
 
     /// How many operations of each path item are served.
-    fn selected_per_path(&mut self, routes: &Routes, keys: &[&str]) -> Vec<usize> {
+    fn selected_per_path(
+        &mut self,
+        routes: &Routes,
+        login: &LoginRoutes,
+        keys: &[&str],
+    ) -> Vec<usize> {
         let opts = self.opts;
         keys.iter()
             .map(|path| {
@@ -339,7 +367,10 @@ impl<'a> Compiler<'a> {
                     .filter(|method| {
                         item.get(method.key()).is_some_and(|op| {
                             let operation = format!("{method} {path}");
-                            select(routes, opts, op, *method, path, &operation).is_some()
+                            matches!(
+                                select(routes, login, opts, op, *method, path, &operation),
+                                Selection::Served(..)
+                            )
                         })
                     })
                     .count()
@@ -379,10 +410,26 @@ impl<'a> Compiler<'a> {
                     operation: format!("{method} {path}"),
                 };
                 let op_id = op.get("operationId").and_then(Value::as_str);
-                let Some((target, tags, ov)) =
-                    select(shared.routes, opts, op, method, path, &ctx.operation)
-                else {
-                    continue;
+                let (target, tags, ov) = match select(
+                    shared.routes,
+                    shared.login,
+                    opts,
+                    op,
+                    method,
+                    path,
+                    &ctx.operation,
+                ) {
+                    Selection::Served(target, tags, ov) => (target, tags, ov),
+                    Selection::Excluded => continue,
+                    Selection::Login(scheme) => {
+                        self.diagnostics.push(Diagnostic {
+                            severity: Severity::Info,
+                            pointer,
+                            operation: Some(ctx.operation),
+                            message: login_excluded_message(&scheme, op_id),
+                        });
+                        continue;
+                    }
                 };
                 let input = OpInput {
                     path,
@@ -470,18 +517,6 @@ fn server_url(servers: &Value) -> Option<String> {
     Some(url)
 }
 
-/// Security requirement alternatives.
-fn security_of(v: &Value) -> Vec<Vec<String>> {
-    v.as_array()
-        .map(|alts| {
-            alts.iter()
-                .filter_map(Value::as_object)
-                .map(|o| o.keys().cloned().collect())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Cuts a description to `max` characters at a word boundary, ending with `…`.
 pub(crate) fn cut_description(s: &str, max: usize) -> String {
     let s = s.trim();
@@ -519,69 +554,6 @@ impl Compiler<'_> {
             operation: Some(ctx.operation.clone()),
             message,
         });
-    }
-
-    fn security_schemes(&mut self) -> Vec<SecurityScheme> {
-        let root = self.doc(0);
-        let Some(schemes) = root
-            .ptr("/components/securitySchemes")
-            .and_then(Value::as_object)
-        else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for name in schemes.keys() {
-            let ptr = child("/components/securitySchemes", name);
-            let loc = match self.follow((0, ptr.clone())) {
-                Ok(l) => l,
-                Err(e) => {
-                    self.diagnostics.push(Diagnostic {
-                        severity: Severity::Warning,
-                        pointer: format!("#{ptr}"),
-                        operation: None,
-                        message: format!("security scheme `{name}` ignored: {e}"),
-                    });
-                    continue;
-                }
-            };
-            let d = self.doc(loc.0);
-            let s = d.ptr(&loc.1).unwrap_or(&Value::Null);
-            let get = |k: &str| s.get(k).and_then(Value::as_str).unwrap_or_default();
-            let kind = match get("type") {
-                "apiKey" => {
-                    let location = match get("in") {
-                        "query" => ParamLocation::Query,
-                        "cookie" => ParamLocation::Cookie,
-                        _ => ParamLocation::Header,
-                    };
-                    SecuritySchemeKind::ApiKey {
-                        location,
-                        param_name: get("name").to_owned(),
-                    }
-                }
-                "http" => match get("scheme").to_ascii_lowercase().as_str() {
-                    "bearer" => SecuritySchemeKind::Bearer,
-                    "basic" => SecuritySchemeKind::Basic,
-                    other => SecuritySchemeKind::Other {
-                        description: format!("http {other}"),
-                    },
-                },
-                "oauth2" => SecuritySchemeKind::OAuth2 {
-                    token_url: s
-                        .ptr("/flows/clientCredentials/tokenUrl")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                },
-                other => SecuritySchemeKind::Other {
-                    description: other.to_owned(),
-                },
-            };
-            out.push(SecurityScheme {
-                name: name.clone(),
-                kind,
-            });
-        }
-        out
     }
 
     fn compile_operation(&mut self, ctx: &OpCtx, inp: OpInput<'_>) -> Result<Operation, String> {

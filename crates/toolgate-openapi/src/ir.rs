@@ -318,10 +318,16 @@ pub enum SecuritySchemeKind {
     Bearer,
     /// `http` with scheme `basic`.
     Basic,
-    /// `oauth2`; `token_url` is the client-credentials flow's token URL when present.
+    /// `oauth2` (FastAPI's `OAuth2PasswordBearer` declares one with a password flow), with
+    /// the token URLs of the flows toolgate can run itself. Token URLs are as written in the
+    /// spec: possibly relative to the server URL.
     OAuth2 {
         /// `flows.clientCredentials.tokenUrl` (3.x) or `tokenUrl` with flow `application` (2.0).
         token_url: Option<String>,
+        /// `flows.password.tokenUrl` (3.x) or `tokenUrl` with flow `password` (2.0): where
+        /// a username and password are exchanged for a token (FastAPI's `tokenUrl`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password_token_url: Option<String>,
     },
     /// `openIdConnect` or an unsupported `http` scheme; kept for diagnostics.
     Other {
@@ -334,6 +340,9 @@ pub enum SecuritySchemeKind {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Something was left out on purpose, with how to change that (e.g. the login operation
+    /// of an OAuth2 password flow).
+    Info,
     /// Something was adjusted (renamed, truncated, ignored) but the operation is served.
     Warning,
     /// The operation was skipped.
@@ -343,7 +352,7 @@ pub enum Severity {
 /// A problem found while compiling, located by JSON pointer.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Diagnostic {
-    /// Warning (served, adjusted) or error (skipped).
+    /// Info (left out on purpose), warning (served, adjusted) or error (skipped).
     pub severity: Severity,
     /// JSON pointer into the source document (e.g. `#/paths/~1pets/get/parameters/0`).
     pub pointer: String,
@@ -356,6 +365,7 @@ pub struct Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sev = match self.severity {
+            Severity::Info => "info",
             Severity::Warning => "warning",
             Severity::Error => "error",
         };

@@ -12,7 +12,9 @@
 //! [`parse_for_compile`] (JSON if the first non-blank byte is `{`, else YAML; parts the compiler
 //! never reads, such as examples, are left out while parsing: `skip`) → [`compile`]:
 //! Swagger 2.0 is first converted to OpenAPI 3.0 (`swagger2`), then every operation of `paths`
-//! is selected (`routes`), compiled (`params`, `body`, `output`, `schema`) and named (`naming`).
+//! is selected (`routes`; the login operation of an OAuth2 password flow is left out with an
+//! `Info` diagnostic, `security`), compiled (`params`, `body`, `output`, `schema`) and named
+//! (`naming`).
 //! An operation that cannot be compiled (broken `$ref`, bad parameter) is skipped with an
 //! `Error` diagnostic carrying its JSON pointer; a broken *response* schema only drops the
 //! output schema (warning), since the tool still works without one.
@@ -65,6 +67,7 @@ mod parse;
 pub mod refs;
 mod routes;
 mod schema;
+mod security;
 mod skip;
 mod swagger2;
 

@@ -29,6 +29,11 @@ pub struct CompileOptions {
     pub include_operations: Vec<String>,
     /// Operations with these operationIds are never served.
     pub exclude_operations: Vec<String>,
+    /// Serve the login operation of an OAuth2 password flow (the operation at the spec's
+    /// `tokenUrl`, e.g. FastAPI's `POST /token`) as a tool. Off by default: a model should not
+    /// handle passwords, and toolgate logs in itself (`backend.auth` of type
+    /// `oauth2_password`). Listing its operationId in `include_operations` serves it too.
+    pub include_login_operation: bool,
     /// Only operations carrying at least one of these tags are served (empty = all).
     pub include_tags: Vec<String>,
     /// Operations carrying any of these tags are never served.
@@ -63,6 +68,7 @@ impl Default for CompileOptions {
             names: BTreeMap::new(),
             include_operations: Vec::new(),
             exclude_operations: Vec::new(),
+            include_login_operation: false,
             include_tags: Vec::new(),
             exclude_tags: Vec::new(),
             route_maps: Vec::new(),

@@ -3,7 +3,8 @@
 //! Order: `include_operations` / `exclude_operations` (by operationId), `include_tags` /
 //! `exclude_tags`, `overrides[..].hidden`, then the ordered `route_maps` (first match wins; a
 //! map matches when the method is listed (or none are), the path regex matches (or there is
-//! none) and the operation carries all its tags). Operations no map matches are tools.
+//! none) and the operation carries all its tags). Operations no map matches are tools. The login
+//! operation of an OAuth2 password flow is then left out unless asked for (`security`).
 
 use regex::Regex;
 

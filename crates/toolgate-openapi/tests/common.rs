@@ -116,6 +116,7 @@ pub const ALL: &[&str] = &[
     "multipart.yaml",
     "form_urlencoded.yaml",
     "fastapi.json",
+    "fastapi_security.json",
     "long_names.yaml",
     "duplicate_names.yaml",
     "route_maps.yaml",

@@ -105,3 +105,7 @@ fn unnamed_parameters_are_ignored() {
 fn fragment_without_leading_slash() {
     snap("fragment_without_slash.yaml");
 }
+#[test]
+fn fastapi_security_classes_and_login_operation() {
+    snap("fastapi_security.json");
+}

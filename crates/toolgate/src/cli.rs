@@ -1,8 +1,14 @@
 //! Command-line interface (clap): `serve`, `demo`, `inspect`, `check-config`, `schema`.
+//!
+//! Also turns `serve --openapi`'s backend credential flags into the source's `backend`
+//! options. Those flags name environment variables: a credential is never taken from the
+//! command line itself, which every user of the machine can read (`ps`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use toolgate_http::{BackendAuth, ClientAuthMethod, HttpSourceOptions, Secret};
 
 /// toolgate: one fast, secure, governed MCP endpoint for your HTTP APIs.
 #[derive(Debug, Parser)]
@@ -81,6 +87,138 @@ pub struct ServeArgs {
     /// 127.0.0.1:8080).
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
+    /// Credentials for the `--openapi` backend.
+    #[command(flatten)]
+    pub auth: BackendAuthArgs,
+}
+
+/// Backend credentials of `serve --openapi`. Each flag names the environment variable that
+/// holds the value; each credential goes only to the operations whose security requirements
+/// name a scheme it fits (FastAPI declares them from its security classes).
+#[derive(Debug, Default, Args)]
+#[command(
+    next_help_heading = "Backend credentials for --openapi (values are read from the named environment variables)"
+)]
+pub struct BackendAuthArgs {
+    /// `Authorization: Bearer <token>` with the token in environment variable VAR (FastAPI's
+    /// `HTTPBearer`, or a token you got for an `OAuth2PasswordBearer` API).
+    #[arg(long, value_name = "VAR")]
+    pub bearer_token_env: Option<String>,
+    /// HTTP Basic (FastAPI's `HTTPBasic`) with the user name in environment variable USER_VAR
+    /// and the password in PASS_VAR.
+    #[arg(long, value_name = "USER_VAR:PASS_VAR")]
+    pub basic_auth_env: Option<String>,
+    /// Log in with the OAuth2 password grant at the spec's `tokenUrl` (FastAPI's
+    /// `OAuth2PasswordBearer`), as the user named in environment variable VAR; toolgate keeps
+    /// the token fresh. Needs --password-env.
+    #[arg(long, value_name = "VAR", requires = "password_env")]
+    pub username_env: Option<String>,
+    /// The password for --username-env, in environment variable VAR.
+    #[arg(long, value_name = "VAR", requires = "username_env")]
+    pub password_env: Option<String>,
+    /// The login endpoint for --username-env when the spec declares no password flow
+    /// (absolute, or relative to the base URL, e.g. `/token`).
+    #[arg(long, value_name = "URL", requires = "username_env")]
+    pub token_url: Option<String>,
+    /// An API key (FastAPI's `APIKeyHeader`, `APIKeyQuery`, `APIKeyCookie`) in environment
+    /// variable VAR, sent where the spec's apiKey scheme says. `SCHEME=VAR` names the scheme
+    /// when the spec declares several. Repeatable.
+    #[arg(long, value_name = "[SCHEME=]VAR")]
+    pub api_key_env: Vec<String>,
+    /// Forward the MCP client's own `Authorization` header to the backend (token
+    /// passthrough: only when the backend is the intended audience of the client's token).
+    #[arg(long)]
+    pub forward_authorization: bool,
+}
+
+impl BackendAuthArgs {
+    /// Whether any credential flag was given.
+    pub fn any(&self) -> bool {
+        self.bearer_token_env.is_some()
+            || self.basic_auth_env.is_some()
+            || self.username_env.is_some()
+            || !self.api_key_env.is_empty()
+            || self.forward_authorization
+    }
+
+    /// The `backend` options these flags describe, with values read from `env`; a message
+    /// naming the flag and variable when one is missing or malformed.
+    pub fn backend_options(
+        &self,
+        env: &BTreeMap<String, String>,
+    ) -> Result<HttpSourceOptions, String> {
+        let read = |flag: &str, var: &str| -> Result<String, String> {
+            if var.is_empty() {
+                return Err(format!(
+                    "--{flag} needs the name of an environment variable"
+                ));
+            }
+            match env.get(var) {
+                Some(v) if !v.is_empty() => Ok(v.clone()),
+                Some(_) => Err(format!(
+                    "--{flag} {var}: environment variable `{var}` is empty"
+                )),
+                None => Err(format!(
+                    "--{flag} {var}: environment variable `{var}` is not set; export it (the \
+                     flag takes the variable's name, not the value)"
+                )),
+            }
+        };
+        let mut auth = Vec::new();
+        if let Some(var) = &self.bearer_token_env {
+            auth.push(BackendAuth::Bearer {
+                scheme: None,
+                token: Secret::new(read("bearer-token-env", var)?),
+            });
+        }
+        if let Some(pair) = &self.basic_auth_env {
+            let Some((user_var, pass_var)) = pair.split_once(':') else {
+                return Err(format!(
+                    "--basic-auth-env `{pair}`: expected USER_VAR:PASS_VAR, two environment \
+                     variable names"
+                ));
+            };
+            auth.push(BackendAuth::Basic {
+                scheme: None,
+                username: read("basic-auth-env", user_var)?,
+                password: Secret::new(read("basic-auth-env", pass_var)?),
+            });
+        }
+        if let (Some(user_var), Some(pass_var)) = (&self.username_env, &self.password_env) {
+            auth.push(BackendAuth::OAuth2Password {
+                scheme: None,
+                token_url: self.token_url.clone(),
+                username: read("username-env", user_var)?,
+                password: Secret::new(read("password-env", pass_var)?),
+                scopes: Vec::new(),
+                client_id: None,
+                client_secret: None,
+                client_auth: ClientAuthMethod::Post,
+            });
+        }
+        for spec in &self.api_key_env {
+            let (scheme, var) = match spec.split_once('=') {
+                Some((scheme, var)) if !scheme.is_empty() => (Some(scheme.to_owned()), var),
+                Some(_) => {
+                    return Err(format!(
+                        "--api-key-env `{spec}`: expected VAR or SCHEME=VAR"
+                    ));
+                }
+                None => (None, spec.as_str()),
+            };
+            auth.push(BackendAuth::ApiKey {
+                scheme,
+                location: None,
+                name: None,
+                value: Secret::new(read("api-key-env", var)?),
+            });
+        }
+        Ok(HttpSourceOptions {
+            auth: auth.into(),
+            forward_authorization: self.forward_authorization,
+            ..HttpSourceOptions::default()
+        })
+    }
 }
 
 /// Options of `toolgate demo`.
@@ -121,4 +259,131 @@ pub struct CheckConfigArgs {
     /// checked); local and inline specs are still compiled.
     #[arg(long)]
     pub offline: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let mut argv = vec![
+            "toolgate",
+            "serve",
+            "--openapi",
+            "http://127.0.0.1:8000/openapi.json",
+        ];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn credential_flags_read_the_named_variables() {
+        let args = serve(&[
+            "--bearer-token-env",
+            "TOKEN",
+            "--basic-auth-env",
+            "U:P",
+            "--username-env",
+            "SVC_USER",
+            "--password-env",
+            "SVC_PASS",
+            "--api-key-env",
+            "KEY",
+            "--api-key-env",
+            "APIKeyQuery=QKEY",
+            "--forward-authorization",
+        ]);
+        assert!(args.auth.any());
+        let o = args
+            .auth
+            .backend_options(&env(&[
+                ("TOKEN", "tok"),
+                ("U", "alice"),
+                ("P", "pw"),
+                ("SVC_USER", "svc@example.com"),
+                ("SVC_PASS", "secret"),
+                ("KEY", "k1"),
+                ("QKEY", "k2"),
+            ]))
+            .unwrap();
+        assert!(o.forward_authorization);
+        let kinds: Vec<_> = o
+            .auth
+            .0
+            .iter()
+            .map(|a| (a.kind_str(), a.scheme()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("bearer", None),
+                ("basic", None),
+                ("oauth2_password", None),
+                ("api_key", None),
+                ("api_key", Some("APIKeyQuery")),
+            ]
+        );
+        match &o.auth.0[2] {
+            BackendAuth::OAuth2Password {
+                username, password, ..
+            } => {
+                assert_eq!(username, "svc@example.com");
+                assert_eq!(password.expose(), "secret");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The values never print.
+        let debug = format!("{o:?}");
+        for secret in ["tok", "pw", "secret", "k1", "k2"] {
+            assert!(
+                !debug.contains(&format!("\"{secret}\"")),
+                "{secret}: {debug}"
+            );
+        }
+    }
+
+    #[test]
+    fn credential_flag_problems_name_the_flag_and_variable() {
+        let err = serve(&["--bearer-token-env", "NOPE"])
+            .auth
+            .backend_options(&env(&[]))
+            .unwrap_err();
+        assert!(
+            err.contains("--bearer-token-env NOPE: environment variable `NOPE` is not set"),
+            "{err}"
+        );
+        let err = serve(&["--basic-auth-env", "ONLY"])
+            .auth
+            .backend_options(&env(&[("ONLY", "x")]))
+            .unwrap_err();
+        assert!(err.contains("expected USER_VAR:PASS_VAR"), "{err}");
+        let err = serve(&["--api-key-env", "K"])
+            .auth
+            .backend_options(&env(&[("K", "")]))
+            .unwrap_err();
+        assert!(err.contains("environment variable `K` is empty"), "{err}");
+        // The password grant needs both halves.
+        let err = Cli::try_parse_from([
+            "toolgate",
+            "serve",
+            "--openapi",
+            "x.json",
+            "--username-env",
+            "U",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("--password-env"), "{err}");
+        assert!(!serve(&[]).auth.any());
+    }
 }

@@ -211,8 +211,17 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             spec: SpecLocation::Location(spec.clone()),
             base_url: args.base_url.clone(),
             compile,
-            backend: Default::default(),
+            backend: args
+                .auth
+                .backend_options(&process_env())
+                .map_err(Failure::Input)?,
         });
+    } else if args.auth.any() {
+        return Err(Failure::Input(
+            "the backend credential flags apply to --openapi; with --config, set the source's \
+             `backend.auth` (see examples/configs/fastapi-auth.yaml)"
+                .to_owned(),
+        ));
     } else if let Some(base) = &args.base_url {
         match config.sources.as_mut_slice() {
             [only] => only.base_url = Some(base.clone()),

@@ -407,10 +407,13 @@ pub async fn build_source(
     for d in &spec.diagnostics {
         match d.severity {
             Severity::Error => tracing::warn!(source = %source.name, "{d}"),
-            Severity::Warning => tracing::debug!(source = %source.name, "{d}"),
+            Severity::Warning | Severity::Info => tracing::debug!(source = %source.name, "{d}"),
         }
     }
     let base_url = resolve_base_url(source, &spec, spec_uri.as_ref())?;
+    if let Some(hint) = no_credentials_hint(source, &spec) {
+        tracing::info!(source = %source.name, "{hint}");
+    }
     let backend = HttpBackend::new(
         base_url.clone(),
         spec.security_schemes.clone(),
@@ -426,6 +429,32 @@ pub async fn build_source(
         base_url,
         backend,
     })
+}
+
+/// Says so when operations need credentials the source does not configure (the backend
+/// would refuse them), and how to give them.
+fn no_credentials_hint(source: &SourceConfig, spec: &CompiledSpec) -> Option<String> {
+    let backend = &source.backend;
+    let needing = spec
+        .operations
+        .iter()
+        .filter(|o| !o.security.is_empty())
+        .count();
+    if needing == 0 || !backend.auth.is_empty() || backend.forward_authorization {
+        return None;
+    }
+    let schemes: Vec<String> = spec
+        .security_schemes
+        .iter()
+        .map(|s| format!("`{}`", s.name))
+        .collect();
+    Some(format!(
+        "{needing} operations require credentials (security schemes {}) but the source has \
+         none, so the backend will refuse them; give them with --username-env/--password-env \
+         (OAuth2 password login), --bearer-token-env, --basic-auth-env or --api-key-env, or \
+         `backend.auth` in a config (README: \"Backend auth for FastAPI\")",
+        schemes.join(", ")
+    ))
 }
 
 /// Registers every operation of every built source into a catalog. The operations are moved

@@ -159,6 +159,11 @@ fn run(args: &[&str]) -> (i32, String) {
     let out = Command::new(BIN)
         .args(args)
         .env("PETSTORE_TOKEN", "example-token")
+        .envs([
+            ("FASTAPI_USERNAME", "svc@example.com"),
+            ("FASTAPI_PASSWORD", "example-password"),
+            ("FASTAPI_API_KEY", "example-key"),
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();

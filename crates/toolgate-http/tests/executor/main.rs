@@ -4,6 +4,7 @@ mod auth;
 mod bodies;
 mod common;
 mod compiled;
+mod oauth2;
 mod requests;
 mod responses;
 mod safety;
