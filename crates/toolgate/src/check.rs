@@ -143,7 +143,7 @@ fn options_problems(source: &SourceConfig, at: &str) -> Vec<ConfigIssue> {
         .and_then(|b| url::Url::parse(b).ok())
         .unwrap_or_else(|| url::Url::parse(PLACEHOLDER_BASE_URL).expect("valid placeholder"));
     let mut backend = source.backend.clone();
-    backend.auth = None;
+    backend.auth = Default::default();
     let location = format!("{at}.backend");
     match HttpBackend::new(base, Vec::new(), backend) {
         Ok(_) => {}

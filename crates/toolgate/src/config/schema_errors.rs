@@ -247,7 +247,19 @@ impl Explainer<'_> {
             out.push(issue(path, self.one_of_message(&values, instance, path)));
             return;
         }
-        if let Some((tag, variants)) = tag_of(&alternatives) {
+        // A union may mix a tagged union with other shapes (`auth`: one credential or a list
+        // of them): the tag is looked for among the alternatives that take this kind of value.
+        let same_kind: Vec<Value> = alternatives
+            .iter()
+            .filter(|a| accepts_type(a, json_type(instance)))
+            .cloned()
+            .collect();
+        let tagged = if instance.is_object() && !same_kind.is_empty() {
+            tag_of(&same_kind).or_else(|| tag_of(&alternatives))
+        } else {
+            tag_of(&alternatives)
+        };
+        if let Some((tag, variants)) = tagged {
             let values: Vec<&str> = variants.iter().map(|(v, _)| *v).collect();
             let Value::Object(map) = instance else {
                 out.push(issue(
@@ -297,6 +309,29 @@ impl Explainer<'_> {
             .collect();
         if let [only] = fitting.as_slice() {
             self.check(only, instance, path, None, out);
+            return;
+        }
+        let objects: Vec<Value> = alternatives
+            .iter()
+            .filter(|a| accepts_type(a, "object"))
+            .cloned()
+            .collect();
+        if let Some((tag, variants)) = tag_of(&objects) {
+            // One tagged mapping, or a list of them (`auth`).
+            let values: Vec<&str> = variants.iter().map(|(v, _)| *v).collect();
+            let or_list = if alternatives.iter().any(|a| accepts_type(a, "array")) {
+                ", or a list of such mappings"
+            } else {
+                ""
+            };
+            out.push(issue(
+                path,
+                format!(
+                    "expected a mapping with `{tag}` set to one of {}{or_list}, found {}{or_null}",
+                    list(&values),
+                    type_word(json_type(instance))
+                ),
+            ));
             return;
         }
         let shapes: Vec<String> = alternatives.iter().map(shape).collect();
