@@ -154,7 +154,11 @@ impl BackendAuthArgs {
                 ));
             }
             match env.get(var) {
-                Some(v) if !v.is_empty() => Ok(v.clone()),
+                Some(v) if !v.is_empty() => {
+                    // A credential: never printed from here on (errors, logs, inspect).
+                    crate::redact::register([v.as_str()]);
+                    Ok(v.clone())
+                }
                 Some(_) => Err(format!(
                     "--{flag} {var}: environment variable `{var}` is empty"
                 )),

@@ -201,6 +201,11 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             PathBuf::from("."),
         ),
     };
+    // Credentials in URLs given on the command line (`?token=`, `user:pw@`) are scrubbed from
+    // everything printed, as those of a configuration file are.
+    for url in args.openapi.iter().chain(&args.base_url) {
+        crate::redact::register_url(url);
+    }
     if let Some(spec) = &args.openapi {
         let compile = toolgate_openapi::CompileOptions {
             namespace: args.namespace.clone(),

@@ -362,6 +362,35 @@ fn inspect_never_prints_a_credential_carried_by_a_spec_url() {
     }
 }
 
+#[test]
+fn serve_never_prints_a_credential_given_on_its_command_line() {
+    let dead = common::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        format!("http://127.0.0.1:{dead}/openapi.json?token={CANARY}"),
+        format!("http://user:{CANARY}@127.0.0.1:{dead}/openapi.json"),
+    ] {
+        let (code, output) = run(
+            &[
+                "serve",
+                "--openapi",
+                &url,
+                "--bearer-token-env",
+                "CANARY",
+                "--stdio",
+            ],
+            &[("CANARY".to_owned(), CANARY.to_owned())],
+            dir.path(),
+        );
+        assert_eq!(code, 2, "{output}");
+        assert!(output.contains("cannot fetch spec"), "{output}");
+        assert!(
+            !output.contains(CANARY),
+            "serve printed the secret:\n{output}"
+        );
+    }
+}
+
 /// A backend whose every answer is `status` with the request's URI (query included) in the
 /// body, as many frameworks' error pages do: its base URL.
 async fn echoing_backend(status: u16) -> String {
