@@ -5,7 +5,7 @@
 //! operation.
 //!
 //! A big spec is compiled by two workers, each over half of the path items, when the machine
-//! has a second core. The result is the one a single worker gives: operations and diagnostics
+//! has a second core (the caller can say one thread, or force two: [`crate::Parallelism`]). The result is the one a single worker gives: operations and diagnostics
 //! are joined in document order, tool names are assigned afterwards in that order, and the
 //! second worker's `$defs` names are checked against the first's registry; if they differ (a
 //! location that is not a component schema was named differently), the first worker compiles
@@ -48,6 +48,11 @@ pub(crate) struct Compiler<'a> {
 
 /// Operations from this many on are compiled by two workers (when there is a second core).
 pub(crate) const PARALLEL_MIN_OPERATIONS: usize = 256;
+
+thread_local! {
+    /// Compilations this thread ran on two workers (see [`crate::two_worker_compiles`]).
+    pub(crate) static TWO_WORKER_COMPILES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 /// What a worker leaves for the naming pass: tool names are unique across the spec, so they
 /// are assigned once all operations are compiled, in document order.
@@ -143,14 +148,13 @@ fn defs_budget(tools: usize) -> usize {
         .clamp(crate::refs::MIN_DEFS_BYTES, crate::refs::MAX_DEFS_BYTES)
 }
 
-/// Compiles a parsed document (see [`crate::compile`]), with two workers when at least
-/// `min_parallel` operations are served.
+/// Compiles a parsed document (see [`crate::compile`]) on the threads `parallelism` allows.
 pub(crate) fn compile(
     doc: &Value,
     base_uri: Option<&str>,
     opts: &CompileOptions,
     loader: &dyn DocumentLoader,
-    min_parallel: usize,
+    parallelism: crate::Parallelism,
 ) -> Result<CompiledSpec, SpecError> {
     let obj = doc
         .as_object()
@@ -226,10 +230,17 @@ pub(crate) fn compile(
         host: &host,
         defs_budget: c.defs_budget,
     };
-    let two_workers = total >= min_parallel
-        && keys.len() >= 2
-        && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+    let two_workers = keys.len() >= 2
+        && match parallelism {
+            crate::Parallelism::Auto => {
+                total >= PARALLEL_MIN_OPERATIONS
+                    && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+            }
+            crate::Parallelism::One => false,
+            crate::Parallelism::Two => true,
+        };
     let compiled = if two_workers {
+        TWO_WORKER_COMPILES.with(|n| n.set(n.get() + 1));
         // Split where half of the selected operations are behind.
         let mut behind = 0;
         let split = selected

@@ -59,6 +59,7 @@
 mod body;
 mod compiler;
 pub mod ir;
+mod lean_parse;
 pub mod naming;
 pub mod options;
 mod output;
@@ -68,7 +69,6 @@ pub mod refs;
 mod routes;
 mod schema;
 mod security;
-mod skip;
 mod swagger2;
 
 pub use ir::*;
@@ -144,25 +144,49 @@ pub fn parse_for_compile(bytes: &[u8]) -> Result<Value, SpecError> {
 /// `Err`.
 ///
 /// A spec with many operations is compiled on two threads when the machine has two cores; the
-/// result is the same as on one.
+/// result is the same as on one. [`compile_with`] lets the caller decide.
 pub fn compile(
     doc: &Value,
     base_uri: Option<&str>,
     options: &CompileOptions,
     loader: &dyn DocumentLoader,
 ) -> Result<CompiledSpec, SpecError> {
-    compiler::compile(
-        doc,
-        base_uri,
-        options,
-        loader,
-        compiler::PARALLEL_MIN_OPERATIONS,
-    )
+    compile_with(doc, base_uri, options, loader, Parallelism::Auto)
 }
 
-/// [`compile`] on two threads whatever the size of the spec (when it has two path items and
-/// the machine two cores), so tests can check that the result is the same as on one. Not part
-/// of the stable API.
+/// How many threads [`compile_with`] compiles on. The result is the same whatever the choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Parallelism {
+    /// Two when the spec serves many operations (256 or more) and the machine has two cores.
+    #[default]
+    Auto,
+    /// The caller's thread only: no thread is ever spawned.
+    One,
+    /// Two whenever the spec has two path items, whatever its size and the machine's cores
+    /// (tests use it to check that two threads give what one gives).
+    Two,
+}
+
+/// [`compile`], on as many threads as `parallelism` says.
+pub fn compile_with(
+    doc: &Value,
+    base_uri: Option<&str>,
+    options: &CompileOptions,
+    loader: &dyn DocumentLoader,
+    parallelism: Parallelism,
+) -> Result<CompiledSpec, SpecError> {
+    compiler::compile(doc, base_uri, options, loader, parallelism)
+}
+
+/// How many compilations started on the calling thread ran on two workers, so a test can
+/// tell that the two-worker path really ran. Not part of the stable API.
+#[doc(hidden)]
+pub fn two_worker_compiles() -> usize {
+    compiler::TWO_WORKER_COMPILES.with(std::cell::Cell::get)
+}
+
+/// [`compile_with`] on two threads whatever the size of the spec and the machine (when it has
+/// two path items), so tests can check that the result is the same as on one.
 #[doc(hidden)]
 pub fn compile_on_two_threads(
     doc: &Value,
@@ -170,5 +194,5 @@ pub fn compile_on_two_threads(
     options: &CompileOptions,
     loader: &dyn DocumentLoader,
 ) -> Result<CompiledSpec, SpecError> {
-    compiler::compile(doc, base_uri, options, loader, 0)
+    compile_with(doc, base_uri, options, loader, Parallelism::Two)
 }

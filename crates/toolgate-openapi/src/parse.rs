@@ -1,12 +1,12 @@
 //! Turning spec bytes into a `serde_json::Value`: JSON when the first non-whitespace byte is `{`,
 //! YAML otherwise. Owns syntax error reporting (with line and column); does not look at what the
 //! document means, beyond leaving out the parts the compiler never reads when asked to
-//! (see [`crate::skip`]).
+//! (see [`crate::lean_parse`]).
 
 use serde_json::{Map, Number, Value};
 
 use crate::SpecError;
-use crate::skip::{self, Ctx};
+use crate::lean_parse::{self, Ctx};
 
 /// Parses spec bytes as JSON (if they start with `{`) or YAML.
 pub fn parse_document(bytes: &[u8]) -> Result<Value, SpecError> {
@@ -15,7 +15,7 @@ pub fn parse_document(bytes: &[u8]) -> Result<Value, SpecError> {
 }
 
 /// Parses the document a compilation starts from, leaving out what the compiler never reads
-/// (see [`crate::skip`]); in full when a `$ref` points into such a part.
+/// (see [`crate::lean_parse`]); in full when a `$ref` points into such a part.
 pub fn parse_for_compile(bytes: &[u8]) -> Result<Value, SpecError> {
     match parse(bytes, Ctx::Root)? {
         (v, false) => Ok(v),
@@ -31,7 +31,7 @@ fn parse(bytes: &[u8], ctx: Ctx) -> Result<(Value, bool), SpecError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         None => Err(SpecError::Syntax("the document is empty".to_owned())),
-        Some(b'{') => skip::from_json_slice(bytes, ctx)
+        Some(b'{') => lean_parse::from_json_slice(bytes, ctx)
             .map(|p| (p.value, p.ref_into_skipped))
             .map_err(|e| {
                 SpecError::Syntax(format!(
@@ -62,7 +62,7 @@ fn yaml_error(e: &serde_norway::Error) -> SpecError {
     }
 }
 
-/// Converts YAML to JSON, leaving out what [`skip::child`] says from `ctx` down. Non-string
+/// Converts YAML to JSON, leaving out what [`lean_parse::child`] says from `ctx` down. Non-string
 /// keys (`200:` response codes, `true:`) become their string form, which is what OpenAPI means
 /// by them.
 fn yaml_to_json(v: serde_norway::Value, ctx: Ctx, ref_into_skipped: &mut bool) -> Value {
@@ -78,7 +78,7 @@ fn yaml_to_json(v: serde_norway::Value, ctx: Ctx, ref_into_skipped: &mut bool) -
                 let c = if ctx == Ctx::Literal {
                     Some(Ctx::Literal)
                 } else {
-                    skip::child(ctx, &i.to_string())
+                    lean_parse::child(ctx, &i.to_string())
                 };
                 if let Some(c) = c {
                     out.push(yaml_to_json(x, c, ref_into_skipped));
@@ -90,13 +90,13 @@ fn yaml_to_json(v: serde_norway::Value, ctx: Ctx, ref_into_skipped: &mut bool) -
             let mut out = Map::with_capacity(m.len());
             for (k, v) in m {
                 let key = yaml_key(k);
-                let Some(c) = skip::child(ctx, &key) else {
+                let Some(c) = lean_parse::child(ctx, &key) else {
                     continue;
                 };
                 let v = yaml_to_json(v, c, ref_into_skipped);
                 if let Value::String(r) = &v
-                    && skip::is_reference(ctx, &key)
-                    && skip::points_into_skipped(r)
+                    && lean_parse::is_reference(ctx, &key)
+                    && lean_parse::points_into_skipped(r)
                 {
                     *ref_into_skipped = true;
                 }

@@ -7,12 +7,19 @@ use common::{ALL, compile_fixture, compile_fixture_with};
 use serde_json::{Value, json};
 use toolgate_openapi::{
     CompileOptions, CompiledSpec, NoExternalRefs, compile, compile_on_two_threads,
+    two_worker_compiles,
 };
 
 fn both(doc: &Value) -> (Value, Value) {
     let opts = CompileOptions::default();
     let one = compile(doc, None, &opts, &NoExternalRefs).expect("compiles");
+    let before = two_worker_compiles();
     let two = compile_on_two_threads(doc, None, &opts, &NoExternalRefs).expect("compiles");
+    assert_eq!(
+        two_worker_compiles(),
+        before + 1,
+        "the second compile must run on two workers, even on a one-core machine"
+    );
     (json(&one), json(&two))
 }
 
@@ -22,11 +29,20 @@ fn json(spec: &CompiledSpec) -> Value {
 
 #[test]
 fn every_fixture_compiles_the_same_on_two_threads() {
+    let mut two_workers = 0;
     for name in ALL {
         let one = compile_fixture(name);
+        let before = two_worker_compiles();
         let two = compile_fixture_with(name, compile_on_two_threads);
+        two_workers += two_worker_compiles() - before;
         assert_eq!(json(&one), json(&two), "{name}");
     }
+    // Fixtures with one path item compile on one thread; the others must not.
+    assert!(
+        two_workers * 2 >= ALL.len(),
+        "{two_workers} of {} on two workers",
+        ALL.len()
+    );
 }
 
 /// An operation with a body property `v` whose schema is `$ref: target`.

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Instructions per proxied `tools/call` under callgrind: the one cost figure these shared,
+# noisy VMs measure reproducibly (the same binary and inputs give the same count, whatever
+# else the machine is doing). For each target, a warm-up of WARMUP calls, then the counters
+# are zeroed, CALLS calls are made at concurrency 1, and the counters dumped: the figure is
+# the server's instructions in that window divided by CALLS.
+#
+# Targets: `forward` (the bare HTTP forwarder: what a hop costs without MCP), `stateless`
+# (2026-07-28 over streamable HTTP), `session` (a 2025-11-25 session).
+#
+# Usage: bench/callgrind.sh [TARGET...]   (default: forward stateless session)
+# Environment: CARGO_TARGET_DIR (default target-bench; release binaries must be built, e.g.
+# `cargo build --release -p toolgate -p toolgate-bench --bin toolgate --bin bench-servers`),
+# CALLS (default 4000), WARMUP (default 500), OUT (default bench/results/callgrind.txt).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target-bench}/release"
+CALLS="${CALLS:-4000}"
+WARMUP="${WARMUP:-500}"
+OUT="${OUT:-$ROOT/bench/results/callgrind.txt}"
+TMP="$ROOT/bench/results/tmp/callgrind"
+TARGETS=("$@")
+[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(forward stateless session)
+mkdir -p "$TMP"
+rm -f "$TMP"/*.out.*
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+
+"$BIN/bench-servers" backend >"$TMP/backend.out" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do grep -q listening "$TMP/backend.out" && break; sleep 0.05; done
+BACKEND="$(sed -n 's/^listening on //p' "$TMP/backend.out")"
+curl -sf "$BACKEND/openapi.json" >"$TMP/openapi.json"
+
+# The total instructions of callgrind dump FILE.
+instructions() {
+    callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}'
+}
+
+# measure NAME PID LOAD...: warm-up and measured loads (LOAD gets --calls N appended).
+measure() {
+    local name="$1" pid="$2"
+    shift 2
+    "$@" --calls "$WARMUP" --json >"$TMP/$name.warmup.json"
+    callgrind_control -z "$pid" >/dev/null
+    "$@" --calls "$CALLS" --json >"$TMP/$name.json"
+    callgrind_control -d "$name" "$pid" >/dev/null
+    sleep 0.5
+    local dump
+    dump="$(ls -t "$TMP/callgrind.$name.out"* | head -1)"
+    local total
+    total="$(instructions "$dump")"
+    local errors
+    errors="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["errors"]["total"])' "$TMP/$name.json" 2>/dev/null || echo '?')"
+    printf '%-10s %10d instructions per call (%d calls, %s errors)\n' \
+        "$name" $((total / CALLS)) "$CALLS" "$errors" | tee -a "$OUT.tmp"
+}
+
+: >"$OUT.tmp"
+for target in "${TARGETS[@]}"; do
+    case $target in
+    forward)
+        valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.forward.out" \
+            "$BIN/bench-servers" forward --upstream "$BACKEND" >"$TMP/forward.stdout" 2>"$TMP/forward.err" &
+        pid=$!
+        PIDS+=($pid)
+        for _ in $(seq 600); do grep -q listening "$TMP/forward.stdout" && break; sleep 0.1; done
+        url="$(sed -n 's/^listening on //p' "$TMP/forward.stdout")"
+        measure forward "$pid" "$BIN/toolgate" bench --direct-http "$url/items/42" --concurrency 1
+        kill "$pid" 2>/dev/null || true
+        ;;
+    stateless | session)
+        mode=stateless
+        [[ $target == session ]] && mode=stateful
+        TOOLGATE_LOGGING__LEVEL=warn TOOLGATE_HTTP__SESSION_MODE=$mode \
+            valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.$target.out" \
+            "$BIN/toolgate" serve --openapi "$TMP/openapi.json" --base-url "$BACKEND" \
+            --http 127.0.0.1:0 >"$TMP/$target.stdout" 2>"$TMP/$target.err" &
+        pid=$!
+        PIDS+=($pid)
+        for _ in $(seq 600); do grep -q serving "$TMP/$target.stdout" && break; sleep 0.1; done
+        url="$(sed -n 's/^toolgate: serving .* tools at //p' "$TMP/$target.stdout")"
+        measure "$target" "$pid" "$BIN/toolgate" bench --url "$url" --mode "$target" \
+            --tool get_item --args '{"id":42}' --concurrency 1
+        kill -INT "$pid" 2>/dev/null || true
+        ;;
+    *) echo "unknown target $target" >&2; exit 2 ;;
+    esac
+done
+mv "$OUT.tmp" "$OUT"
+echo "wrote $OUT" >&2
