@@ -44,32 +44,26 @@ pub(crate) struct FileData {
     pub name: Option<String>,
 }
 
-/// Decodes a base64 string or a `data:` URI.
+/// Decodes a base64 string or a `data:` URI (parsed per the WHATWG Fetch standard by the
+/// `data-url` crate: forgiving base64, percent-decoding, media-type parameters).
 pub(crate) fn decode_file(text: &str) -> Result<FileData, String> {
-    if let Some(rest) = text.strip_prefix("data:") {
-        let (header, data) = rest
-            .split_once(',')
-            .ok_or("a data URI needs a `,` before the data")?;
-        let mut mime = None;
-        let mut name = None;
-        let mut is_base64 = false;
-        for (i, part) in header.split(';').enumerate() {
-            let part = part.trim();
-            if i == 0 && part.contains('/') {
-                mime = Some(part.to_owned());
-            } else if part.eq_ignore_ascii_case("base64") {
-                is_base64 = true;
-            } else if let Some((k, v)) = part.split_once('=')
-                && (k.eq_ignore_ascii_case("name") || k.eq_ignore_ascii_case("filename"))
-            {
-                name = Some(percent_decode_str(v).decode_utf8_lossy().into_owned());
-            }
-        }
-        let bytes = if is_base64 {
-            decode_base64(data)?
-        } else {
-            percent_decode_str(data).collect()
-        };
+    if text.starts_with("data:") {
+        let url = data_url::DataUrl::process(text).map_err(|e| {
+            format!("not a valid data URI ({e:?}); expected `data:<mime>;base64,...`")
+        })?;
+        // A data URI without a media type gets `text/plain` from the standard; the file's
+        // type is then unknown rather than text.
+        let header = &text["data:".len()..text.find(',').unwrap_or(text.len())];
+        let declared = header.split(';').next().is_some_and(|t| t.contains('/'));
+        let media = url.mime_type();
+        let mime = declared.then(|| format!("{}/{}", media.type_, media.subtype));
+        let name = media
+            .get_parameter("name")
+            .or_else(|| media.get_parameter("filename"))
+            .map(|v| percent_decode_str(v).decode_utf8_lossy().into_owned());
+        let (bytes, _fragment) = url
+            .decode_to_vec()
+            .map_err(|_| "the data URI's base64 is invalid".to_owned())?;
         return Ok(FileData { bytes, mime, name });
     }
     Ok(FileData {
@@ -287,6 +281,13 @@ mod tests {
         assert_eq!(f.name.as_deref(), Some("a b.png"));
         let f = decode_file("data:,hello%20world").unwrap();
         assert_eq!(f.bytes, b"hello world");
+        assert_eq!(f.mime, None);
+        // The standard's forgiving base64: whitespace inside, padding optional.
+        let f = decode_file("data:text/csv;filename=t.csv;base64,YSxi LGM").unwrap();
+        assert_eq!(f.bytes, b"a,b,c");
+        assert_eq!(f.name.as_deref(), Some("t.csv"));
+        assert!(decode_file("data:image/png;base64,@@@").is_err());
+        assert!(decode_file("data:image/png;base64").is_err());
     }
 
     #[test]
