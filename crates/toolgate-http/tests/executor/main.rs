@@ -7,3 +7,4 @@ mod compiled;
 mod requests;
 mod responses;
 mod safety;
+mod statuses;
