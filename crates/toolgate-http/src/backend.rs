@@ -634,7 +634,8 @@ impl HandlerShared {
         let cap = if status.is_success() {
             usize::try_from(backend.options.max_response_body_bytes).unwrap_or(usize::MAX)
         } else {
-            response::ERROR_EXCERPT_BYTES
+            response::ERROR_BODY_BYTES
+                .min(usize::try_from(backend.options.max_response_body_bytes).unwrap_or(usize::MAX))
         };
         let (body, truncated) = response::read_capped(response.body_mut(), cap)
             .await

@@ -36,6 +36,9 @@ use toolgate_openapi::ir::Operation;
 
 /// Longest backend body excerpt quoted in an error message.
 pub(crate) const ERROR_EXCERPT_BYTES: usize = 2048;
+/// Most of an error response's body read: enough for a validation error that echoes large
+/// inputs (FastAPI's 422 repeats every value it rejects) to be parsed into its list.
+pub(crate) const ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// The media type without parameters, lower-cased (`Application/JSON; charset=x` →
 /// `application/json`).

@@ -337,3 +337,21 @@ async fn other_client_errors_point_to_the_apis_reason() {
         )
     );
 }
+
+/// FastAPI repeats every rejected value in `input`: a 422 bigger than the 2 KB excerpt is
+/// still read whole and listed, and the value stays out of the text.
+#[tokio::test]
+async fn a_big_validation_error_is_still_listed() {
+    let body = json!({"detail": [
+        {"type": "string_too_long", "loc": ["body", "title"], "msg": "String should have at most 200 characters", "input": "t".repeat(8000)}
+    ]});
+    let err = fail(json_reply(422, body)).await;
+    let text = model_text(&err);
+    assert!(
+        text.contains(
+            "rejected these arguments:\n- /title: String should have at most 200 characters\n"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("tttt"), "{text}");
+}
