@@ -150,6 +150,10 @@ impl BackendClients {
     /// Builds both clients; fails only when TLS cannot be set up.
     pub(crate) fn new(connect_timeout: Duration, proxies: &ProxyEnv) -> Result<Self, String> {
         let tls = tls_config()?;
+        for variable in proxies.ignored() {
+            // The value may carry credentials: never logged.
+            tracing::warn!(variable, "proxy variable is not a proxy URL; ignored");
+        }
 
         let mut http = HttpConnector::new();
         http.enforce_http(false);

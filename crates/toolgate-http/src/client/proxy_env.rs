@@ -22,6 +22,8 @@ pub struct ProxyEnv {
     https: String,
     no: String,
     cgi: bool,
+    /// Variables set to something that is not a proxy URL, ignored by both clients.
+    ignored: Vec<&'static str>,
 }
 
 impl std::fmt::Debug for ProxyEnv {
@@ -34,6 +36,7 @@ impl std::fmt::Debug for ProxyEnv {
             .field("https", &set(&self.https))
             .field("no", &self.no)
             .field("cgi", &self.cgi)
+            .field("ignored", &self.ignored)
             .finish()
     }
 }
@@ -59,14 +62,40 @@ impl ProxyEnv {
     }
 
     fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
-        let first = |names: [&str; 2]| names.iter().find_map(|n| get(n)).unwrap_or_default();
+        let mut ignored = Vec::new();
+        // A proxy value reqwest cannot use is dropped for the matcher too, so that an origin
+        // the matcher routes through a proxy is never sent by reqwest without one.
+        let mut proxy = |names: [&'static str; 2]| {
+            let Some((name, value)) = names.iter().find_map(|n| get(n).map(|v| (*n, v))) else {
+                return String::new();
+            };
+            if value.is_empty() || reqwest::Proxy::all(value.as_str()).is_ok() {
+                value
+            } else {
+                ignored.push(name);
+                String::new()
+            }
+        };
+        let all = proxy(["ALL_PROXY", "all_proxy"]);
+        let http = proxy(["HTTP_PROXY", "http_proxy"]);
+        let https = proxy(["HTTPS_PROXY", "https_proxy"]);
+        let no = ["NO_PROXY", "no_proxy"]
+            .iter()
+            .find_map(|n| get(n))
+            .unwrap_or_default();
         ProxyEnv {
-            all: first(["ALL_PROXY", "all_proxy"]),
-            http: first(["HTTP_PROXY", "http_proxy"]),
-            https: first(["HTTPS_PROXY", "https_proxy"]),
-            no: first(["NO_PROXY", "no_proxy"]),
+            all,
+            http,
+            https,
+            no,
             cgi: get("REQUEST_METHOD").is_some(),
+            ignored,
         }
+    }
+
+    /// The variables that were set to something that is not a proxy URL (and are ignored).
+    pub fn ignored(&self) -> &[&'static str] {
+        &self.ignored
     }
 
     /// The matcher deciding per origin (hyper-util's, the one reqwest uses).
@@ -83,7 +112,6 @@ impl ProxyEnv {
     }
 
     /// The same rules as reqwest proxies: scheme-specific variables first, `ALL_PROXY` last.
-    /// A value that is not a URL is skipped, as the matcher skips it.
     pub(super) fn reqwest_proxies(&self) -> Vec<reqwest::Proxy> {
         if self.cgi {
             return Vec::new();
@@ -159,6 +187,22 @@ mod tests {
         let cgi = ProxyEnv::from_vars([("HTTP_PROXY", "http://p:1"), ("REQUEST_METHOD", "GET")]);
         assert!(!proxied(&cgi, "http://api.example.com/"));
         assert!(cgi.reqwest_proxies().is_empty());
+        assert_eq!(env.reqwest_proxies().len(), 1);
+    }
+
+    #[test]
+    fn a_value_that_is_no_proxy_url_is_ignored_by_both_clients() {
+        let env = ProxyEnv::from_vars([("HTTP_PROXY", "http://[::1"), ("HTTPS_PROXY", "p:3128")]);
+        assert_eq!(env.ignored(), ["HTTP_PROXY"]);
+        assert!(!is_proxied(
+            &env.matcher(),
+            &Url::parse("http://api.example.com/").unwrap()
+        ));
+        // Without a scheme: http, as curl and reqwest read it.
+        assert!(is_proxied(
+            &env.matcher(),
+            &Url::parse("https://api.example.com/").unwrap()
+        ));
         assert_eq!(env.reqwest_proxies().len(), 1);
     }
 }
