@@ -10,7 +10,7 @@
 //! the backend's body. The cause ([`BackendReply`]) carries the status and at most
 //! [`LOG_SUMMARY_CHARS`] characters of what the API said, control characters escaped, and
 //! for validation errors only the locations and messages (never FastAPI's `input`, the value
-//! sent). A log should print the cause, not the message (see `toolgate_core::wire::log_text`).
+//! sent). A log should print the cause, not the message (see `toolgate_core::wire::tool_error_log`).
 
 use serde_json::{Map, Value};
 use toolgate_core::error::{ToolError, ToolErrorKind};
@@ -42,7 +42,7 @@ pub(crate) enum Credentials {
 pub struct BackendReply {
     /// The HTTP status.
     pub status: u16,
-    /// What the API said, at most [`LOG_SUMMARY_CHARS`] characters, control characters
+    /// What the API said, at most 256 characters (`LOG_SUMMARY_CHARS`), control characters
     /// escaped; empty when the body was empty.
     pub summary: String,
 }
