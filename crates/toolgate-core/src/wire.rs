@@ -1,46 +1,115 @@
-//! The one place where errors become MCP wire values.
+//! The one place where errors become MCP wire values, and where what a client sees of a tool
+//! failure is separated from what the log keeps.
 //!
-//! Tool failures become `CallToolResult { isError: true }` with a text the model can act on;
-//! gateway errors become JSON-RPC errors with the codes the MCP specification assigns. Both
-//! matches are exhaustive on purpose: a new error kind must decide how it is shown.
+//! Tool failures become `CallToolResult { isError: true }` with a text the model can act on:
+//! the error's message, `Retry after N s.` when a delay is known, then one hint saying what to
+//! do, chosen by kind (a `BackendStatus` error's source writes the hint for its status class
+//! into the message, because only the source knows, for instance, whose credentials a 401
+//! refused). Gateway errors become JSON-RPC errors with the codes the MCP specification
+//! assigns. Every match is exhaustive on purpose: a new error kind must decide how it is
+//! shown.
+//!
+//! [`tool_error_log`] is what a log line should carry of a tool failure: its classification
+//! and its cause chain, never the client text, which quotes argument values and up to 2 KB of
+//! the backend's body.
+
+use std::fmt;
 
 use rmcp::ErrorData;
 use rmcp::model::{CallToolResult, ContentBlock, ErrorCode};
 use serde_json::json;
 
-use crate::error::{GatewayError, ToolError, ToolErrorKind};
+use crate::error::{Delivery, GatewayError, ToolError, ToolErrorKind};
 
 /// Turns a tool failure into the result the client sees.
 pub fn tool_error_result(err: &ToolError) -> CallToolResult {
-    let hint = match err.kind {
-        ToolErrorKind::InvalidArguments => {
-            "Fix the arguments listed above and call the tool again."
-        }
-        ToolErrorKind::BackendStatus => match err.status {
-            Some(400..=499) => {
-                "The API rejected the request; check the arguments against the tool's input schema."
-            }
-            _ => "The API failed to handle the request.",
-        },
-        ToolErrorKind::Timeout => "The API did not answer in time; you may retry later.",
-        ToolErrorKind::Connect => "The API could not be reached; you may retry later.",
-        ToolErrorKind::Transport => {
-            "The connection to the API broke during the call; the operation may or may not have \
-             been applied, so check its effect before repeating it."
-        }
-        ToolErrorKind::TooLarge => "Reduce the size of the request or ask for less data.",
-        ToolErrorKind::Overloaded => "The API is busy; retry shortly.",
-        ToolErrorKind::Rejected => "The gateway refused this call.",
-        ToolErrorKind::Cancelled => "The call was cancelled.",
-        ToolErrorKind::Internal => "The gateway failed unexpectedly.",
-    };
+    CallToolResult::error(vec![ContentBlock::text(tool_error_text(err))])
+}
+
+/// The text of a failed tool call: message, known retry delay, hint.
+pub fn tool_error_text(err: &ToolError) -> String {
     let mut text = err.message.clone();
     if let Some(after) = err.retry_after {
         text.push_str(&format!(" Retry after {} s.", after.as_secs().max(1)));
     }
-    text.push('\n');
-    text.push_str(hint);
-    CallToolResult::error(vec![ContentBlock::text(text)])
+    if let Some(hint) = hint(err) {
+        text.push('\n');
+        text.push_str(hint);
+    }
+    text
+}
+
+/// What the model should do about a failure of this kind, when its message does not say.
+fn hint(err: &ToolError) -> Option<&'static str> {
+    match err.kind {
+        ToolErrorKind::InvalidArguments => {
+            Some("Fix the arguments listed above and call the tool again.")
+        }
+        // The source ends the message with the hint of the status class.
+        ToolErrorKind::BackendStatus => None,
+        ToolErrorKind::Timeout | ToolErrorKind::Connect => Some("You may call again later."),
+        ToolErrorKind::Transport => match err.delivery {
+            Delivery::NotSent => Some("The request did not reach the API; you may call again."),
+            Delivery::MaybeSent | Delivery::Sent => Some(
+                "The operation may or may not have been applied; check its effect before \
+                 calling again.",
+            ),
+        },
+        // Their messages name the limit and what to change.
+        ToolErrorKind::TooLarge | ToolErrorKind::Overloaded => None,
+        ToolErrorKind::Rejected => Some("The gateway refused this call."),
+        ToolErrorKind::Cancelled => Some("The call was cancelled."),
+        ToolErrorKind::Internal => Some("The gateway failed unexpectedly."),
+    }
+}
+
+/// What a log line carries of a tool failure: kind, origin, delivery, status, where argument
+/// validation failed (paths only: argument values stay out of logs), and the cause chain,
+/// whose texts are written to be logged (a backend answer appears there as its status and a
+/// bounded, one-line summary). Never the client text.
+pub fn tool_error_log(err: &ToolError) -> impl fmt::Display + '_ {
+    LogText(err)
+}
+
+struct LogText<'a>(&'a ToolError);
+
+impl fmt::Display for LogText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let err = self.0;
+        write!(
+            f,
+            "{} (origin {}, {})",
+            err.kind.as_str(),
+            err.origin.as_str(),
+            err.delivery.as_str()
+        )?;
+        if let Some(status) = err.status {
+            write!(f, " status {status}")?;
+        }
+        if !err.violations.is_empty() {
+            let paths: Vec<&str> = err
+                .violations
+                .iter()
+                .map(|v| {
+                    if v.path.is_empty() {
+                        "/"
+                    } else {
+                        v.path.as_str()
+                    }
+                })
+                .collect();
+            write!(f, " at {}", paths.join(", "))?;
+        }
+        let mut node = err
+            .cause
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static));
+        while let Some(cause) = node {
+            write!(f, ": {cause}")?;
+            node = cause.source();
+        }
+        Ok(())
+    }
 }
 
 /// Turns a gateway error into a JSON-RPC error.
@@ -103,4 +172,68 @@ pub fn invalid_request(reason: impl std::fmt::Display) -> ErrorData {
         format!("Invalid Request: {reason}"),
         None,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::error::ArgumentViolation;
+
+    #[test]
+    fn retry_after_is_said_once_after_the_message() {
+        let mut err = ToolError::new(
+            ToolErrorKind::BackendStatus,
+            "backend returned 429 Too Many Requests for GET /t (tool `t`)\nThe API is limiting \
+             the rate of calls; wait before calling again.",
+        )
+        .with_status(429);
+        err.retry_after = Some(Duration::from_secs(7));
+        let text = tool_error_text(&err);
+        assert_eq!(
+            text,
+            "backend returned 429 Too Many Requests for GET /t (tool `t`)\nThe API is limiting \
+             the rate of calls; wait before calling again. Retry after 7 s."
+        );
+        assert_eq!(text.matches("etry after").count(), 1);
+    }
+
+    #[test]
+    fn transport_hints_follow_how_far_the_request_got() {
+        let lost = ToolError::new(ToolErrorKind::Transport, "the connection broke.");
+        assert!(tool_error_text(&lost).ends_with("check its effect before calling again."));
+        let unsent = lost.clone().with_delivery(Delivery::NotSent);
+        assert!(tool_error_text(&unsent).ends_with("did not reach the API; you may call again."));
+    }
+
+    #[test]
+    fn the_log_text_carries_classification_and_cause_never_the_client_text() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("backend answered 500: boom")]
+        struct Reply;
+        let err = ToolError::new(
+            ToolErrorKind::BackendStatus,
+            "backend returned 500 for GET /users/alice@example.com: <html>stack trace</html>",
+        )
+        .with_status(500)
+        .with_cause(Reply);
+        let log = tool_error_log(&err).to_string();
+        assert_eq!(
+            log,
+            "backend_status (origin backend, sent) status 500: backend answered 500: boom"
+        );
+        let invalid = ToolError::invalid_arguments(
+            "t",
+            vec![ArgumentViolation {
+                path: "/email".into(),
+                message: "\"alice@example.com\" is not a \"email\"".into(),
+            }],
+        );
+        let log = tool_error_log(&invalid).to_string();
+        assert_eq!(
+            log,
+            "invalid_arguments (origin gateway, not_sent) at /email"
+        );
+    }
 }

@@ -27,10 +27,10 @@ use toolgate_openapi::ir::{Operation, SecurityScheme};
 use url::Url;
 
 use crate::auth::{AuthParts, Credentials, OpCredentials};
-use crate::client::{BackendClients, Outgoing, SendError, SendErrorKind, Transport};
+use crate::client::{BackendClients, Outgoing, ProxyEnv, SendError, SendErrorKind, Transport};
 use crate::options::HttpSourceOptions;
 use crate::request::{self, OpPlan};
-use crate::response::{self, CallInfo, Received};
+use crate::response::{self, CallInfo, Presented, Received};
 use crate::validate::ArgValidator;
 
 /// Timeout of the readiness probe.
@@ -80,11 +80,28 @@ struct BackendInner {
 }
 
 impl HttpBackend {
-    /// Creates the backend, validating `options` (every problem reported at once).
+    /// Creates the backend, validating `options` (every problem reported at once). Proxies
+    /// come from the process environment ([`ProxyEnv::from_process`]).
     pub fn new(
         base_url: Url,
         security_schemes: Vec<SecurityScheme>,
         options: HttpSourceOptions,
+    ) -> Result<Self, HttpConfigError> {
+        Self::with_proxies(
+            base_url,
+            security_schemes,
+            options,
+            &ProxyEnv::from_process(),
+        )
+    }
+
+    /// [`HttpBackend::new`] with the proxy variables given rather than read from the process
+    /// environment.
+    pub fn with_proxies(
+        base_url: Url,
+        security_schemes: Vec<SecurityScheme>,
+        options: HttpSourceOptions,
+        proxies: &ProxyEnv,
     ) -> Result<Self, HttpConfigError> {
         let mut problems = Vec::new();
         if !matches!(base_url.scheme(), "http" | "https") || base_url.host_str().is_none() {
@@ -183,8 +200,9 @@ impl HttpBackend {
             return Err(HttpConfigError::Invalid(problems));
         }
 
-        let clients = BackendClients::new(Duration::from_millis(options.connect_timeout_ms))
-            .map_err(HttpConfigError::Client)?;
+        let clients =
+            BackendClients::new(Duration::from_millis(options.connect_timeout_ms), proxies)
+                .map_err(HttpConfigError::Client)?;
         Ok(HttpBackend {
             inner: Arc::new(BackendInner {
                 clients,
@@ -270,6 +288,12 @@ impl HttpBackend {
         })
     }
 
+    /// Requests sent a second time, on a new connection, because the pooled connection they
+    /// went out on was lost before a response (see the `client` module).
+    pub fn resent_requests(&self) -> u64 {
+        self.inner.clients.resent_requests()
+    }
+
     /// Token requests made to the OAuth2 token endpoint so far (0 without OAuth2).
     pub fn oauth2_token_requests(&self) -> u64 {
         self.inner
@@ -301,7 +325,7 @@ impl ReadinessProbe for Probe {
                 Ok(Err(e)) => Err(format!(
                     "backend {} is unreachable: {}",
                     origin(&url),
-                    e.detail
+                    e.detail()
                 )),
                 Err(_) => Err(format!(
                     "backend {} did not answer within {} ms",
@@ -637,7 +661,7 @@ impl HandlerShared {
 
         let started = Instant::now();
         let mut response = self.transport.send(request).await.map_err(|e| {
-            let err = self.transport_error(&e, &method, &built.path);
+            let err = self.transport_error(e, &method, &built.path);
             tracing::debug!(
                 tool = %op.name,
                 method = %method,
@@ -669,11 +693,12 @@ impl HandlerShared {
         let cap = if status.is_success() {
             usize::try_from(backend.options.max_response_body_bytes).unwrap_or(usize::MAX)
         } else {
-            response::ERROR_EXCERPT_BYTES
+            response::ERROR_BODY_BYTES
+                .min(usize::try_from(backend.options.max_response_body_bytes).unwrap_or(usize::MAX))
         };
         let (body, truncated) = response::read_capped(response.body_mut(), cap)
             .await
-            .map_err(|e| self.transport_error(&SendError::classify(&*e), &method, &built.path))?;
+            .map_err(|e| self.transport_error(SendError::body(e), &method, &built.path))?;
         Ok((
             Received {
                 status,
@@ -686,40 +711,72 @@ impl HandlerShared {
         ))
     }
 
-    fn transport_error(&self, e: &SendError, method: &http::Method, path: &str) -> ToolError {
+    /// A transport failure as a tool error: the kind and delivery the client classified, the
+    /// typed cause kept for the log.
+    fn transport_error(&self, e: SendError, method: &http::Method, path: &str) -> ToolError {
         let authority = self.plan.authority();
-        match e.kind {
-            SendErrorKind::ConnectTimeout => ToolError::new(
+        let detail = e.detail();
+        let (kind, message) = match e.kind {
+            SendErrorKind::ConnectTimeout => (
                 ToolErrorKind::Timeout,
                 format!(
                     "could not connect to backend {authority} within connect_timeout_ms ({} ms)",
                     self.backend.options.connect_timeout_ms
                 ),
-            )
-            .with_delivery(Delivery::NotSent),
-            SendErrorKind::Connect => ToolError::new(
+            ),
+            SendErrorKind::Connect => (
                 ToolErrorKind::Connect,
                 format!(
-                    "could not connect to backend {authority} for {method} {path}: {}; check \
-                     that the backend is running and the source's base URL is right",
-                    e.detail
+                    "could not connect to backend {authority} for {method} {path}: {detail}; \
+                     check that the backend is running and the source's base URL is right"
                 ),
             ),
-            SendErrorKind::Timeout => ToolError::new(
+            SendErrorKind::Timeout => (
                 ToolErrorKind::Timeout,
                 format!("backend {authority} timed out on {method} {path}"),
             ),
-            SendErrorKind::Failed => ToolError::new(
+            SendErrorKind::Failed => (
+                ToolErrorKind::Transport,
+                match e.delivery {
+                    Delivery::NotSent => format!(
+                        "the connection to backend {authority} closed before {method} {path} \
+                         was sent: {detail}"
+                    ),
+                    Delivery::MaybeSent => format!(
+                        "the connection to backend {authority} broke during {method} {path}, \
+                         before a response arrived: {detail}"
+                    ),
+                    Delivery::Sent => format!(
+                        "the response of backend {authority} to {method} {path} broke off: \
+                         {detail}"
+                    ),
+                },
+            ),
+            SendErrorKind::TooManyRedirects => (
                 ToolErrorKind::Transport,
                 format!(
-                    "the connection to backend {authority} failed during {method} {path}: {}",
-                    e.detail
+                    "backend {authority} redirected {method} {path} more than {} times (a \
+                     redirect loop?); point the source's base URL at the final location",
+                    crate::client::MAX_REDIRECTS
                 ),
             ),
-        }
+            SendErrorKind::InvalidUri => (
+                ToolErrorKind::InvalidArguments,
+                format!(
+                    "the request URL for {method} {path} is not a valid HTTP request target; \
+                     check the path and query arguments"
+                ),
+            ),
+        };
+        let delivery = e.delivery;
+        ToolError::new(kind, message)
+            .with_delivery(delivery)
+            .with_cause(e)
     }
 
-    fn call_info<'a>(&'a self, path: &'a str, uri: &'a str) -> CallInfo<'a> {
+    /// What response mapping needs; `forwarded` says whether the call carried the client's
+    /// own `Authorization` to forward.
+    fn call_info<'a>(&'a self, path: &'a str, uri: &'a str, forwarded: bool) -> CallInfo<'a> {
         CallInfo {
             tool: &self.op.name,
             method: self.op.method.as_str(),
@@ -730,6 +787,29 @@ impl HandlerShared {
             cap: usize::try_from(self.backend.options.max_response_body_bytes)
                 .unwrap_or(usize::MAX),
             mask_error_details: self.backend.options.mask_error_details,
+            op: &self.op,
+            credentials: self.presented(forwarded),
+        }
+    }
+
+    /// Whose credentials this operation's requests carry.
+    fn presented(&self, forwarded: bool) -> Presented {
+        if self.backend.options.forward_authorization {
+            return Presented::Forwarded { present: forwarded };
+        }
+        let credential_header = |name: &HeaderName| {
+            let n = name.as_str();
+            name == http::header::AUTHORIZATION
+                || name == http::header::COOKIE
+                || ["key", "token", "auth", "secret"]
+                    .iter()
+                    .any(|w| n.contains(w))
+        };
+        if !self.credentials.is_empty() || self.backend.static_headers.keys().any(credential_header)
+        {
+            Presented::Configured
+        } else {
+            Presented::Missing
         }
     }
 }
@@ -742,9 +822,10 @@ impl ToolHandler for OperationHandler {
     ) -> BoxFuture<'static, Result<CallToolResult, ToolError>> {
         let shared = self.shared.clone();
         let parts = shared.parts(ctx);
+        let forwarded = parts.client_authorization.is_some();
         Box::pin(async move {
             let (received, path, uri) = shared.execute(parts, arguments).await?;
-            let info = shared.call_info(&path, &uri);
+            let info = shared.call_info(&path, &uri, forwarded);
             if received.status.is_success() {
                 response::success_result(&info, &received)
             } else {
@@ -761,10 +842,11 @@ impl ToolHandler for OperationHandler {
     ) -> BoxFuture<'static, Result<Vec<ResourceContents>, ToolError>> {
         let shared = self.shared.clone();
         let parts = shared.parts(ctx);
+        let forwarded = parts.client_authorization.is_some();
         let uri = uri.to_owned();
         Box::pin(async move {
             let (received, path, url) = shared.execute(parts, arguments).await?;
-            let info = shared.call_info(&path, &url);
+            let info = shared.call_info(&path, &url, forwarded);
             if received.status.is_success() {
                 response::resource_contents(&info, &uri, &received)
             } else {

@@ -1,48 +1,81 @@
 //! The HTTP clients of one backend and how a request reaches it.
 //!
 //! This module owns the transport under a tool call: TLS setup, connection pooling, connect
-//! timeouts, same-origin redirects, retries of HTTP/2 protocol refusals, the default
-//! `User-Agent`/`Accept` headers, system proxy variables, and classifying transport failures
-//! into [`SendError`] kinds. It does not build requests, add credentials, enforce call
-//! timeouts or read bodies under the cap (`backend`, `response`).
+//! timeouts, same-origin redirects, resending a request that a pooled connection lost when
+//! that is safe (below), retries of HTTP/2 protocol refusals, the default
+//! `User-Agent`/`Accept` headers, proxy variables, and classifying transport failures into
+//! [`SendError`]s that say how far the request got. It does not build requests, add
+//! credentials, enforce call timeouts or read bodies under the cap (`backend`, `response`).
 //!
 //! Calls go straight to hyper-util's pooled client, the one reqwest wraps: reqwest's own
 //! layers (redirect policy, retry, URL re-parsing on every request) cost about a sixth of a
 //! whole gateway hop. reqwest stays for the OAuth2 token request (`auth`) and for origins that
 //! `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY` (minus `NO_PROXY`) route through a proxy, where it
-//! speaks the proxy protocols; that is decided once per origin when a handler is created.
+//! speaks the proxy protocols; that is decided once per origin when a handler is created, from
+//! the variables in a [`ProxyEnv`] (the process environment unless a caller passes its own).
 //! Both transports share one TLS configuration, the one reqwest's `rustls` feature builds.
+//!
+//! **Lost connections.** A server may close a kept-alive connection at any moment without
+//! saying so (uvicorn does, right after answering a request whose handler raised). A request
+//! that meets such a connection is sent again once, invisibly to the caller:
+//! - when no byte of it was written, by hyper-util itself (`retry_canceled_requests`, on a
+//!   connection it reused), or here on a new connection otherwise;
+//! - when it may have been written but the connection broke before a response head arrived
+//!   (closed or reset), here on a new connection, but only for idempotent requests (GET, HEAD,
+//!   OPTIONS, PUT, DELETE, TRACE, or any request carrying an `Idempotency-Key`), as urllib3 and
+//!   Go's `net/http` do: the server may have acted on it.
+//!
+//! The second attempt goes through a client that never reuses connections, so it cannot meet
+//! another stale one. Each resend is logged at debug and counted
+//! ([`crate::HttpBackend::resent_requests`]).
+//!
+//! A request that is not idempotent cannot be resent once written, so it avoids the likeliest
+//! stale connection instead: for [`SERVER_ERROR_WINDOW`] after the backend answered with a
+//! 5xx (after which servers like uvicorn close the connection), such requests go out on a new
+//! connection. The cost, a connection set-up per such call, is paid only while the backend
+//! fails.
 
 use std::error::Error as StdError;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, REFERER};
 use http::header::{TRANSFER_ENCODING, USER_AGENT};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::{Builder, Client};
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use toolgate_core::error::Delivery;
 use url::Url;
+
+mod proxy_env;
+mod send_error;
+
+pub use proxy_env::ProxyEnv;
+use proxy_env::is_proxied;
+pub(crate) use send_error::{SendError, SendErrorKind, TooManyRedirects, error_chain};
 
 /// `User-Agent` sent unless a configured or forwarded header sets one.
 const USER_AGENT_VALUE: &str = concat!("toolgate/", env!("CARGO_PKG_VERSION"));
 /// Most same-origin redirects followed for one request.
-const MAX_REDIRECTS: usize = 5;
+pub(crate) const MAX_REDIRECTS: usize = 5;
 /// Retries of a request the server refused at the HTTP/2 level (as reqwest does by default).
 const MAX_NACK_RETRIES: u32 = 2;
 /// TCP keepalive probe interval of backend connections.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 /// How long an idle pooled connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long after a 5xx answer requests that are not idempotent use a new connection.
+pub(crate) const SERVER_ERROR_WINDOW: Duration = Duration::from_secs(1);
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 type Direct = Client<ConnectTimeout, Full<Bytes>>;
@@ -52,13 +85,44 @@ pub(crate) type ResponseBody = Either<Incoming, reqwest::Body>;
 
 /// The clients of one backend, built once when the backend is created.
 pub(crate) struct BackendClients {
-    /// Behind an `Arc`: the client is a few hundred bytes and every handler holds one.
-    direct: Arc<Direct>,
+    /// Behind an `Arc`: every handler holds one.
+    direct: Arc<DirectClients>,
     /// Also used for OAuth2 token requests.
     pub(crate) reqwest: reqwest::Client,
-    /// The system proxy variables as read when the backend was created (reqwest reads them
-    /// at the same moment, when its client is built).
+    /// The proxy variables as given when the backend was created.
     proxies: Matcher,
+}
+
+/// The pooled client and the one for resending on a new connection.
+pub(crate) struct DirectClients {
+    pooled: Direct,
+    /// Never keeps a connection: a resent request cannot meet another stale one.
+    fresh: Direct,
+    /// Requests sent again after a pooled connection was lost.
+    pub(crate) resent: AtomicU64,
+    /// When the backend last answered with a 5xx: milliseconds since `epoch`, plus one (0:
+    /// never).
+    server_error_at: AtomicU64,
+    /// tokio's clock, so that tests can pause it.
+    epoch: tokio::time::Instant,
+}
+
+impl DirectClients {
+    fn note_server_error(&self) {
+        let at = self.epoch.elapsed().as_millis() as u64 + 1;
+        self.server_error_at.store(at, Ordering::Relaxed);
+    }
+
+    /// Whether the backend answered with a 5xx less than [`SERVER_ERROR_WINDOW`] ago.
+    fn failing_recently(&self) -> bool {
+        match self.server_error_at.load(Ordering::Relaxed) {
+            0 => false,
+            at => {
+                let now = self.epoch.elapsed().as_millis() as u64 + 1;
+                now.saturating_sub(at) < SERVER_ERROR_WINDOW.as_millis() as u64
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for BackendClients {
@@ -69,10 +133,27 @@ impl std::fmt::Debug for BackendClients {
     }
 }
 
+/// The hyper-util client settings of every backend (also used by the tests of this module).
+fn client_builder() -> Builder {
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        // The default, stated because the lost-connection handling relies on it: a request
+        // that a reused connection gave back unwritten is sent again on another connection.
+        .retry_canceled_requests(true);
+    builder
+}
+
 impl BackendClients {
     /// Builds both clients; fails only when TLS cannot be set up.
-    pub(crate) fn new(connect_timeout: Duration) -> Result<Self, String> {
+    pub(crate) fn new(connect_timeout: Duration, proxies: &ProxyEnv) -> Result<Self, String> {
         let tls = tls_config()?;
+        for variable in proxies.ignored() {
+            // The value may carry credentials: never logged.
+            tracing::warn!(variable, "proxy variable is not a proxy URL; ignored");
+        }
 
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -83,17 +164,17 @@ impl BackendClients {
             inner: HttpsConnector::from((http, tls.clone())),
             timeout: connect_timeout,
         };
-        let direct = Arc::new(
-            Client::builder(TokioExecutor::new())
-                .timer(TokioTimer::new())
-                .pool_timer(TokioTimer::new())
-                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-                .build(connector),
-        );
+        let direct = Arc::new(DirectClients {
+            pooled: client_builder().build(connector.clone()),
+            fresh: client_builder().pool_max_idle_per_host(0).build(connector),
+            resent: AtomicU64::new(0),
+            server_error_at: AtomicU64::new(0),
+            epoch: tokio::time::Instant::now(),
+        });
 
         let redirect = reqwest::redirect::Policy::custom(|attempt| {
             if attempt.previous().len() > MAX_REDIRECTS {
-                return attempt.error("too many redirects");
+                return attempt.error(TooManyRedirects);
             }
             if attempt
                 .previous()
@@ -105,7 +186,7 @@ impl BackendClients {
                 attempt.stop()
             }
         });
-        let reqwest = reqwest::Client::builder()
+        let mut reqwest = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .connect_timeout(connect_timeout)
             .tcp_nodelay(true)
@@ -113,12 +194,15 @@ impl BackendClients {
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .redirect(redirect)
             .user_agent(USER_AGENT_VALUE)
-            .build()
-            .map_err(|e| error_chain(&e))?;
+            .no_proxy();
+        for proxy in proxies.reqwest_proxies() {
+            reqwest = reqwest.proxy(proxy);
+        }
+        let reqwest = reqwest.build().map_err(|e| error_chain(&e))?;
         Ok(BackendClients {
             direct,
             reqwest,
-            proxies: Matcher::from_system(),
+            proxies: proxies.matcher(),
         })
     }
 
@@ -130,15 +214,10 @@ impl BackendClients {
             Transport::Direct(self.direct.clone())
         }
     }
-}
 
-/// Whether the proxy variables route `origin` through a proxy (then reqwest carries the
-/// requests: it speaks the proxy protocols, CONNECT tunnels and proxy auth).
-fn is_proxied(proxies: &Matcher, origin: &Url) -> bool {
-    match origin.as_str().parse::<Uri>() {
-        Ok(uri) => proxies.intercept(&uri).is_some(),
-        // Not expressible as a request URI: let reqwest report it as it always did.
-        Err(_) => true,
+    /// Requests sent again after a pooled connection was lost.
+    pub(crate) fn resent_requests(&self) -> u64 {
+        self.direct.resent.load(Ordering::Relaxed)
     }
 }
 
@@ -173,8 +252,8 @@ pub(crate) struct Outgoing {
 #[derive(Clone)]
 pub(crate) enum Transport {
     /// hyper-util's pooled client, used directly.
-    Direct(Arc<Direct>),
-    /// reqwest, for origins behind a system proxy.
+    Direct(Arc<DirectClients>),
+    /// reqwest, for origins behind a proxy.
     Proxied(reqwest::Client),
 }
 
@@ -185,7 +264,7 @@ impl Transport {
         request: Outgoing,
     ) -> Result<Response<ResponseBody>, SendError> {
         match self {
-            Transport::Direct(client) => send_direct(client, request)
+            Transport::Direct(clients) => send_direct(clients, request)
                 .await
                 .map(|r| r.map(Either::Left)),
             Transport::Proxied(client) => {
@@ -197,7 +276,7 @@ impl Transport {
                 }
                 match builder.send().await {
                     Ok(r) => Ok(Response::from(r).map(Either::Right)),
-                    Err(e) => Err(SendError::classify(&e)),
+                    Err(e) => Err(SendError::from_reqwest(e)),
                 }
             }
         }
@@ -205,7 +284,15 @@ impl Transport {
 }
 
 /// The redirect loop of reqwest's `FollowRedirect` layer with our same-origin policy.
-async fn send_direct(client: &Direct, request: Outgoing) -> Result<Response<Incoming>, SendError> {
+///
+/// Kept rather than tower-http's `FollowRedirect`: that layer clones the header map and
+/// inserts an extension into every response, redirected or not, stops at its limit by
+/// returning the last 3xx instead of failing, and sends no `Referer`; the resend of a lost
+/// request would have to become a service of its own below it.
+async fn send_direct(
+    clients: &DirectClients,
+    request: Outgoing,
+) -> Result<Response<Incoming>, SendError> {
     let Outgoing {
         mut method,
         mut url,
@@ -222,7 +309,10 @@ async fn send_direct(client: &Direct, request: Outgoing) -> Result<Response<Inco
     let mut referer = None;
     let mut followed = 0;
     loop {
-        let response = send_hop(client, &method, &uri, &headers, referer.as_ref(), &body).await?;
+        let response = send_hop(clients, &method, &uri, &headers, referer.as_ref(), &body).await?;
+        if response.status().is_server_error() {
+            clients.note_server_error();
+        }
         let becomes_get = match response.status() {
             // Only POST changes method on 301/302 (RFC 9110 §15.4.2-3 allows it; browsers do).
             StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND => method == Method::POST,
@@ -242,10 +332,11 @@ async fn send_direct(client: &Direct, request: Outgoing) -> Result<Response<Inco
             return Ok(response);
         };
         if followed >= MAX_REDIRECTS {
-            return Err(SendError {
-                kind: SendErrorKind::Failed,
-                detail: "too many redirects".into(),
-            });
+            return Err(SendError::new(
+                SendErrorKind::TooManyRedirects,
+                Delivery::Sent,
+                Box::new(TooManyRedirects),
+            ));
         }
         if !same_origin(&url, &next) {
             // Returned as is: the 3xx becomes a status error saying it was not followed.
@@ -272,18 +363,26 @@ async fn send_direct(client: &Direct, request: Outgoing) -> Result<Response<Inco
     }
 }
 
-/// One request/response exchange, retried when the server refused the HTTP/2 stream before
-/// processing it (graceful GOAWAY or REFUSED_STREAM).
+/// One request/response exchange. Retried when the server refused the HTTP/2 stream before
+/// processing it (graceful GOAWAY or REFUSED_STREAM), and sent once more on a new connection
+/// when a pooled connection was lost under it and that is safe (see the module docs).
 async fn send_hop(
-    client: &Direct,
+    clients: &DirectClients,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     referer: Option<&HeaderValue>,
     body: &Option<Bytes>,
 ) -> Result<Response<Incoming>, SendError> {
-    let mut retries = 0;
+    let mut nacks = 0;
+    // A request that must not be resent avoids a connection the backend may be closing.
+    let mut resent = clients.failing_recently() && !is_idempotent(method, headers);
     loop {
+        let client = if resent {
+            &clients.fresh
+        } else {
+            &clients.pooled
+        };
         let mut request = Request::new(Full::new(body.clone().unwrap_or_default()));
         *request.method_mut() = method.clone();
         *request.uri_mut() = uri.clone();
@@ -291,18 +390,47 @@ async fn send_hop(
         if let Some(r) = referer {
             request.headers_mut().insert(REFERER, r.clone());
         }
-        match client.request(request).await {
+        let e = match client.request(request).await {
             Ok(response) => return Ok(response),
-            Err(e) if retries < MAX_NACK_RETRIES && is_protocol_nack(&e) => retries += 1,
-            Err(e) => return Err(SendError::classify(&e)),
+            Err(e) => e,
+        };
+        if nacks < MAX_NACK_RETRIES && is_protocol_nack(&e) {
+            nacks += 1;
+            continue;
         }
+        let error = SendError::from_direct(e);
+        if !resent && error.may_resend(method, headers) {
+            clients.resent.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                method = %method,
+                authority = uri.authority().map_or("", |a| a.as_str()),
+                delivery = error.delivery.as_str(),
+                error = %error.detail(),
+                "connection lost before a response; sending the request again on a new connection"
+            );
+            resent = true;
+            continue;
+        }
+        return Err(error);
     }
 }
 
+/// Whether sending `method` twice has the effect of sending it once (RFC 9110 §9.2.2), or
+/// the request carries an idempotency key that lets the server recognize a repeat.
+fn is_idempotent(method: &Method, headers: &HeaderMap) -> bool {
+    const KEYS: [HeaderName; 2] = [
+        HeaderName::from_static("idempotency-key"),
+        HeaderName::from_static("x-idempotency-key"),
+    ];
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    ) || KEYS.iter().any(|k| headers.contains_key(k))
+}
+
 fn request_uri(url: &Url) -> Result<Uri, SendError> {
-    url.as_str().parse().map_err(|_| SendError {
-        kind: SendErrorKind::Failed,
-        detail: "the URL is not a valid HTTP request URI".into(),
+    url.as_str().parse().map_err(|e: http::uri::InvalidUri| {
+        SendError::new(SendErrorKind::InvalidUri, Delivery::NotSent, Box::new(e))
     })
 }
 
@@ -369,104 +497,9 @@ impl tower_service::Service<Uri> for ConnectTimeout {
     }
 }
 
-/// A request that got no (complete) response, classified for the error message.
-#[derive(Debug, thiserror::Error)]
-#[error("{detail}")]
-pub(crate) struct SendError {
-    pub kind: SendErrorKind,
-    /// The cause chain, without URLs (they may carry query credentials).
-    pub detail: String,
-}
-
-/// Where a request failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SendErrorKind {
-    /// No connection within `connect_timeout_ms`.
-    ConnectTimeout,
-    /// The connection could not be opened (refused, DNS, TLS).
-    Connect,
-    /// The connection timed out after it was opened.
-    Timeout,
-    /// Anything else after connecting: reset, malformed response, redirect loop.
-    Failed,
-}
-
-impl SendError {
-    /// Classifies any error of either transport (or of reading a body) by its cause chain,
-    /// the way reqwest's `is_connect` and `is_timeout` do.
-    pub(crate) fn classify(e: &(dyn StdError + 'static)) -> Self {
-        let (mut connect, mut timeout) = (false, false);
-        let mut node = Some(e);
-        while let Some(err) = node {
-            if let Some(r) = err.downcast_ref::<reqwest::Error>() {
-                connect |= r.is_connect();
-                timeout |= r.is_timeout();
-            } else if let Some(l) = err.downcast_ref::<hyper_util::client::legacy::Error>() {
-                connect |= l.is_connect();
-            } else if let Some(h) = err.downcast_ref::<hyper::Error>() {
-                timeout |= h.is_timeout();
-            } else if let Some(io) = err.downcast_ref::<std::io::Error>() {
-                timeout |= io.kind() == std::io::ErrorKind::TimedOut;
-            }
-            node = err.source();
-        }
-        let kind = match (connect, timeout) {
-            (true, true) => SendErrorKind::ConnectTimeout,
-            (true, false) => SendErrorKind::Connect,
-            (false, true) => SendErrorKind::Timeout,
-            (false, false) => SendErrorKind::Failed,
-        };
-        SendError {
-            kind,
-            detail: error_chain(e),
-        }
-    }
-}
-
-/// The cause chain of an error, without reqwest's own messages (they end with the URL, which
-/// may carry query credentials).
-pub(crate) fn error_chain(e: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut node = Some(e);
-    while let Some(err) = node {
-        if !err.is::<reqwest::Error>() {
-            let text = err.to_string();
-            if !parts.contains(&text) {
-                parts.push(text);
-            }
-        }
-        node = err.source();
-    }
-    if !parts.is_empty() {
-        return parts.join(": ");
-    }
-    match e.downcast_ref::<reqwest::Error>() {
-        Some(r) if r.is_timeout() => "timed out".into(),
-        Some(r) if r.is_body() || r.is_decode() => "the response body could not be read".into(),
-        _ => "the request failed".into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn proxy_variables_decide_per_origin() {
-        let proxies = Matcher::builder()
-            .http("http://proxy.internal:3128")
-            .no("127.0.0.1, .corp.example")
-            .build();
-        let proxied = |u: &str| is_proxied(&proxies, &Url::parse(u).unwrap());
-        assert!(proxied("http://api.example.com/v1"));
-        assert!(!proxied("https://api.example.com/v1"), "no HTTPS_PROXY set");
-        assert!(!proxied("http://127.0.0.1:8080/"));
-        assert!(!proxied("http://svc.corp.example/"));
-        assert!(!is_proxied(
-            &Matcher::builder().build(),
-            &Url::parse("http://api.example.com/").unwrap()
-        ));
-    }
 
     #[test]
     fn origins_compare_scheme_host_and_effective_port() {
@@ -483,19 +516,151 @@ mod tests {
         assert_eq!(r, "http://h/a?k=1");
     }
 
-    #[test]
-    fn timeouts_are_recognized_in_the_cause_chain() {
-        #[derive(Debug, thiserror::Error)]
-        #[error("tcp connect error")]
-        struct Wrapper(#[source] std::io::Error);
-        let timed_out = Wrapper(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "operation timed out",
-        ));
-        let e = SendError::classify(&timed_out);
-        assert_eq!(e.kind, SendErrorKind::Timeout);
-        assert_eq!(e.detail, "tcp connect error: operation timed out");
-        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        assert_eq!(SendError::classify(&refused).kind, SendErrorKind::Failed);
+    /// A connector handing the server half of an in-memory connection to the test.
+    mod duplex {
+        use std::pin::Pin;
+        use std::task::{Context, Poll};
+
+        use hyper_util::client::legacy::connect::{Connected, Connection};
+        use hyper_util::rt::TokioIo;
+        use tokio::io::DuplexStream;
+        use tokio::sync::mpsc;
+
+        pub struct Io(pub TokioIo<DuplexStream>);
+
+        impl hyper::rt::Read for Io {
+            fn poll_read(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: hyper::rt::ReadBufCursor<'_>,
+            ) -> Poll<std::io::Result<()>> {
+                Pin::new(&mut self.0).poll_read(cx, buf)
+            }
+        }
+
+        impl hyper::rt::Write for Io {
+            fn poll_write(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<std::io::Result<usize>> {
+                Pin::new(&mut self.0).poll_write(cx, buf)
+            }
+            fn poll_flush(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<std::io::Result<()>> {
+                Pin::new(&mut self.0).poll_flush(cx)
+            }
+            fn poll_shutdown(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<std::io::Result<()>> {
+                Pin::new(&mut self.0).poll_shutdown(cx)
+            }
+        }
+
+        impl Connection for Io {
+            fn connected(&self) -> Connected {
+                Connected::new()
+            }
+        }
+
+        #[derive(Clone)]
+        pub struct Connector(pub mpsc::UnboundedSender<DuplexStream>);
+
+        impl tower_service::Service<http::Uri> for Connector {
+            type Response = Io;
+            type Error = std::io::Error;
+            type Future = std::future::Ready<Result<Io, std::io::Error>>;
+
+            fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+                Poll::Ready(Ok(()))
+            }
+
+            fn call(&mut self, _: http::Uri) -> Self::Future {
+                let (client, server) = tokio::io::duplex(64 * 1024);
+                let _ = self.0.send(server);
+                std::future::ready(Ok(Io(TokioIo::new(client))))
+            }
+        }
+    }
+
+    /// Reads one request (head and `content-length` body) and answers `200 ok`; returns the
+    /// request line.
+    async fn answer(conn: &mut tokio::io::DuplexStream) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            assert_eq!(conn.read(&mut byte).await.unwrap(), 1, "connection closed");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(str::to_owned)
+            })
+            .map_or(0, |v| v.trim().parse().unwrap());
+        let mut body = vec![0u8; len];
+        conn.read_exact(&mut body).await.unwrap();
+        conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .await
+            .unwrap();
+        head.lines().next().unwrap().to_owned()
+    }
+
+    /// hyper-util sends a request again when the pooled connection it was queued on turns out
+    /// closed before the request was written, whatever the method: the lost-connection
+    /// handling relies on it for requests that are not idempotent.
+    #[tokio::test(start_paused = true)]
+    async fn a_request_never_written_to_a_closed_pooled_connection_is_sent_again() {
+        use http_body_util::BodyExt as _;
+        let (tx, mut accepted) = tokio::sync::mpsc::unbounded_channel();
+        let client: Client<duplex::Connector, Full<Bytes>> =
+            client_builder().build(duplex::Connector(tx));
+        let post = || {
+            Request::post("http://backend.test/items")
+                .body(Full::new(Bytes::from_static(b"{}")))
+                .unwrap()
+        };
+
+        let first = tokio::spawn(client.request(post()));
+        let mut conn1 = accepted.recv().await.unwrap();
+        assert_eq!(answer(&mut conn1).await, "POST /items HTTP/1.1");
+        let body = first
+            .await
+            .unwrap()
+            .unwrap()
+            .into_body()
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(body.to_bytes(), "ok");
+        // Let the connection go back to the pool.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+
+        // The server closes the idle connection, and the next request is queued on it before
+        // the connection's task has read the close (polled once, here, before that task runs).
+        drop(conn1);
+        let mut second = std::pin::pin!(client.request(post()));
+        assert!(futures::poll!(&mut second).is_pending());
+        assert!(
+            accepted.try_recv().is_err(),
+            "the request must have been queued on the pooled connection"
+        );
+        let (response, line) = tokio::join!(second, async {
+            let conn2 = tokio::time::timeout(Duration::from_secs(5), accepted.recv()).await;
+            match conn2 {
+                Ok(Some(mut conn2)) => Some(answer(&mut conn2).await),
+                Ok(None) | Err(_) => None,
+            }
+        });
+        let response = response.expect("sent again on a new connection");
+        assert_eq!(line.as_deref(), Some("POST /items HTTP/1.1"));
+        assert_eq!(response.status(), StatusCode::OK);
     }
 }

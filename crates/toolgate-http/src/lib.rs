@@ -25,8 +25,10 @@ mod serialize;
 mod validate;
 
 pub use backend::{HttpBackend, HttpConfigError};
+pub use client::ProxyEnv;
 pub use options::{
     ApiKeyLocation, BackendAuth, ClientAuthMethod, Credentials, HttpSourceOptions, Secret,
     UnknownArguments,
 };
-pub use validate::check_input_schema;
+pub use response::BackendReply;
+pub use validate::{SchemaProblem, check_input_schema, check_input_schemas};

@@ -15,7 +15,13 @@
 //!
 //! Over the cap, text (and JSON when the tool has no output schema) is truncated with a
 //! notice; binary content or schema-bound JSON cannot be cut meaningfully and fails with
-//! `TooLarge` instead, saying which option to raise.
+//! `TooLarge` instead, saying which option to raise. Non-2xx responses are mapped in
+//! [`status`].
+
+mod status;
+
+pub use status::BackendReply;
+pub(crate) use status::{Presented, status_error};
 
 use std::time::{Duration, SystemTime};
 
@@ -26,9 +32,13 @@ use http_body_util::BodyExt as _;
 use rmcp::model::{CallToolResult, ContentBlock, ResourceContents};
 use serde_json::{Map, Value};
 use toolgate_core::error::{ToolError, ToolErrorKind};
+use toolgate_openapi::ir::Operation;
 
 /// Longest backend body excerpt quoted in an error message.
 pub(crate) const ERROR_EXCERPT_BYTES: usize = 2048;
+/// Most of an error response's body read: enough for a validation error that echoes large
+/// inputs (FastAPI's 422 repeats every value it rejects) to be parsed into its list.
+pub(crate) const ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// The media type without parameters, lower-cased (`Application/JSON; charset=x` →
 /// `application/json`).
@@ -158,6 +168,10 @@ pub(crate) struct CallInfo<'a> {
     pub has_output_schema: bool,
     pub cap: usize,
     pub mask_error_details: bool,
+    /// The operation (maps a validation error's locations to argument names).
+    pub op: &'a Operation,
+    /// Whose credentials the request carried (the hint of a 401 depends on it).
+    pub credentials: Presented,
 }
 
 /// Text of `bytes` cut back to a UTF-8 boundary (a cap may split a character).
@@ -319,55 +333,6 @@ pub(crate) fn resource_contents(
             }])
         }
     }
-}
-
-/// Maps a non-2xx response to a `BackendStatus` error with status, reason, operation and a
-/// body excerpt (unless masked); retryable for 408/429/502/503/504.
-pub(crate) fn status_error(info: &CallInfo<'_>, r: &Received) -> ToolError {
-    let code = r.status.as_u16();
-    let reason = r.status.canonical_reason().unwrap_or("");
-    let mut message = format!(
-        "backend returned {code} {reason} for {} {} (tool `{}`)",
-        info.method, info.path, info.tool
-    );
-    let hint = match code {
-        400 | 422 => Some(
-            "the backend rejected the request; check the arguments against the tool's input schema",
-        ),
-        401 | 403 => {
-            Some("the backend refused the credentials; check the source's `auth` configuration")
-        }
-        404 => {
-            Some("the addressed resource does not exist; check the identifiers in the arguments")
-        }
-        408 | 502 | 503 | 504 => Some("the backend is temporarily unavailable; retry later"),
-        429 => Some("the backend is rate limiting; retry later"),
-        300..=399 => Some(
-            "the backend redirected to another origin, which is not followed so credentials \
-             cannot leak; point the source's base URL at the final location",
-        ),
-        _ => None,
-    };
-    if let Some(hint) = hint {
-        message.push_str(&format!("; {hint}"));
-    }
-    if let Some(after) = r.retry_after {
-        message.push_str(&format!(" (Retry-After: {} s)", after.as_secs()));
-    }
-    if info.mask_error_details {
-        message.push_str(" [response body hidden by mask_error_details]");
-    } else if !r.body.is_empty() {
-        let excerpt = utf8_prefix(&r.body[..r.body.len().min(ERROR_EXCERPT_BYTES)]);
-        let more = r.truncated || r.body.len() > ERROR_EXCERPT_BYTES;
-        message.push_str(&format!(
-            ": {}{}",
-            excerpt.trim_end(),
-            if more { " …" } else { "" }
-        ));
-    }
-    let mut err = ToolError::new(ToolErrorKind::BackendStatus, message).with_status(code);
-    err.retry_after = r.retry_after;
-    err
 }
 
 /// Parses `Retry-After` (delay seconds or an HTTP date) into a delay from `now`.

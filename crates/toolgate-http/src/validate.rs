@@ -2,7 +2,21 @@
 //!
 //! This module owns compiling the JSON Schema (draft 2020-12, no remote `$ref` retrieval)
 //! once per operation and turning *every* violation into an [`ArgumentViolation`] with a JSON
-//! pointer, plus the unknown-argument policy. It does not coerce values or fill defaults.
+//! pointer, plus the unknown-argument policy, and the start-up check that every schema
+//! compiles ([`check_input_schemas`]). It does not coerce values or fill defaults.
+//!
+//! **Formats.** `format` is asserted for the formats that have one meaning, each defined by
+//! an RFC the JSON Schema specification names: `date-time`, `date`, `time` (RFC 3339: a
+//! date-time and a time need a time-zone offset), `duration` (RFC 3339 appendix A), `email`,
+//! `hostname`, `ipv4`, `ipv6`, `uri`, `uri-reference`, `iri`, `iri-reference`, `uuid`,
+//! `uri-template`, `json-pointer` and `relative-json-pointer`, as the `jsonschema` crate
+//! checks them. `regex` is not asserted (whether a pattern is valid depends on the backend's
+//! regex dialect), nor is any other format (`int64`, `byte`, `password`, …): unknown formats
+//! are annotations. A format violation says what shape was expected, with an example.
+//!
+//! **anyOf / oneOf.** When a value fails every branch, and exactly one branch accepts its
+//! type (FastAPI's `Optional[X]` is `anyOf: [X, {type: null}]`), that branch's violations are
+//! reported instead of "not valid under any of the schemas".
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
@@ -75,19 +89,20 @@ impl ArgValidator {
     }
 
     /// The compiled schema, compiling it on first use. A schema that does not compile is
-    /// logged once; arguments are then checked for unknown names only.
+    /// logged once (and reported at start by [`check_input_schemas`]); arguments are then
+    /// checked for unknown names only.
     fn schema(&self, tool: &str) -> Option<&jsonschema::Validator> {
         self.compiled
             .get_or_init(|| {
                 // The validator keeps what it needs; this copy lives only while it compiles.
-                let schema = Value::Object(Map::clone(&self.source));
-                match jsonschema::draft202012::options().build(&schema) {
+                match compile(&self.source) {
                     Ok(v) => Some(v),
-                    Err(e) => {
+                    Err(problem) => {
                         tracing::warn!(
                             tool,
-                            problem = %e,
-                            "input schema does not compile; arguments are checked for unknown names only"
+                            %problem,
+                            "input schema does not compile; arguments are checked for unknown \
+                             names only"
                         );
                         None
                     }
@@ -167,34 +182,142 @@ impl ArgValidator {
     }
 }
 
+/// Compiles an input schema with the options every validator uses.
+fn compile(schema: &Map<String, Value>) -> Result<jsonschema::Validator, String> {
+    let schema = Value::Object(Map::clone(schema));
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        // Whether a pattern is valid depends on the backend's regex dialect.
+        .with_format("regex", |_: &str| true)
+        .build(&schema)
+        .map_err(|e| e.to_string())
+}
+
 fn collect_violations(
     schema: &jsonschema::Validator,
     instance: &Value,
     violations: &mut Vec<ArgumentViolation>,
 ) {
     for error in schema.iter_errors(instance) {
-        violations.push(ArgumentViolation {
-            path: error.instance_path().as_str().to_owned(),
-            message: error.to_string(),
-        });
+        push_violation(&error, violations);
     }
+}
+
+/// Adds `error`, or for an `anyOf`/`oneOf` that failed in every branch, the violations of the
+/// one branch that accepts the value's type, when there is exactly one.
+fn push_violation(
+    error: &jsonschema::ValidationError<'_>,
+    violations: &mut Vec<ArgumentViolation>,
+) {
+    use jsonschema::error::ValidationErrorKind as K;
+    let branches = match error.kind() {
+        K::AnyOf { context } | K::OneOfNotValid { context } => Some(context),
+        _ => None,
+    };
+    if let Some(branches) = branches {
+        let here = error.instance_path().as_str();
+        let mut typed = branches.iter().filter(|errors| {
+            !errors
+                .iter()
+                .any(|e| matches!(e.kind(), K::Type { .. }) && e.instance_path().as_str() == here)
+        });
+        if let (Some(only), None) = (typed.next(), typed.next())
+            && !only.is_empty()
+        {
+            for e in only {
+                push_violation(e, violations);
+            }
+            return;
+        }
+    }
+    let mut message = error.to_string();
+    if let K::Format { format } = error.kind()
+        && let Some(expected) = format_example(format)
+    {
+        message.push_str(&format!(" (expected {expected})"));
+    }
+    violations.push(ArgumentViolation {
+        path: error.instance_path().as_str().to_owned(),
+        message,
+    });
+}
+
+/// What a value of an asserted format looks like, for the model.
+fn format_example(format: &str) -> Option<&'static str> {
+    Some(match format {
+        "uuid" => "a UUID such as 3fa85f64-5717-4562-b3fc-2c963f66afa6",
+        "date-time" => {
+            "an RFC 3339 date-time with a time-zone offset, such as 2026-01-31T09:30:00Z or \
+             2026-01-31T09:30:00+01:00"
+        }
+        "date" => "an RFC 3339 full date, such as 2026-01-31",
+        "time" => "an RFC 3339 time with a time-zone offset, such as 09:30:00Z",
+        "duration" => "an ISO 8601 duration, such as P3D or PT1H30M",
+        "email" => "an email address, such as name@example.com",
+        "hostname" => "a host name, such as api.example.com",
+        "ipv4" => "an IPv4 address, such as 192.0.2.10",
+        "ipv6" => "an IPv6 address, such as 2001:db8::10",
+        "uri" | "iri" => "an absolute URI with a scheme, such as https://example.com/a",
+        "uri-reference" | "iri-reference" => "a URI or a relative reference, such as /a/b?c=1",
+        "uri-template" => "an RFC 6570 URI template, such as /users/{id}",
+        "json-pointer" => "a JSON pointer, such as /a/0/b",
+        "relative-json-pointer" => "a relative JSON pointer, such as 1/a",
+        _ => return None,
+    })
 }
 
 fn escape_pointer(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
 
-/// Whether `op.input_schema` compiles as a draft 2020-12 validator. A handler for an
-/// operation whose schema does not compile still works but only checks argument names; the
-/// CLI can call this to report such operations at startup.
+/// A tool whose input schema does not compile: its arguments are checked for unknown names
+/// only, never against the schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaProblem {
+    /// The tool name.
+    pub tool: String,
+    /// Why the schema does not compile.
+    pub problem: String,
+}
+
+impl std::fmt::Display for SchemaProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the input schema of tool `{}` does not compile ({}); its arguments are checked \
+             for unknown names only, not against the schema",
+            self.tool, self.problem
+        )
+    }
+}
+
+/// The tools, among `(name, input schema)` pairs, whose schema does not compile, for a
+/// start-up warning (handlers compile their validator on first use, so without this check
+/// such a tool would be found only when it is first called, and then only in the log).
+///
+/// Compiles every schema once and keeps none (about as long as the first call of each tool
+/// would take); a binary may run it off the start-up path.
+pub fn check_input_schemas<'a, I>(schemas: I) -> Vec<SchemaProblem>
+where
+    I: IntoIterator<Item = (&'a str, &'a Map<String, Value>)>,
+{
+    schemas
+        .into_iter()
+        .filter_map(|(tool, schema)| {
+            compile(schema).err().map(|problem| SchemaProblem {
+                tool: tool.to_owned(),
+                problem,
+            })
+        })
+        .collect()
+}
+
+/// Whether `op.input_schema` compiles as the argument validator would compile it (see
+/// [`check_input_schemas`] for a whole catalog).
 pub fn check_input_schema(op: &Operation) -> Result<(), String> {
-    let schema = Value::Object(op.input_schema.clone());
-    match jsonschema::draft202012::options().build(&schema) {
-        Ok(_) => Ok(()),
-        Err(problem) => Err(format!(
-            "the input schema of tool `{}` does not compile: {problem}",
-            op.name
-        )),
+    match check_input_schemas([(op.name.as_str(), &op.input_schema)]).pop() {
+        None => Ok(()),
+        Some(p) => Err(p.to_string()),
     }
 }
 
@@ -282,6 +405,103 @@ mod tests {
                 .contains("unknown argument `b`; the tool accepts: `a`"),
             "{}",
             err.message
+        );
+    }
+
+    fn violations(schema: Value, a: Value) -> Vec<ArgumentViolation> {
+        let o = op(schema, None);
+        let v = ArgValidator::new(&o, Arc::new(o.input_schema.clone()));
+        match v.validate("t", &mut args(a), UnknownArguments::Reject) {
+            Ok(()) => vec![],
+            Err(e) => e.violations,
+        }
+    }
+
+    /// One valid and one invalid value per asserted format.
+    const FORMATS: &[(&str, &str, &str)] = &[
+        ("uuid", "3fa85f64-5717-4562-b3fc-2c963f66afa6", "not-a-uuid"),
+        ("date-time", "2026-01-31T09:30:00Z", "2026-01-31T09:30:00"),
+        ("date", "2026-01-31", "31/01/2026"),
+        ("time", "09:30:00+01:00", "9:30"),
+        ("duration", "PT1H30M", "90 minutes"),
+        ("email", "name@example.com", "name.example.com"),
+        ("hostname", "api.example.com", "api_example..com"),
+        ("ipv4", "192.0.2.10", "192.0.2.300"),
+        ("ipv6", "2001:db8::10", "2001:db8:::10"),
+        ("uri", "https://example.com/a", "/relative/only"),
+        ("uri-reference", "/a/b?c=1", "a b"),
+        ("iri", "https://例え.jp/a", "relative"),
+        ("uri-template", "/users/{id}", "/users/{id"),
+        ("json-pointer", "/a/0", "a/0"),
+        ("relative-json-pointer", "1/a", "/a"),
+    ];
+
+    #[test]
+    fn formats_with_one_meaning_are_asserted_with_an_example() {
+        for (format, good, bad) in FORMATS {
+            let schema = json!({"type": "object", "properties": {"v": {"type": "string", "format": format}}});
+            assert_eq!(
+                violations(schema.clone(), json!({"v": good})),
+                vec![],
+                "{format}: {good}"
+            );
+            let found = violations(schema, json!({"v": bad}));
+            assert_eq!(found.len(), 1, "{format}: {bad} accepted");
+            assert_eq!(found[0].path, "/v");
+            assert!(
+                found[0]
+                    .message
+                    .contains(&format!("is not a \"{format}\" (expected ")),
+                "{}",
+                found[0].message
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_and_dialect_dependent_formats_are_not_asserted() {
+        for format in ["int64", "byte", "password", "binary", "regex", "x-custom"] {
+            let schema = json!({"type": "object", "properties": {"v": {"type": "string", "format": format}}});
+            assert_eq!(violations(schema, json!({"v": "(?<n"})), vec![], "{format}");
+        }
+    }
+
+    #[test]
+    fn a_nullable_value_reports_the_violation_of_its_type_branch() {
+        // FastAPI's `Optional[UUID]`.
+        let schema = json!({"type": "object", "properties": {"id": {"anyOf": [
+            {"type": "string", "format": "uuid"}, {"type": "null"}]}}});
+        assert_eq!(violations(schema.clone(), json!({"id": null})), vec![]);
+        let found = violations(schema.clone(), json!({"id": "x"}));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path, "/id");
+        assert!(
+            found[0].message.starts_with("\"x\" is not a \"uuid\""),
+            "{}",
+            found[0].message
+        );
+        // No branch takes the type: the anyOf itself is reported.
+        let found = violations(schema, json!({"id": 3}));
+        assert_eq!(found.len(), 1);
+        assert!(found[0].message.contains("anyOf"), "{}", found[0].message);
+    }
+
+    #[test]
+    fn schemas_that_do_not_compile_are_listed_for_a_startup_warning() {
+        let good = json!({"type": "object"});
+        let bad = json!({"type": "object", "properties": {"a": {"$ref": "https://example.invalid/s.json"}}});
+        let (good, bad) = (good.as_object().unwrap(), bad.as_object().unwrap());
+        let problems = check_input_schemas([("ok", good), ("broken", bad), ("ok2", good)]);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].tool, "broken");
+        let text = problems[0].to_string();
+        assert!(
+            text.starts_with("the input schema of tool `broken` does not compile ("),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("checked for unknown names only, not against the schema"),
+            "{text}"
         );
     }
 }

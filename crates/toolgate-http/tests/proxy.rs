@@ -1,7 +1,6 @@
-//! System proxy variables (`HTTP_PROXY`, `NO_PROXY`, …) are honoured as reqwest honours them.
-//!
-//! Its own test binary with one test: it sets process environment variables, which would
-//! leak into tests running on other threads of a shared binary.
+//! Proxy variables (`HTTP_PROXY`, `NO_PROXY`, …) are honoured as reqwest honours them. The
+//! variables are passed as a map ([`ProxyEnv::from_vars`]); the process environment is never
+//! touched.
 
 #[allow(dead_code)]
 #[path = "executor/common.rs"]
@@ -11,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use toolgate_http::{HttpBackend, HttpSourceOptions};
+use toolgate_http::{HttpBackend, HttpSourceOptions, ProxyEnv};
 
 use common::*;
 
@@ -51,54 +50,62 @@ fn fake_proxy(listener: std::net::TcpListener) -> Arc<Mutex<Vec<String>>> {
     heads
 }
 
-#[test]
-fn http_proxy_is_used_unless_no_proxy_names_the_host() {
+#[tokio::test]
+async fn http_proxy_is_used_unless_no_proxy_names_the_host() {
     let proxy_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let proxy_addr = proxy_listener.local_addr().unwrap();
-    // SAFETY: set before the runtime exists, while this test (the only one in this binary) is
-    // the only thread that reads or writes the environment.
-    unsafe {
-        std::env::set_var("HTTP_PROXY", format!("http://user:pw@{proxy_addr}"));
-        std::env::set_var("NO_PROXY", "127.0.0.1");
-    }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let heads = fake_proxy(proxy_listener);
-        let server = ok_server().await;
-        let op = get("/items").build();
-
-        // `localhost` is not in NO_PROXY: the request goes to the proxy in absolute form.
-        let via_proxy = HttpBackend::new(
-            format!("http://localhost:{}/", server.addr.port())
-                .parse()
-                .unwrap(),
+    let proxies = ProxyEnv::from_vars([
+        ("HTTP_PROXY", format!("http://user:pw@{proxy_addr}")),
+        ("NO_PROXY", "127.0.0.1".to_owned()),
+    ]);
+    let heads = fake_proxy(proxy_listener);
+    let server = ok_server().await;
+    let op = get("/items").build();
+    let backend_at = |base: String| {
+        HttpBackend::with_proxies(
+            base.parse().unwrap(),
             vec![],
             HttpSourceOptions::default(),
+            &proxies,
         )
-        .unwrap();
-        let r = call(&via_proxy, &op, json!({})).await.unwrap();
-        assert_eq!(r.structured_content, Some(json!({"via": "proxy"})));
-        let head = heads.lock().unwrap()[0].to_ascii_lowercase();
-        let request_line = format!(
-            "get http://localhost:{}/items http/1.1\r\n",
-            server.addr.port()
-        );
-        assert!(head.starts_with(&request_line), "{head}");
-        // Credentials in HTTP_PROXY become Proxy-Authorization (`user:pw` in base64).
-        assert!(
-            head.contains("proxy-authorization: basic dxnlcjpwdw=="),
-            "{head}"
-        );
-        assert_eq!(server.count(), 0);
+        .unwrap()
+    };
 
-        // 127.0.0.1 is in NO_PROXY: straight to the backend.
-        let direct = backend(&server, HttpSourceOptions::default());
-        let r = call(&direct, &op, json!({})).await.unwrap();
-        assert_eq!(r.structured_content, Some(json!({"ok": true})));
-        assert_eq!(server.last().target, "/items");
-        assert_eq!(heads.lock().unwrap().len(), 1);
-    });
+    // `localhost` is not in NO_PROXY: the request goes to the proxy in absolute form.
+    let via_proxy = backend_at(format!("http://localhost:{}/", server.addr.port()));
+    let r = call(&via_proxy, &op, json!({})).await.unwrap();
+    assert_eq!(r.structured_content, Some(json!({"via": "proxy"})));
+    let head = heads.lock().unwrap()[0].to_ascii_lowercase();
+    let request_line = format!(
+        "get http://localhost:{}/items http/1.1\r\n",
+        server.addr.port()
+    );
+    assert!(head.starts_with(&request_line), "{head}");
+    // Credentials in HTTP_PROXY become Proxy-Authorization (`user:pw` in base64).
+    assert!(
+        head.contains("proxy-authorization: basic dxnlcjpwdw=="),
+        "{head}"
+    );
+    assert_eq!(server.count(), 0);
+
+    // 127.0.0.1 is in NO_PROXY: straight to the backend.
+    let direct = backend_at(server.url().to_string());
+    let r = call(&direct, &op, json!({})).await.unwrap();
+    assert_eq!(r.structured_content, Some(json!({"ok": true})));
+    assert_eq!(server.last().target, "/items");
+    assert_eq!(heads.lock().unwrap().len(), 1);
+
+    // Without the variables, nothing goes through the proxy.
+    let unproxied = HttpBackend::with_proxies(
+        format!("http://localhost:{}/", server.addr.port())
+            .parse()
+            .unwrap(),
+        vec![],
+        HttpSourceOptions::default(),
+        &ProxyEnv::default(),
+    )
+    .unwrap();
+    call(&unproxied, &op, json!({})).await.unwrap();
+    assert_eq!(server.count(), 2);
+    assert_eq!(heads.lock().unwrap().len(), 1);
 }

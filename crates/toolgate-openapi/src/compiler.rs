@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::body::RawBodyKind;
 use crate::ir::*;
-use crate::naming::{Namer, derived_base};
+use crate::naming::{Candidates, Namer};
 use crate::options::{CompileOptions, OperationOverride, RouteTarget};
 use crate::params::RawParam;
 use crate::refs::{Doc, DocEntry, Externals, Loc, PointerExt, Registry, child};
@@ -57,8 +57,7 @@ thread_local! {
 /// What a worker leaves for the naming pass: tool names are unique across the spec, so they
 /// are assigned once all operations are compiled, in document order.
 struct NameRequest {
-    base: String,
-    fallback: String,
+    names: Candidates,
     /// Where in the worker's diagnostics a renaming warning belongs.
     diag_at: usize,
     pointer: String,
@@ -311,8 +310,13 @@ fn name_operations(
     let mut namer = Namer::new(opts.max_name_length);
     let mut worker_diags = compiled.diagnostics.into_iter().enumerate().peekable();
     let mut operations = Vec::with_capacity(compiled.operations.len());
-    for (mut op, req) in compiled.operations {
-        let (name, why) = namer.assign(opts.namespace.as_deref(), &req.base, &req.fallback);
+    let candidates: Vec<Candidates> = compiled
+        .operations
+        .iter()
+        .map(|(_, req)| req.names.clone())
+        .collect();
+    let names = namer.assign_all(opts.namespace.as_deref(), &candidates);
+    for ((mut op, req), (name, why)) in compiled.operations.into_iter().zip(names) {
         op.name = name;
         operations.push(op);
         if let Some(why) = why {
@@ -459,9 +463,19 @@ impl<'a> Compiler<'a> {
                 };
                 match self.compile_operation(&ctx, input) {
                     Ok(mut o) => {
+                        // An empty name: none was given, derive one.
+                        let names = if o.name.is_empty() {
+                            Candidates::derived(
+                                o.operation_id.as_deref(),
+                                path,
+                                method.key(),
+                                &o.tags,
+                            )
+                        } else {
+                            Candidates::explicit(std::mem::take(&mut o.name), path, method.key())
+                        };
                         let req = NameRequest {
-                            base: std::mem::take(&mut o.name),
-                            fallback: format!("{}_{path}", method.key()),
+                            names,
                             diag_at: self.diagnostics.len() - diag_start,
                             pointer,
                             operation: ctx.operation,
@@ -759,8 +773,9 @@ impl Compiler<'_> {
                     .and_then(Value::as_str)
                     .map(str::to_owned)
             })
-            .unwrap_or_else(|| derived_base(op_id, path, method.key()));
-        // The name proper is assigned once every operation is compiled (see `name_operations`).
+            .unwrap_or_default();
+        // An explicit name, or empty; the name proper is assigned once every operation is
+        // compiled, from the operation's id and tags when empty (see `name_operations`).
         let name = base;
 
         // Kind.

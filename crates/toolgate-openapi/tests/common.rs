@@ -37,6 +37,8 @@ impl DocumentLoader for FixtureLoader {
 pub fn options_for(name: &str) -> CompileOptions {
     let mut o = CompileOptions::default();
     match name {
+        // The full-stack FastAPI template's ids, served under a namespace.
+        "fastapi_tags.json" => o.namespace = Some("fsft".into()),
         "long_names.yaml" => {
             o.max_name_length = 24;
             o.namespace = Some("svc".into());
@@ -117,6 +119,7 @@ pub const ALL: &[&str] = &[
     "form_urlencoded.yaml",
     "fastapi.json",
     "fastapi_security.json",
+    "fastapi_tags.json",
     "long_names.yaml",
     "duplicate_names.yaml",
     "route_maps.yaml",

@@ -78,6 +78,10 @@ fn fastapi_operation_ids() {
     snap("fastapi.json");
 }
 #[test]
+fn fastapi_tag_prefixed_operation_ids() {
+    snap("fastapi_tags.json");
+}
+#[test]
 fn long_names_truncated_with_hash() {
     snap("long_names.yaml");
 }

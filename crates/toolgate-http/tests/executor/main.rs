@@ -8,3 +8,4 @@ mod oauth2;
 mod requests;
 mod responses;
 mod safety;
+mod statuses;

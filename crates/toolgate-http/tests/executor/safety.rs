@@ -166,7 +166,7 @@ async fn redirects_are_followed_only_within_the_origin() {
         .await
         .unwrap_err();
     assert_eq!(err.status, Some(302));
-    assert!(err.message.contains("not followed"), "{}", err.message);
+    assert!(err.message.contains("does not follow"), "{}", err.message);
     assert_eq!(elsewhere.count(), 0);
 }
 
@@ -233,7 +233,7 @@ async fn cross_origin_redirect_comes_back_unfollowed() {
         .unwrap_err();
     assert_eq!(err.kind, ToolErrorKind::BackendStatus);
     assert_eq!(err.status, Some(308));
-    assert!(err.message.contains("not followed"), "{}", err.message);
+    assert!(err.message.contains("does not follow"), "{}", err.message);
     assert_eq!(server.count(), 1);
     assert_eq!(elsewhere.count(), 0);
 }
@@ -249,12 +249,13 @@ async fn redirect_loop_is_an_error_after_five_hops() {
     let err = call(&b, &get("/hop/0").build(), json!({}))
         .await
         .unwrap_err();
-    // Every hop was sent: a redirect loop is a failure after sending, never "could not
-    // connect" (which a retry policy may treat as safe to send again).
+    // Every hop was sent and answered: a redirect loop is a failure after sending, never
+    // "could not connect" (which a retry policy may treat as safe to send again).
     assert_eq!(err.kind, ToolErrorKind::Transport, "{}", err.message);
-    assert_eq!(err.delivery, toolgate_core::Delivery::MaybeSent);
+    assert_eq!(err.delivery, toolgate_core::Delivery::Sent);
     assert!(
-        err.message.contains("too many redirects"),
+        err.message
+            .contains("redirected GET /hop/0 more than 5 times"),
         "{}",
         err.message
     );
