@@ -6,8 +6,11 @@
 //! compiles ([`check_input_schemas`]). It does not coerce values or fill defaults.
 //!
 //! **Formats.** `format` is asserted for the formats that have one meaning, each defined by
-//! an RFC the JSON Schema specification names: `date-time`, `date`, `time` (RFC 3339: a
-//! date-time and a time need a time-zone offset), `duration` (RFC 3339 appendix A), `email`,
+//! an RFC the JSON Schema specification names: `date-time`, `date`, `time` (RFC 3339, except
+//! that the time-zone offset may be left out: FastAPI/pydantic and most frameworks accept a
+//! local date-time such as `2026-01-31T09:30:00`, and requiring `Z` would make the model change
+//! the meaning of the value; a space may separate date and time, as ISO 8601 allows by
+//! agreement), `duration` (RFC 3339 appendix A), `email`,
 //! `hostname`, `ipv4`, `ipv6`, `uri`, `uri-reference`, `iri`, `iri-reference`, `uuid`,
 //! `uri-template`, `json-pointer` and `relative-json-pointer`, as the `jsonschema` crate
 //! checks them. `regex` is not asserted (whether a pattern is valid depends on the backend's
@@ -189,6 +192,8 @@ fn compile(schema: &Map<String, Value>) -> Result<jsonschema::Validator, String>
         .should_validate_formats(true)
         // Whether a pattern is valid depends on the backend's regex dialect.
         .with_format("regex", |_: &str| true)
+        .with_format("date-time", is_date_time)
+        .with_format("time", is_time)
         .build(&schema)
         .map_err(|e| e.to_string())
 }
@@ -242,16 +247,83 @@ fn push_violation(
     });
 }
 
+/// An RFC 3339 `date-time` whose offset may be absent (see the module docs).
+fn is_date_time(text: &str) -> bool {
+    let Some((date, time)) = text.split_once(['T', 't']).or_else(|| text.split_once(' ')) else {
+        return false;
+    };
+    is_full_date(date) && is_time(time)
+}
+
+/// `YYYY-MM-DD` with a day that exists in that month.
+fn is_full_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let (Some(year), Some(month), Some(day)) =
+        (digits(&b[0..4]), digits(&b[5..7]), digits(&b[8..10]))
+    else {
+        return false;
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day)
+}
+
+/// An RFC 3339 `partial-time` (`HH:MM:SS[.frac]`) with an optional offset (`Z`, `+HH:MM`).
+fn is_time(text: &str) -> bool {
+    let b = text.as_bytes();
+    if b.len() < 8 || b[2] != b':' || b[5] != b':' {
+        return false;
+    }
+    let (Some(h), Some(m), Some(sec)) = (digits(&b[0..2]), digits(&b[3..5]), digits(&b[6..8]))
+    else {
+        return false;
+    };
+    if h > 23 || m > 59 || sec > 60 {
+        return false;
+    }
+    let mut rest = &b[8..];
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &frac[n..];
+    }
+    match rest {
+        [] | [b'Z' | b'z'] => true,
+        [b'+' | b'-', oh1, oh2, b':', om1, om2] => {
+            matches!((digits(&[*oh1, *oh2]), digits(&[*om1, *om2])), (Some(oh), Some(om)) if oh <= 23 && om <= 59)
+        }
+        _ => false,
+    }
+}
+
+/// The number written by ASCII digits only.
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |n, c| {
+        c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+    })
+}
+
 /// What a value of an asserted format looks like, for the model.
 fn format_example(format: &str) -> Option<&'static str> {
     Some(match format {
         "uuid" => "a UUID such as 3fa85f64-5717-4562-b3fc-2c963f66afa6",
         "date-time" => {
-            "an RFC 3339 date-time with a time-zone offset, such as 2026-01-31T09:30:00Z or \
-             2026-01-31T09:30:00+01:00"
+            "an RFC 3339 date-time, such as 2026-01-31T09:30:00Z, 2026-01-31T09:30:00+01:00 \
+             or (local time) 2026-01-31T09:30:00"
         }
         "date" => "an RFC 3339 full date, such as 2026-01-31",
-        "time" => "an RFC 3339 time with a time-zone offset, such as 09:30:00Z",
+        "time" => "an RFC 3339 time, such as 09:30:00, 09:30:00.5 or 09:30:00Z",
         "duration" => "an ISO 8601 duration, such as P3D or PT1H30M",
         "email" => "an email address, such as name@example.com",
         "hostname" => "a host name, such as api.example.com",
@@ -420,7 +492,7 @@ mod tests {
     /// One valid and one invalid value per asserted format.
     const FORMATS: &[(&str, &str, &str)] = &[
         ("uuid", "3fa85f64-5717-4562-b3fc-2c963f66afa6", "not-a-uuid"),
-        ("date-time", "2026-01-31T09:30:00Z", "2026-01-31T09:30:00"),
+        ("date-time", "2026-01-31T09:30:00Z", "2026-02-30T09:30:00"),
         ("date", "2026-01-31", "31/01/2026"),
         ("time", "09:30:00+01:00", "9:30"),
         ("duration", "PT1H30M", "90 minutes"),
@@ -435,6 +507,31 @@ mod tests {
         ("json-pointer", "/a/0", "a/0"),
         ("relative-json-pointer", "1/a", "/a"),
     ];
+
+    #[test]
+    fn date_times_and_times_may_leave_the_offset_out() {
+        for ok in [
+            "2026-01-31T09:30:00",
+            "2026-01-31 09:30:00.123",
+            "2024-02-29t23:59:60z",
+            "2026-01-31T09:30:00-05:30",
+        ] {
+            assert!(is_date_time(ok), "{ok}");
+        }
+        for bad in [
+            "2026-01-31",
+            "2025-02-29T09:30:00",
+            "2026-13-01T09:30:00",
+            "2026-01-31T24:00:00",
+            "2026-01-31T09:30",
+            "2026-01-31T09:30:00+5",
+            "2026-01-31T09:30:00.",
+            "2026-01-31T09:30:00 Z",
+        ] {
+            assert!(!is_date_time(bad), "{bad}");
+        }
+        assert!(is_time("09:30:00") && is_time("09:30:00.5+01:00") && !is_time("9:30"));
+    }
 
     #[test]
     fn formats_with_one_meaning_are_asserted_with_an_example() {

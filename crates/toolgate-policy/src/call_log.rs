@@ -1,16 +1,18 @@
 //! One structured log line per call: method, tool, source, outcome, latency, correlation id,
 //! transport and the path that served it.
 //!
-//! Arguments and results are never logged (they may hold personal data or secrets). A failed
-//! call's message is logged at `warn`, since it is what an operator needs; messages are built
-//! by the gateway and never contain credentials. A call whose future is dropped before it
-//! finishes (the client went away) still gets its line, with outcome `dropped`.
+//! Arguments and results are never logged (they may hold personal data or secrets). Nor is the
+//! message a failed call shows the model (it quotes argument values and the backend's answer):
+//! the line at `warn` carries what `toolgate_core::wire::tool_error_log` keeps of a failure —
+//! its classification, status, violated argument paths and cause chain (the backend's reply
+//! summarized, bounded and escaped). A call whose future is dropped before it finishes (the
+//! client went away) still gets its line, with outcome `dropped`.
 
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures::future::BoxFuture;
-use toolgate_core::{CorrelationId, GatewayError, McpCall, McpRequest, McpResponse};
+use toolgate_core::{CorrelationId, GatewayError, McpCall, McpRequest, McpResponse, wire};
 use tower::{Layer, Service};
 
 use crate::outcome::outcome_label;
@@ -141,7 +143,10 @@ where
             let result = fut.await;
             let outcome = outcome_label(&result);
             match &result {
-                Ok(r) => line.write(outcome, r.tool_error().map(|e| e.message.as_str())),
+                Ok(r) => match r.tool_error() {
+                    Some(e) => line.write(outcome, Some(&wire::tool_error_log(e).to_string())),
+                    None => line.write(outcome, None),
+                },
                 Err(e) => line.write(outcome, Some(&e.to_string())),
             }
             result

@@ -102,7 +102,7 @@ async fn check_source(
         .iter()
         .filter(|d| d.severity == Severity::Error)
         .count();
-    Ok(format!(
+    let mut line = format!(
         "source `{}`: {} operations compiled, {skipped} skipped{}, backend {}",
         built.name,
         built.spec.operations.len(),
@@ -112,7 +112,17 @@ async fn check_source(
             ""
         },
         built.base_url
-    ))
+    );
+    for problem in toolgate_http::check_input_schemas(
+        built
+            .spec
+            .operations
+            .iter()
+            .map(|op| (op.name.as_str(), &op.input_schema)),
+    ) {
+        line.push_str(&format!("\n    warning: {problem}"));
+    }
+    Ok(line)
 }
 
 fn is_url(location: &str) -> bool {

@@ -89,6 +89,7 @@ pub async fn assemble(config: &Config, relative_to: &Path) -> Result<Assembled, 
     let catalog =
         sources::build_catalog(config, &mut built).map_err(|e| Failure::Input(e.to_string()))?;
     let catalog = toolgate_core::catalog::shared(catalog);
+    warn_about_uncompilable_schemas(&catalog);
     let metrics = Metrics::new();
     let pipeline = toolgate_policy::stack::build(catalog.clone(), metrics.clone());
     let identity = ServerIdentity {
@@ -107,6 +108,24 @@ pub async fn assemble(config: &Config, relative_to: &Path) -> Result<Assembled, 
         metrics,
         sources: built,
     })
+}
+
+/// Logs a warning for each tool whose input schema does not compile (its arguments are then
+/// checked by name only). Validators are compiled on a tool's first call, not at start, so
+/// this runs off the start-up path, on the blocking pool.
+fn warn_about_uncompilable_schemas(catalog: &toolgate_core::SharedCatalog) {
+    let catalog = catalog.load_full();
+    tokio::task::spawn_blocking(move || {
+        let problems = toolgate_http::check_input_schemas(
+            catalog
+                .tools()
+                .iter()
+                .map(|t| (t.tool.name.as_ref(), &*t.tool.input_schema)),
+        );
+        for problem in problems {
+            tracing::warn!(tool = %problem.tool, "{problem}");
+        }
+    });
 }
 
 /// Operations of a built source that were skipped (an error diagnostic each).
