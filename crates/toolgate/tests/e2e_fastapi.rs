@@ -130,9 +130,13 @@ fn canary() -> String {
     format!("canary-{:x}-{:x}", std::process::id(), nanos)
 }
 
+/// toolgate's own crates log at debug, so the canary also covers what only debug logs show.
+const LOG_FILTER: &str = "toolgate=debug,toolgate_core=debug,toolgate_http=debug,\
+    toolgate_policy=debug,toolgate_server=debug,toolgate_openapi=debug,info";
+
 fn config_yaml(base: &str) -> String {
     format!(
-        "logging:\n  level: debug\nsources:\n  - name: fsft\n    spec: {base}/api/v1/openapi.json\n    backend:\n      auth: {PASSWORD_GRANT_AUTH}\n"
+        "logging:\n  level: {LOG_FILTER}\nsources:\n  - name: fsft\n    spec: {base}/api/v1/openapi.json\n    backend:\n      auth: {PASSWORD_GRANT_AUTH}\n"
     )
 }
 
@@ -262,11 +266,18 @@ fn run_client(python: &Path, env: &[(&str, &str)], args: &[&str]) -> ClientRun {
         .rev()
         .find_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["failed"].is_array());
-    if let Some(s) = &summary {
-        let passed =
-            s["checks"].as_array().map_or(0, Vec::len) - s["failed"].as_array().unwrap().len();
-        eprintln!("client {}: {passed} checks passed\n{stderr}", args[2]);
-    }
+    let (checks, failed) = summary.as_ref().map_or((0, 0), |s| {
+        (
+            s["checks"].as_array().map_or(0, Vec::len),
+            s["failed"].as_array().map_or(0, Vec::len),
+        )
+    });
+    eprintln!(
+        "client {}: {} checks passed, {failed} failed; its stderr (tail):\n{}",
+        args[2],
+        checks - failed,
+        tail(&stderr, 60)
+    );
     ClientRun {
         summary,
         printed: format!("{stdout}\n{stderr}"),
