@@ -611,6 +611,9 @@ impl HandlerShared {
         for (name, value) in built.headers.iter() {
             headers.append(name.clone(), value.clone());
         }
+        // What this request carries that a backend echoing the request back in an error page
+        // would hand to the model: taken before the values move into the request.
+        let client_token = client_authorization.clone();
         if let Some(v) = client_authorization {
             headers.insert(http::header::AUTHORIZATION, v);
         }
@@ -699,6 +702,11 @@ impl HandlerShared {
         let (body, truncated) = response::read_capped(response.body_mut(), cap)
             .await
             .map_err(|e| self.transport_error(SendError::body(e), &method, &built.path))?;
+        let secrets = if status.is_success() {
+            Vec::new()
+        } else {
+            echoable_secrets(auth, client_token.as_ref(), &backend.static_headers)
+        };
         Ok((
             Received {
                 status,
@@ -706,6 +714,7 @@ impl HandlerShared {
                 body,
                 truncated,
                 retry_after,
+                secrets,
             },
             log_url,
         ))
@@ -854,4 +863,71 @@ impl ToolHandler for OperationHandler {
             }
         })
     }
+}
+
+/// The credential values a request carried (configured credentials in headers, query and
+/// cookies, credential-named static headers, a forwarded `Authorization`), in every form a
+/// backend could echo them in: whole, without the scheme word, percent-decoded, and a Basic
+/// pair's password. A backend error page that repeats the request (many frameworks print the
+/// URL or the headers) must not hand them to the model.
+fn echoable_secrets(
+    auth: Option<&AuthParts>,
+    client_token: Option<&HeaderValue>,
+    static_headers: &http::HeaderMap,
+) -> Vec<String> {
+    let mut values: Vec<String> = Vec::new();
+    let mut header = |v: &HeaderValue| {
+        let Ok(text) = v.to_str() else { return };
+        values.push(text.to_owned());
+        if let Some((scheme, rest)) = text.split_once(' ') {
+            values.push(rest.trim().to_owned());
+            if scheme.eq_ignore_ascii_case("basic")
+                && let Ok(pair) =
+                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, rest.trim())
+                && let Ok(pair) = String::from_utf8(pair)
+                && let Some((_, password)) = pair.split_once(':')
+            {
+                values.push(password.to_owned());
+            }
+        }
+    };
+    if let Some(a) = auth {
+        a.headers.iter().for_each(|(_, v)| header(v));
+    }
+    if let Some(v) = client_token {
+        header(v);
+    }
+    for (name, v) in static_headers {
+        let n = name.as_str();
+        if [
+            "authorization",
+            "cookie",
+            "key",
+            "token",
+            "secret",
+            "password",
+        ]
+        .iter()
+        .any(|w| n.contains(w))
+        {
+            header(v);
+        }
+    }
+    if let Some(a) = auth {
+        for piece in a.query.iter().chain(&a.cookies) {
+            if let Some((_, value)) = piece.split_once('=') {
+                values.push(value.to_owned());
+                values.push(
+                    percent_encoding::percent_decode_str(value)
+                        .decode_utf8_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    // Very short values would redact ordinary words; credentials are longer.
+    values.retain(|v| v.len() >= 6);
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    values.dedup();
+    values
 }

@@ -153,6 +153,9 @@ pub(crate) struct Received {
     /// The body was cut at the cap.
     pub truncated: bool,
     pub retry_after: Option<Duration>,
+    /// Credential values the request carried, for a non-2xx answer: never repeated from the
+    /// body to the model or the log.
+    pub secrets: Vec<String>,
 }
 
 /// What the mapping needs to know about the call, for messages and wrapping.

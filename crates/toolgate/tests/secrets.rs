@@ -455,9 +455,8 @@ async fn a_failing_call_with_a_query_api_key_shows_it_in_no_log_line() {
     );
     assert!(log.contains("source loaded"), "no logs: {log}");
     assert!(!log.contains(CANARY), "the log printed the secret:\n{log}");
-    // A backend that echoes the request URI in its error body: the DEBUG log of the response
-    // holds the key and must be scrubbed. (What the tool result carries is the response
-    // mapping's business, in toolgate-http.)
+    // A backend that echoes the request URI in its error body: neither the DEBUG log of the
+    // response nor the tool result the model reads may repeat the key.
     for status in [401, 500] {
         let base = echoing_backend(status).await;
         let (result, log) = call_with_query_key(&base).await;
@@ -470,5 +469,10 @@ async fn a_failing_call_with_a_query_api_key_shows_it_in_no_log_line() {
             !log.contains(CANARY),
             "{base}: the log printed the secret:\n{log}"
         );
+        assert!(
+            !result.contains(CANARY),
+            "{base}: the tool result repeats the secret the backend echoed:\n{result}"
+        );
+        assert!(result.contains("[redacted]"), "{base}: {result}");
     }
 }

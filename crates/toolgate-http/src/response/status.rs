@@ -69,6 +69,17 @@ enum Said {
 
 /// Maps a non-2xx response to a `BackendStatus` error: status, operation, what the API said,
 /// and the hint for the status class; retryable for 408/429/502/503/504.
+/// `text` with every credential value the request carried replaced by `[redacted]` (a backend
+/// that echoes the request in its error page must not hand them on).
+fn redact_echoed(text: String, secrets: &[String]) -> String {
+    if !secrets.iter().any(|s| text.contains(s.as_str())) {
+        return text;
+    }
+    secrets
+        .iter()
+        .fold(text, |t, s| t.replace(s.as_str(), "[redacted]"))
+}
+
 pub(crate) fn status_error(info: &CallInfo<'_>, r: &Received) -> ToolError {
     let code = r.status.as_u16();
     let reason = r.status.canonical_reason().unwrap_or("");
@@ -94,6 +105,7 @@ pub(crate) fn status_error(info: &CallInfo<'_>, r: &Received) -> ToolError {
             }
         }
     }
+    let mut message = redact_echoed(message, &r.secrets);
     message.push('\n');
     message.push_str(hint(code, info.credentials));
     let summary = match &said {
@@ -105,6 +117,7 @@ pub(crate) fn status_error(info: &CallInfo<'_>, r: &Received) -> ToolError {
             .join("; "),
         Said::Reason(text) | Said::Excerpt(text, _) => text.clone(),
     };
+    let summary = redact_echoed(summary, &r.secrets);
     let mut err = ToolError::new(ToolErrorKind::BackendStatus, message)
         .with_status(code)
         .with_cause(BackendReply {
