@@ -60,7 +60,26 @@ pub struct Metrics {
     calls: Family<CallLabels, Counter>,
     latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
     in_flight: Gauge,
-    edge: Family<EdgeLabels, Counter>,
+    /// `toolgate_edge_calls_total`'s counters, resolved once: [transport][path] (the label
+    /// set is tiny and fixed, so no lookup per call).
+    edge: [[Counter; 2]; 3],
+}
+
+/// The index of a transport in [`Metrics::edge`].
+fn transport_index(t: toolgate_core::Transport) -> usize {
+    match t {
+        toolgate_core::Transport::Stdio => 0,
+        toolgate_core::Transport::Http => 1,
+        toolgate_core::Transport::InProcess => 2,
+    }
+}
+
+/// The index of a path in [`Metrics::edge`].
+fn path_index(p: toolgate_core::EdgePath) -> usize {
+    match p {
+        toolgate_core::EdgePath::Rmcp => 0,
+        toolgate_core::EdgePath::Fast => 1,
+    }
 }
 
 impl Metrics {
@@ -72,7 +91,23 @@ impl Metrics {
             latency_histogram,
         );
         let in_flight = Gauge::default();
-        let edge = Family::<EdgeLabels, Counter>::default();
+        let edge_family = Family::<EdgeLabels, Counter>::default();
+        let transports = [
+            toolgate_core::Transport::Stdio,
+            toolgate_core::Transport::Http,
+            toolgate_core::Transport::InProcess,
+        ];
+        let paths = [toolgate_core::EdgePath::Rmcp, toolgate_core::EdgePath::Fast];
+        let edge = transports.map(|t| {
+            paths.map(|p| {
+                edge_family
+                    .get_or_create(&EdgeLabels {
+                        transport: t.as_str(),
+                        path: p.as_str(),
+                    })
+                    .clone()
+            })
+        });
         registry.register(
             "calls",
             "MCP calls served, by method, tool and outcome",
@@ -91,7 +126,7 @@ impl Metrics {
         registry.register(
             "edge_calls",
             "MCP calls by transport and by the path that served them (fast or rmcp)",
-            edge.clone(),
+            edge_family,
         );
         Arc::new(Metrics {
             registry,
@@ -210,13 +245,7 @@ where
             (McpRequest::CallTool { .. }, Some(entry)) => entry.tool.name.to_string(),
             _ => "_none".to_owned(),
         };
-        metrics
-            .edge
-            .get_or_create(&EdgeLabels {
-                transport: call.ctx.transport.as_str(),
-                path: call.ctx.path.as_str(),
-            })
-            .inc();
+        metrics.edge[transport_index(call.ctx.transport)][path_index(call.ctx.path)].inc();
         metrics.in_flight.inc();
         let mut guard = CallGuard {
             metrics,
