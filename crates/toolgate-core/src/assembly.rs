@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::broadcast;
 
 use crate::catalog::{
-    Catalog, DuplicateName, PromptEntry, ResourceEntry, SharedCatalog, SourceEntry, TemplateEntry,
-    ToolEntry,
+    Catalog, DuplicateName, PrefixEntry, PromptEntry, ResourceEntry, SharedCatalog, SourceEntry,
+    TemplateEntry, ToolEntry,
 };
 
 /// Everything one source serves.
@@ -31,6 +31,8 @@ pub struct Contribution {
     pub resources: Vec<ResourceEntry>,
     /// Its resource templates.
     pub templates: Vec<TemplateEntry>,
+    /// Its URI prefix routes.
+    pub prefixes: Vec<PrefixEntry>,
     /// Its prompts.
     pub prompts: Vec<PromptEntry>,
 }
@@ -43,6 +45,7 @@ impl Contribution {
             tools: Vec::new(),
             resources: Vec::new(),
             templates: Vec::new(),
+            prefixes: Vec::new(),
             prompts: Vec::new(),
         }
     }
@@ -172,6 +175,11 @@ pub fn build(
         }
         for t in &c.templates {
             if let Err(e) = builder.add_template(t.clone()) {
+                dropped.push(e);
+            }
+        }
+        for p in &c.prefixes {
+            if let Err(e) = builder.add_prefix(p.clone()) {
                 dropped.push(e);
             }
         }

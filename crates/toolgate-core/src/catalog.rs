@@ -56,6 +56,19 @@ pub struct TemplateEntry {
     pub handler: Arc<dyn ToolHandler>,
 }
 
+/// Every resource URI starting with a prefix, served by one source: reads and subscriptions
+/// of URIs a source serves without listing them (an upstream MCP server's dynamic resources,
+/// under the prefix the gateway gave its URIs).
+#[derive(Clone)]
+pub struct PrefixEntry {
+    /// The URI prefix, e.g. `github+`.
+    pub prefix: String,
+    /// Name of the source.
+    pub source: Arc<str>,
+    /// Reads (and subscribes to) the resources.
+    pub handler: Arc<dyn ToolHandler>,
+}
+
 /// A prompt and what renders it.
 #[derive(Clone)]
 pub struct PromptEntry {
@@ -136,6 +149,7 @@ pub struct Catalog {
     resources: Vec<ResourceEntry>,
     resource_index: HashMap<String, usize>,
     templates: Vec<TemplateEntry>,
+    prefixes: Vec<PrefixEntry>,
     prompts: Vec<PromptEntry>,
     prompt_index: HashMap<Arc<str>, usize>,
     sources: Vec<SourceEntry>,
@@ -159,16 +173,32 @@ impl Catalog {
     }
 
     /// Where `uri` is served: a fixed resource first, then the first matching template with
-    /// the values bound to its variables.
+    /// the values bound to its variables, then the longest matching prefix.
     pub fn locate_resource(&self, uri: &str) -> Option<ResourceLocation> {
         if let Some(&i) = self.resource_index.get(uri) {
             return Some(ResourceLocation::Fixed(i));
         }
-        self.templates.iter().enumerate().find_map(|(i, t)| {
-            t.matcher
-                .matches(uri)
-                .map(|arguments| ResourceLocation::Template(i, arguments))
-        })
+        self.templates
+            .iter()
+            .enumerate()
+            .find_map(|(i, t)| {
+                t.matcher
+                    .matches(uri)
+                    .map(|arguments| ResourceLocation::Template(i, arguments))
+            })
+            .or_else(|| {
+                self.prefixes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| uri.starts_with(&p.prefix))
+                    .max_by_key(|(_, p)| p.prefix.len())
+                    .map(|(i, _)| ResourceLocation::Prefix(i))
+            })
+    }
+
+    /// All prefix routes.
+    pub fn prefixes(&self) -> &[PrefixEntry] {
+        &self.prefixes
     }
 
     /// Where a completion's `ref/resource` URI is served: a template with exactly that URI
@@ -261,6 +291,8 @@ pub enum ResourceLocation {
     /// The template at this position of [`Catalog::templates`], with the values the URI
     /// binds to its variables.
     Template(usize, rmcp::model::JsonObject),
+    /// The prefix route at this position of [`Catalog::prefixes`].
+    Prefix(usize),
 }
 
 fn encode_cursor(offset: usize) -> String {
@@ -304,6 +336,25 @@ impl CatalogBuilder {
     /// Registers a source with what it controls and supports.
     pub fn add_source_entry(&mut self, entry: SourceEntry) {
         self.catalog.sources.push(entry);
+    }
+
+    /// Adds a prefix route; fails if the prefix is taken.
+    pub fn add_prefix(&mut self, entry: PrefixEntry) -> Result<(), DuplicateName> {
+        if let Some(p) = self
+            .catalog
+            .prefixes
+            .iter()
+            .find(|p| p.prefix == entry.prefix)
+        {
+            return Err(DuplicateName {
+                kind: "resource URI prefix",
+                name: entry.prefix.clone(),
+                first: p.source.to_string(),
+                second: entry.source.to_string(),
+            });
+        }
+        self.catalog.prefixes.push(entry);
+        Ok(())
     }
 
     /// Adds a prompt; fails if the name is taken.

@@ -183,7 +183,7 @@ pub struct ToolError {
     pub retry_after: Option<Duration>,
     /// The JSON-RPC error an upstream MCP server answered with (for `Protocol`): its code and
     /// data are passed through to the client, its message prefixed with the source's name.
-    pub rpc_error: Option<rmcp::ErrorData>,
+    pub rpc_error: Option<Box<rmcp::ErrorData>>,
     /// The underlying error, for the log (never shown to the client).
     #[source]
     pub cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
@@ -219,7 +219,7 @@ impl ToolError {
     /// which source answered it.
     pub fn upstream_rpc(message: impl Into<String>, error: rmcp::ErrorData) -> Self {
         ToolError {
-            rpc_error: Some(error),
+            rpc_error: Some(Box::new(error)),
             ..ToolError::new(ToolErrorKind::Protocol, message)
         }
     }

@@ -138,6 +138,9 @@ impl Resolved {
             Target::Resource(ResourceLocation::Template(i, _)) => {
                 self.catalog.templates().get(*i).map(|e| &e.source)
             }
+            Target::Resource(ResourceLocation::Prefix(i)) => {
+                self.catalog.prefixes().get(*i).map(|e| &e.source)
+            }
             Target::Prompt(i) => self.catalog.prompts().get(*i).map(|e| &e.source),
             Target::Listing | Target::Session | Target::Missing => None,
         }
@@ -156,6 +159,11 @@ impl Resolved {
                 .templates()
                 .get(*i)
                 .map(|e| (&e.handler, arguments.clone())),
+            Target::Resource(ResourceLocation::Prefix(i)) => self
+                .catalog
+                .prefixes()
+                .get(*i)
+                .map(|e| (&e.handler, JsonObject::new())),
             Target::Listing
             | Target::Tool(_)
             | Target::Prompt(_)
