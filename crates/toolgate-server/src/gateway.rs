@@ -304,9 +304,12 @@ impl Gateway {
         self.in_flight.clone()
     }
 
-    /// What `initialize` announces.
-    pub(crate) fn info(&self) -> &ServerConfig {
-        &self.info
+    /// What `initialize` announces now: the identity, with the capabilities of the sources in
+    /// the current catalog.
+    pub(crate) fn current_info(&self) -> ServerConfig {
+        let mut info = (*self.info).clone();
+        info.capabilities = server_capabilities(self.catalog.load().capabilities());
+        info
     }
 
     /// The cache of serialized `tools/list` arrays.

@@ -96,7 +96,9 @@ fn kind_of(response: &McpResponse) -> &'static str {
 
 impl ServerHandler for Gateway {
     fn get_info(&self) -> ServerConfig {
-        self.info().clone()
+        // The sources' capabilities may have changed since start (an upstream that came up
+        // later): each `initialize` announces the current union.
+        self.current_info()
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
@@ -275,7 +277,7 @@ impl ServerHandler for Gateway {
         request: SetLevelRequestParams,
         cx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        if self.info().capabilities.logging.is_none() {
+        if self.current_info().capabilities.logging.is_none() {
             return Err(ErrorData::method_not_found::<
                 rmcp::model::SetLevelRequestMethod,
             >());

@@ -191,7 +191,7 @@ impl ClientHandler for UpstreamClient {
         params: ProgressNotificationParam,
         _cx: NotificationContext<RoleClient>,
     ) {
-        if let Some(client) = self.routes.by_token(&params.progress_token) {
+        if let Some((client, _forwarding)) = self.routes.by_token(&params.progress_token) {
             client.notify_progress(params).await;
         }
     }
@@ -202,7 +202,7 @@ impl ClientHandler for UpstreamClient {
         _cx: NotificationContext<RoleClient>,
     ) {
         tracing::debug!(upstream = %self.hub.name, level = ?params.level, "log message from the upstream");
-        if let Some(client) = self.routes.client_for(None) {
+        if let Some((client, _forwarding)) = self.routes.notification_client() {
             client.log(params).await;
         }
     }

@@ -16,7 +16,11 @@
 //! handler in `client.rs`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use rmcp::model::{ProgressToken, RequestId};
 use rmcp::service::InboundStreamOrigin;
@@ -27,7 +31,31 @@ struct Entry {
     seq: u64,
     token: ProgressToken,
     client: Arc<dyn ClientChannel>,
+    forwards: Arc<Forwards>,
 }
+
+/// Notifications of one request being passed to its client. rmcp hands each notification
+/// to a task of its own, which may run after the task that received the request's answer:
+/// the answer waits for them, since a client ignores progress after the answer.
+#[derive(Default)]
+pub(crate) struct Forwards {
+    pending: AtomicUsize,
+    done: Notify,
+}
+
+/// One notification being passed on (until dropped).
+pub(crate) struct Forwarding(Arc<Forwards>);
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        if self.0.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.done.notify_waiters();
+        }
+    }
+}
+
+/// Longest an answer waits for its request's notifications to be passed on.
+const SETTLE: Duration = Duration::from_millis(200);
 
 #[derive(Default)]
 struct Table {
@@ -44,6 +72,26 @@ pub(crate) struct Routes(Mutex<Table>);
 pub(crate) struct Registration {
     routes: Arc<Routes>,
     id: RequestId,
+    forwards: Arc<Forwards>,
+}
+
+impl Registration {
+    /// Waits (briefly) until the notifications the server sent before its answer have been
+    /// passed to the client: called once the answer arrived, before it is returned.
+    pub(crate) async fn settle(&self) {
+        // Let rmcp's notification tasks, queued before this task woke, start.
+        tokio::task::yield_now().await;
+        let _ = tokio::time::timeout(SETTLE, async {
+            loop {
+                let done = self.forwards.done.notified();
+                if self.forwards.pending.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                done.await;
+            }
+        })
+        .await;
+    }
 }
 
 impl Drop for Registration {
@@ -67,11 +115,20 @@ impl Routes {
         let mut t = self.lock();
         t.next += 1;
         let seq = t.next;
-        t.by_request
-            .insert(id.clone(), Entry { seq, token, client });
+        let forwards = Arc::new(Forwards::default());
+        t.by_request.insert(
+            id.clone(),
+            Entry {
+                seq,
+                token,
+                client,
+                forwards: forwards.clone(),
+            },
+        );
         Registration {
             routes: self.clone(),
             id,
+            forwards,
         }
     }
 
@@ -81,13 +138,33 @@ impl Routes {
         self.lock().owner = Some(client);
     }
 
-    /// The client of the request with progress token `token`.
-    pub(crate) fn by_token(&self, token: &ProgressToken) -> Option<Arc<dyn ClientChannel>> {
+    /// The client of the request with progress token `token`, with the guard that holds its
+    /// answer until the notification is passed on.
+    pub(crate) fn by_token(
+        &self,
+        token: &ProgressToken,
+    ) -> Option<(Arc<dyn ClientChannel>, Forwarding)> {
         self.lock()
             .by_request
             .values()
             .find(|e| &e.token == token)
-            .map(|e| e.client.clone())
+            .map(|e| (e.client.clone(), forwarding(&e.forwards)))
+    }
+
+    /// [`Routes::client_for`], for a notification: with the guard that holds the answer of
+    /// the request it belongs to until it is passed on.
+    pub(crate) fn notification_client(
+        &self,
+    ) -> Option<(Arc<dyn ClientChannel>, Option<Forwarding>)> {
+        let client = self.client_for(None)?;
+        let t = self.lock();
+        let guard = t
+            .by_request
+            .values()
+            .filter(|e| e.client.session_key() == client.session_key())
+            .max_by_key(|e| e.seq)
+            .map(|e| forwarding(&e.forwards));
+        Some((client, guard))
     }
 
     /// The client a server request or notification belongs to (rules 2–4 of the module docs).
@@ -125,4 +202,9 @@ impl Routes {
     pub(crate) fn busy(&self) -> bool {
         !self.lock().by_request.is_empty()
     }
+}
+
+fn forwarding(forwards: &Arc<Forwards>) -> Forwarding {
+    forwards.pending.fetch_add(1, Ordering::AcqRel);
+    Forwarding(forwards.clone())
 }

@@ -617,12 +617,17 @@ impl Inner {
             .await
             .map_err(|e| self.service_error(e))?;
         let id = handle.id.clone();
-        let _route = ctx.client.clone().map(|client| {
+        let route = ctx.client.clone().map(|client| {
             conn.routes
                 .register(id.clone(), handle.progress_token.clone(), client)
         });
         tokio::select! {
-            r = handle.await_response() => r.map_err(|e| self.service_error(e)),
+            r = handle.await_response() => {
+                if let Some(route) = &route {
+                    route.settle().await;
+                }
+                r.map_err(|e| self.service_error(e))
+            }
             () = ctx.cancel.cancelled() => {
                 let notice = CancelledNotificationParam::new(
                     Some(id),
