@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Runs the official MCP conformance suite's server scenarios against `toolgate demo` over
-# streamable HTTP. The demo has no sampling, elicitation, prompts or logging tools, so the
-# scenarios that need the suite's own fixture tools are listed as expected failures; what
-# runs checks the protocol (initialize, ping, lists, errors, DNS-rebinding protection).
+# Runs the official MCP conformance suite's server scenarios twice over streamable HTTP:
+#  1. against `toolgate demo`. The demo has no sampling, elicitation, prompts or logging tools,
+#     so the scenarios that need the suite's own fixture tools are listed as expected failures;
+#     what runs checks the protocol (initialize, ping, lists, errors, DNS-rebinding protection);
+#  2. against toolgate in front of the suite's own fixture server as an upstream MCP server
+#     (`kind: mcp`; tests/e2e/conformance-fixture, run with Node 22): every scenario must pass
+#     through the gateway, with no expected failure.
 # Expects the binary built (target/debug/toolgate, or $TOOLGATE_BIN) and the Node tools from
 # scripts/setup-test-deps.sh. Fails on any scenario failure not listed in
 # tests/e2e/conformance-baseline.yml (and on listed ones that now pass).
@@ -38,5 +41,7 @@ expected=$(grep -c '^  ~ ' "$OUT/summary.txt" || true)
 echo "conformance: $passed scenarios pass, $expected fail as listed in the baseline"
 if [ "$status" -ne 0 ]; then
   echo "conformance: FAILED (exit $status); full output in $OUT/summary.txt" >&2
+  exit "$status"
 fi
-exit "$status"
+kill $DEMO 2>/dev/null || true
+bash "$ROOT/scripts/conformance-upstream.sh"

@@ -1,9 +1,12 @@
-//! The catalog: every tool, resource and resource template the gateway serves, by name.
+//! The catalog: every tool, resource, resource template and prompt the gateway serves, by
+//! name, and the sources they come from.
 //!
 //! A catalog is built once from compiled sources (at start or on reload), then frozen and
 //! shared behind an `ArcSwap` ([`SharedCatalog`]): requests load the current catalog without
 //! locking, and a reload swaps in a new one atomically. Nothing is parsed or compiled per
-//! request or per session.
+//! request or per session. Sources whose listing changes at runtime (upstream MCP servers)
+//! publish a new [`Contribution`] to the [`Assembly`], which rebuilds and swaps the catalog
+//! and tells the transports which lists changed (`assembly.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,8 +15,10 @@ use arc_swap::ArcSwap;
 use base64::Engine as _;
 use rmcp::model::{Resource, ResourceTemplate, Tool};
 
+use rmcp::model::Prompt;
+
 use crate::error::GatewayError;
-use crate::handler::{ReadinessProbe, ToolHandler};
+use crate::handler::{PromptHandler, ReadinessProbe, SourceControl, ToolHandler};
 use crate::uri_template::UriTemplate;
 
 /// A tool and what executes it.
@@ -51,6 +56,62 @@ pub struct TemplateEntry {
     pub handler: Arc<dyn ToolHandler>,
 }
 
+/// Every resource URI starting with a prefix, served by one source: reads and subscriptions
+/// of URIs a source serves without listing them (an upstream MCP server's dynamic resources,
+/// under the prefix the gateway gave its URIs).
+#[derive(Clone)]
+pub struct PrefixEntry {
+    /// The URI prefix, e.g. `github+`.
+    pub prefix: String,
+    /// Name of the source.
+    pub source: Arc<str>,
+    /// Reads (and subscribes to) the resources.
+    pub handler: Arc<dyn ToolHandler>,
+}
+
+/// A prompt and what renders it.
+#[derive(Clone)]
+pub struct PromptEntry {
+    /// The MCP prompt served by `prompts/list`.
+    pub prompt: Prompt,
+    /// Name of the source.
+    pub source: Arc<str>,
+    /// Renders the prompt and completes its arguments.
+    pub handler: Arc<dyn PromptHandler>,
+}
+
+/// What a source supports beyond tools, for the capabilities the gateway announces (the
+/// union over its sources).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceCapabilities {
+    /// Serves resources or resource templates.
+    pub resources: bool,
+    /// Its resources report updates (`resources/subscribe`).
+    pub subscribe: bool,
+    /// Serves prompts.
+    pub prompts: bool,
+    /// Completes prompt or resource template arguments.
+    pub completions: bool,
+    /// Sends log messages (`logging/setLevel`).
+    pub logging: bool,
+    /// Its lists may change while the gateway runs (`listChanged`).
+    pub list_changed: bool,
+}
+
+impl SourceCapabilities {
+    /// The capabilities of either.
+    pub fn union(self, other: SourceCapabilities) -> SourceCapabilities {
+        SourceCapabilities {
+            resources: self.resources || other.resources,
+            subscribe: self.subscribe || other.subscribe,
+            prompts: self.prompts || other.prompts,
+            completions: self.completions || other.completions,
+            logging: self.logging || other.logging,
+            list_changed: self.list_changed || other.list_changed,
+        }
+    }
+}
+
 /// A named source and how to tell whether it is ready.
 #[derive(Clone)]
 pub struct SourceEntry {
@@ -58,6 +119,10 @@ pub struct SourceEntry {
     pub name: Arc<str>,
     /// Readiness check for `/readyz`.
     pub probe: Arc<dyn ReadinessProbe>,
+    /// What the source does as a whole (its log level), when it has anything to control.
+    pub control: Option<Arc<dyn SourceControl>>,
+    /// What it supports beyond tools.
+    pub capabilities: SourceCapabilities,
 }
 
 /// Two components were registered under one name.
@@ -66,7 +131,7 @@ pub struct SourceEntry {
     "duplicate {kind} `{name}` (from sources `{first}` and `{second}`): give one of them a namespace or a name override"
 )]
 pub struct DuplicateName {
-    /// "tool", "resource" or "resource template".
+    /// "tool", "resource", "resource template" or "prompt".
     pub kind: &'static str,
     /// The clashing name or URI.
     pub name: String,
@@ -84,6 +149,9 @@ pub struct Catalog {
     resources: Vec<ResourceEntry>,
     resource_index: HashMap<String, usize>,
     templates: Vec<TemplateEntry>,
+    prefixes: Vec<PrefixEntry>,
+    prompts: Vec<PromptEntry>,
+    prompt_index: HashMap<Arc<str>, usize>,
     sources: Vec<SourceEntry>,
     page_size: Option<usize>,
 }
@@ -105,16 +173,42 @@ impl Catalog {
     }
 
     /// Where `uri` is served: a fixed resource first, then the first matching template with
-    /// the values bound to its variables.
+    /// the values bound to its variables, then the longest matching prefix.
     pub fn locate_resource(&self, uri: &str) -> Option<ResourceLocation> {
         if let Some(&i) = self.resource_index.get(uri) {
             return Some(ResourceLocation::Fixed(i));
         }
-        self.templates.iter().enumerate().find_map(|(i, t)| {
-            t.matcher
-                .matches(uri)
-                .map(|arguments| ResourceLocation::Template(i, arguments))
-        })
+        self.templates
+            .iter()
+            .enumerate()
+            .find_map(|(i, t)| {
+                t.matcher
+                    .matches(uri)
+                    .map(|arguments| ResourceLocation::Template(i, arguments))
+            })
+            .or_else(|| {
+                self.prefixes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| uri.starts_with(&p.prefix))
+                    .max_by_key(|(_, p)| p.prefix.len())
+                    .map(|(i, _)| ResourceLocation::Prefix(i))
+            })
+    }
+
+    /// All prefix routes.
+    pub fn prefixes(&self) -> &[PrefixEntry] {
+        &self.prefixes
+    }
+
+    /// Where a completion's `ref/resource` URI is served: a template with exactly that URI
+    /// template, else a fixed resource or a template matching it as a URI.
+    pub fn locate_template(&self, uri: &str) -> Option<ResourceLocation> {
+        self.templates
+            .iter()
+            .position(|t| t.template.uri_template == uri)
+            .map(|i| ResourceLocation::Template(i, rmcp::model::JsonObject::new()))
+            .or_else(|| self.locate_resource(uri))
     }
 
     /// All tools, in registration order.
@@ -132,9 +226,32 @@ impl Catalog {
         &self.templates
     }
 
+    /// All prompts.
+    pub fn prompts(&self) -> &[PromptEntry] {
+        &self.prompts
+    }
+
+    /// The position of prompt `name` in [`Catalog::prompts`].
+    pub fn prompt_position(&self, name: &str) -> Option<usize> {
+        self.prompt_index.get(name).copied()
+    }
+
     /// All sources.
     pub fn sources(&self) -> &[SourceEntry] {
         &self.sources
+    }
+
+    /// What the sources support together (tools always; resources also when any resource or
+    /// template is served).
+    pub fn capabilities(&self) -> SourceCapabilities {
+        let own = SourceCapabilities {
+            resources: !self.resources.is_empty() || !self.templates.is_empty(),
+            prompts: !self.prompts.is_empty(),
+            ..SourceCapabilities::default()
+        };
+        self.sources
+            .iter()
+            .fold(own, |acc, s| acc.union(s.capabilities))
     }
 
     /// One page of `items` starting at `cursor`: the items and the next cursor.
@@ -174,6 +291,8 @@ pub enum ResourceLocation {
     /// The template at this position of [`Catalog::templates`], with the values the URI
     /// binds to its variables.
     Template(usize, rmcp::model::JsonObject),
+    /// The prefix route at this position of [`Catalog::prefixes`].
+    Prefix(usize),
 }
 
 fn encode_cursor(offset: usize) -> String {
@@ -206,7 +325,54 @@ impl CatalogBuilder {
 
     /// Registers a source's readiness probe.
     pub fn add_source(&mut self, name: Arc<str>, probe: Arc<dyn ReadinessProbe>) {
-        self.catalog.sources.push(SourceEntry { name, probe });
+        self.catalog.sources.push(SourceEntry {
+            name,
+            probe,
+            control: None,
+            capabilities: SourceCapabilities::default(),
+        });
+    }
+
+    /// Registers a source with what it controls and supports.
+    pub fn add_source_entry(&mut self, entry: SourceEntry) {
+        self.catalog.sources.push(entry);
+    }
+
+    /// Adds a prefix route; fails if the prefix is taken.
+    pub fn add_prefix(&mut self, entry: PrefixEntry) -> Result<(), DuplicateName> {
+        if let Some(p) = self
+            .catalog
+            .prefixes
+            .iter()
+            .find(|p| p.prefix == entry.prefix)
+        {
+            return Err(DuplicateName {
+                kind: "resource URI prefix",
+                name: entry.prefix.clone(),
+                first: p.source.to_string(),
+                second: entry.source.to_string(),
+            });
+        }
+        self.catalog.prefixes.push(entry);
+        Ok(())
+    }
+
+    /// Adds a prompt; fails if the name is taken.
+    pub fn add_prompt(&mut self, entry: PromptEntry) -> Result<(), DuplicateName> {
+        let name: Arc<str> = Arc::from(entry.prompt.name.as_str());
+        if let Some(&i) = self.catalog.prompt_index.get(&name) {
+            return Err(DuplicateName {
+                kind: "prompt",
+                name: name.to_string(),
+                first: self.catalog.prompts[i].source.to_string(),
+                second: entry.source.to_string(),
+            });
+        }
+        self.catalog
+            .prompt_index
+            .insert(name, self.catalog.prompts.len());
+        self.catalog.prompts.push(entry);
+        Ok(())
     }
 
     /// Adds a tool; fails if the name is taken.

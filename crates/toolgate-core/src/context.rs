@@ -158,6 +158,9 @@ pub struct CallContext {
     /// Headers of the incoming HTTP request (HTTP transport only). Sources forward only the
     /// names their configuration allowlists.
     pub incoming_headers: Option<Arc<http::HeaderMap>>,
+    /// The channel back to the client (progress, logs, sampling/elicitation/roots requests):
+    /// present on rmcp's path, absent on the fast path and in-process.
+    pub client: Option<Arc<dyn crate::client::ClientChannel>>,
 }
 
 /// Written by hand: the incoming headers may hold the client's credentials, so only their
@@ -179,6 +182,7 @@ impl fmt::Debug for CallContext {
                     .as_ref()
                     .map(|h| h.keys().map(|k| k.as_str()).collect::<Vec<_>>()),
             )
+            .field("client", &self.client.as_ref().map(|c| c.session_key()))
             .finish()
     }
 }
@@ -200,6 +204,7 @@ impl CallContext {
             deadline: None,
             cancel: CancellationToken::new(),
             incoming_headers: None,
+            client: None,
         }
     }
 }

@@ -35,6 +35,13 @@ pub enum ToolErrorKind {
     Rejected,
     /// The call was cancelled by the client.
     Cancelled,
+    /// An upstream MCP server answered with a JSON-RPC error, or broke the protocol (an
+    /// unexpected or malformed answer). The upstream's own error, when it sent one, is in
+    /// [`ToolError::rpc_error`] and reaches the client with its code.
+    Protocol,
+    /// The source cannot serve calls now: an upstream MCP server that is down, restarting or
+    /// whose circuit is open. Nothing was sent.
+    Unavailable,
     /// An unexpected failure inside the gateway.
     Internal,
 }
@@ -52,6 +59,8 @@ impl ToolErrorKind {
             ToolErrorKind::Overloaded => "overloaded",
             ToolErrorKind::Rejected => "rejected",
             ToolErrorKind::Cancelled => "cancelled",
+            ToolErrorKind::Protocol => "protocol",
+            ToolErrorKind::Unavailable => "unavailable",
             ToolErrorKind::Internal => "internal",
         }
     }
@@ -62,7 +71,9 @@ impl ToolErrorKind {
             ToolErrorKind::BackendStatus
             | ToolErrorKind::Timeout
             | ToolErrorKind::Connect
-            | ToolErrorKind::Transport => ErrorOrigin::Backend,
+            | ToolErrorKind::Transport
+            | ToolErrorKind::Protocol
+            | ToolErrorKind::Unavailable => ErrorOrigin::Backend,
             ToolErrorKind::InvalidArguments
             | ToolErrorKind::TooLarge
             | ToolErrorKind::Overloaded
@@ -75,7 +86,7 @@ impl ToolErrorKind {
     /// How far a request got before a failure of this kind, unless a source says otherwise.
     fn default_delivery(self) -> Delivery {
         match self {
-            ToolErrorKind::BackendStatus => Delivery::Sent,
+            ToolErrorKind::BackendStatus | ToolErrorKind::Protocol => Delivery::Sent,
             // A timeout or a broken exchange may come after the backend acted on the request;
             // a cancellation may abort a request in flight.
             ToolErrorKind::Timeout | ToolErrorKind::Transport | ToolErrorKind::Cancelled => {
@@ -86,6 +97,7 @@ impl ToolErrorKind {
             | ToolErrorKind::TooLarge
             | ToolErrorKind::Overloaded
             | ToolErrorKind::Rejected
+            | ToolErrorKind::Unavailable
             | ToolErrorKind::Internal => Delivery::NotSent,
         }
     }
@@ -169,6 +181,9 @@ pub struct ToolError {
     pub retryable: bool,
     /// How long to wait before retrying, when known (rate limits, `Retry-After`).
     pub retry_after: Option<Duration>,
+    /// The JSON-RPC error an upstream MCP server answered with (for `Protocol`): its code and
+    /// data are passed through to the client, its message prefixed with the source's name.
+    pub rpc_error: Option<Box<rmcp::ErrorData>>,
     /// The underlying error, for the log (never shown to the client).
     #[source]
     pub cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
@@ -184,6 +199,7 @@ impl ToolError {
                 | ToolErrorKind::Connect
                 | ToolErrorKind::Transport
                 | ToolErrorKind::Overloaded
+                | ToolErrorKind::Unavailable
         );
         ToolError {
             kind,
@@ -194,7 +210,17 @@ impl ToolError {
             violations: Vec::new(),
             retryable,
             retry_after: None,
+            rpc_error: None,
             cause: None,
+        }
+    }
+
+    /// An upstream MCP server's JSON-RPC error, passed through with its code; `message` says
+    /// which source answered it.
+    pub fn upstream_rpc(message: impl Into<String>, error: rmcp::ErrorData) -> Self {
+        ToolError {
+            rpc_error: Some(Box::new(error)),
+            ..ToolError::new(ToolErrorKind::Protocol, message)
         }
     }
 
@@ -251,6 +277,13 @@ pub enum GatewayError {
     /// `tools/call` named a tool the catalog does not have.
     #[error("unknown tool: {0}")]
     UnknownTool(String),
+    /// `prompts/get` named a prompt the catalog does not have.
+    #[error("unknown prompt: {0}")]
+    UnknownPrompt(String),
+    /// The method is not served: no source supports it (e.g. `logging/setLevel` when no
+    /// source logs).
+    #[error("method not supported: {0}")]
+    Unsupported(String),
     /// `resources/read` named a URI no resource or template matches.
     #[error("resource not found: {0}")]
     ResourceNotFound(String),

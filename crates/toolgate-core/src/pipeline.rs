@@ -1,16 +1,22 @@
 //! The call pipeline's request and response types and its innermost service, the dispatcher.
 //!
-//! Every MCP operation that reaches a source — `tools/list`, `tools/call`, `resources/*` —
-//! becomes one [`McpCall`] and passes through the same `tower` stack whatever the transport.
+//! Every MCP operation that reaches a source — `tools/*`, `resources/*`, `prompts/*`,
+//! `completion/complete`, `logging/setLevel` — becomes one [`McpCall`] and passes through the
+//! same `tower` stack whatever the transport.
 //! Layers (logging, metrics, later auth and rate limits) wrap [`Dispatcher`]; the stack is
 //! assembled in `toolgate_policy::stack::build`.
+
+// Logging, sampling and roots are deprecated by SEP-2577 (2026-07-28) but remain part of
+// 2025-11-25, which toolgate serves and passes through.
+#![allow(deprecated)]
 
 use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
 use rmcp::model::{
-    CallToolResult, JsonObject, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    ReadResourceResult,
+    ArgumentInfo, CallToolResult, CompleteResult, CompletionContext, GetPromptResult, JsonObject,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    LoggingLevel, ReadResourceResult, Reference,
 };
 use tower::Service;
 use tower::util::BoxCloneSyncService;
@@ -50,6 +56,39 @@ pub enum McpRequest {
         /// The resource URI.
         uri: String,
     },
+    /// `resources/subscribe` (`subscribe: true`) or `resources/unsubscribe`.
+    Subscribe {
+        /// The resource URI.
+        uri: String,
+        /// Subscribe, or unsubscribe.
+        subscribe: bool,
+    },
+    /// `prompts/list`.
+    ListPrompts {
+        /// Pagination cursor.
+        cursor: Option<String>,
+    },
+    /// `prompts/get`.
+    GetPrompt {
+        /// Prompt name.
+        name: String,
+        /// Arguments (absent = `{}`).
+        arguments: JsonObject,
+    },
+    /// `completion/complete`.
+    Complete {
+        /// The prompt or resource template whose argument is completed.
+        reference: Reference,
+        /// The argument and what the user typed so far.
+        argument: ArgumentInfo,
+        /// Arguments already resolved.
+        context: Option<CompletionContext>,
+    },
+    /// `logging/setLevel`.
+    SetLogLevel {
+        /// The lowest level the client wants.
+        level: LoggingLevel,
+    },
 }
 
 impl McpRequest {
@@ -61,6 +100,16 @@ impl McpRequest {
             McpRequest::ListResources { .. } => "resources/list",
             McpRequest::ListResourceTemplates { .. } => "resources/templates/list",
             McpRequest::ReadResource { .. } => "resources/read",
+            McpRequest::Subscribe {
+                subscribe: true, ..
+            } => "resources/subscribe",
+            McpRequest::Subscribe {
+                subscribe: false, ..
+            } => "resources/unsubscribe",
+            McpRequest::ListPrompts { .. } => "prompts/list",
+            McpRequest::GetPrompt { .. } => "prompts/get",
+            McpRequest::Complete { .. } => "completion/complete",
+            McpRequest::SetLogLevel { .. } => "logging/setLevel",
         }
     }
 }
@@ -105,14 +154,38 @@ pub enum McpResponse {
     ResourceTemplates(ListResourceTemplatesResult),
     /// `resources/read`.
     Resource(Result<ReadResourceResult, ToolError>),
+    /// `resources/subscribe` or `resources/unsubscribe`.
+    Subscribed(Result<(), ToolError>),
+    /// `prompts/list`.
+    Prompts(ListPromptsResult),
+    /// `prompts/get`.
+    Prompt(Result<GetPromptResult, ToolError>),
+    /// `completion/complete`.
+    Completion(Result<CompleteResult, ToolError>),
+    /// `logging/setLevel`: the sources that failed to apply it, if any.
+    LogLevelSet(Result<(), ToolError>),
 }
 
 impl McpResponse {
-    /// The tool or resource failure carried by this response, if any.
+    /// The tool, resource or prompt failure carried by this response, if any.
     pub fn tool_error(&self) -> Option<&ToolError> {
         match self {
-            McpResponse::ToolResult(Err(e)) | McpResponse::Resource(Err(e)) => Some(e),
-            _ => None,
+            McpResponse::ToolResult(Err(e))
+            | McpResponse::Resource(Err(e))
+            | McpResponse::Subscribed(Err(e))
+            | McpResponse::Prompt(Err(e))
+            | McpResponse::Completion(Err(e))
+            | McpResponse::LogLevelSet(Err(e)) => Some(e),
+            McpResponse::ToolResult(Ok(_))
+            | McpResponse::Resource(Ok(_))
+            | McpResponse::Subscribed(Ok(_))
+            | McpResponse::Prompt(Ok(_))
+            | McpResponse::Completion(Ok(_))
+            | McpResponse::LogLevelSet(Ok(_))
+            | McpResponse::Tools(_)
+            | McpResponse::Resources(_)
+            | McpResponse::ResourceTemplates(_)
+            | McpResponse::Prompts(_) => None,
         }
     }
 }
@@ -218,18 +291,98 @@ impl Service<McpCall> for Dispatcher {
                 None => Box::pin(std::future::ready(Err(GatewayError::ResourceNotFound(uri)))),
                 Some((handler, arguments)) => {
                     let fut = handler.read(&ctx, &uri, arguments);
-                    let cancel = ctx.cancel.clone();
-                    Box::pin(async move {
-                        let outcome = tokio::select! {
-                            r = fut => r,
-                            () = cancel.cancelled() => Err(cancelled(&format!("reading `{uri}`"))),
-                        };
-                        Ok(McpResponse::Resource(outcome.map(ReadResourceResult::new)))
+                    let what = format!("reading `{uri}`");
+                    cancellable(&ctx, what, fut, |r| {
+                        McpResponse::Resource(r.map(ReadResourceResult::new))
                     })
                 }
             },
+            McpRequest::Subscribe { uri, subscribe } => match resolved.resource_reader() {
+                None => Box::pin(std::future::ready(Err(GatewayError::ResourceNotFound(uri)))),
+                Some((handler, _)) => {
+                    let fut = handler.subscribe(&ctx, &uri, subscribe);
+                    cancellable(&ctx, format!("subscribing to `{uri}`"), fut, |r| {
+                        McpResponse::Subscribed(r)
+                    })
+                }
+            },
+            McpRequest::ListPrompts { cursor } => listing(
+                catalog,
+                catalog.prompts(),
+                cursor.as_deref(),
+                |e| e.prompt.clone(),
+                |items, next| {
+                    let mut r = ListPromptsResult::with_all_items(items);
+                    r.next_cursor = next;
+                    McpResponse::Prompts(r)
+                },
+            ),
+            McpRequest::GetPrompt { name, arguments } => match resolved.prompt() {
+                None => Box::pin(std::future::ready(Err(GatewayError::UnknownPrompt(name)))),
+                Some(entry) => {
+                    let fut = entry.handler.get(&ctx, arguments);
+                    cancellable(&ctx, format!("prompt `{name}`"), fut, McpResponse::Prompt)
+                }
+            },
+            McpRequest::Complete {
+                reference,
+                argument,
+                context,
+            } => {
+                let fut = match (&reference, resolved.prompt(), resolved.resource_reader()) {
+                    (Reference::Prompt(_), Some(entry), _) => {
+                        entry.handler.complete(&ctx, argument, context)
+                    }
+                    (Reference::Resource(r), _, Some((handler, _))) => {
+                        handler.complete(&ctx, &r.uri, argument, context)
+                    }
+                    // Nothing to complete from: no values (what clients expect of a server
+                    // without completions for that reference).
+                    _ => Box::pin(std::future::ready(Ok(CompleteResult::default()))),
+                };
+                cancellable(&ctx, "completion".to_owned(), fut, McpResponse::Completion)
+            }
+            McpRequest::SetLogLevel { level } => {
+                let controls: Vec<_> = catalog
+                    .sources()
+                    .iter()
+                    .filter(|s| s.capabilities.logging)
+                    .filter_map(|s| s.control.clone())
+                    .collect();
+                if controls.is_empty() {
+                    return Box::pin(std::future::ready(Err(GatewayError::Unsupported(
+                        "logging/setLevel: no source of this gateway sends log messages".to_owned(),
+                    ))));
+                }
+                let all = futures::future::join_all(
+                    controls.iter().map(|c| c.set_log_level(&ctx, level)),
+                );
+                Box::pin(async move {
+                    // A source that fails to apply it is logged by the call log; the level
+                    // still holds for the others.
+                    let failed = all.await.into_iter().find_map(Result::err);
+                    Ok(McpResponse::LogLevelSet(failed.map_or(Ok(()), Err)))
+                })
+            }
         }
     }
+}
+
+/// Runs a source's future until it finishes or the client cancels the call.
+fn cancellable<T: Send + 'static>(
+    ctx: &CallContext,
+    what: String,
+    fut: BoxFuture<'static, Result<T, ToolError>>,
+    wrap: impl FnOnce(Result<T, ToolError>) -> McpResponse + Send + 'static,
+) -> BoxFuture<'static, Result<McpResponse, GatewayError>> {
+    let cancel = ctx.cancel.clone();
+    Box::pin(async move {
+        let outcome = tokio::select! {
+            r = fut => r,
+            () = cancel.cancelled() => Err(cancelled(&what)),
+        };
+        Ok(wrap(outcome))
+    })
 }
 
 /// The failure of work the client cancelled.

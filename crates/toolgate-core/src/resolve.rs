@@ -15,23 +15,32 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use rmcp::model::JsonObject;
+use rmcp::model::{JsonObject, Reference};
 use tower::{Layer, Service};
 
-use crate::catalog::{Catalog, ResourceLocation, SharedCatalog, ToolEntry};
+use crate::catalog::{Catalog, PromptEntry, ResourceLocation, SharedCatalog, ToolEntry};
 use crate::handler::ToolHandler;
 use crate::pipeline::{McpCall, McpRequest};
 
-/// What a request addresses in the catalog.
+/// What a request addresses in the catalog: policies match on this kind of target, not on
+/// method names (a `completion/complete` for a prompt addresses that prompt; a
+/// `resources/subscribe` addresses that resource).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
-    /// A listing of the catalog (`tools/list`, `resources/list`, `resources/templates/list`).
+    /// A listing of the catalog (`tools/list`, `resources/list`, `resources/templates/list`,
+    /// `prompts/list`).
     Listing,
     /// The tool at this position of [`Catalog::tools`].
     Tool(usize),
-    /// A resource URI served by a fixed resource or a template.
+    /// A resource URI served by a fixed resource or a template (`resources/read`,
+    /// `resources/subscribe|unsubscribe`, `completion/complete` of a template).
     Resource(ResourceLocation),
-    /// The named tool or resource is not in the catalog.
+    /// The prompt at this position of [`Catalog::prompts`] (`prompts/get`,
+    /// `completion/complete` of a prompt).
+    Prompt(usize),
+    /// The client's own session settings, no catalog entry (`logging/setLevel`).
+    Session,
+    /// The named tool, resource or prompt is not in the catalog.
     Missing,
 }
 
@@ -58,13 +67,29 @@ impl Resolved {
         let target = match request {
             McpRequest::ListTools { .. }
             | McpRequest::ListResources { .. }
-            | McpRequest::ListResourceTemplates { .. } => Target::Listing,
+            | McpRequest::ListResourceTemplates { .. }
+            | McpRequest::ListPrompts { .. } => Target::Listing,
             McpRequest::CallTool { name, .. } => catalog
                 .tool_position(name)
                 .map_or(Target::Missing, Target::Tool),
-            McpRequest::ReadResource { uri } => catalog
+            McpRequest::ReadResource { uri } | McpRequest::Subscribe { uri, .. } => catalog
                 .locate_resource(uri)
                 .map_or(Target::Missing, Target::Resource),
+            McpRequest::GetPrompt { name, .. } => catalog
+                .prompt_position(name)
+                .map_or(Target::Missing, Target::Prompt),
+            McpRequest::Complete { reference, .. } => match reference {
+                Reference::Prompt(p) => catalog
+                    .prompt_position(&p.name)
+                    .map_or(Target::Missing, Target::Prompt),
+                Reference::Resource(r) => catalog
+                    .locate_template(&r.uri)
+                    .map_or(Target::Missing, Target::Resource),
+                // rmcp's enum is non-exhaustive: a kind of reference it adds later addresses
+                // nothing here.
+                _ => Target::Missing,
+            },
+            McpRequest::SetLogLevel { .. } => Target::Session,
         };
         Resolved { catalog, target }
     }
@@ -83,7 +108,23 @@ impl Resolved {
     pub fn tool(&self) -> Option<&ToolEntry> {
         match self.target {
             Target::Tool(i) => self.catalog.tools().get(i),
-            Target::Listing | Target::Resource(_) | Target::Missing => None,
+            Target::Listing
+            | Target::Resource(_)
+            | Target::Prompt(_)
+            | Target::Session
+            | Target::Missing => None,
+        }
+    }
+
+    /// The addressed prompt, for a `prompts/get` (or a completion) of a prompt the catalog has.
+    pub fn prompt(&self) -> Option<&PromptEntry> {
+        match self.target {
+            Target::Prompt(i) => self.catalog.prompts().get(i),
+            Target::Listing
+            | Target::Tool(_)
+            | Target::Resource(_)
+            | Target::Session
+            | Target::Missing => None,
         }
     }
 
@@ -97,7 +138,11 @@ impl Resolved {
             Target::Resource(ResourceLocation::Template(i, _)) => {
                 self.catalog.templates().get(*i).map(|e| &e.source)
             }
-            Target::Listing | Target::Missing => None,
+            Target::Resource(ResourceLocation::Prefix(i)) => {
+                self.catalog.prefixes().get(*i).map(|e| &e.source)
+            }
+            Target::Prompt(i) => self.catalog.prompts().get(*i).map(|e| &e.source),
+            Target::Listing | Target::Session | Target::Missing => None,
         }
     }
 
@@ -114,7 +159,16 @@ impl Resolved {
                 .templates()
                 .get(*i)
                 .map(|e| (&e.handler, arguments.clone())),
-            Target::Listing | Target::Tool(_) | Target::Missing => None,
+            Target::Resource(ResourceLocation::Prefix(i)) => self
+                .catalog
+                .prefixes()
+                .get(*i)
+                .map(|e| (&e.handler, JsonObject::new())),
+            Target::Listing
+            | Target::Tool(_)
+            | Target::Prompt(_)
+            | Target::Session
+            | Target::Missing => None,
         }
     }
 }

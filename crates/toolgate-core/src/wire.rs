@@ -59,6 +59,12 @@ fn hint(err: &ToolError) -> Option<&'static str> {
         ToolErrorKind::TooLarge | ToolErrorKind::Overloaded => None,
         ToolErrorKind::Rejected => Some("The gateway refused this call."),
         ToolErrorKind::Cancelled => Some("The call was cancelled."),
+        ToolErrorKind::Protocol => {
+            Some("The MCP server behind this tool answered with an error or an invalid message.")
+        }
+        ToolErrorKind::Unavailable => {
+            Some("The server behind this tool is unavailable right now; you may call again later.")
+        }
         ToolErrorKind::Internal => Some("The gateway failed unexpectedly."),
     }
 }
@@ -112,6 +118,55 @@ impl fmt::Display for LogText<'_> {
     }
 }
 
+/// The answer to a failed `tools/call`: an `isError: true` result, except when an upstream
+/// MCP server answered the call with a JSON-RPC error, which is passed through as one (same
+/// code and data, the message naming the source).
+pub fn tool_failure(err: &ToolError) -> Result<CallToolResult, ErrorData> {
+    match upstream_error(err) {
+        Some(e) => Err(e),
+        None => Ok(tool_error_result(err)),
+    }
+}
+
+/// An upstream's JSON-RPC error carried by `err`, with the gateway's message.
+fn upstream_error(err: &ToolError) -> Option<ErrorData> {
+    match (err.kind, &err.rpc_error) {
+        (ToolErrorKind::Protocol, Some(upstream)) => Some(ErrorData::new(
+            upstream.code,
+            err.message.clone(),
+            upstream.data.clone(),
+        )),
+        _ => None,
+    }
+}
+
+/// Turns the failure of a request other than `tools/call` (`prompts/get`, `completion/complete`,
+/// `resources/subscribe`, `logging/setLevel`) into a JSON-RPC error.
+pub fn request_error_data(method: &str, err: &ToolError) -> ErrorData {
+    if let Some(e) = upstream_error(err) {
+        return e;
+    }
+    let code = match err.kind {
+        ToolErrorKind::InvalidArguments => ErrorCode::INVALID_PARAMS,
+        ToolErrorKind::BackendStatus
+        | ToolErrorKind::Timeout
+        | ToolErrorKind::Connect
+        | ToolErrorKind::Transport
+        | ToolErrorKind::TooLarge
+        | ToolErrorKind::Overloaded
+        | ToolErrorKind::Rejected
+        | ToolErrorKind::Cancelled
+        | ToolErrorKind::Protocol
+        | ToolErrorKind::Unavailable
+        | ToolErrorKind::Internal => ErrorCode::INTERNAL_ERROR,
+    };
+    ErrorData::new(
+        code,
+        format!("{method} failed: {}", err.message),
+        Some(json!({ "kind": err.kind.as_str() })),
+    )
+}
+
 /// Turns a gateway error into a JSON-RPC error.
 pub fn gateway_error_data(err: &GatewayError) -> ErrorData {
     match err {
@@ -119,6 +174,13 @@ pub fn gateway_error_data(err: &GatewayError) -> ErrorData {
             format!("Unknown tool: {name}"),
             Some(json!({ "tool": name })),
         ),
+        GatewayError::UnknownPrompt(name) => ErrorData::invalid_params(
+            format!("Unknown prompt: {name}"),
+            Some(json!({ "prompt": name })),
+        ),
+        GatewayError::Unsupported(what) => {
+            ErrorData::new(ErrorCode::METHOD_NOT_FOUND, what.clone(), None)
+        }
         GatewayError::ResourceNotFound(uri) => ErrorData::new(
             ErrorCode::RESOURCE_NOT_FOUND,
             format!("Resource not found: {uri}"),
@@ -134,8 +196,12 @@ pub fn gateway_error_data(err: &GatewayError) -> ErrorData {
     }
 }
 
-/// Turns a failed resource read into a JSON-RPC error (resources have no `isError`).
+/// Turns a failed resource read into a JSON-RPC error (resources have no `isError`). An
+/// upstream's own error keeps its code (e.g. `-32002` resource not found).
 pub fn resource_error_data(uri: &str, err: &ToolError) -> ErrorData {
+    if let Some(e) = upstream_error(err) {
+        return e;
+    }
     let code = match err.kind {
         ToolErrorKind::BackendStatus if err.status == Some(404) => ErrorCode::RESOURCE_NOT_FOUND,
         ToolErrorKind::InvalidArguments => ErrorCode::INVALID_PARAMS,
@@ -147,6 +213,8 @@ pub fn resource_error_data(uri: &str, err: &ToolError) -> ErrorData {
         | ToolErrorKind::Overloaded
         | ToolErrorKind::Rejected
         | ToolErrorKind::Cancelled
+        | ToolErrorKind::Protocol
+        | ToolErrorKind::Unavailable
         | ToolErrorKind::Internal => ErrorCode::INTERNAL_ERROR,
     };
     ErrorData::new(

@@ -40,7 +40,7 @@ struct LogLine {
     transport: &'static str,
     path: &'static str,
     method: &'static str,
-    /// The tool as the client named it (written with escapes: it is user input).
+    /// The tool (or prompt) as the client named it (written with escapes: it is user input).
     tool: Option<String>,
     uri: Option<String>,
     source: Option<std::sync::Arc<str>>,
@@ -121,10 +121,21 @@ where
     fn call(&mut self, call: McpCall) -> Self::Future {
         let (tool, uri) = match &call.request {
             McpRequest::CallTool { name, .. } => (Some(name.clone()), None),
-            McpRequest::ReadResource { uri } => (None, Some(uri.clone())),
+            McpRequest::GetPrompt { name, .. } => (Some(name.clone()), None),
+            McpRequest::ReadResource { uri } | McpRequest::Subscribe { uri, .. } => {
+                (None, Some(uri.clone()))
+            }
+            McpRequest::Complete { reference, .. } => match reference {
+                rmcp::model::Reference::Prompt(p) => (Some(p.name.clone()), None),
+                rmcp::model::Reference::Resource(r) => (None, Some(r.uri.clone())),
+                // rmcp's enum is non-exhaustive.
+                _ => (None, None),
+            },
             McpRequest::ListTools { .. }
             | McpRequest::ListResources { .. }
-            | McpRequest::ListResourceTemplates { .. } => (None, None),
+            | McpRequest::ListResourceTemplates { .. }
+            | McpRequest::ListPrompts { .. }
+            | McpRequest::SetLogLevel { .. } => (None, None),
         };
         let mut line = LogLine {
             correlation_id: call.ctx.correlation_id.clone(),

@@ -85,7 +85,14 @@ fn path_index(p: toolgate_core::EdgePath) -> usize {
 impl Metrics {
     /// Creates the metrics and registers them under the `toolgate` prefix.
     pub fn new() -> Arc<Self> {
+        Metrics::with_extra(|_| {})
+    }
+
+    /// Creates the metrics, letting `extra` register more under the same prefix (the metrics
+    /// of sources, such as upstream MCP servers' states and restarts).
+    pub fn with_extra(extra: impl FnOnce(&mut Registry)) -> Arc<Self> {
         let mut registry = Registry::with_prefix("toolgate");
+        extra(&mut registry);
         let calls = Family::<CallLabels, Counter>::default();
         let latency = Family::<LatencyLabels, Histogram, fn() -> Histogram>::new_with_constructor(
             latency_histogram,
@@ -239,12 +246,26 @@ where
     fn call(&mut self, call: McpCall) -> Self::Future {
         let metrics = self.metrics.clone();
         let method = call.request.method();
-        // The label is the catalog's name for the tool the call resolved to: an unknown
-        // tool's name is user input and must never become a label value.
-        let tool = match (&call.request, call.resolved.as_ref().and_then(|r| r.tool())) {
-            (McpRequest::CallTool { .. }, Some(entry)) => entry.tool.name.to_string(),
-            _ => "_none".to_owned(),
-        };
+        // The label is the catalog's name for the tool (or prompt) the call resolved to: an
+        // unknown name is user input and must never become a label value.
+        let resolved = call.resolved.as_ref();
+        let tool = match &call.request {
+            McpRequest::CallTool { .. } => resolved
+                .and_then(|r| r.tool())
+                .map(|e| e.tool.name.to_string()),
+            McpRequest::GetPrompt { .. } => resolved
+                .and_then(|r| r.prompt())
+                .map(|e| e.prompt.name.clone()),
+            McpRequest::ListTools { .. }
+            | McpRequest::ListResources { .. }
+            | McpRequest::ListResourceTemplates { .. }
+            | McpRequest::ReadResource { .. }
+            | McpRequest::Subscribe { .. }
+            | McpRequest::ListPrompts { .. }
+            | McpRequest::Complete { .. }
+            | McpRequest::SetLogLevel { .. } => None,
+        }
+        .unwrap_or_else(|| "_none".to_owned());
         metrics.edge[transport_index(call.ctx.transport)][path_index(call.ctx.path)].inc();
         metrics.in_flight.inc();
         let mut guard = CallGuard {

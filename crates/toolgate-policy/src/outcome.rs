@@ -14,6 +14,8 @@ pub fn outcome_label(result: &Result<McpResponse, GatewayError>) -> &'static str
         },
         Err(e) => match e {
             GatewayError::UnknownTool(_) => "unknown_tool",
+            GatewayError::UnknownPrompt(_) => "unknown_prompt",
+            GatewayError::Unsupported(_) => "unsupported",
             GatewayError::ResourceNotFound(_) => "resource_not_found",
             GatewayError::InvalidCursor(_) => "invalid_cursor",
             GatewayError::InvalidParams(_) => "invalid_params",

@@ -13,15 +13,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
 use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{Peer, RoleServer};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use toolgate_core::{
-    CallContext, CorrelationId, EdgePath, GatewayError, McpCall, McpRequest, McpResponse, Pipeline,
-    Principal, SharedCatalog, Transport,
+    CallContext, ClientChannel, CorrelationId, EdgePath, GatewayError, ListsChanged, McpCall,
+    McpRequest, McpResponse, Pipeline, Principal, SharedCatalog, SourceCapabilities, Transport,
 };
 use tower::ServiceExt as _;
 
+use crate::peer::LogLevels;
 use crate::tools_json::ToolsJson;
 
 /// Counts calls in progress so shutdown can wait for them.
@@ -110,6 +115,65 @@ pub struct Gateway {
     /// The caller of every stdio request (stdio has no authentication: the MCP authorization
     /// specification leaves it to the environment).
     stdio_principal: Option<Arc<Principal>>,
+    /// The log level each legacy client session set.
+    log_levels: Arc<LogLevels>,
+    /// The connected client sessions rmcp serves, to tell them when lists change.
+    clients: Arc<Clients>,
+}
+
+/// Client sessions by key, with the peer rmcp last served them on.
+#[derive(Default)]
+pub(crate) struct Clients(Mutex<HashMap<Arc<str>, Peer<RoleServer>>>);
+
+impl Clients {
+    /// Records the peer of `session` (the latest wins: a woken session has a new one).
+    pub(crate) fn seen(&self, session: Arc<str>, peer: &Peer<RoleServer>) {
+        let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        all.retain(|_, p| !p.is_transport_closed());
+        all.insert(session, peer.clone());
+    }
+
+    fn live(&self) -> Vec<Peer<RoleServer>> {
+        let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        all.retain(|_, p| !p.is_transport_closed());
+        all.values().cloned().collect()
+    }
+}
+
+/// The capabilities announced for a catalog: tools and resources always (as before any
+/// source needed more), the rest when some source supports it.
+fn server_capabilities(caps: SourceCapabilities) -> ServerCapabilities {
+    let mut c = ServerCapabilities::builder()
+        .enable_tools()
+        .enable_resources()
+        .build();
+    if caps.list_changed
+        && let Some(tools) = c.tools.as_mut()
+    {
+        tools.list_changed = Some(true);
+    }
+    if let Some(resources) = c.resources.as_mut() {
+        if caps.subscribe {
+            resources.subscribe = Some(true);
+        }
+        if caps.list_changed {
+            resources.list_changed = Some(true);
+        }
+    }
+    if caps.prompts {
+        let mut prompts = rmcp::model::PromptsCapability::default();
+        if caps.list_changed {
+            prompts.list_changed = Some(true);
+        }
+        c.prompts = Some(prompts);
+    }
+    if caps.completions {
+        c.completions = Some(Default::default());
+    }
+    if caps.logging {
+        c.logging = Some(Default::default());
+    }
+    c
 }
 
 impl Gateway {
@@ -120,10 +184,7 @@ impl Gateway {
         identity: ServerIdentity,
         transport: Transport,
     ) -> Self {
-        let capabilities = ServerCapabilities::builder()
-            .enable_tools()
-            .enable_resources()
-            .build();
+        let capabilities = server_capabilities(catalog.load().capabilities());
         let mut info = ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(identity.name, identity.version));
         if let Some(instructions) = identity.instructions {
@@ -138,6 +199,72 @@ impl Gateway {
             tools_json: Arc::default(),
             keep_incoming_headers: true,
             stdio_principal: None,
+            log_levels: Arc::default(),
+            clients: Arc::default(),
+        }
+    }
+
+    /// Tells every connected client session when the catalog's lists change (`changes` comes
+    /// from the catalog's [`toolgate_core::Assembly`]). Spawns the task that does it; call it
+    /// inside the runtime.
+    pub fn notify_list_changes(&self, mut changes: tokio::sync::broadcast::Receiver<ListsChanged>) {
+        let clients = self.clients.clone();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let changed = match changes.recv().await {
+                    Ok(c) => c,
+                    // Missed some: tell everything.
+                    Err(RecvError::Lagged(_)) => ListsChanged {
+                        tools: true,
+                        resources: true,
+                        prompts: true,
+                    },
+                    Err(RecvError::Closed) => return,
+                };
+                for peer in clients.live() {
+                    if changed.tools {
+                        let _ = peer.notify_tool_list_changed().await;
+                    }
+                    if changed.resources {
+                        let _ = peer.notify_resource_list_changed().await;
+                    }
+                    if changed.prompts {
+                        let _ = peer.notify_prompt_list_changed().await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// The log levels of legacy client sessions.
+    pub(crate) fn log_levels(&self) -> &LogLevels {
+        &self.log_levels
+    }
+
+    /// The connected client sessions.
+    pub(crate) fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// Whether `request` must not take the fast path: a call of a tool whose source may talk
+    /// to the client during the call (the fast path has no channel back).
+    pub(crate) fn needs_client_channel(&self, request: &McpRequest) -> bool {
+        match request {
+            McpRequest::CallTool { name, .. } => self
+                .catalog
+                .load()
+                .tool(name)
+                .is_some_and(|t| t.handler.interactive()),
+            McpRequest::ListTools { .. }
+            | McpRequest::ListResources { .. }
+            | McpRequest::ListResourceTemplates { .. }
+            | McpRequest::ReadResource { .. }
+            | McpRequest::Subscribe { .. }
+            | McpRequest::ListPrompts { .. }
+            | McpRequest::GetPrompt { .. }
+            | McpRequest::Complete { .. }
+            | McpRequest::SetLogLevel { .. } => false,
         }
     }
 
@@ -177,9 +304,12 @@ impl Gateway {
         self.in_flight.clone()
     }
 
-    /// What `initialize` announces.
-    pub(crate) fn info(&self) -> &ServerConfig {
-        &self.info
+    /// What `initialize` announces now: the identity, with the capabilities of the sources in
+    /// the current catalog.
+    pub(crate) fn current_info(&self) -> ServerConfig {
+        let mut info = (*self.info).clone();
+        info.capabilities = server_capabilities(self.catalog.load().capabilities());
+        info
     }
 
     /// The cache of serialized `tools/list` arrays.
@@ -192,6 +322,28 @@ impl Gateway {
     /// over HTTP from the request's extensions (where authentication puts the principal),
     /// over stdio from the configured principal.
     pub(crate) fn context(
+        &self,
+        arrival: Arrival<'_>,
+        path: EdgePath,
+        cancel: CancellationToken,
+    ) -> CallContext {
+        self.context_with_client(arrival, path, cancel, None)
+    }
+
+    /// [`Gateway::context`] with the channel back to the client (rmcp's path only).
+    pub(crate) fn context_with_client(
+        &self,
+        arrival: Arrival<'_>,
+        path: EdgePath,
+        cancel: CancellationToken,
+        client: Option<Arc<dyn ClientChannel>>,
+    ) -> CallContext {
+        let mut ctx = self.edge_context(arrival, path, cancel);
+        ctx.client = client;
+        ctx
+    }
+
+    fn edge_context(
         &self,
         arrival: Arrival<'_>,
         path: EdgePath,

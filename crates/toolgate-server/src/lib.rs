@@ -9,6 +9,7 @@ mod gateway;
 mod handler;
 pub mod http;
 pub mod origin;
+mod peer;
 mod protocol;
 pub mod sessions;
 pub mod stdio;

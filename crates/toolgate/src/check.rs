@@ -19,7 +19,7 @@ use toolgate_openapi::Severity;
 
 use crate::Failure;
 use crate::cli::CheckConfigArgs;
-use crate::config::{ConfigErrors, ConfigIssue, SourceConfig, SpecLocation};
+use crate::config::{ConfigErrors, ConfigIssue, OpenApiSourceConfig, SourceConfig, SpecLocation};
 use crate::{redact, run, sources};
 
 /// Base URL the backend options are checked with when the source names none and the spec
@@ -67,6 +67,23 @@ async fn check_source(
     offline: bool,
 ) -> Result<String, Vec<ConfigIssue>> {
     let at = format!("sources[{index}]");
+    let source = match source {
+        SourceConfig::OpenApi(s) => s,
+        SourceConfig::Mcp(m) => {
+            // Its options were checked with the file; the server is not started here (run
+            // `toolgate inspect --config` to connect to it and see what it serves).
+            let how = match &m.transport {
+                toolgate_upstream::config::Transport::Stdio { command, .. } => {
+                    format!("stdio command `{command}`")
+                }
+                toolgate_upstream::config::Transport::Http { url, .. } => format!("HTTP {url}"),
+            };
+            return Ok(format!(
+                "source `{}`: MCP server ({how}); options valid, not started (`toolgate inspect --config` connects to it)",
+                m.name
+            ));
+        }
+    };
     let problems = options_problems(source, &at);
     if !problems.is_empty() {
         // Building the source would stop at the same problems.
@@ -133,7 +150,7 @@ fn is_url(location: &str) -> bool {
 /// compiler's option checks (route-map regexes) run on an empty document, and the backend's
 /// (header names and values, limits, media types) on the configured or a placeholder base URL.
 /// `auth` is left to the full check: how it applies depends on the spec's security schemes.
-fn options_problems(source: &SourceConfig, at: &str) -> Vec<ConfigIssue> {
+fn options_problems(source: &OpenApiSourceConfig, at: &str) -> Vec<ConfigIssue> {
     let mut issues = Vec::new();
     let empty = json!({"openapi": "3.1.0", "info": {"title": "", "version": ""}, "paths": {}});
     if let Err(e) = toolgate_openapi::compile(

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use toolgate_http::HttpSourceOptions;
 use toolgate_openapi::CompileOptions;
+pub use toolgate_upstream::McpSourceConfig;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -37,7 +38,7 @@ pub struct Config {
     pub logging: LoggingSection,
     /// Listing limits.
     pub limits: LimitsSection,
-    /// The APIs served as tools.
+    /// The APIs (OpenAPI, the default kind) and MCP servers (`kind: mcp`) served.
     pub sources: Vec<SourceConfig>,
 }
 
@@ -100,10 +101,138 @@ pub struct LimitsSection {
     pub page_size: Option<usize>,
 }
 
+/// One source: an OpenAPI service (`kind: openapi`, the default when `kind` is absent) or an
+/// upstream MCP server (`kind: mcp`).
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    /// An API described by OpenAPI, served as tools.
+    OpenApi(OpenApiSourceConfig),
+    /// An MCP server whose tools, resources and prompts are served through the gateway.
+    Mcp(McpSourceConfig),
+}
+
+impl SourceConfig {
+    /// The source's name.
+    pub fn name(&self) -> &str {
+        match self {
+            SourceConfig::OpenApi(s) => &s.name,
+            SourceConfig::Mcp(s) => &s.name,
+        }
+    }
+}
+
+impl From<OpenApiSourceConfig> for SourceConfig {
+    fn from(s: OpenApiSourceConfig) -> Self {
+        SourceConfig::OpenApi(s)
+    }
+}
+
+impl From<McpSourceConfig> for SourceConfig {
+    fn from(s: McpSourceConfig) -> Self {
+        SourceConfig::Mcp(s)
+    }
+}
+
+/// The tag of a source's kind.
+const KIND: &str = "kind";
+
+impl<'de> Deserialize<'de> for SourceConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut map = serde_json::Map::<String, Value>::deserialize(d)?;
+        let kind = map.remove(KIND);
+        let rest = Value::Object(map);
+        match kind.as_ref().map(|k| k.as_str()) {
+            None | Some(Some("openapi")) => serde_json::from_value(rest)
+                .map(SourceConfig::OpenApi)
+                .map_err(D::Error::custom),
+            Some(Some("mcp")) => serde_json::from_value(rest)
+                .map(SourceConfig::Mcp)
+                .map_err(D::Error::custom),
+            Some(_) => Err(D::Error::custom(
+                "`kind` must be `openapi` (the default) or `mcp`",
+            )),
+        }
+    }
+}
+
+impl Serialize for SourceConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let (kind, value) = match self {
+            SourceConfig::OpenApi(c) => ("openapi", serde_json::to_value(c)),
+            SourceConfig::Mcp(c) => ("mcp", serde_json::to_value(c)),
+        };
+        let mut value = value.map_err(S::Error::custom)?;
+        if let Value::Object(map) = &mut value {
+            map.insert(KIND.to_owned(), Value::from(kind));
+        }
+        value.serialize(s)
+    }
+}
+
+impl JsonSchema for SourceConfig {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SourceConfig".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        // Each kind's own schema with the `kind` tag added: optional for OpenAPI (the
+        // default), required for MCP. The configuration errors find the union by that tag.
+        fn tagged(
+            mut schema: schemars::Schema,
+            kind: &str,
+            description: &str,
+            required: bool,
+        ) -> Value {
+            let mut value = schema
+                .as_object_mut()
+                .map(|m| Value::Object(m.clone()))
+                .unwrap_or_default();
+            if let Some(obj) = value.as_object_mut() {
+                let props = obj
+                    .entry("properties")
+                    .or_insert_with(|| Value::Object(Default::default()));
+                if let Some(props) = props.as_object_mut() {
+                    props.insert(
+                        KIND.to_owned(),
+                        serde_json::json!({ "description": description, "const": kind }),
+                    );
+                }
+                if required {
+                    let req = obj
+                        .entry("required")
+                        .or_insert_with(|| Value::Array(Vec::new()));
+                    if let Some(req) = req.as_array_mut() {
+                        req.insert(0, Value::from(KIND));
+                    }
+                }
+            }
+            value
+        }
+        let openapi = tagged(
+            OpenApiSourceConfig::json_schema(generator),
+            "openapi",
+            "An API described by OpenAPI (the default when `kind` is absent).",
+            false,
+        );
+        let mcp = tagged(
+            McpSourceConfig::json_schema(generator),
+            "mcp",
+            "An upstream MCP server.",
+            true,
+        );
+        schemars::json_schema!({
+            "description": "One source: an OpenAPI service (`kind: openapi`, the default) or an upstream MCP server (`kind: mcp`).",
+            "oneOf": [openapi, mcp]
+        })
+    }
+}
+
 /// One API served as tools.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SourceConfig {
+pub struct OpenApiSourceConfig {
     /// Source name: used in logs, metrics, `/readyz` and resource URIs. `[a-z0-9_-]+`.
     pub name: String,
     /// Where the OpenAPI (3.0/3.1) or Swagger 2.0 document comes from.

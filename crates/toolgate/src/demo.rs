@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::Failure;
 use crate::cli::DemoArgs;
-use crate::config::{self, SourceConfig, SpecLocation};
+use crate::config::{self, OpenApiSourceConfig, SourceConfig, SpecLocation};
 use crate::run::{assemble, init_logging, parse_addr, process_env, serve_http};
 
 /// Runs the demo until interrupted.
@@ -33,7 +33,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, Failure> {
     config.server.instructions = Some(
         "Tools of a Todo API: create users, then create, list, update, complete and delete their tasks.".to_owned(),
     );
-    config.sources.push(SourceConfig {
+    config.sources.push(SourceConfig::from(OpenApiSourceConfig {
         name: "todo".to_owned(),
         spec: SpecLocation::Inline {
             inline: todo_api::openapi(),
@@ -41,7 +41,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, Failure> {
         base_url: Some(format!("http://{api_addr}")),
         compile: Default::default(),
         backend: Default::default(),
-    });
+    }));
     init_logging(&config);
     let assembled = assemble(&config, &PathBuf::from(".")).await?;
     let tools: Vec<String> = assembled

@@ -16,7 +16,7 @@
 use std::path::Path;
 
 use crate::Failure;
-use crate::config::{self, Config, SourceConfig, SpecLocation};
+use crate::config::{self, Config, OpenApiSourceConfig, SourceConfig, SpecLocation};
 use crate::run::{self, Assembled};
 
 /// A gateway serving one OpenAPI document (already in memory) whose API is at `base_url`.
@@ -27,13 +27,13 @@ pub async fn openapi_gateway(
 ) -> Result<Assembled, Failure> {
     let mut config = config::load("", "<embedded>", &Default::default())
         .map_err(|e| Failure::Input(e.to_string()))?;
-    config.sources.push(SourceConfig {
+    config.sources.push(SourceConfig::from(OpenApiSourceConfig {
         name: name.to_owned(),
         spec: SpecLocation::Inline { inline: spec },
         base_url: Some(base_url.to_owned()),
         compile: Default::default(),
         backend: Default::default(),
-    });
+    }));
     gateway_from_config(&config).await
 }
 

@@ -21,7 +21,7 @@ use url::Url;
 
 use crate::Failure;
 use crate::cli::InspectArgs;
-use crate::config::{SourceConfig, SpecLocation};
+use crate::config::{OpenApiSourceConfig, SourceConfig, SpecLocation};
 use crate::sources::{self, SourceError};
 use crate::{redact, run};
 
@@ -52,23 +52,35 @@ pub async fn run(args: InspectArgs) -> Result<ExitCode, Failure> {
             let sources = args
                 .specs
                 .iter()
-                .map(|spec| SourceConfig {
-                    name: "inspect".to_owned(),
-                    spec: SpecLocation::Location(spec.clone()),
-                    base_url: None,
-                    compile: toolgate_openapi::CompileOptions {
-                        namespace: args.namespace.clone(),
-                        ..Default::default()
-                    },
-                    backend: Default::default(),
+                .map(|spec| {
+                    SourceConfig::from(OpenApiSourceConfig {
+                        name: "inspect".to_owned(),
+                        spec: SpecLocation::Location(spec.clone()),
+                        base_url: None,
+                        compile: toolgate_openapi::CompileOptions {
+                            namespace: args.namespace.clone(),
+                            ..Default::default()
+                        },
+                        backend: Default::default(),
+                    })
                 })
                 .collect();
             (sources, PathBuf::from("."))
         }
     };
     let mut reports = Vec::new();
+    let mut mcp = Vec::new();
     let mut any_skipped = false;
     for source in &sources {
+        let source = match source {
+            SourceConfig::OpenApi(s) => s,
+            SourceConfig::Mcp(m) => {
+                let (report, failed) = inspect_mcp(m, &relative_to).await?;
+                any_skipped |= failed;
+                mcp.push(report);
+                continue;
+            }
+        };
         let spec = match &source.spec {
             SpecLocation::Location(spec) => spec.clone(),
             SpecLocation::Inline { .. } => "(inline)".to_owned(),
@@ -101,12 +113,17 @@ pub async fn run(args: InspectArgs) -> Result<ExitCode, Failure> {
     }
     if args.json {
         let out: Vec<Value> = reports.iter().map(report_json).collect();
-        redact::println(
-            &serde_json::to_string_pretty(&json!({ "specs": out })).unwrap_or_default(),
-        );
+        let mut doc = json!({ "specs": out });
+        if !mcp.is_empty() {
+            doc["mcp_servers"] = Value::Array(mcp.iter().map(|m| m.json.clone()).collect());
+        }
+        redact::println(&serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         for report in &reports {
             redact::println(&table(report));
+        }
+        for report in &mcp {
+            redact::println(&report.text);
         }
     }
     Ok(if any_skipped {
@@ -114,6 +131,72 @@ pub async fn run(args: InspectArgs) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What `inspect` shows of an MCP source.
+struct McpReport {
+    text: String,
+    json: Value,
+}
+
+/// Connects to an MCP source as `serve` would, lists what it serves (names after namespacing
+/// and curation, with the server's own names), then stops it. The second value is true when
+/// the server could not be reached.
+async fn inspect_mcp(
+    source: &toolgate_upstream::McpSourceConfig,
+    relative_to: &std::path::Path,
+) -> Result<(McpReport, bool), Failure> {
+    let catalog = toolgate_core::catalog::shared(toolgate_core::Catalog::default());
+    let assembly = toolgate_core::Assembly::new(catalog.clone(), None);
+    let upstream =
+        toolgate_upstream::Upstream::new(source.clone(), relative_to, assembly, Default::default())
+            .map_err(|e| Failure::Input(e.to_string()))?;
+    upstream.start().await;
+    let status = upstream.status();
+    let (up_tools, up_resources, up_templates, up_prompts) = upstream.counts();
+    upstream.stop().await;
+    let catalog = catalog.load_full();
+    let failed = status.phase == toolgate_upstream::Phase::Down;
+    let mut text = format!(
+        "source `{}` (MCP server): {}",
+        source.name,
+        status.phase.as_str()
+    );
+    if let Some(e) = &status.last_error {
+        text.push_str(&format!(" ({e})"));
+    }
+    text.push_str(&format!(
+        "; the server lists {up_tools} tools, {up_resources} resources, {up_templates} templates, {up_prompts} prompts; served: {} tools, {} resources, {} templates, {} prompts\n",
+        catalog.tools().len(),
+        catalog.resources().len(),
+        catalog.templates().len(),
+        catalog.prompts().len()
+    ));
+    for t in catalog.tools() {
+        let d = t.tool.description.as_deref().unwrap_or("");
+        let d: String = d.chars().take(70).collect();
+        text.push_str(&format!("  tool      {:40} {d}\n", t.tool.name));
+    }
+    for r in catalog.resources() {
+        text.push_str(&format!("  resource  {}\n", r.resource.uri));
+    }
+    for t in catalog.templates() {
+        text.push_str(&format!("  template  {}\n", t.template.uri_template));
+    }
+    for p in catalog.prompts() {
+        text.push_str(&format!("  prompt    {}\n", p.prompt.name));
+    }
+    let json = json!({
+        "source": source.name,
+        "status": status.phase.as_str(),
+        "error": status.last_error,
+        "server_lists": {"tools": up_tools, "resources": up_resources, "templates": up_templates, "prompts": up_prompts},
+        "tools": catalog.tools().iter().map(|t| &t.tool).collect::<Vec<_>>(),
+        "resources": catalog.resources().iter().map(|r| &r.resource).collect::<Vec<_>>(),
+        "resource_templates": catalog.templates().iter().map(|t| &t.template).collect::<Vec<_>>(),
+        "prompts": catalog.prompts().iter().map(|p| &p.prompt).collect::<Vec<_>>(),
+    });
+    Ok((McpReport { text, json }, failed))
 }
 
 /// Why no base URL could be derived, without the source name (`inspect` has no sources).

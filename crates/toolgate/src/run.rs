@@ -8,13 +8,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
-use toolgate_core::Transport;
+use toolgate_core::{Assembly, Transport};
 use toolgate_policy::Metrics;
 use toolgate_server::{Gateway, HttpOptions, ServerIdentity};
+use toolgate_upstream::{Upstream, UpstreamMetrics};
 
 use crate::Failure;
 use crate::cli::ServeArgs;
-use crate::config::{self, Config, LogFormat, SourceConfig, SpecLocation};
+use crate::config::{self, Config, LogFormat, OpenApiSourceConfig, SourceConfig, SpecLocation};
 use crate::sources::{self, BuiltSource};
 
 /// The process environment as a map (the config loader takes it explicitly).
@@ -60,66 +61,130 @@ pub struct Assembled {
     pub gateway: Gateway,
     /// Pipeline metrics (served at `/metrics`).
     pub metrics: Arc<Metrics>,
-    /// The built sources.
+    /// The built OpenAPI sources.
     pub sources: Vec<BuiltSource>,
+    /// The upstream MCP servers (supervised; stop them with [`Assembled::stop`]).
+    pub upstreams: Vec<Upstream>,
+    /// The catalog's assembly (upstreams publish their lists to it).
+    pub assembly: Arc<Assembly>,
 }
 
-/// Builds every source, the catalog, the pipeline and the gateway.
+impl Assembled {
+    /// Stops every upstream MCP server and waits until their processes are gone.
+    pub async fn stop(&self) {
+        futures::future::join_all(self.upstreams.iter().map(Upstream::stop)).await;
+    }
+}
+
+/// Builds every source, the catalog, the pipeline and the gateway. Upstream MCP servers are
+/// started (eager ones are connected and listed before this returns; one that fails to start
+/// is retried in the background and does not stop the gateway).
 pub async fn assemble(config: &Config, relative_to: &Path) -> Result<Assembled, Failure> {
     if config.sources.is_empty() {
         return Err(Failure::Input(
             "nothing to serve: pass --openapi <file or URL> or list `sources` in the configuration file".to_owned(),
         ));
     }
-    let mut built = Vec::with_capacity(config.sources.len());
+    let catalog = toolgate_core::catalog::shared(
+        toolgate_core::Catalog::builder()
+            .page_size(config.limits.page_size)
+            .build(),
+    );
+    let assembly = Assembly::new(catalog.clone(), config.limits.page_size);
+    let upstream_metrics = UpstreamMetrics::default();
+    let mut built = Vec::new();
+    let mut upstreams = Vec::new();
     for source in &config.sources {
-        let b = sources::build_source(source, relative_to)
-            .await
-            .map_err(|e| Failure::Input(e.to_string()))?;
-        let skipped = skipped_operations(&b);
-        tracing::info!(
-            source = %b.name,
-            base_url = %b.base_url,
-            operations = b.spec.operations.len(),
-            skipped,
-            "source loaded"
-        );
-        built.push(b);
+        match source {
+            SourceConfig::OpenApi(source) => {
+                let mut b = sources::build_source(source, relative_to)
+                    .await
+                    .map_err(|e| Failure::Input(e.to_string()))?;
+                let skipped = skipped_operations(&b);
+                tracing::info!(
+                    source = %b.name,
+                    base_url = %b.base_url,
+                    operations = b.spec.operations.len(),
+                    skipped,
+                    "source loaded"
+                );
+                let contribution =
+                    sources::contribution(&mut b).map_err(|e| Failure::Input(e.to_string()))?;
+                if let Some(dup) = assembly.publish(contribution).into_iter().next() {
+                    return Err(Failure::Input(dup.to_string()));
+                }
+                built.push(b);
+            }
+            SourceConfig::Mcp(source) => {
+                let upstream = Upstream::new(
+                    source.clone(),
+                    relative_to,
+                    assembly.clone(),
+                    upstream_metrics.clone(),
+                )
+                .map_err(|e| Failure::Input(e.to_string()))?;
+                // Its place in configuration order, before it starts.
+                assembly.publish(toolgate_core::Contribution::empty(
+                    toolgate_core::SourceEntry {
+                        name: Arc::from(source.name.as_str()),
+                        probe: Arc::new(Starting),
+                        control: None,
+                        capabilities: Default::default(),
+                    },
+                ));
+                upstreams.push(upstream);
+            }
+        }
     }
-    let catalog =
-        sources::build_catalog(config, &mut built).map_err(|e| Failure::Input(e.to_string()))?;
-    let catalog = toolgate_core::catalog::shared(catalog);
-    warn_about_uncompilable_schemas(&catalog);
-    let metrics = Metrics::new();
+    futures::future::join_all(upstreams.iter().map(Upstream::start)).await;
+    warn_about_uncompilable_schemas(&catalog, &built);
+    let metrics = Metrics::with_extra(|registry| upstream_metrics.register(registry));
     let pipeline = toolgate_policy::stack::build(catalog.clone(), metrics.clone());
     let identity = ServerIdentity {
         name: config.server.name.clone(),
         instructions: config.server.instructions.clone(),
         ..ServerIdentity::default()
     };
-    let forwards_headers = config
-        .sources
-        .iter()
-        .any(|s| !s.backend.forward_headers.is_empty() || s.backend.forward_authorization);
+    let forwards_headers = config.sources.iter().any(|s| match s {
+        SourceConfig::OpenApi(s) => {
+            !s.backend.forward_headers.is_empty() || s.backend.forward_authorization
+        }
+        SourceConfig::Mcp(_) => false,
+    });
     let gateway = Gateway::new(pipeline, catalog, identity, Transport::Http)
         .with_incoming_headers(forwards_headers);
+    gateway.notify_list_changes(assembly.subscribe());
     Ok(Assembled {
         gateway,
         metrics,
         sources: built,
+        upstreams,
+        assembly,
     })
+}
+
+/// The readiness of an upstream that has not published yet.
+struct Starting;
+
+impl toolgate_core::ReadinessProbe for Starting {
+    fn check(&self) -> futures::future::BoxFuture<'static, Result<(), String>> {
+        Box::pin(std::future::ready(Err("starting".to_owned())))
+    }
 }
 
 /// Logs a warning for each tool whose input schema does not compile (its arguments are then
 /// checked by name only). Validators are compiled on a tool's first call, not at start, so
 /// this runs off the start-up path, on the blocking pool.
-fn warn_about_uncompilable_schemas(catalog: &toolgate_core::SharedCatalog) {
+fn warn_about_uncompilable_schemas(catalog: &toolgate_core::SharedCatalog, built: &[BuiltSource]) {
     let catalog = catalog.load_full();
+    // Only OpenAPI tools are validated by toolgate; an upstream MCP server checks its own.
+    let openapi: std::collections::HashSet<String> = built.iter().map(|b| b.name.clone()).collect();
     tokio::task::spawn_blocking(move || {
         let problems = toolgate_http::check_input_schemas(
             catalog
                 .tools()
                 .iter()
+                .filter(|t| openapi.contains(t.source.as_ref()))
                 .map(|t| (t.tool.name.as_ref(), &*t.tool.input_schema)),
         );
         for problem in problems {
@@ -230,7 +295,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             namespace: args.namespace.clone(),
             ..Default::default()
         };
-        config.sources.push(SourceConfig {
+        config.sources.push(SourceConfig::from(OpenApiSourceConfig {
             name: args.name.clone(),
             spec: SpecLocation::Location(spec.clone()),
             base_url: args.base_url.clone(),
@@ -239,7 +304,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
                 .auth
                 .backend_options(&process_env())
                 .map_err(Failure::Input)?,
-        });
+        }));
     } else if args.auth.any() {
         return Err(Failure::Input(
             "the backend credential flags apply to --openapi; with --config, set the source's \
@@ -248,7 +313,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         ));
     } else if let Some(base) = &args.base_url {
         match config.sources.as_mut_slice() {
-            [only] => only.base_url = Some(base.clone()),
+            [SourceConfig::OpenApi(only)] => only.base_url = Some(base.clone()),
             _ => {
                 return Err(Failure::Input(
                     "--base-url without --openapi needs a configuration with exactly one source"
@@ -266,11 +331,12 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     };
     init_logging(&config);
     let assembled = assemble(&config, &relative_to).await?;
-    if args.stdio {
+    let upstreams = assembled.upstreams.clone();
+    let served = if args.stdio {
         // `http.fast_path` switches the stdio fast path too (one switch for "rule it out").
         toolgate_server::serve_stdio_with(assembled.gateway.clone(), config.http.fast_path)
             .await
-            .map_err(|e| Failure::Runtime(format!("stdio transport failed: {e}")))?;
+            .map_err(|e| Failure::Runtime(format!("stdio transport failed: {e}")))
     } else {
         let path = config.http.path.clone();
         let tools = assembled.gateway.catalog().load().tools().len();
@@ -281,8 +347,11 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
                 "toolgate: serving {tools} tools at http://{local}{path}"
             );
         })
-        .await?;
-    }
+        .await
+    };
+    // Upstream servers stop with the gateway (gracefully, then killed): no orphan processes.
+    futures::future::join_all(upstreams.iter().map(Upstream::stop)).await;
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,5 +1,6 @@
-//! Turns configured sources into a catalog: loads each spec (file, URL or inline), compiles
-//! it, resolves the backend base URL, and registers one handler per operation.
+//! Turns configured OpenAPI sources into catalog contributions: loads each spec (file, URL or
+//! inline), compiles it, resolves the backend base URL, and makes one handler per operation.
+//! (MCP sources are `toolgate_upstream`'s; `run.rs` assembles both.)
 //!
 //! This is the edge where I/O happens for spec loading: the compiler itself is pure.
 
@@ -11,12 +12,12 @@ use rmcp::model::{JsonObject, Resource, ResourceTemplate, Tool, ToolAnnotations}
 use serde_json::Value;
 use toolgate_core::catalog::{ResourceEntry, TemplateEntry};
 use toolgate_core::uri_template::UriTemplate;
-use toolgate_core::{Catalog, ToolEntry};
+use toolgate_core::{Contribution, SourceCapabilities, SourceEntry, ToolEntry};
 use toolgate_http::HttpBackend;
 use toolgate_openapi::{CompiledSpec, ComponentKind, DocumentLoader, Operation, Severity};
 use url::Url;
 
-use crate::config::{Config, SourceConfig, SpecLocation};
+use crate::config::{OpenApiSourceConfig as SourceConfig, SpecLocation};
 
 /// Why a source could not be loaded; every variant is a user-facing input problem (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -457,67 +458,55 @@ fn no_credentials_hint(source: &SourceConfig, spec: &CompiledSpec) -> Option<Str
     ))
 }
 
-/// Registers every operation of every built source into a catalog. The operations are moved
-/// out of the compiled specs (which keep their diagnostics and counts), so no schema is held
-/// twice.
-pub fn build_catalog(config: &Config, sources: &mut [BuiltSource]) -> Result<Catalog, SourceError> {
-    let mut builder = Catalog::builder().page_size(config.limits.page_size);
-    for built in sources.iter_mut() {
-        let source_name: Arc<str> = Arc::from(built.name.as_str());
-        builder.add_source(source_name.clone(), built.backend.readiness_probe());
-        for mut op in std::mem::take(&mut built.spec.operations) {
-            // The schemas move (not copy) into `Arc`s that the tool definition and the
-            // argument validator share.
-            let input_schema = Arc::new(std::mem::take(&mut op.input_schema));
-            let output_schema = op.output_schema.take().map(Arc::new);
-            let has_output_schema = output_schema.is_some();
-            let tool = matches!(op.kind, ComponentKind::Tool)
-                .then(|| tool_of(&op, input_schema.clone(), output_schema));
-            let kind = op.kind.clone();
-            let (name, description, title) =
-                (op.name.clone(), op.description.clone(), op.title.clone());
-            let handler =
-                built
-                    .backend
-                    .tool_handler_sharing(Arc::new(op), input_schema, has_output_schema);
-            let dup =
-                |e: toolgate_core::catalog::DuplicateName| SourceError::Duplicate(e.to_string());
-            match &kind {
-                ComponentKind::Tool => builder
-                    .add_tool(ToolEntry {
-                        tool: tool.expect("built above for tools"),
-                        source: source_name.clone(),
-                        handler,
-                    })
-                    .map_err(dup)?,
-                ComponentKind::Resource { uri } => {
-                    let resource = resource_of(uri, name, description, title);
-                    builder
-                        .add_resource(ResourceEntry {
-                            resource,
-                            source: source_name.clone(),
-                            handler,
-                        })
-                        .map_err(dup)?
-                }
-                ComponentKind::ResourceTemplate { uri_template } => {
-                    let matcher =
-                        UriTemplate::parse(uri_template).map_err(|e| SourceError::Spec {
-                            source_name: built.name.clone(),
-                            reason: e.to_string(),
-                        })?;
-                    let template = template_of(uri_template, name, description, title);
-                    builder
-                        .add_template(TemplateEntry {
-                            template,
-                            matcher,
-                            source: source_name.clone(),
-                            handler,
-                        })
-                        .map_err(dup)?
-                }
+/// The catalog entries of a built source. The operations are moved out of the compiled spec
+/// (which keeps its diagnostics and counts), so no schema is held twice.
+pub fn contribution(built: &mut BuiltSource) -> Result<Contribution, SourceError> {
+    let source_name: Arc<str> = Arc::from(built.name.as_str());
+    let mut c = Contribution::empty(SourceEntry {
+        name: source_name.clone(),
+        probe: built.backend.readiness_probe(),
+        control: None,
+        capabilities: SourceCapabilities::default(),
+    });
+    for mut op in std::mem::take(&mut built.spec.operations) {
+        // The schemas move (not copy) into `Arc`s that the tool definition and the argument
+        // validator share.
+        let input_schema = Arc::new(std::mem::take(&mut op.input_schema));
+        let output_schema = op.output_schema.take().map(Arc::new);
+        let has_output_schema = output_schema.is_some();
+        let tool = matches!(op.kind, ComponentKind::Tool)
+            .then(|| tool_of(&op, input_schema.clone(), output_schema));
+        let kind = op.kind.clone();
+        let (name, description, title) =
+            (op.name.clone(), op.description.clone(), op.title.clone());
+        let handler =
+            built
+                .backend
+                .tool_handler_sharing(Arc::new(op), input_schema, has_output_schema);
+        match &kind {
+            ComponentKind::Tool => c.tools.push(ToolEntry {
+                tool: tool.expect("built above for tools"),
+                source: source_name.clone(),
+                handler,
+            }),
+            ComponentKind::Resource { uri } => c.resources.push(ResourceEntry {
+                resource: resource_of(uri, name, description, title),
+                source: source_name.clone(),
+                handler,
+            }),
+            ComponentKind::ResourceTemplate { uri_template } => {
+                let matcher = UriTemplate::parse(uri_template).map_err(|e| SourceError::Spec {
+                    source_name: built.name.clone(),
+                    reason: e.to_string(),
+                })?;
+                c.templates.push(TemplateEntry {
+                    template: template_of(uri_template, name, description, title),
+                    matcher,
+                    source: source_name.clone(),
+                    handler,
+                });
             }
         }
     }
-    Ok(builder.build())
+    Ok(c)
 }

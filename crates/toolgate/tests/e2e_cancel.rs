@@ -73,8 +73,9 @@ async fn eventually(what: &str, done: impl Fn() -> bool) {
 async fn gateway(mode: SessionModeConfig) -> (String, common::Watched, Arc<Seen>) {
     let (backend, spec, seen) = watched_backend().await;
     let mut config = common::todo_config("127.0.0.1:9".parse().unwrap(), mode);
-    config.sources[0].spec = toolgate::config::SpecLocation::Inline { inline: spec };
-    config.sources[0].base_url = Some(backend);
+    common::openapi(&mut config.sources[0]).spec =
+        toolgate::config::SpecLocation::Inline { inline: spec };
+    common::openapi(&mut config.sources[0]).base_url = Some(backend);
     let (url, watched) = common::serve_config_with_gateway(config).await;
     (url, watched, seen)
 }

@@ -374,7 +374,7 @@ async fn serve_config(config: toolgate::config::Config) -> String {
 async fn route_maps_serve_get_operations_as_resources_and_templates() {
     let stack = common::start(SessionModeConfig::Stateless).await;
     let mut config = common::todo_config(stack.api_addr, SessionModeConfig::Stateless);
-    config.sources[0].compile.route_maps = serde_json::from_value(json!([
+    common::openapi(&mut config.sources[0]).compile.route_maps = serde_json::from_value(json!([
         {"methods": ["GET"], "path": "^/api/v1/users(/\\{user_id\\})?$", "to": "resource"}
     ]))
     .unwrap();
@@ -473,7 +473,7 @@ async fn several_sources_are_served_side_by_side_with_namespaces() {
     let stack = common::start(SessionModeConfig::Stateless).await;
     let mut config = common::todo_config(stack.api_addr, SessionModeConfig::Stateless);
     let mut second = config.sources[0].clone();
-    second.name = "todo2".to_owned();
+    common::openapi(&mut second).name = "todo2".to_owned();
     // Without namespaces the two sources clash: a clear input error naming both.
     let mut clashing = config.clone();
     clashing.sources.push(second.clone());
@@ -490,8 +490,8 @@ async fn several_sources_are_served_side_by_side_with_namespaces() {
         "the error should say how to fix it: {err}"
     );
 
-    config.sources[0].compile.namespace = Some("a".to_owned());
-    second.compile.namespace = Some("b".to_owned());
+    common::openapi(&mut config.sources[0]).compile.namespace = Some("a".to_owned());
+    common::openapi(&mut second).compile.namespace = Some("b".to_owned());
     config.sources.push(second);
     let url = serve_config(config).await;
     let client = ().serve(StreamableHttpClientTransport::from_uri(url)).await.unwrap();
@@ -676,13 +676,15 @@ async fn allowlisted_client_headers_reach_the_backend_and_others_do_not() {
     });
     let mut config = toolgate::config::load("", "<test>", &Default::default()).unwrap();
     config.http.session_mode = SessionModeConfig::Stateless;
-    config.sources.push(toolgate::config::SourceConfig {
-        name: "echo".to_owned(),
-        spec: toolgate::config::SpecLocation::Inline { inline: spec },
-        base_url: Some(format!("http://{backend_addr}")),
-        compile: Default::default(),
-        backend: serde_json::from_value(json!({"forward_headers": ["x-tenant"]})).unwrap(),
-    });
+    config.sources.push(toolgate::config::SourceConfig::from(
+        toolgate::config::OpenApiSourceConfig {
+            name: "echo".to_owned(),
+            spec: toolgate::config::SpecLocation::Inline { inline: spec },
+            base_url: Some(format!("http://{backend_addr}")),
+            compile: Default::default(),
+            backend: serde_json::from_value(json!({"forward_headers": ["x-tenant"]})).unwrap(),
+        },
+    ));
     let url = serve_config(config).await;
     let m = MODERN_META;
     // Through the fast path ...

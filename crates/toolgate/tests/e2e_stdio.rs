@@ -109,7 +109,7 @@ async fn todo_gateway() -> common::Watched {
     tokio::spawn(todo_api::serve(api));
     let mut config = common::todo_config(api_addr, SessionModeConfig::Stateful);
     // Room for every call of the concurrency test at once.
-    config.sources[0].backend =
+    common::openapi(&mut config.sources[0]).backend =
         serde_json::from_value(json!({"max_concurrent_requests": 1024})).unwrap();
     let assembled = toolgate::run::assemble(&config, std::path::Path::new("."))
         .await

@@ -74,6 +74,11 @@ impl FastPath {
             }
         };
         let (id, request) = qualify_http(&parts.headers, envelope, revision)?;
+        // A tool whose source talks back to the client (progress, sampling, ...) needs rmcp's
+        // channel: the fast path answers one JSON body.
+        if self.gateway.needs_client_channel(&request) {
+            return None;
+        }
         let cancel = CancellationToken::new();
         // The client going away drops this future: the guard then cancels the call.
         let on_drop = cancel.clone().drop_guard();

@@ -66,9 +66,9 @@ pub(crate) async fn answer(
 ) -> Vec<u8> {
     let body = match gateway.run(ctx, request).await {
         Ok(McpResponse::ToolResult(result)) => {
-            let mut result = match result {
-                Ok(r) => r,
-                Err(e) => wire::tool_error_result(&e),
+            let mut result = match result.map_err(|e| wire::tool_failure(&e)) {
+                Ok(r) | Err(Ok(r)) => r,
+                Err(Err(error)) => return error_reply(Some(id), &error),
             };
             shape_result_type(&mut result.result_type, revision);
             serde_json::to_vec(&Reply {
@@ -89,7 +89,12 @@ pub(crate) async fn answer(
         Ok(
             McpResponse::Resources(_)
             | McpResponse::ResourceTemplates(_)
-            | McpResponse::Resource(_),
+            | McpResponse::Resource(_)
+            | McpResponse::Subscribed(_)
+            | McpResponse::Prompts(_)
+            | McpResponse::Prompt(_)
+            | McpResponse::Completion(_)
+            | McpResponse::LogLevelSet(_),
         ) => {
             return error_reply(
                 Some(id),

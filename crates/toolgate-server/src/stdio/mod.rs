@@ -240,6 +240,10 @@ impl Reader {
                 };
                 drop(lifecycle);
                 match protocol::qualify(env, revision) {
+                    // A tool whose source talks back to the client needs rmcp's channel.
+                    Some((_, request)) if self.gateway.needs_client_channel(&request) => {
+                        Route::Rmcp
+                    }
                     Some((id, request)) => {
                         self.spawn(id, request, revision);
                         Route::Handled

@@ -273,7 +273,20 @@ impl Explainer<'_> {
                 return;
             };
             let tag_path = child_path(path, tag);
+            // The one variant that does not require the tag is the default kind.
+            let default = variants.iter().find(|(_, alt)| {
+                !alt.get("required")
+                    .and_then(Value::as_array)
+                    .is_some_and(|r| r.iter().any(|v| v.as_str() == Some(tag)))
+            });
             match map.get(tag) {
+                None if let Some((value, schema)) = default => self.check(
+                    schema,
+                    instance,
+                    path,
+                    Some(&format!("`{tag}: {value}` (the default)")),
+                    out,
+                ),
                 None => out.push(issue(
                     path,
                     format!(

@@ -141,9 +141,9 @@ fn check_source(
 ) {
     let at = format!("sources[{i}]");
     let name_at = format!("{at}.name");
-    let valid_name = !source.name.is_empty()
-        && source
-            .name
+    let name = source.name();
+    let valid_name = !name.is_empty()
+        && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if !valid_name {
@@ -151,19 +151,28 @@ fn check_source(
             name_at.clone(),
             format!(
                 "{} is not a valid source name: use lower-case letters, digits, `_` and `-`",
-                prov.show(&name_at, &source.name)
+                prov.show(&name_at, name)
             ),
         );
     }
-    if let Some(prev) = seen.insert(source.name.clone(), i) {
+    if let Some(prev) = seen.insert(name.to_owned(), i) {
         push(
             name_at.clone(),
             format!(
                 "{} is also the name of sources[{prev}]; names must be unique",
-                prov.show(&name_at, &source.name)
+                prov.show(&name_at, name)
             ),
         );
     }
+    let source = match source {
+        SourceConfig::OpenApi(s) => s,
+        SourceConfig::Mcp(m) => {
+            for (location, message) in m.problems(&at) {
+                push(location, message);
+            }
+            return;
+        }
+    };
     if let Some(base) = &source.base_url {
         let base_at = format!("{at}.base_url");
         match url::Url::parse(base) {

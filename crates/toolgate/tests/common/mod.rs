@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use toolgate::config::{self, Config, SessionModeConfig, SourceConfig, SpecLocation};
+use toolgate::config::{
+    self, Config, OpenApiSourceConfig, SessionModeConfig, SourceConfig, SpecLocation,
+};
 
 /// A running Todo API and gateway; both stop when dropped.
 pub struct Stack {
@@ -36,7 +38,7 @@ impl Drop for Stack {
 pub fn todo_config(api_addr: SocketAddr, mode: SessionModeConfig) -> Config {
     let mut config = config::load("", "<test>", &Default::default()).unwrap();
     config.http.session_mode = mode;
-    config.sources.push(SourceConfig {
+    config.sources.push(SourceConfig::from(OpenApiSourceConfig {
         name: "todo".to_owned(),
         spec: SpecLocation::Inline {
             inline: todo_api::openapi(),
@@ -44,8 +46,16 @@ pub fn todo_config(api_addr: SocketAddr, mode: SessionModeConfig) -> Config {
         base_url: Some(format!("http://{api_addr}")),
         compile: Default::default(),
         backend: Default::default(),
-    });
+    }));
     config
+}
+
+/// The OpenAPI source `source` is (tests build only OpenAPI sources this way).
+pub fn openapi(source: &mut SourceConfig) -> &mut OpenApiSourceConfig {
+    match source {
+        SourceConfig::OpenApi(s) => s,
+        SourceConfig::Mcp(m) => panic!("source `{}` is an MCP source", m.name),
+    }
 }
 
 /// Starts the Todo API and a gateway over it, both on `127.0.0.1:0`.

@@ -1,0 +1,193 @@
+//! The catalog as the sum of its sources' contributions, rebuilt when one of them changes.
+//!
+//! Static sources (compiled OpenAPI specs) contribute once at start; dynamic ones (upstream MCP
+//! servers) publish a new [`Contribution`] whenever their listing changes (their
+//! `list_changed` notifications, a refresh TTL, a restart) or when they go down and their
+//! entries must drop out. The [`Assembly`] keeps the contributions in configuration order,
+//! rebuilds the whole [`Catalog`] from them and swaps it into the [`SharedCatalog`], so
+//! requests never see a half-built catalog. Name collisions are resolved deterministically:
+//! the source configured first keeps the name, the later entry is left out and reported.
+//! Subscribers ([`Assembly::subscribe`]) learn which lists changed, to notify clients.
+//!
+//! Does not own: what a source's entries are (the sources) or telling clients (transports).
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::broadcast;
+
+use crate::catalog::{
+    Catalog, DuplicateName, PrefixEntry, PromptEntry, ResourceEntry, SharedCatalog, SourceEntry,
+    TemplateEntry, ToolEntry,
+};
+
+/// Everything one source serves.
+#[derive(Clone)]
+pub struct Contribution {
+    /// The source, with its probe, control and capabilities.
+    pub source: SourceEntry,
+    /// Its tools.
+    pub tools: Vec<ToolEntry>,
+    /// Its fixed resources.
+    pub resources: Vec<ResourceEntry>,
+    /// Its resource templates.
+    pub templates: Vec<TemplateEntry>,
+    /// Its URI prefix routes.
+    pub prefixes: Vec<PrefixEntry>,
+    /// Its prompts.
+    pub prompts: Vec<PromptEntry>,
+}
+
+impl Contribution {
+    /// A source that serves nothing (yet).
+    pub fn empty(source: SourceEntry) -> Self {
+        Contribution {
+            source,
+            tools: Vec::new(),
+            resources: Vec::new(),
+            templates: Vec::new(),
+            prefixes: Vec::new(),
+            prompts: Vec::new(),
+        }
+    }
+}
+
+/// Which lists changed in a catalog swap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListsChanged {
+    /// `tools/list` answers differently.
+    pub tools: bool,
+    /// `resources/list` or `resources/templates/list` answers differently.
+    pub resources: bool,
+    /// `prompts/list` answers differently.
+    pub prompts: bool,
+}
+
+impl ListsChanged {
+    /// Whether anything changed.
+    pub fn any(self) -> bool {
+        self.tools || self.resources || self.prompts
+    }
+}
+
+/// The contributions of every source and the catalog built from them.
+pub struct Assembly {
+    catalog: SharedCatalog,
+    page_size: Option<usize>,
+    contributions: Mutex<Vec<Contribution>>,
+    changes: broadcast::Sender<ListsChanged>,
+}
+
+impl Assembly {
+    /// An assembly publishing into `catalog`, paging lists by `page_size`.
+    pub fn new(catalog: SharedCatalog, page_size: Option<usize>) -> Arc<Self> {
+        let (changes, _) = broadcast::channel(64);
+        Arc::new(Assembly {
+            catalog,
+            page_size,
+            contributions: Mutex::new(Vec::new()),
+            changes,
+        })
+    }
+
+    /// The catalog this assembly publishes.
+    pub fn catalog(&self) -> &SharedCatalog {
+        &self.catalog
+    }
+
+    /// Tells which lists change on every later swap.
+    pub fn subscribe(&self) -> broadcast::Receiver<ListsChanged> {
+        self.changes.subscribe()
+    }
+
+    /// Sets or replaces the contribution of `contribution.source.name` (a new source goes
+    /// after the ones already there), rebuilds the catalog and swaps it in. Returns the
+    /// entries left out because an earlier source has their name.
+    pub fn publish(&self, contribution: Contribution) -> Vec<DuplicateName> {
+        let mut all = self
+            .contributions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let changed = match all
+            .iter_mut()
+            .find(|c| c.source.name == contribution.source.name)
+        {
+            Some(slot) => {
+                let changed = difference(slot, &contribution);
+                *slot = contribution;
+                changed
+            }
+            None => {
+                let changed = ListsChanged {
+                    tools: !contribution.tools.is_empty(),
+                    resources: !contribution.resources.is_empty()
+                        || !contribution.templates.is_empty(),
+                    prompts: !contribution.prompts.is_empty(),
+                };
+                all.push(contribution);
+                changed
+            }
+        };
+        let (catalog, dropped) = build(&all, self.page_size);
+        self.catalog.store(Arc::new(catalog));
+        drop(all);
+        if changed.any() {
+            // No subscriber is not an error.
+            let _ = self.changes.send(changed);
+        }
+        dropped
+    }
+}
+
+/// Which lists differ between two contributions of one source.
+fn difference(old: &Contribution, new: &Contribution) -> ListsChanged {
+    fn same<T>(a: &[T], b: &[T], eq: impl Fn(&T, &T) -> bool) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| eq(x, y))
+    }
+    ListsChanged {
+        tools: !same(&old.tools, &new.tools, |a, b| a.tool == b.tool),
+        resources: !same(&old.resources, &new.resources, |a, b| {
+            a.resource == b.resource
+        }) || !same(&old.templates, &new.templates, |a, b| {
+            a.template == b.template
+        }),
+        prompts: !same(&old.prompts, &new.prompts, |a, b| a.prompt == b.prompt),
+    }
+}
+
+/// The catalog of `contributions` in order, and the entries whose names were taken.
+pub fn build(
+    contributions: &[Contribution],
+    page_size: Option<usize>,
+) -> (Catalog, Vec<DuplicateName>) {
+    let mut builder = Catalog::builder().page_size(page_size);
+    let mut dropped = Vec::new();
+    for c in contributions {
+        builder.add_source_entry(c.source.clone());
+        for t in &c.tools {
+            if let Err(e) = builder.add_tool(t.clone()) {
+                dropped.push(e);
+            }
+        }
+        for r in &c.resources {
+            if let Err(e) = builder.add_resource(r.clone()) {
+                dropped.push(e);
+            }
+        }
+        for t in &c.templates {
+            if let Err(e) = builder.add_template(t.clone()) {
+                dropped.push(e);
+            }
+        }
+        for p in &c.prefixes {
+            if let Err(e) = builder.add_prefix(p.clone()) {
+                dropped.push(e);
+            }
+        }
+        for p in &c.prompts {
+            if let Err(e) = builder.add_prompt(p.clone()) {
+                dropped.push(e);
+            }
+        }
+    }
+    (builder.build(), dropped)
+}

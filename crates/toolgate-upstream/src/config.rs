@@ -1,0 +1,449 @@
+//! The configuration of one upstream MCP server (a source of `kind: mcp`): how to reach it,
+//! the session model, lifecycle and resilience settings, naming and curation.
+//!
+//! These types are part of toolgate's YAML configuration (`deny_unknown_fields`, `JsonSchema`);
+//! their `///` docs are the user reference. Values written `${VAR}` are interpolated (and
+//! kept out of every message) by the configuration loader before they reach these types.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One upstream MCP server served through the gateway.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct McpSourceConfig {
+    /// Source name: used in logs, metrics, `/readyz`, and as the default namespace of its
+    /// tools and prompts. `[a-z0-9_-]+`.
+    pub name: String,
+    /// How the server is reached: a command toolgate starts (`type: stdio`) or a streamable
+    /// HTTP endpoint (`type: http`).
+    pub transport: Transport,
+    /// How client sessions map to upstream sessions.
+    #[serde(default)]
+    pub session: SessionModel,
+    /// Most upstream sessions (and, over stdio, processes) at once with `session: per_client`;
+    /// the least recently used idle one is closed to make room, and a client finding every
+    /// one busy is told to retry.
+    #[serde(default = "default_max_client_sessions")]
+    pub max_client_sessions: usize,
+    /// When the server is started or connected: at gateway start (`eager`, its tools are
+    /// listed from the first request) or on first use (`lazy`, listed only once used).
+    #[serde(default)]
+    pub start: StartMode,
+    /// Prefix of every tool and prompt name (`<namespace>_<name>`). Default: the source
+    /// name; `""` serves the server's names unchanged.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Maximum length of a served name, namespace included (the OpenAPI sources' rule:
+    /// longer names keep their head and end in a hash).
+    #[serde(default = "default_max_name_length")]
+    pub max_name_length: usize,
+    /// Serve resource URIs as `<source>+<uri>` so two servers' URIs never collide (the
+    /// gateway strips the prefix before asking the server). Off: URIs are served unchanged,
+    /// and a URI another source serves already is left out (reported at start).
+    #[serde(default = "yes")]
+    pub rewrite_resource_uris: bool,
+    /// Timeouts.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// Restarts after the server dies or the connection is lost.
+    #[serde(default)]
+    pub restart: Restart,
+    /// Re-read the server's lists this often (seconds), beside its `list_changed`
+    /// notifications and after each restart. `0` = only on notifications and restarts.
+    #[serde(default = "default_refresh_seconds")]
+    pub refresh_seconds: u64,
+    /// Send `ping` this often (seconds) to notice a server that hangs; `0` = never.
+    #[serde(default = "default_ping_seconds")]
+    pub ping_seconds: u64,
+    /// While the server is down: `fail_open` takes its tools, resources and prompts out of
+    /// the lists (with a warning) until it is back; `fail_closed` keeps them listed and
+    /// answers calls with an "unavailable" error.
+    #[serde(default)]
+    pub failure_mode: FailureMode,
+    /// What the gateway declares it supports to the server under `session: shared` (with
+    /// `per_client`, each upstream session declares what its client declared). A server may
+    /// offer some tools only to clients that support sampling or elicitation.
+    #[serde(default)]
+    pub client_capabilities: ClientFeatures,
+    /// The roots answered to a `roots/list` the server sends outside any call under
+    /// `session: shared` (no client to ask then).
+    #[serde(default)]
+    pub roots: Vec<RootConfig>,
+    /// Which tools are served, and how they are presented.
+    #[serde(default)]
+    pub tools: ToolCuration,
+    /// Which prompts are served.
+    #[serde(default)]
+    pub prompts: Selection,
+    /// Which resources and resource templates are served (matched on the server's URIs).
+    #[serde(default)]
+    pub resources: Selection,
+}
+
+fn default_max_client_sessions() -> usize {
+    16
+}
+fn default_max_name_length() -> usize {
+    64
+}
+fn default_refresh_seconds() -> u64 {
+    300
+}
+fn default_ping_seconds() -> u64 {
+    30
+}
+fn yes() -> bool {
+    true
+}
+
+/// How an upstream server is reached.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Transport {
+    /// A command toolgate starts, speaking MCP on its stdin/stdout. Its stderr goes to
+    /// toolgate's log, each line tagged with the source name.
+    Stdio {
+        /// The program (looked up on `PATH` when not a path).
+        command: String,
+        /// Its arguments.
+        #[serde(default)]
+        args: Vec<String>,
+        /// Environment variables set for it (`${VAR}` takes one from toolgate's environment).
+        /// Only these and the variables in `inherit_env` are passed: the gateway's own
+        /// environment (and its secrets) is not.
+        #[serde(default)]
+        env: BTreeMap<String, String>,
+        /// Variables of toolgate's environment passed through unchanged.
+        #[serde(default = "default_inherit_env")]
+        inherit_env: Vec<String>,
+        /// Working directory (relative to the configuration file). Default: toolgate's.
+        #[serde(default)]
+        cwd: Option<String>,
+    },
+    /// A streamable HTTP endpoint (2025-11-25 sessions, re-initialized transparently when the
+    /// server loses them, and stateless 2026-07-28 servers).
+    Http {
+        /// The MCP endpoint, e.g. `https://mcp.example.com/mcp`.
+        url: String,
+        /// Headers sent with every request (e.g. an API key header). Values may use `${VAR}`.
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        /// A bearer token sent as `Authorization: Bearer <token>` (use `${VAR}`).
+        #[serde(default)]
+        bearer_token: Option<Secret>,
+        /// Requests in flight to this server at once (shared by every client).
+        #[serde(default = "default_max_concurrent_requests")]
+        max_concurrent_requests: usize,
+        /// A PEM file of extra CA certificates to trust (relative to the configuration file).
+        #[serde(default)]
+        ca_file: Option<String>,
+        /// Which protocol era to speak: `auto` probes 2026-07-28 (`server/discover`) and falls
+        /// back to `initialize`; `legacy` always initializes a session.
+        #[serde(default)]
+        protocol: ProtocolChoice,
+    },
+}
+
+fn default_inherit_env() -> Vec<String> {
+    // What the MCP SDKs pass to stdio servers by default.
+    [
+        "HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "LANG", "TMPDIR",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn default_max_concurrent_requests() -> usize {
+    16
+}
+
+/// The protocol era spoken to an HTTP upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProtocolChoice {
+    /// Try 2026-07-28, fall back to a 2025-11-25 session.
+    #[default]
+    Auto,
+    /// Always a 2025-11-25 (or older) session.
+    Legacy,
+}
+
+/// A credential that never prints.
+#[derive(Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value, to put on a request.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// How client sessions map to upstream sessions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionModel {
+    /// One upstream session (over stdio, one process) for every client; toolgate keeps what
+    /// is per client (log levels, subscriptions, which client a server request belongs to).
+    /// Cheapest; right for servers that keep no per-client state.
+    #[default]
+    Shared,
+    /// One upstream session (over stdio, one process) per client session, from a bounded
+    /// pool, declaring that client's capabilities: for servers that keep per-client state
+    /// (roots, a working directory) or ask the client things outside calls.
+    PerClient,
+}
+
+/// When an upstream is started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StartMode {
+    /// At gateway start; the gateway waits (up to the connect timeout) for its lists.
+    #[default]
+    Eager,
+    /// On first use of one of its tools (its tools are listed once it has run).
+    Lazy,
+}
+
+/// What happens to an upstream's entries while it is down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureMode {
+    /// Its entries leave the lists until it is back.
+    #[default]
+    FailOpen,
+    /// Its entries stay listed; calls get an "unavailable" error.
+    FailClosed,
+}
+
+/// Timeouts of one upstream.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// Starting (or connecting to) the server and reading its lists, in milliseconds.
+    pub connect_ms: u64,
+    /// One request without progress, in milliseconds (each progress notification restarts
+    /// it).
+    pub call_ms: u64,
+    /// One request in total, progress or not, in milliseconds.
+    pub max_call_ms: u64,
+    /// How long a stopping stdio server may take to exit after its stdin closes and after
+    /// SIGTERM, before it is killed, in milliseconds.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect_ms: 30_000,
+            call_ms: 60_000,
+            max_call_ms: 600_000,
+            shutdown_grace_ms: 3_000,
+        }
+    }
+}
+
+/// Restarts with exponential backoff.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Restart {
+    /// Wait before the first restart, in milliseconds; doubled after each failure.
+    pub initial_backoff_ms: u64,
+    /// Longest wait between restarts, in milliseconds.
+    pub max_backoff_ms: u64,
+    /// A server that stayed up this long (milliseconds) starts again from the initial wait.
+    pub reset_after_ms: u64,
+}
+
+impl Default for Restart {
+    fn default() -> Self {
+        Restart {
+            initial_backoff_ms: 500,
+            max_backoff_ms: 30_000,
+            reset_after_ms: 60_000,
+        }
+    }
+}
+
+/// Client features the gateway declares to a shared upstream session.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientFeatures {
+    /// `sampling`: the server may ask the calling client's model for a completion.
+    pub sampling: bool,
+    /// `elicitation`: the server may ask the calling client's user for input.
+    pub elicitation: bool,
+    /// `roots`: the server may ask for the client's roots.
+    pub roots: bool,
+}
+
+impl Default for ClientFeatures {
+    fn default() -> Self {
+        ClientFeatures {
+            sampling: true,
+            elicitation: true,
+            roots: true,
+        }
+    }
+}
+
+/// A root answered to a server's `roots/list`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RootConfig {
+    /// The root's URI, e.g. `file:///srv/project`.
+    pub uri: String,
+    /// A display name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Which entries are served, by name (tools, prompts) or URI (resources).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Selection {
+    /// Only entries matching one of these names or globs (`*`, `?`, `[a-z]`) are served;
+    /// empty = all. Matched against the server's own names.
+    pub allow: Vec<String>,
+    /// Entries matching one of these are never served (wins over `allow`).
+    pub deny: Vec<String>,
+}
+
+/// Which tools are served and how they are presented to clients.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolCuration {
+    /// Only tools matching one of these names or globs are served; empty = all. Matched
+    /// against the server's own names.
+    pub allow: Vec<String>,
+    /// Tools matching one of these are never served (wins over `allow`).
+    pub deny: Vec<String>,
+    /// Served names by the server's name, replacing the namespaced name (still sanitized
+    /// and capped).
+    pub aliases: BTreeMap<String, String>,
+    /// Descriptions by the server's name, replacing the server's.
+    pub descriptions: BTreeMap<String, String>,
+    /// Argument values by the server's tool name. `fixed` values are always sent and hidden
+    /// from the model (e.g. a tenant id); `defaults` are sent when the model gives none and
+    /// hidden too.
+    pub arguments: BTreeMap<String, ArgumentValues>,
+    /// Annotation hints by the server's tool name, replacing the server's.
+    pub annotations: BTreeMap<String, AnnotationOverride>,
+}
+
+/// Hidden argument values of one tool.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArgumentValues {
+    /// Always sent, whatever the model passes; removed from the tool's input schema.
+    pub fixed: serde_json::Map<String, serde_json::Value>,
+    /// Sent when the model passes nothing for them; removed from the input schema.
+    pub defaults: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Annotation hints replacing the server's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnnotationOverride {
+    /// `readOnlyHint`.
+    pub read_only: Option<bool>,
+    /// `destructiveHint`.
+    pub destructive: Option<bool>,
+    /// `idempotentHint`.
+    pub idempotent: Option<bool>,
+    /// `openWorldHint`.
+    pub open_world: Option<bool>,
+}
+
+impl McpSourceConfig {
+    /// The namespace of names: the configured one, else the source name; `None` for `""`.
+    pub fn namespace(&self) -> Option<&str> {
+        match self.namespace.as_deref() {
+            Some("") => None,
+            Some(ns) => Some(ns),
+            None => Some(&self.name),
+        }
+    }
+
+    /// Problems the schema cannot express, each with its location under `at`.
+    pub fn problems(&self, at: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        match &self.transport {
+            Transport::Stdio { command, .. } if command.trim().is_empty() => out.push((
+                format!("{at}.transport.command"),
+                "is empty: give the program that starts the server, e.g. `npx`".to_owned(),
+            )),
+            Transport::Stdio { .. } => {}
+            Transport::Http { url, headers, .. } => {
+                match url::Url::parse(url) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                    _ => out.push((
+                        format!("{at}.transport.url"),
+                        "is not an absolute http(s) URL such as http://127.0.0.1:3000/mcp"
+                            .to_owned(),
+                    )),
+                }
+                for (name, value) in headers {
+                    if http::HeaderName::try_from(name.as_str()).is_err() {
+                        out.push((
+                            format!("{at}.transport.headers"),
+                            format!("`{name}` is not a valid HTTP header name"),
+                        ));
+                    } else if http::HeaderValue::try_from(value.as_str()).is_err() {
+                        // The value may be a secret: never quoted.
+                        out.push((
+                            format!("{at}.transport.headers.{name}"),
+                            "is not a valid HTTP header value (control characters or line breaks)"
+                                .to_owned(),
+                        ));
+                    }
+                }
+            }
+        }
+        for (field, list) in [
+            ("tools", [&self.tools.allow, &self.tools.deny]),
+            ("prompts", [&self.prompts.allow, &self.prompts.deny]),
+            ("resources", [&self.resources.allow, &self.resources.deny]),
+        ] {
+            for (kind, patterns) in ["allow", "deny"].iter().zip(list) {
+                for p in patterns {
+                    if let Err(e) = globset::Glob::new(p) {
+                        out.push((
+                            format!("{at}.{field}.{kind}"),
+                            format!("`{p}` is not a valid glob: {e}"),
+                        ));
+                    }
+                }
+            }
+        }
+        if self.max_name_length < 8 {
+            out.push((
+                format!("{at}.max_name_length"),
+                "must be at least 8".to_owned(),
+            ));
+        }
+        if self.session == SessionModel::PerClient && self.max_client_sessions == 0 {
+            out.push((
+                format!("{at}.max_client_sessions"),
+                "must be at least 1".to_owned(),
+            ));
+        }
+        out
+    }
+}

@@ -1,0 +1,276 @@
+//! Connecting to an upstream server with rmcp's client side: starting a stdio server
+//! (`TokioChildProcess`) or opening a streamable HTTP session
+//! (`StreamableHttpClientTransport` over a shared, pooled `reqwest` client), and the
+//! resulting [`Connection`]: the peer to send requests on, the routes of its in-flight
+//! requests, and how to stop it.
+//!
+//! A stdio server runs in a process group of its own (stopping it stops what it started,
+//! e.g. `npx` → `node`), with only the configured environment (not the gateway's secrets),
+//! its stderr read line by line into the gateway's log under the source's name, and
+//! transparent huge pages allowed again (the gateway turns them off for itself). Stopping
+//! follows the stdio shutdown of the specification, as rmcp implements it: close stdin, wait
+//! 3 s, SIGTERM, wait 3 s, SIGKILL; the child is always reaped. Does not own: when to
+//! connect or restart (`upstream.rs`).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use process_wrap::tokio::{CommandWrap, ProcessGroup};
+use rmcp::model::{ClientConfig as ClientInfo, ServerCapabilities};
+use rmcp::service::{
+    ClientCacheConfig, ClientLifecycleMode, ClientServiceExt as _, RunningServiceCancellationToken,
+};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{Peer, RoleClient, ServiceExt as _};
+use tokio::io::AsyncBufReadExt as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{Hub, UpstreamClient};
+use crate::config::{ProtocolChoice, Transport};
+use crate::routing::Routes;
+
+/// One live MCP session with an upstream server.
+pub(crate) struct Connection {
+    pub(crate) peer: Peer<RoleClient>,
+    pub(crate) routes: Arc<Routes>,
+    /// What the server declared.
+    pub(crate) capabilities: ServerCapabilities,
+    /// The server's process id (stdio).
+    pub(crate) pid: Option<u32>,
+    stop: Mutex<Option<RunningServiceCancellationToken>>,
+    ended: CancellationToken,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Connection {
+    /// Resolves when the session ended (the server exited, the connection broke, or it was
+    /// stopped).
+    pub(crate) async fn ended(&self) {
+        self.ended.cancelled().await;
+    }
+
+    /// Whether the session ended.
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended.is_cancelled() || self.peer.is_transport_closed()
+    }
+
+    /// Stops the session and waits until it is closed (a stdio server has exited and been
+    /// reaped).
+    pub(crate) async fn stop(&self) {
+        let token = self
+            .stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(token) = token {
+            token.cancel();
+        }
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Why a connection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectError {
+    /// The server process could not be started.
+    #[error("cannot start `{command}`: {reason}")]
+    Spawn {
+        /// The program.
+        command: String,
+        /// The OS error.
+        reason: String,
+    },
+    /// The HTTP client could not be built (TLS settings).
+    #[error("{0}")]
+    Client(String),
+    /// The MCP handshake failed.
+    #[error("the MCP handshake failed: {0}")]
+    Handshake(String),
+}
+
+/// Shared by every HTTP upstream: one pooled client (keep-alive, HTTP/2 when offered).
+pub(crate) fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client, ConnectError> {
+    let mut builder = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_idle_timeout(std::time::Duration::from_secs(90))
+        .connect_timeout(std::time::Duration::from_secs(10));
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|e| {
+            ConnectError::Client(format!("cannot read CA file {}: {e}", path.display()))
+        })?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            ConnectError::Client(format!("CA file {} is not PEM: {e}", path.display()))
+        })? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| ConnectError::Client(format!("cannot build the HTTP client: {e}")))
+}
+
+/// Connects to the server of `transport` (paths relative to `base_dir`), as a client
+/// declaring `info`.
+pub(crate) async fn connect(
+    hub: Arc<Hub>,
+    transport: &Transport,
+    base_dir: &Path,
+    info: ClientInfo,
+    http: Option<&reqwest::Client>,
+) -> Result<Arc<Connection>, ConnectError> {
+    let routes = Arc::new(Routes::default());
+    let handler = UpstreamClient {
+        hub: hub.clone(),
+        routes: routes.clone(),
+        info,
+    };
+    let (running, pid) = match transport {
+        Transport::Stdio {
+            command,
+            args,
+            env,
+            inherit_env,
+            cwd,
+        } => {
+            let mut cmd = tokio::process::Command::new(command);
+            cmd.args(args).env_clear();
+            for name in inherit_env {
+                if let Some(v) = std::env::var_os(name) {
+                    cmd.env(name, v);
+                }
+            }
+            cmd.envs(env);
+            if let Some(dir) = cwd {
+                cmd.current_dir(base_dir.join(dir));
+            }
+            #[cfg(target_os = "linux")]
+            // SAFETY: prctl is async-signal-safe and touches only the calling (child) process.
+            unsafe {
+                cmd.pre_exec(|| {
+                    // The gateway disables transparent huge pages for itself (main.rs); a
+                    // server it starts should not inherit that.
+                    libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0);
+                    Ok(())
+                });
+            }
+            let mut wrap = CommandWrap::from(cmd);
+            wrap.wrap(ProcessGroup::leader());
+            let (process, stderr) = TokioChildProcess::builder(wrap)
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|e| ConnectError::Spawn {
+                    command: command.clone(),
+                    reason: e.to_string(),
+                })?;
+            let pid = process.id();
+            if let Some(stderr) = stderr {
+                tokio::spawn(log_stderr(hub.name.clone(), stderr));
+            }
+            let running = handler
+                .serve(process)
+                .await
+                .map_err(|e| ConnectError::Handshake(e.to_string()))?;
+            (running, pid)
+        }
+        Transport::Http {
+            url,
+            headers,
+            bearer_token,
+            max_concurrent_requests,
+            protocol,
+            ..
+        } => {
+            let mut custom = HashMap::new();
+            for (name, value) in headers {
+                // Checked when the configuration was loaded.
+                if let (Ok(n), Ok(v)) = (
+                    http::HeaderName::try_from(name.as_str()),
+                    http::HeaderValue::try_from(value.as_str()),
+                ) {
+                    custom.insert(n, v);
+                }
+            }
+            let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
+                .custom_headers(custom)
+                .reinit_on_expired_session(true);
+            config.max_concurrent_requests = (*max_concurrent_requests).max(1);
+            if let Some(token) = bearer_token {
+                config = config.auth_header(token.expose().to_owned());
+            }
+            let client = match http {
+                Some(c) => c.clone(),
+                None => http_client(None)?,
+            };
+            let transport = StreamableHttpClientTransport::with_client(client, config);
+            let lifecycle = match protocol {
+                ProtocolChoice::Auto => ClientLifecycleMode::Auto {
+                    preferred_versions: vec![
+                        rmcp::model::ProtocolVersion::V_2026_07_28,
+                        rmcp::model::ProtocolVersion::V_2025_11_25,
+                    ],
+                    legacy_version: Some(rmcp::model::ProtocolVersion::V_2025_11_25),
+                },
+                ProtocolChoice::Legacy => ClientLifecycleMode::Initialize,
+            };
+            let running = handler
+                .serve_with_lifecycle(transport, lifecycle)
+                .await
+                .map_err(|e| ConnectError::Handshake(e.to_string()))?;
+            (running, None)
+        }
+    };
+    let peer = running.peer().clone();
+    // The gateway caches lists itself and must never answer one client from another's
+    // cached result.
+    peer.set_response_cache_config(ClientCacheConfig::disabled())
+        .await;
+    let capabilities = peer
+        .peer_info()
+        .map(|i| i.capabilities.clone())
+        .unwrap_or_default();
+    let stop = running.cancellation_token();
+    let ended = CancellationToken::new();
+    let task = {
+        let ended = ended.clone();
+        let name = hub.name.clone();
+        tokio::spawn(async move {
+            let reason = running.waiting().await;
+            tracing::debug!(upstream = %name, ?reason, "upstream session ended");
+            ended.cancel();
+        })
+    };
+    Ok(Arc::new(Connection {
+        peer,
+        routes,
+        capabilities,
+        pid,
+        stop: Mutex::new(Some(stop)),
+        ended,
+        task: Mutex::new(Some(task)),
+    }))
+}
+
+/// Longest stderr line logged; the rest is cut (a server must not flood the log).
+const MAX_STDERR_LINE: usize = 4096;
+
+/// Logs a stdio server's stderr, one line per event, under its source name.
+async fn log_stderr(name: Arc<str>, stderr: tokio::process::ChildStderr) {
+    let mut lines = tokio::io::BufReader::new(stderr).split(b'\n');
+    while let Ok(Some(line)) = lines.next_segment().await {
+        let text = String::from_utf8_lossy(&line[..line.len().min(MAX_STDERR_LINE)]);
+        let text = text.trim_end();
+        if !text.is_empty() {
+            tracing::info!(target: "toolgate::upstream::stderr", upstream = %name, "{text}");
+        }
+    }
+}

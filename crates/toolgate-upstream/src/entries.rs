@@ -1,0 +1,554 @@
+//! An upstream's lists as catalog entries: names namespaced, sanitized and capped with the
+//! rules every source shares (`toolgate_core::naming`), curated (allow/deny globs, aliases,
+//! descriptions, hidden argument values, annotation hints), resource URIs rewritten when
+//! configured; and the handlers those entries carry, which forward each request to the
+//! server under its own name and URI and pass the answer through unchanged (all content
+//! types, `structuredContent`, `isError`, `_meta`; resource contents' URIs given back in
+//! their served form).
+//!
+//! Does not own: sending requests (`upstream.rs`).
+
+// resources/subscribe is legacy-only (2026-07-28 has subscriptions/listen) but part of
+// 2025-11-25, which toolgate passes through.
+#![allow(deprecated)]
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use rmcp::model::{
+    ArgumentInfo, CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest,
+    CompleteRequest, CompleteRequestParams, CompleteResult, CompletionContext, GetPromptRequest,
+    GetPromptRequestParams, GetPromptResult, JsonObject, ReadResourceRequest,
+    ReadResourceRequestParams, Reference, ResourceContents, ServerResult, SubscribeRequest,
+    SubscribeRequestParams, Tool, UnsubscribeRequest, UnsubscribeRequestParams,
+};
+use serde_json::Value;
+use toolgate_core::catalog::{PrefixEntry, ResourceEntry, TemplateEntry};
+use toolgate_core::naming::Namer;
+use toolgate_core::uri_template::UriTemplate;
+use toolgate_core::{
+    CallContext, Contribution, PromptEntry, PromptHandler, ReadinessProbe, SourceCapabilities,
+    SourceControl, SourceEntry, ToolEntry, ToolError, ToolErrorKind, ToolHandler,
+};
+
+use crate::config::{AnnotationOverride, ArgumentValues, Selection};
+use crate::discovery::Listing;
+use crate::upstream::{Inner, Phase};
+
+/// Allow/deny lists compiled once.
+struct Filter {
+    allow: Option<GlobSet>,
+    deny: GlobSet,
+}
+
+impl Filter {
+    fn new(allow: &[String], deny: &[String]) -> Filter {
+        fn set(patterns: &[String]) -> GlobSet {
+            let mut b = GlobSetBuilder::new();
+            for p in patterns {
+                // Checked when the configuration was loaded.
+                if let Ok(g) = Glob::new(p) {
+                    b.add(g);
+                }
+            }
+            b.build().unwrap_or_else(|_| GlobSet::empty())
+        }
+        Filter {
+            allow: (!allow.is_empty()).then(|| set(allow)),
+            deny: set(deny),
+        }
+    }
+
+    fn of(selection: &Selection) -> Filter {
+        Filter::new(&selection.allow, &selection.deny)
+    }
+
+    fn admits(&self, name: &str) -> bool {
+        self.allow.as_ref().is_none_or(|a| a.is_match(name)) && !self.deny.is_match(name)
+    }
+}
+
+/// The catalog contribution of upstream `inner` from `listing`, with its entries when
+/// `available`; and warnings about entries left out or renamed.
+pub(crate) fn contribution(
+    inner: &Arc<Inner>,
+    listing: &Listing,
+    available: bool,
+) -> (Contribution, Vec<String>) {
+    let config = &inner.config;
+    let caps = &listing.capabilities;
+    let source = SourceEntry {
+        name: inner.name.clone(),
+        probe: Arc::new(Probe(inner.clone())),
+        control: Some(Arc::new(Control(inner.clone()))),
+        capabilities: SourceCapabilities {
+            resources: caps.resources.is_some(),
+            subscribe: caps
+                .resources
+                .as_ref()
+                .is_some_and(|r| r.subscribe == Some(true)),
+            prompts: caps.prompts.is_some(),
+            completions: caps.completions.is_some(),
+            logging: caps.logging.is_some(),
+            list_changed: true,
+        },
+    };
+    let mut c = Contribution::empty(source);
+    let mut warnings = Vec::new();
+    if !available {
+        return (c, warnings);
+    }
+    let namespace = config.namespace();
+    let mut namer = Namer::new(config.max_name_length);
+    let tools = Filter::new(&config.tools.allow, &config.tools.deny);
+    for tool in &listing.tools {
+        let original = tool.name.to_string();
+        if !tools.admits(&original) {
+            continue;
+        }
+        let (base, ns) = match config.tools.aliases.get(&original) {
+            Some(alias) => (alias.as_str(), None),
+            None => (original.as_str(), namespace),
+        };
+        let Some((name, why)) = namer.assign(ns, base) else {
+            warnings.push(format!(
+                "tool `{original}` left out: its name has no usable characters"
+            ));
+            continue;
+        };
+        if let Some(why) = why {
+            warnings.push(format!("tool `{original}`: {why}"));
+        }
+        let hidden = config
+            .tools
+            .arguments
+            .get(&original)
+            .cloned()
+            .unwrap_or_default();
+        let served = curated_tool(
+            tool,
+            name,
+            config.tools.descriptions.get(&original),
+            &hidden,
+            config.tools.annotations.get(&original),
+        );
+        c.tools.push(ToolEntry {
+            tool: served,
+            source: inner.name.clone(),
+            handler: Arc::new(UpstreamTool {
+                inner: inner.clone(),
+                name: original,
+                hidden,
+            }),
+        });
+    }
+    let resources = Filter::of(&config.resources);
+    let uris = &inner.hub.uris;
+    for r in &listing.resources {
+        if !resources.admits(&r.uri) {
+            continue;
+        }
+        let mut served = r.clone();
+        served.uri = uris.expose(&r.uri);
+        c.resources.push(ResourceEntry {
+            resource: served,
+            source: inner.name.clone(),
+            handler: Arc::new(UpstreamResource(inner.clone())),
+        });
+    }
+    for t in &listing.templates {
+        if !resources.admits(&t.uri_template) {
+            continue;
+        }
+        let mut served = t.clone();
+        served.uri_template = uris.expose(&t.uri_template);
+        let matcher = match UriTemplate::parse(&served.uri_template) {
+            Ok(m) => m,
+            // Beyond level 1 (`{+path}`, `{?q}`): matched loosely (each expression as one
+            // variable); the server itself decides what the URI means.
+            Err(_) => match UriTemplate::parse(&loosen(&served.uri_template)) {
+                Ok(m) => m,
+                Err(e) => {
+                    warnings.push(format!("resource template left out: {e}"));
+                    continue;
+                }
+            },
+        };
+        c.templates.push(TemplateEntry {
+            template: served,
+            matcher,
+            source: inner.name.clone(),
+            handler: Arc::new(UpstreamResource(inner.clone())),
+        });
+    }
+    if let Some(prefix) = uris.prefix()
+        && caps.resources.is_some()
+    {
+        c.prefixes.push(PrefixEntry {
+            prefix: prefix.to_owned(),
+            source: inner.name.clone(),
+            handler: Arc::new(UpstreamResource(inner.clone())),
+        });
+    }
+    let prompts = Filter::of(&config.prompts);
+    let mut prompt_namer = Namer::new(config.max_name_length);
+    for p in &listing.prompts {
+        if !prompts.admits(&p.name) {
+            continue;
+        }
+        let Some((name, why)) = prompt_namer.assign(namespace, &p.name) else {
+            warnings.push(format!(
+                "prompt `{}` left out: its name has no usable characters",
+                p.name
+            ));
+            continue;
+        };
+        if let Some(why) = why {
+            warnings.push(format!("prompt `{}`: {why}", p.name));
+        }
+        let mut served = p.clone();
+        served.name = name;
+        c.prompts.push(PromptEntry {
+            prompt: served,
+            source: inner.name.clone(),
+            handler: Arc::new(UpstreamPrompt {
+                inner: inner.clone(),
+                name: p.name.clone(),
+            }),
+        });
+    }
+    (c, warnings)
+}
+
+/// A URI template with every expression made a simple variable (`{+path}` → `{v1}`).
+fn loosen(template: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut n = 0;
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        n += 1;
+        out.push_str(&format!("{{v{n}}}"));
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The tool as served: its name, and the curation applied (hidden arguments leave the input
+/// schema; descriptions and hints replaced).
+fn curated_tool(
+    tool: &Tool,
+    name: String,
+    description: Option<&String>,
+    hidden: &ArgumentValues,
+    annotations: Option<&AnnotationOverride>,
+) -> Tool {
+    let mut served = tool.clone();
+    served.name = name.into();
+    if let Some(d) = description {
+        served.description = Some(d.clone().into());
+    }
+    if !hidden.fixed.is_empty() || !hidden.defaults.is_empty() {
+        let mut schema = (*served.input_schema).clone();
+        let names: Vec<&String> = hidden.fixed.keys().chain(hidden.defaults.keys()).collect();
+        if let Some(Value::Object(props)) = schema.get_mut("properties") {
+            for n in &names {
+                props.remove(n.as_str());
+            }
+        }
+        if let Some(Value::Array(required)) = schema.get_mut("required") {
+            required.retain(|r| !r.as_str().is_some_and(|r| names.iter().any(|n| *n == r)));
+        }
+        served.input_schema = Arc::new(schema);
+    }
+    if let Some(o) = annotations {
+        let mut a = served.annotations.clone().unwrap_or_default();
+        if let Some(v) = o.read_only {
+            a.read_only_hint = Some(v);
+        }
+        if let Some(v) = o.destructive {
+            a.destructive_hint = Some(v);
+        }
+        if let Some(v) = o.idempotent {
+            a.idempotent_hint = Some(v);
+        }
+        if let Some(v) = o.open_world {
+            a.open_world_hint = Some(v);
+        }
+        served.annotations = Some(a);
+    }
+    served
+}
+
+fn unexpected(name: &str, what: &str) -> ToolError {
+    ToolError::new(
+        ToolErrorKind::Protocol,
+        format!("upstream `{name}` answered {what} with another kind of result"),
+    )
+}
+
+/// A tool of an upstream server.
+struct UpstreamTool {
+    inner: Arc<Inner>,
+    /// The server's name for it.
+    name: String,
+    hidden: ArgumentValues,
+}
+
+/// The arguments sent: the model's, with the hidden defaults filled in and the fixed values
+/// forced.
+fn with_hidden(mut arguments: JsonObject, hidden: &ArgumentValues) -> JsonObject {
+    for (k, v) in &hidden.defaults {
+        arguments.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    for (k, v) in &hidden.fixed {
+        arguments.insert(k.clone(), v.clone());
+    }
+    arguments
+}
+
+impl ToolHandler for UpstreamTool {
+    fn call(
+        &self,
+        ctx: &CallContext,
+        arguments: JsonObject,
+    ) -> BoxFuture<'static, Result<CallToolResult, ToolError>> {
+        let inner = self.inner.clone();
+        let ctx = ctx.clone();
+        let arguments = with_hidden(arguments, &self.hidden);
+        let params = CallToolRequestParams::new(self.name.clone()).with_arguments(arguments);
+        Box::pin(async move {
+            let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+            match inner.request(&ctx, "tools/call", request).await? {
+                ServerResult::CallToolResult(r) => Ok(r),
+                ServerResult::InputRequiredResult(_) => Err(ToolError::new(
+                    ToolErrorKind::Protocol,
+                    format!(
+                        "upstream `{}` asked for more input (2026-07-28 input_required), which the gateway does not relay yet",
+                        inner.name
+                    ),
+                )),
+                _ => Err(unexpected(&inner.name, "tools/call")),
+            }
+        })
+    }
+
+    fn interactive(&self) -> bool {
+        true
+    }
+}
+
+/// The resources (fixed, templated, or under the source's URI prefix) of an upstream server.
+struct UpstreamResource(Arc<Inner>);
+
+impl ToolHandler for UpstreamResource {
+    fn call(
+        &self,
+        _ctx: &CallContext,
+        _arguments: JsonObject,
+    ) -> BoxFuture<'static, Result<CallToolResult, ToolError>> {
+        Box::pin(std::future::ready(Err(ToolError::new(
+            ToolErrorKind::Internal,
+            "a resource is not a tool",
+        ))))
+    }
+
+    fn read(
+        &self,
+        ctx: &CallContext,
+        uri: &str,
+        _arguments: JsonObject,
+    ) -> BoxFuture<'static, Result<Vec<ResourceContents>, ToolError>> {
+        let inner = self.0.clone();
+        let ctx = ctx.clone();
+        let upstream_uri = inner.hub.uris.upstream(uri).to_owned();
+        Box::pin(async move {
+            let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(
+                ReadResourceRequestParams::new(upstream_uri),
+            ));
+            match inner.request(&ctx, "resources/read", request).await? {
+                ServerResult::ReadResourceResult(r) => Ok(r
+                    .contents
+                    .into_iter()
+                    .map(|c| expose_contents(&inner, c))
+                    .collect()),
+                _ => Err(unexpected(&inner.name, "resources/read")),
+            }
+        })
+    }
+
+    fn complete(
+        &self,
+        ctx: &CallContext,
+        uri: &str,
+        argument: ArgumentInfo,
+        context: Option<CompletionContext>,
+    ) -> BoxFuture<'static, Result<CompleteResult, ToolError>> {
+        let reference = Reference::for_resource(self.0.hub.uris.upstream(uri).to_owned());
+        complete(self.0.clone(), ctx.clone(), reference, argument, context)
+    }
+
+    fn subscribe(
+        &self,
+        ctx: &CallContext,
+        uri: &str,
+        subscribe: bool,
+    ) -> BoxFuture<'static, Result<(), ToolError>> {
+        let inner = self.0.clone();
+        let ctx = ctx.clone();
+        let upstream_uri = inner.hub.uris.upstream(uri).to_owned();
+        Box::pin(async move {
+            let Some(client) = ctx.client.clone() else {
+                return Err(ToolError::new(
+                    ToolErrorKind::InvalidArguments,
+                    "subscriptions need a client session to send updates to",
+                ));
+            };
+            if !inner.hub.subscribe(&upstream_uri, client, subscribe) {
+                // Another client already holds (or still holds) the upstream subscription.
+                return Ok(());
+            }
+            let (request, method) = if subscribe {
+                (
+                    ClientRequest::SubscribeRequest(SubscribeRequest::new(
+                        SubscribeRequestParams::new(upstream_uri),
+                    )),
+                    "resources/subscribe",
+                )
+            } else {
+                (
+                    ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(
+                        UnsubscribeRequestParams::new(upstream_uri),
+                    )),
+                    "resources/unsubscribe",
+                )
+            };
+            inner.request(&ctx, method, request).await.map(|_| ())
+        })
+    }
+}
+
+/// Resource contents with their URI in served form.
+fn expose_contents(inner: &Inner, mut c: ResourceContents) -> ResourceContents {
+    match &mut c {
+        ResourceContents::TextResourceContents { uri, .. }
+        | ResourceContents::BlobResourceContents { uri, .. } => {
+            *uri = inner.hub.uris.expose(uri);
+        }
+        _ => {}
+    }
+    c
+}
+
+fn complete(
+    inner: Arc<Inner>,
+    ctx: CallContext,
+    reference: Reference,
+    argument: ArgumentInfo,
+    context: Option<CompletionContext>,
+) -> BoxFuture<'static, Result<CompleteResult, ToolError>> {
+    Box::pin(async move {
+        if inner.listing.load().capabilities.completions.is_none() {
+            return Ok(CompleteResult::default());
+        }
+        let mut params = CompleteRequestParams::new(reference, argument);
+        params.context = context;
+        let request = ClientRequest::CompleteRequest(CompleteRequest::new(params));
+        match inner.request(&ctx, "completion/complete", request).await? {
+            ServerResult::CompleteResult(r) => Ok(r),
+            _ => Err(unexpected(&inner.name, "completion/complete")),
+        }
+    })
+}
+
+/// A prompt of an upstream server.
+struct UpstreamPrompt {
+    inner: Arc<Inner>,
+    /// The server's name for it.
+    name: String,
+}
+
+impl PromptHandler for UpstreamPrompt {
+    fn get(
+        &self,
+        ctx: &CallContext,
+        arguments: JsonObject,
+    ) -> BoxFuture<'static, Result<GetPromptResult, ToolError>> {
+        let inner = self.inner.clone();
+        let ctx = ctx.clone();
+        let mut params = GetPromptRequestParams::new(self.name.clone());
+        if !arguments.is_empty() {
+            params.arguments = Some(arguments);
+        }
+        Box::pin(async move {
+            let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
+            match inner.request(&ctx, "prompts/get", request).await? {
+                ServerResult::GetPromptResult(r) => Ok(r),
+                _ => Err(unexpected(&inner.name, "prompts/get")),
+            }
+        })
+    }
+
+    fn complete(
+        &self,
+        ctx: &CallContext,
+        argument: ArgumentInfo,
+        context: Option<CompletionContext>,
+    ) -> BoxFuture<'static, Result<CompleteResult, ToolError>> {
+        let reference = Reference::for_prompt(self.name.clone());
+        complete(
+            self.inner.clone(),
+            ctx.clone(),
+            reference,
+            argument,
+            context,
+        )
+    }
+}
+
+/// `/readyz` for an upstream: ready while connected (or idle, lazily started).
+struct Probe(Arc<Inner>);
+
+impl ReadinessProbe for Probe {
+    fn check(&self) -> BoxFuture<'static, Result<(), String>> {
+        let status = crate::Upstream {
+            inner: self.0.clone(),
+        }
+        .status();
+        Box::pin(std::future::ready(match status.phase {
+            Phase::Ready | Phase::Idle => Ok(()),
+            phase => {
+                let mut why = format!(
+                    "upstream {} (restarts: {})",
+                    phase.as_str(),
+                    status.restarts
+                );
+                if let Some(e) = status.last_error {
+                    why.push_str(&format!(": {e}"));
+                }
+                Err(why)
+            }
+        }))
+    }
+}
+
+/// The upstream's log level.
+struct Control(Arc<Inner>);
+
+impl SourceControl for Control {
+    #[allow(deprecated)] // Logging is deprecated by SEP-2577 but part of 2025-11-25.
+    fn set_log_level(
+        &self,
+        ctx: &CallContext,
+        level: rmcp::model::LoggingLevel,
+    ) -> BoxFuture<'static, Result<(), ToolError>> {
+        let inner = self.0.clone();
+        let ctx = ctx.clone();
+        Box::pin(async move { inner.set_log_level(&ctx, level).await })
+    }
+}

@@ -1,0 +1,29 @@
+//! Upstream MCP servers as toolgate sources, on rmcp's client side.
+//!
+//! Each configured server (`kind: mcp`) becomes an [`Upstream`]: a supervised connection
+//! (stdio child process or streamable HTTP session) whose tools, resources, templates and
+//! prompts are discovered, namespaced, curated and published to the gateway's catalog
+//! (`toolgate_core::Assembly`), and whose catalog entries forward every request through the
+//! gateway's one pipeline. What the server sends back outside answers (progress, log
+//! messages, sampling/elicitation/roots requests, resource updates, list changes) is routed
+//! to the client it belongs to.
+//!
+//! Modules: `config` (the YAML types), `connect` (transports), `upstream` (lifecycle and
+//! requests), `discovery` (reading every page of the lists), `entries` (catalog entries and
+//! their handlers), `client` and `routing` (what the server sends), `uris` (served resource
+//! URIs), `metrics`. Does not own: the pipeline, policies or transports toward clients, and
+//! nothing here knows OpenAPI.
+
+mod client;
+pub mod config;
+mod connect;
+mod discovery;
+mod entries;
+pub mod metrics;
+mod routing;
+mod upstream;
+mod uris;
+
+pub use config::McpSourceConfig;
+pub use metrics::UpstreamMetrics;
+pub use upstream::{Phase, SetupError, Status, Upstream};

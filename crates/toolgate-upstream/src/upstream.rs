@@ -1,0 +1,725 @@
+//! One upstream MCP server under supervision: started at gateway start or lazily, its lists
+//! discovered and published to the catalog, refreshed (on its `list_changed`
+//! notifications, on a TTL, after each restart), pinged, restarted with exponential backoff
+//! when it dies, stopped gracefully with the gateway; and the door every request to it goes
+//! through ([`Upstream::request`]): the connection for the caller (the shared one, or the
+//! caller's own under `session: per_client`), the call timeout reset by progress, the
+//! client's cancellation forwarded as `notifications/cancelled`, and every failure turned
+//! into a [`ToolError`] that names the server.
+//!
+//! Does not own: what its entries look like in the catalog (`entries.rs`) or routing what
+//! the server sends (`client.rs`, `routing.rs`).
+
+// Logging is deprecated by SEP-2577 (2026-07-28) but remains part of 2025-11-25.
+#![allow(deprecated)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use rmcp::model::{
+    CancelledNotificationParam, ClientCapabilities, ClientConfig as ClientInfo, ClientRequest,
+    Implementation, LoggingLevel, PingRequest, ProtocolVersion, Root, ServerResult,
+    SetLevelRequest, SetLevelRequestParams,
+};
+use rmcp::service::{PeerRequestOptions, ServiceError};
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use toolgate_core::{Assembly, CallContext, ToolError, ToolErrorKind};
+
+use crate::client::Hub;
+use crate::config::{FailureMode, McpSourceConfig, SessionModel, StartMode, Transport};
+use crate::connect::{self, ConnectError, Connection};
+use crate::discovery::{self, Listing};
+use crate::entries;
+use crate::metrics::UpstreamMetrics;
+use crate::uris::UriMap;
+
+/// Where an upstream is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Starting or connecting (first time or after a restart wait).
+    Starting,
+    /// Connected and serving.
+    Ready,
+    /// Not running (lazy start): its lists are known, it starts on first use.
+    Idle,
+    /// Down: died or could not start; waiting to restart.
+    Down,
+    /// Stopped with the gateway.
+    Stopped,
+}
+
+impl Phase {
+    /// Lower-case name for `/readyz` and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Ready => "ready",
+            Phase::Idle => "idle",
+            Phase::Down => "down",
+            Phase::Stopped => "stopped",
+        }
+    }
+}
+
+/// What `/readyz` and `inspect` show of an upstream.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// Its phase.
+    pub phase: Phase,
+    /// Times it was started again after dying.
+    pub restarts: u64,
+    /// Why it last failed, if it did.
+    pub last_error: Option<String>,
+    /// When it will be started again (phase `Down`).
+    pub retry_in: Option<Duration>,
+}
+
+/// Per-client upstream sessions (`session: per_client`).
+#[derive(Default)]
+struct Pool {
+    sessions: HashMap<Arc<str>, (Arc<Connection>, Instant)>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) name: Arc<str>,
+    pub(crate) config: McpSourceConfig,
+    base_dir: PathBuf,
+    pub(crate) hub: Arc<Hub>,
+    http: Option<reqwest::Client>,
+    assembly: Arc<Assembly>,
+    pub(crate) metrics: UpstreamMetrics,
+    shared: ArcSwapOption<Connection>,
+    status: Mutex<Status>,
+    phase: watch::Sender<Phase>,
+    wake: Notify,
+    pool: tokio::sync::Mutex<Pool>,
+    pub(crate) listing: ArcSwap<Listing>,
+    shutdown: CancellationToken,
+    log_level: Mutex<Option<LoggingLevel>>,
+}
+
+/// One configured upstream MCP server (cheap to clone).
+#[derive(Clone)]
+pub struct Upstream {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// Why an upstream could not be set up (bad configuration only: a server that does not start
+/// is retried, never fatal).
+#[derive(Debug, thiserror::Error)]
+#[error("source `{source_name}`: {reason}")]
+pub struct SetupError {
+    /// The source.
+    pub source_name: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl Upstream {
+    /// An upstream for `config` (relative paths resolved against `base_dir`) publishing into
+    /// `assembly`. Nothing starts until [`Upstream::start`].
+    pub fn new(
+        config: McpSourceConfig,
+        base_dir: &Path,
+        assembly: Arc<Assembly>,
+        metrics: UpstreamMetrics,
+    ) -> Result<Self, SetupError> {
+        let name: Arc<str> = Arc::from(config.name.as_str());
+        let http = match &config.transport {
+            Transport::Http { ca_file, .. } => Some(
+                connect::http_client(ca_file.as_deref().map(|f| base_dir.join(f)).as_deref())
+                    .map_err(|e| SetupError {
+                        source_name: config.name.clone(),
+                        reason: e.to_string(),
+                    })?,
+            ),
+            Transport::Stdio { .. } => None,
+        };
+        let roots = config
+            .roots
+            .iter()
+            .map(|r| {
+                let root = Root::new(r.uri.clone());
+                match &r.name {
+                    Some(n) => root.with_name(n.clone()),
+                    None => root,
+                }
+            })
+            .collect();
+        let hub = Arc::new(Hub::new(
+            name.clone(),
+            UriMap::new(&config.name, config.rewrite_resource_uris),
+            roots,
+        ));
+        let (phase, _) = watch::channel(Phase::Starting);
+        Ok(Upstream {
+            inner: Arc::new(Inner {
+                name,
+                base_dir: base_dir.to_path_buf(),
+                hub,
+                http,
+                assembly,
+                metrics,
+                shared: ArcSwapOption::empty(),
+                status: Mutex::new(Status {
+                    phase: Phase::Starting,
+                    restarts: 0,
+                    last_error: None,
+                    retry_in: None,
+                }),
+                phase,
+                wake: Notify::new(),
+                pool: tokio::sync::Mutex::default(),
+                listing: ArcSwap::default(),
+                shutdown: CancellationToken::new(),
+                log_level: Mutex::new(None),
+                config,
+            }),
+        })
+    }
+
+    /// The source name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Its current status.
+    pub fn status(&self) -> Status {
+        self.inner
+            .status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// What it serves, as last discovered: tools, resources, templates, prompts.
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let l = self.inner.listing.load();
+        (
+            l.tools.len(),
+            l.resources.len(),
+            l.templates.len(),
+            l.prompts.len(),
+        )
+    }
+
+    /// The process id of the shared session's server (stdio), for tests and `inspect`.
+    pub fn pid(&self) -> Option<u32> {
+        self.inner.shared.load().as_ref().and_then(|c| c.pid)
+    }
+
+    /// Publishes its (empty) place in the catalog, then starts supervising it. Resolves once
+    /// the first start finished (ready, idle or failed), so the gateway starts with its
+    /// lists; a server that fails to start is retried in the background.
+    pub async fn start(&self) {
+        self.inner.publish(false);
+        let mut phase = self.inner.phase.subscribe();
+        let inner = self.inner.clone();
+        tokio::spawn(async move { inner.supervise().await });
+        let _ = phase
+            .wait_for(|p| matches!(p, Phase::Ready | Phase::Idle | Phase::Down | Phase::Stopped))
+            .await;
+    }
+
+    /// Stops it (and every per-client session) and waits until its processes are gone.
+    pub async fn stop(&self) {
+        self.inner.shutdown.cancel();
+        let mut phase = self.inner.phase.subscribe();
+        let _ = phase.wait_for(|p| *p == Phase::Stopped).await;
+        let sessions: Vec<_> = self.inner.pool.lock().await.sessions.drain().collect();
+        for (_, (conn, _)) in sessions {
+            conn.stop().await;
+        }
+    }
+}
+
+/// What the gateway declares to a server: the configured features (shared session), or what
+/// the client declared (its own session).
+fn client_info(capabilities: ClientCapabilities) -> ClientInfo {
+    ClientInfo::new(
+        capabilities,
+        Implementation::new("toolgate", env!("CARGO_PKG_VERSION")),
+    )
+}
+
+fn shared_capabilities(config: &McpSourceConfig) -> ClientCapabilities {
+    let mut c = ClientCapabilities::default();
+    let f = &config.client_capabilities;
+    if f.sampling {
+        c.sampling = Some(Default::default());
+    }
+    if f.elicitation {
+        c.elicitation = Some(Default::default());
+    }
+    if f.roots {
+        c.roots = Some(Default::default());
+    }
+    c
+}
+
+impl Inner {
+    fn set_phase(&self, phase: Phase, error: Option<String>, retry_in: Option<Duration>) {
+        {
+            let mut s = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+            s.phase = phase;
+            if error.is_some() {
+                s.last_error = error;
+            }
+            s.retry_in = retry_in;
+        }
+        self.metrics.set_up(&self.name, phase == Phase::Ready);
+        self.phase.send_replace(phase);
+    }
+
+    /// Publishes the entries of the last listing (`available`), or its empty place.
+    fn publish(self: &Arc<Self>, available: bool) {
+        let listing = self.listing.load_full();
+        let keep = available || self.config.failure_mode == FailureMode::FailClosed;
+        let (contribution, warnings) = entries::contribution(self, &listing, keep);
+        for w in warnings {
+            tracing::warn!(upstream = %self.name, "{w}");
+        }
+        for d in self.assembly.publish(contribution) {
+            tracing::warn!(upstream = %self.name, "left out: {d}");
+        }
+    }
+
+    async fn connect(
+        &self,
+        capabilities: ClientCapabilities,
+    ) -> Result<Arc<Connection>, ConnectError> {
+        let timeout = Duration::from_millis(self.config.timeouts.connect_ms);
+        let connecting = connect::connect(
+            self.hub.clone(),
+            &self.config.transport,
+            &self.base_dir,
+            client_info(capabilities),
+            self.http.as_ref(),
+        );
+        match tokio::time::timeout(timeout, connecting).await {
+            Ok(r) => r,
+            Err(_) => Err(ConnectError::Handshake(format!(
+                "no answer within {} ms (timeouts.connect_ms)",
+                self.config.timeouts.connect_ms
+            ))),
+        }
+    }
+
+    /// Connects the shared session and reads its lists.
+    async fn start_once(self: &Arc<Self>) -> Result<Arc<Connection>, String> {
+        let conn = self
+            .connect(shared_capabilities(&self.config))
+            .await
+            .map_err(|e| e.to_string())?;
+        let timeout = Duration::from_millis(self.config.timeouts.connect_ms);
+        match tokio::time::timeout(
+            timeout,
+            discovery::discover(&self.name, &conn.peer, &conn.capabilities),
+        )
+        .await
+        {
+            Ok(Ok(listing)) => {
+                self.listing.store(Arc::new(listing));
+                Ok(conn)
+            }
+            Ok(Err(e)) => {
+                conn.stop().await;
+                Err(format!("reading its lists failed: {e}"))
+            }
+            Err(_) => {
+                conn.stop().await;
+                Err(format!(
+                    "reading its lists took longer than {} ms (timeouts.connect_ms)",
+                    self.config.timeouts.connect_ms
+                ))
+            }
+        }
+    }
+
+    async fn supervise(self: Arc<Self>) {
+        let restart = &self.config.restart;
+        let mut backoff = Duration::from_millis(restart.initial_backoff_ms);
+        let mut first = true;
+        loop {
+            if self.shutdown.is_cancelled() {
+                break;
+            }
+            self.set_phase(Phase::Starting, None, None);
+            let started = Instant::now();
+            match self.start_once().await {
+                Ok(conn) => {
+                    if first && self.config.start == StartMode::Lazy {
+                        // Lists known; the server runs once something needs it.
+                        conn.stop().await;
+                        self.publish(true);
+                        self.set_phase(Phase::Idle, None, None);
+                        tracing::info!(upstream = %self.name, "upstream listed; it starts on first use");
+                        tokio::select! {
+                            () = self.wake.notified() => {}
+                            () = self.shutdown.cancelled() => break,
+                        }
+                        first = false;
+                        continue;
+                    }
+                    first = false;
+                    self.apply_log_level(&conn).await;
+                    self.shared.store(Some(conn.clone()));
+                    self.publish(true);
+                    self.set_phase(Phase::Ready, None, None);
+                    let (tools, resources, templates, prompts) = {
+                        let l = self.listing.load();
+                        (
+                            l.tools.len(),
+                            l.resources.len(),
+                            l.templates.len(),
+                            l.prompts.len(),
+                        )
+                    };
+                    tracing::info!(upstream = %self.name, pid = ?conn.pid, tools, resources, templates, prompts, "upstream ready");
+                    let ended = self.serve(&conn).await;
+                    self.shared.store(None);
+                    if !ended {
+                        conn.stop().await;
+                        break;
+                    }
+                    conn.stop().await;
+                    if started.elapsed() >= Duration::from_millis(restart.reset_after_ms) {
+                        backoff = Duration::from_millis(restart.initial_backoff_ms);
+                    }
+                    self.record_restart(
+                        "the upstream ended the session (exited or disconnected)".to_owned(),
+                        backoff,
+                    );
+                }
+                Err(e) => {
+                    first = false;
+                    self.record_restart(e, backoff);
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = self.shutdown.cancelled() => break,
+            }
+            backoff = (backoff * 2).min(Duration::from_millis(restart.max_backoff_ms));
+        }
+        self.set_phase(Phase::Stopped, None, None);
+    }
+
+    fn record_restart(self: &Arc<Self>, reason: String, wait: Duration) {
+        tracing::warn!(upstream = %self.name, retry_in_ms = wait.as_millis() as u64, "upstream down: {reason}");
+        {
+            let mut s = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+            s.restarts += 1;
+        }
+        self.metrics.restarted(&self.name);
+        self.set_phase(Phase::Down, Some(reason), Some(wait));
+        self.publish(false);
+    }
+
+    /// Serves one shared session until it ends (true) or the gateway stops (false):
+    /// refreshes its lists and pings it meanwhile.
+    async fn serve(self: &Arc<Self>, conn: &Arc<Connection>) -> bool {
+        let refresh_every = self.config.refresh_seconds;
+        let mut refresh = tokio::time::interval(Duration::from_secs(refresh_every.max(1)));
+        refresh.reset();
+        let ping_every = self.config.ping_seconds;
+        let mut ping = tokio::time::interval(Duration::from_secs(ping_every.max(1)));
+        ping.reset();
+        let modern = conn
+            .peer
+            .peer_info()
+            .is_some_and(|i| i.protocol_version >= ProtocolVersion::V_2026_07_28);
+        loop {
+            tokio::select! {
+                () = conn.ended() => return true,
+                () = self.shutdown.cancelled() => return false,
+                () = self.hub.refresh.notified() => self.refresh(conn).await,
+                _ = refresh.tick(), if refresh_every > 0 => self.refresh(conn).await,
+                // 2026-07-28 has no ping.
+                _ = ping.tick(), if ping_every > 0 && !modern => {
+                    let request = ClientRequest::PingRequest(PingRequest {
+                        method: Default::default(),
+                        extensions: Default::default(),
+                    });
+                    let wait = Duration::from_millis(self.config.timeouts.call_ms.min(10_000));
+                    let answered = tokio::time::timeout(wait, conn.peer.send_request(request)).await;
+                    if !matches!(answered, Ok(Ok(_))) {
+                        tracing::warn!(upstream = %self.name, "no answer to ping within {} ms; restarting it", wait.as_millis());
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn refresh(self: &Arc<Self>, conn: &Arc<Connection>) {
+        let timeout = Duration::from_millis(self.config.timeouts.connect_ms);
+        match tokio::time::timeout(
+            timeout,
+            discovery::discover(&self.name, &conn.peer, &conn.capabilities),
+        )
+        .await
+        {
+            Ok(Ok(listing)) => {
+                self.listing.store(Arc::new(listing));
+                self.publish(true);
+            }
+            Ok(Err(e)) => tracing::warn!(upstream = %self.name, "refreshing its lists failed: {e}"),
+            Err(_) => tracing::warn!(upstream = %self.name, "refreshing its lists timed out"),
+        }
+    }
+
+    async fn apply_log_level(&self, conn: &Connection) {
+        let level = *self
+            .log_level
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(level) = level
+            && conn.capabilities.logging.is_some()
+        {
+            let request = ClientRequest::SetLevelRequest(SetLevelRequest::new(
+                SetLevelRequestParams::new(level),
+            ));
+            let _ = conn.peer.send_request(request).await;
+        }
+    }
+
+    fn unavailable(&self) -> ToolError {
+        let s = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut message = format!(
+            "upstream MCP server `{}` is {}",
+            self.name,
+            s.phase.as_str()
+        );
+        if let Some(e) = &s.last_error {
+            message.push_str(&format!(" ({e})"));
+        }
+        if let Some(wait) = s.retry_in {
+            message.push_str(&format!(
+                "; next start attempt in {} s",
+                wait.as_secs().max(1)
+            ));
+        }
+        ToolError::new(ToolErrorKind::Unavailable, message)
+    }
+
+    /// The shared session, starting a lazy server if needed.
+    async fn shared_connection(&self) -> Result<Arc<Connection>, ToolError> {
+        if let Some(c) = self.shared.load_full()
+            && !c.is_ended()
+        {
+            return Ok(c);
+        }
+        let mut phase = self.phase.subscribe();
+        if *phase.borrow() == Phase::Idle {
+            self.wake.notify_one();
+        }
+        if matches!(*phase.borrow(), Phase::Idle | Phase::Starting) {
+            let wait = Duration::from_millis(self.config.timeouts.connect_ms);
+            let _ = tokio::time::timeout(
+                wait,
+                phase.wait_for(|p| matches!(p, Phase::Ready | Phase::Down | Phase::Stopped)),
+            )
+            .await;
+        }
+        match self.shared.load_full() {
+            Some(c) if !c.is_ended() => Ok(c),
+            _ => Err(self.unavailable()),
+        }
+    }
+
+    /// The session of the caller of `ctx`.
+    async fn connection(self: &Arc<Self>, ctx: &CallContext) -> Result<Arc<Connection>, ToolError> {
+        let (SessionModel::PerClient, Some(client)) = (self.config.session, &ctx.client) else {
+            return self.shared_connection().await;
+        };
+        let key = client.session_key().clone();
+        let mut pool = self.pool.lock().await;
+        pool.sessions.retain(|_, (c, _)| !c.is_ended());
+        if let Some((conn, used)) = pool.sessions.get_mut(&key) {
+            *used = Instant::now();
+            conn.routes.set_owner(client.clone());
+            return Ok(conn.clone());
+        }
+        if pool.sessions.len() >= self.config.max_client_sessions.max(1) {
+            let idle = pool
+                .sessions
+                .iter()
+                .filter(|(_, (c, _))| !c.routes.busy())
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone());
+            match idle.and_then(|k| pool.sessions.remove(&k)) {
+                Some((old, _)) => {
+                    tokio::spawn(async move { old.stop().await });
+                }
+                None => {
+                    return Err(ToolError::new(
+                        ToolErrorKind::Overloaded,
+                        format!(
+                            "upstream `{}`: all {} client sessions are busy (max_client_sessions); retry shortly",
+                            self.name, self.config.max_client_sessions
+                        ),
+                    ));
+                }
+            }
+        }
+        let capabilities = client.capabilities().cloned().unwrap_or_default();
+        let conn = self.connect(capabilities).await.map_err(|e| {
+            ToolError::new(
+                ToolErrorKind::Unavailable,
+                format!(
+                    "upstream `{}`: cannot open a session for this client: {e}",
+                    self.name
+                ),
+            )
+        })?;
+        self.apply_log_level(&conn).await;
+        conn.routes.set_owner(client.clone());
+        pool.sessions.insert(key, (conn.clone(), Instant::now()));
+        Ok(conn)
+    }
+
+    /// Sends `request` for the caller of `ctx` and waits for the answer (see the module
+    /// docs); `method` labels metrics and messages.
+    pub(crate) async fn request(
+        self: &Arc<Self>,
+        ctx: &CallContext,
+        method: &'static str,
+        request: ClientRequest,
+    ) -> Result<ServerResult, ToolError> {
+        let result = self.request_inner(ctx, request).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.kind.as_str(),
+        };
+        self.metrics.request(&self.name, method, outcome);
+        result
+    }
+
+    async fn request_inner(
+        self: &Arc<Self>,
+        ctx: &CallContext,
+        request: ClientRequest,
+    ) -> Result<ServerResult, ToolError> {
+        let conn = self.connection(ctx).await?;
+        let t = &self.config.timeouts;
+        let options = PeerRequestOptions::with_timeout(Duration::from_millis(t.call_ms))
+            .reset_timeout_on_progress()
+            .with_max_total_timeout(Duration::from_millis(t.max_call_ms));
+        let handle = conn
+            .peer
+            .send_request_with_option(request, options)
+            .await
+            .map_err(|e| self.service_error(e))?;
+        let id = handle.id.clone();
+        let route = ctx.client.clone().map(|client| {
+            conn.routes
+                .register(id.clone(), handle.progress_token.clone(), client)
+        });
+        tokio::select! {
+            r = handle.await_response() => {
+                if let Some(route) = &route {
+                    route.settle().await;
+                }
+                r.map_err(|e| self.service_error(e))
+            }
+            () = ctx.cancel.cancelled() => {
+                let notice = CancelledNotificationParam::new(
+                    Some(id),
+                    Some("the client cancelled the request".to_owned()),
+                );
+                let _ = conn.peer.notify_cancelled(notice).await;
+                Err(ToolError::new(ToolErrorKind::Cancelled, format!("the call to upstream `{}` was cancelled by the client", self.name)))
+            }
+        }
+    }
+
+    fn service_error(&self, e: ServiceError) -> ToolError {
+        let name = &self.name;
+        match e {
+            ServiceError::McpError(error) => {
+                ToolError::upstream_rpc(format!("upstream `{name}`: {}", error.message), error)
+            }
+            ServiceError::Timeout { timeout } => ToolError::new(
+                ToolErrorKind::Timeout,
+                format!(
+                    "upstream `{name}` did not answer within {} ms (timeouts.call_ms, restarted by progress; timeouts.max_call_ms in total)",
+                    timeout.as_millis()
+                ),
+            ),
+            ServiceError::TransportClosed | ServiceError::TransportSend(_) => ToolError::new(
+                ToolErrorKind::Transport,
+                format!(
+                    "the connection to upstream `{name}` was lost during the request (the server may have crashed); it is restarted"
+                ),
+            ),
+            ServiceError::Cancelled { .. } => ToolError::new(
+                ToolErrorKind::Cancelled,
+                format!("the request to upstream `{name}` was cancelled"),
+            ),
+            other => ToolError::new(
+                ToolErrorKind::Protocol,
+                format!("upstream `{name}` broke the protocol: {other}"),
+            ),
+        }
+    }
+
+    /// Records the lowest level any client asked for and passes it to the server.
+    pub(crate) async fn set_log_level(
+        self: &Arc<Self>,
+        ctx: &CallContext,
+        level: LoggingLevel,
+    ) -> Result<(), ToolError> {
+        fn rank(l: LoggingLevel) -> u8 {
+            [
+                LoggingLevel::Debug,
+                LoggingLevel::Info,
+                LoggingLevel::Notice,
+                LoggingLevel::Warning,
+                LoggingLevel::Error,
+                LoggingLevel::Critical,
+                LoggingLevel::Alert,
+                LoggingLevel::Emergency,
+            ]
+            .iter()
+            .position(|x| *x == l)
+            .unwrap_or(0) as u8
+        }
+        let effective = {
+            let mut current = self
+                .log_level
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let lowest = match *current {
+                Some(c)
+                    if rank(c) <= rank(level) && self.config.session == SessionModel::Shared =>
+                {
+                    c
+                }
+                _ => level,
+            };
+            *current = Some(lowest);
+            lowest
+        };
+        let request = ClientRequest::SetLevelRequest(SetLevelRequest::new(
+            SetLevelRequestParams::new(effective),
+        ));
+        match self.request(ctx, "logging/setLevel", request).await {
+            Ok(_) => Ok(()),
+            // A server that does not log has nothing to set.
+            Err(e)
+                if e.rpc_error
+                    .as_ref()
+                    .is_some_and(|r| r.code == rmcp::model::ErrorCode::METHOD_NOT_FOUND) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
