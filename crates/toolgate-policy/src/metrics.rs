@@ -12,7 +12,8 @@
 //! drop guard: the gauge goes back down and the call counts with outcome `dropped`.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -63,6 +64,8 @@ pub struct Metrics {
     /// `toolgate_edge_calls_total`'s counters, resolved once: [transport][path] (the label
     /// set is tiny and fixed, so no lookup per call).
     edge: [[Counter; 2]; 3],
+    /// Handles of `calls` and `latency` by label set.
+    handles: RwLock<hashbrown::HashMap<HandleKey, Handles>>,
 }
 
 /// The index of a transport in [`Metrics::edge`].
@@ -141,6 +144,7 @@ impl Metrics {
             latency,
             in_flight,
             edge,
+            handles: RwLock::default(),
         })
     }
 
@@ -153,21 +157,90 @@ impl Metrics {
     }
 
     fn record(&self, method: &'static str, tool: &str, outcome: &'static str, seconds: f64) {
-        self.calls
-            .get_or_create(&CallLabels {
-                method: Cow::Borrowed(method),
-                tool: tool.to_owned(),
-                outcome: Cow::Borrowed(outcome),
-            })
-            .inc();
-        self.latency
-            .get_or_create(&LatencyLabels {
-                method: Cow::Borrowed(method),
-                tool: tool.to_owned(),
-            })
-            .observe(seconds);
+        let query = HandleQuery {
+            method,
+            tool,
+            outcome,
+        };
+        let cached = self
+            .handles
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&query)
+            .cloned();
+        let (count, latency) = match cached {
+            Some(handles) => handles,
+            None => {
+                let handles = (
+                    self.calls
+                        .get_or_create(&CallLabels {
+                            method: Cow::Borrowed(method),
+                            tool: tool.to_owned(),
+                            outcome: Cow::Borrowed(outcome),
+                        })
+                        .clone(),
+                    self.latency
+                        .get_or_create(&LatencyLabels {
+                            method: Cow::Borrowed(method),
+                            tool: tool.to_owned(),
+                        })
+                        .clone(),
+                );
+                self.handles
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(
+                        HandleKey {
+                            method,
+                            tool: tool.into(),
+                            outcome,
+                        },
+                        handles.clone(),
+                    );
+                handles
+            }
+        };
+        count.inc();
+        latency.observe(seconds);
     }
 }
+
+/// The metric handles of one (method, tool, outcome), cached so that recording a call is
+/// one lookup with a fast hash instead of two label-set lookups with SipHash and two
+/// allocations (the label sets are bounded, so the cache is too).
+#[derive(PartialEq, Eq)]
+struct HandleKey {
+    method: &'static str,
+    tool: Box<str>,
+    outcome: &'static str,
+}
+
+/// A [`HandleKey`] by reference (what a call has), hashed and compared alike.
+struct HandleQuery<'a> {
+    method: &'static str,
+    tool: &'a str,
+    outcome: &'static str,
+}
+
+impl Hash for HandleKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self.method, &*self.tool, self.outcome).hash(state);
+    }
+}
+
+impl Hash for HandleQuery<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self.method, self.tool, self.outcome).hash(state);
+    }
+}
+
+impl hashbrown::Equivalent<HandleKey> for HandleQuery<'_> {
+    fn equivalent(&self, key: &HandleKey) -> bool {
+        self.method == key.method && self.tool == &*key.tool && self.outcome == key.outcome
+    }
+}
+
+type Handles = (Counter, Histogram);
 
 /// Records call counts and latency.
 #[derive(Clone)]
