@@ -27,6 +27,61 @@ pub(crate) struct OpPlan {
     pub prefix: String,
     /// The request body content type (override or the spec's).
     pub body_content_type: Option<String>,
+    /// The operation's path template, parsed once; `Err` says why it cannot be used (a
+    /// variable the operation declares no path parameter for), reported on each call.
+    path: Result<Vec<Segment>, String>,
+}
+
+/// One `/`-separated segment of a path template.
+#[derive(Debug, Clone)]
+struct Segment {
+    /// Literal text and variables, in order.
+    pieces: Vec<Piece>,
+}
+
+#[derive(Debug, Clone)]
+enum Piece {
+    Literal(String),
+    /// The path parameter at this position of `op.params`.
+    Var(usize),
+}
+
+/// Parses `op.path` into segments of literals and `{var}`s bound to their parameters.
+fn parse_template(op: &Operation) -> Result<Vec<Segment>, String> {
+    let template = op.path.strip_prefix('/').unwrap_or(&op.path);
+    template
+        .split('/')
+        .map(|segment| {
+            let mut pieces = Vec::new();
+            let mut rest = segment;
+            while let Some(open) = rest.find('{') {
+                let Some(close) = rest[open..].find('}').map(|c| open + c) else {
+                    break;
+                };
+                if open > 0 {
+                    pieces.push(Piece::Literal(rest[..open].to_owned()));
+                }
+                let var = &rest[open + 1..close];
+                let index = op
+                    .params
+                    .iter()
+                    .position(|p| p.location == ParamLocation::Path && p.name == var)
+                    .ok_or_else(|| {
+                        format!(
+                            "path template `{}` uses `{{{var}}}` but the operation declares no \
+                             such path parameter",
+                            op.path
+                        )
+                    })?;
+                pieces.push(Piece::Var(index));
+                rest = &rest[close + 1..];
+            }
+            if !rest.is_empty() || pieces.is_empty() {
+                pieces.push(Piece::Literal(rest.to_owned()));
+            }
+            Ok(Segment { pieces })
+        })
+        .collect()
 }
 
 impl OpPlan {
@@ -43,6 +98,7 @@ impl OpPlan {
         OpPlan {
             base,
             prefix,
+            path: parse_template(op),
             body_content_type: op.body.as_ref().map(|b| {
                 content_type
                     .cloned()
@@ -289,79 +345,81 @@ pub(crate) fn build(
     })
 }
 
-/// Substitutes path parameters segment by segment.
+/// Substitutes path parameters segment by segment, from the template parsed once.
 fn build_path(
     op: &Operation,
     plan: &OpPlan,
     args: &Map<String, Value>,
     violations: &mut Vec<ArgumentViolation>,
 ) -> Result<String, ToolError> {
-    let template = op.path.strip_prefix('/').unwrap_or(&op.path);
-    let mut out = plan.prefix.clone();
-    for segment in template.split('/') {
-        let mut text = String::new();
-        let mut vars: Vec<&Param> = Vec::new();
-        let mut literal = true;
-        let mut rest = segment;
-        while let Some(open) = rest.find('{') {
-            let Some(close) = rest[open..].find('}').map(|c| open + c) else {
-                break;
-            };
-            text.push_str(&rest[..open]);
-            let var = &rest[open + 1..close];
-            rest = &rest[close + 1..];
-            literal = false;
-            let param = op
-                .params
-                .iter()
-                .find(|p| p.location == ParamLocation::Path && p.name == var)
-                .ok_or_else(|| {
-                    ToolError::new(
-                        ToolErrorKind::Internal,
-                        format!(
-                            "path template `{}` uses `{{{var}}}` but the operation declares no \
-                             such path parameter",
-                            op.path
-                        ),
-                    )
-                })?;
-            vars.push(param);
-            match present(args, param) {
-                Some(value) => {
-                    text.push_str(&pieces(param, value, Escape::Component).concat());
+    let segments = plan
+        .path
+        .as_ref()
+        .map_err(|message| ToolError::new(ToolErrorKind::Internal, message.clone()))?;
+    let mut out = String::with_capacity(plan.prefix.len() + op.path.len() + 32);
+    out.push_str(&plan.prefix);
+    for segment in segments {
+        out.push('/');
+        let start = out.len();
+        let mut vars = false;
+        let mut all_present = true;
+        for piece in &segment.pieces {
+            match piece {
+                Piece::Literal(text) => out.push_str(text),
+                Piece::Var(i) => {
+                    vars = true;
+                    let param = &op.params[*i];
+                    match present(args, param) {
+                        Some(value) => {
+                            for text in pieces(param, value, Escape::Component) {
+                                out.push_str(&text);
+                            }
+                        }
+                        None => {
+                            all_present = false;
+                            violations.push(ArgumentViolation {
+                                path: pointer(&param.arg),
+                                message: format!("missing required path parameter `{}`", param.arg),
+                            });
+                        }
+                    }
                 }
-                None => violations.push(ArgumentViolation {
-                    path: pointer(&param.arg),
-                    message: format!("missing required path parameter `{}`", param.arg),
-                }),
             }
         }
-        text.push_str(rest);
-        if !literal {
-            let decoded = percent_decode_str(&text).decode_utf8_lossy();
-            let names: Vec<String> = vars.iter().map(|p| format!("`{}`", p.arg)).collect();
-            if decoded == "." || decoded == ".." {
-                violations.push(ArgumentViolation {
-                    path: pointer(&vars[0].arg),
-                    message: format!(
+        if !vars {
+            continue;
+        }
+        let text = &out[start..];
+        let decoded = percent_decode_str(text).decode_utf8_lossy();
+        let dot_segment = decoded == "." || decoded == "..";
+        let empty = text.is_empty() && all_present;
+        if dot_segment || empty {
+            let params: Vec<&Param> = segment
+                .pieces
+                .iter()
+                .filter_map(|p| match p {
+                    Piece::Var(i) => Some(&op.params[*i]),
+                    Piece::Literal(_) => None,
+                })
+                .collect();
+            let names: Vec<String> = params.iter().map(|p| format!("`{}`", p.arg)).collect();
+            violations.push(ArgumentViolation {
+                path: pointer(&params[0].arg),
+                message: if dot_segment {
+                    format!(
                         "path argument {} would form the path segment `{decoded}`, which URL \
                          normalization removes and so changes the addressed path; pass a real \
                          identifier",
                         names.join(", ")
-                    ),
-                });
-            } else if text.is_empty() && vars.iter().all(|p| present(args, p).is_some()) {
-                violations.push(ArgumentViolation {
-                    path: pointer(&vars[0].arg),
-                    message: format!(
+                    )
+                } else {
+                    format!(
                         "path argument {} must not be empty (it fills a whole path segment)",
                         names.join(", ")
-                    ),
-                });
-            }
+                    )
+                },
+            });
         }
-        out.push('/');
-        out.push_str(&text);
     }
     Ok(out)
 }

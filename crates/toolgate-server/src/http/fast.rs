@@ -96,7 +96,7 @@ impl FastPath {
     async fn cancel(
         &self,
         session: &Arc<str>,
-        envelope: &Envelope,
+        envelope: &Envelope<'_>,
     ) -> Option<axum::response::Response> {
         let request = envelope.cancelled_request()?;
         let cancelled = self.cancellations.cancel(session, request);
@@ -154,7 +154,7 @@ pub(crate) fn headers_qualify(headers: &HeaderMap) -> Option<Revision> {
 /// rule of `revision` (for modern requests, `Mcp-Method`/`Mcp-Name` must match the body).
 fn qualify_http(
     headers: &HeaderMap,
-    env: Envelope,
+    env: Envelope<'_>,
     revision: Revision,
 ) -> Option<(serde_json::Value, McpRequest)> {
     let h = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok());

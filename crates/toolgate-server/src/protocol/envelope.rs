@@ -1,7 +1,11 @@
 //! Reading a JSON-RPC message just far enough to decide where it goes: the envelope, the few
 //! `params` the fast path serves, and what `_meta` says, parsed in one pass without building a
-//! map of the message (arguments stay a map, since the call needs them).
+//! map of the message (arguments stay a map, since the call needs them) and borrowing its
+//! strings from the message where they need no unescaping.
 
+use std::borrow::Cow;
+
+use rmcp::model::ClientCapabilities;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -14,19 +18,23 @@ const PROGRESS_TOKEN_KEY: &str = "progressToken";
 
 /// A JSON-RPC message envelope.
 #[derive(Deserialize)]
-pub(crate) struct Envelope {
-    pub(crate) jsonrpc: String,
+pub(crate) struct Envelope<'a> {
+    #[serde(borrow)]
+    pub(crate) jsonrpc: Cow<'a, str>,
     pub(crate) id: Option<Value>,
-    pub(crate) method: String,
-    #[serde(default, deserialize_with = "params_object")]
-    pub(crate) params: Option<Params>,
+    #[serde(borrow)]
+    pub(crate) method: Cow<'a, str>,
+    #[serde(default, borrow, deserialize_with = "params_object")]
+    pub(crate) params: Option<Params<'a>>,
 }
 
 /// `params` only as an object (derived structs also accept arrays, which rmcp refuses).
-fn params_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Params>, D::Error> {
-    struct Object;
-    impl<'de> serde::de::Visitor<'de> for Object {
-        type Value = Option<Params>;
+fn params_object<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Params<'a>>, D::Error> {
+    struct Object<'a>(std::marker::PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> serde::de::Visitor<'de> for Object<'a> {
+        type Value = Option<Params<'a>>;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("an object")
         }
@@ -34,12 +42,12 @@ fn params_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Params
             Params::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
         }
     }
-    d.deserialize_map(Object)
+    d.deserialize_map(Object(std::marker::PhantomData))
 }
 
 /// The `params` members the edge reads.
 #[derive(Deserialize, Default)]
-pub(crate) struct Params {
+pub(crate) struct Params<'a> {
     /// `tools/call`: the tool.
     #[serde(default)]
     pub(crate) name: Option<String>,
@@ -52,36 +60,39 @@ pub(crate) struct Params {
     /// `notifications/cancelled`: the request it cancels.
     #[serde(rename = "requestId", default)]
     pub(crate) request_id: Option<Value>,
-    #[serde(rename = "_meta", default)]
-    pub(crate) meta: Option<Meta>,
+    #[serde(rename = "_meta", default, borrow)]
+    pub(crate) meta: Option<Meta<'a>>,
 }
 
-/// What the edge reads of `params._meta`: the protocol version and client capabilities (kept
-/// as JSON: rmcp refuses a request whose capabilities do not decode, so "absent" and
-/// "undecodable" must stay distinguishable), whether a progress token is there, and how many
-/// entries it has.
+/// What the edge reads of `params._meta`: the protocol version (a string, borrowed), the
+/// client capabilities decoded as rmcp decodes them, whether a progress token is there, and
+/// how many entries it has. A version that is not a string or capabilities that do not decode
+/// make the whole message unreadable here, so it goes to rmcp, which refuses it.
 #[derive(Default)]
-pub(crate) struct Meta {
-    pub(crate) version: Option<Value>,
-    pub(crate) capabilities: Option<Value>,
+pub(crate) struct Meta<'a> {
+    pub(crate) version: Option<Cow<'a, str>>,
+    pub(crate) capabilities: Option<ClientCapabilities>,
     pub(crate) progress_token: bool,
     pub(crate) entries: usize,
 }
 
-impl<'de> Deserialize<'de> for Meta {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Meta, D::Error> {
-        struct Entries;
-        impl<'de> serde::de::Visitor<'de> for Entries {
-            type Value = Meta;
+impl<'de: 'a, 'a> Deserialize<'de> for Meta<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Meta<'a>, D::Error> {
+        struct Entries<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Entries<'a> {
+            type Value = Meta<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("an object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Meta, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Meta<'a>, A::Error> {
                 let mut meta = Meta::default();
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                     meta.entries += 1;
                     match key.as_ref() {
-                        VERSION_KEY => meta.version = Some(map.next_value()?),
+                        VERSION_KEY => meta.version = Some(map.next_value::<BorrowedStr<'a>>()?.0),
                         CAPABILITIES_KEY => meta.capabilities = Some(map.next_value()?),
                         PROGRESS_TOKEN_KEY => {
                             meta.progress_token = true;
@@ -95,13 +106,24 @@ impl<'de> Deserialize<'de> for Meta {
                 Ok(meta)
             }
         }
-        d.deserialize_map(Entries)
+        d.deserialize_map(Entries(std::marker::PhantomData))
     }
 }
 
-impl Envelope {
+/// A string borrowed from the input when it needs no unescaping.
+struct BorrowedStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for BorrowedStr<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrap<'b>(#[serde(borrow)] Cow<'b, str>);
+        Wrap::deserialize(d).map(|w| BorrowedStr(w.0))
+    }
+}
+
+impl<'a> Envelope<'a> {
     /// Parses one JSON-RPC message object (`None` for anything else, arrays included).
-    pub(crate) fn parse(bytes: &[u8]) -> Option<Envelope> {
+    pub(crate) fn parse(bytes: &'a [u8]) -> Option<Envelope<'a>> {
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return None;
         }
@@ -114,16 +136,13 @@ impl Envelope {
     }
 
     /// `_meta`, if the message has one.
-    pub(crate) fn meta(&self) -> Option<&Meta> {
+    pub(crate) fn meta(&self) -> Option<&Meta<'a>> {
         self.params.as_ref().and_then(|p| p.meta.as_ref())
     }
 
     /// Whether `_meta` names the stateless revision as the request's protocol version.
     pub(crate) fn names_modern_revision(&self) -> bool {
-        self.meta()
-            .and_then(|m| m.version.as_ref())
-            .and_then(Value::as_str)
-            == Some(super::MODERN)
+        self.meta().and_then(|m| m.version.as_deref()) == Some(super::MODERN)
     }
 
     /// The request a `notifications/cancelled` names.

@@ -32,7 +32,7 @@ pub(crate) enum Lifecycle {
 
 impl Lifecycle {
     /// The revision the fast path would answer `env` in, if any.
-    pub(crate) fn revision_for(&self, env: &Envelope) -> Option<Revision> {
+    pub(crate) fn revision_for(&self, env: &Envelope<'_>) -> Option<Revision> {
         match self {
             Lifecycle::Fresh => None,
             _ if env.names_modern_revision() => Some(Revision::Modern),
