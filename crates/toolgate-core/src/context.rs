@@ -21,7 +21,10 @@ impl CorrelationId {
 
     /// A fresh random id (UUID v4, simple form).
     pub fn generate() -> Self {
-        CorrelationId(Arc::from(uuid::Uuid::new_v4().simple().to_string()))
+        let mut text = [0u8; uuid::fmt::Simple::LENGTH];
+        CorrelationId(Arc::from(
+            &*uuid::Uuid::new_v4().simple().encode_lower(&mut text),
+        ))
     }
 
     /// Takes a client-supplied id if it is short and made only of visible ASCII without

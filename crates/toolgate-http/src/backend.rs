@@ -362,7 +362,7 @@ struct HandlerShared {
 
 /// What a call needs from its context, owned so the future is `'static`.
 struct CallParts {
-    correlation_id: String,
+    correlation_id: toolgate_core::CorrelationId,
     deadline: Option<Instant>,
     cancel: tokio_util::sync::CancellationToken,
     forwarded: Vec<(HeaderName, HeaderValue)>,
@@ -392,7 +392,7 @@ impl HandlerShared {
             }
         }
         CallParts {
-            correlation_id: ctx.correlation_id.as_str().to_owned(),
+            correlation_id: ctx.correlation_id.clone(),
             deadline: ctx.deadline,
             cancel: ctx.cancel.clone(),
             forwarded,
@@ -469,7 +469,7 @@ impl HandlerShared {
             built,
             parts.forwarded,
             parts.client_authorization,
-            &parts.correlation_id,
+            parts.correlation_id.as_str(),
         );
         let outcome = tokio::select! {
             biased;

@@ -227,11 +227,13 @@ pub(crate) fn success_result(
             info.path
         ))]));
     }
-    let mime = r
-        .content_type
-        .as_deref()
-        .map(essence)
-        .filter(|e| !e.is_empty());
+    // Only media answers need the media type as a string.
+    let mime = || {
+        r.content_type
+            .as_deref()
+            .map(essence)
+            .filter(|e| !e.is_empty())
+    };
     match classify(r.content_type.as_deref(), &r.body) {
         MediaKind::Json if !r.truncated => match serde_json::from_slice::<Value>(&r.body) {
             Ok(value) => {
@@ -267,19 +269,19 @@ pub(crate) fn success_result(
             }
             Ok(CallToolResult::success(vec![ContentBlock::text(text)]))
         }
-        _ if r.truncated => Err(too_large(info, mime.as_deref().unwrap_or("binary"))),
+        _ if r.truncated => Err(too_large(info, mime().as_deref().unwrap_or("binary"))),
         MediaKind::Image => Ok(CallToolResult::success(vec![ContentBlock::image(
             BASE64.encode(&r.body),
-            mime.unwrap_or_default(),
+            mime().unwrap_or_default(),
         )])),
         MediaKind::Audio => Ok(CallToolResult::success(vec![ContentBlock::audio(
             BASE64.encode(&r.body),
-            mime.unwrap_or_default(),
+            mime().unwrap_or_default(),
         )])),
         MediaKind::Binary => Ok(CallToolResult::success(vec![ContentBlock::resource(
             ResourceContents::BlobResourceContents {
                 uri: info.uri.to_owned(),
-                mime_type: Some(mime.unwrap_or_else(|| "application/octet-stream".to_owned())),
+                mime_type: Some(mime().unwrap_or_else(|| "application/octet-stream".to_owned())),
                 blob: BASE64.encode(&r.body),
                 meta: None,
             },

@@ -34,17 +34,51 @@ pub struct CallLogService<S> {
     inner: S,
 }
 
+/// The tool or prompt a call names: read from the resolved catalog entry when there is one
+/// (nothing copied per call), else the name as the client sent it.
+enum Named {
+    Tool(toolgate_core::Resolved),
+    Prompt(toolgate_core::Resolved),
+    Requested(String),
+}
+
+impl Named {
+    fn as_str(&self) -> &str {
+        match self {
+            Named::Tool(r) => r.tool().map_or("", |e| e.tool.name.as_ref()),
+            Named::Prompt(r) => r.prompt().map_or("", |e| e.prompt.name.as_str()),
+            Named::Requested(name) => name,
+        }
+    }
+
+    /// The catalog's entry for a call to tool `name`, or `name` itself.
+    fn tool(resolved: Option<&toolgate_core::Resolved>, name: &str) -> Named {
+        match resolved.filter(|r| r.tool().is_some()) {
+            Some(r) => Named::Tool(r.clone()),
+            None => Named::Requested(name.to_owned()),
+        }
+    }
+
+    /// The catalog's entry for prompt `name`, or `name` itself.
+    fn prompt(resolved: Option<&toolgate_core::Resolved>, name: &str) -> Named {
+        match resolved.filter(|r| r.prompt().is_some()) {
+            Some(r) => Named::Prompt(r.clone()),
+            None => Named::Requested(name.to_owned()),
+        }
+    }
+}
+
 /// What the line of one call says besides its outcome.
 struct LogLine {
     correlation_id: CorrelationId,
     transport: &'static str,
     path: &'static str,
     method: &'static str,
-    /// The tool (or prompt) as the client named it (written with escapes: it is user input).
-    tool: Option<String>,
+    /// The tool (or prompt) the client named (written with escapes: it may be user input).
+    tool: Option<Named>,
     uri: Option<String>,
     source: Option<std::sync::Arc<str>>,
-    subject: Option<String>,
+    principal: Option<std::sync::Arc<toolgate_core::Principal>>,
     started: Instant,
     written: bool,
 }
@@ -56,10 +90,16 @@ impl LogLine {
         }
         let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let latency_ms = format_args!("{latency_ms:.3}");
-        let tool = self.tool.as_deref().map(tracing::field::debug);
+        let tool = self
+            .tool
+            .as_ref()
+            .map(|t| tracing::field::debug(t.as_str()));
         let uri = self.uri.as_deref().map(tracing::field::debug);
         let source = self.source.as_deref();
-        let subject = self.subject.as_deref().map(tracing::field::debug);
+        let subject = self
+            .principal
+            .as_ref()
+            .map(|p| tracing::field::debug(p.subject.as_str()));
         match error {
             None => tracing::info!(
                 target: "toolgate::call",
@@ -119,14 +159,15 @@ where
     }
 
     fn call(&mut self, call: McpCall) -> Self::Future {
+        let resolved = call.resolved.as_ref();
         let (tool, uri) = match &call.request {
-            McpRequest::CallTool { name, .. } => (Some(name.clone()), None),
-            McpRequest::GetPrompt { name, .. } => (Some(name.clone()), None),
+            McpRequest::CallTool { name, .. } => (Some(Named::tool(resolved, name)), None),
+            McpRequest::GetPrompt { name, .. } => (Some(Named::prompt(resolved, name)), None),
             McpRequest::ReadResource { uri } | McpRequest::Subscribe { uri, .. } => {
                 (None, Some(uri.clone()))
             }
             McpRequest::Complete { reference, .. } => match reference {
-                rmcp::model::Reference::Prompt(p) => (Some(p.name.clone()), None),
+                rmcp::model::Reference::Prompt(p) => (Some(Named::Requested(p.name.clone())), None),
                 rmcp::model::Reference::Resource(r) => (None, Some(r.uri.clone())),
                 // rmcp's enum is non-exhaustive.
                 _ => (None, None),
@@ -145,7 +186,7 @@ where
             tool,
             uri,
             source: call.resolved.as_ref().and_then(|r| r.source()).cloned(),
-            subject: call.ctx.principal.as_ref().map(|p| p.subject.clone()),
+            principal: call.ctx.principal.clone(),
             started: Instant::now(),
             written: false,
         };

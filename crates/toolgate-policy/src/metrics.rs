@@ -276,10 +276,28 @@ pub struct MetricsService<S> {
 struct CallGuard {
     metrics: Arc<Metrics>,
     method: &'static str,
-    /// A catalog tool name, or `_none`: never user input.
-    tool: String,
+    /// Where the tool label comes from: a catalog name, never user input.
+    tool: ToolLabel,
     started: Instant,
     settled: bool,
+}
+
+/// The `tool` label of a call: the catalog's name of the tool or prompt it resolved to (read
+/// from the resolved catalog snapshot, so nothing is copied per call), else `_none`.
+enum ToolLabel {
+    None,
+    Tool(toolgate_core::Resolved),
+    Prompt(toolgate_core::Resolved),
+}
+
+impl ToolLabel {
+    fn as_str(&self) -> &str {
+        match self {
+            ToolLabel::Tool(r) => r.tool().map_or("_none", |e| e.tool.name.as_ref()),
+            ToolLabel::Prompt(r) => r.prompt().map_or("_none", |e| e.prompt.name.as_str()),
+            ToolLabel::None => "_none",
+        }
+    }
 }
 
 impl CallGuard {
@@ -290,7 +308,7 @@ impl CallGuard {
         self.metrics.in_flight.dec();
         self.metrics.record(
             self.method,
-            &self.tool,
+            self.tool.as_str(),
             outcome,
             self.started.elapsed().as_secs_f64(),
         );
@@ -324,11 +342,11 @@ where
         let resolved = call.resolved.as_ref();
         let tool = match &call.request {
             McpRequest::CallTool { .. } => resolved
-                .and_then(|r| r.tool())
-                .map(|e| e.tool.name.to_string()),
+                .filter(|r| r.tool().is_some())
+                .map_or(ToolLabel::None, |r| ToolLabel::Tool(r.clone())),
             McpRequest::GetPrompt { .. } => resolved
-                .and_then(|r| r.prompt())
-                .map(|e| e.prompt.name.clone()),
+                .filter(|r| r.prompt().is_some())
+                .map_or(ToolLabel::None, |r| ToolLabel::Prompt(r.clone())),
             McpRequest::ListTools { .. }
             | McpRequest::ListResources { .. }
             | McpRequest::ListResourceTemplates { .. }
@@ -336,9 +354,8 @@ where
             | McpRequest::Subscribe { .. }
             | McpRequest::ListPrompts { .. }
             | McpRequest::Complete { .. }
-            | McpRequest::SetLogLevel { .. } => None,
-        }
-        .unwrap_or_else(|| "_none".to_owned());
+            | McpRequest::SetLogLevel { .. } => ToolLabel::None,
+        };
         metrics.edge[transport_index(call.ctx.transport)][path_index(call.ctx.path)].inc();
         metrics.in_flight.inc();
         let mut guard = CallGuard {
