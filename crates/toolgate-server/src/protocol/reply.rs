@@ -71,11 +71,23 @@ pub(crate) async fn answer(
                 Err(Err(error)) => return error_reply(Some(id), &error),
             };
             shape_result_type(&mut result.result_type, revision);
-            serde_json::to_vec(&Reply {
-                jsonrpc: "2.0",
-                id,
-                result,
-            })
+            // Sized up front from the text it carries (JSON-escaped, plus the structured copy
+            // and the envelope): one allocation instead of a growing buffer.
+            let text: usize = result
+                .content
+                .iter()
+                .filter_map(|c| c.as_text().map(|t| t.text.len()))
+                .sum();
+            let mut out = Vec::with_capacity(2 * text + 256);
+            serde_json::to_writer(
+                &mut out,
+                &Reply {
+                    jsonrpc: "2.0",
+                    id,
+                    result,
+                },
+            )
+            .map(|()| out)
         }
         Ok(McpResponse::Tools(mut result)) => {
             shape_result_type(&mut result.result_type, revision);
