@@ -133,12 +133,115 @@ impl EdgePath {
 
 /// The authenticated caller (established once per request at the transport edge: from the
 /// HTTP request's authentication, or from configuration on stdio).
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Built by `toolgate-auth` (or the stdio configuration); read by the authorization layer
+/// (scopes, roles, claims), the call log and audit (subject), rate limits (subject) and
+/// sources that pass the caller's identity to their backend (claims, credential).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// Subject (`sub` claim or API key id).
+    /// Subject (`sub` claim, API key id, or the configured stdio subject).
     pub subject: String,
-    /// Granted scopes.
+    /// Granted scopes (`scope`/`scp` claims, the API key's scopes, or configured).
     pub scopes: Vec<String>,
+    /// Roles read from the configured claim path (e.g. `realm_access.roles`).
+    pub roles: Vec<String>,
+    /// How the caller was authenticated.
+    pub method: AuthMethod,
+    /// The token's claims (JWT payload or introspection answer), for authorization rules on
+    /// claims and for claim → header mapping. Empty for API keys and configured principals.
+    pub claims: Arc<serde_json::Map<String, serde_json::Value>>,
+    /// The credential the caller presented, kept only for sources configured to forward or
+    /// exchange it. Never printed.
+    pub credential: Option<Credential>,
+}
+
+impl Principal {
+    /// A principal with only a subject and scopes (configured callers, tests).
+    pub fn new(subject: impl Into<String>, scopes: Vec<String>, method: AuthMethod) -> Self {
+        Principal {
+            subject: subject.into(),
+            scopes,
+            roles: Vec::new(),
+            method,
+            claims: Arc::default(),
+            credential: None,
+        }
+    }
+
+    /// Whether the caller holds `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Whether the caller holds `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// Written by hand: the credential never prints.
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Principal")
+            .field("subject", &self.subject)
+            .field("scopes", &self.scopes)
+            .field("roles", &self.roles)
+            .field("method", &self.method)
+            .field("claims", &self.claims.keys().collect::<Vec<_>>())
+            .field(
+                "credential",
+                &self.credential.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// How a [`Principal`] was established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthMethod {
+    /// A signed JWT verified against the issuer's keys.
+    Jwt,
+    /// An opaque token accepted by RFC 7662 introspection.
+    Introspection,
+    /// A static API key from the configuration.
+    ApiKey,
+    /// Configured for the transport (stdio): no credential was presented.
+    Configured,
+}
+
+impl AuthMethod {
+    /// Lower-case name for logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Jwt => "jwt",
+            AuthMethod::Introspection => "introspection",
+            AuthMethod::ApiKey => "api_key",
+            AuthMethod::Configured => "configured",
+        }
+    }
+}
+
+/// A bearer credential as the caller presented it. `Debug` and `Display` never show it; read
+/// it with [`Credential::expose`] only to put it on the wire.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential(Arc<str>);
+
+impl Credential {
+    /// Wraps a presented credential.
+    pub fn new(value: impl Into<Arc<str>>) -> Self {
+        Credential(value.into())
+    }
+
+    /// The credential itself, to send it where the configuration says so.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Credential(<redacted>)")
+    }
 }
 
 /// Everything known about one MCP request besides its payload.

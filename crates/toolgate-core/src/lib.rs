@@ -8,6 +8,7 @@
 //! (`toolgate-server`).
 
 pub mod assembly;
+pub mod auth;
 pub mod catalog;
 pub mod client;
 pub mod context;
@@ -20,11 +21,14 @@ pub mod uri_template;
 pub mod wire;
 
 pub use assembly::{Assembly, Contribution, ListsChanged};
+pub use auth::{Authenticator, BearerError, Refusal, RefusalStatus};
 pub use catalog::{
     Catalog, CatalogBuilder, PromptEntry, SharedCatalog, SourceCapabilities, SourceEntry, ToolEntry,
 };
 pub use client::ClientChannel;
-pub use context::{CallContext, CorrelationId, EdgePath, Principal, Transport};
+pub use context::{
+    AuthMethod, CallContext, CorrelationId, Credential, EdgePath, Principal, Transport,
+};
 pub use error::{ArgumentViolation, Delivery, ErrorOrigin, GatewayError, ToolError, ToolErrorKind};
 pub use handler::{PromptHandler, ReadinessProbe, SourceControl, ToolHandler};
 pub use pipeline::{Dispatcher, McpCall, McpRequest, McpResponse, Pipeline, ToolOutcome};

@@ -65,10 +65,11 @@ fn call(mode: &str) -> McpCall {
     let mut arguments = JsonObject::new();
     arguments.insert("mode".into(), mode.into());
     let mut ctx = CallContext::in_process();
-    ctx.principal = Some(Arc::new(Principal {
-        subject: "alice".into(),
-        scopes: vec![],
-    }));
+    ctx.principal = Some(Arc::new(Principal::new(
+        "alice",
+        vec![],
+        toolgate_core::AuthMethod::Configured,
+    )));
     McpCall::new(
         ctx,
         McpRequest::CallTool {
