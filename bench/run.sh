@@ -198,14 +198,15 @@ for mode in stateless session; do
     stop "$pid"
 done
 
-# Three variants of the stateless server: rmcp's general path only (fast path off: the
+# Four variants of the stateless server: rmcp's general path only (fast path off: the
 # before/after of the fast path), default logging (one info line per call, to a file), and
-# one worker thread per core instead of the default one.
-for variant in rmcp_path logged workers; do
+# two and four worker threads instead of the default one (when `--worker-threads` pays).
+for variant in rmcp_path logged workers2 workers4; do
     case $variant in
     rmcp_path) env_extra=(TOOLGATE_HTTP__FAST_PATH=false) ;;
     logged) env_extra=(TOOLGATE_LOGGING__LEVEL=info) ;;
-    workers) env_extra=(TOOLGATE_WORKER_THREADS=0) ;;
+    workers2) env_extra=(TOOLGATE_WORKER_THREADS=2) ;;
+    workers4) env_extra=(TOOLGATE_WORKER_THREADS=4) ;;
     esac
     start "toolgate_stateless_$variant" env "${env_extra[@]}" TOOLGATE_HTTP__SESSION_MODE=stateless \
         "$TG" serve --openapi "$TMP/backend-openapi.json" --base-url "$BACKEND" --http 127.0.0.1:0
