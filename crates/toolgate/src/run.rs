@@ -254,6 +254,7 @@ pub async fn serve_http(
     let app = toolgate_server::gateway_app(
         assembled.gateway.clone(),
         &options,
+        toolgate_server::EdgeAuth::Off,
         assembled.metrics.clone(),
         mcp_shutdown.clone(),
     );
