@@ -76,9 +76,17 @@ struct Line<'a> {
     latency_ms: f64,
 }
 
+/// What the writer thread is sent.
+enum Message {
+    /// A line to write.
+    Line(Vec<u8>),
+    /// Answer once everything before it is written and flushed.
+    Sync(SyncSender<()>),
+}
+
 /// The audit log's sink: a queue to the writer thread.
 pub struct AuditLog {
-    queue: SyncSender<Vec<u8>>,
+    queue: SyncSender<Message>,
     dropped: AtomicU64,
 }
 
@@ -110,6 +118,14 @@ impl AuditLog {
         }))
     }
 
+    /// Waits until every line pushed before is written and flushed (shutdown, tests).
+    pub fn sync(&self) {
+        let (done, wait) = sync_channel(1);
+        if self.queue.send(Message::Sync(done)).is_ok() {
+            let _ = wait.recv();
+        }
+    }
+
     /// Lines dropped because the writer could not keep up.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
@@ -120,7 +136,7 @@ impl AuditLog {
             return;
         };
         bytes.push(b'\n');
-        match self.queue.try_send(bytes) {
+        match self.queue.try_send(Message::Line(bytes)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
@@ -133,16 +149,24 @@ impl AuditLog {
 }
 
 /// The writer thread: writes lines as they come, flushing whenever the queue is empty.
-fn write_lines(lines: Receiver<Vec<u8>>, out: Box<dyn Write + Send>) {
+fn write_lines(messages: Receiver<Message>, out: Box<dyn Write + Send>) {
     let mut out = std::io::BufWriter::new(out);
-    while let Ok(line) = lines.recv() {
-        let mut ok = out.write_all(&line).is_ok();
-        while let Ok(more) = lines.try_recv() {
-            ok &= out.write_all(&more).is_ok();
+    let mut waiting = Vec::new();
+    while let Ok(first) = messages.recv() {
+        let mut ok = true;
+        for message in std::iter::once(first).chain(std::iter::from_fn(|| messages.try_recv().ok()))
+        {
+            match message {
+                Message::Line(line) => ok &= out.write_all(&line).is_ok(),
+                Message::Sync(done) => waiting.push(done),
+            }
         }
         ok &= out.flush().is_ok();
         if !ok {
             tracing::error!("cannot write the audit log");
+        }
+        for done in waiting.drain(..) {
+            let _ = done.send(());
         }
     }
 }
