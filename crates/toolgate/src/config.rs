@@ -429,7 +429,10 @@ mod tests {
         let text = "authorization:\n  rules:\n    - name: r\n      principals: {roles: [reader]}\n      tools: {names: [\"list_*\", \"bad[\"]}\n";
         let e = load(text, "t.yaml", &env(&[])).unwrap_err();
         assert_eq!(e.issues.len(), 1, "{e}");
-        assert_eq!(e.issues[0].location, "authorization.rules[0].tools.names[1]");
+        assert_eq!(
+            e.issues[0].location,
+            "authorization.rules[0].tools.names[1]"
+        );
         let text = "authorization:\n  rules:\n    - name: r\n      principals: {roles: [reader]}\n      tools: {read_only: true}\n      colour: red\n";
         let e = load(text, "t.yaml", &env(&[])).unwrap_err();
         assert!(e.to_string().contains("colour"), "{e}");
