@@ -341,3 +341,85 @@ async fn the_audit_log_records_who_called_what_and_the_decision() {
         assert_eq!(l["transport"], json!("in_process"));
     }
 }
+
+struct Prompts;
+impl toolgate_core::PromptHandler for Prompts {
+    fn get(
+        &self,
+        _: &CallContext,
+        _: JsonObject,
+    ) -> BoxFuture<'static, Result<rmcp::model::GetPromptResult, ToolError>> {
+        Box::pin(async { Ok(rmcp::model::GetPromptResult::new(vec![])) })
+    }
+    fn complete(
+        &self,
+        _: &CallContext,
+        _: rmcp::model::ArgumentInfo,
+        _: Option<rmcp::model::CompletionContext>,
+    ) -> BoxFuture<'static, Result<rmcp::model::CompleteResult, ToolError>> {
+        Box::pin(async {
+            Ok(rmcp::model::CompleteResult::new(
+                rmcp::model::CompletionInfo::new(vec!["secret-value".to_owned()]).unwrap(),
+            ))
+        })
+    }
+}
+
+#[tokio::test]
+async fn prompts_and_their_completions_are_hidden_like_unknown_ones() {
+    let mut b = Catalog::builder();
+    for name in ["summary", "admin_report"] {
+        b.add_prompt(toolgate_core::PromptEntry {
+            prompt: rmcp::model::Prompt::new(name, None::<String>, None),
+            source: Arc::from("prompts"),
+            handler: Arc::new(Prompts),
+        })
+        .unwrap();
+    }
+    let catalog = shared(b.build());
+    let config: AuthorizationConfig = serde_json::from_value(json!({"rules": [
+        {"name": "everyone", "principals": {"any": true}, "prompts": {"names": ["summary"]}},
+    ]}))
+    .unwrap();
+    let metrics = Metrics::new();
+    let authz = Authorization::new(Policy::compile(&config, true).unwrap(), None);
+    let p = pipeline(&catalog, &metrics, &authz);
+    let user = who("u", &[]);
+    match run(&p, user.clone(), McpRequest::ListPrompts { cursor: None }).await {
+        Ok(McpResponse::Prompts(r)) => {
+            let names: Vec<_> = r.prompts.iter().map(|p| p.name.as_str()).collect();
+            assert_eq!(names, ["summary"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let get = |name: &str| McpRequest::GetPrompt {
+        name: name.to_owned(),
+        arguments: JsonObject::new(),
+    };
+    let hidden = run(&p, user.clone(), get("admin_report"))
+        .await
+        .unwrap_err();
+    let unknown = run(&p, user.clone(), get("admin_rep0rt"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        hidden.to_string().replace("admin_report", "admin_rep0rt"),
+        unknown.to_string()
+    );
+    assert!(run(&p, user.clone(), get("summary")).await.is_ok());
+    let complete = |name: &str| McpRequest::Complete {
+        reference: rmcp::model::Reference::for_prompt(name),
+        argument: rmcp::model::ArgumentInfo::new("a", "s"),
+        context: None,
+    };
+    let values = |r: Result<McpResponse, GatewayError>| match r {
+        Ok(McpResponse::Completion(Ok(c))) => c.completion.values,
+        other => panic!("{other:?}"),
+    };
+    assert!(values(run(&p, user.clone(), complete("admin_report")).await).is_empty());
+    assert!(values(run(&p, user.clone(), complete("nope")).await).is_empty());
+    assert_eq!(
+        values(run(&p, user, complete("summary")).await),
+        ["secret-value"]
+    );
+}
