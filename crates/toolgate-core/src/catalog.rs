@@ -31,6 +31,19 @@ pub struct ToolEntry {
     pub source: Arc<str>,
     /// Executes calls.
     pub handler: Arc<dyn ToolHandler>,
+    /// What the tool's source knows about it besides its MCP definition (for policies).
+    pub meta: ToolMeta,
+}
+
+/// What a source knows about a tool beyond its MCP definition: what authorization rules
+/// select tools by (with the source name and the tool's annotations).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolMeta {
+    /// The operation's tags (OpenAPI `tags`); empty when the source has none.
+    pub tags: Arc<[String]>,
+    /// The HTTP method of the operation behind the tool (`GET`, `POST`, …), for tools
+    /// compiled from OpenAPI; `None` otherwise.
+    pub http_method: Option<&'static str>,
 }
 
 /// A fixed resource and what reads it.

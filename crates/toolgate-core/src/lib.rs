@@ -23,7 +23,8 @@ pub mod wire;
 pub use assembly::{Assembly, Contribution, ListsChanged};
 pub use auth::{Authenticator, BearerError, Refusal, RefusalStatus};
 pub use catalog::{
-    Catalog, CatalogBuilder, PromptEntry, SharedCatalog, SourceCapabilities, SourceEntry, ToolEntry,
+    Catalog, CatalogBuilder, PromptEntry, SharedCatalog, SourceCapabilities, SourceEntry,
+    ToolEntry, ToolMeta,
 };
 pub use client::ClientChannel;
 pub use context::{
@@ -31,5 +32,7 @@ pub use context::{
 };
 pub use error::{ArgumentViolation, Delivery, ErrorOrigin, GatewayError, ToolError, ToolErrorKind};
 pub use handler::{PromptHandler, ReadinessProbe, SourceControl, ToolHandler};
-pub use pipeline::{Dispatcher, McpCall, McpRequest, McpResponse, Pipeline, ToolOutcome};
+pub use pipeline::{
+    Decision, DecisionSlot, Dispatcher, McpCall, McpRequest, McpResponse, Pipeline, ToolOutcome,
+};
 pub use resolve::{ResolveLayer, Resolved, Target};

@@ -124,6 +124,9 @@ pub struct McpCall {
     /// What the request addresses, in the catalog snapshot the call runs against: set by the
     /// outermost layer ([`crate::resolve::ResolveLayer`]) before any policy runs.
     pub resolved: Option<Resolved>,
+    /// Where the authorization layer records its decision for the observing layers outside
+    /// it (call log, audit), which put a slot here when they want to read it.
+    pub decision: Option<DecisionSlot>,
 }
 
 impl McpCall {
@@ -133,9 +136,25 @@ impl McpCall {
             ctx,
             request,
             resolved: None,
+            decision: None,
         }
     }
 }
+
+/// What the authorization layer decided about one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the caller may use the target.
+    pub allowed: bool,
+    /// Why, as a bounded label (`rule`, `deny_rule`, `no_rule`, `unauthenticated_allowed`,
+    /// `listing`, …): a metric label and an audit field.
+    pub reason: &'static str,
+    /// The configured rule that decided, if one did (names come from the configuration).
+    pub rule: Option<std::sync::Arc<str>>,
+}
+
+/// A slot an outer layer hands down and reads back once the call finished.
+pub type DecisionSlot = std::sync::Arc<std::sync::OnceLock<Decision>>;
 
 /// The outcome of a tool call: a result, or a classified failure (turned into an
 /// `isError: true` result by [`crate::wire`]).
@@ -235,6 +254,7 @@ impl Service<McpCall> for Dispatcher {
             ctx,
             request,
             resolved,
+            decision: _,
         } = call;
         let resolved =
             resolved.unwrap_or_else(|| Resolved::new(self.catalog.load_full(), &request));

@@ -1,5 +1,6 @@
-//! One structured log line per call: method, tool, source, outcome, latency, correlation id,
-//! transport and the path that served it.
+//! One structured log line per call: method, tool, source, subject, authorization decision
+//! (and the rule that made it), outcome, latency, correlation id, transport and the path that
+//! served it.
 //!
 //! Arguments and results are never logged (they may hold personal data or secrets). Nor is the
 //! message a failed call shows the model (it quotes argument values and the backend's answer):
@@ -79,6 +80,8 @@ struct LogLine {
     uri: Option<String>,
     source: Option<std::sync::Arc<str>>,
     principal: Option<std::sync::Arc<toolgate_core::Principal>>,
+    /// Where the authorization layer (if any) records its decision.
+    decision: toolgate_core::DecisionSlot,
     started: Instant,
     written: bool,
 }
@@ -100,6 +103,9 @@ impl LogLine {
             .principal
             .as_ref()
             .map(|p| tracing::field::debug(p.subject.as_str()));
+        let decision = self.decision.get();
+        let rule = decision.and_then(|d| d.rule.as_deref());
+        let decision = decision.map(|d| if d.allowed { "allowed" } else { "denied" });
         match error {
             None => tracing::info!(
                 target: "toolgate::call",
@@ -111,6 +117,8 @@ impl LogLine {
                 uri,
                 source,
                 subject,
+                decision,
+                rule,
                 outcome,
                 latency_ms,
                 "call finished"
@@ -125,6 +133,8 @@ impl LogLine {
                 uri,
                 source,
                 subject,
+                decision,
+                rule,
                 outcome,
                 latency_ms,
                 error,
@@ -158,7 +168,8 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, call: McpCall) -> Self::Future {
+    fn call(&mut self, mut call: McpCall) -> Self::Future {
+        let decision = call.decision.get_or_insert_with(Default::default).clone();
         let resolved = call.resolved.as_ref();
         let (tool, uri) = match &call.request {
             McpRequest::CallTool { name, .. } => (Some(Named::tool(resolved, name)), None),
@@ -187,6 +198,7 @@ where
             uri,
             source: call.resolved.as_ref().and_then(|r| r.source()).cloned(),
             principal: call.ctx.principal.clone(),
+            decision,
             started: Instant::now(),
             written: false,
         };

@@ -43,6 +43,14 @@ struct EdgeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuthzLabels {
+    /// `allowed` or `denied`.
+    outcome: &'static str,
+    /// A bounded reason (`rule`, `deny_rule`, `no_rule`, …), never the requested name.
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LatencyLabels {
     method: Cow<'static, str>,
     tool: String,
@@ -66,6 +74,8 @@ pub struct Metrics {
     edge: [[Counter; 2]; 3],
     /// Handles of `calls` and `latency` by label set.
     handles: RwLock<hashbrown::HashMap<HandleKey, Handles>>,
+    /// `toolgate_authz_decisions_total{outcome, reason}`.
+    authz: Family<AuthzLabels, Counter>,
 }
 
 /// The index of a transport in [`Metrics::edge`].
@@ -138,7 +148,14 @@ impl Metrics {
             "MCP calls by transport and by the path that served them (fast or rmcp)",
             edge_family,
         );
+        let authz = Family::<AuthzLabels, Counter>::default();
+        registry.register(
+            "authz_decisions",
+            "Authorization decisions on calls, by outcome and reason",
+            authz.clone(),
+        );
         Arc::new(Metrics {
+            authz,
             registry,
             calls,
             latency,
@@ -154,6 +171,16 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// Counts one authorization decision.
+    pub fn record_authz(&self, allowed: bool, reason: &'static str) {
+        self.authz
+            .get_or_create(&AuthzLabels {
+                outcome: if allowed { "allowed" } else { "denied" },
+                reason,
+            })
+            .inc();
     }
 
     fn record(&self, method: &'static str, tool: &str, outcome: &'static str, seconds: f64) {

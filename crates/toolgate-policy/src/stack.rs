@@ -6,14 +6,30 @@ use toolgate_core::{Dispatcher, Pipeline, ResolveLayer, SharedCatalog};
 use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
+use crate::audit::{AuditLayer, AuditLog};
+use crate::authz::{Authorization, AuthzLayer};
 use crate::call_log::CallLogLayer;
 use crate::metrics::{Metrics, MetricsLayer};
+
+/// The optional policies of the pipeline.
+#[derive(Default, Clone)]
+pub struct Policies {
+    /// Authorization rules (absent: everyone may use everything, as without auth).
+    pub authz: Option<Arc<Authorization>>,
+    /// The audit log (absent: none).
+    pub audit: Option<Arc<AuditLog>>,
+}
 
 /// Builds the pipeline every transport calls, outermost layer first.
 ///
 /// The call context (correlation id, principal, cancellation) is built before the pipeline,
 /// at the one request edge in `toolgate-server`, so every layer already sees it.
 pub fn build(catalog: SharedCatalog, metrics: Arc<Metrics>) -> Pipeline {
+    build_with(catalog, metrics, Policies::default())
+}
+
+/// [`build`] with the optional policies.
+pub fn build_with(catalog: SharedCatalog, metrics: Arc<Metrics>, policies: Policies) -> Pipeline {
     let service = ServiceBuilder::new()
         // 1. Resolve: looks the target up in one catalog snapshot, so every layer below sees
         //    the tool (its source, annotations, later its required scopes) rather than a
@@ -23,13 +39,18 @@ pub fn build(catalog: SharedCatalog, metrics: Arc<Metrics>) -> Pipeline {
         // 2. Call log: outermost of the observing layers, so its latency and outcome cover
         //    everything below, including refusals by later policy layers.
         .layer(CallLogLayer)
+        // 2b. Audit (optional): who called what and the decision, as JSON lines.
+        .option_layer(policies.audit.map(AuditLayer::new))
         // 3. Metrics: counts and latency per method, tool and outcome (tool labels come from
         //    the resolved catalog entry, never from the request).
         .layer(MetricsLayer::new(metrics))
-        // (Authorization, rate limits, retries and circuit breakers slot in here, in that
-        //  order: cheap refusals before any work, retries closest to the source. Who the
-        //  caller is was decided at the transport edge.)
-        // 4. Dispatcher: runs the resolved target.
+        // 4. Authorization (when configured or auth is on): hides what the caller may not
+        //    use (refusals answer exactly as unknown names) and filters listings. Who the
+        //    caller is was decided at the transport edge.
+        .option_layer(policies.authz.map(|a| AuthzLayer::new(a, catalog.clone())))
+        // (Rate limits, retries and circuit breakers slot in here, in that order: cheap
+        //  refusals before any work, retries closest to the source.)
+        // 5. Dispatcher: runs the resolved target.
         .service(Dispatcher::new(catalog));
     BoxCloneSyncService::new(service)
 }

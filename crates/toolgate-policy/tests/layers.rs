@@ -56,6 +56,7 @@ fn catalog() -> Catalog {
         tool: Tool::new("work", "does work", Arc::new(JsonObject::new())),
         source: Arc::from("api"),
         handler: Arc::new(Behaves),
+        meta: Default::default(),
     })
     .unwrap();
     b.build()

@@ -119,6 +119,9 @@ pub struct Gateway {
     log_levels: Arc<LogLevels>,
     /// The connected client sessions rmcp serves, to tell them when lists change.
     clients: Arc<Clients>,
+    /// The authorization rules the pipeline enforces, if any: the edge consults them only so
+    /// that a hidden tool takes the same path as an unknown one.
+    authz: Option<Arc<toolgate_policy::authz::Authorization>>,
 }
 
 /// Client sessions by key, with the peer rmcp last served them on.
@@ -201,7 +204,24 @@ impl Gateway {
             stdio_principal: None,
             log_levels: Arc::default(),
             clients: Arc::default(),
+            authz: None,
         }
+    }
+
+    /// Tells the edge which authorization rules the pipeline enforces (pass the same
+    /// `Authorization` as to `toolgate_policy::stack::build_with`), so that a call of a tool
+    /// the caller may not see takes the path an unknown tool takes.
+    pub fn with_authorization(
+        mut self,
+        authz: Option<Arc<toolgate_policy::authz::Authorization>>,
+    ) -> Self {
+        self.authz = authz;
+        self
+    }
+
+    /// The principal of stdio requests.
+    pub(crate) fn stdio_principal(&self) -> Option<&Principal> {
+        self.stdio_principal.as_deref()
     }
 
     /// Tells every connected client session when the catalog's lists change (`changes` comes
@@ -247,15 +267,26 @@ impl Gateway {
         &self.clients
     }
 
-    /// Whether `request` must not take the fast path: a call of a tool whose source may talk
-    /// to the client during the call (the fast path has no channel back).
-    pub(crate) fn needs_client_channel(&self, request: &McpRequest) -> bool {
+    /// Whether `request` by `principal` must not take the fast path: a call of a tool whose
+    /// source may talk to the client during the call (the fast path has no channel back).
+    /// A tool the caller may not use takes the fast path, as an unknown name does, so the
+    /// path (and the response's framing) reveals nothing.
+    pub(crate) fn needs_client_channel(
+        &self,
+        request: &McpRequest,
+        principal: Option<&Principal>,
+    ) -> bool {
         match request {
-            McpRequest::CallTool { name, .. } => self
-                .catalog
-                .load()
-                .tool(name)
-                .is_some_and(|t| t.handler.interactive()),
+            McpRequest::CallTool { name, .. } => self.catalog.load().tool(name).is_some_and(|t| {
+                t.handler.interactive()
+                    && self.authz.as_ref().is_none_or(|a| {
+                        let policy = a.policy();
+                        let grant = policy.grant(principal);
+                        policy
+                            .decide(&grant, &toolgate_policy::authz::Item::Tool(t))
+                            .allowed
+                    })
+            }),
             McpRequest::ListTools { .. }
             | McpRequest::ListResources { .. }
             | McpRequest::ListResourceTemplates { .. }

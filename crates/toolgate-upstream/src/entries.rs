@@ -141,6 +141,7 @@ pub(crate) fn contribution(
                 name: original,
                 hidden,
             }),
+            meta: Default::default(),
         });
     }
     let resources = Filter::of(&config.resources);

@@ -32,9 +32,17 @@ pub async fn run(args: CheckConfigArgs) -> Result<ExitCode, Failure> {
     let relative_to = run::parent_dir(&args.file);
     let mut issues = Vec::new();
     let mut report = Vec::new();
+    // The tools of every source, while each source's tools are known.
+    let mut tools: Option<Vec<String>> = Some(Vec::new());
     for (i, source) in config.sources.iter().enumerate() {
         match check_source(source, i, &relative_to, args.offline).await {
-            Ok(line) => report.push(line),
+            Ok((line, names)) => {
+                report.push(line);
+                match (names, tools.as_mut()) {
+                    (Some(names), Some(all)) => all.extend(names),
+                    _ => tools = None,
+                }
+            }
             Err(found) => issues.extend(found),
         }
     }
@@ -45,6 +53,9 @@ pub async fn run(args: CheckConfigArgs) -> Result<ExitCode, Failure> {
         && let Err(e) = run::build_resource_auth(&config).await
     {
         issues.extend(run::auth_issues(&e));
+    }
+    if let Some(section) = &config.authorization {
+        report.extend(authorization_report(section, tools.as_deref()));
     }
     if !issues.is_empty() {
         return Err(Failure::Input(
@@ -67,13 +78,53 @@ pub async fn run(args: CheckConfigArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Checks one source: its one-line report, or its problems.
+/// What `check-config` says about the `authorization` section: its size, and a warning for
+/// each tool name or glob of a rule that matches no tool of the sources (a typo, or a tool
+/// renamed since), when every source's tools are known (`tools`).
+fn authorization_report(
+    section: &toolgate_policy::authz::AuthorizationConfig,
+    tools: Option<&[String]>,
+) -> Vec<String> {
+    let mut lines = vec![format!(
+        "authorization: {} rule{}",
+        section.rules.len(),
+        if section.rules.len() == 1 { "" } else { "s" }
+    )];
+    // `config::load` compiled the rules already: errors cannot reach here.
+    let Ok(policy) = toolgate_policy::authz::Policy::compile(section, false) else {
+        return lines;
+    };
+    let Some(tools) = tools else {
+        lines.push(
+            "    (tool names of the rules not checked: some source's tools are only known when it runs)"
+                .to_owned(),
+        );
+        return lines;
+    };
+    for (i, rule) in policy.rules().iter().enumerate() {
+        let Some(names) = rule.tool_names() else {
+            continue;
+        };
+        for (j, (text, matcher)) in names.iter().enumerate() {
+            if !tools.iter().any(|t| matcher.is_match(t)) {
+                lines.push(format!(
+                    "    warning: authorization.rules[{i}].tools.names[{j}]: rule `{}`: `{text}` matches no tool of the sources (check the name: `toolgate inspect --config` lists them)",
+                    rule.name
+                ));
+            }
+        }
+    }
+    lines
+}
+
+/// Checks one source: its one-line report and, when known, the names of its tools; or its
+/// problems.
 async fn check_source(
     source: &SourceConfig,
     index: usize,
     relative_to: &Path,
     offline: bool,
-) -> Result<String, Vec<ConfigIssue>> {
+) -> Result<(String, Option<Vec<String>>), Vec<ConfigIssue>> {
     let at = format!("sources[{index}]");
     let source = match source {
         SourceConfig::OpenApi(s) => s,
@@ -86,9 +137,12 @@ async fn check_source(
                 }
                 toolgate_upstream::config::Transport::Http { url, .. } => format!("HTTP {url}"),
             };
-            return Ok(format!(
-                "source `{}`: MCP server ({how}); options valid, not started (`toolgate inspect --config` connects to it)",
-                m.name
+            return Ok((
+                format!(
+                    "source `{}`: MCP server ({how}); options valid, not started (`toolgate inspect --config` connects to it)",
+                    m.name
+                ),
+                None,
             ));
         }
     };
@@ -102,10 +156,13 @@ async fn check_source(
         SpecLocation::Location(_) | SpecLocation::Inline { .. } => None,
     };
     if offline && let Some(url) = remote_spec {
-        return Ok(format!(
-            "source `{}`: options valid; spec {url} not fetched (--offline), so its operations, \
-             base URL and `auth` against its security schemes are not checked",
-            source.name
+        return Ok((
+            format!(
+                "source `{}`: options valid; spec {url} not fetched (--offline), so its operations, \
+                 base URL and `auth` against its security schemes are not checked",
+                source.name
+            ),
+            None,
         ));
     }
     let mut source = source.clone();
@@ -147,7 +204,14 @@ async fn check_source(
     ) {
         line.push_str(&format!("\n    warning: {problem}"));
     }
-    Ok(line)
+    let tools = built
+        .spec
+        .operations
+        .iter()
+        .filter(|op| matches!(op.kind, toolgate_openapi::ComponentKind::Tool))
+        .map(|op| op.name.clone())
+        .collect();
+    Ok((line, Some(tools)))
 }
 
 fn is_url(location: &str) -> bool {

@@ -55,6 +55,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Validate a configuration file (and load and compile its specs).
     CheckConfig(CheckConfigArgs),
+    /// Print which tools, resources and prompts a caller gets under a configuration's
+    /// authorization rules, and why (or, with --matrix, the whole role × tool matrix).
+    Access(AccessArgs),
     /// Load-test any MCP server (HTTP or stdio) or an HTTP endpoint: calls/s, latency
     /// percentiles, errors by kind.
     Bench(toolgate_bench::BenchArgs),
@@ -252,6 +255,40 @@ pub struct InspectArgs {
     /// Namespace prefix for tool names (of spec arguments).
     #[arg(long, conflicts_with = "config")]
     pub namespace: Option<String>,
+}
+
+/// Options of `toolgate access`.
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    /// The configuration file (its sources are loaded, and MCP servers started, to know
+    /// what they serve).
+    #[arg(long, short, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The caller's scopes (comma-separated).
+    #[arg(long, value_delimiter = ',', conflicts_with = "token")]
+    pub scopes: Vec<String>,
+    /// The caller's roles (comma-separated).
+    #[arg(long, value_delimiter = ',', conflicts_with = "token")]
+    pub roles: Vec<String>,
+    /// The caller's subject.
+    #[arg(long, conflicts_with = "token")]
+    pub subject: Option<String>,
+    /// A JWT whose claims give the caller (decoded WITHOUT verifying its signature: this
+    /// shows what such a token would get, it does not vouch for it). Never printed.
+    #[arg(long, value_name = "JWT")]
+    pub token: Option<String>,
+    /// The claim path holding roles in --token (e.g. `realm_access.roles`).
+    #[arg(long, default_value = "roles", value_name = "PATH")]
+    pub roles_claim: String,
+    /// Treat the caller as having no principal (an anonymous caller).
+    #[arg(long, conflicts_with_all = ["token", "scopes", "roles", "subject"])]
+    pub anonymous: bool,
+    /// Print the matrix of every principal named by the rules × every tool instead.
+    #[arg(long, conflicts_with_all = ["token", "scopes", "roles", "subject", "anonymous"])]
+    pub matrix: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `toolgate check-config`.

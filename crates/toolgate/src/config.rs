@@ -46,7 +46,16 @@ pub struct Config {
     /// Inbound authentication (OAuth 2.1 resource server, API keys). Absent: every HTTP
     /// caller is anonymous, which is right only on loopback. See docs/auth.md.
     pub auth: Option<AuthSection>,
+    /// Who may call and see which tools, resources and prompts (`docs/auth.md`,
+    /// "Authorization"). Present = deny by default: only what a rule allows is served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<AuthorizationConfig>,
+    /// An audit log: one JSON line per call (who, what, the decision, the outcome).
+    pub audit: AuditConfig,
 }
+
+pub use toolgate_policy::audit::AuditConfig;
+pub use toolgate_policy::authz::AuthorizationConfig;
 
 /// Server identity.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -386,7 +395,15 @@ pub fn load(
             message: format!("does not match the configuration types: {e}"),
         }])
     })?;
-    let issues = semantics::check(&semantics::Parts::of(&config), &prov);
+    let mut issues = semantics::check(&semantics::Parts::of(&config), &prov);
+    if let Some(authz) = &config.authorization
+        && let Err(errors) = toolgate_policy::authz::Policy::compile(authz, false)
+    {
+        issues.extend(errors.into_iter().map(|e| ConfigIssue {
+            location: e.path,
+            message: e.message,
+        }));
+    }
     if !issues.is_empty() {
         return Err(fail(issues));
     }
@@ -411,6 +428,20 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn authorization_rules_are_checked_with_their_paths() {
+        let text = "authorization:\n  rules:\n    - name: r\n      principals: {roles: [reader]}\n      tools: {names: [\"list_*\", \"bad[\"]}\n";
+        let e = load(text, "t.yaml", &env(&[])).unwrap_err();
+        assert_eq!(e.issues.len(), 1, "{e}");
+        assert_eq!(
+            e.issues[0].location,
+            "authorization.rules[0].tools.names[1]"
+        );
+        let text = "authorization:\n  rules:\n    - name: r\n      principals: {roles: [reader]}\n      tools: {read_only: true}\n      colour: red\n";
+        let e = load(text, "t.yaml", &env(&[])).unwrap_err();
+        assert!(e.to_string().contains("colour"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! Everything the binary prints goes through [`redact`]: failures ([`Failure::print`]), log
 //! lines, `check-config` and `inspect` output, panic messages.
 
+pub mod access;
 pub mod check;
 pub mod cli;
 pub mod config;
@@ -66,6 +67,7 @@ pub async fn execute(cli: cli::Cli) -> Result<ExitCode, Failure> {
         cli::Command::Demo(args) => demo::run(args).await,
         cli::Command::Inspect(args) => inspect::run(args).await,
         cli::Command::CheckConfig(args) => check::run(args).await,
+        cli::Command::Access(args) => access::run(args).await,
         cli::Command::Bench(args) => toolgate_bench::run_cli(args).await.map_err(Failure::Input),
         cli::Command::Schema => {
             println!(

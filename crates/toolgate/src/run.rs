@@ -219,7 +219,9 @@ pub async fn assemble_with_auth(
             auth.register_metrics(registry);
         }
     });
-    let pipeline = toolgate_policy::stack::build(catalog.clone(), metrics.clone());
+    let policies = policies(config, authentication_enabled(config), &metrics)?;
+    let authz = policies.authz.clone();
+    let pipeline = toolgate_policy::stack::build_with(catalog.clone(), metrics.clone(), policies);
     let identity = ServerIdentity {
         name: config.server.name.clone(),
         instructions: config.server.instructions.clone(),
@@ -233,7 +235,8 @@ pub async fn assemble_with_auth(
     });
     let gateway = Gateway::new(pipeline, catalog, identity, Transport::Http)
         .with_incoming_headers(forwards_headers)
-        .with_stdio_principal(config.auth.as_ref().map(|a| a.stdio_principal()));
+        .with_authorization(authz)
+        .with_stdio_principal(stdio_principal(config));
     gateway.notify_list_changes(assembly.subscribe());
     Ok(Assembled {
         gateway,
@@ -243,6 +246,78 @@ pub async fn assemble_with_auth(
         assembly,
         edge_auth: edge_auth(config, auth.as_ref()),
     })
+}
+
+/// Whether callers are authenticated (then authorization denies by default even without an
+/// `authorization` section). Authentication's own section sets this once it exists.
+pub fn authentication_enabled(config: &Config) -> bool {
+    config.auth.is_some()
+}
+
+/// The optional policies of the pipeline: authorization (when configured or when callers are
+/// authenticated) and the audit log.
+pub fn policies(
+    config: &Config,
+    authentication: bool,
+    metrics: &Arc<Metrics>,
+) -> Result<toolgate_policy::stack::Policies, Failure> {
+    let authz = match (&config.authorization, authentication) {
+        (None, false) => None,
+        (section, _) => {
+            let section = section.clone().unwrap_or_default();
+            if section.rules.is_empty() {
+                tracing::warn!(
+                    "authorization is on but no rule is configured: callers see no tool,                      resource or prompt; add `authorization.rules` (docs/auth.md)"
+                );
+            }
+            let policy = toolgate_policy::authz::Policy::compile(&section, authentication)
+                .map_err(|errors| {
+                    Failure::Input(
+                        errors
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                    )
+                })?;
+            Some(toolgate_policy::authz::Authorization::new(
+                policy,
+                Some(metrics.clone()),
+            ))
+        }
+    };
+    let audit = match config.audit.target() {
+        None => None,
+        Some(target) => Some(
+            toolgate_policy::audit::AuditLog::open(&target)
+                .map_err(|e| Failure::Input(format!("audit.file: {e}")))?,
+        ),
+    };
+    Ok(toolgate_policy::stack::Policies { authz, audit })
+}
+
+/// The principal of stdio requests, from `authorization.stdio_principal`.
+fn stdio_principal(config: &Config) -> Option<toolgate_core::Principal> {
+    // `auth.stdio` when authentication is configured; `authorization.stdio_principal` for a
+    // gateway with rules but no authentication (stdio only). Setting both is refused by the
+    // semantic checks.
+    if let Some(auth) = &config.auth
+        && (auth.edge.stdio.is_some()
+            || config
+                .authorization
+                .as_ref()
+                .is_none_or(|a| a.stdio_principal.is_none()))
+    {
+        return Some(auth.stdio_principal());
+    }
+    let p = config.authorization.as_ref()?.stdio_principal.as_ref()?;
+    let mut principal = toolgate_core::Principal::new(
+        p.subject.clone(),
+        p.scopes.clone(),
+        toolgate_core::AuthMethod::Configured,
+    );
+    principal.roles = p.roles.clone();
+    Some(principal)
 }
 
 /// The readiness of an upstream that has not published yet.

@@ -477,6 +477,10 @@ pub fn contribution(built: &mut BuiltSource) -> Result<Contribution, SourceError
         let tool = matches!(op.kind, ComponentKind::Tool)
             .then(|| tool_of(&op, input_schema.clone(), output_schema));
         let kind = op.kind.clone();
+        let meta = toolgate_core::ToolMeta {
+            tags: Arc::from(std::mem::take(&mut op.tags)),
+            http_method: Some(op.method.as_str()),
+        };
         let (name, description, title) =
             (op.name.clone(), op.description.clone(), op.title.clone());
         let handler =
@@ -488,6 +492,7 @@ pub fn contribution(built: &mut BuiltSource) -> Result<Contribution, SourceError
                 tool: tool.expect("built above for tools"),
                 source: source_name.clone(),
                 handler,
+                meta,
             }),
             ComponentKind::Resource { uri } => c.resources.push(ResourceEntry {
                 resource: resource_of(uri, name, description, title),

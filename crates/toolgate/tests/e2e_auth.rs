@@ -383,7 +383,8 @@ fn attacks_are_refused_and_the_server_keeps_serving() {
     assert!(!logs.contains(&good), "a token was logged");
 }
 
-/// stdio carries no credential: with `auth.stdio`, calls run (and are logged) as that caller.
+/// stdio carries no credential: with `auth.stdio`, calls run (and are logged) as that caller,
+/// and the authorization rules apply to it (deny by default once auth is on).
 #[test]
 fn stdio_runs_as_the_configured_principal() {
     use std::io::Write as _;
@@ -394,7 +395,7 @@ fn stdio_runs_as_the_configured_principal() {
     std::fs::write(
         &config,
         format!(
-            "auth:\n  issuer: http://127.0.0.1:9\n  jwt: {{}}\n  stdio:\n    subject: ci-bot\n    scopes: [tools:read]\nsources:\n  - name: todo\n    spec: {}\n    base_url: http://127.0.0.1:9\n",
+            "auth:\n  issuer: http://127.0.0.1:9\n  jwt: {{}}\n  stdio:\n    subject: ci-bot\n    scopes: [tools:read]\nauthorization:\n  rules:\n    - name: readers\n      principals: {{scopes: [tools:read]}}\n      tools: {{names: [\"*user*\"]}}\nsources:\n  - name: todo\n    spec: {}\n    base_url: http://127.0.0.1:9\n",
             spec.display()
         ),
     )
@@ -423,6 +424,10 @@ fn stdio_runs_as_the_configured_principal() {
     line.clear();
     stdout.read_line(&mut line).unwrap();
     assert!(line.contains("create_user"), "{line}");
+    assert!(
+        !line.contains("delete_task"),
+        "a tool no rule allows is listed: {line}"
+    );
     drop(stdin);
     let out = child.wait_with_output().unwrap();
     let logs = String::from_utf8_lossy(&out.stderr);

@@ -326,7 +326,7 @@ async fn every_example_config_is_valid_offline_and_fully_against_its_api() {
             "upstream-mcp.yaml" => continue,
             // Needs its OpenID provider: checked fully by e2e_auth.rs against a real one.
             "auth-oidc.yaml" => continue,
-            "todo.yaml" => Some(todo_base.clone()),
+            "todo.yaml" | "authz-roles.yaml" => Some(todo_base.clone()),
             "fastapi.yaml" => match &fastapi {
                 Some((_, base)) => Some(base.clone()),
                 None => {
@@ -511,6 +511,39 @@ fn check_config_gives_one_verdict_that_matches_its_exit_code() {
             "source `good`: 1 operations compiled, 0 skipped, backend http://127.0.0.1:9/"
         ),
         "{stdout}"
+    );
+}
+
+#[test]
+fn check_config_checks_authorization_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("spec.yaml"),
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\nservers: [{url: 'http://127.0.0.1:9'}]\npaths:\n  /a:\n    get:\n      operationId: list_a\n      responses: {'200': {description: ok}}\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("toolgate.yaml");
+    let rules = |names: &str| {
+        format!(
+            "sources:\n  - name: s\n    spec: ./spec.yaml\nauthorization:\n  rules:\n    - name: readers\n      principals: {{roles: [reader]}}\n      tools: {{names: [{names}]}}\n"
+        )
+    };
+    // A name matching no tool: valid, with a warning naming the rule and the path.
+    std::fs::write(&cfg, rules("list_*, lsit_b")).unwrap();
+    let (code, stdout, stderr) = run_in(&["check-config", cfg.to_str().unwrap()], dir.path());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("warning: authorization.rules[0].tools.names[1]: rule `readers`: `lsit_b` matches no tool"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("names[0]"), "{stdout}");
+    // A bad glob: an error with its path.
+    std::fs::write(&cfg, rules("'list_[a'")).unwrap();
+    let (code, stdout, stderr) = run_in(&["check-config", cfg.to_str().unwrap()], dir.path());
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("authorization.rules[0].tools.names[0]: `list_[a` is not a valid glob"),
+        "{stderr}"
     );
 }
 

@@ -74,18 +74,21 @@ impl FastPath {
             }
         };
         let (id, request) = qualify_http(&parts.headers, envelope, revision)?;
+        let cancel = CancellationToken::new();
+        let ctx = self
+            .gateway
+            .context(Arrival::Http(parts), EdgePath::Fast, cancel.clone());
         // A tool whose source talks back to the client (progress, sampling, ...) needs rmcp's
         // channel: the fast path answers one JSON body.
-        if self.gateway.needs_client_channel(&request) {
+        if self
+            .gateway
+            .needs_client_channel(&request, ctx.principal.as_deref())
+        {
             return None;
         }
-        let cancel = CancellationToken::new();
         // The client going away drops this future: the guard then cancels the call.
         let on_drop = cancel.clone().drop_guard();
         let _registered = session.map(|s| self.cancellations.register(s, &id, cancel.clone()));
-        let ctx = self
-            .gateway
-            .context(Arrival::Http(parts), EdgePath::Fast, cancel);
         let body = reply::answer(&self.gateway, ctx, &id, request, revision).await;
         on_drop.disarm();
         Some(json_response(StatusCode::OK, body))

@@ -241,7 +241,11 @@ impl Reader {
                 drop(lifecycle);
                 match protocol::qualify(env, revision) {
                     // A tool whose source talks back to the client needs rmcp's channel.
-                    Some((_, request)) if self.gateway.needs_client_channel(&request) => {
+                    Some((_, request))
+                        if self
+                            .gateway
+                            .needs_client_channel(&request, self.gateway.stdio_principal()) =>
+                    {
                         Route::Rmcp
                     }
                     Some((id, request)) => {

@@ -25,6 +25,8 @@ pub(crate) struct Parts<'a> {
     limits: Option<&'a LimitsSection>,
     sources: Vec<Option<&'a SourceConfig>>,
     auth: Option<&'a AuthSection>,
+    /// Whether `authorization.stdio_principal` is set (it may not be beside `auth.stdio`).
+    authorization_stdio: bool,
 }
 
 impl<'a> Parts<'a> {
@@ -35,6 +37,10 @@ impl<'a> Parts<'a> {
             limits: Some(&config.limits),
             sources: config.sources.iter().map(Some).collect(),
             auth: config.auth.as_ref(),
+            authorization_stdio: config
+                .authorization
+                .as_ref()
+                .is_some_and(|a| a.stdio_principal.is_some()),
         }
     }
 }
@@ -46,6 +52,7 @@ pub(crate) struct Lenient {
     limits: Option<LimitsSection>,
     sources: Vec<Option<SourceConfig>>,
     auth: Option<AuthSection>,
+    authorization_stdio: bool,
 }
 
 impl Lenient {
@@ -73,6 +80,10 @@ impl Lenient {
             auth: raw
                 .get("auth")
                 .and_then(|v| serde_json::from_value(v.clone()).ok()),
+            authorization_stdio: raw
+                .get("authorization")
+                .and_then(|a| a.get("stdio_principal"))
+                .is_some_and(|p| !p.is_null()),
         }
     }
 
@@ -83,6 +94,7 @@ impl Lenient {
             limits: self.limits.as_ref(),
             sources: self.sources.iter().map(Option::as_ref).collect(),
             auth: self.auth.as_ref(),
+            authorization_stdio: self.authorization_stdio,
         }
     }
 }
@@ -103,6 +115,14 @@ pub(crate) fn check(parts: &Parts<'_>, prov: &Provenance) -> Vec<ConfigIssue> {
     }
     if let Some(auth) = parts.auth {
         check_auth(auth, parts.http, prov, &mut push);
+        if auth.edge.stdio.is_some() && parts.authorization_stdio {
+            push(
+                "authorization.stdio_principal".to_owned(),
+                "is set together with `auth.stdio`: the stdio caller is configured in one \
+                 place; with authentication on, keep `auth.stdio` and remove this one"
+                    .to_owned(),
+            );
+        }
     }
     let mut seen = BTreeMap::new();
     for (i, source) in parts.sources.iter().enumerate() {
