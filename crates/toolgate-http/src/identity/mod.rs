@@ -121,7 +121,7 @@ impl Identity {
                 }
             };
             let template = Template::parse(text)
-                .map_err(|e| problems.push(format!("{at}: the template `{text}` {e}")))
+                .map_err(|e| problems.push(format!("{at}: {e}")))
                 .ok();
             if let (Some(h), Some(t)) = (header, template) {
                 names.push(h.clone());
@@ -372,7 +372,7 @@ mod tests {
         for want in [
             "identity.headers.Authorization: `Authorization` cannot carry claims",
             "identity.headers.X-Bad Name: `X-Bad Name` is not a valid HTTP header name",
-            "identity.headers.X-Ok: the template `{nope}` unknown placeholder",
+            "identity.headers.X-Ok: unknown placeholder `{nope}`",
             "identity.max_header_bytes must be greater than 0",
             "identity.token_exchange.token_url must be an absolute",
         ] {

@@ -73,9 +73,9 @@ impl Template {
             pieces.push(Piece::Literal(literal));
         }
         if !pieces.iter().any(|p| !matches!(p, Piece::Literal(_))) {
-            return Err(
-                "has no placeholder; a fixed value belongs in the source's `headers`".to_owned(),
-            );
+            return Err(format!(
+                "`{text}` has no placeholder; a fixed value belongs in the source's `headers`"
+            ));
         }
         Ok(Template(pieces))
     }

@@ -45,10 +45,10 @@ pub struct IdentityOptions {
     pub max_header_bytes: usize,
     /// Sign a short-lived JWT for the backend with toolgate's own key. The public key is
     /// published at `/.well-known/jwks.json` on toolgate's HTTP port.
-    pub mint: Option<MintOptions>,
+    pub mint: Option<Box<MintOptions>>,
     /// Exchange the caller's token for a backend-audience token at an OAuth 2.0 token
     /// endpoint (RFC 8693 token exchange).
-    pub token_exchange: Option<TokenExchangeOptions>,
+    pub token_exchange: Option<Box<TokenExchangeOptions>>,
 }
 
 impl Default for IdentityOptions {
