@@ -409,6 +409,69 @@ mod tests {
         );
     }
 
+    fn pem(der: &[u8]) -> String {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            lines.join("\n")
+        )
+    }
+
+    /// Mints with a key from a PEM file and verifies with the JWK published for it.
+    async fn round_trip(algorithm: &str, key_pem: String) {
+        let dir = std::env::temp_dir().join(format!("tg-mint-{algorithm}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("key.pem");
+        std::fs::write(&path, &key_pem).unwrap();
+        let o: MintOptions = serde_json::from_value(json!({
+            "issuer": "https://tg", "algorithm": algorithm, "key_file": path, "kid": "k1",
+            "header": "X-Identity"
+        }))
+        .unwrap();
+        let mut problems = Vec::new();
+        let m = Minter::new(&o, "http://backend", "identity.mint", &mut problems)
+            .unwrap_or_else(|| panic!("{problems:?}"));
+        assert_eq!(m.jwk().common.key_id.as_deref(), Some("k1"));
+        assert_eq!(m.key_text.as_deref(), Some(key_pem.as_str()));
+        let v = m.header_value(&alice()).await.unwrap();
+        let token = v.to_str().unwrap();
+        assert!(
+            !token.starts_with("Bearer "),
+            "another header carries the bare JWT"
+        );
+        let alg = if algorithm == "RS256" {
+            Algorithm::RS256
+        } else {
+            Algorithm::ES256
+        };
+        let mut validation = Validation::new(alg);
+        validation.set_audience(&["http://backend"]);
+        let key = DecodingKey::from_jwk(m.jwk()).unwrap();
+        let data = jsonwebtoken::decode::<Value>(token, &key, &validation).unwrap();
+        assert_eq!(data.claims["sub"], "alice");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn es256_and_rs256_keys_load_from_pem_files() {
+        use aws_lc_rs::encoding::AsDer as _;
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+        let ec = EcdsaKeyPair::generate_pkcs8(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &aws_lc_rs::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        round_trip("ES256", pem(ec.as_ref())).await;
+        let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        round_trip("RS256", pem(rsa.as_der().unwrap().as_ref())).await;
+    }
+
     #[test]
     fn a_key_file_that_is_not_a_key_is_described_not_quoted() {
         let dir = std::env::temp_dir().join(format!("tg-mint-{}", std::process::id()));
