@@ -218,6 +218,9 @@ mod identity {
         };
         match parts.uri.path() {
             "/openapi.json" => axum::Json(spec()).into_response(),
+            "/whoami" if header("authorization") == "Bearer exchanged-for-dave" => {
+                (StatusCode::UNAUTHORIZED, "token revoked").into_response()
+            }
             "/whoami" => {
                 let mut seen = json!({
                     "x-user-id": header("x-user-id"),
@@ -554,6 +557,23 @@ mod identity {
         assert!(err.contains("[redacted]"), "{err}");
         assert!(!err.contains("caller-token-revoked"), "{err}");
         assert!(!err.contains(EXCHANGE_SECRET), "{err}");
+        // Remembered for that caller for a few seconds: the next call does not ask again.
+        let asked = gw.sources[0].backend.token_exchanges();
+        let again = call(
+            &gw,
+            Some(with_token("carol", "caller-token-revoked")),
+            json!({}),
+        )
+        .await
+        .unwrap_err();
+        assert!(again.contains("remembered for this caller"), "{again}");
+        assert_eq!(gw.sources[0].backend.token_exchanges(), asked);
+        // The backend refuses an exchanged token: it is dropped, the next call exchanges anew.
+        let dave = || Some(with_token("dave", "caller-token-dave"));
+        let before = backend.exchanges.load(Ordering::SeqCst);
+        call(&gw, dave(), json!({})).await.unwrap_err();
+        call(&gw, dave(), json!({})).await.unwrap_err();
+        assert_eq!(backend.exchanges.load(Ordering::SeqCst), before + 2);
         // A caller that presented no token (e.g. a configured stdio principal) has none to
         // exchange.
         let err = call(

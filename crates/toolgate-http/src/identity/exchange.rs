@@ -6,8 +6,9 @@
 //! shortly before they expire (`expires_in`, else the JWT's `exp`, else 5 minutes; never
 //! beyond the caller's own token's `exp`). `moka`'s `try_get_with` makes the exchange
 //! single-flight per caller: concurrent calls of one caller share one request, while
-//! different callers exchange in parallel. Failures are not cached (each new call asks
-//! again), but concurrent calls share a failing request too.
+//! different callers exchange in parallel. A failure is remembered for that caller for 5 s
+//! (concurrent calls share the failing request; later ones get the failure at once), so a
+//! refused token or a failing endpoint costs one request per caller per 5 s, not one per call.
 //!
 //! The request and the answer are handled by the OAuth2 module's `post_token_form` (client
 //! authentication, timeouts, RFC 6749 §5.1 answers, secret-free error excerpts): messages
@@ -36,6 +37,9 @@ const CACHE_CAPACITY: u64 = 10_000;
 const MAX_SPARE: Duration = Duration::from_secs(30);
 /// Shortest time an exchanged token is cached.
 const MIN_CACHED: Duration = Duration::from_secs(1);
+/// How long a failed exchange is answered from memory for that caller, so a caller whose
+/// token the endpoint refuses (or a failing endpoint) does not cost a request per call.
+const FAILURE_MEMORY: Duration = Duration::from_secs(5);
 
 /// A cached exchanged token and how long it may be used.
 #[derive(Clone)]
@@ -69,6 +73,8 @@ pub(crate) struct Exchanger {
     pub(crate) header: HeaderName,
     bearer: bool,
     cache: moka::future::Cache<[u8; 32], Exchanged>,
+    /// Recent failures per caller, answered from for [`FAILURE_MEMORY`].
+    failures: moka::future::Cache<[u8; 32], ToolError>,
     /// Requests made to the token endpoint so far (observability and tests).
     pub(crate) exchanges: AtomicU64,
 }
@@ -124,6 +130,10 @@ impl Exchanger {
                 .max_capacity(CACHE_CAPACITY)
                 .expire_after(UntilExpiry)
                 .build(),
+            failures: moka::future::Cache::builder()
+                .max_capacity(CACHE_CAPACITY)
+                .time_to_live(FAILURE_MEMORY)
+                .build(),
             exchanges: AtomicU64::new(0),
         })
     }
@@ -145,11 +155,24 @@ impl Exchanger {
         credential: &Credential,
     ) -> Result<HeaderValue, ToolError> {
         let key = Self::cache_key(principal, credential);
-        self.cache
+        if let Some(mut err) = self.failures.get(&key).await {
+            err.message.push_str(&format!(
+                " (a failure of the last {} s, remembered for this caller)",
+                FAILURE_MEMORY.as_secs()
+            ));
+            return Err(err);
+        }
+        match self
+            .cache
             .try_get_with(key, self.exchange(client, principal, credential))
             .await
-            .map(|e| e.header)
-            .map_err(|e| (*e).clone())
+        {
+            Ok(e) => Ok(e.header),
+            Err(e) => {
+                self.failures.insert(key, (*e).clone()).await;
+                Err((*e).clone())
+            }
+        }
     }
 
     /// Drops the token cached for this caller (the backend refused it).
