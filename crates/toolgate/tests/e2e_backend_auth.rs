@@ -583,6 +583,16 @@ mod identity {
         )
         .await
         .unwrap_err();
-        assert!(err.contains("presented no token to exchange"), "{err}");
+        assert!(
+            err.contains("presented no access token to exchange"),
+            "{err}"
+        );
+        // An API key is the caller's own long-lived secret: never sent to the token endpoint.
+        let asked = gw.sources[0].backend.token_exchanges();
+        let mut keyed = with_token("svc", "caller-token-apikey");
+        keyed.method = AuthMethod::ApiKey;
+        let err = call(&gw, Some(keyed), json!({})).await.unwrap_err();
+        assert!(err.contains("API keys are never sent"), "{err}");
+        assert_eq!(gw.sources[0].backend.token_exchanges(), asked);
     }
 }

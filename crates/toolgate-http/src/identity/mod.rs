@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
-use toolgate_core::context::Principal;
+use toolgate_core::context::{AuthMethod, Principal};
 use toolgate_core::error::{ToolError, ToolErrorKind};
 use url::Url;
 
@@ -228,13 +228,19 @@ impl Identity {
                 .push((m.header.clone(), m.header_value(principal).await?));
         }
         if let Some(x) = &self.exchanger {
-            let Some(credential) = &principal.credential else {
+            // Only OAuth access tokens are exchanged: a static API key is the caller's
+            // long-lived secret and is never sent to a token endpoint.
+            let access_token = matches!(
+                principal.method,
+                AuthMethod::Jwt | AuthMethod::Introspection
+            );
+            let Some(credential) = principal.credential.as_ref().filter(|_| access_token) else {
                 return Err(ToolError::new(
                     ToolErrorKind::Rejected,
                     format!(
-                        "tool `{tool}` exchanges the caller's token for a backend token (RFC \
-                         8693), but the caller (authenticated by {}) presented no token to \
-                         exchange",
+                        "tool `{tool}` exchanges the caller's OAuth access token for a backend \
+                         token (RFC 8693), but the caller (authenticated by {}) presented no \
+                         access token to exchange (API keys are never sent to a token endpoint)",
                         principal.method.as_str()
                     ),
                 ));
