@@ -203,14 +203,7 @@ impl HttpBackend {
         }
         let identity = Identity::new(&options.identity, &base_url, &mut problems);
         if let Some(id) = &identity {
-            identity_conflicts(
-                id,
-                &options,
-                &static_headers,
-                &forward,
-                &auth,
-                &mut problems,
-            );
+            id.conflicts(&options, &static_headers, &forward, &auth, &mut problems);
         }
         if !problems.is_empty() {
             return Err(HttpConfigError::Invalid(problems));
@@ -979,49 +972,6 @@ impl ToolHandler for OperationHandler {
 struct Creds<'a> {
     auth: Option<&'a AuthParts>,
     identity: &'a IdentityParts,
-}
-
-/// Problems between the identity options and the rest of the source's options: a header the
-/// identity sets that another option sets or forwards too.
-fn identity_conflicts(
-    identity: &Identity,
-    options: &HttpSourceOptions,
-    static_headers: &HeaderMap,
-    forward: &[HeaderName],
-    auth: &Credentials,
-    problems: &mut Vec<String>,
-) {
-    for name in identity.names() {
-        if static_headers.contains_key(name) {
-            problems.push(format!(
-                "identity sets the `{name}` header and `headers` sets it too; keep one"
-            ));
-        }
-        if forward.contains(name) {
-            problems.push(format!(
-                "forward_headers lists `{name}`, which identity sets from the authenticated \
-                 caller; a client-sent value is never forwarded, so remove it from \
-                 forward_headers"
-            ));
-        }
-        if name == http::header::AUTHORIZATION {
-            if options.forward_authorization {
-                problems.push(
-                    "forward_authorization and identity both set the Authorization header; \
-                     choose one (identity.mint or identity.token_exchange instead of passing \
-                     the caller's token through is the safer choice)"
-                        .to_owned(),
-                );
-            }
-            if let Some(kind) = auth.authorization_kind() {
-                problems.push(format!(
-                    "auth `{kind}` and identity both set the Authorization header; give the \
-                     identity token another header (identity.mint.header or \
-                     identity.token_exchange.header, e.g. `X-Identity-Token`)"
-                ));
-            }
-        }
-    }
 }
 
 /// The credential values a request carried (configured credentials in headers, query and

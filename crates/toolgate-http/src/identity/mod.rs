@@ -16,7 +16,7 @@ mod template;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use http::{HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 use toolgate_core::context::{AuthMethod, Principal};
 use toolgate_core::error::{ToolError, ToolErrorKind};
@@ -27,7 +27,8 @@ pub(crate) use mint::Minter;
 use template::{Template, sanitize};
 
 use crate::HttpBackend;
-use crate::options::IdentityOptions;
+use crate::auth::Credentials;
+use crate::options::{HttpSourceOptions, IdentityOptions};
 
 /// Header names an identity header may not take: the connection's, the body's, and the
 /// credentials' (`Authorization` comes from `mint` or `token_exchange`).
@@ -167,6 +168,49 @@ impl Identity {
             exchanger,
             names,
         })
+    }
+
+    /// Problems between the identity options and the rest of the source's options: a header the
+    /// identity sets that another option sets or forwards too.
+    pub(crate) fn conflicts(
+        &self,
+        options: &HttpSourceOptions,
+        static_headers: &HeaderMap,
+        forward: &[HeaderName],
+        auth: &Credentials,
+        problems: &mut Vec<String>,
+    ) {
+        for name in self.names() {
+            if static_headers.contains_key(name) {
+                problems.push(format!(
+                    "identity sets the `{name}` header and `headers` sets it too; keep one"
+                ));
+            }
+            if forward.contains(name) {
+                problems.push(format!(
+                    "forward_headers lists `{name}`, which identity sets from the authenticated \
+                     caller; a client-sent value is never forwarded, so remove it from \
+                     forward_headers"
+                ));
+            }
+            if name == http::header::AUTHORIZATION {
+                if options.forward_authorization {
+                    problems.push(
+                        "forward_authorization and identity both set the Authorization header; \
+                         choose one (identity.mint or identity.token_exchange instead of passing \
+                         the caller's token through is the safer choice)"
+                            .to_owned(),
+                    );
+                }
+                if let Some(kind) = auth.authorization_kind() {
+                    problems.push(format!(
+                        "auth `{kind}` and identity both set the Authorization header; give the \
+                         identity token another header (identity.mint.header or \
+                         identity.token_exchange.header, e.g. `X-Identity-Token`)"
+                    ));
+                }
+            }
+        }
     }
 
     /// The headers this identity sets; requests never carry other values for them.
@@ -360,6 +404,43 @@ mod tests {
             Some(false)
         );
         assert_eq!(audience_is(&serde_json::Map::new(), &base), None);
+    }
+
+    #[test]
+    fn identity_headers_set_elsewhere_are_configuration_errors() {
+        let options: HttpSourceOptions = serde_json::from_value(json!({
+            "headers": {"X-User-Id": "static"},
+            "forward_headers": ["X-User-Id"],
+            "forward_authorization": true,
+            "identity": {
+                "headers": {"X-User-Id": "{sub}"},
+                "mint": {"issuer": "https://tg"}
+            }
+        }))
+        .unwrap();
+        let base = Url::parse("http://127.0.0.1:1").unwrap();
+        let err = HttpBackend::new(base.clone(), Vec::new(), options)
+            .unwrap_err()
+            .to_string();
+        for want in [
+            "identity sets the `x-user-id` header and `headers` sets it too",
+            "forward_headers lists `x-user-id`",
+            "forward_authorization and identity both set the Authorization header",
+        ] {
+            assert!(err.contains(want), "missing {want:?} in:\n{err}");
+        }
+        let options: HttpSourceOptions = serde_json::from_value(json!({
+            "auth": {"type": "bearer", "token": "service-token"},
+            "identity": {"token_exchange": {"token_url": "https://idp/token", "client_id": "c"}}
+        }))
+        .unwrap();
+        let err = HttpBackend::new(base, Vec::new(), options)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("auth `bearer` and identity both set the Authorization header"),
+            "{err}"
+        );
     }
 
     #[test]
