@@ -8,6 +8,8 @@
 //! verified against toolgate's JWKS, RFC 8693 token exchange), end to end through the
 //! gateway's handlers into a real HTTP backend and token endpoint.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -443,26 +445,49 @@ mod identity {
         );
     }
 
+    /// A P-256 key for this test only (`openssl genpkey -algorithm EC -pkeyopt
+    /// ec_paramgen_curve:P-256`), so the binary and the in-process gateway sign alike.
+    const TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgSxOTlkWkIKIS2q5m
+syxafKzpDqNiAQO+01NEAh8yyPOhRANCAATUJrEXKrGTzhFJtbqfBn9mNPyiwkkV
+3bfNLD+CQA0p5TOy/Xg4mX0lPw2ngya8aoJorve0d5QBI8z67jveVc8w
+-----END PRIVATE KEY-----
+";
+
     #[tokio::test]
     async fn minted_tokens_verify_against_the_jwks_toolgate_serves() {
         let (base, backend) = start_backend().await;
-        let gw = gateway(
-            &base,
-            "        mint:\n          issuer: https://toolgate.test\n          audience: who-api\n          lifetime_seconds: 120\n          copy_claims: [email]\n",
-        )
-        .await;
-        // toolgate's HTTP app as `serve` assembles it, with the JWKS route.
-        let app = toolgate_server::gateway_app(
-            gw.gateway.clone(),
-            &toolgate_server::HttpOptions::default(),
-            gw.metrics.clone(),
-            Default::default(),
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("toolgate-es256.pem");
+        std::fs::write(&key_file, TEST_KEY).unwrap();
+        let identity = format!(
+            "        mint:\n          issuer: https://toolgate.test\n          audience: who-api\n          lifetime_seconds: 120\n          key_file: {}\n          kid: test-key-1\n          copy_claims: [email]\n",
+            key_file.display()
         );
-        let app = toolgate::run::with_identity_routes(app, &gw);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let jwks_url = format!("http://{addr}/.well-known/jwks.json");
+        // `toolgate serve` publishes the key's JWKS on its HTTP port.
+        let config_file = dir.path().join("toolgate.yaml");
+        std::fs::write(
+            &config_file,
+            format!(
+                "sources:\n  - name: who\n    spec: {base}/openapi.json\n    base_url: {base}\n    backend:\n      identity:\n{identity}"
+            ),
+        )
+        .unwrap();
+        let (_server, mcp_url) = tokio::task::spawn_blocking(move || {
+            crate::common::spawn_and_read(
+                &[
+                    "serve",
+                    "--config",
+                    config_file.to_str().unwrap(),
+                    "--http",
+                    "127.0.0.1:0",
+                ],
+                "tools at ",
+            )
+        })
+        .await
+        .unwrap();
+        let jwks_url = mcp_url.replace("/mcp", "/.well-known/jwks.json");
         let response = reqwest::get(&jwks_url).await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(
@@ -471,6 +496,7 @@ mod identity {
         );
         let jwks: Value = response.json().await.unwrap();
         let key = &jwks["keys"][0];
+        assert_eq!(key["kid"], "test-key-1", "{jwks}");
         assert_eq!(
             (key["kty"].as_str(), key["alg"].as_str()),
             (Some("EC"), Some("ES256"))
@@ -481,6 +507,9 @@ mod identity {
         );
         backend.jwks_url.set(jwks_url).unwrap();
 
+        // Calls as an authenticated caller (in process, with the same key): the backend
+        // verifies each token against the JWKS the binary serves.
+        let gw = gateway(&base, &identity).await;
         let seen = call(&gw, Some(alice()), json!({})).await.unwrap();
         let claims = &seen["verified"];
         assert_eq!(claims["sub"], "alice", "{seen}");
@@ -499,6 +528,18 @@ mod identity {
             .unwrap();
         assert_eq!(bob["verified"]["sub"], "bob");
         assert_eq!(gw.sources[0].backend.minted_tokens(), 2);
+        // The in-process app publishes the same document.
+        let app = toolgate::run::with_identity_routes(axum::Router::new(), &gw);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let local: Value = reqwest::get(format!("http://{addr}/.well-known/jwks.json"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(local, jwks);
     }
 
     #[tokio::test]
