@@ -8,8 +8,9 @@
 //! transport (`client`), auth, and response mapping are delegated to their modules.
 //!
 //! Header precedence, lowest first: static `headers`, forwarded client headers, header
-//! parameters, credentials, then `X-Request-Id` (the call's correlation id) and the body's
-//! `Content-Type`.
+//! parameters, credentials, the caller's identity (`identity`: every header it owns is
+//! removed first, so no other value for it survives), then `X-Request-Id` (the call's
+//! correlation id) and the body's `Content-Type`.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -284,6 +284,15 @@ mod tests {
 
     proptest! {
         #[test]
+        fn any_template_text_parses_or_says_why_and_renders_without_panicking(
+            text in "[{}a-z.]{0,24}|\\PC{0,24}"
+        ) {
+            if let Ok(t) = Template::parse(&text) {
+                let _ = t.render(&principal());
+            }
+        }
+
+        #[test]
         fn any_value_becomes_a_valid_reversible_header(s in any::<String>()) {
             let v = sanitize(&s, usize::MAX).unwrap();
             let text = v.to_str().unwrap();
