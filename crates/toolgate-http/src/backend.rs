@@ -8,8 +8,9 @@
 //! transport (`client`), auth, and response mapping are delegated to their modules.
 //!
 //! Header precedence, lowest first: static `headers`, forwarded client headers, header
-//! parameters, credentials, then `X-Request-Id` (the call's correlation id) and the body's
-//! `Content-Type`.
+//! parameters, credentials, the caller's identity (`identity`: every header it owns is
+//! removed first, so no other value for it survives), then `X-Request-Id` (the call's
+//! correlation id) and the body's `Content-Type`.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -28,6 +29,7 @@ use url::Url;
 
 use crate::auth::{AuthParts, Credentials, OpCredentials};
 use crate::client::{BackendClients, Outgoing, ProxyEnv, SendError, SendErrorKind, Transport};
+use crate::identity::{AudienceWarning, Identity, IdentityParts};
 use crate::options::HttpSourceOptions;
 use crate::request::{self, OpPlan};
 use crate::response::{self, CallInfo, Presented, Received};
@@ -77,6 +79,10 @@ struct BackendInner {
     forward: Vec<HeaderName>,
     semaphore: Arc<Semaphore>,
     auth: Credentials,
+    /// How the backend learns who the caller is (`identity:`), when configured.
+    identity: Option<Identity>,
+    /// Warns once when a forwarded token's audience is not this backend.
+    audience_warning: AudienceWarning,
 }
 
 impl HttpBackend {
@@ -196,6 +202,10 @@ impl HttpBackend {
                 );
             }
         }
+        let identity = Identity::new(&options.identity, &base_url, &mut problems);
+        if let Some(id) = &identity {
+            id.conflicts(&options, &static_headers, &forward, &auth, &mut problems);
+        }
         if !problems.is_empty() {
             return Err(HttpConfigError::Invalid(problems));
         }
@@ -212,6 +222,8 @@ impl HttpBackend {
                 static_headers,
                 forward,
                 auth,
+                identity,
+                audience_warning: AudienceWarning::default(),
             }),
         })
     }
@@ -294,6 +306,42 @@ impl HttpBackend {
         self.inner.clients.resent_requests()
     }
 
+    /// The identity settings, when the source configures `identity`.
+    pub(crate) fn identity(&self) -> Option<&Identity> {
+        self.inner.identity.as_ref()
+    }
+
+    /// Whether this backend gets JWTs minted by toolgate (so toolgate must publish its
+    /// JWKS, see [`crate::identity::jwks_document`]).
+    pub fn mints_tokens(&self) -> bool {
+        self.identity().is_some_and(|i| i.minter().is_some())
+    }
+
+    /// Identity tokens signed so far (0 without `identity.mint`).
+    pub fn minted_tokens(&self) -> u64 {
+        self.identity()
+            .and_then(Identity::minter)
+            .map_or(0, |m| m.minted.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Requests made to the token exchange endpoint so far (0 without
+    /// `identity.token_exchange`).
+    pub fn token_exchanges(&self) -> u64 {
+        self.identity()
+            .and_then(Identity::exchanger)
+            .map_or(0, |x| {
+                x.exchanges.load(std::sync::atomic::Ordering::Relaxed)
+            })
+    }
+
+    /// Values that must never be printed, beyond the configuration's own secrets (the text
+    /// of the identity signing key file): register them with the binary's redactor.
+    pub fn secret_values(&self) -> Vec<String> {
+        self.identity()
+            .map(Identity::secret_values)
+            .unwrap_or_default()
+    }
+
     /// Token requests made to the OAuth2 token endpoint so far (0 without OAuth2).
     pub fn oauth2_token_requests(&self) -> u64 {
         self.inner
@@ -367,6 +415,7 @@ struct CallParts {
     cancel: tokio_util::sync::CancellationToken,
     forwarded: Vec<(HeaderName, HeaderValue)>,
     client_authorization: Option<HeaderValue>,
+    principal: Option<Arc<toolgate_core::context::Principal>>,
 }
 
 impl HandlerShared {
@@ -381,6 +430,9 @@ impl HandlerShared {
                 }
             }
             if opts.forward_authorization {
+                self.backend
+                    .audience_warning
+                    .check(ctx.principal.as_ref(), &self.backend.base_url);
                 client_authorization =
                     incoming
                         .get(http::header::AUTHORIZATION)
@@ -397,6 +449,7 @@ impl HandlerShared {
             cancel: ctx.cancel.clone(),
             forwarded,
             client_authorization,
+            principal: ctx.principal.clone(),
         }
     }
 
@@ -469,6 +522,7 @@ impl HandlerShared {
             built,
             parts.forwarded,
             parts.client_authorization,
+            parts.principal,
             parts.correlation_id.as_str(),
         );
         let outcome = tokio::select! {
@@ -521,8 +575,42 @@ impl HandlerShared {
         built: request::Built,
         forwarded: Vec<(HeaderName, HeaderValue)>,
         client_authorization: Option<HeaderValue>,
+        principal: Option<Arc<toolgate_core::context::Principal>>,
         correlation_id: &str,
     ) -> Result<(Received, String), ToolError> {
+        let client = &self.backend.clients.reqwest;
+        let identity = match &self.backend.identity {
+            Some(id) => id.apply(principal.as_ref(), client, &self.op.name).await?,
+            None => IdentityParts::default(),
+        };
+        let outcome = self
+            .send_with_credentials(
+                method,
+                built,
+                forwarded,
+                client_authorization,
+                &identity,
+                correlation_id,
+            )
+            .await;
+        if let (Some(id), Ok((received, _))) = (&self.backend.identity, &outcome)
+            && received.status == http::StatusCode::UNAUTHORIZED
+        {
+            id.refused(&identity).await;
+        }
+        outcome
+    }
+
+    async fn send_with_credentials(
+        &self,
+        method: http::Method,
+        built: request::Built,
+        forwarded: Vec<(HeaderName, HeaderValue)>,
+        client_authorization: Option<HeaderValue>,
+        identity: &IdentityParts,
+        correlation_id: &str,
+    ) -> Result<(Received, String), ToolError> {
+        let creds = |auth| Creds { auth, identity };
         if self.credentials.is_empty() {
             return self
                 .send(
@@ -530,7 +618,7 @@ impl HandlerShared {
                     built,
                     forwarded,
                     client_authorization,
-                    None,
+                    creds(None),
                     correlation_id,
                 )
                 .await;
@@ -544,7 +632,7 @@ impl HandlerShared {
                     built,
                     forwarded,
                     client_authorization,
-                    Some(&auth),
+                    creds(Some(&auth)),
                     correlation_id,
                 )
                 .await;
@@ -560,7 +648,7 @@ impl HandlerShared {
                 built,
                 forwarded,
                 client_authorization,
-                Some(&auth),
+                creds(Some(&auth)),
                 correlation_id,
             )
             .await?;
@@ -575,7 +663,7 @@ impl HandlerShared {
             built,
             forwarded,
             client_authorization,
-            Some(&auth),
+            creds(Some(&auth)),
             correlation_id,
         )
         .await
@@ -589,9 +677,10 @@ impl HandlerShared {
         built: request::Built,
         forwarded: Vec<(HeaderName, HeaderValue)>,
         client_authorization: Option<HeaderValue>,
-        auth: Option<&AuthParts>,
+        creds: Creds<'_>,
         correlation_id: &str,
     ) -> Result<(Received, String), ToolError> {
+        let auth = creds.auth;
         let backend = &self.backend;
         let op = &self.op;
         let extra_query = auth.map(|a| a.query.clone()).unwrap_or_default();
@@ -630,6 +719,16 @@ impl HandlerShared {
                 headers.insert(name.clone(), value.clone());
             }
             cookies.extend(a.cookies.iter().cloned());
+        }
+        // The caller's identity last: no static, forwarded, argument or credential value
+        // survives for a header the identity owns, set or not on this call.
+        if let Some(id) = &backend.identity {
+            for name in id.names() {
+                headers.remove(name);
+            }
+            for (name, value) in &creds.identity.headers {
+                headers.insert(name.clone(), value.clone());
+            }
         }
         if !cookies.is_empty() {
             let mut v = HeaderValue::from_str(&cookies.join("; ")).map_err(|_| {
@@ -705,7 +804,10 @@ impl HandlerShared {
         let secrets = if status.is_success() {
             Vec::new()
         } else {
-            echoable_secrets(auth, client_token.as_ref(), &backend.static_headers)
+            let mut secrets =
+                echoable_secrets(auth, client_token.as_ref(), &backend.static_headers);
+            secrets.extend(creds.identity.token_values(backend.identity.as_ref()));
+            secrets
         };
         Ok((
             Received {
@@ -863,6 +965,14 @@ impl ToolHandler for OperationHandler {
             }
         })
     }
+}
+
+/// What a request carries besides the call's own data: the configured credentials and the
+/// caller's identity.
+#[derive(Clone, Copy)]
+struct Creds<'a> {
+    auth: Option<&'a AuthParts>,
+    identity: &'a IdentityParts,
 }
 
 /// The credential values a request carried (configured credentials in headers, query and

@@ -4,7 +4,8 @@
 //! the MCP result": argument validation against the tool's input schema, request building
 //! exactly per the OpenAPI parameter style rules, request bodies, backend credentials
 //! (static headers, API keys, bearer, basic, OAuth2 client-credentials and password grants,
-//! several at once), one pooled HTTP
+//! several at once), the caller's identity at the backend (claims as headers, minted JWTs,
+//! RFC 8693 token exchange; [`identity`]), one pooled HTTP
 //! client per backend with timeouts and a concurrency cap, and mapping responses (JSON, text,
 //! images, audio, binary, errors) to MCP content. It does not compile specs
 //! (`toolgate-openapi`), apply gateway policies (`toolgate-policy`) or speak MCP
@@ -18,6 +19,7 @@ mod auth;
 mod backend;
 mod body;
 mod client;
+pub mod identity;
 pub mod options;
 mod request;
 mod response;
@@ -27,8 +29,8 @@ mod validate;
 pub use backend::{HttpBackend, HttpConfigError};
 pub use client::ProxyEnv;
 pub use options::{
-    ApiKeyLocation, BackendAuth, ClientAuthMethod, Credentials, HttpSourceOptions, Secret,
-    UnknownArguments,
+    ApiKeyLocation, BackendAuth, ClientAuthMethod, Credentials, HttpSourceOptions, IdentityOptions,
+    MintAlgorithm, MintOptions, Secret, TokenExchangeOptions, UnknownArguments,
 };
 pub use response::BackendReply;
 pub use validate::{SchemaProblem, check_input_schema, check_input_schemas};

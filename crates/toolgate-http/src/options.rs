@@ -15,6 +15,10 @@ use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub mod identity;
+
+pub use identity::{IdentityOptions, MintAlgorithm, MintOptions, TokenExchangeOptions};
+
 /// Default whole-request timeout (connect + send + read the response), in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 /// Default TCP/TLS connect timeout, in milliseconds.
@@ -63,6 +67,10 @@ pub struct HttpSourceOptions {
     /// this is token passthrough, so the backend receives a credential that was issued for
     /// the gateway; enable it only when the backend is the intended audience of that token.
     pub forward_authorization: bool,
+    /// How the backend learns who the caller is: claims as headers, a JWT minted by
+    /// toolgate, or an RFC 8693 token exchange (all opt-in; see docs/auth.md, "The caller's
+    /// identity at the backend").
+    pub identity: IdentityOptions,
     /// What to do with arguments the tool's input schema does not declare.
     pub unknown_arguments: UnknownArguments,
     /// Hide backend response bodies in error messages (only status and operation are shown).
@@ -70,6 +78,14 @@ pub struct HttpSourceOptions {
     /// Per-tool request body content-type overrides, keyed by tool name (e.g. send
     /// `application/merge-patch+json` instead of the spec's first media type).
     pub content_types: BTreeMap<String, String>,
+}
+
+impl HttpSourceOptions {
+    /// Resolves relative file paths in the options (the `identity.mint.key_file`) against
+    /// `base`, the folder of the configuration file they were written in.
+    pub fn resolve_paths(&mut self, base: &std::path::Path) {
+        identity::resolve_paths(&mut self.identity, base);
+    }
 }
 
 impl Default for HttpSourceOptions {
@@ -85,6 +101,7 @@ impl Default for HttpSourceOptions {
             auth: Credentials::default(),
             forward_headers: Vec::new(),
             forward_authorization: false,
+            identity: IdentityOptions::default(),
             unknown_arguments: UnknownArguments::default(),
             mask_error_details: false,
             content_types: BTreeMap::new(),

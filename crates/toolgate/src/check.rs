@@ -146,7 +146,7 @@ async fn check_source(
             ));
         }
     };
-    let problems = options_problems(source, &at);
+    let problems = options_problems(source, &at, relative_to);
     if !problems.is_empty() {
         // Building the source would stop at the same problems.
         return Err(problems);
@@ -222,7 +222,11 @@ fn is_url(location: &str) -> bool {
 /// compiler's option checks (route-map regexes) run on an empty document, and the backend's
 /// (header names and values, limits, media types) on the configured or a placeholder base URL.
 /// `auth` is left to the full check: how it applies depends on the spec's security schemes.
-fn options_problems(source: &OpenApiSourceConfig, at: &str) -> Vec<ConfigIssue> {
+fn options_problems(
+    source: &OpenApiSourceConfig,
+    at: &str,
+    relative_to: &Path,
+) -> Vec<ConfigIssue> {
     let mut issues = Vec::new();
     let empty = json!({"openapi": "3.1.0", "info": {"title": "", "version": ""}, "paths": {}});
     if let Err(e) = toolgate_openapi::compile(
@@ -243,6 +247,7 @@ fn options_problems(source: &OpenApiSourceConfig, at: &str) -> Vec<ConfigIssue> 
         .unwrap_or_else(|| url::Url::parse(PLACEHOLDER_BASE_URL).expect("valid placeholder"));
     let mut backend = source.backend.clone();
     backend.auth = Default::default();
+    backend.resolve_paths(relative_to);
     let location = format!("{at}.backend");
     match HttpBackend::new(base, Vec::new(), backend) {
         Ok(_) => {}

@@ -183,6 +183,15 @@ pub async fn assemble_with_auth(
                     skipped,
                     "source loaded"
                 );
+                if source.backend.forward_authorization {
+                    tracing::warn!(
+                        source = %b.name,
+                        backend = %b.base_url,
+                        "forward_authorization is on: each caller's own token is passed to this \
+                         backend (token passthrough); safe only when the backend is that token's \
+                         audience. Prefer identity.token_exchange or identity.mint"
+                    );
+                }
                 let contribution =
                     sources::contribution(&mut b).map_err(|e| Failure::Input(e.to_string()))?;
                 if let Some(dup) = assembly.publish(contribution).into_iter().next() {
@@ -365,6 +374,32 @@ pub fn http_options(config: &Config) -> HttpOptions {
     config.http.clone()
 }
 
+/// Adds toolgate's JSON Web Key Set at `GET /.well-known/jwks.json` when a source's backend
+/// gets JWTs minted by toolgate (`identity.mint`), so the backend can verify them. The keys
+/// are fixed at start; the document is public, as a JWKS is.
+pub fn with_identity_routes(app: axum::Router, assembled: &Assembled) -> axum::Router {
+    if !assembled.sources.iter().any(|s| s.backend.mints_tokens()) {
+        return app;
+    }
+    let jwks = toolgate_http::identity::jwks_document(assembled.sources.iter().map(|s| &s.backend));
+    let body = axum::body::Bytes::from(serde_json::to_vec(&jwks).expect("a JWKS serializes"));
+    app.route(
+        "/.well-known/jwks.json",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move {
+                (
+                    [
+                        (axum::http::header::CONTENT_TYPE, "application/jwk-set+json"),
+                        (axum::http::header::CACHE_CONTROL, "public, max-age=300"),
+                    ],
+                    body,
+                )
+            }
+        }),
+    )
+}
+
 /// Resolves when SIGINT or SIGTERM arrives.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -416,6 +451,7 @@ pub async fn serve_http(
         assembled.metrics.clone(),
         mcp_shutdown.clone(),
     );
+    let app = with_identity_routes(app, &assembled);
     tracing::info!(
         url = %format!("http://{local}{}", options.path),
         worker_threads = tokio::runtime::Handle::current().metrics().num_workers(),

@@ -415,15 +415,15 @@ pub async fn build_source(
     if let Some(hint) = no_credentials_hint(source, &spec) {
         tracing::info!(source = %source.name, "{hint}");
     }
-    let backend = HttpBackend::new(
-        base_url.clone(),
-        spec.security_schemes.clone(),
-        source.backend.clone(),
-    )
-    .map_err(|e| SourceError::Backend {
-        source_name: source.name.clone(),
-        reason: e.to_string(),
-    })?;
+    let mut options = source.backend.clone();
+    options.resolve_paths(relative_to);
+    let backend = HttpBackend::new(base_url.clone(), spec.security_schemes.clone(), options)
+        .map_err(|e| SourceError::Backend {
+            source_name: source.name.clone(),
+            reason: e.to_string(),
+        })?;
+    // The identity signing key's text: never printed, like the configuration's secrets.
+    crate::redact::register(backend.secret_values());
     Ok(BuiltSource {
         name: source.name.clone(),
         spec,

@@ -108,6 +108,33 @@ fn cases() -> Vec<Case> {
             structural: true,
         },
         Case {
+            name: "misspelt key inside identity.token_exchange",
+            config: src(
+                "      identity:\n        token_exchange:\n          token_url: http://127.0.0.1:9/token\n          client_id: tg\n          client_secrt: \"${CANARY}\"\n",
+            ),
+            env: &[],
+            runs: both("client_secrt"),
+            structural: true,
+        },
+        Case {
+            name: "identity error beside a token exchange client secret",
+            config: src(
+                "      identity:\n        mint:\n          issuer: https://tg.test\n          lifetime_seconds: 3600\n        token_exchange:\n          token_url: http://127.0.0.1:9/token\n          client_id: tg\n          client_secret: \"${CANARY}\"\n          header: X-Exchanged\n",
+            ),
+            env: &[],
+            runs: both("lifetime_seconds"),
+            structural: false,
+        },
+        Case {
+            name: "identity signing key file holding the secret that is not a key",
+            config: src(
+                "      identity:\n        mint:\n          issuer: https://tg.test\n          key_file: ./canary-key.pem\n",
+            ),
+            env: &[],
+            runs: both("canary-key.pem is not a P-256 private key"),
+            structural: false,
+        },
+        Case {
             name: "misspelt top-level key",
             config: "http:\n  bnd: \"${CANARY}\"\n",
             env: &[],
@@ -306,6 +333,12 @@ fn run(args: &[&str], env: &[(String, String)], dir: &Path) -> (i32, String) {
 fn the_canary_secret_appears_in_no_output_of_any_configuration_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("spec.yaml"), SPEC).unwrap();
+    // A PEM file whose body is the canary: read as an identity signing key, never printed.
+    std::fs::write(
+        dir.path().join("canary-key.pem"),
+        format!("-----BEGIN PRIVATE KEY-----\n{CANARY}\n-----END PRIVATE KEY-----\n"),
+    )
+    .unwrap();
     let dead = common::free_port().to_string();
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_addr = busy.local_addr().unwrap().to_string();

@@ -29,7 +29,8 @@ use toolgate_core::error::ToolError;
 use toolgate_openapi::ir::{Operation, SecurityScheme};
 use url::Url;
 
-pub(crate) use oauth2::TokenSource;
+pub(crate) use oauth2::{ClientAuth, Endpoint, TokenSource, post_token_form};
+pub(crate) use schemes::sensitive;
 use schemes::{Placement, fit, placement, scheme_kind_str};
 
 use crate::options::BackendAuth;

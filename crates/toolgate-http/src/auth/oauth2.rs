@@ -127,10 +127,10 @@ enum Cached {
 }
 
 /// A token endpoint's successful answer.
-struct Issued {
-    header: HeaderValue,
-    lifetime: Duration,
-    refresh_token: Option<Secret>,
+pub(crate) struct Issued {
+    pub header: HeaderValue,
+    pub lifetime: Duration,
+    pub refresh_token: Option<Secret>,
 }
 
 #[derive(Deserialize)]
@@ -347,123 +347,21 @@ impl TokenSource {
                 }
             }
         }
-        let mut request = client
-            .post(self.token_url.clone())
-            .header(http::header::ACCEPT, "application/json");
-        if let Some(c) = &self.client {
-            match (c.method, &c.secret) {
-                (ClientAuthMethod::Basic, Some(secret)) => {
-                    // RFC 6749 §2.3.1: form-urlencode id and secret before Basic encoding.
-                    let enc = |s: &str| crate::serialize::Escape::Component.apply(s);
-                    let raw = format!("{}:{}", enc(&c.id), enc(secret.expose()));
-                    let v = sensitive(&format!("Basic {}", BASE64.encode(raw)))
-                        .expect("base64 is ASCII");
-                    request = request.header(http::header::AUTHORIZATION, v);
-                }
-                // A public client (no secret) names itself in the form (RFC 6749 §3.2.1).
-                (ClientAuthMethod::Post, _) | (ClientAuthMethod::Basic, None) => {
-                    form.push(("client_id", &c.id));
-                    if let Some(secret) = &c.secret {
-                        form.push(("client_secret", secret.expose()));
-                    }
-                }
-            }
-        }
-        let url = self.endpoint();
-        let failed = |kind: ToolErrorKind, message: String| {
-            ToolError::new(kind, message)
-                .with_origin(ErrorOrigin::CredentialProvider)
-                .with_delivery(Delivery::NotSent)
-        };
-        let response = request
-            .timeout(TOKEN_REQUEST_TIMEOUT)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    failed(
-                        ToolErrorKind::Timeout,
-                        format!(
-                            "the OAuth2 token endpoint {url} did not answer within {} s",
-                            TOKEN_REQUEST_TIMEOUT.as_secs()
-                        ),
-                    )
-                } else {
-                    failed(
-                        ToolErrorKind::Connect,
-                        format!(
-                            "could not reach the OAuth2 token endpoint {url}: {}; check that it \
-                             is running and the source's auth token_url",
-                            crate::client::error_chain(&e)
-                        ),
-                    )
-                }
-            })?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| {
-            failed(
-                if e.is_timeout() {
-                    ToolErrorKind::Timeout
-                } else {
-                    ToolErrorKind::Transport
-                },
-                format!(
-                    "the OAuth2 token endpoint {url} failed while answering: {}",
-                    crate::client::error_chain(&e)
-                ),
-            )
-        })?;
-        if !status.is_success() {
-            let detail = error_detail(&body, &self.secrets(refresh_token));
-            let detail = if detail.is_empty() {
-                String::new()
-            } else {
-                format!(": {detail}")
-            };
-            let hint = self.hint(status.as_u16(), refresh_token.is_some());
-            return Err(failed(
-                ToolErrorKind::BackendStatus,
-                format!(
-                    "the OAuth2 token endpoint {url} answered {} {}{detail}; {hint}",
-                    status.as_u16(),
-                    status.canonical_reason().unwrap_or("")
-                ),
-            )
-            .with_status(status.as_u16()));
-        }
-        // The parse error is not shown: serde quotes the values it rejects, and the value
-        // here may be a token.
-        let token: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
-            failed(
-                ToolErrorKind::Internal,
-                format!(
-                    "the OAuth2 token endpoint {url} answered {} without a usable access token \
-                     (expected a JSON object with a string `access_token`, RFC 6749 §5.1)",
-                    status.as_u16()
-                ),
-            )
-        })?;
-        let header = sensitive(&format!("Bearer {}", token.access_token)).ok_or_else(|| {
-            failed(
-                ToolErrorKind::Internal,
-                format!("the OAuth2 token endpoint {url} returned a token with invalid characters"),
-            )
-        })?;
-        let lifetime = token
-            .expires_in
-            .as_ref()
-            .and_then(seconds)
-            .or_else(|| jwt_lifetime(&token.access_token, SystemTime::now()))
-            .unwrap_or(DEFAULT_TOKEN_LIFETIME);
-        Ok(Issued {
-            header,
-            lifetime,
-            refresh_token: token
-                .refresh_token
-                .filter(|t| !t.is_empty())
-                .map(Secret::new),
-        })
+        let secrets = self.secrets(refresh_token);
+        let refreshing = refresh_token.is_some();
+        post_token_form(
+            client,
+            &self.token_url,
+            form,
+            self.client.as_ref(),
+            &secrets,
+            &Endpoint {
+                name: "OAuth2 token endpoint",
+                setting: "auth token_url",
+            },
+            &|status| self.hint(status, refreshing),
+        )
+        .await
     }
 
     /// What to check when the token endpoint answered `status`.
@@ -487,4 +385,145 @@ impl TokenSource {
             },
         }
     }
+}
+
+/// A token endpoint, as messages name it.
+pub(crate) struct Endpoint {
+    /// `OAuth2 token endpoint`, `token exchange endpoint`.
+    pub name: &'static str,
+    /// The setting that holds its URL, for the "check …" hint.
+    pub setting: &'static str,
+}
+
+/// One form POST to a token endpoint (with the client's authentication, RFC 6749 §2.3.1)
+/// and its answer read as an RFC 6749 §5.1 token response. Errors name the endpoint, its
+/// status and a secret-free excerpt (`secrets` are cut out), then `hint(status)`.
+pub(crate) async fn post_token_form<'a>(
+    client: &reqwest::Client,
+    token_url: &Url,
+    mut form: Vec<(&'a str, &'a str)>,
+    client_auth: Option<&'a ClientAuth>,
+    secrets: &[&str],
+    endpoint: &Endpoint,
+    hint: &(dyn Fn(u16) -> String + Sync),
+) -> Result<Issued, ToolError> {
+    let mut request = client
+        .post(token_url.clone())
+        .header(http::header::ACCEPT, "application/json");
+    if let Some(c) = client_auth {
+        match (c.method, &c.secret) {
+            (ClientAuthMethod::Basic, Some(secret)) => {
+                // RFC 6749 §2.3.1: form-urlencode id and secret before Basic encoding.
+                let enc = |s: &str| crate::serialize::Escape::Component.apply(s);
+                let raw = format!("{}:{}", enc(&c.id), enc(secret.expose()));
+                let v =
+                    sensitive(&format!("Basic {}", BASE64.encode(raw))).expect("base64 is ASCII");
+                request = request.header(http::header::AUTHORIZATION, v);
+            }
+            // A public client (no secret) names itself in the form (RFC 6749 §3.2.1).
+            (ClientAuthMethod::Post, _) | (ClientAuthMethod::Basic, None) => {
+                form.push(("client_id", &c.id));
+                if let Some(secret) = &c.secret {
+                    form.push(("client_secret", secret.expose()));
+                }
+            }
+        }
+    }
+    let url = &token_url[..url::Position::AfterPath];
+    let name = endpoint.name;
+    let failed = |kind: ToolErrorKind, message: String| {
+        ToolError::new(kind, message)
+            .with_origin(ErrorOrigin::CredentialProvider)
+            .with_delivery(Delivery::NotSent)
+    };
+    let response = request
+        .timeout(TOKEN_REQUEST_TIMEOUT)
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                failed(
+                    ToolErrorKind::Timeout,
+                    format!(
+                        "the {name} {url} did not answer within {} s",
+                        TOKEN_REQUEST_TIMEOUT.as_secs()
+                    ),
+                )
+            } else {
+                failed(
+                    ToolErrorKind::Connect,
+                    format!(
+                        "could not reach the {name} {url}: {}; check that it is running \
+                         and the source's {}",
+                        crate::client::error_chain(&e),
+                        endpoint.setting
+                    ),
+                )
+            }
+        })?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| {
+        failed(
+            if e.is_timeout() {
+                ToolErrorKind::Timeout
+            } else {
+                ToolErrorKind::Transport
+            },
+            format!(
+                "the {name} {url} failed while answering: {}",
+                crate::client::error_chain(&e)
+            ),
+        )
+    })?;
+    if !status.is_success() {
+        let detail = error_detail(&body, secrets);
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {detail}")
+        };
+        let hint = hint(status.as_u16());
+        return Err(failed(
+            ToolErrorKind::BackendStatus,
+            format!(
+                "the {name} {url} answered {} {}{detail}; {hint}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            ),
+        )
+        .with_status(status.as_u16()));
+    }
+    // The parse error is not shown: serde quotes the values it rejects, and the value
+    // here may be a token.
+    let token: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
+        failed(
+            ToolErrorKind::Internal,
+            format!(
+                "the {name} {url} answered {} without a usable access token \
+                 (expected a JSON object with a string `access_token`, RFC 6749 §5.1)",
+                status.as_u16()
+            ),
+        )
+    })?;
+    let header = sensitive(&format!("Bearer {}", token.access_token)).ok_or_else(|| {
+        failed(
+            ToolErrorKind::Internal,
+            format!("the {name} {url} returned a token with invalid characters"),
+        )
+    })?;
+    let lifetime = token
+        .expires_in
+        .as_ref()
+        .and_then(seconds)
+        .or_else(|| jwt_lifetime(&token.access_token, SystemTime::now()))
+        .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+    Ok(Issued {
+        header,
+        lifetime,
+        refresh_token: token
+            .refresh_token
+            .filter(|t| !t.is_empty())
+            .map(Secret::new),
+    })
 }
