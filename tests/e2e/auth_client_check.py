@@ -58,6 +58,9 @@ async def main() -> None:
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--client-secret", required=True)
     parser.add_argument("--scope")
+    parser.add_argument(
+        "--token", help="a bearer token obtained elsewhere (no OAuth flow; --issuer etc. unused)"
+    )
     parser.add_argument("--mode", default="auto")
     parser.add_argument("--call")
     parser.add_argument("--arguments", default="{}")
@@ -69,15 +72,22 @@ async def main() -> None:
         if response.request.url.path.endswith("/mcp"):
             statuses.append(response.status_code)
 
-    provider = ClientCredentialsOAuthProvider(
-        server_url=args.url,
-        storage=MemoryStorage(),
-        client_id=args.client_id,
-        client_secret=args.client_secret,
-        scope=args.scope,
-        issuer=args.issuer,
-    )
-    http = httpx2.AsyncClient(auth=provider, event_hooks={"response": [record]}, timeout=30)
+    if args.token:
+        http = httpx2.AsyncClient(
+            headers={"Authorization": f"Bearer {args.token}"},
+            event_hooks={"response": [record]},
+            timeout=30,
+        )
+    else:
+        provider = ClientCredentialsOAuthProvider(
+            server_url=args.url,
+            storage=MemoryStorage(),
+            client_id=args.client_id,
+            client_secret=args.client_secret,
+            scope=args.scope,
+            issuer=args.issuer,
+        )
+        http = httpx2.AsyncClient(auth=provider, event_hooks={"response": [record]}, timeout=30)
     summary: dict[str, Any] = {}
     async with http:
         async with Client(streamable_http_client(args.url, http_client=http), mode=args.mode) as client:
@@ -90,7 +100,7 @@ async def main() -> None:
                     fail(f"{args.call} returned an error: {result.content}")
                 summary["result"] = result.structured_content
     summary["statuses"] = statuses
-    if 401 not in statuses:
+    if not args.token and 401 not in statuses:
         fail(f"the first request should have been refused with 401: {statuses}")
     print(json.dumps(summary))
 

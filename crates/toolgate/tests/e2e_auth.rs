@@ -58,10 +58,19 @@ impl Idp {
 
     /// A token from the client credentials grant.
     fn token(&self, client: &str, secret: &str, resource: &str) -> String {
+        self.token_for(client, secret, resource, None)
+    }
+
+    /// A token from the client credentials grant, for `scope` when given.
+    fn token_for(&self, client: &str, secret: &str, resource: &str, scope: Option<&str>) -> String {
+        let mut form = vec![("grant_type", "client_credentials"), ("resource", resource)];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
         let r = reqwest::blocking::Client::new()
             .post(format!("{}/token", self.issuer))
             .basic_auth(client, Some(secret))
-            .form(&[("grant_type", "client_credentials"), ("resource", resource)])
+            .form(&form)
             .send()
             .unwrap();
         assert!(r.status().is_success(), "token request: {}", r.status());
@@ -116,7 +125,7 @@ fn start_gateway(port: u16, issuer: &str) -> Gateway {
     std::fs::write(
         &config,
         format!(
-            "http:\n  bind: 127.0.0.1:{port}\nauth:\n  issuer: {issuer}\n  jwt: {{}}\n  scopes_supported: [\"tools:read\", \"tools:call\"]\nsources:\n  - name: todo\n    spec: {}\n    base_url: http://{api_addr}\n",
+            "http:\n  bind: 127.0.0.1:{port}\nauth:\n  issuer: {issuer}\n  jwt: {{}}\n  scopes_supported: [\"tools:read\", \"tools:call\"]\nauthorization:\n  rules:\n    - name: read\n      principals: {{scopes: [\"tools:read\"]}}\n      tools: {{read_only: true}}\n    - name: call\n      principals: {{scopes: [\"tools:call\"]}}\n      tools: {{}}\nsources:\n  - name: todo\n    spec: {}\n    base_url: http://{api_addr}\n",
             spec.display()
         ),
     )
@@ -311,8 +320,36 @@ fn python_sdk_client_authenticates_with_a_real_openid_provider() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    // TODO(authz): a second client (`reader`, scope tools:read) sees fewer tools once the
-    // authorization rules of branch `authz` are merged.
+    // A second client with fewer scopes (`tools:read` only) sees only the read-only tools.
+    // Its token comes from the provider directly: the SDK asks for the challenge's scopes,
+    // all of `scopes_supported`, which this provider refuses to a client not allowed them.
+    let reader_token = idp.token_for("reader", "reader-secret", &gateway.mcp, Some("tools:read"));
+    let reader = python_check(
+        &python,
+        &[
+            "--url",
+            &gateway.mcp,
+            "--issuer",
+            &idp.issuer,
+            "--client-id",
+            "reader",
+            "--client-secret",
+            "unused",
+            "--token",
+            &reader_token,
+            "--mode",
+            "2026-07-28",
+        ],
+    );
+    let listed: Vec<&str> = reader["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(listed.contains(&"list_users"), "{reader}");
+    assert!(!listed.contains(&"create_user"), "{reader}");
+    assert!(!listed.contains(&"delete_task"), "{reader}");
 }
 
 #[test]
