@@ -7,6 +7,7 @@ use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
 use crate::call_log::CallLogLayer;
+use crate::limits::{RateLimitLayer, RateLimits};
 use crate::metrics::{Metrics, MetricsLayer};
 
 /// Builds the pipeline every transport calls, outermost layer first.
@@ -14,6 +15,18 @@ use crate::metrics::{Metrics, MetricsLayer};
 /// The call context (correlation id, principal, cancellation) is built before the pipeline,
 /// at the one request edge in `toolgate-server`, so every layer already sees it.
 pub fn build(catalog: SharedCatalog, metrics: Arc<Metrics>) -> Pipeline {
+    build_with(catalog, metrics, Policies::default())
+}
+
+/// The optional policies of the pipeline, each `None` when not configured.
+#[derive(Clone, Default)]
+pub struct Policies {
+    /// Rate limits and concurrency caps (`rate_limits`).
+    pub limits: Option<Arc<RateLimits>>,
+}
+
+/// [`build`] with the configured policies.
+pub fn build_with(catalog: SharedCatalog, metrics: Arc<Metrics>, policies: Policies) -> Pipeline {
     let service = ServiceBuilder::new()
         // 1. Resolve: looks the target up in one catalog snapshot, so every layer below sees
         //    the tool (its source, annotations, later its required scopes) rather than a
@@ -26,10 +39,16 @@ pub fn build(catalog: SharedCatalog, metrics: Arc<Metrics>) -> Pipeline {
         // 3. Metrics: counts and latency per method, tool and outcome (tool labels come from
         //    the resolved catalog entry, never from the request).
         .layer(MetricsLayer::new(metrics))
-        // (Authorization, rate limits, retries and circuit breakers slot in here, in that
-        //  order: cheap refusals before any work, retries closest to the source. Who the
-        //  caller is was decided at the transport edge.)
-        // 4. Dispatcher: runs the resolved target.
+        // (Authorization goes here, before rate limits: an unauthorized call must not use a
+        //  caller's quota.)
+        // 4. Rate limits and concurrency caps: after metrics and the call log, so refusals
+        //    are counted and logged; before the dispatcher and any retry, so a refused call
+        //    costs nothing downstream and a retry is not counted against the caller again.
+        //    Every transport and path (fast path included) runs through here.
+        .option_layer(policies.limits.map(RateLimitLayer::new))
+        // (Retries and circuit breakers slot in here: retries closest to the source. Who
+        //  the caller is was decided at the transport edge.)
+        // 5. Dispatcher: runs the resolved target.
         .service(Dispatcher::new(catalog));
     BoxCloneSyncService::new(service)
 }
