@@ -138,8 +138,14 @@ pub async fn assemble(config: &Config, relative_to: &Path) -> Result<Assembled, 
     }
     futures::future::join_all(upstreams.iter().map(Upstream::start)).await;
     warn_about_uncompilable_schemas(&catalog, &built);
-    let metrics = Metrics::with_extra(|registry| upstream_metrics.register(registry));
-    let pipeline = toolgate_policy::stack::build(catalog.clone(), metrics.clone());
+    let limit_metrics = toolgate_policy::limits::LimitMetrics::default();
+    let limits = rate_limits(config, &limit_metrics).await?;
+    let metrics = Metrics::with_extra(|registry| {
+        upstream_metrics.register(registry);
+        limit_metrics.register(registry);
+    });
+    let policies = toolgate_policy::stack::Policies { limits };
+    let pipeline = toolgate_policy::stack::build_with(catalog.clone(), metrics.clone(), policies);
     let identity = ServerIdentity {
         name: config.server.name.clone(),
         instructions: config.server.instructions.clone(),
@@ -161,6 +167,49 @@ pub async fn assemble(config: &Config, relative_to: &Path) -> Result<Assembled, 
         upstreams,
         assembly,
     })
+}
+
+/// The configured rate limits, if any. With Redis, waits up to a second for the first
+/// connection so the first calls are decided by the shared limits; past that the gateway
+/// serves anyway (the limits decide per `on_unavailable` until Redis answers).
+async fn rate_limits(
+    config: &Config,
+    metrics: &toolgate_policy::limits::LimitMetrics,
+) -> Result<Option<Arc<toolgate_policy::limits::RateLimits>>, Failure> {
+    let section = &config.rate_limits;
+    if !section.is_enabled() {
+        return Ok(None);
+    }
+    let limits =
+        toolgate_policy::limits::RateLimits::new(section, metrics).map_err(|problems| {
+            Failure::Input(
+                config::ConfigErrors {
+                    origin: "rate_limits".to_owned(),
+                    issues: problems
+                        .into_iter()
+                        .map(|p| config::ConfigIssue {
+                            location: format!("rate_limits.{}", p.path),
+                            message: p.message,
+                        })
+                        .collect(),
+                }
+                .to_string(),
+            )
+        })?;
+    if !limits.connected(std::time::Duration::from_secs(1)).await {
+        tracing::warn!(
+            "the rate limit store (Redis) is not reachable yet: serving with `on_unavailable` until it is"
+        );
+    }
+    tracing::info!(
+        limits = section.limits.len(),
+        backend = match section.backend {
+            toolgate_policy::limits::config::BackendConfig::Memory => "memory",
+            toolgate_policy::limits::config::BackendConfig::Redis(_) => "redis",
+        },
+        "rate limits enabled"
+    );
+    Ok(Some(limits))
 }
 
 /// The readiness of an upstream that has not published yet.

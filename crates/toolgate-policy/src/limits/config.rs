@@ -43,9 +43,11 @@ pub struct RedisBackendConfig {
     /// `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS). The password never
     /// appears in logs or errors.
     pub url: String,
-    /// Prefix of every key this gateway writes (gateways sharing limits must use the same).
-    #[serde(default = "default_key_prefix")]
-    pub key_prefix: String,
+    /// Prefix of every Redis key this gateway writes (gateways sharing limits must use the
+    /// same). Named `prefix`, not `key_prefix`: keys named like credentials are redacted
+    /// from all output.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
     /// How long one decision may wait for Redis, in milliseconds, before the call is decided
     /// as if Redis were unavailable.
     #[serde(default = "default_timeout_ms")]
@@ -57,7 +59,7 @@ pub struct RedisBackendConfig {
     pub on_unavailable: OnUnavailable,
 }
 
-fn default_key_prefix() -> String {
+fn default_prefix() -> String {
     "toolgate".to_owned()
 }
 
@@ -93,10 +95,11 @@ pub struct LimitConfig {
     /// Name of the limit, shown in refusals, logs and the `limit` metric label.
     /// `[a-z0-9_-]+`, unique.
     pub name: String,
-    /// What is counted separately: any combination of `subject` (the authenticated caller,
-    /// else the client's IP address, else its session), `tool` (the tool, prompt or resource
-    /// source called), `source`, `client_ip` and `global` (one count for everything).
-    pub key: Vec<KeyPart>,
+    /// What is counted separately (the limiter's key): any combination of `subject` (the
+    /// authenticated caller, else the client's IP address, else its session), `tool` (the
+    /// tool, prompt or resource source called), `source`, `client_ip` and `global` (one count
+    /// for everything). `[subject, tool]` reads "60/min per caller and tool".
+    pub per: Vec<KeyPart>,
     /// Sustained rate: `N/s`, `N/min`, `N/h` or `N/d`, e.g. `60/min`.
     pub rate: String,
     /// Calls allowed at once after a quiet period (default: the rate's N). Over any window of
@@ -255,9 +258,9 @@ impl RateLimitsConfig {
                     ),
                 );
             }
-            if r.key_prefix.is_empty() || r.key_prefix.contains(['{', '}', ' ']) {
+            if r.prefix.is_empty() || r.prefix.contains(['{', '}', ' ']) {
                 push(
-                    "backend.key_prefix".to_owned(),
+                    "backend.prefix".to_owned(),
                     "must be non-empty without spaces or braces (braces mark Redis Cluster hash tags)".to_owned(),
                 );
             }
@@ -282,17 +285,17 @@ impl RateLimitsConfig {
                     ),
                 );
             }
-            if limit.key.is_empty() {
+            if limit.per.is_empty() {
                 push(
-                    format!("{at}.key"),
+                    format!("{at}.per"),
                     "is empty: list what is counted separately, e.g. [subject, tool], or [global]"
                         .to_owned(),
                 );
             }
-            for (j, part) in limit.key.iter().enumerate() {
-                if limit.key[..j].contains(part) {
+            for (j, part) in limit.per.iter().enumerate() {
+                if limit.per[..j].contains(part) {
                     push(
-                        format!("{at}.key[{j}]"),
+                        format!("{at}.per[{j}]"),
                         format!("`{}` is listed twice", part.as_str()),
                     );
                 }
@@ -378,10 +381,10 @@ mod tests {
         let config: RateLimitsConfig = serde_json::from_value(serde_json::json!({
             "backend": {"type": "redis", "url": "http://:hunter2@x", "timeout_ms": 0},
             "limits": [
-                {"name": "Bad Name", "key": [], "rate": "5/fortnight", "burst": 0},
-                {"name": "a", "key": ["subject", "subject"], "rate": "1/s",
+                {"name": "Bad Name", "per": [], "rate": "5/fortnight", "burst": 0},
+                {"name": "a", "per": ["subject", "subject"], "rate": "1/s",
                  "applies_to": {"tools": ["[unclosed"]}},
-                {"name": "a", "key": ["global"], "rate": "1/s"}
+                {"name": "a", "per": ["global"], "rate": "1/s"}
             ],
             "concurrency": {"per_tool": 0}
         }))
@@ -394,10 +397,10 @@ mod tests {
                 "backend.url",
                 "backend.timeout_ms",
                 "limits[0].name",
-                "limits[0].key",
+                "limits[0].per",
                 "limits[0].rate",
                 "limits[0].burst",
-                "limits[1].key[1]",
+                "limits[1].per[1]",
                 "limits[1].applies_to.tools[0]",
                 "limits[2].name",
                 "concurrency.per_tool"
@@ -420,7 +423,7 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (r.key_prefix.as_str(), r.timeout_ms, r.on_unavailable),
+            (r.prefix.as_str(), r.timeout_ms, r.on_unavailable),
             ("toolgate", 5, OnUnavailable::FailOpen)
         );
     }

@@ -170,8 +170,8 @@ impl RateLimits {
             let t = rate.emission_interval();
             limits.push(Limit {
                 name: Arc::from(l.name.as_str()),
-                parts: l.key.clone(),
-                described: format!("{rate} {}", key::describe(&l.key)),
+                parts: l.per.clone(),
+                described: format!("{rate} {}", key::describe(&l.per)),
                 t,
                 tau: t * (burst.get() - 1),
                 tools,

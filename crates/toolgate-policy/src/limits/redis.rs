@@ -157,7 +157,7 @@ impl RedisStore {
         Ok(RedisStore {
             conn,
             script: Script::new(GCRA_LUA),
-            prefix: config.key_prefix.clone(),
+            prefix: config.prefix.clone(),
             timeout: Duration::from_millis(config.timeout_ms),
             endpoint,
             metrics,

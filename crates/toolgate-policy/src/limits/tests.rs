@@ -106,7 +106,7 @@ async fn outcome(pipeline: &toolgate_core::Pipeline, call: McpCall) -> Option<To
 #[tokio::test(start_paused = true)]
 async fn a_caller_over_its_limit_is_refused_with_when_to_retry() {
     let (p, metrics, _) = pipeline(serde_json::json!({
-        "limits": [{"name": "per-caller", "key": ["subject", "tool"], "rate": "2/min"}]
+        "limits": [{"name": "per-caller", "per": ["subject", "tool"], "rate": "2/min"}]
     }));
     assert!(outcome(&p, call_as("alice", "work", "ok")).await.is_none());
     assert!(outcome(&p, call_as("alice", "work", "ok")).await.is_none());
@@ -148,8 +148,8 @@ async fn a_caller_over_its_limit_is_refused_with_when_to_retry() {
 async fn applies_to_selects_tools_by_glob_and_sources_by_name() {
     let (p, _, _) = pipeline(serde_json::json!({
         "limits": [
-            {"name": "writes", "key": ["global"], "rate": "1/h", "applies_to": {"tools": ["create_*"]}},
-            {"name": "other-source", "key": ["global"], "rate": "1/h", "applies_to": {"sources": ["elsewhere"]}}
+            {"name": "writes", "per": ["global"], "rate": "1/h", "applies_to": {"tools": ["create_*"]}},
+            {"name": "other-source", "per": ["global"], "rate": "1/h", "applies_to": {"sources": ["elsewhere"]}}
         ]
     }));
     assert!(
@@ -230,7 +230,7 @@ fn unique_prefix(test: &str) -> String {
 fn redis_config(prefix: &str, url: &str, timeout_ms: u64) -> RedisBackendConfig {
     RedisBackendConfig {
         url: url.to_owned(),
-        key_prefix: prefix.to_owned(),
+        prefix: prefix.to_owned(),
         timeout_ms,
         on_unavailable: config::OnUnavailable::FailOpen,
     }
@@ -359,7 +359,7 @@ async fn without_redis_fail_open_uses_the_local_limiter_and_fail_closed_refuses(
         let (p, metrics, _) = pipeline(serde_json::json!({
             "backend": {"type": "redis", "url": format!("redis://127.0.0.1:{port}"),
                         "on_unavailable": policy},
-            "limits": [{"name": "l", "key": ["subject"], "rate": "2/min"}]
+            "limits": [{"name": "l", "per": ["subject"], "rate": "2/min"}]
         }));
         let first = outcome(&p, call_as("alice", "work", "ok")).await;
         if expect_open {
@@ -407,9 +407,9 @@ async fn redis_limits_through_the_pipeline() {
     }
     let prefix = unique_prefix("pipeline");
     let (p, metrics, limits) = pipeline(serde_json::json!({
-        "backend": {"type": "redis", "url": "redis://127.0.0.1:6379", "key_prefix": prefix,
+        "backend": {"type": "redis", "url": "redis://127.0.0.1:6379", "prefix": prefix,
                     "timeout_ms": 1000},
-        "limits": [{"name": "l", "key": ["subject"], "rate": "3/h"}]
+        "limits": [{"name": "l", "per": ["subject"], "rate": "3/h"}]
     }));
     assert!(limits.connected(Duration::from_secs(5)).await);
     let mut admitted = 0;

@@ -14,13 +14,16 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::environment::Provenance;
-use super::{Config, ConfigIssue, HttpSection, LimitsSection, SourceConfig, SpecLocation};
+use super::{
+    Config, ConfigIssue, HttpSection, LimitsSection, RateLimitsSection, SourceConfig, SpecLocation,
+};
 
 /// The sections the checks read; a section (or source) that is not well-formed is `None` and
 /// skipped, its structural errors being reported already.
 pub(crate) struct Parts<'a> {
     http: Option<&'a HttpSection>,
     limits: Option<&'a LimitsSection>,
+    rate_limits: Option<&'a RateLimitsSection>,
     sources: Vec<Option<&'a SourceConfig>>,
 }
 
@@ -30,6 +33,7 @@ impl<'a> Parts<'a> {
         Parts {
             http: Some(&config.http),
             limits: Some(&config.limits),
+            rate_limits: Some(&config.rate_limits),
             sources: config.sources.iter().map(Some).collect(),
         }
     }
@@ -40,6 +44,7 @@ impl<'a> Parts<'a> {
 pub(crate) struct Lenient {
     http: Option<HttpSection>,
     limits: Option<LimitsSection>,
+    rate_limits: Option<RateLimitsSection>,
     sources: Vec<Option<SourceConfig>>,
 }
 
@@ -55,6 +60,7 @@ impl Lenient {
         Lenient {
             http: section(raw, "http"),
             limits: section(raw, "limits"),
+            rate_limits: section(raw, "rate_limits"),
             sources: raw
                 .get("sources")
                 .and_then(Value::as_array)
@@ -73,6 +79,7 @@ impl Lenient {
         Parts {
             http: self.http.as_ref(),
             limits: self.limits.as_ref(),
+            rate_limits: self.rate_limits.as_ref(),
             sources: self.sources.iter().map(Option::as_ref).collect(),
         }
     }
@@ -91,6 +98,19 @@ pub(crate) fn check(parts: &Parts<'_>, prov: &Provenance) -> Vec<ConfigIssue> {
             "limits.page_size".to_owned(),
             "must be at least 1 (or absent for no pagination)".to_owned(),
         );
+    }
+    if let Some(rate_limits) = parts.rate_limits {
+        for problem in rate_limits.problems() {
+            let location = format!("rate_limits.{}", problem.path);
+            // The section's messages quote the value; one from the environment is not shown.
+            let message = match prov.hidden(&location) {
+                None => problem.message,
+                Some(why) => format!(
+                    "the value ({why}, not shown) is not valid here; see `rate_limits` in docs/traffic.md"
+                ),
+            };
+            push(location, message);
+        }
     }
     let mut seen = BTreeMap::new();
     for (i, source) in parts.sources.iter().enumerate() {
