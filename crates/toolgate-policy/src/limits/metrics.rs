@@ -3,7 +3,8 @@
 //!
 //! - `toolgate_rate_limit_decisions_total{limit, outcome}`: `allowed`, `limited`, or
 //!   `unavailable` (refused because Redis could not decide and the policy is `fail_closed`).
-//! - `toolgate_rate_limit_redis_errors_total{kind}`: `timeout`, `error`, `not_connected`.
+//! - `toolgate_rate_limit_redis_errors_total{kind}`: `timeout`, `error`, `not_connected`,
+//!   `backing_off` (not asked: it failed moments ago).
 //! - `toolgate_rate_limit_redis_fallbacks_total{limit}`: decisions made by the local limiter
 //!   because Redis could not decide (`fail_open`).
 //! - `toolgate_rate_limit_redis_decision_seconds`: latency of decisions Redis answered.
@@ -45,6 +46,8 @@ pub(crate) enum RedisFailure {
     Error,
     /// No connection yet (still connecting, or reconnecting).
     NotConnected,
+    /// Not asked: Redis failed moments ago (see `redis::BACK_OFF`).
+    BackingOff,
 }
 
 impl RedisFailure {
@@ -53,6 +56,7 @@ impl RedisFailure {
             RedisFailure::Timeout => "timeout",
             RedisFailure::Error => "error",
             RedisFailure::NotConnected => "not_connected",
+            RedisFailure::BackingOff => "backing_off",
         }
     }
 }
@@ -101,7 +105,7 @@ impl LimitMetrics {
         );
         registry.register(
             "rate_limit_redis_errors",
-            "Rate limit decisions Redis could not make, by kind (timeout, error, not_connected)",
+            "Rate limit decisions Redis could not make, by kind (timeout, error, not_connected, backing_off)",
             self.redis_errors.clone(),
         );
         registry.register(

@@ -13,6 +13,8 @@
 //! - Each decision waits at most the configured budget; a slow, failing or absent Redis is
 //!   reported to the caller ([`RedisFailure`]), which applies `on_unavailable`. Failures are
 //!   counted and logged at most once per [`WARN_EVERY`], and the recovery is logged once.
+//!   After a failure Redis is left alone for [`BACK_OFF`], so an outage costs one call per
+//!   interval the budget, not every call.
 //!
 //! Does not own: the fallback decision (`crate::limits`) or key composition.
 
@@ -58,6 +60,11 @@ return {1, 0}
 /// At most one warning per this interval while Redis fails.
 pub(crate) const WARN_EVERY: Duration = Duration::from_secs(10);
 
+/// After Redis failed or timed out, decisions skip it for this long (then one call probes
+/// it again): during an outage only one call per interval waits out the budget, not every
+/// call.
+pub(crate) const BACK_OFF: Duration = Duration::from_millis(100);
+
 /// A shared GCRA store in Redis.
 pub(crate) struct RedisStore {
     conn: Arc<ArcSwapOption<ConnectionManager>>,
@@ -85,6 +92,8 @@ struct Health {
     /// Failures since the last warning.
     suppressed: AtomicU64,
     degraded: AtomicBool,
+    /// Milliseconds since `started` before which Redis is not asked (see [`BACK_OFF`]).
+    skip_until_ms: AtomicU64,
 }
 
 impl Health {
@@ -111,6 +120,22 @@ impl Health {
         } else {
             self.suppressed.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Whether Redis failed so recently that this decision should not wait for it.
+    fn backing_off(&self) -> bool {
+        self.now_ms() < self.skip_until_ms.load(Ordering::Relaxed)
+    }
+
+    fn back_off(&self) {
+        self.skip_until_ms.store(
+            self.now_ms() + BACK_OFF.as_millis() as u64,
+            Ordering::Relaxed,
+        );
     }
 
     fn succeeded(&self, endpoint: &str) {
@@ -147,6 +172,7 @@ impl RedisStore {
             last_warn_ms: AtomicU64::new(0),
             suppressed: AtomicU64::new(0),
             degraded: AtomicBool::new(false),
+            skip_until_ms: AtomicU64::new(0),
         });
         let connector = tokio::spawn(connect(
             client,
@@ -215,6 +241,11 @@ impl RedisStore {
             );
             return Err(failure);
         };
+        if self.health.backing_off() {
+            let failure = RedisFailure::BackingOff;
+            self.metrics.redis_failure(failure);
+            return Err(failure);
+        }
         let mut conn = ConnectionManager::clone(&conn);
         let redis_key = self.redis_key(limit, key);
         let mut invocation = self.script.key(&redis_key);
@@ -245,12 +276,14 @@ impl RedisStore {
             Ok(Err(e)) => {
                 let failure = RedisFailure::Error;
                 self.metrics.redis_failure(failure);
+                self.health.back_off();
                 self.health.failed(&self.endpoint, failure, &e.to_string());
                 Err(failure)
             }
             Err(_elapsed) => {
                 let failure = RedisFailure::Timeout;
                 self.metrics.redis_failure(failure);
+                self.health.back_off();
                 self.health.failed(
                     &self.endpoint,
                     failure,
