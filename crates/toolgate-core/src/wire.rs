@@ -21,16 +21,36 @@ use serde_json::json;
 
 use crate::error::{Delivery, GatewayError, ToolError, ToolErrorKind};
 
-/// Turns a tool failure into the result the client sees.
+/// Turns a tool failure into the result the client sees. A known retry delay is also in
+/// `_meta.retryAfter` (whole seconds), for clients and agents that act on it.
 pub fn tool_error_result(err: &ToolError) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(tool_error_text(err))])
+    let mut result = CallToolResult::error(vec![ContentBlock::text(tool_error_text(err))]);
+    if let Some(after) = err.retry_after {
+        let mut meta = rmcp::model::JsonObject::new();
+        meta.insert("retryAfter".to_owned(), json!(retry_after_secs(after)));
+        result.meta = Some(rmcp::model::MetaObject(meta));
+    }
+    result
+}
+
+/// A retry delay in whole seconds, rounded up (at least 1): waiting that long is enough.
+pub fn retry_after_secs(after: std::time::Duration) -> u64 {
+    after.as_nanos().div_ceil(1_000_000_000).max(1) as u64
+}
+
+/// The `data` of a JSON-RPC error for a failure of `kind`, with its retry delay when known.
+fn error_data(err: &ToolError, mut data: serde_json::Value) -> Option<serde_json::Value> {
+    if let (Some(after), Some(map)) = (err.retry_after, data.as_object_mut()) {
+        map.insert("retryAfter".to_owned(), json!(retry_after_secs(after)));
+    }
+    Some(data)
 }
 
 /// The text of a failed tool call: message, known retry delay, hint.
 pub fn tool_error_text(err: &ToolError) -> String {
     let mut text = err.message.clone();
     if let Some(after) = err.retry_after {
-        text.push_str(&format!(" Retry after {} s.", after.as_secs().max(1)));
+        text.push_str(&format!(" Retry after {} s.", retry_after_secs(after)));
     }
     if let Some(hint) = hint(err) {
         text.push('\n');
@@ -57,7 +77,10 @@ fn hint(err: &ToolError) -> Option<&'static str> {
         },
         // Their messages name the limit and what to change.
         ToolErrorKind::TooLarge | ToolErrorKind::Overloaded => None,
-        ToolErrorKind::Rejected => Some("The gateway refused this call."),
+        ToolErrorKind::Rejected => match err.retry_after {
+            Some(_) => Some("The gateway refused this call; wait that long before calling again."),
+            None => Some("The gateway refused this call."),
+        },
         ToolErrorKind::Cancelled => Some("The call was cancelled."),
         ToolErrorKind::Protocol => {
             Some("The MCP server behind this tool answered with an error or an invalid message.")
@@ -163,7 +186,7 @@ pub fn request_error_data(method: &str, err: &ToolError) -> ErrorData {
     ErrorData::new(
         code,
         format!("{method} failed: {}", err.message),
-        Some(json!({ "kind": err.kind.as_str() })),
+        error_data(err, json!({ "kind": err.kind.as_str() })),
     )
 }
 
@@ -220,7 +243,7 @@ pub fn resource_error_data(uri: &str, err: &ToolError) -> ErrorData {
     ErrorData::new(
         code,
         format!("reading {uri} failed: {}", err.message),
-        Some(json!({ "uri": uri, "kind": err.kind.as_str() })),
+        error_data(err, json!({ "uri": uri, "kind": err.kind.as_str() })),
     )
 }
 
@@ -265,6 +288,25 @@ mod tests {
              the rate of calls; wait before calling again. Retry after 7 s."
         );
         assert_eq!(text.matches("etry after").count(), 1);
+    }
+
+    #[test]
+    fn a_known_retry_delay_is_in_meta_and_in_rpc_error_data() {
+        let mut err = ToolError::new(ToolErrorKind::Rejected, "rate limit for `t`: 60/min.");
+        err.retry_after = Some(Duration::from_millis(11_200));
+        let result = tool_error_result(&err);
+        let value = serde_json::to_value(&result).unwrap();
+        assert_eq!(value["_meta"]["retryAfter"], 12);
+        assert_eq!(value["isError"], true);
+        assert!(
+            tool_error_text(&err).starts_with("rate limit for `t`: 60/min. Retry after 12 s.\n"),
+            "{}",
+            tool_error_text(&err)
+        );
+        let rpc = request_error_data("prompts/get", &err);
+        assert_eq!(rpc.data.unwrap()["retryAfter"], 12);
+        let without = ToolError::new(ToolErrorKind::Rejected, "no");
+        assert!(tool_error_result(&without).meta.is_none());
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! Cross-cutting policies of the call pipeline, as `tower` layers over `McpCall`.
 //!
-//! Owns: the per-call log line, Prometheus metrics, and [`stack::build`], which assembles the
-//! pipeline in one place. Authorization (`authz`) and the audit log
-//! (`audit`). Later: rate limits, retries and
-//! circuit breakers. Does not own: transports or sources.
+//! Owns: the per-call log line, Prometheus metrics, authorization (`authz`) and the audit log
+//! (`audit`), rate limits and concurrency caps ([`limits`]), and [`stack::build`], which
+//! assembles the pipeline in one place. Does not own: transports or sources.
 
 pub mod audit;
 pub mod authz;
 pub mod call_log;
+pub mod limits;
 pub mod metrics;
 pub mod outcome;
 pub mod stack;

@@ -9,6 +9,7 @@ use tower::util::BoxCloneSyncService;
 use crate::audit::{AuditLayer, AuditLog};
 use crate::authz::{Authorization, AuthzLayer};
 use crate::call_log::CallLogLayer;
+use crate::limits::{RateLimitLayer, RateLimits};
 use crate::metrics::{Metrics, MetricsLayer};
 
 /// The optional policies of the pipeline.
@@ -18,6 +19,8 @@ pub struct Policies {
     pub authz: Option<Arc<Authorization>>,
     /// The audit log (absent: none).
     pub audit: Option<Arc<AuditLog>>,
+    /// Rate limits and concurrency caps (`rate_limits`).
+    pub limits: Option<Arc<RateLimits>>,
 }
 
 /// Builds the pipeline every transport calls, outermost layer first.
@@ -46,10 +49,15 @@ pub fn build_with(catalog: SharedCatalog, metrics: Arc<Metrics>, policies: Polic
         .layer(MetricsLayer::new(metrics))
         // 4. Authorization (when configured or auth is on): hides what the caller may not
         //    use (refusals answer exactly as unknown names) and filters listings. Who the
-        //    caller is was decided at the transport edge.
+        //    caller is was decided at the transport edge. Before rate limits: an
+        //    unauthorized call must not use a caller's quota.
         .option_layer(policies.authz.map(|a| AuthzLayer::new(a, catalog.clone())))
-        // (Rate limits, retries and circuit breakers slot in here, in that order: cheap
-        //  refusals before any work, retries closest to the source.)
+        // 5. Rate limits and concurrency caps: after metrics and the call log, so refusals
+        //    are counted and logged; before the dispatcher and any retry, so a refused call
+        //    costs nothing downstream and a retry is not counted against the caller again.
+        //    Every transport and path (fast path included) runs through here.
+        .option_layer(policies.limits.map(RateLimitLayer::new))
+        // (Retries and circuit breakers slot in here: retries closest to the source.)
         // 5. Dispatcher: runs the resolved target.
         .service(Dispatcher::new(catalog));
     BoxCloneSyncService::new(service)

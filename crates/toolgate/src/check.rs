@@ -75,7 +75,66 @@ pub async fn run(args: CheckConfigArgs) -> Result<ExitCode, Failure> {
     for line in report {
         redact::println(&format!("  {line}"));
     }
+    if let Some(line) = rate_limits_report(&config.rate_limits, args.offline).await {
+        redact::println(&format!("  {line}"));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line on the rate limits, if any: how many, and with Redis whether it answers now
+/// (unless `--offline`). An unreachable Redis is reported, not an error: the gateway serves
+/// without it per `on_unavailable`.
+async fn rate_limits_report(
+    section: &crate::config::RateLimitsSection,
+    offline: bool,
+) -> Option<String> {
+    use toolgate_policy::limits::config::BackendConfig;
+    if !section.is_enabled() {
+        return None;
+    }
+    let caps = [
+        section
+            .concurrency
+            .per_subject
+            .map(|n| format!("{n} in flight per subject")),
+        section
+            .concurrency
+            .per_tool
+            .map(|n| format!("{n} in flight per tool")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>();
+    let head = format!(
+        "rate limits: {} limit{}{}",
+        section.limits.len(),
+        if section.limits.len() == 1 { "" } else { "s" },
+        if caps.is_empty() {
+            String::new()
+        } else {
+            format!(", concurrency caps {}", caps.join(", "))
+        }
+    );
+    let backend = match &section.backend {
+        BackendConfig::Memory => "in memory".to_owned(),
+        BackendConfig::Redis(_) if offline => "in Redis (not contacted: --offline)".to_owned(),
+        BackendConfig::Redis(r) => {
+            let metrics = toolgate_policy::limits::LimitMetrics::default();
+            let connected = match toolgate_policy::limits::RateLimits::new(section, &metrics) {
+                Ok(limits) => limits.connected(std::time::Duration::from_secs(2)).await,
+                Err(_) => false,
+            };
+            if connected {
+                "in Redis (reachable)".to_owned()
+            } else {
+                format!(
+                    "in Redis, which does not answer now: calls will be decided per `on_unavailable: {}` until it does",
+                    r.on_unavailable.as_str()
+                )
+            }
+        }
+    };
+    Some(format!("{head}, {backend}"))
 }
 
 /// What `check-config` says about the `authorization` section: its size, and a warning for

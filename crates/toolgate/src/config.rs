@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use toolgate_http::HttpSourceOptions;
 use toolgate_openapi::CompileOptions;
+pub use toolgate_policy::limits::RateLimitsConfig as RateLimitsSection;
 pub use toolgate_upstream::McpSourceConfig;
 
 pub use self::auth::{AuthEdge, AuthSection, MetricsAccess, StdioPrincipal};
@@ -41,6 +42,8 @@ pub struct Config {
     pub logging: LoggingSection,
     /// Listing limits.
     pub limits: LimitsSection,
+    /// Rate limits and concurrency caps on calls (see docs/traffic.md).
+    pub rate_limits: RateLimitsSection,
     /// The APIs (OpenAPI, the default kind) and MCP servers (`kind: mcp`) served.
     pub sources: Vec<SourceConfig>,
     /// Inbound authentication (OAuth 2.1 resource server, API keys). Absent: every HTTP
@@ -528,6 +531,41 @@ mod tests {
         ] {
             assert!(locs.contains(&want), "missing {want} in {err}");
         }
+    }
+
+    #[test]
+    fn rate_limit_problems_name_their_path_and_hide_values_from_the_environment() {
+        let text = "rate_limits:\n  backend:\n    type: redis\n    url: redis://:${PW}@127.0.0.1:1\n    timeout_ms: 0\n  limits:\n    - name: a\n      per: [subject]\n      rate: 60/mn\n    - name: b\n      per: [tool]\n      rate: ${RATE}\n";
+        let err = load(
+            text,
+            "t",
+            &env(&[("PW", "hunter2"), ("RATE", "9/fortnight")]),
+        )
+        .unwrap_err();
+        let locs: Vec<&str> = err.issues.iter().map(|i| i.location.as_str()).collect();
+        assert_eq!(
+            locs,
+            [
+                "rate_limits.backend.timeout_ms",
+                "rate_limits.limits[0].rate",
+                "rate_limits.limits[1].rate"
+            ],
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("`60/mn` is not a rate"), "{text}");
+        assert!(
+            !text.contains("fortnight") && !text.contains("hunter2"),
+            "{text}"
+        );
+        assert!(text.contains("not shown"), "{text}");
+        let err = load(
+            "rate_limits:\n  limits:\n    - name: x\n      rate: 1/s\n      pre: [tool]\n",
+            "t",
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("rate_limits.limits[0]"), "{err}");
     }
 
     #[test]

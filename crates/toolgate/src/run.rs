@@ -222,13 +222,17 @@ pub async fn assemble_with_auth(
     }
     futures::future::join_all(upstreams.iter().map(Upstream::start)).await;
     warn_about_uncompilable_schemas(&catalog, &built);
+    let limit_metrics = toolgate_policy::limits::LimitMetrics::default();
+    let limits = rate_limits(config, &limit_metrics).await?;
     let metrics = Metrics::with_extra(|registry| {
         upstream_metrics.register(registry);
+        limit_metrics.register(registry);
         if let Some(auth) = &auth {
             auth.register_metrics(registry);
         }
     });
-    let policies = policies(config, authentication_enabled(config), &metrics)?;
+    let mut policies = policies(config, authentication_enabled(config), &metrics)?;
+    policies.limits = limits;
     let authz = policies.authz.clone();
     let pipeline = toolgate_policy::stack::build_with(catalog.clone(), metrics.clone(), policies);
     let identity = ServerIdentity {
@@ -276,7 +280,8 @@ pub fn policies(
             let section = section.clone().unwrap_or_default();
             if section.rules.is_empty() {
                 tracing::warn!(
-                    "authorization is on but no rule is configured: callers see no tool,                      resource or prompt; add `authorization.rules` (docs/auth.md)"
+                    "authorization is on but no rule is configured: callers see no tool, \
+                     resource or prompt; add `authorization.rules` (docs/auth.md)"
                 );
             }
             let policy = toolgate_policy::authz::Policy::compile(&section, authentication)
@@ -302,10 +307,14 @@ pub fn policies(
                 .map_err(|e| Failure::Input(format!("audit.file: {e}")))?,
         ),
     };
-    Ok(toolgate_policy::stack::Policies { authz, audit })
+    Ok(toolgate_policy::stack::Policies {
+        authz,
+        audit,
+        limits: None,
+    })
 }
 
-/// The principal of stdio requests, from `authorization.stdio_principal`.
+/// The principal of stdio requests: `auth.stdio`, else `authorization.stdio_principal`.
 fn stdio_principal(config: &Config) -> Option<toolgate_core::Principal> {
     // `auth.stdio` when authentication is configured; `authorization.stdio_principal` for a
     // gateway with rules but no authentication (stdio only). Setting both is refused by the
@@ -327,6 +336,49 @@ fn stdio_principal(config: &Config) -> Option<toolgate_core::Principal> {
     );
     principal.roles = p.roles.clone();
     Some(principal)
+}
+
+/// The configured rate limits, if any. With Redis, waits up to a second for the first
+/// connection so the first calls are decided by the shared limits; past that the gateway
+/// serves anyway (the limits decide per `on_unavailable` until Redis answers).
+async fn rate_limits(
+    config: &Config,
+    metrics: &toolgate_policy::limits::LimitMetrics,
+) -> Result<Option<Arc<toolgate_policy::limits::RateLimits>>, Failure> {
+    let section = &config.rate_limits;
+    if !section.is_enabled() {
+        return Ok(None);
+    }
+    let limits =
+        toolgate_policy::limits::RateLimits::new(section, metrics).map_err(|problems| {
+            Failure::Input(
+                config::ConfigErrors {
+                    origin: "rate_limits".to_owned(),
+                    issues: problems
+                        .into_iter()
+                        .map(|p| config::ConfigIssue {
+                            location: format!("rate_limits.{}", p.path),
+                            message: p.message,
+                        })
+                        .collect(),
+                }
+                .to_string(),
+            )
+        })?;
+    if !limits.connected(std::time::Duration::from_secs(1)).await {
+        tracing::warn!(
+            "the rate limit store (Redis) is not reachable yet: serving with `on_unavailable` until it is"
+        );
+    }
+    tracing::info!(
+        limits = section.limits.len(),
+        backend = match section.backend {
+            toolgate_policy::limits::config::BackendConfig::Memory => "memory",
+            toolgate_policy::limits::config::BackendConfig::Redis(_) => "redis",
+        },
+        "rate limits enabled"
+    );
+    Ok(Some(limits))
 }
 
 /// The readiness of an upstream that has not published yet.

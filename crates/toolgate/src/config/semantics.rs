@@ -15,7 +15,8 @@ use serde_json::Value;
 
 use super::environment::Provenance;
 use super::{
-    AuthSection, Config, ConfigIssue, HttpSection, LimitsSection, SourceConfig, SpecLocation,
+    AuthSection, Config, ConfigIssue, HttpSection, LimitsSection, RateLimitsSection, SourceConfig,
+    SpecLocation,
 };
 
 /// The sections the checks read; a section (or source) that is not well-formed is `None` and
@@ -23,6 +24,7 @@ use super::{
 pub(crate) struct Parts<'a> {
     http: Option<&'a HttpSection>,
     limits: Option<&'a LimitsSection>,
+    rate_limits: Option<&'a RateLimitsSection>,
     sources: Vec<Option<&'a SourceConfig>>,
     auth: Option<&'a AuthSection>,
     /// Whether `authorization.stdio_principal` is set (it may not be beside `auth.stdio`).
@@ -35,6 +37,7 @@ impl<'a> Parts<'a> {
         Parts {
             http: Some(&config.http),
             limits: Some(&config.limits),
+            rate_limits: Some(&config.rate_limits),
             sources: config.sources.iter().map(Some).collect(),
             auth: config.auth.as_ref(),
             authorization_stdio: config
@@ -50,6 +53,7 @@ impl<'a> Parts<'a> {
 pub(crate) struct Lenient {
     http: Option<HttpSection>,
     limits: Option<LimitsSection>,
+    rate_limits: Option<RateLimitsSection>,
     sources: Vec<Option<SourceConfig>>,
     auth: Option<AuthSection>,
     authorization_stdio: bool,
@@ -67,6 +71,7 @@ impl Lenient {
         Lenient {
             http: section(raw, "http"),
             limits: section(raw, "limits"),
+            rate_limits: section(raw, "rate_limits"),
             sources: raw
                 .get("sources")
                 .and_then(Value::as_array)
@@ -92,6 +97,7 @@ impl Lenient {
         Parts {
             http: self.http.as_ref(),
             limits: self.limits.as_ref(),
+            rate_limits: self.rate_limits.as_ref(),
             sources: self.sources.iter().map(Option::as_ref).collect(),
             auth: self.auth.as_ref(),
             authorization_stdio: self.authorization_stdio,
@@ -122,6 +128,19 @@ pub(crate) fn check(parts: &Parts<'_>, prov: &Provenance) -> Vec<ConfigIssue> {
                  place; with authentication on, keep `auth.stdio` and remove this one"
                     .to_owned(),
             );
+        }
+    }
+    if let Some(rate_limits) = parts.rate_limits {
+        for problem in rate_limits.problems() {
+            let location = format!("rate_limits.{}", problem.path);
+            // The section's messages quote the value; one from the environment is not shown.
+            let message = match prov.hidden(&location) {
+                None => problem.message,
+                Some(why) => format!(
+                    "the value ({why}, not shown) is not valid here; see `rate_limits` in docs/traffic.md"
+                ),
+            };
+            push(location, message);
         }
     }
     let mut seen = BTreeMap::new();
