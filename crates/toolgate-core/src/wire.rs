@@ -23,7 +23,32 @@ use crate::error::{Delivery, GatewayError, ToolError, ToolErrorKind};
 
 /// Turns a tool failure into the result the client sees.
 pub fn tool_error_result(err: &ToolError) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(tool_error_text(err))])
+    let mut result = CallToolResult::error(vec![ContentBlock::text(tool_error_text(err))]);
+    if err.attempts > 1 {
+        set_attempts(&mut result, err.attempts);
+    }
+    result
+}
+
+/// The `_meta` key saying how many times a retried call was sent.
+pub const ATTEMPTS_META_KEY: &str = "toolgate/attempts";
+
+/// Records in `result`'s `_meta` that the call was sent `attempts` times.
+pub fn set_attempts(result: &mut CallToolResult, attempts: u32) {
+    result
+        .meta
+        .get_or_insert_with(Default::default)
+        .insert(ATTEMPTS_META_KEY.to_owned(), json!(attempts));
+}
+
+/// How many times the call behind `result` was sent, when a retry policy recorded it.
+pub fn attempts_of(result: &CallToolResult) -> Option<u32> {
+    result
+        .meta
+        .as_ref()?
+        .get(ATTEMPTS_META_KEY)?
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
 }
 
 /// The text of a failed tool call: message, known retry delay, hint.
@@ -91,6 +116,9 @@ impl fmt::Display for LogText<'_> {
         )?;
         if let Some(status) = err.status {
             write!(f, " status {status}")?;
+        }
+        if err.attempts > 1 {
+            write!(f, " after {} attempts", err.attempts)?;
         }
         if !err.violations.is_empty() {
             let paths: Vec<&str> = err

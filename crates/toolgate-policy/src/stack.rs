@@ -6,14 +6,35 @@ use toolgate_core::{Dispatcher, Pipeline, ResolveLayer, SharedCatalog};
 use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
+use crate::breaker::BreakerLayer;
 use crate::call_log::CallLogLayer;
 use crate::metrics::{Metrics, MetricsLayer};
+use crate::resilience::Resilience;
+use crate::retry::RetryLayer;
 
 /// Builds the pipeline every transport calls, outermost layer first.
 ///
 /// The call context (correlation id, principal, cancellation) is built before the pipeline,
 /// at the one request edge in `toolgate-server`, so every layer already sees it.
 pub fn build(catalog: SharedCatalog, metrics: Arc<Metrics>) -> Pipeline {
+    build_with(catalog, metrics, None)
+}
+
+/// [`build`] with the retries and circuit breakers of `resilience` (`None`, or a section
+/// that enables neither, adds no layer and costs nothing).
+pub fn build_with(
+    catalog: SharedCatalog,
+    metrics: Arc<Metrics>,
+    resilience: Option<Arc<Resilience>>,
+) -> Pipeline {
+    let retry = resilience
+        .as_ref()
+        .filter(|r| r.config().any_retry())
+        .map(|r| RetryLayer::new(r.clone()));
+    let breaker = resilience
+        .as_ref()
+        .filter(|r| r.config().any_breaker())
+        .map(|r| BreakerLayer::new(r.clone()));
     let service = ServiceBuilder::new()
         // 1. Resolve: looks the target up in one catalog snapshot, so every layer below sees
         //    the tool (its source, annotations, later its required scopes) rather than a
@@ -26,10 +47,18 @@ pub fn build(catalog: SharedCatalog, metrics: Arc<Metrics>) -> Pipeline {
         // 3. Metrics: counts and latency per method, tool and outcome (tool labels come from
         //    the resolved catalog entry, never from the request).
         .layer(MetricsLayer::new(metrics))
-        // (Authorization, rate limits, retries and circuit breakers slot in here, in that
-        //  order: cheap refusals before any work, retries closest to the source. Who the
-        //  caller is was decided at the transport edge.)
-        // 4. Dispatcher: runs the resolved target.
+        // (Authorization and rate limits slot in here, in that order: cheap refusals before
+        //  any work. Who the caller is was decided at the transport edge.)
+        // 4. Retries: closest to the source, so a retry repeats the backend call alone (not
+        //    a new call for rate limits, metrics or the call log), bounded by attempts, the
+        //    call's deadline and the source's retry budget.
+        .option_layer(retry)
+        // 5. Circuit breaker, per attempt (inside retries, as resilience4j orders them): every
+        //    attempt, first or retried, needs the breaker's leave, so a retry storm cannot slip
+        //    past an open circuit and the breaker sees the traffic the backend really gets.
+        //    Its refusal is a gateway error, which retries never repeat.
+        .option_layer(breaker)
+        // 6. Dispatcher: runs the resolved target.
         .service(Dispatcher::new(catalog));
     BoxCloneSyncService::new(service)
 }
