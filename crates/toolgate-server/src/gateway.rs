@@ -119,6 +119,8 @@ pub struct Gateway {
     log_levels: Arc<LogLevels>,
     /// The connected client sessions rmcp serves, to tell them when lists change.
     clients: Arc<Clients>,
+    /// The sources' retry budgets and circuit breakers, reported by `/readyz`.
+    resilience: Option<Arc<toolgate_policy::Resilience>>,
 }
 
 /// Client sessions by key, with the peer rmcp last served them on.
@@ -201,7 +203,20 @@ impl Gateway {
             stdio_principal: None,
             log_levels: Arc::default(),
             clients: Arc::default(),
+            resilience: None,
         }
+    }
+
+    /// Reports the circuit breakers of `resilience` (the one the pipeline applies) in
+    /// `/readyz`.
+    pub fn with_resilience(mut self, resilience: Arc<toolgate_policy::Resilience>) -> Self {
+        self.resilience = Some(resilience);
+        self
+    }
+
+    /// The retry budgets and circuit breakers the pipeline applies, when known.
+    pub fn resilience(&self) -> Option<&Arc<toolgate_policy::Resilience>> {
+        self.resilience.as_ref()
     }
 
     /// Tells every connected client session when the catalog's lists change (`changes` comes

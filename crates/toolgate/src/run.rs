@@ -138,8 +138,19 @@ pub async fn assemble(config: &Config, relative_to: &Path) -> Result<Assembled, 
     }
     futures::future::join_all(upstreams.iter().map(Upstream::start)).await;
     warn_about_uncompilable_schemas(&catalog, &built);
-    let metrics = Metrics::with_extra(|registry| upstream_metrics.register(registry));
-    let pipeline = toolgate_policy::stack::build(catalog.clone(), metrics.clone());
+    let resilience = toolgate_policy::Resilience::new(
+        config.resilience.clone(),
+        config.sources.iter().map(SourceConfig::name),
+    );
+    let metrics = Metrics::with_extra(|registry| {
+        upstream_metrics.register(registry);
+        resilience.metrics().register(registry);
+    });
+    let pipeline = toolgate_policy::stack::build_with(
+        catalog.clone(),
+        metrics.clone(),
+        Some(resilience.clone()),
+    );
     let identity = ServerIdentity {
         name: config.server.name.clone(),
         instructions: config.server.instructions.clone(),
@@ -152,7 +163,8 @@ pub async fn assemble(config: &Config, relative_to: &Path) -> Result<Assembled, 
         SourceConfig::Mcp(_) => false,
     });
     let gateway = Gateway::new(pipeline, catalog, identity, Transport::Http)
-        .with_incoming_headers(forwards_headers);
+        .with_incoming_headers(forwards_headers)
+        .with_resilience(resilience);
     gateway.notify_list_changes(assembly.subscribe());
     Ok(Assembled {
         gateway,

@@ -14,13 +14,16 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::environment::Provenance;
-use super::{Config, ConfigIssue, HttpSection, LimitsSection, SourceConfig, SpecLocation};
+use super::{
+    Config, ConfigIssue, HttpSection, LimitsSection, ResilienceSection, SourceConfig, SpecLocation,
+};
 
 /// The sections the checks read; a section (or source) that is not well-formed is `None` and
 /// skipped, its structural errors being reported already.
 pub(crate) struct Parts<'a> {
     http: Option<&'a HttpSection>,
     limits: Option<&'a LimitsSection>,
+    resilience: Option<&'a ResilienceSection>,
     sources: Vec<Option<&'a SourceConfig>>,
 }
 
@@ -30,6 +33,7 @@ impl<'a> Parts<'a> {
         Parts {
             http: Some(&config.http),
             limits: Some(&config.limits),
+            resilience: Some(&config.resilience),
             sources: config.sources.iter().map(Some).collect(),
         }
     }
@@ -40,6 +44,7 @@ impl<'a> Parts<'a> {
 pub(crate) struct Lenient {
     http: Option<HttpSection>,
     limits: Option<LimitsSection>,
+    resilience: Option<ResilienceSection>,
     sources: Vec<Option<SourceConfig>>,
 }
 
@@ -55,6 +60,7 @@ impl Lenient {
         Lenient {
             http: section(raw, "http"),
             limits: section(raw, "limits"),
+            resilience: section(raw, "resilience"),
             sources: raw
                 .get("sources")
                 .and_then(Value::as_array)
@@ -73,6 +79,7 @@ impl Lenient {
         Parts {
             http: self.http.as_ref(),
             limits: self.limits.as_ref(),
+            resilience: self.resilience.as_ref(),
             sources: self.sources.iter().map(Option::as_ref).collect(),
         }
     }
@@ -96,6 +103,17 @@ pub(crate) fn check(parts: &Parts<'_>, prov: &Provenance) -> Vec<ConfigIssue> {
     for (i, source) in parts.sources.iter().enumerate() {
         if let Some(source) = source {
             check_source(i, source, &mut seen, prov, &mut push);
+        }
+    }
+    if let Some(resilience) = parts.resilience {
+        // A source that is not well-formed has its own errors; its name is not known here.
+        let names: Vec<&str> = parts.sources.iter().flatten().map(|s| s.name()).collect();
+        let complete = parts.sources.iter().all(Option::is_some);
+        for (at, message) in resilience.problems(&names) {
+            if !complete && at.starts_with("sources.") && message.starts_with("names no") {
+                continue;
+            }
+            push(format!("resilience.{at}"), message);
         }
     }
     issues
