@@ -41,6 +41,27 @@ pub fn set_attempts(result: &mut CallToolResult, attempts: u32) {
         .insert(ATTEMPTS_META_KEY.to_owned(), json!(attempts));
 }
 
+/// The `_meta` key set on a result its backend said must not be stored
+/// (`Cache-Control: no-store` or `private`): response caches skip it.
+pub const NO_STORE_META_KEY: &str = "toolgate/no-store";
+
+/// Marks `result` as not to be stored by caches.
+pub fn set_no_store(result: &mut CallToolResult) {
+    result
+        .meta
+        .get_or_insert_with(Default::default)
+        .insert(NO_STORE_META_KEY.to_owned(), json!(true));
+}
+
+/// Whether `result` is marked not to be stored.
+pub fn is_no_store(result: &CallToolResult) -> bool {
+    result
+        .meta
+        .as_ref()
+        .and_then(|m| m.get(NO_STORE_META_KEY))
+        .is_some_and(|v| v == true)
+}
+
 /// How many times the call behind `result` was sent, when a retry policy recorded it.
 pub fn attempts_of(result: &CallToolResult) -> Option<u32> {
     result

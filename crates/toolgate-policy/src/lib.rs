@@ -6,11 +6,13 @@
 //! authorization and rate limits. Does not own: transports or sources.
 
 pub mod breaker;
+pub mod cache;
 pub mod call_log;
 pub mod metrics;
 pub mod outcome;
 pub mod resilience;
 pub mod retry;
+pub mod size;
 pub mod stack;
 
 pub use metrics::Metrics;

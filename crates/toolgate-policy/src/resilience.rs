@@ -15,6 +15,7 @@
 //!   `failed`).
 //! - `toolgate_retries_denied_total{source, reason}`: retries a failure called for but that
 //!   were not sent (`budget`, `deadline`, `attempts`, `retry_after`, `cancelled`).
+//! - `toolgate_cache_lookups_total{tool, result}`: see [`crate::cache`].
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::breaker::{Breaker, BreakerConfig, BreakerReport, CircuitState};
 use crate::retry::RetryConfig;
+use crate::size::ResponsesConfig;
 
 /// Retries and circuit breakers for the sources' backends.
 ///
@@ -43,6 +45,8 @@ pub struct ResilienceConfig {
     pub circuit_breaker: Option<BreakerConfig>,
     /// Per-source overrides, by source name.
     pub sources: BTreeMap<String, SourceResilience>,
+    /// Size limits and caching of tool results.
+    pub responses: ResponsesConfig,
 }
 
 /// The settings of one source, replacing the section's defaults.
@@ -132,6 +136,9 @@ impl ResilienceConfig {
                 }
             }
         }
+        for (at, msg) in self.responses.problems() {
+            out.push((format!("responses.{at}"), msg));
+        }
         out
     }
 }
@@ -157,6 +164,7 @@ pub struct SourcePolicies {
 pub struct Resilience {
     config: ResilienceConfig,
     metrics: ResilienceMetrics,
+    cache: Option<Arc<crate::cache::ResponseCache>>,
     sources: RwLock<hashbrown::HashMap<Arc<str>, Arc<SourcePolicies>>>,
 }
 
@@ -167,6 +175,7 @@ impl Resilience {
         sources: impl IntoIterator<Item = &'a str>,
     ) -> Arc<Self> {
         let r = Arc::new(Resilience {
+            cache: crate::cache::ResponseCache::new(&config.responses),
             config,
             metrics: ResilienceMetrics::default(),
             sources: RwLock::default(),
@@ -182,9 +191,22 @@ impl Resilience {
         &self.config
     }
 
-    /// The metrics (register them with [`ResilienceMetrics::register`]).
+    /// The metrics (register them with [`Resilience::register`]).
     pub fn metrics(&self) -> &ResilienceMetrics {
         &self.metrics
+    }
+
+    /// The response cache, when a tool is cached.
+    pub fn cache(&self) -> Option<&Arc<crate::cache::ResponseCache>> {
+        self.cache.as_ref()
+    }
+
+    /// Registers every metric of retries, breakers and the cache in `registry`.
+    pub fn register(&self, registry: &mut Registry) {
+        self.metrics.register(registry);
+        if let Some(cache) = &self.cache {
+            cache.register(registry);
+        }
     }
 
     /// The policies of `source`.

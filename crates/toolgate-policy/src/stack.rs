@@ -7,10 +7,12 @@ use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
 use crate::breaker::BreakerLayer;
+use crate::cache::CacheLayer;
 use crate::call_log::CallLogLayer;
 use crate::metrics::{Metrics, MetricsLayer};
 use crate::resilience::Resilience;
 use crate::retry::RetryLayer;
+use crate::size::SizeLimitLayer;
 
 /// Builds the pipeline every transport calls, outermost layer first.
 ///
@@ -35,6 +37,14 @@ pub fn build_with(
         .as_ref()
         .filter(|r| r.config().any_breaker())
         .map(|r| BreakerLayer::new(r.clone()));
+    let size = resilience
+        .as_ref()
+        .filter(|r| r.config().responses.any_limit())
+        .map(|r| SizeLimitLayer::new(Arc::new(r.config().responses.clone())));
+    let cache = resilience
+        .as_ref()
+        .and_then(|r| r.cache().cloned())
+        .map(CacheLayer::new);
     let service = ServiceBuilder::new()
         // 1. Resolve: looks the target up in one catalog snapshot, so every layer below sees
         //    the tool (its source, annotations, later its required scopes) rather than a
@@ -49,16 +59,21 @@ pub fn build_with(
         .layer(MetricsLayer::new(metrics))
         // (Authorization and rate limits slot in here, in that order: cheap refusals before
         //  any work. Who the caller is was decided at the transport edge.)
-        // 4. Retries: closest to the source, so a retry repeats the backend call alone (not
+        // 4. Size limits: above the cache, so a cached result is cut like a fresh one.
+        .option_layer(size)
+        // 5. Response cache: a hit costs the backend nothing and is served even while its
+        //    circuit is open.
+        .option_layer(cache)
+        // 6. Retries: closest to the source, so a retry repeats the backend call alone (not
         //    a new call for rate limits, metrics or the call log), bounded by attempts, the
         //    call's deadline and the source's retry budget.
         .option_layer(retry)
-        // 5. Circuit breaker, per attempt (inside retries, as resilience4j orders them): every
+        // 7. Circuit breaker, per attempt (inside retries, as resilience4j orders them): every
         //    attempt, first or retried, needs the breaker's leave, so a retry storm cannot slip
         //    past an open circuit and the breaker sees the traffic the backend really gets.
         //    Its refusal is a gateway error, which retries never repeat.
         .option_layer(breaker)
-        // 6. Dispatcher: runs the resolved target.
+        // 8. Dispatcher: runs the resolved target.
         .service(Dispatcher::new(catalog));
     BoxCloneSyncService::new(service)
 }

@@ -8,14 +8,17 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
 use tokio::time::Instant;
+use toolgate_core::Principal;
 use toolgate_core::catalog::{Catalog, ToolEntry, shared};
 use toolgate_core::{
     CallContext, Delivery, McpCall, McpRequest, McpResponse, ReadinessProbe, ToolError,
     ToolErrorKind, ToolHandler, wire,
 };
 use toolgate_policy::breaker::BreakerConfig;
+use toolgate_policy::cache::ToolCacheConfig;
 use toolgate_policy::resilience::{Resilience, ResilienceConfig};
 use toolgate_policy::retry::{RetryBudgetConfig, RetryConfig};
+use toolgate_policy::size::ToolResponseConfig;
 use toolgate_policy::{Metrics, stack};
 use tower::ServiceExt as _;
 
@@ -66,15 +69,25 @@ fn harness(
     idempotent: bool,
     script: impl Fn(u32, &CallContext) -> Result<CallToolResult, ToolError> + Send + Sync + 'static,
 ) -> Harness {
+    harness_with(
+        config,
+        ToolAnnotations::new()
+            .idempotent(idempotent)
+            .read_only(false),
+        script,
+    )
+}
+
+fn harness_with(
+    config: ResilienceConfig,
+    annotations: ToolAnnotations,
+    script: impl Fn(u32, &CallContext) -> Result<CallToolResult, ToolError> + Send + Sync + 'static,
+) -> Harness {
     let calls = Arc::new(AtomicU32::new(0));
     let mut b = Catalog::builder();
     b.add_source(Arc::from("api"), Arc::new(Ready));
     let mut tool = Tool::new("work", "does work", Arc::new(JsonObject::new()));
-    tool.annotations = Some(
-        ToolAnnotations::new()
-            .idempotent(idempotent)
-            .read_only(false),
-    );
+    tool.annotations = Some(annotations);
     b.add_tool(ToolEntry {
         tool,
         source: Arc::from("api"),
@@ -86,7 +99,7 @@ fn harness(
     .unwrap();
     let resilience = Resilience::new(config, ["api"]);
     let r2 = resilience.clone();
-    let metrics = Metrics::with_extra(|reg| r2.metrics().register(reg));
+    let metrics = Metrics::with_extra(|reg| r2.register(reg));
     let pipeline = stack::build_with(shared(b.build()), metrics.clone(), Some(resilience));
     Harness {
         pipeline,
@@ -376,4 +389,144 @@ async fn a_source_override_replaces_the_defaults() {
     let h = harness(config, true, |_, _| Err(status(503)));
     outcome(&h, work()).await.unwrap_err();
     assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+}
+
+fn responses(tool: ToolResponseConfig) -> ResilienceConfig {
+    let mut config = ResilienceConfig::default();
+    config.responses.tools.insert("work".into(), tool);
+    config
+}
+
+#[tokio::test]
+async fn a_result_over_the_tool_limit_is_cut_without_structured_content() {
+    let h = harness(
+        responses(ToolResponseConfig {
+            max_bytes: Some(300),
+            cache: None,
+        }),
+        true,
+        |_, _| {
+            let rows: Vec<String> = (0..100).map(|i| format!("row {i}")).collect();
+            let mut r = CallToolResult::structured(serde_json::json!({ "rows": rows }));
+            r.content = vec![ContentBlock::text(rows.join("\n"))];
+            Ok(r)
+        },
+    );
+    let r = outcome(&h, work()).await.unwrap();
+    assert!(r.structured_content.is_none());
+    let text = &r.content[0].as_text().unwrap().text;
+    assert!(text.len() <= 300 && text.ends_with('\n'), "{text:?}");
+    assert!(r.content[1].as_text().unwrap().text.contains("cut to"));
+}
+
+fn cached(shared: bool) -> ResilienceConfig {
+    responses(ToolResponseConfig {
+        max_bytes: None,
+        cache: Some(ToolCacheConfig {
+            ttl_ms: 60_000,
+            shared,
+            ignore_cache_control: false,
+        }),
+    })
+}
+
+fn as_subject(subject: &str, arguments: serde_json::Value) -> McpCall {
+    let mut ctx = CallContext::in_process();
+    ctx.principal = Some(Arc::new(Principal::new(
+        subject,
+        vec![],
+        toolgate_core::AuthMethod::Configured,
+    )));
+    McpCall::new(
+        ctx,
+        McpRequest::CallTool {
+            name: "work".into(),
+            arguments: serde_json::from_value(arguments).unwrap(),
+        },
+    )
+}
+
+fn read_only() -> ToolAnnotations {
+    ToolAnnotations::new().read_only(true)
+}
+
+#[tokio::test]
+async fn read_only_results_are_cached_per_subject_and_arguments() {
+    let h = harness_with(cached(false), read_only(), |n, _| {
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+            "answer {n}"
+        ))]))
+    });
+    let args = serde_json::json!({"a": 1, "b": [1, 2]});
+    let same = serde_json::json!({"b": [1, 2], "a": 1});
+    let first = outcome(&h, as_subject("alice", args.clone()))
+        .await
+        .unwrap();
+    let again = outcome(&h, as_subject("alice", same)).await.unwrap();
+    assert_eq!(first.content, again.content);
+    assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+    // Another subject, other arguments, or no subject at all: the backend answers.
+    outcome(&h, as_subject("bob", args.clone())).await.unwrap();
+    outcome(&h, as_subject("alice", serde_json::json!({"a": 2})))
+        .await
+        .unwrap();
+    outcome(&h, work()).await.unwrap();
+    outcome(&h, work()).await.unwrap();
+    assert_eq!(h.calls.load(Ordering::SeqCst), 5);
+    let text = h.metrics.encode();
+    assert!(
+        text.contains(r#"toolgate_cache_lookups_total{tool="work",result="hit"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"toolgate_cache_lookups_total{tool="work",result="bypass"} 2"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn errors_no_store_answers_and_tools_that_are_not_read_only_are_never_cached() {
+    let h = harness_with(cached(true), read_only(), |n, _| match n {
+        1 => Err(status(503)),
+        2 => {
+            let mut r = CallToolResult::success(vec![ContentBlock::text("private")]);
+            wire::set_no_store(&mut r);
+            Ok(r)
+        }
+        _ => ok(),
+    });
+    for _ in 0..4 {
+        let _ = outcome(&h, work()).await;
+    }
+    // 1: error, 2: no-store, 3: stored, 4: served from the cache.
+    assert_eq!(h.calls.load(Ordering::SeqCst), 3);
+    let h = harness_with(
+        cached(true),
+        ToolAnnotations::new().read_only(false),
+        |_, _| ok(),
+    );
+    outcome(&h, work()).await.unwrap();
+    outcome(&h, work()).await.unwrap();
+    assert_eq!(h.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn entries_expire_after_their_ttl() {
+    let mut config = cached(true);
+    config
+        .responses
+        .tools
+        .get_mut("work")
+        .unwrap()
+        .cache
+        .as_mut()
+        .unwrap()
+        .ttl_ms = 50;
+    let h = harness_with(config, read_only(), |_, _| ok());
+    outcome(&h, work()).await.unwrap();
+    outcome(&h, work()).await.unwrap();
+    assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    outcome(&h, work()).await.unwrap();
+    assert_eq!(h.calls.load(Ordering::SeqCst), 2);
 }

@@ -144,7 +144,7 @@ pub async fn assemble(config: &Config, relative_to: &Path) -> Result<Assembled, 
     );
     let metrics = Metrics::with_extra(|registry| {
         upstream_metrics.register(registry);
-        resilience.metrics().register(registry);
+        resilience.register(registry);
     });
     let pipeline = toolgate_policy::stack::build_with(
         catalog.clone(),

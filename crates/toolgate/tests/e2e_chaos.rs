@@ -220,6 +220,7 @@ fn resilience() -> ResilienceConfig {
             half_open_probes: 2,
         }),
         sources,
+        responses: Default::default(),
     }
 }
 
