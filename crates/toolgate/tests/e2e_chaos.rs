@@ -5,7 +5,8 @@
 //! What must hold: the circuit breaker opens on a failing backend and answers at once while
 //! open (nothing reaches the backend), recovers through its probes once the backend is back;
 //! retries never exceed the retry budget (counted at the backend); a request that is not
-//! idempotent is never sent twice; the gateway stays up throughout.
+//! idempotent is never sent twice; the gateway stays up throughout. Then response size limits
+//! and the response cache against the same kind of backend.
 
 mod common;
 
@@ -35,6 +36,10 @@ enum Mode {
     Slow,
     /// Every third request gets a 503.
     Flap,
+    /// A 200 of about 6 KB of JSON.
+    Big,
+    /// The same with `Cache-Control: no-store`.
+    BigNoStore,
 }
 
 #[derive(Default)]
@@ -56,7 +61,19 @@ struct Backend {
 }
 
 async fn answer(mode: Mode, n: u32) -> axum::response::Response {
+    if matches!(mode, Mode::Big | Mode::BigNoStore) {
+        let rows: Vec<String> = (0..500).map(|i| format!("row {i}")).collect();
+        let mut r = axum::Json(json!({ "items": rows })).into_response();
+        if mode == Mode::BigNoStore {
+            r.headers_mut().insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("no-store"),
+            );
+        }
+        return r;
+    }
     let fail = match mode {
+        Mode::Big | Mode::BigNoStore => false,
         Mode::Ok => false,
         Mode::Storm => true,
         Mode::Flap => n.is_multiple_of(3),
@@ -229,6 +246,7 @@ struct Answer {
     is_error: bool,
     text: String,
     meta: Value,
+    result: Value,
 }
 
 async fn call(url: &str, tool: &str) -> Answer {
@@ -246,6 +264,7 @@ async fn call(url: &str, tool: &str) -> Answer {
             .unwrap_or_default()
             .to_owned(),
         meta: result["_meta"].clone(),
+        result: result.clone(),
     }
 }
 
@@ -419,10 +438,60 @@ async fn chaos(fast_path: bool) {
     flaky.down().await;
 }
 
+/// Size limits and the response cache over HTTP: a large answer is cut (no structured
+/// content, a marker), served from the cache the second time, unless its backend said
+/// `Cache-Control: no-store`.
+async fn results(fast_path: bool) {
+    let big = Backend::start().await;
+    let private = Backend::start().await;
+    big.set(Mode::Big);
+    private.set(Mode::BigNoStore);
+    let mut config = config::load("", "<test>", &Default::default()).unwrap();
+    config.http.fast_path = fast_path;
+    config.sources.push(source("big", &big));
+    config.sources.push(source("private", &private));
+    let cache = toolgate_policy::cache::ToolCacheConfig {
+        ttl_ms: 60_000,
+        shared: true,
+        ignore_cache_control: false,
+    };
+    for tool in ["big_list", "private_list"] {
+        config.resilience.responses.tools.insert(
+            tool.to_owned(),
+            toolgate_policy::size::ToolResponseConfig {
+                max_bytes: Some(1_000),
+                cache: Some(cache.clone()),
+            },
+        );
+    }
+    let (url, gateway) = common::serve_config_with_gateway(config).await;
+    for _ in 0..3 {
+        let a = call(&url, "big_list").await;
+        assert!(!a.is_error, "{}", a.text);
+        assert!(a.result.get("structuredContent").is_none(), "{}", a.result);
+        let marker = a.result["content"][1]["text"].as_str().unwrap_or_default();
+        assert!(marker.contains("this result was cut to"), "{}", a.result);
+        assert!(a.text.len() <= 1_000);
+    }
+    assert_eq!(big.gets(), 1, "served from the cache after the first call");
+    for _ in 0..3 {
+        let a = call(&url, "private_list").await;
+        assert_eq!(a.meta["toolgate/no-store"], true, "{}", a.result);
+    }
+    assert_eq!(private.gets(), 3, "a no-store answer is never cached");
+    let text = gateway.metrics.encode();
+    assert!(
+        text.contains(r#"toolgate_cache_lookups_total{tool="big_list",result="hit"} 2"#),
+        "{text}"
+    );
+}
+
 /// Both paths in turn, not as two tests running at once: a stopped backend frees its port,
 /// which a backend of a concurrent test could take, and its calls would then reach that one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_on_the_fast_path_and_on_rmcp_path() {
     chaos(true).await;
     chaos(false).await;
+    results(true).await;
+    results(false).await;
 }
