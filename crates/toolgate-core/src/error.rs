@@ -184,6 +184,9 @@ pub struct ToolError {
     /// The JSON-RPC error an upstream MCP server answered with (for `Protocol`): its code and
     /// data are passed through to the client, its message prefixed with the source's name.
     pub rpc_error: Option<Box<rmcp::ErrorData>>,
+    /// How many times the request was sent before this failure was final (1 unless a retry
+    /// policy tried again): shown in the result's `_meta` and in the call log.
+    pub attempts: u32,
     /// The underlying error, for the log (never shown to the client).
     #[source]
     pub cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
@@ -211,6 +214,7 @@ impl ToolError {
             retryable,
             retry_after: None,
             rpc_error: None,
+            attempts: 1,
             cause: None,
         }
     }

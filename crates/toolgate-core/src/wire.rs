@@ -30,6 +30,9 @@ pub fn tool_error_result(err: &ToolError) -> CallToolResult {
         meta.insert("retryAfter".to_owned(), json!(retry_after_secs(after)));
         result.meta = Some(rmcp::model::MetaObject(meta));
     }
+    if err.attempts > 1 {
+        set_attempts(&mut result, err.attempts);
+    }
     result
 }
 
@@ -44,6 +47,48 @@ fn error_data(err: &ToolError, mut data: serde_json::Value) -> Option<serde_json
         map.insert("retryAfter".to_owned(), json!(retry_after_secs(after)));
     }
     Some(data)
+}
+
+/// The `_meta` key saying how many times a retried call was sent.
+pub const ATTEMPTS_META_KEY: &str = "toolgate/attempts";
+
+/// Records in `result`'s `_meta` that the call was sent `attempts` times.
+pub fn set_attempts(result: &mut CallToolResult, attempts: u32) {
+    result
+        .meta
+        .get_or_insert_with(Default::default)
+        .insert(ATTEMPTS_META_KEY.to_owned(), json!(attempts));
+}
+
+/// The `_meta` key set on a result its backend said must not be stored
+/// (`Cache-Control: no-store` or `private`): response caches skip it.
+pub const NO_STORE_META_KEY: &str = "toolgate/no-store";
+
+/// Marks `result` as not to be stored by caches.
+pub fn set_no_store(result: &mut CallToolResult) {
+    result
+        .meta
+        .get_or_insert_with(Default::default)
+        .insert(NO_STORE_META_KEY.to_owned(), json!(true));
+}
+
+/// Whether `result` is marked not to be stored.
+pub fn is_no_store(result: &CallToolResult) -> bool {
+    result
+        .meta
+        .as_ref()
+        .and_then(|m| m.get(NO_STORE_META_KEY))
+        .is_some_and(|v| v == true)
+}
+
+/// How many times the call behind `result` was sent, when a retry policy recorded it.
+pub fn attempts_of(result: &CallToolResult) -> Option<u32> {
+    result
+        .meta
+        .as_ref()?
+        .get(ATTEMPTS_META_KEY)?
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
 }
 
 /// The text of a failed tool call: message, known retry delay, hint.
@@ -114,6 +159,9 @@ impl fmt::Display for LogText<'_> {
         )?;
         if let Some(status) = err.status {
             write!(f, " status {status}")?;
+        }
+        if err.attempts > 1 {
+            write!(f, " after {} attempts", err.attempts)?;
         }
         if !err.violations.is_empty() {
             let paths: Vec<&str> = err

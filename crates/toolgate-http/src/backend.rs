@@ -792,6 +792,19 @@ impl HandlerShared {
             .get(http::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| response::parse_retry_after(v, SystemTime::now()));
+        let no_store = headers
+            .get_all(http::header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|d| {
+                d.trim()
+                    .split('=')
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_lowercase()
+            })
+            .any(|d| d == "no-store" || d == "private");
         let cap = if status.is_success() {
             usize::try_from(backend.options.max_response_body_bytes).unwrap_or(usize::MAX)
         } else {
@@ -816,6 +829,7 @@ impl HandlerShared {
                 body,
                 truncated,
                 retry_after,
+                no_store,
                 secrets,
             },
             log_url,
@@ -938,7 +952,11 @@ impl ToolHandler for OperationHandler {
             let (received, path, uri) = shared.execute(parts, arguments).await?;
             let info = shared.call_info(&path, &uri, forwarded);
             if received.status.is_success() {
-                response::success_result(&info, &received)
+                let mut result = response::success_result(&info, &received)?;
+                if received.no_store {
+                    toolgate_core::wire::set_no_store(&mut result);
+                }
+                Ok(result)
             } else {
                 Err(response::status_error(&info, &received))
             }

@@ -153,6 +153,8 @@ pub(crate) struct Received {
     /// The body was cut at the cap.
     pub truncated: bool,
     pub retry_after: Option<Duration>,
+    /// `Cache-Control` says `no-store` or `private`: caches must not keep the answer.
+    pub no_store: bool,
     /// Credential values the request carried, for a non-2xx answer: never repeated from the
     /// body to the model or the log.
     pub secrets: Vec<String>,

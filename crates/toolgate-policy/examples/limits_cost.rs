@@ -51,9 +51,17 @@ fn pipeline(limits: Option<Arc<RateLimits>>, metrics: Arc<Metrics>) -> Pipeline 
         tool: Tool::new("get_item", "", Arc::new(JsonObject::new())),
         source: Arc::from("api"),
         handler: Arc::new(Instant0),
+        meta: Default::default(),
     })
     .unwrap();
-    build_with(shared(b.build()), metrics, Policies { limits })
+    build_with(
+        shared(b.build()),
+        metrics,
+        Policies {
+            limits,
+            ..Policies::default()
+        },
+    )
 }
 
 fn call(principal: &Arc<Principal>) -> McpCall {

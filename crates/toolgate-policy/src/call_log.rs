@@ -87,10 +87,12 @@ struct LogLine {
 }
 
 impl LogLine {
-    fn write(&mut self, outcome: &'static str, error: Option<&str>) {
+    fn write(&mut self, outcome: &'static str, error: Option<&str>, attempts: u32) {
         if std::mem::replace(&mut self.written, true) {
             return;
         }
+        // Only a retried call says how many times it was sent.
+        let attempts = (attempts > 1).then_some(attempts);
         let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let latency_ms = format_args!("{latency_ms:.3}");
         let tool = self
@@ -121,6 +123,7 @@ impl LogLine {
                 rule,
                 outcome,
                 latency_ms,
+                attempts,
                 "call finished"
             ),
             Some(error) => tracing::warn!(
@@ -137,6 +140,7 @@ impl LogLine {
                 rule,
                 outcome,
                 latency_ms,
+                attempts,
                 error,
                 "call failed"
             ),
@@ -150,6 +154,7 @@ impl Drop for LogLine {
             self.write(
                 "dropped",
                 Some("the client went away before the call finished"),
+                1,
             );
         }
     }
@@ -206,12 +211,17 @@ where
         Box::pin(async move {
             let result = fut.await;
             let outcome = outcome_label(&result);
+            let attempts = crate::retry::layer::attempts(&result);
             match &result {
                 Ok(r) => match r.tool_error() {
-                    Some(e) => line.write(outcome, Some(&wire::tool_error_log(e).to_string())),
-                    None => line.write(outcome, None),
+                    Some(e) => line.write(
+                        outcome,
+                        Some(&wire::tool_error_log(e).to_string()),
+                        attempts,
+                    ),
+                    None => line.write(outcome, None, attempts),
                 },
-                Err(e) => line.write(outcome, Some(&e.to_string())),
+                Err(e) => line.write(outcome, Some(&e.to_string()), attempts),
             }
             result
         })

@@ -1,16 +1,24 @@
 //! Cross-cutting policies of the call pipeline, as `tower` layers over `McpCall`.
 //!
 //! Owns: the per-call log line, Prometheus metrics, authorization (`authz`) and the audit log
-//! (`audit`), rate limits and concurrency caps ([`limits`]), and [`stack::build`], which
-//! assembles the pipeline in one place. Does not own: transports or sources.
+//! (`audit`), rate limits and concurrency caps ([`limits`]), retries under a budget
+//! ([`retry`]), circuit breakers ([`breaker`]), response size limits and caching, their
+//! configuration ([`resilience`]), and [`stack::build`], which assembles the pipeline in one
+//! place. Does not own: transports or sources.
 
 pub mod audit;
 pub mod authz;
+pub mod breaker;
+pub mod cache;
 pub mod call_log;
 pub mod limits;
 pub mod metrics;
 pub mod outcome;
+pub mod resilience;
+pub mod retry;
+pub mod size;
 pub mod stack;
 
 pub use metrics::Metrics;
 pub use outcome::outcome_label;
+pub use resilience::{Resilience, ResilienceConfig};

@@ -8,9 +8,14 @@ use tower::util::BoxCloneSyncService;
 
 use crate::audit::{AuditLayer, AuditLog};
 use crate::authz::{Authorization, AuthzLayer};
+use crate::breaker::BreakerLayer;
+use crate::cache::CacheLayer;
 use crate::call_log::CallLogLayer;
 use crate::limits::{RateLimitLayer, RateLimits};
 use crate::metrics::{Metrics, MetricsLayer};
+use crate::resilience::Resilience;
+use crate::retry::RetryLayer;
+use crate::size::SizeLimitLayer;
 
 /// The optional policies of the pipeline.
 #[derive(Default, Clone)]
@@ -21,6 +26,9 @@ pub struct Policies {
     pub audit: Option<Arc<AuditLog>>,
     /// Rate limits and concurrency caps (`rate_limits`).
     pub limits: Option<Arc<RateLimits>>,
+    /// Retries, circuit breakers, response size limits and caching (`resilience`; a section
+    /// that enables none of them adds no layer and costs nothing).
+    pub resilience: Option<Arc<Resilience>>,
 }
 
 /// Builds the pipeline every transport calls, outermost layer first.
@@ -33,6 +41,23 @@ pub fn build(catalog: SharedCatalog, metrics: Arc<Metrics>) -> Pipeline {
 
 /// [`build`] with the optional policies.
 pub fn build_with(catalog: SharedCatalog, metrics: Arc<Metrics>, policies: Policies) -> Pipeline {
+    let resilience = policies.resilience;
+    let retry = resilience
+        .as_ref()
+        .filter(|r| r.config().any_retry())
+        .map(|r| RetryLayer::new(r.clone()));
+    let breaker = resilience
+        .as_ref()
+        .filter(|r| r.config().any_breaker())
+        .map(|r| BreakerLayer::new(r.clone()));
+    let size = resilience
+        .as_ref()
+        .filter(|r| r.config().responses.any_limit())
+        .map(|r| SizeLimitLayer::new(Arc::new(r.config().responses.clone())));
+    let cache = resilience
+        .as_ref()
+        .and_then(|r| r.cache().cloned())
+        .map(CacheLayer::new);
     let service = ServiceBuilder::new()
         // 1. Resolve: looks the target up in one catalog snapshot, so every layer below sees
         //    the tool (its source, annotations, later its required scopes) rather than a
@@ -57,8 +82,21 @@ pub fn build_with(catalog: SharedCatalog, metrics: Arc<Metrics>, policies: Polic
         //    costs nothing downstream and a retry is not counted against the caller again.
         //    Every transport and path (fast path included) runs through here.
         .option_layer(policies.limits.map(RateLimitLayer::new))
-        // (Retries and circuit breakers slot in here: retries closest to the source.)
-        // 5. Dispatcher: runs the resolved target.
+        // 6. Size limits: above the cache, so a cached result is cut like a fresh one.
+        .option_layer(size)
+        // 7. Response cache: a hit costs the backend nothing and is served even while its
+        //    circuit is open.
+        .option_layer(cache)
+        // 8. Retries: closest to the source, so a retry repeats the backend call alone (not
+        //    a new call for rate limits, metrics or the call log), bounded by attempts, the
+        //    call's deadline and the source's retry budget.
+        .option_layer(retry)
+        // 9. Circuit breaker, per attempt (inside retries, as resilience4j orders them): every
+        //    attempt, first or retried, needs the breaker's leave, so a retry storm cannot slip
+        //    past an open circuit and the breaker sees the traffic the backend really gets.
+        //    Its refusal is a gateway error, which retries never repeat.
+        .option_layer(breaker)
+        // 10. Dispatcher: runs the resolved target.
         .service(Dispatcher::new(catalog));
     BoxCloneSyncService::new(service)
 }

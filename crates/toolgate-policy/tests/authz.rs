@@ -151,6 +151,7 @@ fn pipeline(
         Policies {
             authz: Some(authz.clone()),
             audit: None,
+            ..Policies::default()
         },
     )
 }
@@ -266,6 +267,7 @@ async fn the_audit_log_records_who_called_what_and_the_decision() {
         Policies {
             authz: Some(authz),
             audit: Some(audit.clone()),
+            ..Policies::default()
         },
     );
     let mut reader = Principal::new(

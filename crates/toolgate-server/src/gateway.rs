@@ -122,6 +122,8 @@ pub struct Gateway {
     /// The authorization rules the pipeline enforces, if any: the edge consults them only so
     /// that a hidden tool takes the same path as an unknown one.
     authz: Option<Arc<toolgate_policy::authz::Authorization>>,
+    /// The sources' retry budgets and circuit breakers, reported by `/readyz`.
+    resilience: Option<Arc<toolgate_policy::Resilience>>,
 }
 
 /// Client sessions by key, with the peer rmcp last served them on.
@@ -205,6 +207,7 @@ impl Gateway {
             log_levels: Arc::default(),
             clients: Arc::default(),
             authz: None,
+            resilience: None,
         }
     }
 
@@ -222,6 +225,18 @@ impl Gateway {
     /// The principal of stdio requests.
     pub(crate) fn stdio_principal(&self) -> Option<&Principal> {
         self.stdio_principal.as_deref()
+    }
+
+    /// Reports the circuit breakers of `resilience` (the one the pipeline applies) in
+    /// `/readyz`.
+    pub fn with_resilience(mut self, resilience: Arc<toolgate_policy::Resilience>) -> Self {
+        self.resilience = Some(resilience);
+        self
+    }
+
+    /// The retry budgets and circuit breakers the pipeline applies, when known.
+    pub fn resilience(&self) -> Option<&Arc<toolgate_policy::Resilience>> {
+        self.resilience.as_ref()
     }
 
     /// Tells every connected client session when the catalog's lists change (`changes` comes

@@ -103,6 +103,7 @@ fn gateway() -> (Gateway, Arc<toolgate_policy::Metrics>) {
             tool: Tool::new(name, "who am I", Arc::new(JsonObject::new())),
             source: Arc::from("test"),
             handler: Arc::new(WhoAmI { interactive }),
+            meta: Default::default(),
         })
         .unwrap();
     }

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use toolgate_http::HttpSourceOptions;
 use toolgate_openapi::CompileOptions;
+pub use toolgate_policy::ResilienceConfig as ResilienceSection;
 pub use toolgate_policy::limits::RateLimitsConfig as RateLimitsSection;
 pub use toolgate_upstream::McpSourceConfig;
 
@@ -44,6 +45,8 @@ pub struct Config {
     pub limits: LimitsSection,
     /// Rate limits and concurrency caps on calls (see docs/traffic.md).
     pub rate_limits: RateLimitsSection,
+    /// Retries and circuit breakers for the sources' backends (docs/traffic.md).
+    pub resilience: ResilienceSection,
     /// The APIs (OpenAPI, the default kind) and MCP servers (`kind: mcp`) served.
     pub sources: Vec<SourceConfig>,
     /// Inbound authentication (OAuth 2.1 resource server, API keys). Absent: every HTTP
@@ -566,6 +569,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("rate_limits.limits[0]"), "{err}");
+    }
+
+    #[test]
+    fn resilience_problems_name_their_path() {
+        let text = "resilience:\n  retry:\n    max_attempts: 0\n    budget: { window_secs: 90 }\n  circuit_breaker:\n    failure_rate: 2\n  sources:\n    nope:\n      retry: {}\nsources:\n  - name: api\n    spec: a.yaml\n";
+        let err = load(text, "t", &env(&[])).unwrap_err();
+        let locs: Vec<&str> = err.issues.iter().map(|i| i.location.as_str()).collect();
+        for want in [
+            "resilience.retry.max_attempts",
+            "resilience.retry.budget.window_secs",
+            "resilience.circuit_breaker.failure_rate",
+            "resilience.sources.nope",
+        ] {
+            assert!(locs.contains(&want), "missing {want} in {err}");
+        }
+        assert!(err.to_string().contains("the sources are: api"), "{err}");
+        let ok = "resilience:\n  retry: {}\n  circuit_breaker: {}\n  sources:\n    api:\n      circuit_breaker: { enabled: false }\nsources:\n  - name: api\n    spec: a.yaml\n";
+        let config = load(ok, "t", &env(&[])).unwrap();
+        assert!(config.resilience.retry_for("api").is_some());
+        assert!(config.resilience.breaker_for("api").is_none());
     }
 
     #[test]

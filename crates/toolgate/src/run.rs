@@ -224,15 +224,21 @@ pub async fn assemble_with_auth(
     warn_about_uncompilable_schemas(&catalog, &built);
     let limit_metrics = toolgate_policy::limits::LimitMetrics::default();
     let limits = rate_limits(config, &limit_metrics).await?;
+    let resilience = toolgate_policy::Resilience::new(
+        config.resilience.clone(),
+        config.sources.iter().map(SourceConfig::name),
+    );
     let metrics = Metrics::with_extra(|registry| {
         upstream_metrics.register(registry);
         limit_metrics.register(registry);
+        resilience.register(registry);
         if let Some(auth) = &auth {
             auth.register_metrics(registry);
         }
     });
     let mut policies = policies(config, authentication_enabled(config), &metrics)?;
     policies.limits = limits;
+    policies.resilience = Some(resilience.clone());
     let authz = policies.authz.clone();
     let pipeline = toolgate_policy::stack::build_with(catalog.clone(), metrics.clone(), policies);
     let identity = ServerIdentity {
@@ -249,6 +255,7 @@ pub async fn assemble_with_auth(
     let gateway = Gateway::new(pipeline, catalog, identity, Transport::Http)
         .with_incoming_headers(forwards_headers)
         .with_authorization(authz)
+        .with_resilience(resilience)
         .with_stdio_principal(stdio_principal(config));
     gateway.notify_list_changes(assembly.subscribe());
     Ok(Assembled {
@@ -311,6 +318,7 @@ pub fn policies(
         authz,
         audit,
         limits: None,
+        resilience: None,
     })
 }
 

@@ -327,9 +327,11 @@ async fn every_example_config_is_valid_offline_and_fully_against_its_api() {
             "upstream-mcp.yaml" => continue,
             // Needs its OpenID provider: checked fully by e2e_auth.rs against a real one.
             "auth-oidc.yaml" => continue,
-            "todo.yaml" | "authz-roles.yaml" | "rate-limits.yaml" | "rate-limits-redis.yaml" => {
-                Some(todo_base.clone())
-            }
+            "todo.yaml"
+            | "authz-roles.yaml"
+            | "rate-limits.yaml"
+            | "rate-limits-redis.yaml"
+            | "resilience.yaml" => Some(todo_base.clone()),
             "fastapi.yaml" => match &fastapi {
                 Some((_, base)) => Some(base.clone()),
                 None => {

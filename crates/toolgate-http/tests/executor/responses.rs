@@ -236,6 +236,20 @@ async fn service_unavailable_is_retryable_with_retry_after() {
     );
 }
 
+#[tokio::test]
+async fn cache_control_no_store_or_private_is_marked_for_caches() {
+    for (value, marked) in [
+        ("no-store", true),
+        ("max-age=0, Private", true),
+        ("public, max-age=60", false),
+    ] {
+        let (_s, b) =
+            one(Reply::with(200, "application/json", "{}").header("cache-control", value)).await;
+        let r = call(&b, &get("/t").build(), json!({})).await.unwrap();
+        assert_eq!(toolgate_core::wire::is_no_store(&r), marked, "{value}");
+    }
+}
+
 // Timing tests run on paused tokio time: the backend's delay, the timeouts and the test's own
 // waits are all virtual, and time advances only when every task waits, so the assertions on
 // elapsed time are exact rather than bounds that a loaded machine could break.

@@ -55,6 +55,7 @@ fn catalog() -> Catalog {
             tool: Tool::new(name, "does work", Arc::new(JsonObject::new())),
             source: Arc::from("api"),
             handler: Arc::new(Work),
+            meta: Default::default(),
         })
         .unwrap();
     }
@@ -71,6 +72,7 @@ fn pipeline(config: serde_json::Value) -> (toolgate_core::Pipeline, Arc<Metrics>
         metrics.clone(),
         Policies {
             limits: Some(limits.clone()),
+            ..Policies::default()
         },
     );
     (pipeline, metrics, limits)

@@ -1,5 +1,6 @@
 //! The operational endpoints beside MCP: `/healthz` (alive), `/readyz` (catalog loaded and
-//! every source reachable) and `/metrics` (Prometheus text format).
+//! every source reachable, with each circuit breaker's state as detail) and `/metrics`
+//! (Prometheus text format).
 //!
 //! `/healthz` and `/readyz` are always open (orchestrators probe them without credentials);
 //! `/metrics` passes the same authentication as the MCP endpoint ([`EdgeAuth::admit`]) when
@@ -74,11 +75,34 @@ async fn readyz(State(state): State<AppState>) -> Response {
             (name.to_string(), v)
         })
         .collect();
-    let body = json!({
+    let mut body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "tools": catalog.tools().len(),
         "sources": sources,
     });
+    // Each source's circuit breaker, as detail: an open circuit does not make the gateway
+    // unready (every replica sees the same backend; taking them out of the load balancer
+    // would turn one source's outage into the whole gateway's).
+    if let Some(resilience) = state.gateway.resilience() {
+        let circuits: serde_json::Map<String, serde_json::Value> = resilience
+            .circuits()
+            .into_iter()
+            .map(|(name, r)| {
+                let mut v = json!({
+                    "state": r.state.as_str(),
+                    "window_calls": r.window_calls,
+                    "window_failures": r.window_failures,
+                });
+                if let Some(left) = r.retry_in {
+                    v["retry_in_ms"] = json!(left.as_millis() as u64);
+                }
+                (name.to_string(), v)
+            })
+            .collect();
+        if !circuits.is_empty() {
+            body["circuits"] = serde_json::Value::Object(circuits);
+        }
+    }
     let status = if ready {
         StatusCode::OK
     } else {

@@ -15,8 +15,8 @@ use serde_json::Value;
 
 use super::environment::Provenance;
 use super::{
-    AuthSection, Config, ConfigIssue, HttpSection, LimitsSection, RateLimitsSection, SourceConfig,
-    SpecLocation,
+    AuthSection, Config, ConfigIssue, HttpSection, LimitsSection, RateLimitsSection,
+    ResilienceSection, SourceConfig, SpecLocation,
 };
 
 /// The sections the checks read; a section (or source) that is not well-formed is `None` and
@@ -25,6 +25,7 @@ pub(crate) struct Parts<'a> {
     http: Option<&'a HttpSection>,
     limits: Option<&'a LimitsSection>,
     rate_limits: Option<&'a RateLimitsSection>,
+    resilience: Option<&'a ResilienceSection>,
     sources: Vec<Option<&'a SourceConfig>>,
     auth: Option<&'a AuthSection>,
     /// Whether `authorization.stdio_principal` is set (it may not be beside `auth.stdio`).
@@ -38,6 +39,7 @@ impl<'a> Parts<'a> {
             http: Some(&config.http),
             limits: Some(&config.limits),
             rate_limits: Some(&config.rate_limits),
+            resilience: Some(&config.resilience),
             sources: config.sources.iter().map(Some).collect(),
             auth: config.auth.as_ref(),
             authorization_stdio: config
@@ -54,6 +56,7 @@ pub(crate) struct Lenient {
     http: Option<HttpSection>,
     limits: Option<LimitsSection>,
     rate_limits: Option<RateLimitsSection>,
+    resilience: Option<ResilienceSection>,
     sources: Vec<Option<SourceConfig>>,
     auth: Option<AuthSection>,
     authorization_stdio: bool,
@@ -72,6 +75,7 @@ impl Lenient {
             http: section(raw, "http"),
             limits: section(raw, "limits"),
             rate_limits: section(raw, "rate_limits"),
+            resilience: section(raw, "resilience"),
             sources: raw
                 .get("sources")
                 .and_then(Value::as_array)
@@ -98,6 +102,7 @@ impl Lenient {
             http: self.http.as_ref(),
             limits: self.limits.as_ref(),
             rate_limits: self.rate_limits.as_ref(),
+            resilience: self.resilience.as_ref(),
             sources: self.sources.iter().map(Option::as_ref).collect(),
             auth: self.auth.as_ref(),
             authorization_stdio: self.authorization_stdio,
@@ -147,6 +152,17 @@ pub(crate) fn check(parts: &Parts<'_>, prov: &Provenance) -> Vec<ConfigIssue> {
     for (i, source) in parts.sources.iter().enumerate() {
         if let Some(source) = source {
             check_source(i, source, &mut seen, prov, &mut push);
+        }
+    }
+    if let Some(resilience) = parts.resilience {
+        // A source that is not well-formed has its own errors; its name is not known here.
+        let names: Vec<&str> = parts.sources.iter().flatten().map(|s| s.name()).collect();
+        let complete = parts.sources.iter().all(Option::is_some);
+        for (at, message) in resilience.problems(&names) {
+            if !complete && at.starts_with("sources.") && message.starts_with("names no") {
+                continue;
+            }
+            push(format!("resilience.{at}"), message);
         }
     }
     issues
