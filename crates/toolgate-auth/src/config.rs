@@ -227,6 +227,31 @@ mod tests {
         assert!(err.contains("isuer"), "{err}");
     }
 
+    /// Every `auth:` snippet in docs/auth.md is a valid `AuthConfig` (the edge's own keys,
+    /// `resource`, `metrics` and `stdio`, are the server's and are set aside here).
+    #[test]
+    fn the_documented_snippets_parse() {
+        let doc = include_str!("../../../docs/auth.md");
+        let mut checked = 0;
+        for block in doc.split("```yaml\n").skip(1) {
+            let yaml = block.split("```").next().unwrap_or_default();
+            let value: serde_json::Value = serde_norway::from_str(yaml).unwrap();
+            let Some(auth) = value.get("auth").and_then(|a| a.as_object()) else {
+                continue;
+            };
+            let mut auth = auth.clone();
+            for key in ["resource", "metrics", "stdio"] {
+                auth.remove(key);
+            }
+            // `${VAR}` is interpolated by the configuration loader, not here.
+            if let Err(e) = serde_json::from_value::<AuthConfig>(auth.into()) {
+                panic!("{e} in\n{yaml}");
+            }
+            checked += 1;
+        }
+        assert!(checked >= 8, "{checked} snippets");
+    }
+
     #[test]
     fn secrets_never_print() {
         let s = Secret::new("hunter2-canary");

@@ -45,6 +45,9 @@ use crate::introspection::Introspector;
 use crate::jwt::JwtVerifier;
 use crate::metrics::AuthMetrics;
 
+/// Longest a verified token is served from the cache (and never past its `exp`).
+const MAX_CACHE_SECONDS: u64 = 600;
+
 /// Verifies the credentials of requests to one MCP endpoint. Cheap to clone.
 #[derive(Clone)]
 pub struct ResourceAuth {
@@ -226,6 +229,9 @@ impl ResourceAuth {
     ) -> Result<Arc<Principal>, Refusal> {
         match result {
             Ok((principal, until)) => {
+                // Re-verified now and then, so that a key removed from the JWKS stops
+                // long-lived tokens within this bound.
+                let until = until.min(claims::now_unix().saturating_add(MAX_CACHE_SECONDS));
                 let principal = Arc::new(principal);
                 self.inner.cache.insert(digest, principal.clone(), until);
                 self.inner.metrics.decision(method, "accepted", "verified");
