@@ -184,14 +184,14 @@ impl ResourceAuth {
                 // Two dots do not make a JWT: an opaque token may still be introspected.
                 Err(refusal) => match &inner.introspection {
                     Some(introspector) => {
-                        let answer = introspector.introspect(token).await;
+                        let answer = introspector.check(token, digest).await;
                         self.finish("introspection", digest, answer)
                     }
                     None => Err(self.refused("jwt", refusal)),
                 },
             },
             (_, Some(introspector)) => {
-                let answer = introspector.introspect(token).await;
+                let answer = introspector.check(token, digest).await;
                 self.finish("introspection", digest, answer)
             }
             (Some(_), None) => {
