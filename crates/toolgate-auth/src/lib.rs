@@ -156,6 +156,22 @@ impl ResourceAuth {
         let inner = &*self.inner;
         let token = presented.value();
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Presented::ApiKeyHeader(_) = presented {
+            // The API-key header carries API keys only (a token verified before as a bearer
+            // token is not accepted there from the cache).
+            if let Some(principal) = inner.api_keys.find(&digest, token) {
+                inner.metrics.decision("api_key", "accepted", "verified");
+                return Ok(Arc::new(principal));
+            }
+            let name = inner.api_key_header.as_ref().map_or("", |h| h.as_str());
+            return Err(self.refused(
+                "api_key",
+                Refusal::invalid_token(
+                    "unknown_api_key",
+                    format!("the API key in `{name}` matches no configured key"),
+                ),
+            ));
+        }
         if let Some(principal) = inner.cache.get(&digest) {
             inner.metrics.cache(true);
             inner
@@ -167,16 +183,6 @@ impl ResourceAuth {
         if let Some(principal) = inner.api_keys.find(&digest, token) {
             inner.metrics.decision("api_key", "accepted", "verified");
             return Ok(Arc::new(principal));
-        }
-        if let Presented::ApiKeyHeader(_) = presented {
-            let name = inner.api_key_header.as_ref().map_or("", |h| h.as_str());
-            return Err(self.refused(
-                "api_key",
-                Refusal::invalid_token(
-                    "unknown_api_key",
-                    format!("the API key in `{name}` matches no configured key"),
-                ),
-            ));
         }
         match (&inner.jwt, &inner.introspection) {
             (Some(verifier), _) if jws::looks_like_jwt(token) => match jws::decode(token) {
