@@ -14,7 +14,7 @@ use crate::config::{AuthConfig, JwtConfig};
 use crate::error::AuthConfigError;
 use crate::introspection::Introspector;
 use crate::jwks::{FetchError, FetchPolicy, JwksLocation, RemoteKeys};
-use crate::jwt::{JwtVerifier, Keys};
+use crate::jwt::{JwtVerifier, Keys, normalize_typ};
 use crate::keys::{ASYMMETRIC, HMAC, KeySet};
 use crate::metrics::AuthMetrics;
 
@@ -269,6 +269,7 @@ fn build_jwt(
         keys,
         secret: secret.map(|s| JwtVerifier::secret_entry(s, &allowed)),
         allowed,
+        token_types: jwt.token_types.iter().map(|t| normalize_typ(t)).collect(),
         rules,
         metrics,
     })

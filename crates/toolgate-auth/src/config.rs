@@ -104,6 +104,11 @@ pub struct JwtConfig {
     /// and to its JWK `alg`.
     #[serde(default)]
     pub algorithms: Vec<String>,
+    /// Accepted values of the token header's `typ` (compared case-insensitively, an
+    /// `application/` prefix ignored), e.g. `[at+jwt]` to accept only RFC 9068 access tokens
+    /// and refuse ID tokens signed by the same keys. Empty (the default): any `typ`.
+    #[serde(default)]
+    pub token_types: Vec<String>,
     /// Least time between two JWKS fetches caused by an unknown `kid`, in seconds.
     #[serde(default = "default_refresh_min_interval")]
     pub jwks_refresh_min_interval_seconds: u64,
@@ -214,6 +219,7 @@ impl Default for JwtConfig {
             jwks: None,
             hs_secret: None,
             algorithms: Vec::new(),
+            token_types: Vec::new(),
             jwks_refresh_min_interval_seconds: default_refresh_min_interval(),
             jwks_cache_min_seconds: default_jwks_cache_min(),
             jwks_cache_max_seconds: default_jwks_cache_max(),

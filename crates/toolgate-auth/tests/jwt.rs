@@ -561,3 +561,30 @@ async fn it_serves_as_the_core_authenticator() {
     assert_eq!(principal.credential.as_ref().unwrap().expose(), t);
     assert!(!format!("{principal:?}").contains(&t));
 }
+
+#[tokio::test]
+async fn token_types_refuse_id_tokens_when_configured() {
+    let f = fixture().await;
+    let auth = discovery_auth(&f, "  token_types: [at+jwt]\n").await;
+    let c = claims(&f.idp.issuer());
+    let at = token_with(
+        &json!({"alg": "ES256", "kid": "ec-1", "typ": "at+jwt"}),
+        &c,
+        |m| f.p256.sign("ES256", m),
+    );
+    assert!(bearer(&auth, &at).await.is_ok());
+    let at_long = token_with(
+        &json!({"alg": "ES256", "kid": "ec-1", "typ": "application/AT+JWT"}),
+        &c,
+        |m| f.p256.sign("ES256", m),
+    );
+    assert!(bearer(&auth, &at_long).await.is_ok());
+    let id_token = token(&f.p256, "ES256", "ec-1", &c);
+    let r = refused(&auth, &id_token).await;
+    assert_eq!(r.reason, "wrong_type");
+    assert!(
+        r.description.contains("`JWT`, expected `at+jwt`"),
+        "{}",
+        r.description
+    );
+}
