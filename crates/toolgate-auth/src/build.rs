@@ -14,7 +14,7 @@ use crate::config::{AuthConfig, JwtConfig};
 use crate::error::AuthConfigError;
 use crate::introspection::Introspector;
 use crate::jwks::{FetchError, FetchPolicy, JwksLocation, RemoteKeys};
-use crate::jwt::{JwtVerifier, Keys};
+use crate::jwt::{JwtVerifier, Keys, normalize_typ};
 use crate::keys::{ASYMMETRIC, HMAC, KeySet};
 use crate::metrics::AuthMetrics;
 
@@ -269,6 +269,7 @@ fn build_jwt(
         keys,
         secret: secret.map(|s| JwtVerifier::secret_entry(s, &allowed)),
         allowed,
+        token_types: jwt.token_types.iter().map(|t| normalize_typ(t)).collect(),
         rules,
         metrics,
     })
@@ -331,7 +332,22 @@ fn static_keys(
 
 fn check_url(path: &str, value: &str, problems: &mut Vec<AuthConfigError>) {
     match url::Url::parse(value) {
-        Ok(url) if url.scheme() == "https" || url.scheme() == "http" => {}
+        Ok(url) if url.scheme() == "https" => {}
+        Ok(url) if url.scheme() == "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d == "localhost",
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if !loopback {
+                tracing::warn!(
+                    setting = path,
+                    url = value,
+                    "plain http: keys and introspection answers can be forged on the way; use https"
+                );
+            }
+        }
         _ => problems.push(AuthConfigError::invalid(
             path,
             format!("`{value}` is not an http(s) URL"),

@@ -24,6 +24,8 @@ pub(crate) struct JwtHeader {
     pub alg: String,
     #[serde(default)]
     pub kid: Option<String>,
+    #[serde(default)]
+    pub typ: Option<String>,
     /// Critical extensions: none is understood, so any is a refusal (RFC 7515 §4.1.11).
     #[serde(default)]
     pub crit: Option<serde_json::Value>,

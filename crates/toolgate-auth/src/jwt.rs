@@ -30,6 +30,8 @@ pub(crate) struct JwtVerifier {
     pub secret: Option<KeyEntry>,
     /// Algorithms the configuration allows.
     pub allowed: Vec<Algorithm>,
+    /// Accepted `typ` values, normalized by [`normalize_typ`]; empty: any.
+    pub token_types: Vec<String>,
     pub rules: ClaimRules,
     pub metrics: AuthMetrics,
 }
@@ -56,6 +58,27 @@ impl JwtVerifier {
                 "unsupported_alg",
                 "the token header lists critical extensions (`crit`), which are not supported",
             ));
+        }
+        if !self.token_types.is_empty() {
+            let typ = raw.header.typ.as_deref().map(normalize_typ);
+            if !typ.as_ref().is_some_and(|t| self.token_types.contains(t)) {
+                return Err(Refusal::invalid_token(
+                    "wrong_type",
+                    format!(
+                        "the token's type (`typ` header) is {}, expected {}: an ID token or \
+                         another kind of JWT is not an access token",
+                        raw.header
+                            .typ
+                            .as_deref()
+                            .map_or("missing".to_owned(), |t| format!("`{}`", shown(t))),
+                        self.token_types
+                            .iter()
+                            .map(|t| format!("`{t}`"))
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    ),
+                ));
+            }
         }
         let alg = self.algorithm(&raw.header.alg)?;
         let kid = raw.header.kid.as_deref();
@@ -246,6 +269,14 @@ impl JwtVerifier {
             ))
         }
     }
+}
+
+/// `typ` as compared: lower case, without an `application/` prefix (RFC 7515 §4.1.9).
+pub(crate) fn normalize_typ(typ: &str) -> String {
+    let lower = typ.to_ascii_lowercase();
+    lower
+        .strip_prefix("application/")
+        .map_or(lower.clone(), str::to_owned)
 }
 
 fn alg_mismatch(alg: Algorithm, entry: &KeyEntry) -> Refusal {

@@ -297,6 +297,12 @@ async fn the_attack_suite_is_refused_with_the_right_status() {
     }
     let text = metrics_text(&auth);
     assert!(text.contains(r#"reason="alg_none"} 2"#), "{text}");
+    // And it keeps serving good tokens.
+    assert!(
+        bearer(&auth, &token(&f.rsa, "RS256", "rsa-1", &c))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -542,4 +548,90 @@ async fn protected_resource_metadata_follows_rfc_9728() {
                "scopes_supported": ["tools:read"], "bearer_methods_supported": ["header"],
                "resource_name": "Demo"})
     );
+}
+
+#[tokio::test]
+async fn it_serves_as_the_core_authenticator() {
+    let f = fixture().await;
+    let auth: std::sync::Arc<dyn toolgate_core::Authenticator> =
+        std::sync::Arc::new(discovery_auth(&f, "").await);
+    let t = token(&f.ed, "EdDSA", "ed-1", &claims(&f.idp.issuer()));
+    let request = http::Request::builder()
+        .uri("/mcp")
+        .header("authorization", format!("Bearer {t}"))
+        .body(())
+        .unwrap();
+    let principal = auth.authenticate(&request.into_parts().0).await.unwrap();
+    assert_eq!(principal.subject, "alice");
+    // The credential is kept for forwarding, and never printed.
+    assert_eq!(principal.credential.as_ref().unwrap().expose(), t);
+    assert!(!format!("{principal:?}").contains(&t));
+}
+
+#[tokio::test]
+async fn token_types_refuse_id_tokens_when_configured() {
+    let f = fixture().await;
+    let auth = discovery_auth(&f, "  token_types: [at+jwt]\n").await;
+    let c = claims(&f.idp.issuer());
+    let at = token_with(
+        &json!({"alg": "ES256", "kid": "ec-1", "typ": "at+jwt"}),
+        &c,
+        |m| f.p256.sign("ES256", m),
+    );
+    assert!(bearer(&auth, &at).await.is_ok());
+    let at_long = token_with(
+        &json!({"alg": "ES256", "kid": "ec-1", "typ": "application/AT+JWT"}),
+        &c,
+        |m| f.p256.sign("ES256", m),
+    );
+    assert!(bearer(&auth, &at_long).await.is_ok());
+    let id_token = token(&f.p256, "ES256", "ec-1", &c);
+    let r = refused(&auth, &id_token).await;
+    assert_eq!(r.reason, "wrong_type");
+    assert!(
+        r.description.contains("`JWT`, expected `at+jwt`"),
+        "{}",
+        r.description
+    );
+}
+
+/// One runtime and one verifier (static keys, no network) for all proptest cases.
+fn shared() -> &'static (tokio::runtime::Runtime, toolgate_auth::ResourceAuth) {
+    static SHARED: std::sync::OnceLock<(tokio::runtime::Runtime, toolgate_auth::ResourceAuth)> =
+        std::sync::OnceLock::new();
+    SHARED.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let jwks = json!({"keys": [Key::p256().jwk("k", None)]});
+        let yaml = format!(
+            "issuer: https://idp.example\njwt:\n  jwks: {jwks}\n  hs_secret: {HS_SECRET}\n"
+        );
+        let auth = runtime.block_on(auth(&yaml));
+        (runtime, auth)
+    })
+}
+
+proptest::proptest! {
+    /// Whatever the credential, verification answers (a principal or a refusal), never panics.
+    #[test]
+    fn any_credential_gets_an_answer(
+        header in "[ -~]{0,120}",
+        middle in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        tail in "[A-Za-z0-9_.=-]{0,60}",
+    ) {
+        let (runtime, auth) = shared();
+        runtime.block_on(async {
+            let dotted = format!("{}.{}.{tail}", b64(header.as_bytes()), b64(&middle));
+            for candidate in [header.clone(), dotted, String::from_utf8_lossy(&middle).into_owned()] {
+                let _ = auth.authenticate_token(&candidate).await;
+                let (mut parts, ()) = http::Request::builder().uri("/mcp").body(()).unwrap().into_parts();
+                if let Ok(value) = http::HeaderValue::from_bytes(candidate.as_bytes()) {
+                    parts.headers.insert("authorization", value);
+                }
+                let _ = auth.authenticate_parts(&parts).await;
+            }
+        });
+    }
 }
