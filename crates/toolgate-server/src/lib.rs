@@ -17,7 +17,8 @@ mod tools_json;
 
 pub use gateway::{Gateway, InFlight, ServerIdentity};
 pub use http::{
-    HttpOptions, SessionMode, gateway_app, mcp_router, mcp_router_with_sessions, serve,
+    AuthSettings, EdgeAuth, HttpOptions, MetricsAccess, SessionMode, gateway_app, mcp_router,
+    mcp_router_with_sessions, serve,
 };
 pub use sessions::Sessions;
 pub use stdio::{serve_stdio, serve_stdio_streams, serve_stdio_with};

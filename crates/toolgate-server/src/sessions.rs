@@ -18,11 +18,14 @@
 //!   an idle session costs a table entry (a few KB), not a worker, and a client that only
 //!   lists and calls tools (the fast path) never wakes it. A client holding a GET stream
 //!   open keeps its worker.
+//! - **owners**: with authentication on, the HTTP edge binds each new session to the caller
+//!   that opened it ([`Sessions::bind`]) and refuses the session id to anyone else
+//!   ([`Sessions::owner`]); a session never authenticates a request by itself.
 
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -69,6 +72,8 @@ struct Entry {
     /// Worker exits this table caused; rmcp reports each as a `close_session` that must not
     /// end the session.
     hibernations: AtomicUsize,
+    /// The caller that opened the session (authentication on), set once by the HTTP edge.
+    owner: OnceLock<Arc<str>>,
 }
 
 /// Live sessions, their last use, and the reaper that hibernates and closes them.
@@ -135,6 +140,24 @@ impl Sessions {
         };
         !entry.restoring.load(Ordering::Acquire)
             && !self.inner.sessions.read().await.contains_key(id)
+    }
+
+    /// Binds session `id` to the caller `owner` that opened it; false if no such session is
+    /// open or it is already bound to someone else.
+    pub(crate) fn bind(&self, id: &str, owner: Arc<str>) -> bool {
+        match self.read().get(id) {
+            Some(entry) => {
+                let bound = entry.owner.get_or_init(|| owner.clone());
+                **bound == *owner
+            }
+            None => false,
+        }
+    }
+
+    /// The owner of session `id`: `None` if no such session is open, `Some(None)` if it is
+    /// open and bound to nobody (authentication off when it was opened).
+    pub(crate) fn owner(&self, id: &str) -> Option<Option<Arc<str>>> {
+        self.read().get(id).map(|entry| entry.owner.get().cloned())
     }
 
     /// Marks session `id` as used now (by the fast path); false if no such session is open.

@@ -25,6 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = todo_api::app().merge(mcp_router(
         assembled.gateway,
         &HttpOptions::default(),
+        toolgate_server::EdgeAuth::Off,
         shutdown.clone(),
     ));
 

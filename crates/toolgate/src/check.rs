@@ -46,6 +46,14 @@ pub async fn run(args: CheckConfigArgs) -> Result<ExitCode, Failure> {
             Err(found) => issues.extend(found),
         }
     }
+    // Authentication as `serve` builds it: with the issuer's discovery document and keys
+    // fetched, unless offline.
+    if config.auth.is_some()
+        && !args.offline
+        && let Err(e) = run::build_resource_auth(&config).await
+    {
+        issues.extend(run::auth_issues(&e));
+    }
     if let Some(section) = &config.authorization {
         report.extend(authorization_report(section, tools.as_deref()));
     }

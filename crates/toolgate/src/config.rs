@@ -11,6 +11,7 @@
 //! defence, [`load`] registers every such value with [`crate::redact`], which scrubs all
 //! output of the binary. Checks that need the backend or the compiler are in `crate::check`.
 
+mod auth;
 mod environment;
 mod schema_errors;
 mod schema_shape;
@@ -26,6 +27,8 @@ use toolgate_http::HttpSourceOptions;
 use toolgate_openapi::CompileOptions;
 pub use toolgate_upstream::McpSourceConfig;
 
+pub use self::auth::{AuthEdge, AuthSection, MetricsAccess, StdioPrincipal};
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -40,6 +43,9 @@ pub struct Config {
     pub limits: LimitsSection,
     /// The APIs (OpenAPI, the default kind) and MCP servers (`kind: mcp`) served.
     pub sources: Vec<SourceConfig>,
+    /// Inbound authentication (OAuth 2.1 resource server, API keys). Absent: every HTTP
+    /// caller is anonymous, which is right only on loopback. See docs/auth.md.
+    pub auth: Option<AuthSection>,
     /// Who may call and see which tools, resources and prompts (`docs/auth.md`,
     /// "Authorization"). Present = deny by default: only what a rule allows is served.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -390,6 +396,17 @@ pub fn load(
         }])
     })?;
     let mut issues = semantics::check(&semantics::Parts::of(&config), &prov);
+    if let Some(authz) = &config.authorization
+        && authz.stdio_principal.is_some()
+        && config.auth.is_some()
+    {
+        issues.push(ConfigIssue {
+            location: "authorization.stdio_principal".to_owned(),
+            message: "with an `auth` section the stdio principal is `auth.stdio`: move it there \
+                      (one place decides who stdio runs as)"
+                .to_owned(),
+        });
+    }
     if let Some(authz) = &config.authorization
         && let Err(errors) = toolgate_policy::authz::Policy::compile(authz, false)
     {

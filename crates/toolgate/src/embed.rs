@@ -8,6 +8,7 @@
 //! let app = axum::Router::new().merge(toolgate_server::mcp_router(
 //!     assembled.gateway,
 //!     &toolgate_server::HttpOptions::default(),
+//!     toolgate_server::EdgeAuth::Off,
 //!     shutdown,
 //! ));
 //! # let _ = app; Ok(()) }

@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
+use toolgate_auth::ResourceAuth;
 use toolgate_core::{Assembly, Transport};
 use toolgate_policy::Metrics;
-use toolgate_server::{Gateway, HttpOptions, ServerIdentity};
+use toolgate_server::{AuthSettings, EdgeAuth, Gateway, HttpOptions, ServerIdentity};
 use toolgate_upstream::{Upstream, UpstreamMetrics};
 
 use crate::Failure;
@@ -67,6 +68,9 @@ pub struct Assembled {
     pub upstreams: Vec<Upstream>,
     /// The catalog's assembly (upstreams publish their lists to it).
     pub assembly: Arc<Assembly>,
+    /// The authentication of the HTTP edge (`Off` without an `auth` section or when
+    /// assembled by [`assemble`] rather than [`assemble_with_auth`]).
+    pub edge_auth: EdgeAuth,
 }
 
 impl Assembled {
@@ -80,6 +84,77 @@ impl Assembled {
 /// started (eager ones are connected and listed before this returns; one that fails to start
 /// is retried in the background and does not stop the gateway).
 pub async fn assemble(config: &Config, relative_to: &Path) -> Result<Assembled, Failure> {
+    assemble_with_auth(config, relative_to, None).await
+}
+
+/// Builds the verifier of the configuration's `auth` section (fetching the issuer's OIDC
+/// discovery document and keys), or `None` when authentication is off.
+pub async fn resource_auth(config: &Config) -> Result<Option<Arc<ResourceAuth>>, Failure> {
+    build_resource_auth(config).await.map_err(|e| {
+        Failure::Input(
+            crate::config::ConfigErrors {
+                origin: "(auth)".to_owned(),
+                issues: auth_issues(&e),
+            }
+            .to_string(),
+        )
+    })
+}
+
+/// [`resource_auth`] with the verifier's own error (each problem names its path).
+pub async fn build_resource_auth(
+    config: &Config,
+) -> Result<Option<Arc<ResourceAuth>>, toolgate_auth::AuthConfigError> {
+    let Some(auth) = &config.auth else {
+        return Ok(None);
+    };
+    let resource = auth.resource_url(&config.http.bind, &config.http.path);
+    Ok(Some(Arc::new(
+        ResourceAuth::new(&auth.verify, &resource).await?,
+    )))
+}
+
+/// The problems of an `auth` section, as configuration issues at their paths.
+pub fn auth_issues(e: &toolgate_auth::AuthConfigError) -> Vec<crate::config::ConfigIssue> {
+    e.problems()
+        .into_iter()
+        .map(|(location, message)| {
+            // Some messages start with their own path; it is printed once, as the location.
+            let message = message
+                .strip_prefix(&format!("{location}: "))
+                .map(str::to_owned)
+                .unwrap_or(message);
+            crate::config::ConfigIssue { location, message }
+        })
+        .collect()
+}
+
+/// The edge settings for `auth` (built by [`resource_auth`]).
+fn edge_auth(config: &Config, auth: Option<&Arc<ResourceAuth>>) -> EdgeAuth {
+    let (Some(section), Some(auth)) = (&config.auth, auth) else {
+        return EdgeAuth::Off;
+    };
+    let resource = section.resource_url(&config.http.bind, &config.http.path);
+    // The metadata URL is built on the resource's origin (RFC 9728 §3.1).
+    let base = url::Url::parse(&resource)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or(resource);
+    let mut settings = AuthSettings::new(
+        auth.clone() as Arc<dyn toolgate_core::Authenticator>,
+        auth.protected_resource_metadata(),
+        base,
+    );
+    settings.metrics = section.edge.metrics;
+    EdgeAuth::on(settings)
+}
+
+/// [`assemble`] with the verifier of the `auth` section: the HTTP edge authenticates with
+/// it and its decisions are counted in `/metrics`.
+pub async fn assemble_with_auth(
+    config: &Config,
+    relative_to: &Path,
+    auth: Option<Arc<ResourceAuth>>,
+) -> Result<Assembled, Failure> {
     if config.sources.is_empty() {
         return Err(Failure::Input(
             "nothing to serve: pass --openapi <file or URL> or list `sources` in the configuration file".to_owned(),
@@ -138,7 +213,12 @@ pub async fn assemble(config: &Config, relative_to: &Path) -> Result<Assembled, 
     }
     futures::future::join_all(upstreams.iter().map(Upstream::start)).await;
     warn_about_uncompilable_schemas(&catalog, &built);
-    let metrics = Metrics::with_extra(|registry| upstream_metrics.register(registry));
+    let metrics = Metrics::with_extra(|registry| {
+        upstream_metrics.register(registry);
+        if let Some(auth) = &auth {
+            auth.register_metrics(registry);
+        }
+    });
     let policies = policies(config, authentication_enabled(config), &metrics)?;
     let authz = policies.authz.clone();
     let pipeline = toolgate_policy::stack::build_with(catalog.clone(), metrics.clone(), policies);
@@ -164,13 +244,14 @@ pub async fn assemble(config: &Config, relative_to: &Path) -> Result<Assembled, 
         sources: built,
         upstreams,
         assembly,
+        edge_auth: edge_auth(config, auth.as_ref()),
     })
 }
 
-/// Whether callers are authenticated (then authorization denies by default even without an
-/// `authorization` section). Authentication's own section sets this once it exists.
-pub fn authentication_enabled(_config: &Config) -> bool {
-    false
+/// Whether callers are authenticated (an `auth` section): then authorization denies by
+/// default even without an `authorization` section.
+pub fn authentication_enabled(config: &Config) -> bool {
+    config.auth.is_some()
 }
 
 /// The optional policies of the pipeline: authorization (when configured or when callers are
@@ -215,8 +296,13 @@ pub fn policies(
     Ok(toolgate_policy::stack::Policies { authz, audit })
 }
 
-/// The principal of stdio requests, from `authorization.stdio_principal`.
+/// The principal of stdio requests: `auth.stdio` (or its default) with authentication on,
+/// else `authorization.stdio_principal` (stdio-only deployments need no `auth` section;
+/// `config::load` refuses both at once).
 fn stdio_principal(config: &Config) -> Option<toolgate_core::Principal> {
+    if let Some(auth) = &config.auth {
+        return Some(auth.stdio_principal());
+    }
     let p = config.authorization.as_ref()?.stdio_principal.as_ref()?;
     let mut principal = toolgate_core::Principal::new(
         p.subject.clone(),
@@ -302,6 +388,7 @@ pub async fn serve_http(
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), Failure> {
     let options = http_options(config);
+    log_auth_mode(config, &assembled.edge_auth, addr);
     if !addr.ip().is_loopback() && config.http.allowed_hosts.is_none() {
         tracing::warn!(
             %addr,
@@ -318,6 +405,7 @@ pub async fn serve_http(
     let app = toolgate_server::gateway_app(
         assembled.gateway.clone(),
         &options,
+        assembled.edge_auth.clone(),
         assembled.metrics.clone(),
         mcp_shutdown.clone(),
     );
@@ -337,6 +425,34 @@ pub async fn serve_http(
     )
     .await
     .map_err(|e| Failure::Runtime(format!("HTTP server failed: {e}")))
+}
+
+/// Says at start whether HTTP callers are authenticated, and warns where that is unsafe.
+fn log_auth_mode(config: &Config, edge: &EdgeAuth, addr: SocketAddr) {
+    match (edge, &config.auth) {
+        (EdgeAuth::On(settings), Some(section)) => {
+            let resource = section.resource_url(&config.http.bind, &config.http.path);
+            tracing::info!(
+                %resource,
+                metadata = %settings.metadata_url(&config.http.path),
+                metrics = ?section.edge.metrics,
+                "authentication on: every MCP request needs a bearer token"
+            );
+            if !addr.ip().is_loopback() && resource.starts_with("http://") {
+                tracing::warn!(
+                    %resource,
+                    "authentication on a non-loopback address over plain HTTP: terminate TLS in \
+                     front of toolgate (bearer tokens must not cross the network in clear)"
+                );
+            }
+        }
+        _ if !addr.ip().is_loopback() => tracing::warn!(
+            %addr,
+            "authentication off on a non-loopback address: anyone who can reach the port may \
+             call every tool (add an `auth` section, see docs/auth.md)"
+        ),
+        _ => tracing::info!("authentication off (loopback)"),
+    }
 }
 
 /// `toolgate serve`.
@@ -394,7 +510,14 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         None => parse_addr(&config.http.bind)?,
     };
     init_logging(&config);
-    let assembled = assemble(&config, &relative_to).await?;
+    // The resource URL defaults to the address actually served.
+    config.http.bind = addr.to_string();
+    let auth = if args.stdio {
+        None
+    } else {
+        resource_auth(&config).await?
+    };
+    let assembled = assemble_with_auth(&config, &relative_to, auth).await?;
     let upstreams = assembled.upstreams.clone();
     let served = if args.stdio {
         // `http.fast_path` switches the stdio fast path too (one switch for "rule it out").

@@ -120,6 +120,7 @@ fn pair() -> &'static Pair {
                 toolgate_server::mcp_router(
                     assembled.gateway.clone(),
                     &options,
+                    toolgate_server::EdgeAuth::Off,
                     tokio_util::sync::CancellationToken::new(),
                 )
             };

@@ -4,17 +4,14 @@
 //! answers exactly as an unknown tool, on the fast path and on rmcp's path alike, and both
 //! paths list the same tools.
 //!
-//! Over HTTP the principal is put into the request's extensions by a small middleware (the
-//! stand-in for the authentication edge: the gateway reads the principal from there, wherever
-//! it came from), keyed by a fixed bearer token.
+//! Over HTTP the principals are established by the real authentication edge, with a
+//! fixed-token `Authenticator` in the place of the JWT verifier.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Request;
-use axum::middleware::Next;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use toolgate::config::SessionModeConfig;
@@ -34,23 +31,32 @@ async fn config() -> toolgate::config::Config {
     config
 }
 
-/// Fixed tokens → principals, as the authentication edge would establish them.
-async fn fixed_tokens(mut request: Request, next: Next) -> axum::response::Response {
-    let role = match request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some("Bearer reader-token") => Some("reader"),
-        Some("Bearer admin-token") => Some("admin"),
-        _ => None,
-    };
-    if let Some(role) = role {
-        let mut p = Principal::new(format!("{role}@example.com"), vec![], AuthMethod::Jwt);
-        p.roles = vec![role.to_owned()];
-        request.extensions_mut().insert(Arc::new(p));
+/// Fixed tokens → principals: an `Authenticator` plugged into the real authentication edge
+/// (the JWT verifier's place), so principals are established where they are in production.
+struct FixedTokens;
+
+impl toolgate_core::Authenticator for FixedTokens {
+    fn authenticate<'a>(
+        &'a self,
+        request: &'a http::request::Parts,
+    ) -> futures::future::BoxFuture<'a, Result<Arc<Principal>, toolgate_core::Refusal>> {
+        let role = match request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some("Bearer reader-token") => Some("reader"),
+            Some("Bearer admin-token") => Some("admin"),
+            _ => None,
+        };
+        Box::pin(async move {
+            let role =
+                role.ok_or_else(|| toolgate_core::Refusal::missing("send a bearer token"))?;
+            let mut p = Principal::new(format!("{role}@example.com"), vec![], AuthMethod::Jwt);
+            p.roles = vec![role.to_owned()];
+            Ok(Arc::new(p))
+        })
     }
-    next.run(request).await
 }
 
 /// POSTs a 2026-07-28 request with `token`: the parsed answer (JSON or SSE).
@@ -105,15 +111,32 @@ async fn http_callers_see_only_their_tools_and_hidden_tools_answer_as_unknown() 
             fast_path,
             ..toolgate::run::http_options(&config)
         };
-        let app =
-            toolgate_server::mcp_router(assembled.gateway.clone(), &options, Default::default())
-                .layer(axum::middleware::from_fn(fixed_tokens));
+        let edge = toolgate_server::EdgeAuth::on(toolgate_server::AuthSettings::new(
+            Arc::new(FixedTokens),
+            json!({"resource": "http://127.0.0.1/mcp"}),
+            "http://127.0.0.1",
+        ));
+        let app = toolgate_server::mcp_router(
+            assembled.gateway.clone(),
+            &options,
+            edge,
+            Default::default(),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
         urls.push(format!("http://{addr}/mcp"));
     }
     let (fast, rmcp) = (&urls[0], &urls[1]);
+    // The edge is on: no token, no answer.
+    let refused = reqwest::Client::new()
+        .post(fast.as_str())
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
     let before = common::fast_path_calls(&assembled.metrics.encode());
 
     let reader = list(fast, "reader-token").await;

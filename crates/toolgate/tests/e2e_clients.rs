@@ -199,8 +199,12 @@ async fn fastapi_receives_query_arrays_form_bodies_and_file_uploads_exactly() {
     let assembled = toolgate::embed::openapi_gateway("todo", spec, &base)
         .await
         .unwrap();
-    let app =
-        toolgate_server::mcp_router(assembled.gateway, &Default::default(), Default::default());
+    let app = toolgate_server::mcp_router(
+        assembled.gateway,
+        &Default::default(),
+        toolgate_server::EdgeAuth::Off,
+        Default::default(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });

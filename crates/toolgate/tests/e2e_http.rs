@@ -246,6 +246,7 @@ async fn mcp_router_mounts_into_an_existing_axum_app() {
     let app = todo_api::app().merge(toolgate_server::mcp_router(
         assembled.gateway,
         &toolgate_server::HttpOptions::default(),
+        toolgate_server::EdgeAuth::Off,
         Default::default(),
     ));
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -319,6 +320,7 @@ async fn shutdown_lets_a_call_in_progress_finish() {
     let app = toolgate_server::gateway_app(
         assembled.gateway.clone(),
         &options,
+        toolgate_server::EdgeAuth::Off,
         assembled.metrics.clone(),
         mcp_shutdown.clone(),
     );

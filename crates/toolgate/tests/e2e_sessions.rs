@@ -148,6 +148,7 @@ async fn watched_gateway(
     let app = toolgate_server::mcp_router_with_sessions(
         assembled.gateway.clone(),
         &toolgate::run::http_options(&config),
+        toolgate_server::EdgeAuth::Off,
         shutdown,
         Some(sessions.clone()),
     );

@@ -97,6 +97,7 @@ async fn an_upstream_killed_mid_call_fails_with_its_name_restarts_and_spares_the
     let app = toolgate_server::gateway_app(
         assembled.gateway.clone(),
         &toolgate::run::http_options(&config),
+        toolgate_server::EdgeAuth::Off,
         assembled.metrics.clone(),
         Default::default(),
     );

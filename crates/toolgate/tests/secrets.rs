@@ -250,6 +250,35 @@ fn cases() -> Vec<Case> {
             ],
             structural: false,
         },
+        Case {
+            name: "misspelt key beside the HS secret of inbound auth",
+            config: "auth:\n  jwt:\n    hs_secret: \"${CANARY}\"\n    hs_secrt: \"${CANARY}\"\nsources:\n  - name: pets\n    spec: ./spec.yaml\n",
+            env: &[],
+            runs: both("hs_secrt"),
+            structural: true,
+        },
+        Case {
+            name: "inbound auth whose HS secret is too short",
+            config: "auth:\n  jwt:\n    hs_secret: \"${CANARY}\"\nsources:\n  - name: pets\n    spec: ./spec.yaml\n",
+            env: &[],
+            runs: &[
+                Check(2, "auth.jwt.hs_secret"),
+                CheckOffline(0, "configuration is valid"),
+                ServeBusyPort(2, "auth.jwt.hs_secret"),
+            ],
+            structural: false,
+        },
+        Case {
+            name: "inbound auth with an introspection secret, serving at INFO",
+            config: "auth:\n  introspection:\n    endpoint: http://127.0.0.1:{dead}/introspect\n    client_id: toolgate\n    client_secret: \"${CANARY}\"\nsources:\n  - name: pets\n    spec: ./spec.yaml\n",
+            env: &[],
+            runs: &[
+                ServeBusyPort(1, "cannot listen"),
+                Check(0, "configuration is valid"),
+                CheckOffline(0, "configuration is valid"),
+            ],
+            structural: false,
+        },
     ]
 }
 

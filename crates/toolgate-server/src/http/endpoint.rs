@@ -1,8 +1,11 @@
 //! The MCP endpoint as axum routes to it: a guard in front of rmcp's streamable HTTP service.
 //!
 //! Every request to the MCP path passes the [`Guard`] first, which is where "who may talk to
-//! us at all" is decided for HTTP: a foreign `Host`/`Origin` is refused before anything else
-//! (and before the fast path branches off), so no path reaches the pipeline around it.
+//! us at all" is decided for HTTP: a foreign `Host`/`Origin` is refused before anything else,
+//! then the caller is authenticated ([`EdgeAuth::admit`]) and a legacy session id is checked
+//! against the caller that opened the session, all before the fast path branches off and
+//! before rmcp sees the request (POST, GET streams and DELETE alike), so no path reaches the
+//! pipeline around it.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,9 +16,13 @@ use axum::response::{IntoResponse, Response};
 use toolgate_core::wire;
 use tower::ServiceExt as _;
 
+use super::auth::{EdgeAuth, owner_key};
 use super::fast::{FastPath, json_response};
 use crate::origin::OriginPolicy;
 use crate::protocol::reply;
+use crate::sessions::Sessions;
+
+const MCP_SESSION_ID: http::HeaderName = http::HeaderName::from_static("mcp-session-id");
 
 /// The guard, then rmcp's service. A tower service rather than an axum middleware because
 /// axum clones a route's service for every request, and rmcp's (its configuration included)
@@ -89,6 +96,12 @@ pub(crate) struct Guard {
     pub(crate) policy: OriginPolicy,
     /// The fast path, when on.
     pub(crate) fast_path: Option<FastPath>,
+    /// Whether and how callers are authenticated.
+    pub(crate) auth: EdgeAuth,
+    /// The path of the MCP endpoint (for the `resource_metadata` URL of challenges).
+    pub(crate) path: String,
+    /// The legacy session table (session mode only), whose sessions are bound to callers.
+    pub(crate) sessions: Option<Arc<Sessions>>,
 }
 
 /// A JSON-RPC error response without an id (the request could not be read far enough to
@@ -97,14 +110,19 @@ fn json_rpc_error(status: StatusCode, error: &rmcp::ErrorData) -> Response {
     json_response(status, reply::error_reply(None, error))
 }
 
+/// What a session id nobody may use here is answered with: what rmcp answers for a session
+/// that does not exist, so a stranger learns nothing about other callers' sessions.
+fn session_not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
+}
+
 impl Guard {
     /// In order:
     /// 1. refuses a foreign `Host`/`Origin` (403);
-    /// 2. answers DELETE with 204 where rmcp says 202;
-    /// 3. serves qualifying calls on the fast path;
-    /// 4. rejects POST bodies that are not one JSON-RPC message with a JSON-RPC error
-    ///    (`-32700`, `-32600`) instead of a bare status;
-    /// 5. hands everything else to rmcp unchanged.
+    /// 2. authenticates the caller (401/403/400 with a challenge when refused), the one place
+    ///    an HTTP request's principal is established;
+    /// 3. refuses a legacy session id opened by another caller (404, as an unknown session);
+    /// 4. the rest ([`Guard::serve`]); a session it opens is bound to the caller.
     pub(crate) async fn run<F, Fut>(&self, req: axum::extract::Request, next: F) -> Response
     where
         F: FnOnce(axum::extract::Request) -> Fut,
@@ -113,6 +131,61 @@ impl Guard {
         if let Err(reason) = self.policy.check(req.uri(), req.headers()) {
             return (StatusCode::FORBIDDEN, reason).into_response();
         }
+        let (mut parts, body) = req.into_parts();
+        let principal = match self.auth.admit(&mut parts, &self.path).await {
+            Ok(p) => p,
+            Err(challenge) => return challenge,
+        };
+        let Some(principal) = principal else {
+            // Authentication off: sessions are not bound to anyone.
+            return self
+                .serve(axum::extract::Request::from_parts(parts, body), next)
+                .await;
+        };
+        let owner = owner_key(&principal);
+        let has_session_id = parts.headers.contains_key(MCP_SESSION_ID);
+        if let (Some(sessions), Some(id)) = (&self.sessions, parts.headers.get(MCP_SESSION_ID)) {
+            let id = id.to_str().unwrap_or_default();
+            // An unknown session is rmcp's to answer; one bound to someone else, or to nobody
+            // (opened while no caller was known), is refused as if it did not exist.
+            if let Some(bound) = sessions.owner(id)
+                && bound.as_deref() != Some(&*owner)
+            {
+                tracing::warn!(
+                    subject = %principal.subject,
+                    "refused a session id opened by another caller"
+                );
+                return session_not_found();
+            }
+        }
+        let response = self
+            .serve(axum::extract::Request::from_parts(parts, body), next)
+            .await;
+        if !has_session_id
+            && let Some(sessions) = &self.sessions
+            && let Some(id) = response
+                .headers()
+                .get(MCP_SESSION_ID)
+                .and_then(|v| v.to_str().ok())
+        {
+            // A new session: its id reaches the client only with this response, so nobody
+            // can use it before it is bound.
+            sessions.bind(id, owner);
+        }
+        response
+    }
+
+    /// After admission:
+    /// 1. answers DELETE with 204 where rmcp says 202;
+    /// 2. serves qualifying calls on the fast path;
+    /// 3. rejects POST bodies that are not one JSON-RPC message with a JSON-RPC error
+    ///    (`-32700`, `-32600`) instead of a bare status;
+    /// 4. hands everything else to rmcp unchanged.
+    async fn serve<F, Fut>(&self, req: axum::extract::Request, next: F) -> Response
+    where
+        F: FnOnce(axum::extract::Request) -> Fut,
+        Fut: Future<Output = Response>,
+    {
         if req.method() == axum::http::Method::DELETE {
             // rmcp acknowledges a session termination with 202; MCP clients (the Python SDK
             // among them) expect 200 or 204 and warn otherwise.

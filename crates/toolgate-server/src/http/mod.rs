@@ -6,12 +6,17 @@
 //!   serve --http` runs it.
 //! - [`serve`]: runs an app on a listener (`serve`).
 //!
+//! Every builder takes an [`EdgeAuth`] (`auth`): whether callers are authenticated, decided
+//! when the router is built. With it on, the RFC 9728 metadata routes are served beside the
+//! endpoint and `/metrics` asks for a credential unless opened.
+//!
 //! The endpoint (`endpoint`) is a guard in front of rmcp's `StreamableHttpService`, which
 //! handles the protocol (sessions for 2025-11-25 clients, stateless 2026-07-28 requests, JSON
 //! or SSE responses); the guard serves the hot requests itself on the fast path (`fast`).
 //! This is the only module that knows rmcp's HTTP server, besides the session table
 //! (`crate::sessions`), which plugs into it.
 
+mod auth;
 mod endpoint;
 mod fast;
 mod ops;
@@ -27,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use toolgate_core::Transport;
 use toolgate_policy::Metrics;
 
+pub use self::auth::{AuthSettings, EdgeAuth, METADATA_PATH, MetricsAccess, metadata_path};
 use self::endpoint::{Endpoint, Guard};
 use self::fast::FastPath;
 pub use self::options::{HttpOptions, SessionMode, default_allowed_hosts, default_allowed_origins};
@@ -61,16 +67,21 @@ fn mcp_service_config(
 /// A router serving only the MCP endpoint at `options.path`; merge it into any axum app.
 ///
 /// ```no_run
-/// # use toolgate_server::{Gateway, HttpOptions, mcp_router};
+/// # use toolgate_server::{EdgeAuth, Gateway, HttpOptions, mcp_router};
 /// # fn demo(gateway: Gateway, my_app: axum::Router) -> axum::Router {
 /// let shutdown = tokio_util::sync::CancellationToken::new();
-/// my_app.merge(mcp_router(gateway, &HttpOptions::default(), shutdown))
+/// my_app.merge(mcp_router(gateway, &HttpOptions::default(), EdgeAuth::Off, shutdown))
 /// # }
 /// ```
-pub fn mcp_router(gateway: Gateway, options: &HttpOptions, shutdown: CancellationToken) -> Router {
+pub fn mcp_router(
+    gateway: Gateway,
+    options: &HttpOptions,
+    auth: EdgeAuth,
+    shutdown: CancellationToken,
+) -> Router {
     let sessions = (options.session_mode == SessionMode::Stateful)
         .then(|| Sessions::new(options.session_idle_timeout(), shutdown.child_token()));
-    mcp_router_with_sessions(gateway, options, shutdown, sessions)
+    mcp_router_with_sessions(gateway, options, auth, shutdown, sessions)
 }
 
 /// Like [`mcp_router`], with a session table the caller keeps (to watch how many sessions
@@ -79,6 +90,7 @@ pub fn mcp_router(gateway: Gateway, options: &HttpOptions, shutdown: Cancellatio
 pub fn mcp_router_with_sessions(
     gateway: Gateway,
     options: &HttpOptions,
+    auth: EdgeAuth,
     shutdown: CancellationToken,
     sessions: Option<Arc<Sessions>>,
 ) -> Router {
@@ -93,7 +105,11 @@ pub fn mcp_router_with_sessions(
         fast_path: options
             .fast_path
             .then(|| FastPath::new(gateway.clone(), sessions.clone())),
+        auth: auth.clone(),
+        path: options.path.clone(),
+        sessions: sessions.clone(),
     });
+    let metadata = auth.metadata_routes(&options.path);
     let factory = move || Ok(gateway.clone());
     match sessions {
         Some(sessions) => {
@@ -102,7 +118,9 @@ pub fn mcp_router_with_sessions(
             let mut config = config;
             config.session_store = Some(sessions.clone());
             let service = StreamableHttpService::new(factory, sessions, config);
-            Router::new().route_service(&options.path, Endpoint::new(guard, service))
+            Router::new()
+                .route_service(&options.path, Endpoint::new(guard, service))
+                .merge(metadata)
         }
         None => {
             let service = StreamableHttpService::new(
@@ -110,19 +128,23 @@ pub fn mcp_router_with_sessions(
                 Arc::new(NeverSessionManager::default()),
                 config,
             );
-            Router::new().route_service(&options.path, Endpoint::new(guard, service))
+            Router::new()
+                .route_service(&options.path, Endpoint::new(guard, service))
+                .merge(metadata)
         }
     }
 }
 
 /// The full HTTP app of `toolgate serve --http`: MCP at `options.path`, `/healthz` (alive),
-/// `/readyz` (catalog loaded and every source reachable) and `/metrics` (Prometheus).
+/// `/readyz` (catalog loaded and every source reachable) and `/metrics` (Prometheus; behind
+/// `auth` when it is on, unless opened).
 pub fn gateway_app(
     gateway: Gateway,
     options: &HttpOptions,
+    auth: EdgeAuth,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Router {
-    let ops = ops::routes(gateway.clone(), metrics);
-    mcp_router(gateway, options, shutdown).merge(ops)
+    let ops = ops::routes(gateway.clone(), metrics, auth.clone(), options.path.clone());
+    mcp_router(gateway, options, auth, shutdown).merge(ops)
 }

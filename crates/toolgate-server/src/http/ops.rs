@@ -1,5 +1,9 @@
 //! The operational endpoints beside MCP: `/healthz` (alive), `/readyz` (catalog loaded and
 //! every source reachable) and `/metrics` (Prometheus text format).
+//!
+//! `/healthz` and `/readyz` are always open (orchestrators probe them without credentials);
+//! `/metrics` passes the same authentication as the MCP endpoint ([`EdgeAuth::admit`]) when
+//! it is on, unless `auth.metrics` is `open`.
 
 use std::sync::Arc;
 
@@ -11,21 +15,40 @@ use axum::routing::get;
 use serde_json::json;
 use toolgate_policy::Metrics;
 
+use super::auth::{EdgeAuth, MetricsAccess};
 use crate::gateway::Gateway;
 
 #[derive(Clone)]
 struct AppState {
     gateway: Gateway,
     metrics: Arc<Metrics>,
+    /// Authentication of `/metrics` (`Off` when it is open).
+    metrics_auth: EdgeAuth,
+    /// The MCP endpoint's path (challenges point at its metadata).
+    endpoint_path: Arc<str>,
 }
 
 /// The routes of the operational endpoints.
-pub(crate) fn routes(gateway: Gateway, metrics: Arc<Metrics>) -> Router {
+pub(crate) fn routes(
+    gateway: Gateway,
+    metrics: Arc<Metrics>,
+    auth: EdgeAuth,
+    endpoint_path: String,
+) -> Router {
+    let metrics_auth = match &auth {
+        EdgeAuth::On(settings) if settings.metrics == MetricsAccess::Open => EdgeAuth::Off,
+        other => other.clone(),
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(AppState { gateway, metrics })
+        .with_state(AppState {
+            gateway,
+            metrics,
+            metrics_auth,
+            endpoint_path: Arc::from(endpoint_path),
+        })
 }
 
 async fn healthz() -> Response {
@@ -64,7 +87,15 @@ async fn readyz(State(state): State<AppState>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-async fn metrics_text(State(state): State<AppState>) -> Response {
+async fn metrics_text(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    if let Err(challenge) = state
+        .metrics_auth
+        .admit(&mut parts, &state.endpoint_path)
+        .await
+    {
+        return challenge;
+    }
     (
         [(
             header::CONTENT_TYPE,

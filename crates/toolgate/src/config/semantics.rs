@@ -14,7 +14,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::environment::Provenance;
-use super::{Config, ConfigIssue, HttpSection, LimitsSection, SourceConfig, SpecLocation};
+use super::{
+    AuthSection, Config, ConfigIssue, HttpSection, LimitsSection, SourceConfig, SpecLocation,
+};
 
 /// The sections the checks read; a section (or source) that is not well-formed is `None` and
 /// skipped, its structural errors being reported already.
@@ -22,6 +24,7 @@ pub(crate) struct Parts<'a> {
     http: Option<&'a HttpSection>,
     limits: Option<&'a LimitsSection>,
     sources: Vec<Option<&'a SourceConfig>>,
+    auth: Option<&'a AuthSection>,
 }
 
 impl<'a> Parts<'a> {
@@ -31,6 +34,7 @@ impl<'a> Parts<'a> {
             http: Some(&config.http),
             limits: Some(&config.limits),
             sources: config.sources.iter().map(Some).collect(),
+            auth: config.auth.as_ref(),
         }
     }
 }
@@ -41,6 +45,7 @@ pub(crate) struct Lenient {
     http: Option<HttpSection>,
     limits: Option<LimitsSection>,
     sources: Vec<Option<SourceConfig>>,
+    auth: Option<AuthSection>,
 }
 
 impl Lenient {
@@ -65,6 +70,9 @@ impl Lenient {
                         .collect()
                 })
                 .unwrap_or_default(),
+            auth: raw
+                .get("auth")
+                .and_then(|v| serde_json::from_value(v.clone()).ok()),
         }
     }
 
@@ -74,6 +82,7 @@ impl Lenient {
             http: self.http.as_ref(),
             limits: self.limits.as_ref(),
             sources: self.sources.iter().map(Option::as_ref).collect(),
+            auth: self.auth.as_ref(),
         }
     }
 }
@@ -91,6 +100,9 @@ pub(crate) fn check(parts: &Parts<'_>, prov: &Provenance) -> Vec<ConfigIssue> {
             "limits.page_size".to_owned(),
             "must be at least 1 (or absent for no pagination)".to_owned(),
         );
+    }
+    if let Some(auth) = parts.auth {
+        check_auth(auth, parts.http, prov, &mut push);
     }
     let mut seen = BTreeMap::new();
     for (i, source) in parts.sources.iter().enumerate() {
@@ -127,6 +139,55 @@ fn check_http(http: &HttpSection, prov: &Provenance, push: &mut impl FnMut(Strin
                 "{} is reserved for the gateway's own endpoints",
                 prov.show("http.path", &http.path)
             ),
+        );
+    }
+}
+
+/// The edge keys of `auth` (how tokens are verified is checked by `toolgate-auth` when
+/// `check-config` and `serve` build it).
+fn check_auth(
+    auth: &AuthSection,
+    http: Option<&HttpSection>,
+    prov: &Provenance,
+    push: &mut impl FnMut(String, String),
+) {
+    match &auth.edge.resource {
+        Some(resource) => match url::Url::parse(resource) {
+            Ok(u)
+                if matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.fragment().is_none()
+                    && u.query().is_none() => {}
+            _ => push(
+                "auth.resource".to_owned(),
+                format!(
+                    "{} is not the absolute http(s) URL of the MCP endpoint (no query, no \
+                     fragment), such as https://mcp.example.com/mcp",
+                    prov.show("auth.resource", resource)
+                ),
+            ),
+        },
+        None => {
+            let loopback = http
+                .and_then(|h| h.bind.parse::<SocketAddr>().ok())
+                .is_none_or(|a| a.ip().is_loopback());
+            if !loopback {
+                push(
+                    "auth.resource".to_owned(),
+                    "is required when `http.bind` is not a loopback address: set it to the URL \
+                     clients reach the MCP endpoint at (tokens must carry it as their audience), \
+                     such as https://mcp.example.com/mcp"
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    if let Some(stdio) = &auth.edge.stdio
+        && stdio.subject.trim().is_empty()
+    {
+        push(
+            "auth.stdio.subject".to_owned(),
+            "is empty: name the caller stdio runs as, e.g. `ci-bot`".to_owned(),
         );
     }
 }

@@ -81,6 +81,7 @@ pub async fn start(mode: SessionModeConfig) -> Stack {
     let app = toolgate_server::gateway_app(
         assembled.gateway.clone(),
         &options,
+        toolgate_server::EdgeAuth::Off,
         assembled.metrics.clone(),
         mcp_shutdown.clone(),
     );
@@ -169,6 +170,7 @@ pub async fn serve_config_with_gateway(config: toolgate::config::Config) -> (Str
     let app = toolgate_server::gateway_app(
         assembled.gateway.clone(),
         &toolgate::run::http_options(&config),
+        toolgate_server::EdgeAuth::Off,
         assembled.metrics.clone(),
         Default::default(),
     );

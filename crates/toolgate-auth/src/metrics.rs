@@ -1,0 +1,121 @@
+//! Counters of authentication decisions, JWKS fetches, cache use and signature checks, all with
+//! bounded labels (the method, a fixed outcome and a `reason` from a fixed set), registered by
+//! the server into its `/metrics` registry.
+//!
+//! - `toolgate_auth_decisions_total{method, outcome, reason}`: one per authenticated request.
+//! - `toolgate_auth_jwks_fetches_total{outcome}`: discovery and JWKS requests (`ok`, `error`).
+//! - `toolgate_auth_token_cache_total{result}`: verified-token cache lookups (`hit`, `miss`).
+//! - `toolgate_auth_signature_checks_total`: JWT signatures actually verified.
+//! - `toolgate_auth_introspections_total{outcome}`: requests to the introspection endpoint.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    method: &'static str,
+    outcome: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+/// The counters (cheap to clone: each is an `Arc`).
+#[derive(Clone, Default)]
+pub(crate) struct AuthMetrics {
+    decisions: Family<DecisionLabels, Counter>,
+    jwks_fetches: Family<OutcomeLabels, Counter>,
+    cache: Family<ResultLabels, Counter>,
+    signature_checks: Counter,
+    introspections: Family<OutcomeLabels, Counter>,
+}
+
+impl AuthMetrics {
+    pub fn decision(&self, method: &'static str, outcome: &'static str, reason: &'static str) {
+        self.decisions
+            .get_or_create(&DecisionLabels {
+                method,
+                outcome,
+                reason,
+            })
+            .inc();
+    }
+
+    pub fn jwks_fetch(&self, ok: bool) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.jwks_fetches
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    pub fn cache(&self, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.cache.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    pub fn signature_check(&self) {
+        self.signature_checks.inc();
+    }
+
+    pub fn introspection(&self, outcome: &'static str) {
+        self.introspections
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// How many signatures were verified so far (tests and the cost example read it).
+    pub fn signature_checks(&self) -> u64 {
+        self.signature_checks.get()
+    }
+
+    /// How many JWKS or discovery fetches were made so far.
+    pub fn jwks_fetches(&self) -> u64 {
+        ["ok", "error"]
+            .into_iter()
+            .map(|outcome| {
+                self.jwks_fetches
+                    .get_or_create(&OutcomeLabels { outcome })
+                    .get()
+            })
+            .sum()
+    }
+
+    pub fn register(&self, registry: &mut Registry) {
+        let auth = registry.sub_registry_with_prefix("toolgate_auth");
+        auth.register(
+            "decisions",
+            "Authentication decisions by method, outcome and reason",
+            self.decisions.clone(),
+        );
+        auth.register(
+            "jwks_fetches",
+            "Requests for OIDC discovery documents and JWKS, by outcome",
+            self.jwks_fetches.clone(),
+        );
+        auth.register(
+            "token_cache",
+            "Verified-token cache lookups, by result",
+            self.cache.clone(),
+        );
+        auth.register(
+            "signature_checks",
+            "JWT signatures verified (cache misses that reached the crypto)",
+            self.signature_checks.clone(),
+        );
+        auth.register(
+            "introspections",
+            "Requests to the RFC 7662 introspection endpoint, by outcome",
+            self.introspections.clone(),
+        );
+    }
+}
