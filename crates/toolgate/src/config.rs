@@ -456,6 +456,14 @@ mod tests {
     }
 
     #[test]
+    fn the_stdio_principal_is_set_in_one_place() {
+        let text = "auth:\n  issuer: https://idp.example\n  jwt: {}\n  stdio: {subject: a}\nauthorization:\n  stdio_principal: {subject: b}\n";
+        let e = load(text, "t.yaml", &env(&[])).unwrap_err();
+        assert_eq!(e.issues.len(), 1, "{e}");
+        assert_eq!(e.issues[0].location, "authorization.stdio_principal");
+    }
+
+    #[test]
     fn empty_file_gives_defaults() {
         let c = load("", "t.yaml", &env(&[])).unwrap();
         assert_eq!(c.http.bind, "127.0.0.1:8080");
