@@ -12,8 +12,8 @@
 // yet valid, without exp, or for another audience or issuer), for the attack suite.
 // `GET /test/jwks-fetches` answers how many times the JWKS was fetched.
 //
-// Clients: `full` / `full-secret` (scopes `tools:read tools:call`), `reader` / `reader-secret`
-// (scope `tools:read`).
+// Clients: `full` / `full-secret` (granted `tools:read tools:call`), `reader` / `reader-secret`
+// (granted `tools:read` only, whatever it asks for).
 
 import crypto from 'node:crypto';
 import http from 'node:http';
@@ -55,12 +55,14 @@ const provider = new Provider(issuer, {
       scope: SCOPES.join(' '),
     },
     {
+      // May ask for every scope (as MCP clients do, from toolgate's challenge) but is granted
+      // `tools:read` only, for toolgate's resource (see getResourceServerInfo).
       client_id: 'reader',
       client_secret: 'reader-secret',
       grant_types: ['client_credentials'],
       redirect_uris: [],
       response_types: [],
-      scope: 'tools:read',
+      scope: SCOPES.join(' '),
     },
   ],
   jwks: { keys: [signingJwk] },
@@ -72,12 +74,12 @@ const provider = new Provider(issuer, {
       enabled: true,
       defaultResource: () => resource,
       useGrantedResource: () => true,
-      getResourceServerInfo: (ctx, indicator) => {
+      getResourceServerInfo: (ctx, indicator, client) => {
         if (indicator !== resource) {
           throw new errors.InvalidTarget();
         }
         return {
-          scope: SCOPES.join(' '),
+          scope: client.clientId === 'reader' ? 'tools:read' : SCOPES.join(' '),
           audience: resource,
           accessTokenTTL: 600,
           accessTokenFormat: 'jwt',

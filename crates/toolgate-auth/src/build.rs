@@ -331,7 +331,22 @@ fn static_keys(
 
 fn check_url(path: &str, value: &str, problems: &mut Vec<AuthConfigError>) {
     match url::Url::parse(value) {
-        Ok(url) if url.scheme() == "https" || url.scheme() == "http" => {}
+        Ok(url) if url.scheme() == "https" => {}
+        Ok(url) if url.scheme() == "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d == "localhost",
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if !loopback {
+                tracing::warn!(
+                    setting = path,
+                    url = value,
+                    "plain http: keys and introspection answers can be forged on the way; use https"
+                );
+            }
+        }
         _ => problems.push(AuthConfigError::invalid(
             path,
             format!("`{value}` is not an http(s) URL"),

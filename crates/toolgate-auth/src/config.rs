@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// Inbound authentication of the streamable HTTP endpoint (toolgate as an OAuth 2.1 resource
 /// server). At least one of `jwt`, `introspection` or `api_keys` must be configured.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// The authorization server's issuer identifier, compared exactly with the `iss` claim of
@@ -77,7 +77,7 @@ pub struct AuthConfig {
 /// Where the keys that sign JWTs come from, and which algorithms they may use. Exactly one of
 /// `jwks_uri`, `discovery`, `jwks_file` or `jwks` gives the asymmetric keys; `hs_secret` may be
 /// added (or used alone) for HMAC-signed tokens.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JwtConfig {
     /// URL of the issuer's JSON Web Key Set.
@@ -180,6 +180,48 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The same defaults as an empty `auth:` mapping.
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            issuer: None,
+            audience: Vec::new(),
+            leeway_seconds: default_leeway_seconds(),
+            required_claims: Vec::new(),
+            scopes_claim: None,
+            roles_claim: None,
+            subject_claim: default_subject_claim(),
+            authorization_servers: Vec::new(),
+            scopes_supported: Vec::new(),
+            resource_name: None,
+            jwt: None,
+            introspection: None,
+            api_keys: Vec::new(),
+            api_key_header: None,
+            max_token_bytes: default_max_token_bytes(),
+            cache_entries: default_cache_entries(),
+        }
+    }
+}
+
+/// The same defaults as `jwt: {}`.
+impl Default for JwtConfig {
+    fn default() -> Self {
+        JwtConfig {
+            jwks_uri: None,
+            discovery: None,
+            jwks_file: None,
+            jwks: None,
+            hs_secret: None,
+            algorithms: Vec::new(),
+            jwks_refresh_min_interval_seconds: default_refresh_min_interval(),
+            jwks_cache_min_seconds: default_jwks_cache_min(),
+            jwks_cache_max_seconds: default_jwks_cache_max(),
+            http_timeout_seconds: default_http_timeout(),
+        }
+    }
+}
+
 fn default_leeway_seconds() -> u64 {
     60
 }
@@ -225,6 +267,44 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("isuer"), "{err}");
+    }
+
+    /// Every `auth:` snippet in docs/auth.md is a valid `AuthConfig` (the edge's own keys,
+    /// `resource`, `metrics` and `stdio`, are the server's and are set aside here).
+    #[test]
+    fn the_documented_snippets_parse() {
+        let doc = include_str!("../../../docs/auth.md");
+        let mut checked = 0;
+        for block in doc.split("```yaml\n").skip(1) {
+            let yaml = block.split("```").next().unwrap_or_default();
+            let value: serde_json::Value = serde_norway::from_str(yaml).unwrap();
+            let Some(auth) = value.get("auth").and_then(|a| a.as_object()) else {
+                continue;
+            };
+            let mut auth = auth.clone();
+            for key in ["resource", "metrics", "stdio"] {
+                auth.remove(key);
+            }
+            // `${VAR}` is interpolated by the configuration loader, not here.
+            if let Err(e) = serde_json::from_value::<AuthConfig>(auth.into()) {
+                panic!("{e} in\n{yaml}");
+            }
+            checked += 1;
+        }
+        assert!(checked >= 8, "{checked} snippets");
+    }
+
+    #[test]
+    fn default_matches_an_empty_mapping() {
+        let empty: AuthConfig = serde_json::from_value(serde_json::json!({"jwt": {}})).unwrap();
+        let default = AuthConfig {
+            jwt: Some(JwtConfig::default()),
+            ..AuthConfig::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&empty).unwrap(),
+            serde_json::to_value(&default).unwrap()
+        );
     }
 
     #[test]

@@ -1,9 +1,14 @@
 //! RFC 7662 token introspection for opaque access tokens: a form POST to the authorization
 //! server's endpoint, authenticated with `client_secret_basic`; `active: false` is a `401`.
-//! Answers are cached by the caller ([`crate::cache`]) until the token's `exp`, and at most
-//! `cache_seconds`, so revocation takes effect within that bound.
+//! Answers are cached (moka, keyed by the token's SHA-256) until the token's `exp` and at most
+//! `cache_seconds`, so revocation takes effect within that bound; "not active" answers for
+//! [`NEGATIVE_SECONDS`]. Concurrent requests with the same new token share one introspection
+//! (moka's `try_get_with`); failures to reach the endpoint are not cached.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::Expiry;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -17,6 +22,24 @@ use crate::metrics::AuthMetrics;
 
 /// Largest introspection answer read.
 const MAX_ANSWER_BYTES: usize = 256 * 1024;
+/// How long a "not active" answer is remembered (a flood of one bad token asks once).
+const NEGATIVE_SECONDS: u64 = 30;
+/// Most answers remembered.
+const CACHE_ENTRIES: u64 = 10_000;
+
+/// An answer: the caller and until when it may be reused, or why the token is refused.
+type Answer = Arc<Result<(Principal, u64), Refusal>>;
+
+struct AnswerExpiry;
+
+impl Expiry<[u8; 32], Answer> for AnswerExpiry {
+    fn expire_after_create(&self, _: &[u8; 32], answer: &Answer, _: Instant) -> Option<Duration> {
+        Some(Duration::from_secs(match &**answer {
+            Ok((_, until)) => until.saturating_sub(now_unix()),
+            Err(_) => NEGATIVE_SECONDS,
+        }))
+    }
+}
 
 /// Checks opaque tokens at the introspection endpoint.
 pub(crate) struct Introspector {
@@ -27,6 +50,7 @@ pub(crate) struct Introspector {
     cache_seconds: u64,
     rules: ClaimRules,
     metrics: AuthMetrics,
+    answers: moka::future::Cache<[u8; 32], Answer>,
 }
 
 impl Introspector {
@@ -52,11 +76,45 @@ impl Introspector {
             cache_seconds: config.cache_seconds,
             rules,
             metrics,
+            answers: moka::future::Cache::builder()
+                .max_capacity(CACHE_ENTRIES)
+                .expire_after(AnswerExpiry)
+                .build(),
         })
     }
 
+    /// [`Self::introspect`] through the answer cache; `digest` is the token's SHA-256.
+    pub async fn check(&self, token: &str, digest: [u8; 32]) -> Result<(Principal, u64), Refusal> {
+        if self.cache_seconds == 0 {
+            return self.introspect(token).await;
+        }
+        let answer = self
+            .answers
+            .try_get_with(digest, async {
+                match self.introspect(token).await {
+                    // Not remembered: the endpoint may answer next time, the token may
+                    // become valid.
+                    Err(refusal)
+                        if matches!(refusal.reason, "introspection_failed" | "not_yet_valid") =>
+                    {
+                        Err(refusal)
+                    }
+                    other => Ok(Arc::new(other)),
+                }
+            })
+            .await;
+        match answer {
+            Ok(answer) => match &*answer {
+                Ok((principal, until)) if *until > now_unix() => Ok((principal.clone(), *until)),
+                Ok(_) => self.introspect(token).await,
+                Err(refusal) => Err(refusal.clone()),
+            },
+            Err(refusal) => Err((*refusal).clone()),
+        }
+    }
+
     /// The caller holding `token` and the Unix time until which the answer may be reused.
-    pub async fn introspect(&self, token: &str) -> Result<(Principal, u64), Refusal> {
+    async fn introspect(&self, token: &str) -> Result<(Principal, u64), Refusal> {
         let answer = match self.request(token).await {
             Ok(answer) => {
                 self.metrics.introspection("ok");

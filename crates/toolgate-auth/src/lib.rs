@@ -45,6 +45,9 @@ use crate::introspection::Introspector;
 use crate::jwt::JwtVerifier;
 use crate::metrics::AuthMetrics;
 
+/// Longest a verified token is served from the cache (and never past its `exp`).
+const MAX_CACHE_SECONDS: u64 = 600;
+
 /// Verifies the credentials of requests to one MCP endpoint. Cheap to clone.
 #[derive(Clone)]
 pub struct ResourceAuth {
@@ -153,6 +156,22 @@ impl ResourceAuth {
         let inner = &*self.inner;
         let token = presented.value();
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Presented::ApiKeyHeader(_) = presented {
+            // The API-key header carries API keys only (a token verified before as a bearer
+            // token is not accepted there from the cache).
+            if let Some(principal) = inner.api_keys.find(&digest, token) {
+                inner.metrics.decision("api_key", "accepted", "verified");
+                return Ok(Arc::new(principal));
+            }
+            let name = inner.api_key_header.as_ref().map_or("", |h| h.as_str());
+            return Err(self.refused(
+                "api_key",
+                Refusal::invalid_token(
+                    "unknown_api_key",
+                    format!("the API key in `{name}` matches no configured key"),
+                ),
+            ));
+        }
         if let Some(principal) = inner.cache.get(&digest) {
             inner.metrics.cache(true);
             inner
@@ -165,30 +184,20 @@ impl ResourceAuth {
             inner.metrics.decision("api_key", "accepted", "verified");
             return Ok(Arc::new(principal));
         }
-        if let Presented::ApiKeyHeader(_) = presented {
-            let name = inner.api_key_header.as_ref().map_or("", |h| h.as_str());
-            return Err(self.refused(
-                "api_key",
-                Refusal::invalid_token(
-                    "unknown_api_key",
-                    format!("the API key in `{name}` matches no configured key"),
-                ),
-            ));
-        }
         match (&inner.jwt, &inner.introspection) {
             (Some(verifier), _) if jws::looks_like_jwt(token) => match jws::decode(token) {
                 Ok(raw) => self.finish("jwt", digest, verifier.verify(token, raw).await),
                 // Two dots do not make a JWT: an opaque token may still be introspected.
                 Err(refusal) => match &inner.introspection {
                     Some(introspector) => {
-                        let answer = introspector.introspect(token).await;
+                        let answer = introspector.check(token, digest).await;
                         self.finish("introspection", digest, answer)
                     }
                     None => Err(self.refused("jwt", refusal)),
                 },
             },
             (_, Some(introspector)) => {
-                let answer = introspector.introspect(token).await;
+                let answer = introspector.check(token, digest).await;
                 self.finish("introspection", digest, answer)
             }
             (Some(_), None) => {
@@ -226,6 +235,9 @@ impl ResourceAuth {
     ) -> Result<Arc<Principal>, Refusal> {
         match result {
             Ok((principal, until)) => {
+                // Re-verified now and then, so that a key removed from the JWKS stops
+                // long-lived tokens within this bound.
+                let until = until.min(claims::now_unix().saturating_add(MAX_CACHE_SECONDS));
                 let principal = Arc::new(principal);
                 self.inner.cache.insert(digest, principal.clone(), until);
                 self.inner.metrics.decision(method, "accepted", "verified");

@@ -543,3 +543,21 @@ async fn protected_resource_metadata_follows_rfc_9728() {
                "resource_name": "Demo"})
     );
 }
+
+#[tokio::test]
+async fn it_serves_as_the_core_authenticator() {
+    let f = fixture().await;
+    let auth: std::sync::Arc<dyn toolgate_core::Authenticator> =
+        std::sync::Arc::new(discovery_auth(&f, "").await);
+    let t = token(&f.ed, "EdDSA", "ed-1", &claims(&f.idp.issuer()));
+    let request = http::Request::builder()
+        .uri("/mcp")
+        .header("authorization", format!("Bearer {t}"))
+        .body(())
+        .unwrap();
+    let principal = auth.authenticate(&request.into_parts().0).await.unwrap();
+    assert_eq!(principal.subject, "alice");
+    // The credential is kept for forwarding, and never printed.
+    assert_eq!(principal.credential.as_ref().unwrap().expose(), t);
+    assert!(!format!("{principal:?}").contains(&t));
+}

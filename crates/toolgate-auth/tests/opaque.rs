@@ -73,10 +73,28 @@ async fn inactive_unknown_and_mismatched_tokens_are_refused() {
     }
     // No exp: accepted (the answer is cached for `cache_seconds` at most); subject from username.
     assert_eq!(bearer(&auth, "no-exp").await.unwrap().subject, "carol");
-    // Refusals are not cached: each asks again.
+    // "Not active" is remembered for a short while: a flood of one bad token asks once.
     let before = idp.state.introspections.load(Ordering::SeqCst);
-    refused(&auth, "revoked").await;
-    assert_eq!(idp.state.introspections.load(Ordering::SeqCst), before + 1);
+    for _ in 0..20 {
+        assert_eq!(refused(&auth, "revoked").await.reason, "inactive");
+    }
+    assert_eq!(idp.state.introspections.load(Ordering::SeqCst), before);
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_new_token_share_one_introspection() {
+    let idp = Idp::start(json!({"keys": []})).await;
+    idp.state.opaque.lock().unwrap().insert(
+        "shared".into(),
+        json!({"active": true, "sub": "dora", "exp": now() + 600}),
+    );
+    let auth = auth(&introspection_yaml(&idp, CLIENT_SECRET, "")).await;
+    let all = futures::future::join_all((0..50).map(|_| bearer(&auth, "shared"))).await;
+    assert!(
+        all.iter()
+            .all(|p| p.as_ref().is_ok_and(|p| p.subject == "dora"))
+    );
+    assert_eq!(idp.state.introspections.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
@@ -90,6 +108,9 @@ async fn wrong_client_credentials_are_reported_as_configuration() {
     let auth = auth(&introspection_yaml(&idp, "wrong-secret", "")).await;
     let r = refused(&auth, "t").await;
     assert_eq!(r.reason, "introspection_failed");
+    // Failures are not remembered: the next request asks again.
+    refused(&auth, "t").await;
+    assert_eq!(idp.state.introspections.load(Ordering::SeqCst), 2);
     assert!(r.description.contains("client_secret"), "{}", r.description);
     assert!(!r.description.contains("wrong-secret"));
 }

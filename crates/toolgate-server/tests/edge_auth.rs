@@ -151,7 +151,7 @@ fn auth_on() -> EdgeAuth {
             "scopes_supported": ["tools", "admin"],
             "bearer_methods_supported": ["header"],
         }),
-        "http://gateway.example/",
+        "http://gateway.example/mcp",
     );
     EdgeAuth::on(settings)
 }
@@ -430,7 +430,7 @@ async fn auth_off_serves_anonymously() {
 /// `auth.metrics: open` leaves `/metrics` readable without a token.
 #[tokio::test]
 async fn metrics_can_be_left_open() {
-    let mut settings = AuthSettings::new(Arc::new(FixedTokens), json!({}), "http://x");
+    let mut settings = AuthSettings::new(Arc::new(FixedTokens), json!({}), "http://x/mcp");
     settings.metrics = toolgate_server::MetricsAccess::Open;
     let server = start(EdgeAuth::on(settings)).await;
     let r = reqwest::get(format!("{}/metrics", server.base))

@@ -135,14 +135,10 @@ fn edge_auth(config: &Config, auth: Option<&Arc<ResourceAuth>>) -> EdgeAuth {
         return EdgeAuth::Off;
     };
     let resource = section.resource_url(&config.http.bind, &config.http.path);
-    // The metadata URL is built on the resource's origin (RFC 9728 §3.1).
-    let base = url::Url::parse(&resource)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or(resource);
     let mut settings = AuthSettings::new(
         auth.clone() as Arc<dyn toolgate_core::Authenticator>,
         auth.protected_resource_metadata(),
-        base,
+        &resource,
     );
     settings.metrics = section.edge.metrics;
     EdgeAuth::on(settings)
@@ -434,7 +430,7 @@ fn log_auth_mode(config: &Config, edge: &EdgeAuth, addr: SocketAddr) {
             let resource = section.resource_url(&config.http.bind, &config.http.path);
             tracing::info!(
                 %resource,
-                metadata = %settings.metadata_url(&config.http.path),
+                metadata = %settings.metadata_url,
                 metrics = ?section.edge.metrics,
                 "authentication on: every MCP request needs a bearer token"
             );

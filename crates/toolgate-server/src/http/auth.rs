@@ -52,9 +52,9 @@ pub struct AuthSettings {
     pub authenticator: Arc<dyn Authenticator>,
     /// The RFC 9728 document served at the metadata URLs.
     pub metadata: serde_json::Value,
-    /// The public base URL of the server (`https://mcp.example.com`, no path), from which the
-    /// absolute `resource_metadata` URL of the challenges is built.
-    pub public_base_url: String,
+    /// The absolute URL of the metadata document announced in challenges
+    /// (`resource_metadata`): the path-inserted form of the resource URL.
+    pub metadata_url: String,
     /// The scopes named in `WWW-Authenticate: Bearer scope="…"` when a refusal names none;
     /// `None`: the metadata's `scopes_supported`, space-separated.
     pub challenge_scope: Option<String>,
@@ -63,16 +63,18 @@ pub struct AuthSettings {
 }
 
 impl AuthSettings {
-    /// Settings with the challenge scope taken from the metadata and `/metrics` protected.
+    /// Settings for the resource at `resource_url` (its canonical URL, as clients reach it:
+    /// `https://mcp.example.com/mcp`), with the challenge scope taken from the metadata and
+    /// `/metrics` protected.
     pub fn new(
         authenticator: Arc<dyn Authenticator>,
         metadata: serde_json::Value,
-        public_base_url: impl Into<String>,
+        resource_url: &str,
     ) -> Self {
         AuthSettings {
             authenticator,
             metadata,
-            public_base_url: public_base_url.into().trim_end_matches('/').to_owned(),
+            metadata_url: metadata_url(resource_url),
             challenge_scope: None,
             metrics: MetricsAccess::Protected,
         }
@@ -93,12 +95,10 @@ impl EdgeAuth {
     /// **The choke point**: establishes the caller of one HTTP request. With authentication
     /// on, the credential is verified and the principal inserted into `parts.extensions`
     /// (where [`crate::Gateway`] reads it), or the refusal is answered; with it off, any
-    /// principal found there is removed. `endpoint_path` is the MCP endpoint's path (for the
-    /// `resource_metadata` URL of a challenge). Returns the principal.
+    /// principal found there is removed. Returns the principal.
     pub(crate) async fn admit(
         &self,
         parts: &mut http::request::Parts,
-        endpoint_path: &str,
     ) -> Result<Option<Arc<Principal>>, Response> {
         // Whatever came in from outside, nobody but this function sets the principal.
         parts.extensions.remove::<Arc<Principal>>();
@@ -110,7 +110,7 @@ impl EdgeAuth {
                 parts.extensions.insert(principal.clone());
                 Ok(Some(principal))
             }
-            Err(refusal) => Err(settings.challenge(&refusal, endpoint_path)),
+            Err(refusal) => Err(settings.challenge(&refusal)),
         }
     }
 
@@ -153,20 +153,24 @@ pub fn metadata_path(endpoint_path: &str) -> String {
     }
 }
 
-impl AuthSettings {
-    /// The absolute URL of the metadata document of the endpoint at `endpoint_path`.
-    pub fn metadata_url(&self, endpoint_path: &str) -> String {
-        format!("{}{}", self.public_base_url, metadata_path(endpoint_path))
-    }
+/// The path-inserted metadata URL of a resource URL (RFC 9728 §3.1):
+/// `https://h/mcp` → `https://h/.well-known/oauth-protected-resource/mcp`.
+pub fn metadata_url(resource_url: &str) -> String {
+    let after_scheme = resource_url.find("://").map_or(0, |i| i + 3);
+    let path_start = resource_url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(resource_url.len(), |i| after_scheme + i);
+    let (origin, rest) = resource_url.split_at(path_start);
+    let path = rest.split(['?', '#']).next().unwrap_or("");
+    format!("{origin}{}", metadata_path(path))
+}
 
+impl AuthSettings {
     /// The answer to a refused request: RFC 6750 status and `WWW-Authenticate`, and a JSON
     /// body saying what was wrong (never the credential: refusals do not carry it).
-    fn challenge(&self, refusal: &Refusal, endpoint_path: &str) -> Response {
+    fn challenge(&self, refusal: &Refusal) -> Response {
         let scope = refusal.scope.clone().or_else(|| self.default_scope());
-        let mut value = format!(
-            "Bearer resource_metadata=\"{}\"",
-            quote(&self.metadata_url(endpoint_path))
-        );
+        let mut value = format!("Bearer resource_metadata=\"{}\"", quote(&self.metadata_url));
         if let Some(scope) = &scope {
             value.push_str(&format!(", scope=\"{}\"", quote(scope)));
         }
@@ -256,6 +260,22 @@ mod tests {
         assert_eq!(
             metadata_path("/a/b/"),
             "/.well-known/oauth-protected-resource/a/b"
+        );
+    }
+
+    #[test]
+    fn metadata_urls_insert_the_resource_path() {
+        assert_eq!(
+            metadata_url("https://h.example/mcp"),
+            "https://h.example/.well-known/oauth-protected-resource/mcp"
+        );
+        assert_eq!(
+            metadata_url("http://127.0.0.1:8080/gw/mcp/"),
+            "http://127.0.0.1:8080/.well-known/oauth-protected-resource/gw/mcp"
+        );
+        assert_eq!(
+            metadata_url("https://h.example"),
+            "https://h.example/.well-known/oauth-protected-resource"
         );
     }
 

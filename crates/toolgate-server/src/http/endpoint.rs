@@ -98,8 +98,6 @@ pub(crate) struct Guard {
     pub(crate) fast_path: Option<FastPath>,
     /// Whether and how callers are authenticated.
     pub(crate) auth: EdgeAuth,
-    /// The path of the MCP endpoint (for the `resource_metadata` URL of challenges).
-    pub(crate) path: String,
     /// The legacy session table (session mode only), whose sessions are bound to callers.
     pub(crate) sessions: Option<Arc<Sessions>>,
 }
@@ -132,7 +130,7 @@ impl Guard {
             return (StatusCode::FORBIDDEN, reason).into_response();
         }
         let (mut parts, body) = req.into_parts();
-        let principal = match self.auth.admit(&mut parts, &self.path).await {
+        let principal = match self.auth.admit(&mut parts).await {
             Ok(p) => p,
             Err(challenge) => return challenge,
         };

@@ -32,7 +32,9 @@ use tokio_util::sync::CancellationToken;
 use toolgate_core::Transport;
 use toolgate_policy::Metrics;
 
-pub use self::auth::{AuthSettings, EdgeAuth, METADATA_PATH, MetricsAccess, metadata_path};
+pub use self::auth::{
+    AuthSettings, EdgeAuth, METADATA_PATH, MetricsAccess, metadata_path, metadata_url,
+};
 use self::endpoint::{Endpoint, Guard};
 use self::fast::FastPath;
 pub use self::options::{HttpOptions, SessionMode, default_allowed_hosts, default_allowed_origins};
@@ -106,7 +108,6 @@ pub fn mcp_router_with_sessions(
             .fast_path
             .then(|| FastPath::new(gateway.clone(), sessions.clone())),
         auth: auth.clone(),
-        path: options.path.clone(),
         sessions: sessions.clone(),
     });
     let metadata = auth.metadata_routes(&options.path);
@@ -145,6 +146,6 @@ pub fn gateway_app(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Router {
-    let ops = ops::routes(gateway.clone(), metrics, auth.clone(), options.path.clone());
+    let ops = ops::routes(gateway.clone(), metrics, auth.clone());
     mcp_router(gateway, options, auth, shutdown).merge(ops)
 }

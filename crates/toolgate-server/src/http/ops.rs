@@ -24,17 +24,10 @@ struct AppState {
     metrics: Arc<Metrics>,
     /// Authentication of `/metrics` (`Off` when it is open).
     metrics_auth: EdgeAuth,
-    /// The MCP endpoint's path (challenges point at its metadata).
-    endpoint_path: Arc<str>,
 }
 
 /// The routes of the operational endpoints.
-pub(crate) fn routes(
-    gateway: Gateway,
-    metrics: Arc<Metrics>,
-    auth: EdgeAuth,
-    endpoint_path: String,
-) -> Router {
+pub(crate) fn routes(gateway: Gateway, metrics: Arc<Metrics>, auth: EdgeAuth) -> Router {
     let metrics_auth = match &auth {
         EdgeAuth::On(settings) if settings.metrics == MetricsAccess::Open => EdgeAuth::Off,
         other => other.clone(),
@@ -47,7 +40,6 @@ pub(crate) fn routes(
             gateway,
             metrics,
             metrics_auth,
-            endpoint_path: Arc::from(endpoint_path),
         })
 }
 
@@ -89,11 +81,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics_text(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (mut parts, _) = request.into_parts();
-    if let Err(challenge) = state
-        .metrics_auth
-        .admit(&mut parts, &state.endpoint_path)
-        .await
-    {
+    if let Err(challenge) = state.metrics_auth.admit(&mut parts).await {
         return challenge;
     }
     (
