@@ -27,6 +27,10 @@ use crate::outcome::outcome_label;
 /// Lines waiting for the writer thread at most.
 const QUEUE: usize = 8192;
 
+/// How long dropping the log waits for queued lines to be written (a stuck output must not
+/// hang shutdown).
+pub const FINAL_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The `audit:` section: an optional JSON-lines audit log.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -127,6 +131,9 @@ impl AuditLog {
     }
 
     /// Lines dropped because the writer could not keep up.
+    ///
+    /// (When the log itself is dropped, at shutdown, it waits up to [`FINAL_FLUSH`] for the
+    /// lines still queued to be written.)
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -144,6 +151,15 @@ impl AuditLog {
                 }
             }
             Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        let (done, wait) = sync_channel(1);
+        if self.queue.try_send(Message::Sync(done)).is_ok() {
+            let _ = wait.recv_timeout(FINAL_FLUSH);
         }
     }
 }

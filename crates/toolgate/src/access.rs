@@ -55,7 +55,7 @@ pub async fn run(args: AccessArgs) -> Result<ExitCode, Failure> {
             }
         }
     };
-    redact::println(&text);
+    redact::println(text.trim_end());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -449,7 +449,12 @@ pub struct Matrix {
 
 /// Every principal the rules name × every item of `catalog`.
 pub fn matrix(policy: &Policy, section: &AuthorizationConfig, catalog: &Catalog) -> Matrix {
-    let profiles = profiles(section);
+    let mut profiles = profiles(section);
+    if policy.grant(None) == Grant::All
+        && let Some(anonymous) = profiles.last_mut()
+    {
+        anonymous.label = "anonymous(auth off)".to_owned();
+    }
     let cells = profiles
         .iter()
         .map(|p| {

@@ -403,6 +403,17 @@ pub fn load(
     })?;
     let mut issues = semantics::check(&semantics::Parts::of(&config), &prov);
     if let Some(authz) = &config.authorization
+        && authz.stdio_principal.is_some()
+        && config.auth.is_some()
+    {
+        issues.push(ConfigIssue {
+            location: "authorization.stdio_principal".to_owned(),
+            message: "with an `auth` section the stdio principal is `auth.stdio`: move it there \
+                      (one place decides who stdio runs as)"
+                .to_owned(),
+        });
+    }
+    if let Some(authz) = &config.authorization
         && let Err(errors) = toolgate_policy::authz::Policy::compile(authz, false)
     {
         issues.extend(errors.into_iter().map(|e| ConfigIssue {
@@ -448,6 +459,14 @@ mod tests {
         let text = "authorization:\n  rules:\n    - name: r\n      principals: {roles: [reader]}\n      tools: {read_only: true}\n      colour: red\n";
         let e = load(text, "t.yaml", &env(&[])).unwrap_err();
         assert!(e.to_string().contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn the_stdio_principal_is_set_in_one_place() {
+        let text = "auth:\n  issuer: https://idp.example\n  jwt: {}\n  stdio: {subject: a}\nauthorization:\n  stdio_principal: {subject: b}\n";
+        let e = load(text, "t.yaml", &env(&[])).unwrap_err();
+        assert_eq!(e.issues.len(), 1, "{e}");
+        assert_eq!(e.issues[0].location, "authorization.stdio_principal");
     }
 
     #[test]

@@ -264,8 +264,8 @@ pub async fn assemble_with_auth(
     })
 }
 
-/// Whether callers are authenticated (then authorization denies by default even without an
-/// `authorization` section). Authentication's own section sets this once it exists.
+/// Whether callers are authenticated (an `auth` section): then authorization denies by
+/// default even without an `authorization` section.
 pub fn authentication_enabled(config: &Config) -> bool {
     config.auth.is_some()
 }
@@ -318,18 +318,11 @@ pub fn policies(
     })
 }
 
-/// The principal of stdio requests: `auth.stdio`, else `authorization.stdio_principal`.
+/// The principal of stdio requests: `auth.stdio` (or its default) with authentication on,
+/// else `authorization.stdio_principal` (stdio-only deployments need no `auth` section;
+/// `config::load` refuses both at once).
 fn stdio_principal(config: &Config) -> Option<toolgate_core::Principal> {
-    // `auth.stdio` when authentication is configured; `authorization.stdio_principal` for a
-    // gateway with rules but no authentication (stdio only). Setting both is refused by the
-    // semantic checks.
-    if let Some(auth) = &config.auth
-        && (auth.edge.stdio.is_some()
-            || config
-                .authorization
-                .as_ref()
-                .is_none_or(|a| a.stdio_principal.is_none()))
-    {
+    if let Some(auth) = &config.auth {
         return Some(auth.stdio_principal());
     }
     let p = config.authorization.as_ref()?.stdio_principal.as_ref()?;

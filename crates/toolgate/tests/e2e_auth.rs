@@ -58,19 +58,29 @@ impl Idp {
 
     /// A token from the client credentials grant.
     fn token(&self, client: &str, secret: &str, resource: &str) -> String {
-        self.token_for(client, secret, resource, None)
-    }
-
-    /// A token from the client credentials grant, for `scope` when given.
-    fn token_for(&self, client: &str, secret: &str, resource: &str, scope: Option<&str>) -> String {
-        let mut form = vec![("grant_type", "client_credentials"), ("resource", resource)];
-        if let Some(scope) = scope {
-            form.push(("scope", scope));
-        }
         let r = reqwest::blocking::Client::new()
             .post(format!("{}/token", self.issuer))
             .basic_auth(client, Some(secret))
-            .form(&form)
+            .form(&[("grant_type", "client_credentials"), ("resource", resource)])
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "token request: {}", r.status());
+        r.json::<Value>().unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A token from the client credentials grant with `scope` requested.
+    fn scoped_token(&self, client: &str, secret: &str, resource: &str, scope: &str) -> String {
+        let r = reqwest::blocking::Client::new()
+            .post(format!("{}/token", self.issuer))
+            .basic_auth(client, Some(secret))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("resource", resource),
+                ("scope", scope),
+            ])
             .send()
             .unwrap();
         assert!(r.status().is_success(), "token request: {}", r.status());
@@ -125,7 +135,7 @@ fn start_gateway(port: u16, issuer: &str) -> Gateway {
     std::fs::write(
         &config,
         format!(
-            "http:\n  bind: 127.0.0.1:{port}\nauth:\n  issuer: {issuer}\n  jwt: {{}}\n  scopes_supported: [\"tools:read\", \"tools:call\"]\nauthorization:\n  rules:\n    - name: read\n      principals: {{scopes: [\"tools:read\"]}}\n      tools: {{read_only: true}}\n    - name: call\n      principals: {{scopes: [\"tools:call\"]}}\n      tools: {{}}\nsources:\n  - name: todo\n    spec: {}\n    base_url: http://{api_addr}\n",
+            "http:\n  bind: 127.0.0.1:{port}\nauth:\n  issuer: {issuer}\n  jwt: {{}}\n  scopes_supported: [\"tools:read\", \"tools:call\"]\nauthorization:\n  rules:\n    - name: callers\n      principals: {{scopes: [tools:call]}}\n      tools: {{}}\n    - name: readers\n      principals: {{scopes: [tools:read]}}\n      tools: {{read_only: true}}\nsources:\n  - name: todo\n    spec: {}\n    base_url: http://{api_addr}\n",
             spec.display()
         ),
     )
@@ -320,36 +330,27 @@ fn python_sdk_client_authenticates_with_a_real_openid_provider() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    // A second client with fewer scopes (`tools:read` only) sees only the read-only tools.
-    // Its token comes from the provider directly: the SDK asks for the challenge's scopes,
-    // all of `scopes_supported`, which this provider refuses to a client not allowed them.
-    let reader_token = idp.token_for("reader", "reader-secret", &gateway.mcp, Some("tools:read"));
-    let reader = python_check(
-        &python,
-        &[
-            "--url",
-            &gateway.mcp,
-            "--issuer",
-            &idp.issuer,
-            "--client-id",
-            "reader",
-            "--client-secret",
-            "unused",
-            "--token",
-            &reader_token,
-            "--mode",
-            "2026-07-28",
-        ],
-    );
-    let listed: Vec<&str> = reader["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert!(listed.contains(&"list_users"), "{reader}");
-    assert!(!listed.contains(&"create_user"), "{reader}");
-    assert!(!listed.contains(&"delete_task"), "{reader}");
+    // A second client with fewer scopes (`reader`: tools:read, its token from the same
+    // provider) sees fewer tools: the read-only ones (the `authorization` rules above).
+    let tools_of = |client: &str, secret: &str, scope: &str| -> Vec<String> {
+        let token = idp.scoped_token(client, secret, &gateway.mcp, scope);
+        let session = open_session(&gateway.mcp, &token);
+        let r = post(&gateway.mcp, Some(&token), Some(&session), &list_tools());
+        assert_eq!(r.status(), 200);
+        let body = r.text().unwrap();
+        let message = common::clients::message_of(&body);
+        message["result"]["tools"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{body}"))
+            .iter()
+            .map(|t| t["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let full = tools_of("full", "full-secret", "tools:read tools:call");
+    let reader = tools_of("reader", "reader-secret", "tools:read");
+    assert!(reader.len() < full.len(), "{reader:?} vs {full:?}");
+    assert!(reader.contains(&"list_users".to_owned()), "{reader:?}");
+    assert!(!reader.contains(&"create_user".to_owned()), "{reader:?}");
 }
 
 #[test]
@@ -420,8 +421,7 @@ fn attacks_are_refused_and_the_server_keeps_serving() {
     assert!(!logs.contains(&good), "a token was logged");
 }
 
-/// stdio carries no credential: with `auth.stdio`, calls run (and are logged) as that caller,
-/// and the authorization rules apply to it (deny by default once auth is on).
+/// stdio carries no credential: with `auth.stdio`, calls run (and are logged) as that caller.
 #[test]
 fn stdio_runs_as_the_configured_principal() {
     use std::io::Write as _;
@@ -432,7 +432,7 @@ fn stdio_runs_as_the_configured_principal() {
     std::fs::write(
         &config,
         format!(
-            "auth:\n  issuer: http://127.0.0.1:9\n  jwt: {{}}\n  stdio:\n    subject: ci-bot\n    scopes: [tools:read]\nauthorization:\n  rules:\n    - name: readers\n      principals: {{scopes: [tools:read]}}\n      tools: {{names: [\"*user*\"]}}\nsources:\n  - name: todo\n    spec: {}\n    base_url: http://127.0.0.1:9\n",
+            "auth:\n  issuer: http://127.0.0.1:9\n  jwt: {{}}\n  stdio:\n    subject: ci-bot\n    scopes: [tools:read]\nauthorization:\n  rules:\n    - name: callers\n      principals: {{scopes: [tools:call]}}\n      tools: {{}}\n    - name: readers\n      principals: {{scopes: [tools:read]}}\n      tools: {{read_only: true}}\nsources:\n  - name: todo\n    spec: {}\n    base_url: http://127.0.0.1:9\n",
             spec.display()
         ),
     )
@@ -460,10 +460,10 @@ fn stdio_runs_as_the_configured_principal() {
     send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}));
     line.clear();
     stdout.read_line(&mut line).unwrap();
-    assert!(line.contains("create_user"), "{line}");
+    // `tools:read` only: the read-only tools (authorization rules above).
     assert!(
-        !line.contains("delete_task"),
-        "a tool no rule allows is listed: {line}"
+        line.contains("list_users") && !line.contains("create_user"),
+        "{line}"
     );
     drop(stdin);
     let out = child.wait_with_output().unwrap();

@@ -4,20 +4,18 @@
 //! answers exactly as an unknown tool, on the fast path and on rmcp's path alike, and both
 //! paths list the same tools.
 //!
-//! Over HTTP the callers authenticate at the real edge (`EdgeAuth::On`) through a fixed-token
-//! `Authenticator` (the stand-in for a token verifier: the edge, not the test, establishes the
-//! principal).
+//! Over HTTP the principals are established by the real authentication edge, with a
+//! fixed-token `Authenticator` in the place of the JWT verifier.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use toolgate::config::SessionModeConfig;
-use toolgate_core::{AuthMethod, Authenticator, Principal, Refusal};
+use toolgate_core::{AuthMethod, Principal};
 
 const META: &str = common::clients::MODERN_META;
 
@@ -33,14 +31,15 @@ async fn config() -> toolgate::config::Config {
     config
 }
 
-/// Fixed tokens → principals, established by the edge as a verifier would.
+/// Fixed tokens → principals: an `Authenticator` plugged into the real authentication edge
+/// (the JWT verifier's place), so principals are established where they are in production.
 struct FixedTokens;
 
-impl Authenticator for FixedTokens {
+impl toolgate_core::Authenticator for FixedTokens {
     fn authenticate<'a>(
         &'a self,
         request: &'a http::request::Parts,
-    ) -> BoxFuture<'a, Result<Arc<Principal>, Refusal>> {
+    ) -> futures::future::BoxFuture<'a, Result<Arc<Principal>, toolgate_core::Refusal>> {
         let role = match request
             .headers
             .get("authorization")
@@ -48,24 +47,16 @@ impl Authenticator for FixedTokens {
         {
             Some("Bearer reader-token") => Some("reader"),
             Some("Bearer admin-token") => Some("admin"),
-            Some(_) => None,
-            None => return Box::pin(async { Err(Refusal::missing("no token")) }),
+            _ => None,
         };
         Box::pin(async move {
-            let role = role.ok_or_else(|| Refusal::invalid_token("unknown", "unknown token"))?;
+            let role =
+                role.ok_or_else(|| toolgate_core::Refusal::missing("send a bearer token"))?;
             let mut p = Principal::new(format!("{role}@example.com"), vec![], AuthMethod::Jwt);
             p.roles = vec![role.to_owned()];
             Ok(Arc::new(p))
         })
     }
-}
-
-fn edge_auth() -> toolgate_server::EdgeAuth {
-    toolgate_server::EdgeAuth::on(toolgate_server::AuthSettings::new(
-        Arc::new(FixedTokens),
-        json!({"resource": "http://127.0.0.1/mcp"}),
-        "http://127.0.0.1",
-    ))
 }
 
 /// POSTs a 2026-07-28 request with `token`: the parsed answer (JSON or SSE).
@@ -120,10 +111,15 @@ async fn http_callers_see_only_their_tools_and_hidden_tools_answer_as_unknown() 
             fast_path,
             ..toolgate::run::http_options(&config)
         };
+        let edge = toolgate_server::EdgeAuth::on(toolgate_server::AuthSettings::new(
+            Arc::new(FixedTokens),
+            json!({"resource": "http://127.0.0.1/mcp"}),
+            "http://127.0.0.1",
+        ));
         let app = toolgate_server::mcp_router(
             assembled.gateway.clone(),
             &options,
-            edge_auth(),
+            edge,
             Default::default(),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -132,6 +128,15 @@ async fn http_callers_see_only_their_tools_and_hidden_tools_answer_as_unknown() 
         urls.push(format!("http://{addr}/mcp"));
     }
     let (fast, rmcp) = (&urls[0], &urls[1]);
+    // The edge is on: no token, no answer.
+    let refused = reqwest::Client::new()
+        .post(fast.as_str())
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
     let before = common::fast_path_calls(&assembled.metrics.encode());
 
     let reader = list(fast, "reader-token").await;

@@ -220,3 +220,29 @@ fn unknown_fields_are_rejected() {
     );
     assert!(r.is_err());
 }
+
+/// Every `authorization:` snippet in docs/auth.md and the example role matrix compile.
+#[test]
+fn the_documented_rules_compile() {
+    let doc = include_str!("../../../../docs/auth.md");
+    let example = include_str!("../../../../examples/configs/authz-roles.yaml");
+    let mut checked = 0;
+    let blocks = doc
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap_or_default())
+        .chain([example]);
+    for yaml in blocks {
+        let value: serde_json::Value = serde_norway::from_str(yaml).unwrap();
+        let Some(section) = value.get("authorization") else {
+            continue;
+        };
+        let config: AuthorizationConfig =
+            serde_json::from_value(section.clone()).unwrap_or_else(|e| panic!("{e} in\n{yaml}"));
+        if let Err(e) = Policy::compile(&config, true) {
+            panic!("{e:?} in\n{yaml}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 2, "{checked} snippets");
+}

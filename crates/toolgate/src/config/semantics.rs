@@ -28,8 +28,6 @@ pub(crate) struct Parts<'a> {
     resilience: Option<&'a ResilienceSection>,
     sources: Vec<Option<&'a SourceConfig>>,
     auth: Option<&'a AuthSection>,
-    /// Whether `authorization.stdio_principal` is set (it may not be beside `auth.stdio`).
-    authorization_stdio: bool,
 }
 
 impl<'a> Parts<'a> {
@@ -42,10 +40,6 @@ impl<'a> Parts<'a> {
             resilience: Some(&config.resilience),
             sources: config.sources.iter().map(Some).collect(),
             auth: config.auth.as_ref(),
-            authorization_stdio: config
-                .authorization
-                .as_ref()
-                .is_some_and(|a| a.stdio_principal.is_some()),
         }
     }
 }
@@ -59,7 +53,6 @@ pub(crate) struct Lenient {
     resilience: Option<ResilienceSection>,
     sources: Vec<Option<SourceConfig>>,
     auth: Option<AuthSection>,
-    authorization_stdio: bool,
 }
 
 impl Lenient {
@@ -89,10 +82,6 @@ impl Lenient {
             auth: raw
                 .get("auth")
                 .and_then(|v| serde_json::from_value(v.clone()).ok()),
-            authorization_stdio: raw
-                .get("authorization")
-                .and_then(|a| a.get("stdio_principal"))
-                .is_some_and(|p| !p.is_null()),
         }
     }
 
@@ -105,7 +94,6 @@ impl Lenient {
             resilience: self.resilience.as_ref(),
             sources: self.sources.iter().map(Option::as_ref).collect(),
             auth: self.auth.as_ref(),
-            authorization_stdio: self.authorization_stdio,
         }
     }
 }
@@ -126,14 +114,6 @@ pub(crate) fn check(parts: &Parts<'_>, prov: &Provenance) -> Vec<ConfigIssue> {
     }
     if let Some(auth) = parts.auth {
         check_auth(auth, parts.http, prov, &mut push);
-        if auth.edge.stdio.is_some() && parts.authorization_stdio {
-            push(
-                "authorization.stdio_principal".to_owned(),
-                "is set together with `auth.stdio`: the stdio caller is configured in one \
-                 place; with authentication on, keep `auth.stdio` and remove this one"
-                    .to_owned(),
-            );
-        }
     }
     if let Some(rate_limits) = parts.rate_limits {
         for problem in rate_limits.problems() {
