@@ -49,6 +49,12 @@ pub struct McpSourceConfig {
     /// Timeouts.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// Largest message accepted from the server, in bytes (one stdio line, one SSE event;
+    /// JSON bodies over HTTP are capped at 16 MiB by the client). A stdio server that sends
+    /// more has its session closed (requests in flight fail with a message naming it and
+    /// the cap) and is restarted.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
     /// Restarts after the server dies or the connection is lost.
     #[serde(default)]
     pub restart: Restart,
@@ -86,6 +92,9 @@ pub struct McpSourceConfig {
 
 fn default_max_client_sessions() -> usize {
     16
+}
+fn default_max_message_bytes() -> usize {
+    16 * 1024 * 1024
 }
 fn default_max_name_length() -> usize {
     64
@@ -431,6 +440,12 @@ impl McpSourceConfig {
                     }
                 }
             }
+        }
+        if self.max_message_bytes < 1024 {
+            out.push((
+                format!("{at}.max_message_bytes"),
+                "must be at least 1024".to_owned(),
+            ));
         }
         if self.max_name_length < 8 {
             out.push((

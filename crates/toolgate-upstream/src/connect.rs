@@ -23,7 +23,7 @@ use rmcp::service::{
     ClientCacheConfig, ClientLifecycleMode, ClientServiceExt as _, RunningServiceCancellationToken,
 };
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{Peer, RoleClient, ServiceExt as _};
 use tokio::io::AsyncBufReadExt as _;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client::{Hub, UpstreamClient};
 use crate::config::{ProtocolChoice, Transport};
 use crate::routing::Routes;
+use crate::stdio::{ChildTransport, Fault};
 
 /// One live MCP session with an upstream server.
 pub(crate) struct Connection {
@@ -40,6 +41,8 @@ pub(crate) struct Connection {
     pub(crate) capabilities: ServerCapabilities,
     /// The server's process id (stdio).
     pub(crate) pid: Option<u32>,
+    /// Why the gateway ended the session, if it did (a message over the cap).
+    pub(crate) fault: Arc<Fault>,
     stop: Mutex<Option<RunningServiceCancellationToken>>,
     ended: CancellationToken,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -119,15 +122,30 @@ pub(crate) fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client, Con
         .map_err(|e| ConnectError::Client(format!("cannot build the HTTP client: {e}")))
 }
 
-/// Connects to the server of `transport` (paths relative to `base_dir`), as a client
-/// declaring `info`.
+/// What [`connect`] needs besides the hub: the transport (paths relative to `base_dir`),
+/// the shared HTTP client, the message cap and the shutdown grace.
+pub(crate) struct Target<'a> {
+    pub(crate) transport: &'a Transport,
+    pub(crate) base_dir: &'a Path,
+    pub(crate) http: Option<&'a reqwest::Client>,
+    pub(crate) max_message_bytes: usize,
+    pub(crate) shutdown_grace: std::time::Duration,
+}
+
+/// Connects to the server of `target`, as a client declaring `info`.
 pub(crate) async fn connect(
     hub: Arc<Hub>,
-    transport: &Transport,
-    base_dir: &Path,
+    target: Target<'_>,
     info: ClientInfo,
-    http: Option<&reqwest::Client>,
 ) -> Result<Arc<Connection>, ConnectError> {
+    let Target {
+        transport,
+        base_dir,
+        http,
+        max_message_bytes,
+        shutdown_grace,
+    } = target;
+    let fault = Arc::new(Fault::default());
     let routes = Arc::new(Routes::default());
     let handler = UpstreamClient {
         hub: hub.clone(),
@@ -165,17 +183,27 @@ pub(crate) async fn connect(
             }
             let mut wrap = CommandWrap::from(cmd);
             wrap.wrap(ProcessGroup::leader());
-            let (process, stderr) = TokioChildProcess::builder(wrap)
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|e| ConnectError::Spawn {
-                    command: command.clone(),
-                    reason: e.to_string(),
-                })?;
-            let pid = process.id();
-            if let Some(stderr) = stderr {
+            wrap.command_mut()
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let spawn_error = |e: std::io::Error| ConnectError::Spawn {
+                command: command.clone(),
+                reason: e.to_string(),
+            };
+            let mut child = wrap.spawn().map_err(spawn_error)?;
+            let pid = child.id();
+            if let Some(stderr) = child.inner_mut().stderr().take() {
                 tokio::spawn(log_stderr(hub.name.clone(), stderr));
             }
+            let process = ChildTransport::new(
+                child,
+                hub.name.clone(),
+                max_message_bytes,
+                shutdown_grace,
+                fault.clone(),
+            )
+            .map_err(spawn_error)?;
             let running = handler
                 .serve(process)
                 .await
@@ -204,6 +232,9 @@ pub(crate) async fn connect(
                 .custom_headers(custom)
                 .reinit_on_expired_session(true);
             config.max_concurrent_requests = (*max_concurrent_requests).max(1);
+            // JSON answers are capped by rmcp (MAX_JSON_RESPONSE_SIZE); events of an SSE
+            // answer here.
+            config.max_sse_event_size = max_message_bytes;
             if let Some(token) = bearer_token {
                 config = config.auth_header(token.expose().to_owned());
             }
@@ -254,6 +285,7 @@ pub(crate) async fn connect(
         routes,
         capabilities,
         pid,
+        fault,
         stop: Mutex::new(Some(stop)),
         ended,
         task: Mutex::new(Some(task)),

@@ -8,7 +8,7 @@
 //! messages, sampling/elicitation/roots requests, resource updates, list changes) is routed
 //! to the client it belongs to.
 //!
-//! Modules: `config` (the YAML types), `connect` (transports), `upstream` (lifecycle and
+//! Modules: `config` (the YAML types), `connect` (transports), `stdio` (the stdio transport with its message cap), `upstream` (lifecycle and
 //! requests), `discovery` (reading every page of the lists), `entries` (catalog entries and
 //! their handlers), `client` and `routing` (what the server sends), `uris` (served resource
 //! URIs), `metrics`. Does not own: the pipeline, policies or transports toward clients, and
@@ -21,6 +21,7 @@ mod discovery;
 mod entries;
 pub mod metrics;
 mod routing;
+mod stdio;
 mod upstream;
 mod uris;
 

@@ -294,13 +294,14 @@ impl Inner {
         capabilities: ClientCapabilities,
     ) -> Result<Arc<Connection>, ConnectError> {
         let timeout = Duration::from_millis(self.config.timeouts.connect_ms);
-        let connecting = connect::connect(
-            self.hub.clone(),
-            &self.config.transport,
-            &self.base_dir,
-            client_info(capabilities),
-            self.http.as_ref(),
-        );
+        let target = connect::Target {
+            transport: &self.config.transport,
+            base_dir: &self.base_dir,
+            http: self.http.as_ref(),
+            max_message_bytes: self.config.max_message_bytes,
+            shutdown_grace: Duration::from_millis(self.config.timeouts.shutdown_grace_ms),
+        };
+        let connecting = connect::connect(self.hub.clone(), target, client_info(capabilities));
         match tokio::time::timeout(timeout, connecting).await {
             Ok(r) => r,
             Err(_) => Err(ConnectError::Handshake(format!(
@@ -391,10 +392,11 @@ impl Inner {
                     if started.elapsed() >= Duration::from_millis(restart.reset_after_ms) {
                         backoff = Duration::from_millis(restart.initial_backoff_ms);
                     }
-                    self.record_restart(
-                        "the upstream ended the session (exited or disconnected)".to_owned(),
-                        backoff,
+                    let reason = conn.fault.get().map_or_else(
+                        || "the upstream ended the session (exited or disconnected)".to_owned(),
+                        str::to_owned,
                     );
+                    self.record_restart(reason, backoff);
                 }
                 Err(e) => {
                     first = false;
@@ -615,7 +617,7 @@ impl Inner {
             .peer
             .send_request_with_option(request, options)
             .await
-            .map_err(|e| self.service_error(e))?;
+            .map_err(|e| self.service_error(&conn, e))?;
         let id = handle.id.clone();
         let route = ctx.client.clone().map(|client| {
             conn.routes
@@ -626,7 +628,7 @@ impl Inner {
                 if let Some(route) = &route {
                     route.settle().await;
                 }
-                r.map_err(|e| self.service_error(e))
+                r.map_err(|e| self.service_error(&conn, e))
             }
             () = ctx.cancel.cancelled() => {
                 let notice = CancelledNotificationParam::new(
@@ -639,8 +641,14 @@ impl Inner {
         }
     }
 
-    fn service_error(&self, e: ServiceError) -> ToolError {
+    fn service_error(&self, conn: &Connection, e: ServiceError) -> ToolError {
         let name = &self.name;
+        if let Some(fault) = conn.fault.get() {
+            return ToolError::new(
+                ToolErrorKind::Transport,
+                format!("{fault}; it is restarted"),
+            );
+        }
         match e {
             ServiceError::McpError(error) => {
                 ToolError::upstream_rpc(format!("upstream `{name}`: {}", error.message), error)
