@@ -22,8 +22,8 @@ use rmcp::model::{ClientConfig as ClientInfo, ServerCapabilities};
 use rmcp::service::{
     ClientCacheConfig, ClientLifecycleMode, ClientServiceExt as _, RunningServiceCancellationToken,
 };
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{Peer, RoleClient, ServiceExt as _};
 use tokio::io::AsyncBufReadExt as _;
 use tokio_util::sync::CancellationToken;

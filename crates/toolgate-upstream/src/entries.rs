@@ -69,6 +69,26 @@ impl Filter {
     }
 }
 
+/// A note when `served` is not `<ns>_<base>` as given: the server's name had characters
+/// outside the naming rules or was too long.
+fn renamed(
+    what: &str,
+    original: &str,
+    ns: Option<&str>,
+    base: &str,
+    served: &str,
+) -> Option<String> {
+    let plain = match ns {
+        Some(ns) if !ns.is_empty() => format!("{ns}_{base}"),
+        _ => base.to_owned(),
+    };
+    (plain != served).then(|| {
+        format!(
+            "{what} `{original}` is served as `{served}` (names keep [A-Za-z0-9_-] and at most max_name_length characters)"
+        )
+    })
+}
+
 /// The catalog contribution of upstream `inner` from `listing`, with its entries when
 /// `available`; and warnings about entries left out or renamed.
 pub(crate) fn contribution(
@@ -117,8 +137,13 @@ pub(crate) fn contribution(
             ));
             continue;
         };
-        if let Some(why) = why {
-            warnings.push(format!("tool `{original}`: {why}"));
+        match why {
+            Some(why) => warnings.push(format!("tool `{original}`: {why}")),
+            None => {
+                if let Some(note) = renamed("tool", &original, ns, base, &name) {
+                    warnings.push(note);
+                }
+            }
         }
         let hidden = config
             .tools
@@ -204,8 +229,13 @@ pub(crate) fn contribution(
             ));
             continue;
         };
-        if let Some(why) = why {
-            warnings.push(format!("prompt `{}`: {why}", p.name));
+        match why {
+            Some(why) => warnings.push(format!("prompt `{}`: {why}", p.name)),
+            None => {
+                if let Some(note) = renamed("prompt", &p.name, namespace, &p.name, &name) {
+                    warnings.push(note);
+                }
+            }
         }
         let mut served = p.clone();
         served.name = name;

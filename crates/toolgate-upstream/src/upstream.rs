@@ -101,6 +101,8 @@ pub(crate) struct Inner {
     pub(crate) listing: ArcSwap<Listing>,
     shutdown: CancellationToken,
     log_level: Mutex<Option<LoggingLevel>>,
+    /// What the last publication left out or renamed.
+    report: Mutex<Vec<String>>,
 }
 
 /// One configured upstream MCP server (cheap to clone).
@@ -178,6 +180,7 @@ impl Upstream {
                 listing: ArcSwap::default(),
                 shutdown: CancellationToken::new(),
                 log_level: Mutex::new(None),
+                report: Mutex::default(),
                 config,
             }),
         })
@@ -208,6 +211,23 @@ impl Upstream {
         )
     }
 
+    /// What its last publication left out or renamed, and why (invalid or too long names,
+    /// names another source serves already): the same lines as the warnings in the log.
+    pub fn report(&self) -> Vec<String> {
+        let own = self
+            .inner
+            .report
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        // Collisions as of now (another source may have published since).
+        let name = &self.inner.name;
+        own.into_iter()
+            .filter(|w| !w.starts_with("collision: "))
+            .chain(duplicate_notes(name, &self.inner.assembly.duplicates()))
+            .collect()
+    }
+
     /// The process id of the shared session's server (stdio), for tests and `inspect`.
     pub fn pid(&self) -> Option<u32> {
         self.inner.shared.load().as_ref().and_then(|c| c.pid)
@@ -236,6 +256,31 @@ impl Upstream {
             conn.stop().await;
         }
     }
+}
+
+/// The collisions `source` takes part in, as notes for it.
+fn duplicate_notes(
+    source: &str,
+    duplicates: &[toolgate_core::catalog::DuplicateName],
+) -> Vec<String> {
+    duplicates
+        .iter()
+        .filter_map(|d| {
+            if d.second == source {
+                Some(format!(
+                    "collision: {} `{}` left out: source `{}` serves that name already (the first configured source keeps it; set `namespace` or `tools.aliases`)",
+                    d.kind, d.name, d.first
+                ))
+            } else if d.first == source {
+                Some(format!(
+                    "collision: {} `{}` is also offered by source `{}`, which leaves it out",
+                    d.kind, d.name, d.second
+                ))
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// What the gateway declares to a server: the configured features (shared session), or what
@@ -280,12 +325,14 @@ impl Inner {
     fn publish(self: &Arc<Self>, available: bool) {
         let listing = self.listing.load_full();
         let keep = available || self.config.failure_mode == FailureMode::FailClosed;
-        let (contribution, warnings) = entries::contribution(self, &listing, keep);
-        for w in warnings {
+        let (contribution, mut warnings) = entries::contribution(self, &listing, keep);
+        let duplicates = self.assembly.publish(contribution);
+        warnings.extend(duplicate_notes(&self.name, &duplicates));
+        for w in &warnings {
             tracing::warn!(upstream = %self.name, "{w}");
         }
-        for d in self.assembly.publish(contribution) {
-            tracing::warn!(upstream = %self.name, "left out: {d}");
+        if keep {
+            *self.report.lock().unwrap_or_else(PoisonError::into_inner) = warnings;
         }
     }
 
