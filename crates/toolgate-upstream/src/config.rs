@@ -147,14 +147,38 @@ pub enum Transport {
         /// Requests in flight to this server at once (shared by every client).
         #[serde(default = "default_max_concurrent_requests")]
         max_concurrent_requests: usize,
-        /// A PEM file of extra CA certificates to trust (relative to the configuration file).
+        /// A PEM file of extra CA certificates to trust (relative to the configuration file);
+        /// shorthand for `tls.ca_file`.
         #[serde(default)]
         ca_file: Option<String>,
+        /// TLS settings for an `https` URL: extra CAs, a client certificate (mutual TLS),
+        /// the name to verify, and (for tests only) skipping verification.
+        #[serde(default)]
+        tls: TlsSettings,
         /// Which protocol era to speak: `auto` probes 2026-07-28 (`server/discover`) and falls
         /// back to `initialize`; `legacy` always initializes a session.
         #[serde(default)]
         protocol: ProtocolChoice,
     },
+}
+
+/// TLS settings of an HTTP upstream. Paths are relative to the configuration file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    /// A PEM file of CA certificates to trust besides the system's (e.g. a private CA).
+    pub ca_file: Option<String>,
+    /// A PEM file with the client certificate (and its chain) presented to the server
+    /// (mutual TLS); needs `client_key_file`.
+    pub client_cert_file: Option<String>,
+    /// A PEM file with the client certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub client_key_file: Option<String>,
+    /// The name the server's certificate is verified against (and sent as SNI) when the
+    /// URL holds an IP address, e.g. `mcp.internal` for `https://10.0.0.5:8443/mcp`.
+    pub server_name: Option<String>,
+    /// Accept any server certificate. Disables the protection TLS gives against an attacker
+    /// on the network: for tests only; logged as an error at every start.
+    pub insecure_skip_verify: bool,
 }
 
 fn default_inherit_env() -> Vec<String> {
@@ -399,14 +423,43 @@ impl McpSourceConfig {
                 "is empty: give the program that starts the server, e.g. `npx`".to_owned(),
             )),
             Transport::Stdio { .. } => {}
-            Transport::Http { url, headers, .. } => {
+            Transport::Http {
+                url,
+                headers,
+                ca_file,
+                tls,
+                ..
+            } => {
                 match url::Url::parse(url) {
-                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                        if tls.server_name.is_some()
+                            && !matches!(u.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)))
+                        {
+                            out.push((
+                                format!("{at}.transport.tls.server_name"),
+                                "needs an IP address in `url` (with a host name, the name in the URL is the one verified)"
+                                    .to_owned(),
+                            ));
+                        }
+                    }
                     _ => out.push((
                         format!("{at}.transport.url"),
                         "is not an absolute http(s) URL such as http://127.0.0.1:3000/mcp"
                             .to_owned(),
                     )),
+                }
+                if ca_file.is_some() && tls.ca_file.is_some() {
+                    out.push((
+                        format!("{at}.transport.ca_file"),
+                        "is set twice (also as tls.ca_file): keep one".to_owned(),
+                    ));
+                }
+                if tls.client_cert_file.is_some() != tls.client_key_file.is_some() {
+                    out.push((
+                        format!("{at}.transport.tls"),
+                        "`client_cert_file` and `client_key_file` go together: give both or neither"
+                            .to_owned(),
+                    ));
                 }
                 for (name, value) in headers {
                     if http::HeaderName::try_from(name.as_str()).is_err() {

@@ -1,6 +1,6 @@
 //! Connecting to an upstream server with rmcp's client side: starting a stdio server
 //! (`TokioChildProcess`) or opening a streamable HTTP session
-//! (`StreamableHttpClientTransport` over a shared, pooled `reqwest` client), and the
+//! (`StreamableHttpClientTransport` over the upstream's pooled client, `http_client.rs`), and the
 //! resulting [`Connection`]: the peer to send requests on, the routes of its in-flight
 //! requests, and how to stop it.
 //!
@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{Hub, UpstreamClient};
 use crate::config::{ProtocolChoice, Transport};
+use crate::http_client::HttpUpstream;
 use crate::routing::Routes;
 use crate::stdio::{ChildTransport, Fault};
 
@@ -93,7 +94,7 @@ pub(crate) enum ConnectError {
         /// The OS error.
         reason: String,
     },
-    /// The HTTP client could not be built (TLS settings).
+    /// No HTTP client for an HTTP upstream (a bug).
     #[error("{0}")]
     Client(String),
     /// The MCP handshake failed.
@@ -101,33 +102,12 @@ pub(crate) enum ConnectError {
     Handshake(String),
 }
 
-/// Shared by every HTTP upstream: one pooled client (keep-alive, HTTP/2 when offered).
-pub(crate) fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client, ConnectError> {
-    let mut builder = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .pool_idle_timeout(std::time::Duration::from_secs(90))
-        .connect_timeout(std::time::Duration::from_secs(10));
-    if let Some(path) = ca_file {
-        let pem = std::fs::read(path).map_err(|e| {
-            ConnectError::Client(format!("cannot read CA file {}: {e}", path.display()))
-        })?;
-        for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            ConnectError::Client(format!("CA file {} is not PEM: {e}", path.display()))
-        })? {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    builder
-        .build()
-        .map_err(|e| ConnectError::Client(format!("cannot build the HTTP client: {e}")))
-}
-
 /// What [`connect`] needs besides the hub: the transport (paths relative to `base_dir`),
 /// the shared HTTP client, the message cap and the shutdown grace.
 pub(crate) struct Target<'a> {
     pub(crate) transport: &'a Transport,
     pub(crate) base_dir: &'a Path,
-    pub(crate) http: Option<&'a reqwest::Client>,
+    pub(crate) http: Option<&'a HttpUpstream>,
     pub(crate) max_message_bytes: usize,
     pub(crate) shutdown_grace: std::time::Duration,
 }
@@ -211,7 +191,6 @@ pub(crate) async fn connect(
             (running, pid)
         }
         Transport::Http {
-            url,
             headers,
             bearer_token,
             max_concurrent_requests,
@@ -228,7 +207,12 @@ pub(crate) async fn connect(
                     custom.insert(n, v);
                 }
             }
-            let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
+            let Some(http) = http else {
+                return Err(ConnectError::Client(
+                    "no HTTP client was built for this upstream".to_owned(),
+                ));
+            };
+            let mut config = StreamableHttpClientTransportConfig::with_uri(http.url.as_str())
                 .custom_headers(custom)
                 .reinit_on_expired_session(true);
             config.max_concurrent_requests = (*max_concurrent_requests).max(1);
@@ -238,11 +222,7 @@ pub(crate) async fn connect(
             if let Some(token) = bearer_token {
                 config = config.auth_header(token.expose().to_owned());
             }
-            let client = match http {
-                Some(c) => c.clone(),
-                None => http_client(None)?,
-            };
-            let transport = StreamableHttpClientTransport::with_client(client, config);
+            let transport = StreamableHttpClientTransport::with_client(http.client.clone(), config);
             let lifecycle = match protocol {
                 ProtocolChoice::Auto => ClientLifecycleMode::Auto {
                     preferred_versions: vec![
@@ -256,7 +236,17 @@ pub(crate) async fn connect(
             let running = handler
                 .serve_with_lifecycle(transport, lifecycle)
                 .await
-                .map_err(|e| ConnectError::Handshake(e.to_string()))?;
+                .map_err(|e| {
+                    let mut text = e.to_string();
+                    // reqwest's reason (a certificate, a refused connection) is not in rmcp's
+                    // message.
+                    if http.url.starts_with("https:") && text.contains("error sending request") {
+                        text.push_str(
+                            " (for an https URL this is often TLS: is the server's certificate issued by a trusted CA (tls.ca_file) for this name (tls.server_name), and does the server require a client certificate (tls.client_cert_file)?)",
+                        );
+                    }
+                    ConnectError::Handshake(text)
+                })?;
             (running, None)
         }
     };

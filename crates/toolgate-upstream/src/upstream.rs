@@ -35,6 +35,7 @@ use crate::config::{FailureMode, McpSourceConfig, SessionModel, StartMode, Trans
 use crate::connect::{self, ConnectError, Connection};
 use crate::discovery::{self, Listing};
 use crate::entries;
+use crate::http_client::{self, HttpUpstream};
 use crate::metrics::UpstreamMetrics;
 use crate::uris::UriMap;
 
@@ -90,7 +91,7 @@ pub(crate) struct Inner {
     pub(crate) config: McpSourceConfig,
     base_dir: PathBuf,
     pub(crate) hub: Arc<Hub>,
-    http: Option<reqwest::Client>,
+    http: Option<HttpUpstream>,
     assembly: Arc<Assembly>,
     pub(crate) metrics: UpstreamMetrics,
     shared: ArcSwapOption<Connection>,
@@ -133,12 +134,15 @@ impl Upstream {
     ) -> Result<Self, SetupError> {
         let name: Arc<str> = Arc::from(config.name.as_str());
         let http = match &config.transport {
-            Transport::Http { ca_file, .. } => Some(
-                connect::http_client(ca_file.as_deref().map(|f| base_dir.join(f)).as_deref())
-                    .map_err(|e| SetupError {
+            Transport::Http {
+                url, ca_file, tls, ..
+            } => Some(
+                http_client::build(&config.name, url, ca_file.as_deref(), tls, base_dir).map_err(
+                    |reason| SetupError {
                         source_name: config.name.clone(),
-                        reason: e.to_string(),
-                    })?,
+                        reason,
+                    },
+                )?,
             ),
             Transport::Stdio { .. } => None,
         };
