@@ -144,6 +144,11 @@ pub enum Transport {
         /// A bearer token sent as `Authorization: Bearer <token>` (use `${VAR}`).
         #[serde(default)]
         bearer_token: Option<Secret>,
+        /// OAuth2 client credentials (RFC 6749 §4.4): a token is fetched from `token_url`,
+        /// cached until shortly before it expires and sent as `Authorization: Bearer`; a 401
+        /// makes the next request fetch a new one. Not with `bearer_token`.
+        #[serde(default)]
+        oauth2: Option<Box<OAuth2ClientCredentials>>,
         /// Requests in flight to this server at once (shared by every client).
         #[serde(default = "default_max_concurrent_requests")]
         max_concurrent_requests: usize,
@@ -154,12 +159,35 @@ pub enum Transport {
         /// TLS settings for an `https` URL: extra CAs, a client certificate (mutual TLS),
         /// the name to verify, and (for tests only) skipping verification.
         #[serde(default)]
-        tls: TlsSettings,
+        tls: Box<TlsSettings>,
         /// Which protocol era to speak: `auto` probes 2026-07-28 (`server/discover`) and falls
         /// back to `initialize`; `legacy` always initializes a session.
         #[serde(default)]
         protocol: ProtocolChoice,
     },
+}
+
+/// OAuth2 client credentials of an HTTP upstream (the token client of the OpenAPI sources'
+/// `oauth2_client_credentials`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2ClientCredentials {
+    /// The token endpoint, e.g. `https://auth.example.com/oauth/token`.
+    pub token_url: String,
+    /// `client_id`.
+    pub client_id: String,
+    /// `client_secret` (use `${VAR}`).
+    pub client_secret: Secret,
+    /// Scopes asked for (`scope`, space-separated on the wire).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The `audience` form field, for providers that want one.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// How the client id and secret are sent: `basic` (HTTP Basic, default) or `post` (in
+    /// the form).
+    #[serde(default)]
+    pub client_auth: toolgate_http::options::ClientAuthMethod,
 }
 
 /// TLS settings of an HTTP upstream. Paths are relative to the configuration file.
@@ -428,8 +456,27 @@ impl McpSourceConfig {
                 headers,
                 ca_file,
                 tls,
+                bearer_token,
+                oauth2,
                 ..
             } => {
+                if let Some(o) = oauth2 {
+                    if bearer_token.is_some() {
+                        out.push((
+                            format!("{at}.transport.oauth2"),
+                            "and `bearer_token` both set `Authorization`: keep one".to_owned(),
+                        ));
+                    }
+                    if !url::Url::parse(&o.token_url)
+                        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+                    {
+                        out.push((
+                            format!("{at}.transport.oauth2.token_url"),
+                            "is not an absolute http(s) URL such as https://auth.example.com/oauth/token"
+                                .to_owned(),
+                        ));
+                    }
+                }
                 match url::Url::parse(url) {
                     Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
                         if tls.server_name.is_some()

@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client::{Hub, UpstreamClient};
 use crate::config::{ProtocolChoice, Transport};
 use crate::http_client::HttpUpstream;
+use crate::oauth2::OAuth2Client;
 use crate::routing::Routes;
 use crate::stdio::{ChildTransport, Fault};
 
@@ -222,7 +223,6 @@ pub(crate) async fn connect(
             if let Some(token) = bearer_token {
                 config = config.auth_header(token.expose().to_owned());
             }
-            let transport = StreamableHttpClientTransport::with_client(http.client.clone(), config);
             let lifecycle = match protocol {
                 ProtocolChoice::Auto => ClientLifecycleMode::Auto {
                     preferred_versions: vec![
@@ -233,9 +233,22 @@ pub(crate) async fn connect(
                 },
                 ProtocolChoice::Legacy => ClientLifecycleMode::Initialize,
             };
-            let running = handler
-                .serve_with_lifecycle(transport, lifecycle)
-                .await
+            let served = match &http.tokens {
+                Some(tokens) => {
+                    let client = OAuth2Client {
+                        http: http.client.clone(),
+                        tokens: tokens.clone(),
+                    };
+                    let transport = StreamableHttpClientTransport::with_client(client, config);
+                    handler.serve_with_lifecycle(transport, lifecycle).await
+                }
+                None => {
+                    let transport =
+                        StreamableHttpClientTransport::with_client(http.client.clone(), config);
+                    handler.serve_with_lifecycle(transport, lifecycle).await
+                }
+            };
+            let running = served
                 .map_err(|e| {
                     let mut text = e.to_string();
                     // reqwest's reason (a certificate, a refused connection) is not in rmcp's

@@ -9,7 +9,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::TlsSettings;
+use std::sync::Arc;
+
+use toolgate_http::{ClientAuth, Grant, TokenSource};
+
+use crate::config::{OAuth2ClientCredentials, TlsSettings};
 
 /// The client and the URL to use for one HTTP upstream (the URL's host is the configured
 /// `tls.server_name`, resolved to the URL's IP address, when one is set).
@@ -17,6 +21,28 @@ use crate::config::TlsSettings;
 pub(crate) struct HttpUpstream {
     pub(crate) client: reqwest::Client,
     pub(crate) url: String,
+    /// Where its OAuth2 tokens come from, if it uses OAuth2.
+    pub(crate) tokens: Option<Arc<TokenSource>>,
+}
+
+/// The token source of `oauth2`.
+fn token_source(oauth2: &OAuth2ClientCredentials) -> Result<Arc<TokenSource>, String> {
+    let token_url = url::Url::parse(&oauth2.token_url)
+        .map_err(|e| format!("transport.oauth2.token_url is not a URL: {e}"))?;
+    Ok(Arc::new(TokenSource::new(
+        token_url,
+        Grant::ClientCredentials {
+            audience: oauth2.audience.clone(),
+        },
+        oauth2.scopes.clone(),
+        Some(ClientAuth {
+            id: oauth2.client_id.clone(),
+            secret: Some(toolgate_http::options::Secret::new(
+                oauth2.client_secret.expose(),
+            )),
+            method: oauth2.client_auth,
+        }),
+    )))
 }
 
 fn read(base_dir: &Path, file: &str, what: &str) -> Result<Vec<u8>, String> {
@@ -24,15 +50,17 @@ fn read(base_dir: &Path, file: &str, what: &str) -> Result<Vec<u8>, String> {
     std::fs::read(&path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
 }
 
-/// Builds the client for `url` with `tls` (and the older `ca_file` shorthand); files are
-/// relative to `base_dir`.
+/// Builds the client for `url` with `tls` (and the older `ca_file` shorthand) and `oauth2`;
+/// files are relative to `base_dir`.
 pub(crate) fn build(
     name: &str,
     url: &str,
     ca_file: Option<&str>,
     tls: &TlsSettings,
+    oauth2: Option<&OAuth2ClientCredentials>,
     base_dir: &Path,
 ) -> Result<HttpUpstream, String> {
+    let tokens = oauth2.map(token_source).transpose()?;
     let mut builder = reqwest::Client::builder()
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
@@ -84,5 +112,9 @@ pub(crate) fn build(
     let client = builder
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-    Ok(HttpUpstream { client, url })
+    Ok(HttpUpstream {
+        client,
+        url,
+        tokens,
+    })
 }

@@ -135,14 +135,24 @@ impl Upstream {
         let name: Arc<str> = Arc::from(config.name.as_str());
         let http = match &config.transport {
             Transport::Http {
-                url, ca_file, tls, ..
+                url,
+                ca_file,
+                tls,
+                oauth2,
+                ..
             } => Some(
-                http_client::build(&config.name, url, ca_file.as_deref(), tls, base_dir).map_err(
-                    |reason| SetupError {
-                        source_name: config.name.clone(),
-                        reason,
-                    },
-                )?,
+                http_client::build(
+                    &config.name,
+                    url,
+                    ca_file.as_deref(),
+                    tls,
+                    oauth2.as_deref(),
+                    base_dir,
+                )
+                .map_err(|reason| SetupError {
+                    source_name: config.name.clone(),
+                    reason,
+                })?,
             ),
             Transport::Stdio { .. } => None,
         };

@@ -29,7 +29,7 @@ use toolgate_core::error::ToolError;
 use toolgate_openapi::ir::{Operation, SecurityScheme};
 use url::Url;
 
-pub(crate) use oauth2::TokenSource;
+pub use oauth2::{ClientAuth, Grant, TokenSource};
 use schemes::{Placement, fit, placement, scheme_kind_str};
 
 use crate::options::BackendAuth;

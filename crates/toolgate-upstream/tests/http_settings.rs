@@ -1,8 +1,12 @@
-//! TLS settings of HTTP upstreams against a real rustls server (an rmcp streamable HTTP
-//! server behind tokio-rustls) with a CA, server and client certificates generated here
-//! (rcgen): an unknown CA is refused, `tls.ca_file` is trusted, a server that requires a
-//! client certificate gets it from `client_cert_file`/`client_key_file`, `server_name` is the
-//! name verified for an IP URL, and `insecure_skip_verify` skips verification.
+//! Settings of HTTP upstreams against real servers (rmcp streamable HTTP servers):
+//!
+//! - TLS, behind tokio-rustls with a CA, server and client certificates generated here
+//!   (rcgen): an unknown CA is refused, `tls.ca_file` is trusted, a server that requires a
+//!   client certificate gets it from `client_cert_file`/`client_key_file`, `server_name` is
+//!   the name verified for an IP URL, and `insecure_skip_verify` skips verification;
+//! - OAuth2 client credentials, with a token endpoint that checks the client's secret and a
+//!   server that accepts only the tokens it issued: one token serves the whole session, a
+//!   wrong secret is reported with the token endpoint and never echoed.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -264,4 +268,108 @@ fn bad_tls_settings_are_reported_with_their_path() {
 
 fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
+}
+
+/// A token endpoint (client `toolgate`, secret `s3cret`, HTTP Basic) and an MCP server that
+/// accepts only its tokens: the base URL and the number of tokens issued.
+async fn oauth2_servers() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::http::{HeaderMap, StatusCode};
+    use base64::Engine as _;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let issued = Arc::new(AtomicUsize::new(0));
+    let counter = issued.clone();
+    let token = move |headers: HeaderMap, body: String| {
+        let counter = counter.clone();
+        async move {
+            let basic = base64::engine::general_purpose::STANDARD.encode("toolgate:s3cret");
+            let authorized = headers
+                .get("authorization")
+                .is_some_and(|v| v.as_bytes() == format!("Basic {basic}").as_bytes());
+            if !authorized || !body.contains("grant_type=client_credentials") {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    axum::Json(serde_json::json!({"error": "invalid_client"})),
+                );
+            }
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({
+                    "access_token": format!("issued-token-{n}"),
+                    "token_type": "Bearer",
+                    "expires_in": 3600,
+                })),
+            )
+        }
+    };
+    let service = StreamableHttpService::new(
+        || Ok(Empty),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let guarded =
+        axum::Router::new()
+            .route_service("/mcp", service)
+            .layer(axum::middleware::from_fn(
+                |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                    let ok = request
+                        .headers()
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.starts_with("Bearer issued-token-"));
+                    if ok {
+                        next.run(request).await
+                    } else {
+                        axum::response::IntoResponse::into_response(StatusCode::UNAUTHORIZED)
+                    }
+                },
+            ));
+    let app = guarded.route("/token", axum::routing::post(token));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), issued)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth2_client_credentials_fetch_one_token_for_the_session() {
+    let dir = tempdir();
+    let (base, issued) = oauth2_servers().await;
+    let (phase, error) = start(
+        dir.path(),
+        serde_json::json!({"type": "http", "url": format!("{base}/mcp"), "oauth2": {
+            "token_url": format!("{base}/token"),
+            "client_id": "toolgate",
+            "client_secret": "s3cret",
+        }}),
+    )
+    .await;
+    assert_eq!(phase, Phase::Ready, "{error:?}");
+    // Discovery, initialize, the lists: all with the one cached token.
+    assert_eq!(issued.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // Without a token the server refuses.
+    let (phase, _) = start(
+        dir.path(),
+        serde_json::json!({"type": "http", "url": format!("{base}/mcp")}),
+    )
+    .await;
+    assert_eq!(phase, Phase::Down);
+
+    let (phase, error) = start(
+        dir.path(),
+        serde_json::json!({"type": "http", "url": format!("{base}/mcp"), "oauth2": {
+            "token_url": format!("{base}/token?tenant=x"),
+            "client_id": "toolgate",
+            "client_secret": "wrong-secret-value",
+        }}),
+    )
+    .await;
+    assert_eq!(phase, Phase::Down);
+    let error = error.unwrap();
+    assert!(
+        error.contains("cannot get an OAuth2 token") && error.contains(&format!("{base}/token")),
+        "{error}"
+    );
+    assert!(!error.contains("wrong-secret-value"), "{error}");
 }
