@@ -11,6 +11,9 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The curation vocabulary, shared by every kind of source (`toolgate_core::curation`).
+pub use toolgate_core::curation::{AnnotationOverride, ArgumentValues, Selection, ToolCuration};
+
 /// One upstream MCP server served through the gateway.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -375,63 +378,6 @@ pub struct RootConfig {
     pub name: Option<String>,
 }
 
-/// Which entries are served, by name (tools, prompts) or URI (resources).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct Selection {
-    /// Only entries matching one of these names or globs (`*`, `?`, `[a-z]`) are served;
-    /// empty = all. Matched against the server's own names.
-    pub allow: Vec<String>,
-    /// Entries matching one of these are never served (wins over `allow`).
-    pub deny: Vec<String>,
-}
-
-/// Which tools are served and how they are presented to clients.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct ToolCuration {
-    /// Only tools matching one of these names or globs are served; empty = all. Matched
-    /// against the server's own names.
-    pub allow: Vec<String>,
-    /// Tools matching one of these are never served (wins over `allow`).
-    pub deny: Vec<String>,
-    /// Served names by the server's name, replacing the namespaced name (still sanitized
-    /// and capped).
-    pub aliases: BTreeMap<String, String>,
-    /// Descriptions by the server's name, replacing the server's.
-    pub descriptions: BTreeMap<String, String>,
-    /// Argument values by the server's tool name. `fixed` values are always sent and hidden
-    /// from the model (e.g. a tenant id); `defaults` are sent when the model gives none and
-    /// hidden too.
-    pub arguments: BTreeMap<String, ArgumentValues>,
-    /// Annotation hints by the server's tool name, replacing the server's.
-    pub annotations: BTreeMap<String, AnnotationOverride>,
-}
-
-/// Hidden argument values of one tool.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct ArgumentValues {
-    /// Always sent, whatever the model passes; removed from the tool's input schema.
-    pub fixed: serde_json::Map<String, serde_json::Value>,
-    /// Sent when the model passes nothing for them; removed from the input schema.
-    pub defaults: serde_json::Map<String, serde_json::Value>,
-}
-
-/// Annotation hints replacing the server's.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct AnnotationOverride {
-    /// `readOnlyHint`.
-    pub read_only: Option<bool>,
-    /// `destructiveHint`.
-    pub destructive: Option<bool>,
-    /// `idempotentHint`.
-    pub idempotent: Option<bool>,
-    /// `openWorldHint`.
-    pub open_world: Option<bool>,
-}
-
 impl McpSourceConfig {
     /// The namespace of names: the configured one, else the source name; `None` for `""`.
     pub fn namespace(&self) -> Option<&str> {
@@ -525,21 +471,23 @@ impl McpSourceConfig {
                 }
             }
         }
-        for (field, list) in [
-            ("tools", [&self.tools.allow, &self.tools.deny]),
-            ("prompts", [&self.prompts.allow, &self.prompts.deny]),
-            ("resources", [&self.resources.allow, &self.resources.deny]),
+        for (field, selection) in [
+            (
+                "tools",
+                Selection {
+                    allow: self.tools.allow.clone(),
+                    deny: self.tools.deny.clone(),
+                },
+            ),
+            ("prompts", self.prompts.clone()),
+            ("resources", self.resources.clone()),
         ] {
-            for (kind, patterns) in ["allow", "deny"].iter().zip(list) {
-                for p in patterns {
-                    if let Err(e) = globset::Glob::new(p) {
-                        out.push((
-                            format!("{at}.{field}.{kind}"),
-                            format!("`{p}` is not a valid glob: {e}"),
-                        ));
-                    }
-                }
-            }
+            out.extend(toolgate_core::curation::glob_problems(
+                at,
+                field,
+                &selection.allow,
+                &selection.deny,
+            ));
         }
         if self.max_message_bytes < 1024 {
             out.push((

@@ -15,15 +15,13 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use globset::{Glob, GlobSet, GlobSetBuilder};
 use rmcp::model::{
     ArgumentInfo, CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest,
     CompleteRequest, CompleteRequestParams, CompleteResult, CompletionContext, GetPromptRequest,
     GetPromptRequestParams, GetPromptResult, JsonObject, ReadResourceRequest,
     ReadResourceRequestParams, Reference, ResourceContents, ServerResult, SubscribeRequest,
-    SubscribeRequestParams, Tool, UnsubscribeRequest, UnsubscribeRequestParams,
+    SubscribeRequestParams, UnsubscribeRequest, UnsubscribeRequestParams,
 };
-use serde_json::Value;
 use toolgate_core::catalog::{PrefixEntry, ResourceEntry, TemplateEntry};
 use toolgate_core::naming::Namer;
 use toolgate_core::uri_template::UriTemplate;
@@ -32,42 +30,9 @@ use toolgate_core::{
     SourceControl, SourceEntry, ToolEntry, ToolError, ToolErrorKind, ToolHandler,
 };
 
-use crate::config::{AnnotationOverride, ArgumentValues, Selection};
 use crate::discovery::Listing;
 use crate::upstream::{Inner, Phase};
-
-/// Allow/deny lists compiled once.
-struct Filter {
-    allow: Option<GlobSet>,
-    deny: GlobSet,
-}
-
-impl Filter {
-    fn new(allow: &[String], deny: &[String]) -> Filter {
-        fn set(patterns: &[String]) -> GlobSet {
-            let mut b = GlobSetBuilder::new();
-            for p in patterns {
-                // Checked when the configuration was loaded.
-                if let Ok(g) = Glob::new(p) {
-                    b.add(g);
-                }
-            }
-            b.build().unwrap_or_else(|_| GlobSet::empty())
-        }
-        Filter {
-            allow: (!allow.is_empty()).then(|| set(allow)),
-            deny: set(deny),
-        }
-    }
-
-    fn of(selection: &Selection) -> Filter {
-        Filter::new(&selection.allow, &selection.deny)
-    }
-
-    fn admits(&self, name: &str) -> bool {
-        self.allow.as_ref().is_none_or(|a| a.is_match(name)) && !self.deny.is_match(name)
-    }
-}
+use toolgate_core::curation::{ArgumentValues, Filter, curate_tool};
 
 /// A note when `served` is not `<ns>_<base>` as given: the server's name had characters
 /// outside the naming rules or was too long.
@@ -151,7 +116,7 @@ pub(crate) fn contribution(
             .get(&original)
             .cloned()
             .unwrap_or_default();
-        let served = curated_tool(
+        let served = curate_tool(
             tool,
             name,
             config.tools.descriptions.get(&original),
@@ -267,52 +232,6 @@ fn loosen(template: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// The tool as served: its name, and the curation applied (hidden arguments leave the input
-/// schema; descriptions and hints replaced).
-fn curated_tool(
-    tool: &Tool,
-    name: String,
-    description: Option<&String>,
-    hidden: &ArgumentValues,
-    annotations: Option<&AnnotationOverride>,
-) -> Tool {
-    let mut served = tool.clone();
-    served.name = name.into();
-    if let Some(d) = description {
-        served.description = Some(d.clone().into());
-    }
-    if !hidden.fixed.is_empty() || !hidden.defaults.is_empty() {
-        let mut schema = (*served.input_schema).clone();
-        let names: Vec<&String> = hidden.fixed.keys().chain(hidden.defaults.keys()).collect();
-        if let Some(Value::Object(props)) = schema.get_mut("properties") {
-            for n in &names {
-                props.remove(n.as_str());
-            }
-        }
-        if let Some(Value::Array(required)) = schema.get_mut("required") {
-            required.retain(|r| !r.as_str().is_some_and(|r| names.iter().any(|n| *n == r)));
-        }
-        served.input_schema = Arc::new(schema);
-    }
-    if let Some(o) = annotations {
-        let mut a = served.annotations.clone().unwrap_or_default();
-        if let Some(v) = o.read_only {
-            a.read_only_hint = Some(v);
-        }
-        if let Some(v) = o.destructive {
-            a.destructive_hint = Some(v);
-        }
-        if let Some(v) = o.idempotent {
-            a.idempotent_hint = Some(v);
-        }
-        if let Some(v) = o.open_world {
-            a.open_world_hint = Some(v);
-        }
-        served.annotations = Some(a);
-    }
-    served
 }
 
 fn unexpected(name: &str, what: &str) -> ToolError {
