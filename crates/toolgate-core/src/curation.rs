@@ -3,7 +3,8 @@
 //! default argument values, annotation hints). These types are part of toolgate's YAML
 //! configuration (`deny_unknown_fields`, `JsonSchema`; their `///` docs are the user
 //! reference); [`Filter`] and [`curate_tool`] apply them. Used by upstream MCP sources
-//! (`toolgate-upstream`); OpenAPI sources have their own options so far (`compile.*`).
+//! (`toolgate-upstream`) and by OpenAPI sources (`tools:`, applied in `toolgate::sources`,
+//! all but `arguments`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

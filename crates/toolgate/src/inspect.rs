@@ -62,6 +62,7 @@ pub async fn run(args: InspectArgs) -> Result<ExitCode, Failure> {
                             ..Default::default()
                         },
                         backend: Default::default(),
+                        tools: Default::default(),
                     })
                 })
                 .collect();

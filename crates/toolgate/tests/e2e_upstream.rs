@@ -366,3 +366,71 @@ async fn an_upstream_killed_mid_call_fails_with_its_name_restarts_and_spares_the
         assert!(!alive, "process {p} still exists after stop");
     }
 }
+
+/// One curation vocabulary: an OpenAPI source (the Todo API) takes the MCP sources' `tools`
+/// options (allow/deny globs, aliases, descriptions, annotations), and refuses `arguments`
+/// with the option's path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_curation_vocabulary_applies_to_openapi_sources() {
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_addr = api.local_addr().unwrap();
+    tokio::spawn(todo_api::serve(api));
+    let mut config = common::todo_config(api_addr, Default::default());
+    common::openapi(&mut config.sources[0]).tools = serde_json::from_value(json!({
+        "allow": ["*_user*", "*_task"],
+        "deny": ["delete_*"],
+        "aliases": {"create_user": "add_user"},
+        "descriptions": {"list_users": "Everyone who has an account."},
+        "annotations": {"get_task": {"read_only": false, "open_world": false}},
+    }))
+    .unwrap();
+    let (url, _watched) = common::serve_config_with_gateway(config).await;
+    let client = ().serve(StreamableHttpClientTransport::from_uri(url)).await.unwrap();
+    let tools = client.list_all_tools().await.unwrap();
+    let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "add_user",
+            "complete_task",
+            "create_task",
+            "get_task",
+            "get_user",
+            "list_users",
+            "update_task"
+        ],
+        "allow and deny on the compiled names; the alias replaces the name"
+    );
+    let list_users = tools.iter().find(|t| t.name == "list_users").unwrap();
+    assert_eq!(
+        list_users.description.as_deref(),
+        Some("Everyone who has an account.")
+    );
+    let get_task = tools.iter().find(|t| t.name == "get_task").unwrap();
+    let a = get_task.annotations.as_ref().unwrap();
+    assert_eq!(
+        (a.read_only_hint, a.open_world_hint),
+        (Some(false), Some(false))
+    );
+    let user = client
+        .call_tool(
+            CallToolRequestParams::new("add_user").with_arguments(
+                json!({"name": "Ada", "email": "ada@example.com"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_ne!(user.is_error, Some(true), "{user:?}");
+
+    let text = r#"{"sources": [{"name": "todo", "spec": "x.json", "tools": {"arguments": {"create_user": {"fixed": {"org": 1}}}, "deny": ["[z-a]"]}}]}"#;
+    let error = format!(
+        "{:?}",
+        toolgate::config::load(text, "<test>", &Default::default()).err()
+    );
+    assert!(error.contains("sources[0].tools.arguments"), "{error}");
+    assert!(error.contains("sources[0].tools.deny"), "{error}");
+}
