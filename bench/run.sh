@@ -12,6 +12,9 @@
 #   BENCH_SESSIONS      idle sessions to open (default 1000)
 #   BENCH_SKIP_FASTMCP  1 = leave FastMCP out (no Python venv needed)
 #   BENCH_SKIP_GITHUB   1 = leave the GitHub-spec start-up runs out (no npm needed)
+#   BENCH_SKIP_UPSTREAM 1 = leave the upstream MCP server runs out (issue 17: `tools/call echo`
+#                       on bench-servers' echo MCP server, direct vs through toolgate as an
+#                       HTTP and a stdio upstream, and FastMCP's proxy on the same upstream)
 #   CARGO_TARGET_DIR    build directory (default target-bench)
 #
 # Everything runs on loopback on this machine: the load generator, the backend and the
@@ -266,6 +269,62 @@ if [[ "${BENCH_SKIP_FASTMCP:-0}" != 1 ]]; then
     done
 fi
 stop "$BACKEND_PID"
+
+###############################################################################
+# Upstream MCP servers (issue 17): `tools/call echo` on the echo MCP server directly, through
+# toolgate with it as an HTTP upstream and as a stdio upstream (namespace "" so the tool
+# keeps its name), and through FastMCP's proxy in front of the same HTTP upstream.
+if [[ "${BENCH_SKIP_UPSTREAM:-0}" != 1 ]]; then
+    start echo_upstream "$BIN/bench-servers" echo-mcp --http 127.0.0.1:0
+    echo_pid=$LAST_PID
+    ECHO_URL="$(wait_line "$TMP/echo_upstream.out" 's/^MCP endpoint: //p' 10)"
+    for c in $CONCURRENCY; do
+        load "upstream_direct_c$c" --url "$ECHO_URL" --mode stateless --tool echo \
+            --args "$ITEM_ARGS" --concurrency "$c" "${RUN[@]}" --server-pid "$echo_pid"
+    done
+    cat >"$TMP/upstream-http.yaml" <<YAML
+sources:
+  - name: echo
+    kind: mcp
+    namespace: ""
+    transport: { type: http, url: "$ECHO_URL" }
+YAML
+    cat >"$TMP/upstream-stdio.yaml" <<YAML
+sources:
+  - name: echo
+    kind: mcp
+    namespace: ""
+    transport: { type: stdio, command: "$BIN/bench-servers", args: [echo-mcp, --stdio] }
+YAML
+    for kind in http stdio; do
+        TOOLGATE_HTTP__SESSION_MODE=stateless start "toolgate_upstream_$kind" \
+            "$TG" serve --config "$TMP/upstream-$kind.yaml" --http 127.0.0.1:0
+        pid=$LAST_PID
+        url="$(wait_line "$TMP/toolgate_upstream_$kind.out" 's/^toolgate: serving .* tools at //p' 30)"
+        for c in $CONCURRENCY; do
+            load "toolgate_upstream_${kind}_c$c" --url "$url" --mode stateless --tool echo \
+                --args "$ITEM_ARGS" --concurrency "$c" "${RUN[@]}" --server-pid "$pid"
+        done
+        stop "$pid"
+    done
+    if [[ "${BENCH_SKIP_FASTMCP:-0}" != 1 ]]; then
+        port="$(free_port)"
+        start fastmcp_proxy "$PY" "$ROOT/bench/fastmcp_proxy.py" --upstream "$ECHO_URL" \
+            --http "127.0.0.1:$port"
+        pid=$LAST_PID
+        url="http://127.0.0.1:$port/mcp"
+        for _ in $(seq 1 200); do
+            curl -s -o /dev/null "$url" && break
+            sleep 0.1
+        done
+        for c in $CONCURRENCY; do
+            load "fastmcp_proxy_c$c" --url "$url" --mode stateless --tool echo \
+                --args "$ITEM_ARGS" --concurrency "$c" "${RUN[@]}" --server-pid "$pid"
+        done
+        stop "$pid"
+    fi
+    stop "$echo_pid"
+fi
 
 ###############################################################################
 # Start-up and memory on GitHub's REST API description.

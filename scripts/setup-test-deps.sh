@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests need into target/e2e (never into the system):
-#   - a Python venv with the official MCP SDK client and both FastAPI examples' requirements
+#   - a Python venv with the official MCP SDK client, the PyPI MCP server mcp-server-time, and both FastAPI examples' requirements
 #     (examples/fastapi-todo and examples/fastapi-pg; their pins agree, so one venv serves both);
 #   - a second venv with FastMCP 4.1.6, the third-party server `toolgate bench` is tested on
 #     (bench/setup_fastmcp.sh; its dependencies conflict with the first venv's pins);

@@ -1,7 +1,9 @@
 """Drives toolgate in front of the reference MCP server `server-everything` (an upstream, source
-`everything`) with the official Python SDK client, and checks what passes through: namespaced
-tools, a call, progress, sampling routed back to this client, resources, prompts.
-Usage: upstream_client_check.py URL. Prints `ok` and exits 0 when every check holds."""
+`everything`, over stdio or streamable HTTP) with the official Python SDK client, and checks
+what passes through: namespaced tools, a call, progress, sampling and elicitation routed back
+to this client, resources, prompts. With `--time`, also the PyPI server `mcp-server-time`
+(source `time`). Usage: upstream_client_check.py URL [--time]. Prints `ok` and exits 0 when
+every check holds."""
 import asyncio
 import sys
 
@@ -9,8 +11,13 @@ from mcp import Client
 import mcp.types as types
 
 
-async def main(url: str) -> None:
+async def main(url: str, time: bool) -> None:
     sampled = []
+    elicited = []
+
+    async def elicitation(context, params):
+        elicited.append(params)
+        return types.ElicitResult(action="accept", content={"name": "Ada Lovelace"})
 
     async def sampling(context, params):
         sampled.append(params)
@@ -21,10 +28,12 @@ async def main(url: str) -> None:
             stop_reason="endTurn",
         )
 
-    async with Client(url, mode="legacy", sampling_callback=sampling) as c:
+    async with Client(
+        url, mode="legacy", sampling_callback=sampling, elicitation_callback=elicitation
+    ) as c:
         names = [t.name for t in (await c.list_tools()).tools]
         assert "everything_echo" in names, names
-        assert all(n.startswith("everything_") for n in names), names
+        assert all(n.startswith(("everything_", "time_")) for n in names), names
 
         r = await c.call_tool("everything_echo", {"message": "hi"})
         assert not r.is_error and r.content[0].text == "Echo: hi", r
@@ -46,6 +55,10 @@ async def main(url: str) -> None:
         assert sampled, "the upstream's sampling request never reached this client"
         assert "sampled by the test client" in str(r.content), r
 
+        r = await c.call_tool("everything_trigger-elicitation-request", {})
+        assert elicited, "the upstream's elicitation request never reached this client"
+        assert "Ada Lovelace" in str(r.content), r
+
         resources = (await c.list_resources()).resources
         assert resources and all(x.uri.startswith("everything+") for x in resources), resources
         read = await c.read_resource(resources[0].uri)
@@ -55,7 +68,15 @@ async def main(url: str) -> None:
         assert "everything_simple-prompt" in prompts, prompts
         got = await c.get_prompt("everything_simple-prompt")
         assert got.messages, got
+
+        if time:
+            assert "time_get_current_time" in names, names
+            r = await c.call_tool(
+                "time_convert_time",
+                {"source_timezone": "Europe/Paris", "time": "12:00", "target_timezone": "Asia/Tokyo"},
+            )
+            assert not r.is_error and "Asia/Tokyo" in r.content[0].text, r
     print("ok")
 
 
-asyncio.run(main(sys.argv[1]))
+asyncio.run(main(sys.argv[1], "--time" in sys.argv[2:]))

@@ -75,6 +75,8 @@ pub struct Assembly {
     page_size: Option<usize>,
     contributions: Mutex<Vec<Contribution>>,
     changes: broadcast::Sender<ListsChanged>,
+    /// The entries the last build left out because their names were taken.
+    duplicates: Mutex<Vec<DuplicateName>>,
 }
 
 impl Assembly {
@@ -86,12 +88,22 @@ impl Assembly {
             page_size,
             contributions: Mutex::new(Vec::new()),
             changes,
+            duplicates: Mutex::default(),
         })
     }
 
     /// The catalog this assembly publishes.
     pub fn catalog(&self) -> &SharedCatalog {
         &self.catalog
+    }
+
+    /// The entries the current catalog leaves out because another source took their names
+    /// first (the same list [`Assembly::publish`] returned last).
+    pub fn duplicates(&self) -> Vec<DuplicateName> {
+        self.duplicates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Tells which lists change on every later swap.
@@ -129,6 +141,10 @@ impl Assembly {
         };
         let (catalog, dropped) = build(&all, self.page_size);
         self.catalog.store(Arc::new(catalog));
+        *self
+            .duplicates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = dropped.clone();
         drop(all);
         if changed.any() {
             // No subscriber is not an error.

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod catalog;
 pub mod client;
 pub mod context;
+pub mod curation;
 pub mod error;
 pub mod handler;
 pub mod naming;

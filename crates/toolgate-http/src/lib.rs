@@ -26,6 +26,9 @@ mod response;
 mod serialize;
 mod validate;
 
+/// The OAuth2 token client (grants, cache, refresh, backoff), also used by upstream MCP
+/// servers behind the gateway (`toolgate-upstream`).
+pub use auth::{ClientAuth, Grant, TokenSource};
 pub use backend::{HttpBackend, HttpConfigError};
 pub use client::ProxyEnv;
 pub use options::{

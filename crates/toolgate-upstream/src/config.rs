@@ -11,6 +11,9 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The curation vocabulary, shared by every kind of source (`toolgate_core::curation`).
+pub use toolgate_core::curation::{AnnotationOverride, ArgumentValues, Selection, ToolCuration};
+
 /// One upstream MCP server served through the gateway.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +52,12 @@ pub struct McpSourceConfig {
     /// Timeouts.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// Largest message accepted from the server, in bytes (one stdio line, one SSE event;
+    /// JSON bodies over HTTP are capped at 16 MiB by the client). A stdio server that sends
+    /// more has its session closed (requests in flight fail with a message naming it and
+    /// the cap) and is restarted.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
     /// Restarts after the server dies or the connection is lost.
     #[serde(default)]
     pub restart: Restart,
@@ -86,6 +95,9 @@ pub struct McpSourceConfig {
 
 fn default_max_client_sessions() -> usize {
     16
+}
+fn default_max_message_bytes() -> usize {
+    16 * 1024 * 1024
 }
 fn default_max_name_length() -> usize {
     64
@@ -135,17 +147,69 @@ pub enum Transport {
         /// A bearer token sent as `Authorization: Bearer <token>` (use `${VAR}`).
         #[serde(default)]
         bearer_token: Option<Secret>,
+        /// OAuth2 client credentials (RFC 6749 §4.4): a token is fetched from `token_url`,
+        /// cached until shortly before it expires and sent as `Authorization: Bearer`; a 401
+        /// makes the next request fetch a new one. Not with `bearer_token`.
+        #[serde(default)]
+        oauth2: Option<Box<OAuth2ClientCredentials>>,
         /// Requests in flight to this server at once (shared by every client).
         #[serde(default = "default_max_concurrent_requests")]
         max_concurrent_requests: usize,
-        /// A PEM file of extra CA certificates to trust (relative to the configuration file).
+        /// A PEM file of extra CA certificates to trust (relative to the configuration file);
+        /// shorthand for `tls.ca_file`.
         #[serde(default)]
         ca_file: Option<String>,
+        /// TLS settings for an `https` URL: extra CAs, a client certificate (mutual TLS),
+        /// the name to verify, and (for tests only) skipping verification.
+        #[serde(default)]
+        tls: Box<TlsSettings>,
         /// Which protocol era to speak: `auto` probes 2026-07-28 (`server/discover`) and falls
         /// back to `initialize`; `legacy` always initializes a session.
         #[serde(default)]
         protocol: ProtocolChoice,
     },
+}
+
+/// OAuth2 client credentials of an HTTP upstream (the token client of the OpenAPI sources'
+/// `oauth2_client_credentials`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2ClientCredentials {
+    /// The token endpoint, e.g. `https://auth.example.com/oauth/token`.
+    pub token_url: String,
+    /// `client_id`.
+    pub client_id: String,
+    /// `client_secret` (use `${VAR}`).
+    pub client_secret: Secret,
+    /// Scopes asked for (`scope`, space-separated on the wire).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The `audience` form field, for providers that want one.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// How the client id and secret are sent: `basic` (HTTP Basic, default) or `post` (in
+    /// the form).
+    #[serde(default)]
+    pub client_auth: toolgate_http::options::ClientAuthMethod,
+}
+
+/// TLS settings of an HTTP upstream. Paths are relative to the configuration file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    /// A PEM file of CA certificates to trust besides the system's (e.g. a private CA).
+    pub ca_file: Option<String>,
+    /// A PEM file with the client certificate (and its chain) presented to the server
+    /// (mutual TLS); needs `client_key_file`.
+    pub client_cert_file: Option<String>,
+    /// A PEM file with the client certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub client_key_file: Option<String>,
+    /// The name the server's certificate is verified against (and sent as SNI) when the
+    /// URL holds an IP address, e.g. `mcp.internal` for `https://10.0.0.5:8443/mcp`.
+    pub server_name: Option<String>,
+    /// Accept any server certificate. Disables the protection TLS gives against an attacker
+    /// on the network: for tests only; logged as an error at every start.
+    pub insecure_skip_verify: bool,
 }
 
 fn default_inherit_env() -> Vec<String> {
@@ -314,63 +378,6 @@ pub struct RootConfig {
     pub name: Option<String>,
 }
 
-/// Which entries are served, by name (tools, prompts) or URI (resources).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct Selection {
-    /// Only entries matching one of these names or globs (`*`, `?`, `[a-z]`) are served;
-    /// empty = all. Matched against the server's own names.
-    pub allow: Vec<String>,
-    /// Entries matching one of these are never served (wins over `allow`).
-    pub deny: Vec<String>,
-}
-
-/// Which tools are served and how they are presented to clients.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct ToolCuration {
-    /// Only tools matching one of these names or globs are served; empty = all. Matched
-    /// against the server's own names.
-    pub allow: Vec<String>,
-    /// Tools matching one of these are never served (wins over `allow`).
-    pub deny: Vec<String>,
-    /// Served names by the server's name, replacing the namespaced name (still sanitized
-    /// and capped).
-    pub aliases: BTreeMap<String, String>,
-    /// Descriptions by the server's name, replacing the server's.
-    pub descriptions: BTreeMap<String, String>,
-    /// Argument values by the server's tool name. `fixed` values are always sent and hidden
-    /// from the model (e.g. a tenant id); `defaults` are sent when the model gives none and
-    /// hidden too.
-    pub arguments: BTreeMap<String, ArgumentValues>,
-    /// Annotation hints by the server's tool name, replacing the server's.
-    pub annotations: BTreeMap<String, AnnotationOverride>,
-}
-
-/// Hidden argument values of one tool.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct ArgumentValues {
-    /// Always sent, whatever the model passes; removed from the tool's input schema.
-    pub fixed: serde_json::Map<String, serde_json::Value>,
-    /// Sent when the model passes nothing for them; removed from the input schema.
-    pub defaults: serde_json::Map<String, serde_json::Value>,
-}
-
-/// Annotation hints replacing the server's.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct AnnotationOverride {
-    /// `readOnlyHint`.
-    pub read_only: Option<bool>,
-    /// `destructiveHint`.
-    pub destructive: Option<bool>,
-    /// `idempotentHint`.
-    pub idempotent: Option<bool>,
-    /// `openWorldHint`.
-    pub open_world: Option<bool>,
-}
-
 impl McpSourceConfig {
     /// The namespace of names: the configured one, else the source name; `None` for `""`.
     pub fn namespace(&self) -> Option<&str> {
@@ -390,14 +397,62 @@ impl McpSourceConfig {
                 "is empty: give the program that starts the server, e.g. `npx`".to_owned(),
             )),
             Transport::Stdio { .. } => {}
-            Transport::Http { url, headers, .. } => {
+            Transport::Http {
+                url,
+                headers,
+                ca_file,
+                tls,
+                bearer_token,
+                oauth2,
+                ..
+            } => {
+                if let Some(o) = oauth2 {
+                    if bearer_token.is_some() {
+                        out.push((
+                            format!("{at}.transport.oauth2"),
+                            "and `bearer_token` both set `Authorization`: keep one".to_owned(),
+                        ));
+                    }
+                    if !url::Url::parse(&o.token_url)
+                        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+                    {
+                        out.push((
+                            format!("{at}.transport.oauth2.token_url"),
+                            "is not an absolute http(s) URL such as https://auth.example.com/oauth/token"
+                                .to_owned(),
+                        ));
+                    }
+                }
                 match url::Url::parse(url) {
-                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                        if tls.server_name.is_some()
+                            && !matches!(u.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)))
+                        {
+                            out.push((
+                                format!("{at}.transport.tls.server_name"),
+                                "needs an IP address in `url` (with a host name, the name in the URL is the one verified)"
+                                    .to_owned(),
+                            ));
+                        }
+                    }
                     _ => out.push((
                         format!("{at}.transport.url"),
                         "is not an absolute http(s) URL such as http://127.0.0.1:3000/mcp"
                             .to_owned(),
                     )),
+                }
+                if ca_file.is_some() && tls.ca_file.is_some() {
+                    out.push((
+                        format!("{at}.transport.ca_file"),
+                        "is set twice (also as tls.ca_file): keep one".to_owned(),
+                    ));
+                }
+                if tls.client_cert_file.is_some() != tls.client_key_file.is_some() {
+                    out.push((
+                        format!("{at}.transport.tls"),
+                        "`client_cert_file` and `client_key_file` go together: give both or neither"
+                            .to_owned(),
+                    ));
                 }
                 for (name, value) in headers {
                     if http::HeaderName::try_from(name.as_str()).is_err() {
@@ -416,21 +471,29 @@ impl McpSourceConfig {
                 }
             }
         }
-        for (field, list) in [
-            ("tools", [&self.tools.allow, &self.tools.deny]),
-            ("prompts", [&self.prompts.allow, &self.prompts.deny]),
-            ("resources", [&self.resources.allow, &self.resources.deny]),
+        for (field, selection) in [
+            (
+                "tools",
+                Selection {
+                    allow: self.tools.allow.clone(),
+                    deny: self.tools.deny.clone(),
+                },
+            ),
+            ("prompts", self.prompts.clone()),
+            ("resources", self.resources.clone()),
         ] {
-            for (kind, patterns) in ["allow", "deny"].iter().zip(list) {
-                for p in patterns {
-                    if let Err(e) = globset::Glob::new(p) {
-                        out.push((
-                            format!("{at}.{field}.{kind}"),
-                            format!("`{p}` is not a valid glob: {e}"),
-                        ));
-                    }
-                }
-            }
+            out.extend(toolgate_core::curation::glob_problems(
+                at,
+                field,
+                &selection.allow,
+                &selection.deny,
+            ));
+        }
+        if self.max_message_bytes < 1024 {
+            out.push((
+                format!("{at}.max_message_bytes"),
+                "must be at least 1024".to_owned(),
+            ));
         }
         if self.max_name_length < 8 {
             out.push((

@@ -1,6 +1,6 @@
 //! Connecting to an upstream server with rmcp's client side: starting a stdio server
 //! (`TokioChildProcess`) or opening a streamable HTTP session
-//! (`StreamableHttpClientTransport` over a shared, pooled `reqwest` client), and the
+//! (`StreamableHttpClientTransport` over the upstream's pooled client, `http_client.rs`), and the
 //! resulting [`Connection`]: the peer to send requests on, the routes of its in-flight
 //! requests, and how to stop it.
 //!
@@ -22,15 +22,18 @@ use rmcp::model::{ClientConfig as ClientInfo, ServerCapabilities};
 use rmcp::service::{
     ClientCacheConfig, ClientLifecycleMode, ClientServiceExt as _, RunningServiceCancellationToken,
 };
+use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{Peer, RoleClient, ServiceExt as _};
 use tokio::io::AsyncBufReadExt as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{Hub, UpstreamClient};
 use crate::config::{ProtocolChoice, Transport};
+use crate::http_client::HttpUpstream;
+use crate::oauth2::OAuth2Client;
 use crate::routing::Routes;
+use crate::stdio::{ChildTransport, Fault};
 
 /// One live MCP session with an upstream server.
 pub(crate) struct Connection {
@@ -40,6 +43,8 @@ pub(crate) struct Connection {
     pub(crate) capabilities: ServerCapabilities,
     /// The server's process id (stdio).
     pub(crate) pid: Option<u32>,
+    /// Why the gateway ended the session, if it did (a message over the cap).
+    pub(crate) fault: Arc<Fault>,
     stop: Mutex<Option<RunningServiceCancellationToken>>,
     ended: CancellationToken,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -90,7 +95,7 @@ pub(crate) enum ConnectError {
         /// The OS error.
         reason: String,
     },
-    /// The HTTP client could not be built (TLS settings).
+    /// No HTTP client for an HTTP upstream (a bug).
     #[error("{0}")]
     Client(String),
     /// The MCP handshake failed.
@@ -98,36 +103,30 @@ pub(crate) enum ConnectError {
     Handshake(String),
 }
 
-/// Shared by every HTTP upstream: one pooled client (keep-alive, HTTP/2 when offered).
-pub(crate) fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client, ConnectError> {
-    let mut builder = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .pool_idle_timeout(std::time::Duration::from_secs(90))
-        .connect_timeout(std::time::Duration::from_secs(10));
-    if let Some(path) = ca_file {
-        let pem = std::fs::read(path).map_err(|e| {
-            ConnectError::Client(format!("cannot read CA file {}: {e}", path.display()))
-        })?;
-        for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            ConnectError::Client(format!("CA file {} is not PEM: {e}", path.display()))
-        })? {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    builder
-        .build()
-        .map_err(|e| ConnectError::Client(format!("cannot build the HTTP client: {e}")))
+/// What [`connect`] needs besides the hub: the transport (paths relative to `base_dir`),
+/// the shared HTTP client, the message cap and the shutdown grace.
+pub(crate) struct Target<'a> {
+    pub(crate) transport: &'a Transport,
+    pub(crate) base_dir: &'a Path,
+    pub(crate) http: Option<&'a HttpUpstream>,
+    pub(crate) max_message_bytes: usize,
+    pub(crate) shutdown_grace: std::time::Duration,
 }
 
-/// Connects to the server of `transport` (paths relative to `base_dir`), as a client
-/// declaring `info`.
+/// Connects to the server of `target`, as a client declaring `info`.
 pub(crate) async fn connect(
     hub: Arc<Hub>,
-    transport: &Transport,
-    base_dir: &Path,
+    target: Target<'_>,
     info: ClientInfo,
-    http: Option<&reqwest::Client>,
 ) -> Result<Arc<Connection>, ConnectError> {
+    let Target {
+        transport,
+        base_dir,
+        http,
+        max_message_bytes,
+        shutdown_grace,
+    } = target;
+    let fault = Arc::new(Fault::default());
     let routes = Arc::new(Routes::default());
     let handler = UpstreamClient {
         hub: hub.clone(),
@@ -165,17 +164,27 @@ pub(crate) async fn connect(
             }
             let mut wrap = CommandWrap::from(cmd);
             wrap.wrap(ProcessGroup::leader());
-            let (process, stderr) = TokioChildProcess::builder(wrap)
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|e| ConnectError::Spawn {
-                    command: command.clone(),
-                    reason: e.to_string(),
-                })?;
-            let pid = process.id();
-            if let Some(stderr) = stderr {
+            wrap.command_mut()
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let spawn_error = |e: std::io::Error| ConnectError::Spawn {
+                command: command.clone(),
+                reason: e.to_string(),
+            };
+            let mut child = wrap.spawn().map_err(spawn_error)?;
+            let pid = child.id();
+            if let Some(stderr) = child.inner_mut().stderr().take() {
                 tokio::spawn(log_stderr(hub.name.clone(), stderr));
             }
+            let process = ChildTransport::new(
+                child,
+                hub.name.clone(),
+                max_message_bytes,
+                shutdown_grace,
+                fault.clone(),
+            )
+            .map_err(spawn_error)?;
             let running = handler
                 .serve(process)
                 .await
@@ -183,7 +192,6 @@ pub(crate) async fn connect(
             (running, pid)
         }
         Transport::Http {
-            url,
             headers,
             bearer_token,
             max_concurrent_requests,
@@ -200,18 +208,21 @@ pub(crate) async fn connect(
                     custom.insert(n, v);
                 }
             }
-            let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
+            let Some(http) = http else {
+                return Err(ConnectError::Client(
+                    "no HTTP client was built for this upstream".to_owned(),
+                ));
+            };
+            let mut config = StreamableHttpClientTransportConfig::with_uri(http.url.as_str())
                 .custom_headers(custom)
                 .reinit_on_expired_session(true);
             config.max_concurrent_requests = (*max_concurrent_requests).max(1);
+            // JSON answers are capped by rmcp (MAX_JSON_RESPONSE_SIZE); events of an SSE
+            // answer here.
+            config.max_sse_event_size = max_message_bytes;
             if let Some(token) = bearer_token {
                 config = config.auth_header(token.expose().to_owned());
             }
-            let client = match http {
-                Some(c) => c.clone(),
-                None => http_client(None)?,
-            };
-            let transport = StreamableHttpClientTransport::with_client(client, config);
             let lifecycle = match protocol {
                 ProtocolChoice::Auto => ClientLifecycleMode::Auto {
                     preferred_versions: vec![
@@ -222,10 +233,33 @@ pub(crate) async fn connect(
                 },
                 ProtocolChoice::Legacy => ClientLifecycleMode::Initialize,
             };
-            let running = handler
-                .serve_with_lifecycle(transport, lifecycle)
-                .await
-                .map_err(|e| ConnectError::Handshake(e.to_string()))?;
+            let served = match &http.tokens {
+                Some(tokens) => {
+                    let client = OAuth2Client {
+                        http: http.client.clone(),
+                        tokens: tokens.clone(),
+                    };
+                    let transport = StreamableHttpClientTransport::with_client(client, config);
+                    handler.serve_with_lifecycle(transport, lifecycle).await
+                }
+                None => {
+                    let transport =
+                        StreamableHttpClientTransport::with_client(http.client.clone(), config);
+                    handler.serve_with_lifecycle(transport, lifecycle).await
+                }
+            };
+            let running = served
+                .map_err(|e| {
+                    let mut text = e.to_string();
+                    // reqwest's reason (a certificate, a refused connection) is not in rmcp's
+                    // message.
+                    if http.url.starts_with("https:") && text.contains("error sending request") {
+                        text.push_str(
+                            " (for an https URL this is often TLS: is the server's certificate issued by a trusted CA (tls.ca_file) for this name (tls.server_name), and does the server require a client certificate (tls.client_cert_file)?)",
+                        );
+                    }
+                    ConnectError::Handshake(text)
+                })?;
             (running, None)
         }
     };
@@ -254,6 +288,7 @@ pub(crate) async fn connect(
         routes,
         capabilities,
         pid,
+        fault,
         stop: Mutex::new(Some(stop)),
         ended,
         task: Mutex::new(Some(task)),

@@ -15,15 +15,13 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use globset::{Glob, GlobSet, GlobSetBuilder};
 use rmcp::model::{
     ArgumentInfo, CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest,
     CompleteRequest, CompleteRequestParams, CompleteResult, CompletionContext, GetPromptRequest,
     GetPromptRequestParams, GetPromptResult, JsonObject, ReadResourceRequest,
     ReadResourceRequestParams, Reference, ResourceContents, ServerResult, SubscribeRequest,
-    SubscribeRequestParams, Tool, UnsubscribeRequest, UnsubscribeRequestParams,
+    SubscribeRequestParams, UnsubscribeRequest, UnsubscribeRequestParams,
 };
-use serde_json::Value;
 use toolgate_core::catalog::{PrefixEntry, ResourceEntry, TemplateEntry};
 use toolgate_core::naming::Namer;
 use toolgate_core::uri_template::UriTemplate;
@@ -32,41 +30,28 @@ use toolgate_core::{
     SourceControl, SourceEntry, ToolEntry, ToolError, ToolErrorKind, ToolHandler,
 };
 
-use crate::config::{AnnotationOverride, ArgumentValues, Selection};
 use crate::discovery::Listing;
 use crate::upstream::{Inner, Phase};
+use toolgate_core::curation::{ArgumentValues, Filter, curate_tool};
 
-/// Allow/deny lists compiled once.
-struct Filter {
-    allow: Option<GlobSet>,
-    deny: GlobSet,
-}
-
-impl Filter {
-    fn new(allow: &[String], deny: &[String]) -> Filter {
-        fn set(patterns: &[String]) -> GlobSet {
-            let mut b = GlobSetBuilder::new();
-            for p in patterns {
-                // Checked when the configuration was loaded.
-                if let Ok(g) = Glob::new(p) {
-                    b.add(g);
-                }
-            }
-            b.build().unwrap_or_else(|_| GlobSet::empty())
-        }
-        Filter {
-            allow: (!allow.is_empty()).then(|| set(allow)),
-            deny: set(deny),
-        }
-    }
-
-    fn of(selection: &Selection) -> Filter {
-        Filter::new(&selection.allow, &selection.deny)
-    }
-
-    fn admits(&self, name: &str) -> bool {
-        self.allow.as_ref().is_none_or(|a| a.is_match(name)) && !self.deny.is_match(name)
-    }
+/// A note when `served` is not `<ns>_<base>` as given: the server's name had characters
+/// outside the naming rules or was too long.
+fn renamed(
+    what: &str,
+    original: &str,
+    ns: Option<&str>,
+    base: &str,
+    served: &str,
+) -> Option<String> {
+    let plain = match ns {
+        Some(ns) if !ns.is_empty() => format!("{ns}_{base}"),
+        _ => base.to_owned(),
+    };
+    (plain != served).then(|| {
+        format!(
+            "{what} `{original}` is served as `{served}` (names keep [A-Za-z0-9_-] and at most max_name_length characters)"
+        )
+    })
 }
 
 /// The catalog contribution of upstream `inner` from `listing`, with its entries when
@@ -117,8 +102,13 @@ pub(crate) fn contribution(
             ));
             continue;
         };
-        if let Some(why) = why {
-            warnings.push(format!("tool `{original}`: {why}"));
+        match why {
+            Some(why) => warnings.push(format!("tool `{original}`: {why}")),
+            None => {
+                if let Some(note) = renamed("tool", &original, ns, base, &name) {
+                    warnings.push(note);
+                }
+            }
         }
         let hidden = config
             .tools
@@ -126,7 +116,7 @@ pub(crate) fn contribution(
             .get(&original)
             .cloned()
             .unwrap_or_default();
-        let served = curated_tool(
+        let served = curate_tool(
             tool,
             name,
             config.tools.descriptions.get(&original),
@@ -205,8 +195,13 @@ pub(crate) fn contribution(
             ));
             continue;
         };
-        if let Some(why) = why {
-            warnings.push(format!("prompt `{}`: {why}", p.name));
+        match why {
+            Some(why) => warnings.push(format!("prompt `{}`: {why}", p.name)),
+            None => {
+                if let Some(note) = renamed("prompt", &p.name, namespace, &p.name, &name) {
+                    warnings.push(note);
+                }
+            }
         }
         let mut served = p.clone();
         served.name = name;
@@ -238,52 +233,6 @@ fn loosen(template: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// The tool as served: its name, and the curation applied (hidden arguments leave the input
-/// schema; descriptions and hints replaced).
-fn curated_tool(
-    tool: &Tool,
-    name: String,
-    description: Option<&String>,
-    hidden: &ArgumentValues,
-    annotations: Option<&AnnotationOverride>,
-) -> Tool {
-    let mut served = tool.clone();
-    served.name = name.into();
-    if let Some(d) = description {
-        served.description = Some(d.clone().into());
-    }
-    if !hidden.fixed.is_empty() || !hidden.defaults.is_empty() {
-        let mut schema = (*served.input_schema).clone();
-        let names: Vec<&String> = hidden.fixed.keys().chain(hidden.defaults.keys()).collect();
-        if let Some(Value::Object(props)) = schema.get_mut("properties") {
-            for n in &names {
-                props.remove(n.as_str());
-            }
-        }
-        if let Some(Value::Array(required)) = schema.get_mut("required") {
-            required.retain(|r| !r.as_str().is_some_and(|r| names.iter().any(|n| *n == r)));
-        }
-        served.input_schema = Arc::new(schema);
-    }
-    if let Some(o) = annotations {
-        let mut a = served.annotations.clone().unwrap_or_default();
-        if let Some(v) = o.read_only {
-            a.read_only_hint = Some(v);
-        }
-        if let Some(v) = o.destructive {
-            a.destructive_hint = Some(v);
-        }
-        if let Some(v) = o.idempotent {
-            a.idempotent_hint = Some(v);
-        }
-        if let Some(v) = o.open_world {
-            a.open_world_hint = Some(v);
-        }
-        served.annotations = Some(a);
-    }
-    served
 }
 
 fn unexpected(name: &str, what: &str) -> ToolError {

@@ -8,7 +8,7 @@
 //! messages, sampling/elicitation/roots requests, resource updates, list changes) is routed
 //! to the client it belongs to.
 //!
-//! Modules: `config` (the YAML types), `connect` (transports), `upstream` (lifecycle and
+//! Modules: `config` (the YAML types), `connect` (transports), `stdio` (the stdio transport with its message cap), `http_client` (pooling and TLS of HTTP upstreams), `oauth2` (OAuth2 tokens on rmcp's HTTP client), `upstream` (lifecycle and
 //! requests), `discovery` (reading every page of the lists), `entries` (catalog entries and
 //! their handlers), `client` and `routing` (what the server sends), `uris` (served resource
 //! URIs), `metrics`. Does not own: the pipeline, policies or transports toward clients, and
@@ -19,8 +19,11 @@ pub mod config;
 mod connect;
 mod discovery;
 mod entries;
+mod http_client;
 pub mod metrics;
+mod oauth2;
 mod routing;
+mod stdio;
 mod upstream;
 mod uris;
 

@@ -35,6 +35,7 @@ use crate::config::{FailureMode, McpSourceConfig, SessionModel, StartMode, Trans
 use crate::connect::{self, ConnectError, Connection};
 use crate::discovery::{self, Listing};
 use crate::entries;
+use crate::http_client::{self, HttpUpstream};
 use crate::metrics::UpstreamMetrics;
 use crate::uris::UriMap;
 
@@ -90,7 +91,7 @@ pub(crate) struct Inner {
     pub(crate) config: McpSourceConfig,
     base_dir: PathBuf,
     pub(crate) hub: Arc<Hub>,
-    http: Option<reqwest::Client>,
+    http: Option<HttpUpstream>,
     assembly: Arc<Assembly>,
     pub(crate) metrics: UpstreamMetrics,
     shared: ArcSwapOption<Connection>,
@@ -101,6 +102,8 @@ pub(crate) struct Inner {
     pub(crate) listing: ArcSwap<Listing>,
     shutdown: CancellationToken,
     log_level: Mutex<Option<LoggingLevel>>,
+    /// What the last publication left out or renamed.
+    report: Mutex<Vec<String>>,
 }
 
 /// One configured upstream MCP server (cheap to clone).
@@ -131,12 +134,25 @@ impl Upstream {
     ) -> Result<Self, SetupError> {
         let name: Arc<str> = Arc::from(config.name.as_str());
         let http = match &config.transport {
-            Transport::Http { ca_file, .. } => Some(
-                connect::http_client(ca_file.as_deref().map(|f| base_dir.join(f)).as_deref())
-                    .map_err(|e| SetupError {
-                        source_name: config.name.clone(),
-                        reason: e.to_string(),
-                    })?,
+            Transport::Http {
+                url,
+                ca_file,
+                tls,
+                oauth2,
+                ..
+            } => Some(
+                http_client::build(
+                    &config.name,
+                    url,
+                    ca_file.as_deref(),
+                    tls,
+                    oauth2.as_deref(),
+                    base_dir,
+                )
+                .map_err(|reason| SetupError {
+                    source_name: config.name.clone(),
+                    reason,
+                })?,
             ),
             Transport::Stdio { .. } => None,
         };
@@ -178,6 +194,7 @@ impl Upstream {
                 listing: ArcSwap::default(),
                 shutdown: CancellationToken::new(),
                 log_level: Mutex::new(None),
+                report: Mutex::default(),
                 config,
             }),
         })
@@ -208,6 +225,23 @@ impl Upstream {
         )
     }
 
+    /// What its last publication left out or renamed, and why (invalid or too long names,
+    /// names another source serves already): the same lines as the warnings in the log.
+    pub fn report(&self) -> Vec<String> {
+        let own = self
+            .inner
+            .report
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        // Collisions as of now (another source may have published since).
+        let name = &self.inner.name;
+        own.into_iter()
+            .filter(|w| !w.starts_with("collision: "))
+            .chain(duplicate_notes(name, &self.inner.assembly.duplicates()))
+            .collect()
+    }
+
     /// The process id of the shared session's server (stdio), for tests and `inspect`.
     pub fn pid(&self) -> Option<u32> {
         self.inner.shared.load().as_ref().and_then(|c| c.pid)
@@ -236,6 +270,31 @@ impl Upstream {
             conn.stop().await;
         }
     }
+}
+
+/// The collisions `source` takes part in, as notes for it.
+fn duplicate_notes(
+    source: &str,
+    duplicates: &[toolgate_core::catalog::DuplicateName],
+) -> Vec<String> {
+    duplicates
+        .iter()
+        .filter_map(|d| {
+            if d.second == source {
+                Some(format!(
+                    "collision: {} `{}` left out: source `{}` serves that name already (the first configured source keeps it; set `namespace` or `tools.aliases`)",
+                    d.kind, d.name, d.first
+                ))
+            } else if d.first == source {
+                Some(format!(
+                    "collision: {} `{}` is also offered by source `{}`, which leaves it out",
+                    d.kind, d.name, d.second
+                ))
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// What the gateway declares to a server: the configured features (shared session), or what
@@ -280,12 +339,14 @@ impl Inner {
     fn publish(self: &Arc<Self>, available: bool) {
         let listing = self.listing.load_full();
         let keep = available || self.config.failure_mode == FailureMode::FailClosed;
-        let (contribution, warnings) = entries::contribution(self, &listing, keep);
-        for w in warnings {
+        let (contribution, mut warnings) = entries::contribution(self, &listing, keep);
+        let duplicates = self.assembly.publish(contribution);
+        warnings.extend(duplicate_notes(&self.name, &duplicates));
+        for w in &warnings {
             tracing::warn!(upstream = %self.name, "{w}");
         }
-        for d in self.assembly.publish(contribution) {
-            tracing::warn!(upstream = %self.name, "left out: {d}");
+        if keep {
+            *self.report.lock().unwrap_or_else(PoisonError::into_inner) = warnings;
         }
     }
 
@@ -294,13 +355,14 @@ impl Inner {
         capabilities: ClientCapabilities,
     ) -> Result<Arc<Connection>, ConnectError> {
         let timeout = Duration::from_millis(self.config.timeouts.connect_ms);
-        let connecting = connect::connect(
-            self.hub.clone(),
-            &self.config.transport,
-            &self.base_dir,
-            client_info(capabilities),
-            self.http.as_ref(),
-        );
+        let target = connect::Target {
+            transport: &self.config.transport,
+            base_dir: &self.base_dir,
+            http: self.http.as_ref(),
+            max_message_bytes: self.config.max_message_bytes,
+            shutdown_grace: Duration::from_millis(self.config.timeouts.shutdown_grace_ms),
+        };
+        let connecting = connect::connect(self.hub.clone(), target, client_info(capabilities));
         match tokio::time::timeout(timeout, connecting).await {
             Ok(r) => r,
             Err(_) => Err(ConnectError::Handshake(format!(
@@ -391,10 +453,11 @@ impl Inner {
                     if started.elapsed() >= Duration::from_millis(restart.reset_after_ms) {
                         backoff = Duration::from_millis(restart.initial_backoff_ms);
                     }
-                    self.record_restart(
-                        "the upstream ended the session (exited or disconnected)".to_owned(),
-                        backoff,
+                    let reason = conn.fault.get().map_or_else(
+                        || "the upstream ended the session (exited or disconnected)".to_owned(),
+                        str::to_owned,
                     );
+                    self.record_restart(reason, backoff);
                 }
                 Err(e) => {
                     first = false;
@@ -615,7 +678,7 @@ impl Inner {
             .peer
             .send_request_with_option(request, options)
             .await
-            .map_err(|e| self.service_error(e))?;
+            .map_err(|e| self.service_error(&conn, e))?;
         let id = handle.id.clone();
         let route = ctx.client.clone().map(|client| {
             conn.routes
@@ -626,7 +689,7 @@ impl Inner {
                 if let Some(route) = &route {
                     route.settle().await;
                 }
-                r.map_err(|e| self.service_error(e))
+                r.map_err(|e| self.service_error(&conn, e))
             }
             () = ctx.cancel.cancelled() => {
                 let notice = CancelledNotificationParam::new(
@@ -639,8 +702,14 @@ impl Inner {
         }
     }
 
-    fn service_error(&self, e: ServiceError) -> ToolError {
+    fn service_error(&self, conn: &Connection, e: ServiceError) -> ToolError {
         let name = &self.name;
+        if let Some(fault) = conn.fault.get() {
+            return ToolError::new(
+                ToolErrorKind::Transport,
+                format!("{fault}; it is restarted"),
+            );
+        }
         match e {
             ServiceError::McpError(error) => {
                 ToolError::upstream_rpc(format!("upstream `{name}`: {}", error.message), error)

@@ -268,6 +268,12 @@ pub struct OpenApiSourceConfig {
     /// How the API is called: timeouts, limits, backend authentication, header forwarding.
     #[serde(default)]
     pub backend: HttpSourceOptions,
+    /// Which tools are served and how they are presented, in the vocabulary of MCP sources
+    /// (`allow`/`deny` names and globs, `aliases`, `descriptions`, `annotations`), matched
+    /// on the names `compile` gives. `arguments` (hidden values) is not supported for OpenAPI
+    /// sources yet.
+    #[serde(default)]
+    pub tools: toolgate_core::curation::ToolCuration,
 }
 
 /// Where a spec comes from: a path, an http(s) URL, or the document itself.

@@ -41,6 +41,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, Failure> {
         base_url: Some(format!("http://{api_addr}")),
         compile: Default::default(),
         backend: Default::default(),
+        tools: Default::default(),
     }));
     init_logging(&config);
     let assembled = assemble(&config, &PathBuf::from(".")).await?;

@@ -34,6 +34,7 @@ pub async fn openapi_gateway(
         base_url: Some(base_url.to_owned()),
         compile: Default::default(),
         backend: Default::default(),
+        tools: Default::default(),
     }));
     gateway_from_config(&config).await
 }

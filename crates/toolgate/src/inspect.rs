@@ -62,6 +62,7 @@ pub async fn run(args: InspectArgs) -> Result<ExitCode, Failure> {
                             ..Default::default()
                         },
                         backend: Default::default(),
+                        tools: Default::default(),
                     })
                 })
                 .collect();
@@ -154,6 +155,7 @@ async fn inspect_mcp(
     upstream.start().await;
     let status = upstream.status();
     let (up_tools, up_resources, up_templates, up_prompts) = upstream.counts();
+    let report = upstream.report();
     upstream.stop().await;
     let catalog = catalog.load_full();
     let failed = status.phase == toolgate_upstream::Phase::Down;
@@ -186,7 +188,11 @@ async fn inspect_mcp(
     for p in catalog.prompts() {
         text.push_str(&format!("  prompt    {}\n", p.prompt.name));
     }
+    for w in &report {
+        text.push_str(&format!("  note      {w}\n"));
+    }
     let json = json!({
+        "notes": report,
         "source": source.name,
         "status": status.phase.as_str(),
         "error": status.last_error,

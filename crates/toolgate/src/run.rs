@@ -576,6 +576,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
                 .auth
                 .backend_options(&process_env())
                 .map_err(Failure::Input)?,
+            tools: Default::default(),
         }));
     } else if args.auth.any() {
         return Err(Failure::Input(

@@ -395,6 +395,8 @@ pub struct BuiltSource {
     pub base_url: Url,
     /// The backend.
     pub backend: HttpBackend,
+    /// Which tools are served and how they look (`tools:` of the source).
+    pub curation: toolgate_core::curation::ToolCuration,
 }
 
 /// Loads, compiles and connects one source.
@@ -429,6 +431,7 @@ pub async fn build_source(
         spec,
         base_url,
         backend,
+        curation: source.tools.clone(),
     })
 }
 
@@ -468,14 +471,28 @@ pub fn contribution(built: &mut BuiltSource) -> Result<Contribution, SourceError
         control: None,
         capabilities: SourceCapabilities::default(),
     });
+    let curation = &built.curation;
+    let filter = toolgate_core::curation::Filter::new(&curation.allow, &curation.deny);
     for mut op in std::mem::take(&mut built.spec.operations) {
+        if matches!(op.kind, ComponentKind::Tool) && !filter.admits(&op.name) {
+            continue;
+        }
         // The schemas move (not copy) into `Arc`s that the tool definition and the argument
         // validator share.
         let input_schema = Arc::new(std::mem::take(&mut op.input_schema));
         let output_schema = op.output_schema.take().map(Arc::new);
         let has_output_schema = output_schema.is_some();
-        let tool = matches!(op.kind, ComponentKind::Tool)
-            .then(|| tool_of(&op, input_schema.clone(), output_schema));
+        let tool = matches!(op.kind, ComponentKind::Tool).then(|| {
+            let tool = tool_of(&op, input_schema.clone(), output_schema);
+            let served = curation.aliases.get(&op.name).unwrap_or(&op.name).clone();
+            toolgate_core::curation::curate_tool(
+                &tool,
+                served,
+                curation.descriptions.get(&op.name),
+                &Default::default(),
+                curation.annotations.get(&op.name),
+            )
+        });
         let kind = op.kind.clone();
         let meta = toolgate_core::ToolMeta {
             tags: Arc::from(std::mem::take(&mut op.tags)),

@@ -178,6 +178,7 @@ fn source(name: &str, backend: &Backend) -> SourceConfig {
         base_url: Some(format!("http://{}", backend.addr)),
         compile: Default::default(),
         backend: Default::default(),
+        tools: Default::default(),
     };
     s.backend.timeout_ms = 300;
     SourceConfig::from(s)

@@ -685,6 +685,7 @@ async fn allowlisted_client_headers_reach_the_backend_and_others_do_not() {
             base_url: Some(format!("http://{backend_addr}")),
             compile: Default::default(),
             backend: serde_json::from_value(json!({"forward_headers": ["x-tenant"]})).unwrap(),
+            tools: Default::default(),
         },
     ));
     let url = serve_config(config).await;

@@ -1,8 +1,10 @@
-//! Upstream MCP servers behind the gateway, end to end, with a real third-party server
-//! installed from the npm registry (`@modelcontextprotocol/server-everything`, run by Node 22
-//! from `scripts/setup-test-deps.sh`): the official Python SDK client through the gateway, and
-//! faults (an upstream killed mid-call is reported with its name and restarted; another
-//! upstream is unaffected).
+//! Upstream MCP servers behind the gateway, end to end, with real third-party servers
+//! installed from the registries as a user would (`scripts/setup-test-deps.sh`): the reference
+//! `@modelcontextprotocol/server-everything` from npm (Node 22), over stdio and in its
+//! streamable HTTP mode, and `mcp-server-time` from PyPI over stdio; driven through the
+//! gateway by the official Python SDK client and the MCP Inspector CLI, under both session
+//! models; and a fault (an upstream killed mid-call is reported with its name and restarted;
+//! another upstream is unaffected). More faults: `e2e_upstream_faults.rs`.
 
 mod common;
 
@@ -38,6 +40,97 @@ fn stdio_source(name: &str, node: &PathBuf, server: &PathBuf) -> serde_json::Val
     })
 }
 
+/// server-everything in its streamable HTTP mode on a free port: the guard and its MCP URL.
+fn everything_over_http(node: &PathBuf, server: &PathBuf) -> (common::Guard, String) {
+    let port = common::free_port();
+    let child = Command::new(node)
+        .arg(server)
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = common::Guard(child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server-everything never listened on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (guard, format!("http://127.0.0.1:{port}/mcp"))
+}
+
+/// `mcp-server-time` (PyPI, in the test venv) as stdio source `time`.
+fn time_source(python: &std::path::Path, session: &str) -> serde_json::Value {
+    let command = python.with_file_name("mcp-server-time");
+    assert!(
+        command.exists(),
+        "{} is missing: re-run scripts/setup-test-deps.sh",
+        command.display()
+    );
+    json!({
+        "name": "time",
+        "kind": "mcp",
+        "session": session,
+        "transport": {"type": "stdio", "command": command, "args": ["--local-timezone", "UTC"]},
+    })
+}
+
+/// Runs the Python SDK check against `url` (see `tests/e2e/upstream_client_check.py`).
+async fn python_check(python: PathBuf, url: String, extra: &[&str]) {
+    let script = common::repo_root().join("tests/e2e/upstream_client_check.py");
+    let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .arg(url)
+            .args(extra)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("ok"),
+        "{stdout}\n{stderr}"
+    );
+}
+
+/// The MCP Inspector CLI against `url` with `args`: its JSON output.
+async fn inspector(url: &str, args: &[&str]) -> serde_json::Value {
+    let node = common::dependency("TOOLGATE_TEST_NODE22").unwrap();
+    let modules = common::dependency("TOOLGATE_TEST_NODE_MODULES").unwrap();
+    let launcher = modules.join("@modelcontextprotocol/inspector/clients/launcher/build/index.js");
+    let mut all: Vec<String> = vec![url.to_owned(), "--transport".into(), "http".into()];
+    all.extend(args.iter().map(|s| (*s).to_owned()));
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(node)
+            .arg(launcher)
+            .arg("--cli")
+            .args(&all)
+            .args(["--format", "json"])
+            .stdin(std::process::Stdio::null())
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "inspector {args:?} failed ({:?}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("inspector output is not JSON ({e}): {stdout}"))
+}
+
 fn config(sources: Vec<serde_json::Value>) -> toolgate::config::Config {
     let text = serde_json::to_string(&json!({ "sources": sources })).unwrap();
     toolgate::config::load(&text, "<test>", &Default::default()).unwrap()
@@ -54,18 +147,7 @@ async fn server_everything_over_stdio_through_the_python_sdk() {
     let (url, watched) =
         common::serve_config_with_gateway(config(vec![stdio_source("everything", &node, &server)]))
             .await;
-    let script = common::repo_root().join("tests/e2e/upstream_client_check.py");
-    let out =
-        tokio::task::spawn_blocking(move || Command::new(python).arg(script).arg(url).output())
-            .await
-            .unwrap()
-            .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("ok"),
-        "{stdout}\n{stderr}"
-    );
+    python_check(python, url, &[]).await;
     // Upstream tools talk back to the client: never the fast path.
     let text = watched.metrics.encode();
     assert!(
@@ -78,6 +160,109 @@ async fn server_everything_over_stdio_through_the_python_sdk() {
         text.contains(r#"toolgate_upstream_requests_total{upstream="everything",method="tools/call",outcome="ok"}"#),
         "{text}"
     );
+}
+
+/// server-everything over streamable HTTP and mcp-server-time over stdio behind one gateway,
+/// under `session` (`shared` or `per_client`): the Python SDK client (calls, progress,
+/// sampling, elicitation, resources, prompts) and the Inspector CLI.
+async fn http_and_pypi_upstreams(session: &str) {
+    let Some((node, server)) = everything() else {
+        return;
+    };
+    let Some(python) = common::dependency("TOOLGATE_TEST_PYTHON") else {
+        return;
+    };
+    let (_everything, upstream_url) = everything_over_http(&node, &server);
+    let config = config(vec![
+        json!({
+            "name": "everything",
+            "kind": "mcp",
+            "session": session,
+            "transport": {"type": "http", "url": upstream_url},
+        }),
+        time_source(&python, session),
+    ]);
+    let (url, watched) = common::serve_config_with_gateway(config).await;
+    python_check(python, url.clone(), &["--time"]).await;
+
+    let list = inspector(&url, &["--method", "tools/list"]).await;
+    let names: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{list}"))
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(names.contains(&"everything_get-sum"), "{names:?}");
+    assert!(names.contains(&"time_get_current_time"), "{names:?}");
+    let call = inspector(
+        &url,
+        &[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "everything_get-sum",
+            "--tool-args-json",
+            r#"{"a": 2, "b": 40}"#,
+        ],
+    )
+    .await;
+    assert!(call["result"].to_string().contains("42"), "{call}");
+    let call = inspector(
+        &url,
+        &[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "time_get_current_time",
+            "--tool-args-json",
+            r#"{"timezone": "Europe/Paris"}"#,
+        ],
+    )
+    .await;
+    assert!(
+        call["result"].to_string().contains("Europe/Paris"),
+        "{call}"
+    );
+    assert_eq!(call["result"]["isError"], false, "{call}");
+    let resources = inspector(&url, &["--method", "resources/list"]).await;
+    let uri = resources["result"]["resources"][0]["uri"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{resources}"))
+        .to_owned();
+    assert!(uri.starts_with("everything+"), "{uri}");
+    let read = inspector(&url, &["--method", "resources/read", "--uri", &uri]).await;
+    assert_eq!(read["result"]["contents"][0]["uri"], uri.as_str(), "{read}");
+    let prompt = inspector(
+        &url,
+        &[
+            "--method",
+            "prompts/get",
+            "--prompt-name",
+            "everything_simple-prompt",
+        ],
+    )
+    .await;
+    assert!(prompt["result"]["messages"][0].is_object(), "{prompt}");
+
+    let text = watched.metrics.encode();
+    for upstream in ["everything", "time"] {
+        assert!(
+            text.contains(&format!(
+                r#"toolgate_upstream_requests_total{{upstream="{upstream}",method="tools/call",outcome="ok"}}"#
+            )),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_and_pypi_upstreams_shared_session() {
+    http_and_pypi_upstreams("shared").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_and_pypi_upstreams_per_client_sessions() {
+    http_and_pypi_upstreams("per_client").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,4 +366,72 @@ async fn an_upstream_killed_mid_call_fails_with_its_name_restarts_and_spares_the
         let alive = unsafe { libc::kill(p as i32, 0) } == 0;
         assert!(!alive, "process {p} still exists after stop");
     }
+}
+
+/// One curation vocabulary: an OpenAPI source (the Todo API) takes the MCP sources' `tools`
+/// options (allow/deny globs, aliases, descriptions, annotations), and refuses `arguments`
+/// with the option's path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_curation_vocabulary_applies_to_openapi_sources() {
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_addr = api.local_addr().unwrap();
+    tokio::spawn(todo_api::serve(api));
+    let mut config = common::todo_config(api_addr, Default::default());
+    common::openapi(&mut config.sources[0]).tools = serde_json::from_value(json!({
+        "allow": ["*_user*", "*_task"],
+        "deny": ["delete_*"],
+        "aliases": {"create_user": "add_user"},
+        "descriptions": {"list_users": "Everyone who has an account."},
+        "annotations": {"get_task": {"read_only": false, "open_world": false}},
+    }))
+    .unwrap();
+    let (url, _watched) = common::serve_config_with_gateway(config).await;
+    let client = ().serve(StreamableHttpClientTransport::from_uri(url)).await.unwrap();
+    let tools = client.list_all_tools().await.unwrap();
+    let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "add_user",
+            "complete_task",
+            "create_task",
+            "get_task",
+            "get_user",
+            "list_users",
+            "update_task"
+        ],
+        "allow and deny on the compiled names; the alias replaces the name"
+    );
+    let list_users = tools.iter().find(|t| t.name == "list_users").unwrap();
+    assert_eq!(
+        list_users.description.as_deref(),
+        Some("Everyone who has an account.")
+    );
+    let get_task = tools.iter().find(|t| t.name == "get_task").unwrap();
+    let a = get_task.annotations.as_ref().unwrap();
+    assert_eq!(
+        (a.read_only_hint, a.open_world_hint),
+        (Some(false), Some(false))
+    );
+    let user = client
+        .call_tool(
+            CallToolRequestParams::new("add_user").with_arguments(
+                json!({"name": "Ada", "email": "ada@example.com"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_ne!(user.is_error, Some(true), "{user:?}");
+
+    let text = r#"{"sources": [{"name": "todo", "spec": "x.json", "tools": {"arguments": {"create_user": {"fixed": {"org": 1}}}, "deny": ["[z-a]"]}}]}"#;
+    let error = format!(
+        "{:?}",
+        toolgate::config::load(text, "<test>", &Default::default()).err()
+    );
+    assert!(error.contains("sources[0].tools.arguments"), "{error}");
+    assert!(error.contains("sources[0].tools.deny"), "{error}");
 }

@@ -29,7 +29,8 @@ use toolgate_core::error::ToolError;
 use toolgate_openapi::ir::{Operation, SecurityScheme};
 use url::Url;
 
-pub(crate) use oauth2::{ClientAuth, Endpoint, TokenSource, post_token_form};
+pub use oauth2::{ClientAuth, Grant, TokenSource};
+pub(crate) use oauth2::{Endpoint, post_token_form};
 pub(crate) use schemes::sensitive;
 use schemes::{Placement, fit, placement, scheme_kind_str};
 

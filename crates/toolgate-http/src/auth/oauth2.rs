@@ -54,7 +54,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What is exchanged for a token.
-pub(crate) enum Grant {
+pub enum Grant {
     /// `grant_type=client_credentials` (the client is the principal).
     ClientCredentials {
         /// The `audience` form field, when the provider wants one.
@@ -65,14 +65,17 @@ pub(crate) enum Grant {
 }
 
 /// How the OAuth2 client identifies itself to the token endpoint.
-pub(crate) struct ClientAuth {
+pub struct ClientAuth {
+    /// `client_id`.
     pub id: String,
+    /// `client_secret`.
     pub secret: Option<Secret>,
+    /// How they are sent.
     pub method: ClientAuthMethod,
 }
 
 /// One OAuth2 credential: its configuration and the single-flight token cache.
-pub(crate) struct TokenSource {
+pub struct TokenSource {
     token_url: Url,
     grant: Grant,
     scopes: Vec<String>,
@@ -143,7 +146,7 @@ struct TokenResponse {
 }
 
 impl TokenSource {
-    pub(crate) fn new(
+    pub fn new(
         token_url: Url,
         grant: Grant,
         scopes: Vec<String>,
@@ -183,7 +186,7 @@ impl TokenSource {
 
     /// A valid `Authorization: Bearer` value: cached, or from one token request shared by
     /// all the callers that need it.
-    pub(crate) async fn bearer(&self, client: &reqwest::Client) -> Result<HeaderValue, ToolError> {
+    pub async fn bearer(&self, client: &reqwest::Client) -> Result<HeaderValue, ToolError> {
         match self.cached(Instant::now()) {
             Cached::Fresh(h) => return Ok(h),
             Cached::Due(h) => {
@@ -215,7 +218,7 @@ impl TokenSource {
     /// Drops the cached token if it is still `used` (the backend answered 401 to it), so the
     /// next caller fetches a new one. When another caller that saw the 401 already did, or
     /// the token was already replaced, there is nothing to drop.
-    pub(crate) fn reject(&self, used: &HeaderValue) {
+    pub fn reject(&self, used: &HeaderValue) {
         let mut state = self.state();
         if state.token.as_ref().is_some_and(|t| t.header == *used) {
             state.token = None;

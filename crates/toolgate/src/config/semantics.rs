@@ -269,6 +269,33 @@ fn check_source(
             return;
         }
     };
+    for (location, message) in toolgate_core::curation::glob_problems(
+        &at,
+        "tools",
+        &source.tools.allow,
+        &source.tools.deny,
+    ) {
+        push(location, message);
+    }
+    if !source.tools.arguments.is_empty() {
+        push(
+            format!("{at}.tools.arguments"),
+            "is not supported for OpenAPI sources yet (hidden argument values work for `kind: mcp` sources); use `compile.overrides` or remove it".to_owned(),
+        );
+    }
+    for (original, alias) in &source.tools.aliases {
+        let ok = !alias.is_empty()
+            && alias.len() <= 64
+            && alias
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !ok {
+            push(
+                format!("{at}.tools.aliases.{original}"),
+                format!("`{alias}` is not a tool name: 1 to 64 of A-Z a-z 0-9 _ -"),
+            );
+        }
+    }
     if let Some(base) = &source.base_url {
         let base_at = format!("{at}.base_url");
         match url::Url::parse(base) {

@@ -46,6 +46,7 @@ pub fn todo_config(api_addr: SocketAddr, mode: SessionModeConfig) -> Config {
         base_url: Some(format!("http://{api_addr}")),
         compile: Default::default(),
         backend: Default::default(),
+        tools: Default::default(),
     }));
     config
 }

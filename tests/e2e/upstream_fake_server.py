@@ -1,0 +1,95 @@
+"""Small misbehaving MCP servers (official Python SDK, stdio) for toolgate's upstream fault
+tests. Usage: upstream_fake_server.py MODE, where MODE is
+
+- `well`:    `echo` only (a healthy neighbour);
+- `hang`:    `echo`, and `wait`, which never answers;
+- `garbage`: `echo`; `noisy` writes lines that are not JSON-RPC on stdout, then answers;
+             `garble` answers its call with a broken JSON-RPC line and nothing else;
+- `huge`:    `echo`, and `huge(size)`, which answers `size` bytes of text;
+- `dynamic`: `echo`, and `grow(name)`, which adds a tool `name` and sends
+             `notifications/tools/list_changed`;
+- `names`:   tools whose names are invalid, too long, or collide with another server's;
+- `crash`:   exits at once with status 3 (a crash loop).
+"""
+import os
+import sys
+
+from mcp.server.mcpserver import Context, MCPServer
+
+mode = sys.argv[1]
+if mode == "crash":
+    print("crashing on purpose", file=sys.stderr)
+    sys.exit(3)
+
+server = MCPServer(f"fake-{mode}")
+
+
+@server.tool()
+def echo(message: str) -> str:
+    """Echoes the message."""
+    return f"{mode}: {message}"
+
+
+if mode == "hang":
+
+    @server.tool()
+    async def wait() -> str:
+        """Never answers."""
+        import anyio
+
+        await anyio.sleep_forever()
+        return "unreachable"
+
+elif mode == "garbage":
+
+    @server.tool()
+    def noisy() -> str:
+        """Prints junk on stdout, then answers."""
+        os.write(1, b"this is a log line on stdout\n{not json either\n")
+        return "answered after the noise"
+
+    @server.tool()
+    async def garble(ctx: Context) -> str:
+        """Answers with a broken JSON-RPC message (and never properly)."""
+        import anyio
+
+        rid = ctx.request_context.request_id
+        os.write(1, b'{"jsonrpc":"2.0","id":' + str(rid).encode() + b',"result":{"content":[\n')
+        os.write(1, b'{"jsonrpc":"2.0","id":' + str(rid).encode() + b',"result":"not an object"}\n')
+        await anyio.sleep_forever()
+        return "unreachable"
+
+elif mode == "huge":
+
+    @server.tool()
+    def huge(size: int) -> str:
+        """Answers `size` bytes of text."""
+        return "x" * size
+
+elif mode == "dynamic":
+
+    @server.tool()
+    async def grow(name: str, ctx: Context) -> str:
+        """Adds a tool `name` and tells the client."""
+
+        def added() -> str:
+            return f"{name} was added at run time"
+
+        server.add_tool(added, name=name, description="added at run time")
+        await ctx.session.send_tool_list_changed()
+        return f"added {name}"
+
+elif mode == "names":
+
+    def make(text: str):
+        def tool() -> str:
+            return text
+
+        return tool
+
+    server.add_tool(make("from names"), name="search", description="collides with the other server")
+    server.add_tool(make("bad"), name="bad name!", description="invalid characters")
+    server.add_tool(make("long"), name="l" * 80, description="longer than 64")
+    server.add_tool(make("nothing"), name="!!!", description="no usable character")
+
+server.run()
