@@ -125,6 +125,9 @@ pub struct LimitsSection {
 /// One source: an OpenAPI service (`kind: openapi`, the default when `kind` is absent) or an
 /// upstream MCP server (`kind: mcp`).
 #[derive(Debug, Clone)]
+// Built once per source at start and never moved in a hot path: boxing the larger variant
+// would only complicate every construction site.
+#[allow(clippy::large_enum_variant)]
 pub enum SourceConfig {
     /// An API described by OpenAPI, served as tools.
     OpenApi(OpenApiSourceConfig),
