@@ -40,7 +40,7 @@ rate_limits:
 YAML
 }
 
-for variant in off memory redis; do
+for variant in ${BENCH_VARIANTS:-off memory redis}; do
     cfg="$TMP/$variant.yaml"
     {
         echo "http: { bind: 127.0.0.1:0, session_mode: stateless }"
