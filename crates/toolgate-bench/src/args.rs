@@ -107,6 +107,11 @@ pub struct BenchArgs {
     /// A name for this run, copied into the report.
     #[arg(long, value_name = "TEXT")]
     pub label: Option<String>,
+
+    /// With `--url`: send `Authorization: Bearer <token>` on every request, the token read from
+    /// this environment variable (so it appears neither in the command line nor in the report).
+    #[arg(long, value_name = "VAR", requires = "url")]
+    pub bearer_env: Option<String>,
 }
 
 /// How requests to a streamable HTTP endpoint are made.

@@ -25,6 +25,8 @@ pub(crate) struct Endpoint {
     pub host: HeaderValue,
     /// Request target (path and query).
     pub uri: Uri,
+    /// `Authorization` header sent with every MCP request (marked sensitive), if any.
+    pub authorization: Option<HeaderValue>,
 }
 
 impl Endpoint {
@@ -57,6 +59,7 @@ impl Endpoint {
             host: HeaderValue::from_str(authority.as_str())
                 .map_err(|e| format!("{url}: bad host: {e}"))?,
             uri: path.parse().map_err(|e| format!("{url}: bad path: {e}"))?,
+            authorization: None,
         })
     }
 }

@@ -85,6 +85,9 @@ impl McpHttpWorker {
         if let Some(session) = &self.session {
             h.insert(MCP_SESSION_ID, session.clone());
         }
+        if let Some(authorization) = &self.endpoint.authorization {
+            h.insert(http::header::AUTHORIZATION, authorization.clone());
+        }
         req
     }
 
@@ -171,6 +174,9 @@ impl McpHttpWorker {
             h.insert(HOST, self.endpoint.host.clone());
             h.insert(MCP_PROTOCOL_VERSION, self.protocol.clone());
             h.insert(MCP_SESSION_ID, session);
+            if let Some(authorization) = &self.endpoint.authorization {
+                h.insert(http::header::AUTHORIZATION, authorization.clone());
+            }
             let _ = self.conn.exchange(req, self.timeout, |_| true).await;
         }
     }

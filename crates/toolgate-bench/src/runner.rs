@@ -132,7 +132,23 @@ pub(crate) async fn run_with_progress(
     let plan = plan(args)?;
     let mut startup: Option<Startup> = None;
     let (target, info) = if let Some(url) = &args.url {
-        let endpoint = Arc::new(Endpoint::parse(url).map_err(BenchError::Usage)?);
+        let mut endpoint = Endpoint::parse(url).map_err(BenchError::Usage)?;
+        if let Some(var) = &args.bearer_env {
+            let token = std::env::var(var).map_err(|_| {
+                BenchError::Usage(format!(
+                    "--bearer-env {var}: the environment variable is not set (or not UTF-8)"
+                ))
+            })?;
+            let mut value = http::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+                .map_err(|_| {
+                    BenchError::Usage(format!(
+                        "--bearer-env {var}: the token is not a valid header value"
+                    ))
+                })?;
+            value.set_sensitive(true);
+            endpoint.authorization = Some(value);
+        }
+        let endpoint = Arc::new(endpoint);
         let version = args.protocol_version.clone().unwrap_or_else(|| {
             match args.mode {
                 HttpMode::Stateless => STATELESS_VERSION,
