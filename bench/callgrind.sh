@@ -6,7 +6,9 @@
 # the server's instructions in that window divided by CALLS.
 #
 # Targets: `forward` (the bare HTTP forwarder: what a hop costs without MCP), `stateless`
-# (2026-07-28 over streamable HTTP), `session` (a 2025-11-25 session).
+# (2026-07-28 over streamable HTTP), `session` (a 2025-11-25 session), `stateless_auth`
+# (`stateless` with authentication on: an HS256 JWT verified once and then found in the
+# verified-token cache, as a client reusing its token is, plus one authorization rule).
 #
 # Usage: bench/callgrind.sh [TARGET...]   (default: forward stateless session)
 # Environment: CARGO_TARGET_DIR (default target-bench; release binaries must be built, e.g.
@@ -82,6 +84,46 @@ for target in "${TARGETS[@]}"; do
         url="$(sed -n 's/^toolgate: serving .* tools at //p' "$TMP/$target.stdout")"
         measure "$target" "$pid" "$BIN/toolgate" bench --url "$url" --mode "$target" \
             --tool get_item --args '{"id":42}' --concurrency 1
+        kill -INT "$pid" 2>/dev/null || true
+        ;;
+    stateless_auth)
+        secret="callgrind-shared-secret-0123456789abcdef"
+        cat >"$TMP/auth.yaml" <<YAML
+auth:
+  resource: http://127.0.0.1/mcp
+  jwt:
+    hs_secret: $secret
+authorization:
+  rules:
+    - name: callers
+      principals: {scopes: [tools:call]}
+      tools: {}
+sources:
+  - name: bench
+    spec: $TMP/openapi.json
+    base_url: $BACKEND
+YAML
+        TOKEN="$(python3 - "$secret" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = b64(json.dumps({"sub": "bench", "aud": "http://127.0.0.1/mcp", "scope": "tools:call",
+                       "iat": int(time.time()), "exp": int(time.time()) + 3600}).encode())
+sig = hmac.new(sys.argv[1].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+print(f"{head}.{body}.{b64(sig)}")
+PY
+)"
+        export TOKEN
+        TOOLGATE_LOGGING__LEVEL=warn TOOLGATE_HTTP__SESSION_MODE=stateless \
+            valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.$target.out" \
+            "$BIN/toolgate" serve --config "$TMP/auth.yaml" \
+            --http 127.0.0.1:0 >"$TMP/$target.stdout" 2>"$TMP/$target.err" &
+        pid=$!
+        PIDS+=($pid)
+        for _ in $(seq 600); do grep -q serving "$TMP/$target.stdout" && break; sleep 0.1; done
+        url="$(sed -n 's/^toolgate: serving .* tools at //p' "$TMP/$target.stdout")"
+        measure "$target" "$pid" "$BIN/toolgate" bench --url "$url" --mode stateless \
+            --bearer-env TOKEN --tool get_item --args '{"id":42}' --concurrency 1
         kill -INT "$pid" 2>/dev/null || true
         ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
