@@ -152,13 +152,58 @@ impl Assembly {
         }
         dropped
     }
+
+    /// Replaces every contribution at once (a configuration reload): `next` gets the current
+    /// contributions (so a source that is kept keeps its latest listing) and returns the new
+    /// list in configuration order. Nothing is swapped when a name of the new list is taken
+    /// twice: the entries left out are returned and the current catalog stays. Otherwise the
+    /// new catalog is swapped in, subscribers learn which lists changed, and those are returned.
+    pub fn replace(
+        &self,
+        next: impl FnOnce(&[Contribution]) -> Vec<Contribution>,
+    ) -> Result<ListsChanged, Vec<DuplicateName>> {
+        let mut all = self
+            .contributions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let candidate = next(&all);
+        let (catalog, dropped) = build(&candidate, self.page_size);
+        if !dropped.is_empty() {
+            return Err(dropped);
+        }
+        let old = self.catalog.load_full();
+        let changed = ListsChanged {
+            tools: !same(old.tools(), catalog.tools(), |a, b| a.tool == b.tool),
+            resources: !same(old.resources(), catalog.resources(), |a, b| {
+                a.resource == b.resource
+            }) || !same(old.templates(), catalog.templates(), |a, b| {
+                a.template == b.template
+            }),
+            prompts: !same(old.prompts(), catalog.prompts(), |a, b| {
+                a.prompt == b.prompt
+            }),
+        };
+        self.catalog.store(Arc::new(catalog));
+        *all = candidate;
+        self.duplicates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        drop(all);
+        if changed.any() {
+            let _ = self.changes.send(changed);
+        }
+        Ok(changed)
+    }
+}
+
+/// Whether two lists hold equal entries in the same order.
+fn same<T>(a: &[T], b: &[T], eq: impl Fn(&T, &T) -> bool) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| eq(x, y))
 }
 
 /// Which lists differ between two contributions of one source.
 fn difference(old: &Contribution, new: &Contribution) -> ListsChanged {
-    fn same<T>(a: &[T], b: &[T], eq: impl Fn(&T, &T) -> bool) -> bool {
-        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| eq(x, y))
-    }
     ListsChanged {
         tools: !same(&old.tools, &new.tools, |a, b| a.tool == b.tool),
         resources: !same(&old.resources, &new.resources, |a, b| {

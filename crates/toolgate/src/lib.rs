@@ -16,6 +16,7 @@ pub mod demo;
 pub mod embed;
 pub mod inspect;
 pub mod redact;
+pub mod reload;
 pub mod run;
 pub mod sources;
 

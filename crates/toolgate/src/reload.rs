@@ -1,0 +1,534 @@
+//! Hot reload of `serve --config`: on SIGHUP (and, unless `--no-watch`, when the
+//! configuration file or a local spec file it names changes) the configuration and its specs
+//! are loaded and compiled off the serving path, validated, and the catalog is swapped
+//! atomically through [`Assembly::replace`]. Calls in flight finish on the snapshot they
+//! resolved; connected sessions get `notifications/*/list_changed` through the assembly's
+//! subscribers.
+//!
+//! What a reload changes: the `sources` (OpenAPI sources are rebuilt from their configuration
+//! and specs; sources added or removed take effect). What needs a restart (a warning names the
+//! sections, the running values stay): every other section (`server`, `http`, `logging`,
+//! `limits`, `rate_limits`, `resilience`, `auth`, `authorization`, `audit`), upstream MCP
+//! sources that are added, removed or changed (the running ones are kept) and OpenAPI sources
+//! that mint identity tokens (their keys are served at start).
+//!
+//! A configuration or spec that fails to load keeps the last known good state: the reason is
+//! logged, shown in `/readyz` (`config.last_reload`) and counted in
+//! `toolgate_config_reloads_total{outcome}`; `toolgate_config_info{hash}` names the active
+//! configuration's hash.
+//!
+//! Does not own: building a source (crate::sources) or telling clients (the gateway).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde_json::{Value, json};
+use sha2::Digest as _;
+use toolgate_core::{Assembly, Contribution};
+
+use crate::config::{self, Config, SourceConfig};
+use crate::sources;
+
+type Labels = Vec<(String, String)>;
+
+/// The reload metrics (registered with the gateway's registry at start).
+#[derive(Clone, Default)]
+pub struct ReloadMetrics {
+    reloads: Family<Labels, Counter>,
+    info: Family<Labels, Gauge>,
+    last_success: Gauge,
+}
+
+impl ReloadMetrics {
+    /// Registers `toolgate_config_reloads_total{outcome}`, `toolgate_config_info{hash}` and
+    /// `toolgate_config_last_reload_successful`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "config_reloads",
+            "Configuration reloads by outcome (success, failure)",
+            self.reloads.clone(),
+        );
+        registry.register(
+            "config_info",
+            "The active configuration: its hash (first 16 hex digits of its SHA-256) as a label",
+            self.info.clone(),
+        );
+        registry.register(
+            "config_last_reload_successful",
+            "1 when the last reload (or the start) succeeded, 0 when it was rolled back",
+            self.last_success.clone(),
+        );
+    }
+}
+
+/// The last reload attempt.
+#[derive(Clone)]
+struct Attempt {
+    outcome: &'static str,
+    at: SystemTime,
+    hash: Option<String>,
+    error: Option<String>,
+    duration_ms: u128,
+}
+
+struct State {
+    path: Option<PathBuf>,
+    active_hash: String,
+    loaded_at: SystemTime,
+    last: Option<Attempt>,
+    successes: u64,
+    failures: u64,
+}
+
+/// The active configuration and the outcome of the last reload.
+pub struct ReloadStatus {
+    metrics: ReloadMetrics,
+    state: Mutex<State>,
+}
+
+impl ReloadStatus {
+    /// The status at start, before [`ReloadStatus::started_from`] names the file.
+    pub fn new() -> Arc<Self> {
+        let metrics = ReloadMetrics::default();
+        metrics.last_success.set(1);
+        Arc::new(ReloadStatus {
+            metrics,
+            state: Mutex::new(State {
+                path: None,
+                active_hash: "none".to_owned(),
+                loaded_at: SystemTime::now(),
+                last: None,
+                successes: 0,
+                failures: 0,
+            }),
+        })
+    }
+
+    /// Records that the gateway started from the configuration file at `path`.
+    pub fn started_from(&self, path: &Path) {
+        let hash = std::fs::read(path)
+            .map(|b| hash_of(&b))
+            .unwrap_or_else(|_| "unreadable".to_owned());
+        let mut s = self.lock();
+        self.metrics.info.clear();
+        self.metrics
+            .info
+            .get_or_create(&vec![("hash".into(), hash.clone())])
+            .set(1);
+        s.path = Some(path.to_path_buf());
+        s.active_hash = hash;
+    }
+
+    /// The metrics to register.
+    pub fn metrics(&self) -> &ReloadMetrics {
+        &self.metrics
+    }
+
+    /// The hash of the active configuration.
+    pub fn active_hash(&self) -> String {
+        self.lock().active_hash.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn succeeded(&self, hash: String, duration_ms: u128) {
+        let mut s = self.lock();
+        self.metrics.info.clear();
+        self.metrics
+            .info
+            .get_or_create(&vec![("hash".into(), hash.clone())])
+            .set(1);
+        self.metrics.last_success.set(1);
+        self.metrics
+            .reloads
+            .get_or_create(&vec![("outcome".into(), "success".into())])
+            .inc();
+        s.successes += 1;
+        s.active_hash = hash.clone();
+        s.loaded_at = SystemTime::now();
+        s.last = Some(Attempt {
+            outcome: "success",
+            at: s.loaded_at,
+            hash: Some(hash),
+            error: None,
+            duration_ms,
+        });
+    }
+
+    fn failed(&self, hash: Option<String>, error: String, duration_ms: u128) {
+        let mut s = self.lock();
+        self.metrics.last_success.set(0);
+        self.metrics
+            .reloads
+            .get_or_create(&vec![("outcome".into(), "failure".into())])
+            .inc();
+        s.failures += 1;
+        s.last = Some(Attempt {
+            outcome: "failure",
+            at: SystemTime::now(),
+            hash,
+            error: Some(error),
+            duration_ms,
+        });
+    }
+
+    /// The `config` detail of `/readyz`.
+    pub fn detail(&self) -> Value {
+        let s = self.lock();
+        let mut v = json!({
+            "hash": s.active_hash,
+            "loaded_at_unix": unix(s.loaded_at),
+            "reloads": { "success": s.successes, "failure": s.failures },
+        });
+        if let Some(p) = &s.path {
+            v["path"] = json!(p.display().to_string());
+        }
+        if let Some(a) = &s.last {
+            let mut last = json!({
+                "outcome": a.outcome,
+                "at_unix": unix(a.at),
+                "duration_ms": a.duration_ms as u64,
+            });
+            if let Some(h) = &a.hash {
+                last["hash"] = json!(h);
+            }
+            if let Some(e) = &a.error {
+                // `/readyz` is open: nothing registered as a secret leaves the process.
+                last["error"] = json!(crate::redact::scrub(e));
+            }
+            v["last_reload"] = last;
+        }
+        v
+    }
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The first 16 hex digits of the SHA-256 of `bytes`.
+pub fn hash_of(bytes: &[u8]) -> String {
+    let digest = sha2::Sha256::digest(bytes);
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Applies the command line's overrides (`--openapi`, `--base-url`…) to a freshly loaded
+/// configuration, as at start.
+pub type Prepare = Box<dyn Fn(&mut Config) -> Result<(), crate::Failure> + Send + Sync>;
+
+/// Reloads the configuration of a running gateway.
+pub struct Reloader {
+    path: PathBuf,
+    relative_to: PathBuf,
+    assembly: Arc<Assembly>,
+    prepare: Prepare,
+    /// The configuration in force (what later reloads are compared with).
+    running: tokio::sync::Mutex<Config>,
+    status: Arc<ReloadStatus>,
+}
+
+/// Where an entry of the new catalog comes from.
+enum Planned {
+    Fresh(Box<Contribution>),
+    Keep(String),
+}
+
+impl Reloader {
+    /// A reloader of the configuration at `path`, running as `running`.
+    pub fn new(
+        path: PathBuf,
+        assembly: Arc<Assembly>,
+        running: Config,
+        prepare: Prepare,
+        status: Arc<ReloadStatus>,
+    ) -> Arc<Self> {
+        Arc::new(Reloader {
+            relative_to: crate::run::parent_dir(&path),
+            path,
+            assembly,
+            prepare,
+            running: tokio::sync::Mutex::new(running),
+            status,
+        })
+    }
+
+    /// The files whose changes trigger a reload: the configuration and its local spec files.
+    pub async fn watched_files(&self) -> Vec<PathBuf> {
+        let running = self.running.lock().await;
+        let mut files = vec![self.path.clone()];
+        for s in &running.sources {
+            if let SourceConfig::OpenApi(s) = s
+                && let config::SpecLocation::Location(l) = &s.spec
+                && !l.starts_with("http://")
+                && !l.starts_with("https://")
+            {
+                files.push(self.relative_to.join(l));
+            }
+        }
+        files
+    }
+
+    /// Reloads once (`trigger` says why, for the log). Returns whether the new configuration
+    /// is in force; on failure the last known good one stays and the reason is recorded.
+    pub async fn reload(&self, trigger: &str) -> bool {
+        let mut running = self.running.lock().await;
+        let started = Instant::now();
+        tracing::info!(trigger, path = %self.path.display(), "reloading the configuration");
+        let mut hash = None;
+        match self.try_reload(&running, &mut hash).await {
+            Ok((config, changed)) => {
+                let hash = hash.unwrap_or_default();
+                let ms = started.elapsed().as_millis();
+                tracing::info!(
+                    trigger,
+                    %hash,
+                    tools = self.assembly.catalog().load().tools().len(),
+                    tools_changed = changed.tools,
+                    resources_changed = changed.resources,
+                    prompts_changed = changed.prompts,
+                    duration_ms = ms as u64,
+                    "configuration reloaded"
+                );
+                *running = config;
+                self.status.succeeded(hash, ms);
+                true
+            }
+            Err(reason) => {
+                let ms = started.elapsed().as_millis();
+                tracing::error!(
+                    trigger,
+                    path = %self.path.display(),
+                    active_hash = %self.status.active_hash(),
+                    "configuration reload failed, keeping the last known good configuration: {reason}"
+                );
+                self.status.failed(hash, reason, ms);
+                false
+            }
+        }
+    }
+
+    async fn try_reload(
+        &self,
+        running: &Config,
+        hash: &mut Option<String>,
+    ) -> Result<(Config, toolgate_core::ListsChanged), String> {
+        let text = tokio::fs::read_to_string(&self.path).await.map_err(|e| {
+            format!(
+                "cannot read configuration file {}: {e}",
+                self.path.display()
+            )
+        })?;
+        *hash = Some(hash_of(text.as_bytes()));
+        let mut config = config::load(
+            &text,
+            &self.path.display().to_string(),
+            &crate::run::process_env(),
+        )
+        .map_err(|e| e.to_string())?;
+        (self.prepare)(&mut config).map_err(|e| e.to_string())?;
+        if config.sources.is_empty() {
+            return Err(
+                "the new configuration lists no source: nothing would be served".to_owned(),
+            );
+        }
+        // Sections a reload does not apply: the running values stay.
+        config.http.bind = running.http.bind.clone();
+        let restart = sections_needing_restart(running, &config);
+        if !restart.is_empty() {
+            tracing::warn!(
+                sections = %restart.join(", "),
+                "these configuration sections changed but need a restart to take effect; the running values stay"
+            );
+        }
+        let (plan, kept) = self.plan(running, &config).await?;
+        let changed = self
+            .assembly
+            .replace(|current| {
+                let by_name: HashMap<&str, &Contribution> =
+                    current.iter().map(|c| (&*c.source.name, c)).collect();
+                plan.into_iter()
+                    .filter_map(|p| match p {
+                        Planned::Fresh(c) => Some(*c),
+                        Planned::Keep(name) => by_name.get(name.as_str()).map(|c| (*c).clone()),
+                    })
+                    .collect()
+            })
+            .map_err(|dups| {
+                dups.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?;
+        // What is in force: the new sources, with the sources kept as they run.
+        let mut applied = running.clone();
+        applied.sources = kept;
+        Ok((applied, changed))
+    }
+
+    /// The new catalog's sources in configuration order, and the source configurations in
+    /// force afterwards.
+    async fn plan(
+        &self,
+        running: &Config,
+        config: &Config,
+    ) -> Result<(Vec<Planned>, Vec<SourceConfig>), String> {
+        let running_by_name: HashMap<&str, &SourceConfig> =
+            running.sources.iter().map(|s| (s.name(), s)).collect();
+        let mut plan = Vec::new();
+        let mut kept = Vec::new();
+        for source in &config.sources {
+            let old = running_by_name.get(source.name()).copied();
+            match source {
+                SourceConfig::OpenApi(s) => {
+                    let mut built = sources::build_source(s, &self.relative_to)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if built.backend.mints_tokens() {
+                        match old {
+                            Some(old) => {
+                                if !same_json(old, source) {
+                                    tracing::warn!(source = %s.name, "a source that mints identity tokens needs a restart to change; it is kept as it runs");
+                                }
+                                plan.push(Planned::Keep(s.name.clone()));
+                                kept.push(old.clone());
+                            }
+                            None => {
+                                tracing::warn!(source = %s.name, "a new source that mints identity tokens needs a restart; it is not added");
+                            }
+                        }
+                        continue;
+                    }
+                    let contribution =
+                        sources::contribution(&mut built).map_err(|e| e.to_string())?;
+                    plan.push(Planned::Fresh(Box::new(contribution)));
+                    kept.push(source.clone());
+                }
+                SourceConfig::Mcp(_) => match old {
+                    Some(old @ SourceConfig::Mcp(_)) => {
+                        if !same_json(old, source) {
+                            tracing::warn!(source = %source.name(), "an upstream MCP source changed: it needs a restart; it keeps running as it was");
+                        }
+                        plan.push(Planned::Keep(source.name().to_owned()));
+                        kept.push(old.clone());
+                    }
+                    _ => {
+                        tracing::warn!(source = %source.name(), "a new upstream MCP source needs a restart; it is not added");
+                    }
+                },
+            }
+        }
+        // Upstream MCP servers keep running until a restart, even when no longer configured.
+        for old in &running.sources {
+            if matches!(old, SourceConfig::Mcp(_))
+                && !config.sources.iter().any(|s| s.name() == old.name())
+            {
+                tracing::warn!(source = %old.name(), "an upstream MCP source was removed: it needs a restart; it keeps running");
+                plan.push(Planned::Keep(old.name().to_owned()));
+                kept.push(old.clone());
+            }
+        }
+        Ok((plan, kept))
+    }
+}
+
+fn same_json<T: serde::Serialize>(a: &T, b: &T) -> bool {
+    serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
+}
+
+/// The sections other than `sources` that differ (a reload does not apply them).
+fn sections_needing_restart(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let mut check = |name: &'static str, differ: bool| {
+        if differ {
+            changed.push(name);
+        }
+    };
+    check("server", !same_json(&old.server, &new.server));
+    check("http", !same_json(&old.http, &new.http));
+    check("logging", !same_json(&old.logging, &new.logging));
+    check("limits", !same_json(&old.limits, &new.limits));
+    check(
+        "rate_limits",
+        !same_json(&old.rate_limits, &new.rate_limits),
+    );
+    check("resilience", !same_json(&old.resilience, &new.resilience));
+    check("auth", !same_json(&old.auth, &new.auth));
+    check(
+        "authorization",
+        !same_json(&old.authorization, &new.authorization),
+    );
+    check("audit", !same_json(&old.audit, &new.audit));
+    changed
+}
+
+/// Adds the reload status to `/readyz` as its `config` member (the endpoint itself belongs to
+/// the server crate; the detail is added on the way out).
+pub fn with_readiness_detail(app: axum::Router, status: Arc<ReloadStatus>) -> axum::Router {
+    app.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let status = status.clone();
+            async move {
+                let readyz = request.uri().path() == "/readyz";
+                let response = next.run(request).await;
+                if !readyz {
+                    return response;
+                }
+                let (mut parts, body) = response.into_parts();
+                let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+                    return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                };
+                let mut value: Value = match serde_json::from_slice(&bytes) {
+                    Ok(v) => v,
+                    Err(_) => return axum::response::Response::from_parts(parts, bytes.into()),
+                };
+                value["config"] = status.detail();
+                parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+                let body = serde_json::to_vec(&value).unwrap_or_default();
+                axum::response::Response::from_parts(parts, body.into())
+            }
+        },
+    ))
+}
+
+use axum::response::IntoResponse as _;
+
+/// Reloads on SIGHUP and, with `watch`, when a watched file changes, one reload at a time,
+/// until the process ends.
+pub fn spawn(reloader: Arc<Reloader>, watch: bool) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<&'static str>(8);
+    #[cfg(unix)]
+    {
+        let tx = tx.clone();
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(mut hup) => {
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        if tx.send("SIGHUP").await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            Err(e) => tracing::warn!("cannot listen for SIGHUP, reload on signal is off: {e}"),
+        }
+    }
+    if watch {
+        tracing::debug!("file watching is not available yet: reload with SIGHUP");
+    }
+    drop(tx);
+    tokio::spawn(async move {
+        while let Some(trigger) = rx.recv().await {
+            reloader.reload(trigger).await;
+        }
+    });
+}
