@@ -1,5 +1,5 @@
 //! Hot reload of `serve --config`: on SIGHUP (and, unless `--no-watch`, when the
-//! configuration file or a local spec file it names changes) the configuration and its specs
+//! configuration file or a local spec file it names changes: [`crate::reload_watch`]) the configuration and its specs
 //! are loaded and compiled off the serving path, validated, and the catalog is swapped
 //! atomically through [`Assembly::replace`]. Calls in flight finish on the snapshot they
 //! resolved; connected sessions get `notifications/*/list_changed` through the assembly's
@@ -276,6 +276,9 @@ impl Reloader {
             }
         }
         files
+            .into_iter()
+            .map(|f| std::path::absolute(&f).unwrap_or(f))
+            .collect()
     }
 
     /// Reloads once (`trigger` says why, for the log). Returns whether the new configuration
@@ -522,13 +525,21 @@ pub fn spawn(reloader: Arc<Reloader>, watch: bool) {
             Err(e) => tracing::warn!("cannot listen for SIGHUP, reload on signal is off: {e}"),
         }
     }
-    if watch {
-        tracing::debug!("file watching is not available yet: reload with SIGHUP");
-    }
-    drop(tx);
     tokio::spawn(async move {
+        let files = if watch {
+            let (files_tx, files_rx) = tokio::sync::watch::channel(reloader.watched_files().await);
+            crate::reload_watch::spawn(tx.clone(), files_rx);
+            Some(files_tx)
+        } else {
+            None
+        };
+        drop(tx);
         while let Some(trigger) = rx.recv().await {
             reloader.reload(trigger).await;
+            if let Some(files) = &files {
+                // A reload may name other spec files.
+                let _ = files.send(reloader.watched_files().await);
+            }
         }
     });
 }

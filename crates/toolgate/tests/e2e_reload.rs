@@ -47,6 +47,11 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 impl Setup {
     async fn start() -> Setup {
+        Setup::start_with(false).await
+    }
+
+    /// Starts the binary, watching its files when `watch`.
+    async fn start_with(watch: bool) -> Setup {
         let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api_addr = api.local_addr().unwrap();
         tokio::spawn(todo_api::serve(api));
@@ -69,8 +74,10 @@ impl Setup {
             "serve",
             "--config",
             dir.path().join("config.yaml").to_str().unwrap(),
-            "--no-watch",
         ]);
+        if !watch {
+            command.arg("--no-watch");
+        }
         let (child, _, captured) =
             common::spawn_capturing(command, "toolgate: serving").unwrap_or_else(|e| panic!("{e}"));
         Setup {
@@ -113,6 +120,24 @@ impl Setup {
             .text()
             .await
             .unwrap()
+    }
+
+    /// Waits until `/readyz` shows `reloads` with `outcome` counted at least `n` times (an
+    /// in-place write may be seen as two changes): the config detail.
+    async fn wait_for_reloads(&self, outcome: &str, n: u64) -> Value {
+        let started = Instant::now();
+        loop {
+            let config = self.readyz().await["config"].clone();
+            if config["reloads"][outcome].as_u64().is_some_and(|c| c >= n) {
+                return config;
+            }
+            assert!(
+                started.elapsed() < LIMIT,
+                "{n} reloads with outcome {outcome} not seen within {LIMIT:?}: {config}\n{}",
+                self.captured.all()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Sends SIGHUP and waits until the reload it caused is recorded (success or failure):
@@ -373,4 +398,37 @@ async fn calls_keep_succeeding_during_twenty_reloads() {
         &failed[..failed.len().min(5)]
     );
     assert!(ok > 0, "the load ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_files_are_reloaded_when_watched() {
+    let setup = Setup::start_with(true).await;
+    let (client, _) = setup.client().await;
+    let before = tool_names(&client).await;
+    // The configuration file, replaced by a rename.
+    setup.write(true, "todo.json");
+    let config = setup.wait_for_reloads("success", 1).await;
+    assert_eq!(config["last_reload"]["outcome"], "success", "{config}");
+    let after = tool_names(&client).await;
+    assert!(after.len() > before.len(), "{before:?} -> {after:?}");
+    // A spec file it names, broken in place: rolled back.
+    std::fs::write(setup.dir.path().join("todo.json"), "{ half a spec").unwrap();
+    let config = setup.wait_for_reloads("failure", 1).await;
+    assert!(
+        config["last_reload"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("todo.json"),
+        "{config}"
+    );
+    assert_eq!(tool_names(&client).await, after);
+    list_users(&client).await.unwrap();
+    // Repaired: reloaded again.
+    std::fs::write(
+        setup.dir.path().join("todo.json"),
+        serde_json::to_vec(&todo_api::openapi()).unwrap(),
+    )
+    .unwrap();
+    setup.wait_for_reloads("success", 2).await;
+    list_users(&client).await.unwrap();
 }
