@@ -252,3 +252,97 @@ pub fn build(
     }
     (builder.build(), dropped)
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::future::BoxFuture;
+    use rmcp::model::{JsonObject, Tool};
+
+    use super::*;
+    use crate::catalog::ToolMeta;
+
+    struct Nothing;
+    impl crate::ToolHandler for Nothing {
+        fn call(
+            &self,
+            _: &crate::CallContext,
+            _: JsonObject,
+        ) -> BoxFuture<'static, crate::ToolOutcome> {
+            Box::pin(async { Ok(rmcp::model::CallToolResult::success(vec![])) })
+        }
+    }
+    impl crate::ReadinessProbe for Nothing {
+        fn check(&self) -> BoxFuture<'static, Result<(), String>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn source(name: &str, tools: &[&str]) -> Contribution {
+        let mut c = Contribution::empty(SourceEntry {
+            name: Arc::from(name),
+            probe: Arc::new(Nothing),
+            control: None,
+            capabilities: Default::default(),
+        });
+        c.tools = tools
+            .iter()
+            .map(|t| ToolEntry {
+                tool: Tool::new(t.to_string(), "d".to_owned(), Arc::new(JsonObject::new())),
+                source: Arc::from(name),
+                handler: Arc::new(Nothing),
+                meta: ToolMeta::default(),
+            })
+            .collect();
+        c
+    }
+
+    fn names(assembly: &Assembly) -> Vec<String> {
+        assembly
+            .catalog()
+            .load()
+            .tools()
+            .iter()
+            .map(|t| t.tool.name.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn replace_swaps_every_source_at_once_and_says_what_changed() {
+        let assembly = Assembly::new(crate::catalog::shared(Catalog::builder().build()), None);
+        assembly.publish(source("a", &["x"]));
+        assembly.publish(source("up", &["u"]));
+        let mut changes = assembly.subscribe();
+        // `a` rebuilt, `up` kept with its current listing, `c` added.
+        let changed = assembly
+            .replace(|current| {
+                let up = current.iter().find(|c| &*c.source.name == "up").unwrap();
+                vec![source("a", &["x"]), up.clone(), source("c", &["z"])]
+            })
+            .unwrap();
+        assert!(changed.tools && !changed.resources && !changed.prompts);
+        assert_eq!(changes.try_recv().unwrap(), changed);
+        assert_eq!(names(&assembly), ["x", "u", "z"]);
+        // The same lists again: nothing to tell.
+        let same = assembly.replace(|current| current.to_vec()).unwrap();
+        assert!(!same.any());
+        assert!(changes.try_recv().is_err());
+        // A later publish by a kept source still lands in its place.
+        assembly.publish(source("up", &["u", "v"]));
+        assert_eq!(names(&assembly), ["x", "u", "v", "z"]);
+    }
+
+    #[test]
+    fn replace_with_a_name_taken_twice_changes_nothing() {
+        let assembly = Assembly::new(crate::catalog::shared(Catalog::builder().build()), None);
+        assembly.publish(source("a", &["x"]));
+        let mut changes = assembly.subscribe();
+        let dups = assembly
+            .replace(|_| vec![source("a", &["x"]), source("b", &["x"])])
+            .unwrap_err();
+        assert_eq!(dups.len(), 1);
+        assert_eq!(dups[0].name, "x");
+        assert_eq!(names(&assembly), ["x"]);
+        assert_eq!(assembly.catalog().load().sources().len(), 1);
+        assert!(changes.try_recv().is_err());
+    }
+}

@@ -268,6 +268,18 @@ async fn a_reload_that_adds_a_source_is_seen_by_connected_clients() {
     assert_eq!(config["last_reload"]["outcome"], "success", "{config}");
     let again = tool_names(&client).await;
     assert_eq!(again, before);
+
+    // A section a reload does not apply: the sources still reload, a warning names it.
+    let path = setup.dir.path().join("config.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("server:\n  name: renamed\n{text}")).unwrap();
+    let (config, _) = setup.reload().await;
+    assert_eq!(config["last_reload"]["outcome"], "success", "{config}");
+    let stderr = setup.captured.stderr.lock().unwrap().clone();
+    assert!(
+        stderr.contains("need a restart") && stderr.contains("sections=server"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
