@@ -12,7 +12,9 @@
 //! sources that are added, removed or changed (the running ones are kept) and OpenAPI sources
 //! that mint identity tokens (their keys are served at start).
 //!
-//! A configuration or spec that fails to load keeps the last known good state: the reason is
+//! A configuration or spec that fails to load keeps the last known good state, and an OpenAPI
+//! source added or changed whose readiness probe still fails [`READINESS_GRACE`] after the swap
+//! is swapped back out: the reason is
 //! logged, shown in `/readyz` (`config.last_reload`) and counted in
 //! `toolgate_config_reloads_total{outcome}`; `toolgate_config_info{hash}` names the active
 //! configuration's hash.
@@ -22,7 +24,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -237,6 +239,21 @@ pub struct Reloader {
     status: Arc<ReloadStatus>,
 }
 
+/// The new catalog's sources and what to check after the swap.
+struct Plan {
+    /// In configuration order.
+    entries: Vec<Planned>,
+    /// The source configurations in force afterwards.
+    kept: Vec<SourceConfig>,
+    /// The OpenAPI sources added or changed: they must answer their readiness probe within
+    /// [`READINESS_GRACE`] after the swap, or the reload is rolled back.
+    probed: Vec<String>,
+}
+
+/// How long a source added or changed by a reload has to become ready before the reload is
+/// rolled back.
+pub const READINESS_GRACE: Duration = Duration::from_secs(5);
+
 /// Where an entry of the new catalog comes from.
 enum Planned {
     Fresh(Box<Contribution>),
@@ -353,13 +370,16 @@ impl Reloader {
                 "these configuration sections changed but need a restart to take effect; the running values stay"
             );
         }
-        let (plan, kept) = self.plan(running, &config).await?;
+        let plan = self.plan(running, &config).await?;
+        let mut previous = Vec::new();
         let changed = self
             .assembly
             .replace(|current| {
+                previous = current.to_vec();
                 let by_name: HashMap<&str, &Contribution> =
                     current.iter().map(|c| (&*c.source.name, c)).collect();
-                plan.into_iter()
+                plan.entries
+                    .into_iter()
                     .filter_map(|p| match p {
                         Planned::Fresh(c) => Some(*c),
                         Planned::Keep(name) => by_name.get(name.as_str()).map(|c| (*c).clone()),
@@ -372,6 +392,27 @@ impl Reloader {
                     .collect::<Vec<_>>()
                     .join("; ")
             })?;
+        if let Err(reason) = self.ready_within_grace(&plan.probed).await {
+            // Back to the sources as they were; the ones kept (upstream MCP servers) with
+            // whatever they published meanwhile.
+            let probed = plan.probed;
+            let _ = self.assembly.replace(|current| {
+                previous
+                    .into_iter()
+                    .map(|p| {
+                        let name = &*p.source.name;
+                        match current.iter().find(|c| &*c.source.name == name) {
+                            Some(c) if !probed.iter().any(|n| n == name) => c.clone(),
+                            _ => p,
+                        }
+                    })
+                    .collect()
+            });
+            return Err(format!(
+                "{reason}; the previous sources are served again (rolled back)"
+            ));
+        }
+        let kept = plan.kept;
         // What is in force: the new sources, with the sources kept as they run.
         let mut applied = running.clone();
         applied.sources = kept;
@@ -380,15 +421,12 @@ impl Reloader {
 
     /// The new catalog's sources in configuration order, and the source configurations in
     /// force afterwards.
-    async fn plan(
-        &self,
-        running: &Config,
-        config: &Config,
-    ) -> Result<(Vec<Planned>, Vec<SourceConfig>), String> {
+    async fn plan(&self, running: &Config, config: &Config) -> Result<Plan, String> {
         let running_by_name: HashMap<&str, &SourceConfig> =
             running.sources.iter().map(|s| (s.name(), s)).collect();
         let mut plan = Vec::new();
         let mut kept = Vec::new();
+        let mut probed = Vec::new();
         for source in &config.sources {
             let old = running_by_name.get(source.name()).copied();
             match source {
@@ -413,6 +451,9 @@ impl Reloader {
                     }
                     let contribution =
                         sources::contribution(&mut built).map_err(|e| e.to_string())?;
+                    if old.is_none_or(|old| !same_json(old, source)) {
+                        probed.push(s.name.clone());
+                    }
                     plan.push(Planned::Fresh(Box::new(contribution)));
                     kept.push(source.clone());
                 }
@@ -440,7 +481,48 @@ impl Reloader {
                 kept.push(old.clone());
             }
         }
-        Ok((plan, kept))
+        Ok(Plan {
+            entries: plan,
+            kept,
+            probed,
+        })
+    }
+}
+
+impl Reloader {
+    /// Waits until every source in `names` answers its readiness probe, for at most
+    /// [`READINESS_GRACE`]: the first source still failing, with its probe's reason.
+    async fn ready_within_grace(&self, names: &[String]) -> Result<(), String> {
+        let deadline = Instant::now() + READINESS_GRACE;
+        for name in names {
+            let probe = self
+                .assembly
+                .catalog()
+                .load()
+                .sources()
+                .iter()
+                .find(|s| &*s.name == name)
+                .map(|s| s.probe.clone());
+            let Some(probe) = probe else { continue };
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let result =
+                    tokio::time::timeout(left.max(Duration::from_millis(100)), probe.check())
+                        .await
+                        .unwrap_or_else(|_| Err("its readiness probe did not answer".to_owned()));
+                match result {
+                    Ok(()) => break,
+                    Err(e) if Instant::now() >= deadline => {
+                        return Err(format!(
+                            "source `{name}` is not ready {} s after the reload: {e}",
+                            READINESS_GRACE.as_secs()
+                        ));
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+                }
+            }
+        }
+        Ok(())
     }
 }
 

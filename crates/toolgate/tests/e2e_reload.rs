@@ -1,6 +1,7 @@
 //! Hot reload of the real binary (`toolgate serve --config F`): a reload that adds a source is
 //! seen by connected clients (the list changes, `notifications/tools/list_changed` arrives on
-//! their session); a broken spec or configuration is rolled back (the old tools keep being
+//! their session); a broken spec or configuration, or a new source that is not ready within
+//! the grace period, is rolled back (the old tools keep being
 //! served, `/readyz` and `/metrics` say the last reload failed); calls keep succeeding during
 //! 20 reloads under a small concurrent load. Every wait polls with a generous limit.
 
@@ -68,7 +69,7 @@ impl Setup {
         .unwrap();
         let port = common::free_port();
         let setup_base = format!("http://{api_addr}");
-        write_config(dir.path(), port, &setup_base, false, "todo.json");
+        write_config(dir.path(), port, &setup_base, None, "todo.json");
         let mut command = Command::new(common::TOOLGATE_BIN);
         command.args([
             "serve",
@@ -93,9 +94,11 @@ impl Setup {
         self.gateway.rsplit(':').next().unwrap().parse().unwrap()
     }
 
-    /// Rewrites the config (with or without the `pets` source, the todo spec at `spec`).
+    /// Rewrites the config (with or without the `pets` source, served by the same reachable
+    /// backend; the todo spec at `spec`).
     fn write(&self, pets: bool, spec: &str) {
-        write_config(self.dir.path(), self.port(), &self.base, pets, spec);
+        let base = pets.then_some(self.base.as_str());
+        write_config(self.dir.path(), self.port(), &self.base, base, spec);
     }
 
     fn hup(&self) {
@@ -175,12 +178,12 @@ impl Setup {
     }
 }
 
-fn write_config(dir: &Path, port: u16, base: &str, pets: bool, spec: &str) {
+fn write_config(dir: &Path, port: u16, base: &str, pets: Option<&str>, spec: &str) {
     let mut text = format!(
         "http:\n  bind: 127.0.0.1:{port}\nsources:\n  - name: todo\n    spec: {spec}\n    base_url: {base}\n"
     );
-    if pets {
-        text.push_str("  - name: pets\n    spec: petstore.yaml\n    base_url: http://127.0.0.1:9\n    compile:\n      namespace: pets\n");
+    if let Some(pets) = pets {
+        text.push_str(&format!("  - name: pets\n    spec: petstore.yaml\n    base_url: {pets}\n    compile:\n      namespace: pets\n"));
     }
     // Written beside and renamed, as editors and config management do: never half a file.
     let tmp: PathBuf = dir.join("config.yaml.tmp");
@@ -358,6 +361,37 @@ async fn a_broken_spec_or_config_is_rolled_back() {
         Some(1.0),
         "{metrics}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_source_that_is_not_ready_after_the_grace_period_is_rolled_back() {
+    let setup = Setup::start().await;
+    let (client, watcher) = setup.client().await;
+    let before = tool_names(&client).await;
+    // Nothing listens on port 9: the new source never becomes ready.
+    write_config(
+        setup.dir.path(),
+        setup.port(),
+        &setup.base,
+        Some("http://127.0.0.1:9"),
+        "todo.json",
+    );
+    let (config, took) = setup.reload().await;
+    assert_eq!(config["last_reload"]["outcome"], "failure", "{config}");
+    let error = config["last_reload"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("source `pets` is not ready") && error.contains("rolled back"),
+        "{error}"
+    );
+    assert_eq!(
+        tool_names(&client).await,
+        before,
+        "the old tools are served"
+    );
+    list_users(&client).await.unwrap();
+    // Clients were told both ways (the swap and the rollback).
+    assert!(watcher.count.load(Ordering::SeqCst) >= 1);
+    eprintln!("unready source rolled back: recorded {took:?} after SIGHUP");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
