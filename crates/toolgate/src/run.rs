@@ -395,7 +395,10 @@ impl toolgate_core::ReadinessProbe for Starting {
 /// Logs a warning for each tool whose input schema does not compile (its arguments are then
 /// checked by name only). Validators are compiled on a tool's first call, not at start, so
 /// this runs off the start-up path, on the blocking pool.
-fn warn_about_uncompilable_schemas(catalog: &toolgate_core::SharedCatalog, built: &[BuiltSource]) {
+pub(crate) fn warn_about_uncompilable_schemas(
+    catalog: &toolgate_core::SharedCatalog,
+    built: &[BuiltSource],
+) {
     let catalog = catalog.load_full();
     // Only OpenAPI tools are validated by toolgate; an upstream MCP server checks its own.
     let openapi: std::collections::HashSet<String> = built.iter().map(|b| b.name.clone()).collect();
@@ -592,6 +595,8 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             assembled.reload.clone(),
         );
         crate::reload::spawn(reloader, watch);
+    } else {
+        crate::reload::ignore_hangup();
     }
     let served = if args.stdio {
         // `http.fast_path` switches the stdio fast path too (one switch for "rule it out").
