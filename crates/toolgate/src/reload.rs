@@ -207,7 +207,7 @@ impl Reloader {
             // Back to the sources as they were; the ones kept (upstream MCP servers) with
             // whatever they published meanwhile.
             let probed = plan.probed;
-            let _ = self.assembly.replace(|current| {
+            let restored = self.assembly.replace(|current| {
                 previous
                     .into_iter()
                     .map(|p| {
@@ -219,6 +219,16 @@ impl Reloader {
                     })
                     .collect()
             });
+            if let Err(dups) = restored {
+                // Only when an upstream republished a clashing name during the grace period.
+                tracing::error!(
+                    "the previous sources could not be restored ({}): the reloaded ones stay",
+                    dups.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                );
+            }
             return Err(format!(
                 "{reason}; the previous sources are served again (rolled back)"
             ));
