@@ -152,13 +152,58 @@ impl Assembly {
         }
         dropped
     }
+
+    /// Replaces every contribution at once (a configuration reload): `next` gets the current
+    /// contributions (so a source that is kept keeps its latest listing) and returns the new
+    /// list in configuration order. Nothing is swapped when a name of the new list is taken
+    /// twice: the entries left out are returned and the current catalog stays. Otherwise the
+    /// new catalog is swapped in, subscribers learn which lists changed, and those are returned.
+    pub fn replace(
+        &self,
+        next: impl FnOnce(&[Contribution]) -> Vec<Contribution>,
+    ) -> Result<ListsChanged, Vec<DuplicateName>> {
+        let mut all = self
+            .contributions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let candidate = next(&all);
+        let (catalog, dropped) = build(&candidate, self.page_size);
+        if !dropped.is_empty() {
+            return Err(dropped);
+        }
+        let old = self.catalog.load_full();
+        let changed = ListsChanged {
+            tools: !same(old.tools(), catalog.tools(), |a, b| a.tool == b.tool),
+            resources: !same(old.resources(), catalog.resources(), |a, b| {
+                a.resource == b.resource
+            }) || !same(old.templates(), catalog.templates(), |a, b| {
+                a.template == b.template
+            }),
+            prompts: !same(old.prompts(), catalog.prompts(), |a, b| {
+                a.prompt == b.prompt
+            }),
+        };
+        self.catalog.store(Arc::new(catalog));
+        *all = candidate;
+        self.duplicates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        drop(all);
+        if changed.any() {
+            let _ = self.changes.send(changed);
+        }
+        Ok(changed)
+    }
+}
+
+/// Whether two lists hold equal entries in the same order.
+fn same<T>(a: &[T], b: &[T], eq: impl Fn(&T, &T) -> bool) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| eq(x, y))
 }
 
 /// Which lists differ between two contributions of one source.
 fn difference(old: &Contribution, new: &Contribution) -> ListsChanged {
-    fn same<T>(a: &[T], b: &[T], eq: impl Fn(&T, &T) -> bool) -> bool {
-        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| eq(x, y))
-    }
     ListsChanged {
         tools: !same(&old.tools, &new.tools, |a, b| a.tool == b.tool),
         resources: !same(&old.resources, &new.resources, |a, b| {
@@ -206,4 +251,98 @@ pub fn build(
         }
     }
     (builder.build(), dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::future::BoxFuture;
+    use rmcp::model::{JsonObject, Tool};
+
+    use super::*;
+    use crate::catalog::ToolMeta;
+
+    struct Nothing;
+    impl crate::ToolHandler for Nothing {
+        fn call(
+            &self,
+            _: &crate::CallContext,
+            _: JsonObject,
+        ) -> BoxFuture<'static, crate::ToolOutcome> {
+            Box::pin(async { Ok(rmcp::model::CallToolResult::success(vec![])) })
+        }
+    }
+    impl crate::ReadinessProbe for Nothing {
+        fn check(&self) -> BoxFuture<'static, Result<(), String>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn source(name: &str, tools: &[&str]) -> Contribution {
+        let mut c = Contribution::empty(SourceEntry {
+            name: Arc::from(name),
+            probe: Arc::new(Nothing),
+            control: None,
+            capabilities: Default::default(),
+        });
+        c.tools = tools
+            .iter()
+            .map(|t| ToolEntry {
+                tool: Tool::new(t.to_string(), "d".to_owned(), Arc::new(JsonObject::new())),
+                source: Arc::from(name),
+                handler: Arc::new(Nothing),
+                meta: ToolMeta::default(),
+            })
+            .collect();
+        c
+    }
+
+    fn names(assembly: &Assembly) -> Vec<String> {
+        assembly
+            .catalog()
+            .load()
+            .tools()
+            .iter()
+            .map(|t| t.tool.name.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn replace_swaps_every_source_at_once_and_says_what_changed() {
+        let assembly = Assembly::new(crate::catalog::shared(Catalog::builder().build()), None);
+        assembly.publish(source("a", &["x"]));
+        assembly.publish(source("up", &["u"]));
+        let mut changes = assembly.subscribe();
+        // `a` rebuilt, `up` kept with its current listing, `c` added.
+        let changed = assembly
+            .replace(|current| {
+                let up = current.iter().find(|c| &*c.source.name == "up").unwrap();
+                vec![source("a", &["x"]), up.clone(), source("c", &["z"])]
+            })
+            .unwrap();
+        assert!(changed.tools && !changed.resources && !changed.prompts);
+        assert_eq!(changes.try_recv().unwrap(), changed);
+        assert_eq!(names(&assembly), ["x", "u", "z"]);
+        // The same lists again: nothing to tell.
+        let same = assembly.replace(|current| current.to_vec()).unwrap();
+        assert!(!same.any());
+        assert!(changes.try_recv().is_err());
+        // A later publish by a kept source still lands in its place.
+        assembly.publish(source("up", &["u", "v"]));
+        assert_eq!(names(&assembly), ["x", "u", "v", "z"]);
+    }
+
+    #[test]
+    fn replace_with_a_name_taken_twice_changes_nothing() {
+        let assembly = Assembly::new(crate::catalog::shared(Catalog::builder().build()), None);
+        assembly.publish(source("a", &["x"]));
+        let mut changes = assembly.subscribe();
+        let dups = assembly
+            .replace(|_| vec![source("a", &["x"]), source("b", &["x"])])
+            .unwrap_err();
+        assert_eq!(dups.len(), 1);
+        assert_eq!(dups[0].name, "x");
+        assert_eq!(names(&assembly), ["x"]);
+        assert_eq!(assembly.catalog().load().sources().len(), 1);
+        assert!(changes.try_recv().is_err());
+    }
 }

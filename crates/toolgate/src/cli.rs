@@ -66,7 +66,7 @@ pub enum Command {
 }
 
 /// Options of `toolgate serve`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Configuration file (YAML). Also `TOOLGATE_CONFIG`.
     #[arg(long, short, env = "TOOLGATE_CONFIG")]
@@ -90,6 +90,10 @@ pub struct ServeArgs {
     /// 127.0.0.1:8080).
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
+    /// Do not watch the configuration file and its local spec files for changes (with
+    /// `--config`, SIGHUP still reloads; see docs/reload.md).
+    #[arg(long)]
+    pub no_watch: bool,
     /// Credentials for the `--openapi` backend.
     #[command(flatten)]
     pub auth: BackendAuthArgs,
@@ -98,7 +102,7 @@ pub struct ServeArgs {
 /// Backend credentials of `serve --openapi`. Each flag names the environment variable that
 /// holds the value; each credential goes only to the operations whose security requirements
 /// name a scheme it fits (FastAPI declares them from its security classes).
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Clone, Default, Args)]
 #[command(
     next_help_heading = "Backend credentials for --openapi (values are read from the named environment variables)"
 )]

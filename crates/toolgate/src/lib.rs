@@ -16,6 +16,9 @@ pub mod demo;
 pub mod embed;
 pub mod inspect;
 pub mod redact;
+pub mod reload;
+pub mod reload_status;
+pub mod reload_watch;
 pub mod run;
 pub mod sources;
 

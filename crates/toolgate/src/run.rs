@@ -71,6 +71,8 @@ pub struct Assembled {
     /// The authentication of the HTTP edge (`Off` without an `auth` section or when
     /// assembled by [`assemble`] rather than [`assemble_with_auth`]).
     pub edge_auth: EdgeAuth,
+    /// The active configuration and the last reload's outcome (`/readyz`, `/metrics`).
+    pub reload: Arc<crate::reload::ReloadStatus>,
 }
 
 impl Assembled {
@@ -224,8 +226,10 @@ pub async fn assemble_with_auth(
         config.resilience.clone(),
         config.sources.iter().map(SourceConfig::name),
     );
+    let reload = crate::reload::ReloadStatus::new();
     let metrics = Metrics::with_extra(|registry| {
         upstream_metrics.register(registry);
+        reload.metrics().register(registry);
         limit_metrics.register(registry);
         resilience.register(registry);
         if let Some(auth) = &auth {
@@ -261,6 +265,7 @@ pub async fn assemble_with_auth(
         upstreams,
         assembly,
         edge_auth: edge_auth(config, auth.as_ref()),
+        reload,
     })
 }
 
@@ -390,7 +395,10 @@ impl toolgate_core::ReadinessProbe for Starting {
 /// Logs a warning for each tool whose input schema does not compile (its arguments are then
 /// checked by name only). Validators are compiled on a tool's first call, not at start, so
 /// this runs off the start-up path, on the blocking pool.
-fn warn_about_uncompilable_schemas(catalog: &toolgate_core::SharedCatalog, built: &[BuiltSource]) {
+pub(crate) fn warn_about_uncompilable_schemas(
+    catalog: &toolgate_core::SharedCatalog,
+    built: &[BuiltSource],
+) {
     let catalog = catalog.load_full();
     // Only OpenAPI tools are validated by toolgate; an upstream MCP server checks its own.
     let openapi: std::collections::HashSet<String> = built.iter().map(|b| b.name.clone()).collect();
@@ -501,6 +509,7 @@ pub async fn serve_http(
         mcp_shutdown.clone(),
     );
     let app = with_identity_routes(app, &assembled);
+    let app = crate::reload::with_readiness_detail(app, assembled.reload.clone());
     tracing::info!(
         url = %format!("http://{local}{}", options.path),
         worker_threads = tokio::runtime::Handle::current().metrics().num_workers(),
@@ -557,6 +566,64 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             PathBuf::from("."),
         ),
     };
+    apply_args(&args, &mut config)?;
+    let addr = match &args.http {
+        Some(a) => parse_addr(a)?,
+        None => parse_addr(&config.http.bind)?,
+    };
+    init_logging(&config);
+    // The resource URL defaults to the address actually served.
+    config.http.bind = addr.to_string();
+    let auth = if args.stdio {
+        None
+    } else {
+        resource_auth(&config).await?
+    };
+    let assembled = assemble_with_auth(&config, &relative_to, auth).await?;
+    let upstreams = assembled.upstreams.clone();
+    if let Some(path) = &args.config {
+        assembled.reload.started_from(path);
+        let watch = !args.no_watch;
+        let reloader = crate::reload::Reloader::new(
+            path.clone(),
+            assembled.assembly.clone(),
+            config.clone(),
+            Box::new({
+                let args = args.clone();
+                move |config| apply_args(&args, config)
+            }),
+            assembled.reload.clone(),
+        );
+        crate::reload::spawn(reloader, watch);
+    } else {
+        crate::reload::ignore_hangup();
+    }
+    let served = if args.stdio {
+        // `http.fast_path` switches the stdio fast path too (one switch for "rule it out").
+        toolgate_server::serve_stdio_with(assembled.gateway.clone(), config.http.fast_path)
+            .await
+            .map_err(|e| Failure::Runtime(format!("stdio transport failed: {e}")))
+    } else {
+        let path = config.http.path.clone();
+        let tools = assembled.gateway.catalog().load().tools().len();
+        serve_http(assembled, &config, addr, move |local| {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stdout(),
+                "toolgate: serving {tools} tools at http://{local}{path}"
+            );
+        })
+        .await
+    };
+    // Upstream servers stop with the gateway (gracefully, then killed): no orphan processes.
+    futures::future::join_all(upstreams.iter().map(Upstream::stop)).await;
+    served?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Applies the command line's sources and overrides (`--openapi`, `--base-url`, backend
+/// credentials) to a loaded configuration (at start and on each reload).
+fn apply_args(args: &ServeArgs, config: &mut Config) -> Result<(), Failure> {
     // Credentials in URLs given on the command line (`?token=`, `user:pw@`) are scrubbed from
     // everything printed, as those of a configuration file are.
     for url in args.openapi.iter().chain(&args.base_url) {
@@ -598,41 +665,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     if let Some(base) = &args.base_url {
         check_base_url(base)?;
     }
-    let addr = match &args.http {
-        Some(a) => parse_addr(a)?,
-        None => parse_addr(&config.http.bind)?,
-    };
-    init_logging(&config);
-    // The resource URL defaults to the address actually served.
-    config.http.bind = addr.to_string();
-    let auth = if args.stdio {
-        None
-    } else {
-        resource_auth(&config).await?
-    };
-    let assembled = assemble_with_auth(&config, &relative_to, auth).await?;
-    let upstreams = assembled.upstreams.clone();
-    let served = if args.stdio {
-        // `http.fast_path` switches the stdio fast path too (one switch for "rule it out").
-        toolgate_server::serve_stdio_with(assembled.gateway.clone(), config.http.fast_path)
-            .await
-            .map_err(|e| Failure::Runtime(format!("stdio transport failed: {e}")))
-    } else {
-        let path = config.http.path.clone();
-        let tools = assembled.gateway.catalog().load().tools().len();
-        serve_http(assembled, &config, addr, move |local| {
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stdout(),
-                "toolgate: serving {tools} tools at http://{local}{path}"
-            );
-        })
-        .await
-    };
-    // Upstream servers stop with the gateway (gracefully, then killed): no orphan processes.
-    futures::future::join_all(upstreams.iter().map(Upstream::stop)).await;
-    served?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn check_base_url(base: &str) -> Result<(), Failure> {

@@ -1,0 +1,434 @@
+//! Hot reload of `serve --config`: on SIGHUP (and, unless `--no-watch`, when the
+//! configuration file or a local spec file it names changes: [`crate::reload_watch`]) the configuration and its specs
+//! are loaded and compiled off the serving path, validated, and the catalog is swapped
+//! atomically through [`Assembly::replace`]. Calls in flight finish on the snapshot they
+//! resolved; connected sessions get `notifications/*/list_changed` through the assembly's
+//! subscribers.
+//!
+//! What a reload changes: the `sources` (OpenAPI sources are rebuilt from their configuration
+//! and specs; sources added or removed take effect). What needs a restart (a warning names the
+//! sections, the running values stay): every other section (`server`, `http`, `logging`,
+//! `limits`, `rate_limits`, `resilience`, `auth`, `authorization`, `audit`), upstream MCP
+//! sources that are added, removed or changed (the running ones are kept) and OpenAPI sources
+//! that mint identity tokens (their keys are served at start).
+//!
+//! A configuration or spec that fails to load keeps the last known good state, and an OpenAPI
+//! source added or changed whose readiness probe still fails [`READINESS_GRACE`] after the swap
+//! is swapped back out: the reason is
+//! logged, shown in `/readyz` (`config.last_reload`) and counted in
+//! `toolgate_config_reloads_total{outcome}`; `toolgate_config_info{hash}` names the active
+//! configuration's hash.
+//!
+//! Does not own: building a source (crate::sources) or telling clients (the gateway).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use toolgate_core::{Assembly, Contribution};
+
+pub use crate::reload_status::{ReloadMetrics, ReloadStatus, hash_of, with_readiness_detail};
+
+use crate::config::{self, Config, SourceConfig};
+use crate::sources;
+
+/// Applies the command line's overrides (`--openapi`, `--base-url`…) to a freshly loaded
+/// configuration, as at start.
+pub type Prepare = Box<dyn Fn(&mut Config) -> Result<(), crate::Failure> + Send + Sync>;
+
+/// Reloads the configuration of a running gateway.
+pub struct Reloader {
+    path: PathBuf,
+    relative_to: PathBuf,
+    assembly: Arc<Assembly>,
+    prepare: Prepare,
+    /// The configuration in force (what later reloads are compared with).
+    running: tokio::sync::Mutex<Config>,
+    status: Arc<ReloadStatus>,
+}
+
+/// The new catalog's sources and what to check after the swap.
+struct Plan {
+    /// In configuration order.
+    entries: Vec<Planned>,
+    /// The source configurations in force afterwards.
+    kept: Vec<SourceConfig>,
+    /// The OpenAPI sources added or changed: they must answer their readiness probe within
+    /// [`READINESS_GRACE`] after the swap, or the reload is rolled back.
+    probed: Vec<String>,
+    /// The sources built (for the schema warnings after the swap).
+    built: Vec<sources::BuiltSource>,
+}
+
+/// How long a source added or changed by a reload has to become ready before the reload is
+/// rolled back.
+pub const READINESS_GRACE: Duration = Duration::from_secs(5);
+
+/// Where an entry of the new catalog comes from.
+enum Planned {
+    Fresh(Box<Contribution>),
+    Keep(String),
+}
+
+impl Reloader {
+    /// A reloader of the configuration at `path`, running as `running`.
+    pub fn new(
+        path: PathBuf,
+        assembly: Arc<Assembly>,
+        running: Config,
+        prepare: Prepare,
+        status: Arc<ReloadStatus>,
+    ) -> Arc<Self> {
+        Arc::new(Reloader {
+            relative_to: crate::run::parent_dir(&path),
+            path,
+            assembly,
+            prepare,
+            running: tokio::sync::Mutex::new(running),
+            status,
+        })
+    }
+
+    /// The files whose changes trigger a reload: the configuration and its local spec files.
+    pub async fn watched_files(&self) -> Vec<PathBuf> {
+        let running = self.running.lock().await;
+        let mut files = vec![self.path.clone()];
+        for s in &running.sources {
+            if let SourceConfig::OpenApi(s) = s
+                && let config::SpecLocation::Location(l) = &s.spec
+                && !l.starts_with("http://")
+                && !l.starts_with("https://")
+            {
+                files.push(self.relative_to.join(l));
+            }
+        }
+        files
+            .into_iter()
+            .map(|f| std::path::absolute(&f).unwrap_or(f))
+            .collect()
+    }
+
+    /// Reloads once (`trigger` says why, for the log). Returns whether the new configuration
+    /// is in force; on failure the last known good one stays and the reason is recorded.
+    pub async fn reload(&self, trigger: &str) -> bool {
+        let mut running = self.running.lock().await;
+        let started = Instant::now();
+        tracing::info!(trigger, path = %self.path.display(), "reloading the configuration");
+        let mut hash = None;
+        match self.try_reload(&running, &mut hash).await {
+            Ok((config, changed)) => {
+                let hash = hash.unwrap_or_default();
+                let ms = started.elapsed().as_millis();
+                tracing::info!(
+                    trigger,
+                    %hash,
+                    tools = self.assembly.catalog().load().tools().len(),
+                    tools_changed = changed.tools,
+                    resources_changed = changed.resources,
+                    prompts_changed = changed.prompts,
+                    duration_ms = ms as u64,
+                    "configuration reloaded"
+                );
+                *running = config;
+                self.status.succeeded(hash, ms);
+                true
+            }
+            Err(reason) => {
+                let ms = started.elapsed().as_millis();
+                tracing::error!(
+                    trigger,
+                    path = %self.path.display(),
+                    active_hash = %self.status.active_hash(),
+                    "configuration reload failed, keeping the last known good configuration: {reason}"
+                );
+                self.status.failed(hash, reason, ms);
+                false
+            }
+        }
+    }
+
+    async fn try_reload(
+        &self,
+        running: &Config,
+        hash: &mut Option<String>,
+    ) -> Result<(Config, toolgate_core::ListsChanged), String> {
+        let text = tokio::fs::read_to_string(&self.path).await.map_err(|e| {
+            format!(
+                "cannot read configuration file {}: {e}",
+                self.path.display()
+            )
+        })?;
+        *hash = Some(hash_of(text.as_bytes()));
+        let mut config = config::load(
+            &text,
+            &self.path.display().to_string(),
+            &crate::run::process_env(),
+        )
+        .map_err(|e| e.to_string())?;
+        (self.prepare)(&mut config).map_err(|e| e.to_string())?;
+        if config.sources.is_empty() {
+            return Err(
+                "the new configuration lists no source: nothing would be served".to_owned(),
+            );
+        }
+        // Sections a reload does not apply: the running values stay.
+        config.http.bind = running.http.bind.clone();
+        let restart = sections_needing_restart(running, &config);
+        if !restart.is_empty() {
+            tracing::warn!(
+                sections = %restart.join(", "),
+                "these configuration sections changed but need a restart to take effect; the running values stay"
+            );
+        }
+        let plan = self.plan(running, &config).await?;
+        let mut previous = Vec::new();
+        let changed = self
+            .assembly
+            .replace(|current| {
+                previous = current.to_vec();
+                let by_name: HashMap<&str, &Contribution> =
+                    current.iter().map(|c| (&*c.source.name, c)).collect();
+                plan.entries
+                    .into_iter()
+                    .filter_map(|p| match p {
+                        Planned::Fresh(c) => Some(*c),
+                        Planned::Keep(name) => by_name.get(name.as_str()).map(|c| (*c).clone()),
+                    })
+                    .collect()
+            })
+            .map_err(|dups| {
+                dups.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?;
+        if let Err(reason) = self.ready_within_grace(&plan.probed).await {
+            // Back to the sources as they were; the ones kept (upstream MCP servers) with
+            // whatever they published meanwhile.
+            let probed = plan.probed;
+            let restored = self.assembly.replace(|current| {
+                previous
+                    .into_iter()
+                    .map(|p| {
+                        let name = &*p.source.name;
+                        match current.iter().find(|c| &*c.source.name == name) {
+                            Some(c) if !probed.iter().any(|n| n == name) => c.clone(),
+                            _ => p,
+                        }
+                    })
+                    .collect()
+            });
+            if let Err(dups) = restored {
+                // Only when an upstream republished a clashing name during the grace period.
+                tracing::error!(
+                    "the previous sources could not be restored ({}): the reloaded ones stay",
+                    dups.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                );
+            }
+            return Err(format!(
+                "{reason}; the previous sources are served again (rolled back)"
+            ));
+        }
+        crate::run::warn_about_uncompilable_schemas(self.assembly.catalog(), &plan.built);
+        let kept = plan.kept;
+        // What is in force: the new sources, with the sources kept as they run.
+        let mut applied = running.clone();
+        applied.sources = kept;
+        Ok((applied, changed))
+    }
+
+    /// The new catalog's sources in configuration order, and the source configurations in
+    /// force afterwards.
+    async fn plan(&self, running: &Config, config: &Config) -> Result<Plan, String> {
+        let running_by_name: HashMap<&str, &SourceConfig> =
+            running.sources.iter().map(|s| (s.name(), s)).collect();
+        let mut plan = Vec::new();
+        let mut kept = Vec::new();
+        let mut probed = Vec::new();
+        let mut fresh = Vec::new();
+        for source in &config.sources {
+            let old = running_by_name.get(source.name()).copied();
+            match source {
+                SourceConfig::OpenApi(s) => {
+                    let mut built = sources::build_source(s, &self.relative_to)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if built.backend.mints_tokens() {
+                        match old {
+                            Some(old) => {
+                                if !same_json(old, source) {
+                                    tracing::warn!(source = %s.name, "a source that mints identity tokens needs a restart to change; it is kept as it runs");
+                                }
+                                plan.push(Planned::Keep(s.name.clone()));
+                                kept.push(old.clone());
+                            }
+                            None => {
+                                tracing::warn!(source = %s.name, "a new source that mints identity tokens needs a restart; it is not added");
+                            }
+                        }
+                        continue;
+                    }
+                    let contribution =
+                        sources::contribution(&mut built).map_err(|e| e.to_string())?;
+                    if old.is_none_or(|old| !same_json(old, source)) {
+                        probed.push(s.name.clone());
+                    }
+                    plan.push(Planned::Fresh(Box::new(contribution)));
+                    kept.push(source.clone());
+                    fresh.push(built);
+                }
+                SourceConfig::Mcp(_) => match old {
+                    Some(old @ SourceConfig::Mcp(_)) => {
+                        if !same_json(old, source) {
+                            tracing::warn!(source = %source.name(), "an upstream MCP source changed: it needs a restart; it keeps running as it was");
+                        }
+                        plan.push(Planned::Keep(source.name().to_owned()));
+                        kept.push(old.clone());
+                    }
+                    _ => {
+                        tracing::warn!(source = %source.name(), "a new upstream MCP source needs a restart; it is not added");
+                    }
+                },
+            }
+        }
+        // Upstream MCP servers keep running until a restart, even when no longer configured.
+        for old in &running.sources {
+            if matches!(old, SourceConfig::Mcp(_))
+                && !config.sources.iter().any(|s| s.name() == old.name())
+            {
+                tracing::warn!(source = %old.name(), "an upstream MCP source was removed: it needs a restart; it keeps running");
+                plan.push(Planned::Keep(old.name().to_owned()));
+                kept.push(old.clone());
+            }
+        }
+        Ok(Plan {
+            entries: plan,
+            kept,
+            probed,
+            built: fresh,
+        })
+    }
+}
+
+impl Reloader {
+    /// Waits until every source in `names` answers its readiness probe, for at most
+    /// [`READINESS_GRACE`]: the first source still failing, with its probe's reason.
+    async fn ready_within_grace(&self, names: &[String]) -> Result<(), String> {
+        let deadline = Instant::now() + READINESS_GRACE;
+        for name in names {
+            let probe = self
+                .assembly
+                .catalog()
+                .load()
+                .sources()
+                .iter()
+                .find(|s| &*s.name == name)
+                .map(|s| s.probe.clone());
+            let Some(probe) = probe else { continue };
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let result =
+                    tokio::time::timeout(left.max(Duration::from_millis(100)), probe.check())
+                        .await
+                        .unwrap_or_else(|_| Err("its readiness probe did not answer".to_owned()));
+                match result {
+                    Ok(()) => break,
+                    Err(e) if Instant::now() >= deadline => {
+                        return Err(format!(
+                            "source `{name}` is not ready {} s after the reload: {e}",
+                            READINESS_GRACE.as_secs()
+                        ));
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn same_json<T: serde::Serialize>(a: &T, b: &T) -> bool {
+    serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
+}
+
+/// The sections other than `sources` that differ (a reload does not apply them).
+fn sections_needing_restart(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let mut check = |name: &'static str, differ: bool| {
+        if differ {
+            changed.push(name);
+        }
+    };
+    check("server", !same_json(&old.server, &new.server));
+    check("http", !same_json(&old.http, &new.http));
+    check("logging", !same_json(&old.logging, &new.logging));
+    check("limits", !same_json(&old.limits, &new.limits));
+    check(
+        "rate_limits",
+        !same_json(&old.rate_limits, &new.rate_limits),
+    );
+    check("resilience", !same_json(&old.resilience, &new.resilience));
+    check("auth", !same_json(&old.auth, &new.auth));
+    check(
+        "authorization",
+        !same_json(&old.authorization, &new.authorization),
+    );
+    check("audit", !same_json(&old.audit, &new.audit));
+    changed
+}
+
+/// Without `--config` there is nothing to reload: SIGHUP is logged and ignored (instead of
+/// ending the process, its default).
+pub fn ignore_hangup() {
+    #[cfg(unix)]
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::warn!("SIGHUP ignored: hot reload needs `serve --config FILE`");
+            }
+        });
+    }
+}
+
+/// Reloads on SIGHUP and, with `watch`, when a watched file changes, one reload at a time,
+/// until the process ends.
+pub fn spawn(reloader: Arc<Reloader>, watch: bool) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<&'static str>(8);
+    #[cfg(unix)]
+    {
+        let tx = tx.clone();
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(mut hup) => {
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        if tx.send("SIGHUP").await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            Err(e) => tracing::warn!("cannot listen for SIGHUP, reload on signal is off: {e}"),
+        }
+    }
+    tokio::spawn(async move {
+        let files = if watch {
+            let (files_tx, files_rx) = tokio::sync::watch::channel(reloader.watched_files().await);
+            crate::reload_watch::spawn(tx.clone(), files_rx);
+            Some(files_tx)
+        } else {
+            None
+        };
+        drop(tx);
+        while let Some(trigger) = rx.recv().await {
+            reloader.reload(trigger).await;
+            if let Some(files) = &files {
+                // A reload may name other spec files.
+                let _ = files.send(reloader.watched_files().await);
+            }
+        }
+    });
+}
