@@ -90,6 +90,9 @@ impl Default for ServerIdentity {
     }
 }
 
+/// Computes an extra member of the `/readyz` answer.
+pub type ReadinessDetail = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+
 /// Where a request arrived, as the edge sees it.
 pub(crate) enum Arrival<'a> {
     /// Over HTTP: the request's head (headers; extensions holding the client's address and,
@@ -124,6 +127,9 @@ pub struct Gateway {
     authz: Option<Arc<toolgate_policy::authz::Authorization>>,
     /// The sources' retry budgets and circuit breakers, reported by `/readyz`.
     resilience: Option<Arc<toolgate_policy::Resilience>>,
+    /// Extra members of the `/readyz` answer (e.g. the configuration reload status), each
+    /// computed when `/readyz` is asked.
+    readiness_details: Vec<(&'static str, ReadinessDetail)>,
 }
 
 /// Client sessions by key, with the peer rmcp last served them on.
@@ -208,6 +214,7 @@ impl Gateway {
             clients: Arc::default(),
             authz: None,
             resilience: None,
+            readiness_details: Vec::new(),
         }
     }
 
@@ -232,6 +239,18 @@ impl Gateway {
     pub fn with_resilience(mut self, resilience: Arc<toolgate_policy::Resilience>) -> Self {
         self.resilience = Some(resilience);
         self
+    }
+
+    /// Adds member `name` to `/readyz`'s answer, computed by `detail` on each request there
+    /// (detail only: it does not change readiness).
+    pub fn with_readiness_detail(mut self, name: &'static str, detail: ReadinessDetail) -> Self {
+        self.readiness_details.push((name, detail));
+        self
+    }
+
+    /// The extra `/readyz` members.
+    pub(crate) fn readiness_details(&self) -> &[(&'static str, ReadinessDetail)] {
+        &self.readiness_details
     }
 
     /// The retry budgets and circuit breakers the pipeline applies, when known.

@@ -15,7 +15,7 @@ pub mod sessions;
 pub mod stdio;
 mod tools_json;
 
-pub use gateway::{Gateway, InFlight, ServerIdentity};
+pub use gateway::{Gateway, InFlight, ReadinessDetail, ServerIdentity};
 pub use http::{
     AuthSettings, EdgeAuth, HttpOptions, MetricsAccess, SessionMode, gateway_app, mcp_router,
     mcp_router_with_sessions, serve,

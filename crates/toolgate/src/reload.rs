@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use toolgate_core::{Assembly, Contribution};
 
-pub use crate::reload_status::{ReloadMetrics, ReloadStatus, hash_of, with_readiness_detail};
+pub use crate::reload_status::{ReloadMetrics, ReloadStatus, hash_of};
 
 use crate::config::{self, Config, SourceConfig};
 use crate::sources;

@@ -1,5 +1,5 @@
 //! The reload status of `serve --config`: the active configuration's hash, the last reload's
-//! outcome and reason, as `/readyz` detail ([`with_readiness_detail`]) and as metrics
+//! outcome and reason, as `/readyz` detail (`Gateway::with_readiness_detail`) and as metrics
 //! (`toolgate_config_reloads_total{outcome}`, `toolgate_config_info{hash}`,
 //! `toolgate_config_last_reload_successful`).
 //!
@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::response::IntoResponse as _;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -202,33 +201,4 @@ fn unix(t: SystemTime) -> u64 {
 pub fn hash_of(bytes: &[u8]) -> String {
     let digest = sha2::Sha256::digest(bytes);
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
-}
-
-/// Adds the reload status to `/readyz` as its `config` member (the endpoint itself belongs to
-/// the server crate; the detail is added on the way out).
-pub fn with_readiness_detail(app: axum::Router, status: Arc<ReloadStatus>) -> axum::Router {
-    app.layer(axum::middleware::from_fn(
-        move |request: axum::extract::Request, next: axum::middleware::Next| {
-            let status = status.clone();
-            async move {
-                let readyz = request.uri().path() == "/readyz";
-                let response = next.run(request).await;
-                if !readyz {
-                    return response;
-                }
-                let (mut parts, body) = response.into_parts();
-                let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
-                    return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
-                };
-                let mut value: Value = match serde_json::from_slice(&bytes) {
-                    Ok(v) => v,
-                    Err(_) => return axum::response::Response::from_parts(parts, bytes.into()),
-                };
-                value["config"] = status.detail();
-                parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-                let body = serde_json::to_vec(&value).unwrap_or_default();
-                axum::response::Response::from_parts(parts, body.into())
-            }
-        },
-    ))
 }

@@ -256,7 +256,11 @@ pub async fn assemble_with_auth(
         .with_incoming_headers(forwards_headers)
         .with_authorization(authz)
         .with_resilience(resilience)
-        .with_stdio_principal(stdio_principal(config));
+        .with_stdio_principal(stdio_principal(config))
+        .with_readiness_detail("config", {
+            let reload = reload.clone();
+            Arc::new(move || reload.detail())
+        });
     gateway.notify_list_changes(assembly.subscribe());
     Ok(Assembled {
         gateway,
@@ -509,7 +513,6 @@ pub async fn serve_http(
         mcp_shutdown.clone(),
     );
     let app = with_identity_routes(app, &assembled);
-    let app = crate::reload::with_readiness_detail(app, assembled.reload.clone());
     tracing::info!(
         url = %format!("http://{local}{}", options.path),
         worker_threads = tokio::runtime::Handle::current().metrics().num_workers(),

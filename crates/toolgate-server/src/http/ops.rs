@@ -95,6 +95,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
             body["circuits"] = serde_json::Value::Object(circuits);
         }
     }
+    for (name, detail) in state.gateway.readiness_details() {
+        body[*name] = detail();
+    }
     let status = if ready {
         StatusCode::OK
     } else {
