@@ -173,10 +173,7 @@ impl ResourceAuth {
             ));
         }
         if let Some(principal) = inner.cache.get(&digest) {
-            inner.metrics.cache(true);
-            inner
-                .metrics
-                .decision(principal.method.as_str(), "accepted", "cached");
+            inner.metrics.cached(principal.method);
             return Ok(principal);
         }
         inner.metrics.cache(false);

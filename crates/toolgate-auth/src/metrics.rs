@@ -31,16 +31,72 @@ struct ResultLabels {
 }
 
 /// The counters (cheap to clone: each is an `Arc`).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct AuthMetrics {
     decisions: Family<DecisionLabels, Counter>,
     jwks_fetches: Family<OutcomeLabels, Counter>,
     cache: Family<ResultLabels, Counter>,
     signature_checks: Counter,
     introspections: Family<OutcomeLabels, Counter>,
+    /// The counters every request with a reused token increments, resolved once (a family
+    /// lookup hashes its labels under a lock on every call).
+    hot: HotCounters,
+}
+
+#[derive(Clone)]
+struct HotCounters {
+    cache_hit: Counter,
+    cached_jwt: Counter,
+    cached_introspection: Counter,
+}
+
+impl Default for AuthMetrics {
+    fn default() -> Self {
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        let cache = Family::<ResultLabels, Counter>::default();
+        let cached = |method| {
+            decisions
+                .get_or_create(&DecisionLabels {
+                    method,
+                    outcome: "accepted",
+                    reason: "cached",
+                })
+                .clone()
+        };
+        let hot = HotCounters {
+            cache_hit: cache.get_or_create(&ResultLabels { result: "hit" }).clone(),
+            cached_jwt: cached("jwt"),
+            cached_introspection: cached("introspection"),
+        };
+        AuthMetrics {
+            decisions,
+            jwks_fetches: Family::default(),
+            cache,
+            signature_checks: Counter::default(),
+            introspections: Family::default(),
+            hot,
+        }
+    }
 }
 
 impl AuthMetrics {
+    /// A request authenticated from the verified-token cache: one cache hit and one
+    /// `accepted`/`cached` decision, through counters resolved at construction.
+    pub fn cached(&self, method: toolgate_core::AuthMethod) {
+        self.hot.cache_hit.inc();
+        match method {
+            toolgate_core::AuthMethod::Jwt => {
+                self.hot.cached_jwt.inc();
+            }
+            toolgate_core::AuthMethod::Introspection => {
+                self.hot.cached_introspection.inc();
+            }
+            other @ (toolgate_core::AuthMethod::ApiKey | toolgate_core::AuthMethod::Configured) => {
+                self.decision(other.as_str(), "accepted", "cached");
+            }
+        }
+    }
+
     pub fn decision(&self, method: &'static str, outcome: &'static str, reason: &'static str) {
         self.decisions
             .get_or_create(&DecisionLabels {

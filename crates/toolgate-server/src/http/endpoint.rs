@@ -140,9 +140,16 @@ impl Guard {
                 .serve(axum::extract::Request::from_parts(parts, body), next)
                 .await;
         };
+        // Without a session table (stateless mode) there is nothing to bind or check, and the
+        // owner key (an allocation) is not computed.
+        let Some(sessions) = &self.sessions else {
+            return self
+                .serve(axum::extract::Request::from_parts(parts, body), next)
+                .await;
+        };
         let owner = owner_key(&principal);
         let has_session_id = parts.headers.contains_key(MCP_SESSION_ID);
-        if let (Some(sessions), Some(id)) = (&self.sessions, parts.headers.get(MCP_SESSION_ID)) {
+        if let Some(id) = parts.headers.get(MCP_SESSION_ID) {
             let id = id.to_str().unwrap_or_default();
             // An unknown session is rmcp's to answer; one bound to someone else, or to nobody
             // (opened while no caller was known), is refused as if it did not exist.
@@ -160,7 +167,6 @@ impl Guard {
             .serve(axum::extract::Request::from_parts(parts, body), next)
             .await;
         if !has_session_id
-            && let Some(sessions) = &self.sessions
             && let Some(id) = response
                 .headers()
                 .get(MCP_SESSION_ID)
