@@ -46,6 +46,10 @@ pub struct Reloader {
     /// The configuration in force (what later reloads are compared with).
     running: tokio::sync::Mutex<Config>,
     status: Arc<ReloadStatus>,
+    /// The watched files and what they held when the configuration in force was loaded: the
+    /// file watcher's baseline, so a change made while a reload runs is not taken for the
+    /// loaded state.
+    loaded: std::sync::Mutex<crate::reload_watch::Contents>,
 }
 
 /// The new catalog's sources and what to check after the swap.
@@ -87,14 +91,27 @@ impl Reloader {
             prepare,
             running: tokio::sync::Mutex::new(running),
             status,
+            loaded: std::sync::Mutex::new(Default::default()),
         })
     }
 
-    /// The files whose changes trigger a reload: the configuration and its local spec files.
-    pub async fn watched_files(&self) -> Vec<PathBuf> {
+    /// The files whose changes trigger a reload, with what they held when the configuration in
+    /// force was loaded (before the first reload: when this is first called).
+    pub async fn watched(&self) -> crate::reload_watch::Contents {
         let running = self.running.lock().await;
+        let mut loaded = self.loaded.lock().expect("not poisoned").clone();
+        if loaded.is_empty() {
+            loaded = crate::reload_watch::read_contents(&self.files_of(&running)).await;
+            *self.loaded.lock().expect("not poisoned") = loaded.clone();
+        }
+        loaded
+    }
+
+    /// The files whose changes trigger a reload of `config`: the configuration and its local
+    /// spec files.
+    fn files_of(&self, config: &Config) -> Vec<PathBuf> {
         let mut files = vec![self.path.clone()];
-        for s in &running.sources {
+        for s in &config.sources {
             if let SourceConfig::OpenApi(s) = s
                 && let config::SpecLocation::Location(l) = &s.spec
                 && !l.starts_with("http://")
@@ -115,9 +132,23 @@ impl Reloader {
         let mut running = self.running.lock().await;
         let started = Instant::now();
         tracing::info!(trigger, path = %self.path.display(), "reloading the configuration");
+        // Read before loading: a change made while the reload runs differs from this, so the
+        // watcher reloads again rather than taking it for what was loaded.
+        let before = crate::reload_watch::read_contents(&self.files_of(&running)).await;
         let mut hash = None;
         match self.try_reload(&running, &mut hash).await {
             Ok((config, changed)) => {
+                // Files the new configuration names for the first time are read now, before the
+                // reload is reported (a change to one of them from here on is seen).
+                let mut loaded = crate::reload_watch::Contents::new();
+                for file in self.files_of(&config) {
+                    let content = match before.get(&file) {
+                        Some(c) => *c,
+                        None => crate::reload_watch::read_content(&file).await,
+                    };
+                    loaded.insert(file, content);
+                }
+                *self.loaded.lock().expect("not poisoned") = loaded;
                 let hash = hash.unwrap_or_default();
                 let ms = started.elapsed().as_millis();
                 tracing::info!(
@@ -142,6 +173,9 @@ impl Reloader {
                     active_hash = %self.status.active_hash(),
                     "configuration reload failed, keeping the last known good configuration: {reason}"
                 );
+                // The files stay watched as they were read for this attempt: the watcher reloads
+                // when they change again, not before.
+                *self.loaded.lock().expect("not poisoned") = before;
                 self.status.failed(hash, reason, ms);
                 false
             }
@@ -416,7 +450,7 @@ pub fn spawn(reloader: Arc<Reloader>, watch: bool) {
     }
     tokio::spawn(async move {
         let files = if watch {
-            let (files_tx, files_rx) = tokio::sync::watch::channel(reloader.watched_files().await);
+            let (files_tx, files_rx) = tokio::sync::watch::channel(reloader.watched().await);
             crate::reload_watch::spawn(tx.clone(), files_rx);
             Some(files_tx)
         } else {
@@ -426,8 +460,8 @@ pub fn spawn(reloader: Arc<Reloader>, watch: bool) {
         while let Some(trigger) = rx.recv().await {
             reloader.reload(trigger).await;
             if let Some(files) = &files {
-                // A reload may name other spec files.
-                let _ = files.send(reloader.watched_files().await);
+                // A reload may name other spec files; and it sets what they held when loaded.
+                let _ = files.send(reloader.watched().await);
             }
         }
     });
