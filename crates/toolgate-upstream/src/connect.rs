@@ -32,6 +32,7 @@ use crate::client::{Hub, UpstreamClient};
 use crate::config::{ProtocolChoice, Transport};
 use crate::http_client::HttpUpstream;
 use crate::oauth2::OAuth2Client;
+use crate::ordered::Ordered;
 use crate::routing::Routes;
 use crate::stdio::{ChildTransport, Fault};
 
@@ -186,7 +187,7 @@ pub(crate) async fn connect(
             )
             .map_err(spawn_error)?;
             let running = handler
-                .serve(process)
+                .serve(Ordered::new(process, routes.clone()))
                 .await
                 .map_err(|e| ConnectError::Handshake(e.to_string()))?;
             (running, pid)
@@ -240,11 +241,13 @@ pub(crate) async fn connect(
                         tokens: tokens.clone(),
                     };
                     let transport = StreamableHttpClientTransport::with_client(client, config);
+                    let transport = Ordered::new(transport, routes.clone());
                     handler.serve_with_lifecycle(transport, lifecycle).await
                 }
                 None => {
                     let transport =
                         StreamableHttpClientTransport::with_client(http.client.clone(), config);
+                    let transport = Ordered::new(transport, routes.clone());
                     handler.serve_with_lifecycle(transport, lifecycle).await
                 }
             };

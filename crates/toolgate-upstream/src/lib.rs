@@ -22,6 +22,7 @@ mod entries;
 mod http_client;
 pub mod metrics;
 mod oauth2;
+mod ordered;
 mod routing;
 mod stdio;
 mod upstream;

@@ -21,8 +21,8 @@ use std::time::Duration;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use rmcp::model::{
     CancelledNotificationParam, ClientCapabilities, ClientConfig as ClientInfo, ClientRequest,
-    Implementation, LoggingLevel, PingRequest, ProtocolVersion, Root, ServerResult,
-    SetLevelRequest, SetLevelRequestParams,
+    GetExtensions as _, Implementation, LoggingLevel, PingRequest, ProtocolVersion, Root,
+    ServerResult, SetLevelRequest, SetLevelRequestParams,
 };
 use rmcp::service::{PeerRequestOptions, ServiceError};
 use tokio::sync::{Notify, watch};
@@ -37,6 +37,7 @@ use crate::discovery::{self, Listing};
 use crate::entries;
 use crate::http_client::{self, HttpUpstream};
 use crate::metrics::UpstreamMetrics;
+use crate::routing::{Route, RouteMarker};
 use crate::uris::UriMap;
 
 /// Where an upstream is in its life.
@@ -670,6 +671,14 @@ impl Inner {
         request: ClientRequest,
     ) -> Result<ServerResult, ToolError> {
         let conn = self.connection(ctx).await?;
+        let mut request = request;
+        // The transport registers the request before sending it (`ordered.rs`).
+        let route = ctx.client.clone().map(Route::new);
+        if let Some(route) = &route {
+            request
+                .extensions_mut()
+                .insert(RouteMarker(Arc::downgrade(route)));
+        }
         let t = &self.config.timeouts;
         let options = PeerRequestOptions::with_timeout(Duration::from_millis(t.call_ms))
             .reset_timeout_on_progress()
@@ -680,9 +689,9 @@ impl Inner {
             .await
             .map_err(|e| self.service_error(&conn, e))?;
         let id = handle.id.clone();
-        let route = ctx.client.clone().map(|client| {
+        let route = route.map(|route| {
             conn.routes
-                .register(id.clone(), handle.progress_token.clone(), client)
+                .register(id.clone(), handle.progress_token.clone(), route)
         });
         tokio::select! {
             r = handle.await_response() => {
