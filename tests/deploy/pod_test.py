@@ -1,0 +1,310 @@
+"""Runs the gateway as its Kubernetes pod would, as far as this machine allows without a
+container runtime: the real binary in a root filesystem laid out like the image (the binary
+and the C libraries distroless provides, nothing else), mounted read-only, as uid 65532,
+with /tmp an empty tmpfs and the ConfigMap's configuration in a folder laid out as the kubelet
+writes one (`..data` symlink swapped on update), in its own network namespace where the
+ConfigMap's host names resolve to the stand-ins started here: a Redis with a password (the
+Secret's), the Todo API, and an OpenID provider (discovery + JWKS, signing the test's JWTs).
+
+Checks what the manifests rely on: the probes answer on a pod IP's Host, /metrics refuses
+without the scraper key and answers with it, an authenticated tool call works, rate limits are
+kept in Redis, a ConfigMap update (symlink swap) is hot-reloaded, SIGTERM ends the process
+within the shutdown grace, and nothing was written outside /tmp.
+
+Usage (as root): unshare --net --mount --fork python pod_test.py TOOLGATE TODO_API WORKDIR
+CONFIG ENV_FILE. Ends with `pod: N passed, M failed`.
+"""
+
+import atexit
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+TOOLGATE, TODO_API, WORK, CONFIG, ENV_FILE = sys.argv[1:6]
+WORK = Path(WORK)
+UID = 65532
+ISSUER = "http://127.0.0.1:9000/realms/main"
+RESOURCE = "https://mcp.example.com/mcp"
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append(bool(ok))
+    print(f"{'ok  ' if ok else 'FAIL'} {name}" + ("" if ok else f": {detail}"), flush=True)
+
+
+def sh(*cmd):
+    subprocess.run(cmd, check=True)
+
+
+def http(method, path, host="toolgate:8080", body=None, headers=None, timeout=10):
+    """One request to the gateway at 127.0.0.1:8080 with the given Host: (status, headers, body)."""
+    req = urllib.request.Request(f"http://127.0.0.1:8080{path}", method=method,
+                                 data=None if body is None else json.dumps(body).encode())
+    req.add_header("Host", host)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read().decode()
+
+
+# --- the network namespace: loopback up; the ConfigMap's host names point at it ------------
+sh("ip", "link", "set", "lo", "up")
+
+# --- the stand-in OpenID provider ----------------------------------------------------------
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+jwk.update(kid="k1", alg="RS256", use="sig")
+
+
+class Idp(BaseHTTPRequestHandler):
+    def do_GET(self):
+        docs = {
+            "/realms/main/.well-known/openid-configuration": {
+                "issuer": ISSUER, "jwks_uri": f"{ISSUER}/certs",
+                "authorization_endpoint": f"{ISSUER}/auth", "token_endpoint": f"{ISSUER}/token",
+                "id_token_signing_alg_values_supported": ["RS256"],
+            },
+            "/realms/main/certs": {"keys": [jwk]},
+        }
+        doc = docs.get(self.path)
+        self.send_response(200 if doc else 404)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(json.dumps(doc or {}).encode())
+
+    def log_message(self, *_):
+        pass
+
+
+threading.Thread(target=ThreadingHTTPServer(("127.0.0.1", 9000), Idp).serve_forever, daemon=True).start()
+
+
+def token(sub, scope):
+    now = int(time.time())
+    return jwt.encode({"iss": ISSUER, "aud": RESOURCE, "sub": sub, "scope": scope,
+                       "iat": now, "exp": now + 600}, key, algorithm="RS256", headers={"kid": "k1"})
+
+
+# --- the Secret's values and the other stand-ins ------------------------------------------
+env = dict(line.split("=", 1) for line in Path(ENV_FILE).read_text().splitlines() if line)
+children = []
+
+
+@atexit.register
+def stop_children():
+    for p in children:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+
+scraper_key = "REPLACE-ME-metrics-scraper-key"  # the example Secret's key (its digest is in env)
+redis = subprocess.Popen(["redis-server", "--port", "6379", "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no", "--requirepass", env["REDIS_PASSWORD"]],
+                         stdout=subprocess.DEVNULL)
+todo = subprocess.Popen([TODO_API, "--addr", "127.0.0.1:8000"], stdout=subprocess.DEVNULL)
+children += [redis, todo]
+
+# --- the image's root filesystem ------------------------------------------------------------
+root = WORK / "rootfs"
+shutil.rmtree(WORK, ignore_errors=True)
+for d in ("usr/local/bin", "etc/toolgate", "etc/ssl/certs", "tmp", "proc", "dev"):
+    (root / d).mkdir(parents=True)
+shutil.copy(TOOLGATE, root / "usr/local/bin/toolgate")
+libs = subprocess.run(["ldd", TOOLGATE], capture_output=True, text=True, check=True).stdout
+for line in libs.splitlines():
+    path = next((w for w in line.split() if w.startswith("/")), None)
+    if path:
+        dest = root / path.lstrip("/")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, dest)
+shutil.copy("/etc/ssl/certs/ca-certificates.crt", root / "etc/ssl/certs/ca-certificates.crt")
+(root / "etc/passwd").write_text("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")
+(root / "etc/group").write_text("root:x:0:\nnonroot:x:65532:\n")
+(root / "etc/nsswitch.conf").write_text("hosts: files dns\n")
+# Cluster DNS stand-in: the Services the ConfigMap names.
+(root / "etc/hosts").write_text("127.0.0.1 localhost toolgate-redis todo-api\n")
+
+# --- the ConfigMap volume, as the kubelet writes it -------------------------------------
+volume = WORK / "configmap"
+
+
+def write_configmap(text, stamp):
+    """The kubelet's atomic update: a new timestamped folder, then `..data` swapped to it."""
+    data = volume / f"..{stamp}"
+    data.mkdir(parents=True)
+    (data / "config.yaml").write_text(text)
+    tmp = volume / "..data_tmp"
+    tmp.symlink_to(data.name)
+    os.replace(tmp, volume / "..data")
+    if not (volume / "config.yaml").is_symlink():
+        (volume / "config.yaml").symlink_to("..data/config.yaml")
+
+
+config_text = Path(CONFIG).read_text()
+write_configmap(config_text, "2026_01_01_00_00_00.000000001")
+
+# --- mounts: the root read-only; /tmp, /proc, /dev and the volume on top ---------------------
+sh("mount", "--bind", str(root), str(root))
+sh("mount", "-o", "remount,bind,ro", str(root))
+sh("mount", "-t", "tmpfs", "-o", f"size=16m,mode=1777", "tmpfs", str(root / "tmp"))
+sh("mount", "--rbind", "/proc", str(root / "proc"))
+sh("mount", "--rbind", "/dev", str(root / "dev"))
+sh("mount", "--bind", "-o", "ro", str(volume), str(root / "etc/toolgate"))
+sh("mount", "-o", "remount,bind,ro", str(root / "etc/toolgate"))
+probe = subprocess.run(["touch", str(root / "usr/probe")], capture_output=True, text=True)
+check("the root filesystem is read-only", probe.returncode != 0 and "Read-only" in probe.stderr, probe.stderr)
+
+# --- the container ---------------------------------------------------------------------------
+log = open(WORK / "toolgate.log", "w")
+pod_env = {**env, "TOOLGATE_AUTH__ISSUER": ISSUER}
+started = time.monotonic()
+gw = subprocess.Popen([shutil.which("chroot"), f"--userspec={UID}:{UID}", f"--groups={UID}", str(root),
+                       "/usr/local/bin/toolgate", "serve", "--config", "/etc/toolgate/config.yaml"],
+                      env=pod_env, stdout=log, stderr=subprocess.STDOUT)
+children.insert(0, gw)
+
+
+def wait_for(pred, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if pred():
+                return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+try:
+    check("startup: /healthz answers 200 (startupProbe)",
+          wait_for(lambda: http("GET", "/healthz", host="10.244.1.7:8080")[0] == 200, 60),
+          (WORK / "toolgate.log").read_text()[-2000:])
+    print(f"     started in {time.monotonic() - started:.1f} s", flush=True)
+    status = Path(f"/proc/{gw.pid}/status").read_text()
+    uid_line = next(l for l in status.splitlines() if l.startswith("Uid:"))
+    check("runs as uid 65532", uid_line.split()[1:] == [str(UID)] * 4, uid_line)
+    cap_line = next(l for l in status.splitlines() if l.startswith("CapEff:"))
+    check("no effective capabilities", int(cap_line.split()[1], 16) == 0, cap_line)
+
+    code, _, body = http("GET", "/readyz", host="10.244.1.7:8080")
+    ready = json.loads(body)
+    check("/readyz on a pod IP's Host: ready, source reachable (readinessProbe)",
+          code == 200 and ready["status"] == "ready" and ready["sources"] == {"todo": "ok"}, body)
+    first_hash = ready.get("config", {}).get("hash")
+
+    code, hdrs, _ = http("GET", "/metrics", host="10.244.1.7:8080")
+    check("/metrics without a credential: 401 with a Bearer challenge",
+          code == 401 and "Bearer" in hdrs.get("WWW-Authenticate", hdrs.get("www-authenticate", "")), code)
+    code, _, body = http("GET", "/metrics", host="10.244.1.7:8080",
+                         headers={"Authorization": f"Bearer {scraper_key}"})
+    check("/metrics with the scraper's key (ServiceMonitor): 200, toolgate metrics",
+          code == 200 and "toolgate_config_info" in body, f"{code} {body[:300]}")
+
+    code, _, _ = http("POST", "/mcp", host="evil.example:8080", body={})
+    check("MCP endpoint refuses a Host outside http.allowed_hosts", code == 403, code)
+
+    # A legacy session with a JWT from the provider (tools:call).
+    mcp = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
+           "Authorization": f"Bearer {token('alice', 'tools:call')}"}
+    code, hdrs, body = http("POST", "/mcp", headers=mcp, body={
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": "pod-test", "version": "1"}}})
+    sid = {k.lower(): v for k, v in hdrs.items()}.get("mcp-session-id")
+    check("initialize with a JWT from the issuer", code == 200 and sid, f"{code} {body[:300]}")
+    mcp.update({"Mcp-Session-Id": sid or "", "MCP-Protocol-Version": "2025-11-25"})
+    http("POST", "/mcp", headers=mcp, body={"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def call(i, name="list_users"):
+        code, _, body = http("POST", "/mcp", headers=mcp, body={
+            "jsonrpc": "2.0", "id": 100 + i, "method": "tools/call",
+            "params": {"name": name, "arguments": {}}})
+        return code, json.loads(body) if body.startswith("{") else body
+
+    code, answer = call(0)
+    check("an authenticated tool call reaches the backend",
+          code == 200 and isinstance(answer, dict) and answer.get("result", {}).get("isError") is False,
+          f"{code} {answer}")
+    # per-caller-per-tool: 60/min, burst 10: the 12th call in a burst is refused.
+    refused = []
+    for i in range(1, 13):
+        _, answer = call(i)
+        r = answer.get("result", {}) if isinstance(answer, dict) else {}
+        if r.get("isError") and "retryAfter" in json.dumps(r):
+            refused.append(i)
+    check("the rate limit refuses a burst past 10 calls with retryAfter", refused and refused[0] >= 9, refused)
+    keys = subprocess.run(["redis-cli", "-a", env["REDIS_PASSWORD"], "--no-auth-warning", "--scan",
+                           "--pattern", "toolgate:rl:*"], capture_output=True, text=True).stdout.split()
+    check("the limits are kept in Redis (shared by every replica)",
+          any("per-caller-per-tool" in k for k in keys), keys)
+
+    # A ConfigMap update: the kubelet swaps `..data`; the watcher reloads the sources.
+    anchor = "    base_url: http://todo-api:8000\n"
+    updated = config_text.replace(anchor, anchor + "    compile:\n      namespace: todo\n")
+    assert updated != config_text, "the ConfigMap's source no longer has the line this test edits"
+    write_configmap(updated, "2026_01_01_00_01_00.000000002")
+    def reloaded():
+        c = json.loads(http("GET", "/readyz", host="10.244.1.7:8080")[2]).get("config", {})
+        return c.get("reloads", {}).get("success") == 1 and c.get("hash") != first_hash
+    check("a ConfigMap update (symlink swap) is hot-reloaded", wait_for(reloaded, 15),
+          http("GET", "/readyz", host="10.244.1.7:8080")[2])
+    code, _, body = http("POST", "/mcp", headers=mcp, body={"jsonrpc": "2.0", "id": 7, "method": "tools/list"})
+    names = [t["name"] for t in json.loads(body).get("result", {}).get("tools", [])] if code == 200 else []
+    check("the session now lists the reloaded tools", "todo_list_users" in names, f"{code} {names}")
+
+    # The backend goes away: the replica leaves the Service (readiness), and is not restarted
+    # (liveness does not depend on backends).
+    todo.kill()
+    todo.wait()
+    code, _, body = http("GET", "/readyz", host="10.244.1.7:8080")
+    check("backend down: /readyz 503 naming the source, /healthz still 200",
+          code == 503 and "todo" in json.loads(body)["sources"] and json.loads(body)["sources"]["todo"] != "ok"
+          and http("GET", "/healthz", host="10.244.1.7:8080")[0] == 200, f"{code} {body}")
+
+    # Termination: SIGTERM (after the preStop sleep) ends the process cleanly within the grace.
+    t0 = time.monotonic()
+    gw.send_signal(signal.SIGTERM)
+    try:
+        rc = gw.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        rc = None
+    took = time.monotonic() - t0
+    check("SIGTERM: exits 0 well within terminationGracePeriodSeconds", rc == 0 and took < 20, f"rc={rc} after {took:.1f} s")
+    print(f"     stopped {took:.2f} s after SIGTERM", flush=True)
+    written = [str(p.relative_to(root)) for p in (root / "tmp").rglob("*")]
+    print(f"     files written to /tmp: {written or 'none'}", flush=True)
+    text = (WORK / "toolgate.log").read_text()
+    check("no write refused by the read-only root (log)", "Read-only file system" not in text and "os error 30" not in text)
+    check("log lines are JSON (logging.format: json)",
+          all(l.startswith("{") for l in text.splitlines() if l and not l.startswith("toolgate: serving")),
+          text[:500])
+finally:
+    stop_children()
+    log.close()
+    for m in ("etc/toolgate", "dev", "proc", "tmp", ""):
+        subprocess.run(["umount", "-R", "-l", str(root / m)], capture_output=True)
+
+failed = results.count(False)
+print(f"pod: {results.count(True)} passed, {failed} failed")
+if failed:
+    print("--- toolgate log (last 3000 chars) ---\n" + (WORK / "toolgate.log").read_text()[-3000:])
+sys.exit(1 if failed else 0)
