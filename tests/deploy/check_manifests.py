@@ -53,14 +53,15 @@ monitoring = load_dir(K8S / "monitoring")
 get = lambda kind, name: objects[(kind, name)][1]
 
 # --- kustomizations list exactly the files meant to be applied ---------------------------
-for folder, skip in ((K8S, {"secret.example.yaml"}), (K8S / "monitoring", set())):
+for folder in (K8S, K8S / "monitoring"):
     kust = yaml.safe_load((folder / "kustomization.yaml").read_text())
     listed = set(kust["resources"])
-    files = {p.name for p in folder.glob("*.yaml")} - {"kustomization.yaml"} - skip
+    files = {p.name for p in folder.glob("*.yaml")
+             if p.name != "kustomization.yaml" and not p.name.endswith(".example.yaml")}
     check(f"{folder.relative_to(ROOT)}/kustomization.yaml lists every manifest",
           listed == files, f"listed {sorted(listed)}, files {sorted(files)}")
-check("the example Secret is not applied by kustomize",
-      "secret.example.yaml" not in yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"])
+check("no example (*.example.yaml) is applied by kustomize",
+      not [r for r in yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"] if r.endswith(".example.yaml")])
 
 # --- namespace-agnostic ----------------------------------------------------------------
 with_ns = [f"{f}:{k}/{n}" for (k, n), (f, o) in {**objects, **monitoring}.items()
@@ -212,6 +213,47 @@ check("ServiceMonitor selects the Service and scrapes a named port of it",
 cred = ep.get("authorization", {}).get("credentials", {})
 check("ServiceMonitor presents the scraper key from the Secret",
       cred.get("name") == "toolgate" and cred.get("key") == "metrics-scraper-key")
+
+# --- PrometheusRule (a CRD: the fields used) ----------------------------------------------------
+rule = monitoring[("PrometheusRule", "toolgate")][1]
+RULE_SCHEMA = {
+    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"}, "kind": {"const": "PrometheusRule"},
+        "spec": {"type": "object", "required": ["groups"], "additionalProperties": False, "properties": {
+            "groups": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["name", "rules"], "additionalProperties": False,
+                "properties": {"name": {"type": "string"}, "rules": {"type": "array", "minItems": 1, "items": {
+                    "type": "object", "required": ["alert", "expr"], "additionalProperties": False,
+                    "properties": {
+                        "alert": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]*$"},
+                        "expr": {"type": "string"}, "for": {"type": "string", "pattern": "^[0-9]+(s|m|h)$"},
+                        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "annotations": {"type": "object", "additionalProperties": {"type": "string"}}}}}}}}}}},
+}
+errors = [e.message for e in jsonschema.Draft7Validator(RULE_SCHEMA).iter_errors(rule)]
+check("PrometheusRule has the shape of monitoring.coreos.com/v1", not errors, "; ".join(errors))
+exprs = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]]
+balanced = all(e.count("(") == e.count(")") and e.count("{") == e.count("}") for e in exprs)
+check("PrometheusRule expressions have balanced brackets", balanced, exprs)
+rule_metrics = sorted({m for e in exprs for m in re.findall(r"\b(toolgate_[a-z_]+)", e)})
+check("PrometheusRule uses toolgate metrics", rule_metrics, exprs)
+# The pod test checks these names against a running gateway's /metrics.
+(OUT / "rule_metrics.txt").write_text("\n".join(rule_metrics) + "\n")
+check("PrometheusRule's job is the ServiceMonitor's (the Service name)",
+      all('job="toolgate"' in e for e in exprs if "job=" in e))
+
+# --- the Ingress example -----------------------------------------------------------------
+ing = get("Ingress", "toolgate")["spec"]
+paths = [p for r in ing["rules"] for p in r["http"]["paths"]]
+resource = urlparse(config["auth"]["resource"])
+check("Ingress routes the MCP path and the RFC 9728 metadata to the Service, nothing else",
+      sorted(p["path"] for p in paths) == sorted([resource.path, "/.well-known/oauth-protected-resource"])
+      and all(p["backend"]["service"]["name"] == "toolgate"
+              and p["backend"]["service"]["port"]["name"] in [q["name"] for q in svc["spec"]["ports"]] for p in paths))
+check("Ingress host is auth.resource's host, in http.allowed_hosts, with TLS",
+      [r["host"] for r in ing["rules"]] == [resource.hostname] and resource.hostname in http["allowed_hosts"]
+      and any(resource.hostname in t["hosts"] for t in ing.get("tls", [])))
 
 # --- Dockerfile and Deployment agree ----------------------------------------------------------
 docker = (ROOT / "Dockerfile").read_text()

@@ -18,6 +18,7 @@ CONFIG ENV_FILE. Ends with `pod: N passed, M failed`.
 import atexit
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -218,6 +219,9 @@ try:
                          headers={"Authorization": f"Bearer {scraper_key}"})
     check("/metrics with the scraper's key (ServiceMonitor): 200, toolgate metrics",
           code == 200 and "toolgate_config_info" in body, f"{code} {body[:300]}")
+    wanted = (Path(CONFIG).parent / "rule_metrics.txt").read_text().split()
+    missing = [m for m in wanted if not re.search(rf"^{m}(\{{| )", body, re.M)]
+    check(f"the PrometheusRule's metrics are exported ({', '.join(wanted)})", wanted and not missing, missing)
 
     code, _, _ = http("POST", "/mcp", host="evil.example:8080", body={})
     check("MCP endpoint refuses a Host outside http.allowed_hosts", code == 403, code)
