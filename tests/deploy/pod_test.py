@@ -50,9 +50,9 @@ def sh(*cmd):
     subprocess.run(cmd, check=True)
 
 
-def http(method, path, host="toolgate:8080", body=None, headers=None, timeout=10):
-    """One request to the gateway at 127.0.0.1:8080 with the given Host: (status, headers, body)."""
-    req = urllib.request.Request(f"http://127.0.0.1:8080{path}", method=method,
+def http(method, path, host="toolgate:8080", body=None, headers=None, timeout=10, port=8080):
+    """One request to the gateway at 127.0.0.1:`port` with the given Host: (status, headers, body)."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
                                  data=None if body is None else json.dumps(body).encode())
     req.add_header("Host", host)
     for k, v in (headers or {}).items():
@@ -174,13 +174,53 @@ probe = subprocess.run(["touch", str(root / "usr/probe")], capture_output=True, 
 check("the root filesystem is read-only", probe.returncode != 0 and "Read-only" in probe.stderr, probe.stderr)
 
 # --- the container ---------------------------------------------------------------------------
-log = open(WORK / "toolgate.log", "w")
-pod_env = {**env, "TOOLGATE_AUTH__ISSUER": ISSUER}
+def start_pod(log_name, extra_env=None):
+    """One replica: the image's command, as uid 65532, in the read-only root."""
+    log = open(WORK / log_name, "w")
+    pod_env = {**env, "TOOLGATE_AUTH__ISSUER": ISSUER, **(extra_env or {})}
+    p = subprocess.Popen([shutil.which("chroot"), f"--userspec={UID}:{UID}", f"--groups={UID}", str(root),
+                          "/usr/local/bin/toolgate", "serve", "--config", "/etc/toolgate/config.yaml"],
+                         env=pod_env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    children.insert(0, p)
+    return p
+
+
 started = time.monotonic()
-gw = subprocess.Popen([shutil.which("chroot"), f"--userspec={UID}:{UID}", f"--groups={UID}", str(root),
-                       "/usr/local/bin/toolgate", "serve", "--config", "/etc/toolgate/config.yaml"],
-                      env=pod_env, stdout=log, stderr=subprocess.STDOUT)
-children.insert(0, gw)
+gw = start_pod("toolgate.log")
+# A second replica beside it (a pod IP of its own would let it use 8080 too; here the one
+# network namespace makes it 8081).
+gw2 = start_pod("toolgate-2.log", {"TOOLGATE_HTTP__BIND": "0.0.0.0:8081"})
+
+
+class Session:
+    """A legacy (2025-11-25) MCP session on one replica, with a JWT from the provider."""
+
+    def __init__(self, subject, port=8080):
+        self.port = port
+        self.headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
+                        "Authorization": f"Bearer {token(subject, 'tools:call')}"}
+        self.code, hdrs, self.body = http("POST", "/mcp", port=port, headers=self.headers, body={
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                       "clientInfo": {"name": "pod-test", "version": "1"}}})
+        self.id = {k.lower(): v for k, v in hdrs.items()}.get("mcp-session-id")
+        self.headers.update({"Mcp-Session-Id": self.id or "", "MCP-Protocol-Version": "2025-11-25"})
+        http("POST", "/mcp", port=port, headers=self.headers,
+             body={"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def request(self, i, method, params):
+        code, _, body = http("POST", "/mcp", port=self.port, headers=self.headers,
+                             body={"jsonrpc": "2.0", "id": 100 + i, "method": method, "params": params})
+        return code, json.loads(body) if body.startswith("{") else body
+
+    def call(self, i, name="list_users"):
+        return self.request(i, "tools/call", {"name": name, "arguments": {}})
+
+
+def refused_of(answer):
+    r = answer.get("result", {}) if isinstance(answer, dict) else {}
+    return bool(r.get("isError")) and "retryAfter" in json.dumps(r)
 
 
 def wait_for(pred, seconds):
@@ -226,55 +266,48 @@ try:
     code, _, _ = http("POST", "/mcp", host="evil.example:8080", body={})
     check("MCP endpoint refuses a Host outside http.allowed_hosts", code == 403, code)
 
-    # A legacy session with a JWT from the provider (tools:call).
-    mcp = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
-           "Authorization": f"Bearer {token('alice', 'tools:call')}"}
-    code, hdrs, body = http("POST", "/mcp", headers=mcp, body={
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-                   "clientInfo": {"name": "pod-test", "version": "1"}}})
-    sid = {k.lower(): v for k, v in hdrs.items()}.get("mcp-session-id")
-    check("initialize with a JWT from the issuer", code == 200 and sid, f"{code} {body[:300]}")
-    mcp.update({"Mcp-Session-Id": sid or "", "MCP-Protocol-Version": "2025-11-25"})
-    http("POST", "/mcp", headers=mcp, body={"jsonrpc": "2.0", "method": "notifications/initialized"})
-
-    def call(i, name="list_users"):
-        code, _, body = http("POST", "/mcp", headers=mcp, body={
-            "jsonrpc": "2.0", "id": 100 + i, "method": "tools/call",
-            "params": {"name": name, "arguments": {}}})
-        return code, json.loads(body) if body.startswith("{") else body
-
-    code, answer = call(0)
+    alice = Session("alice")
+    check("initialize with a JWT from the issuer", alice.code == 200 and alice.id, f"{alice.code} {alice.body[:300]}")
+    code, answer = alice.call(0)
     check("an authenticated tool call reaches the backend",
           code == 200 and isinstance(answer, dict) and answer.get("result", {}).get("isError") is False,
           f"{code} {answer}")
-    # per-caller-per-tool: 60/min, burst 10: the 12th call in a burst is refused.
-    refused = []
-    for i in range(1, 13):
-        _, answer = call(i)
-        r = answer.get("result", {}) if isinstance(answer, dict) else {}
-        if r.get("isError") and "retryAfter" in json.dumps(r):
-            refused.append(i)
+    # per-caller-per-tool: 60/min, burst 10.
+    refused = [i for i in range(1, 13) if refused_of(alice.call(i)[1])]
     check("the rate limit (burst 10) refuses the rest of a burst with retryAfter",
           refused and 9 <= refused[0] <= 11 and refused == list(range(refused[0], 13)), refused)
     print(f"     calls 0-12 in a burst: refused from call {refused[0] if refused else '-'} on", flush=True)
     keys = subprocess.run(["redis-cli", "-a", env["REDIS_PASSWORD"], "--no-auth-warning", "--scan",
                            "--pattern", "toolgate:rl:*"], capture_output=True, text=True).stdout.split()
-    check("the limits are kept in Redis (shared by every replica)",
-          any("per-caller-per-tool" in k for k in keys), keys)
+    check("the limits are kept in Redis", any("per-caller-per-tool" in k for k in keys), keys)
+
+    # Two replicas, one caller alternating between them: the limit holds across the fleet.
+    check("a second replica starts beside the first",
+          wait_for(lambda: http("GET", "/readyz", port=8081, host="10.244.2.9:8081")[0] == 200, 60),
+          (WORK / "toolgate-2.log").read_text()[-2000:])
+    bob = [Session("bob", 8080), Session("bob", 8081)]
+    refused = [i for i in range(13) if refused_of(bob[i % 2].call(i)[1])]
+    check("the limit holds across replicas (calls alternating between two)",
+          refused and 9 <= refused[0] <= 11 and refused == list(range(refused[0], 13)), refused)
+    print(f"     calls 0-12 alternating between replicas: refused from call {refused[0] if refused else '-'} on", flush=True)
 
     # A ConfigMap update: the kubelet swaps `..data`; the watcher reloads the sources.
     anchor = "    base_url: http://todo-api:8000\n"
     updated = config_text.replace(anchor, anchor + "    compile:\n      namespace: todo\n")
     assert updated != config_text, "the ConfigMap's source no longer has the line this test edits"
     write_configmap(updated, "2026_01_01_00_01_00.000000002")
+    def config_of(port):
+        return json.loads(http("GET", "/readyz", port=port, host="10.244.1.7:8080")[2]).get("config", {})
+
     def reloaded():
-        c = json.loads(http("GET", "/readyz", host="10.244.1.7:8080")[2]).get("config", {})
-        return c.get("reloads", {}).get("success") == 1 and c.get("hash") != first_hash
-    check("a ConfigMap update (symlink swap) is hot-reloaded", wait_for(reloaded, 15),
-          http("GET", "/readyz", host="10.244.1.7:8080")[2])
-    code, _, body = http("POST", "/mcp", headers=mcp, body={"jsonrpc": "2.0", "id": 7, "method": "tools/list"})
-    names = [t["name"] for t in json.loads(body).get("result", {}).get("tools", [])] if code == 200 else []
+        return all(config_of(p).get("reloads", {}).get("success") == 1
+                   and config_of(p).get("hash") != first_hash for p in (8080, 8081))
+    check("a ConfigMap update (symlink swap) is hot-reloaded by both replicas", wait_for(reloaded, 15),
+          [config_of(p) for p in (8080, 8081)])
+    check("both replicas report the same configuration version",
+          config_of(8080).get("hash") == config_of(8081).get("hash") != first_hash)
+    code, answer = alice.request(7, "tools/list", {})
+    names = [t["name"] for t in answer.get("result", {}).get("tools", [])] if code == 200 else []
     check("the session now lists the reloaded tools", "todo_list_users" in names, f"{code} {names}")
 
     # The backend goes away: the replica leaves the Service (readiness), and is not restarted
@@ -296,16 +329,17 @@ try:
     took = time.monotonic() - t0
     check("SIGTERM: exits 0 well within terminationGracePeriodSeconds", rc == 0 and took < 20, f"rc={rc} after {took:.1f} s")
     print(f"     stopped {took:.2f} s after SIGTERM", flush=True)
+    gw2.send_signal(signal.SIGTERM)
+    check("SIGTERM: the second replica exits 0 too", gw2.wait(timeout=30) == 0)
     written = [str(p.relative_to(root)) for p in (root / "tmp").rglob("*")]
     print(f"     files written to /tmp: {written or 'none'}", flush=True)
-    text = (WORK / "toolgate.log").read_text()
+    text = (WORK / "toolgate.log").read_text() + (WORK / "toolgate-2.log").read_text()
     check("no write refused by the read-only root (log)", "Read-only file system" not in text and "os error 30" not in text)
     check("log lines are JSON (logging.format: json)",
           all(l.startswith("{") for l in text.splitlines() if l and not l.startswith("toolgate: serving")),
           text[:500])
 finally:
     stop_children()
-    log.close()
     for m in ("etc/toolgate", "dev", "proc", "tmp", ""):
         subprocess.run(["umount", "-R", "-l", str(root / m)], capture_output=True)
 
