@@ -75,6 +75,8 @@ pod_labels = pod["metadata"]["labels"]
 spec = pod["spec"]
 (container,) = spec["containers"]
 check("Deployment: 3 replicas", dep["spec"]["replicas"] == 3)
+check("Deployment: no service-link variables (they start with TOOLGATE_ like overrides)",
+      spec.get("enableServiceLinks") is False)
 check("Deployment: selector matches its pods", matches(dep["spec"]["selector"]["matchLabels"], pod_labels))
 ports = {p["name"]: p["containerPort"] for p in container["ports"]}
 probes = {k: container.get(k) for k in ("startupProbe", "readinessProbe", "livenessProbe")}
