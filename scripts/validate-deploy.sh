@@ -86,7 +86,7 @@ if [ "$(id -u)" != 0 ]; then
   fail "the pod test needs root (mount and network namespaces, chroot); CI runs as root"
 fi
 command -v redis-server >/dev/null || fail "redis-server is not installed (apt-get install redis-server)"
-unshare --net --mount --fork "$PY" -u tests/deploy/pod_test.py \
+unshare --net --mount --pid --fork --kill-child --mount-proc "$PY" -u tests/deploy/pod_test.py \
   "$TOOLGATE" "$TARGET/debug/todo-api" "$OUT/pod" "$OUT/config.yaml" "$OUT/config.env" \
   || fail "the pod test"
 echo "validate-deploy: all passed"

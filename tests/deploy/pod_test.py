@@ -11,8 +11,9 @@ without the scraper key and answers with it, an authenticated tool call works, r
 kept in Redis, a ConfigMap update (symlink swap) is hot-reloaded, SIGTERM ends the process
 within the shutdown grace, and nothing was written outside /tmp.
 
-Usage (as root): unshare --net --mount --fork python pod_test.py TOOLGATE TODO_API WORKDIR
-CONFIG ENV_FILE. Ends with `pod: N passed, M failed`.
+Usage (as root): unshare --net --mount --pid --fork --kill-child --mount-proc python
+pod_test.py TOOLGATE TODO_API WORKDIR CONFIG ENV_FILE (the test is PID 1 of its own PID
+namespace, so nothing it started outlives it). Ends with `pod: N passed, M failed`.
 """
 
 import atexit
