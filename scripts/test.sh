@@ -25,6 +25,9 @@ echo "== FastAPI example tests"
 echo "== FastAPI PostgreSQL example tests"
 (cd examples/fastapi-pg && "$TOOLGATE_TEST_PYTHON" -m pytest -q -p no:cacheprovider)
 
+echo "== deployment: Kubernetes manifests, Dockerfile, the pod test (docs/kubernetes.md)"
+bash scripts/validate-deploy.sh
+
 echo "== doc tests"
 cargo test --workspace --doc
 
