@@ -10,18 +10,13 @@ use toolgate_core::{Refusal, RefusalStatus};
 /// The credential of a request and where it came from.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Presented<'a> {
-    /// `Authorization: Bearer <token>`.
-    Bearer(&'a str),
+    /// `Authorization: Bearer <token>`: the token's bytes as sent, within the length limit.
+    /// Their syntax is checked ([`bearer_text`]) only when the token is not in the
+    /// verified-token cache: a cached token was checked before it was verified, and reading
+    /// every byte of the token again on each request is a cost worth saving.
+    Bearer(&'a [u8]),
     /// The configured API-key header.
     ApiKeyHeader(&'a str),
-}
-
-impl Presented<'_> {
-    pub(crate) fn value(&self) -> &str {
-        match self {
-            Presented::Bearer(v) | Presented::ApiKeyHeader(v) => v,
-        }
-    }
 }
 
 /// Reads the one credential of a request head.
@@ -74,15 +69,18 @@ pub(crate) fn extract<'a>(
             let value = credential_text(value.as_bytes(), max_len, name.as_str())?;
             Ok(Presented::ApiKeyHeader(value))
         }
-        (Some(value), None) => {
-            parse_authorization(value.as_bytes(), max_len).map(Presented::Bearer)
-        }
+        (Some(value), None) => bearer_bytes(value.as_bytes(), max_len).map(Presented::Bearer),
     }
 }
 
 /// Parses an `Authorization` value into its bearer token (RFC 6750 §2.1: the scheme is
 /// case-insensitive, the token is `token68`).
 pub(crate) fn parse_authorization(value: &[u8], max_len: usize) -> Result<&str, Refusal> {
+    bearer_text(bearer_bytes(value, max_len)?)
+}
+
+/// The token of a bearer `Authorization` value, its length checked but not its syntax.
+fn bearer_bytes(value: &[u8], max_len: usize) -> Result<&[u8], Refusal> {
     let Some(space) = value.iter().position(|b| *b == b' ') else {
         return Err(scheme_refusal(value));
     };
@@ -91,7 +89,13 @@ pub(crate) fn parse_authorization(value: &[u8], max_len: usize) -> Result<&str, 
         return Err(scheme_refusal(scheme));
     }
     let token = trim_spaces(rest);
-    credential_text(token, max_len, "Authorization")
+    check_length(token, max_len, "Authorization")?;
+    Ok(token)
+}
+
+/// A bearer token's bytes as text, if they are `token68`.
+pub(crate) fn bearer_text(token: &[u8]) -> Result<&str, Refusal> {
+    check_syntax(token, "Authorization")
 }
 
 fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
@@ -106,6 +110,12 @@ fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
 
 /// Checks a credential's length and syntax (`token68`) and returns it as text.
 fn credential_text<'a>(value: &'a [u8], max_len: usize, header: &str) -> Result<&'a str, Refusal> {
+    check_length(value, max_len, header)?;
+    check_syntax(value, header)
+}
+
+/// Refuses a credential longer than `max_len` or empty.
+fn check_length(value: &[u8], max_len: usize, header: &str) -> Result<(), Refusal> {
     if value.len() > max_len {
         return Err(Refusal::invalid_token(
             "too_long",
@@ -121,6 +131,11 @@ fn credential_text<'a>(value: &'a [u8], max_len: usize, header: &str) -> Result<
             format!("the `{header}` header holds no credential after the scheme"),
         ));
     }
+    Ok(())
+}
+
+/// Refuses a credential that is not `token68`; returns it as text.
+fn check_syntax<'a>(value: &'a [u8], header: &str) -> Result<&'a str, Refusal> {
     if !is_token68(value) {
         return Err(Refusal::invalid_request(
             "malformed_header",
@@ -213,7 +228,7 @@ mod tests {
             );
             assert_eq!(
                 extract(&p, None, 100).unwrap(),
-                Presented::Bearer("abc.def-_~+/==")
+                Presented::Bearer(b"abc.def-_~+/==")
             );
         }
     }
@@ -260,9 +275,16 @@ mod tests {
                 "unsupported_scheme",
             ),
         ];
+        // What the request is refused for: the head, then (not found in the cache) the
+        // token's syntax.
+        let refusal = |p: &http::request::Parts| match extract(p, None, 100) {
+            Ok(Presented::Bearer(token)) => bearer_text(token).unwrap_err(),
+            Ok(other) => panic!("accepted {other:?}"),
+            Err(r) => r,
+        };
         for (uri, headers, status, reason) in cases {
             let p = parts(uri, &headers);
-            let r = extract(&p, None, 100).unwrap_err();
+            let r = refusal(&p);
             assert_eq!(
                 (r.status.code(), r.reason),
                 (status, reason),

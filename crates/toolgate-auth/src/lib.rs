@@ -9,7 +9,7 @@
 //! - opaque tokens checked by RFC 7662 introspection ([`introspection`]);
 //! - static API keys stored as SHA-256 digests ([`api_keys`]).
 //!
-//! A verified token is remembered by its SHA-256 until its `exp` ([`cache`]). This crate does
+//! A verified token is remembered until its `exp` ([`cache`]). This crate does
 //! not decide what a caller may do (authorization) nor wire itself into the server: the HTTP
 //! edge calls [`Authenticator::authenticate`] once per request and serves
 //! [`ResourceAuth::protected_resource_metadata`] at `/.well-known/oauth-protected-resource`.
@@ -147,55 +147,48 @@ impl ResourceAuth {
     pub async fn authenticate_token(&self, token: &str) -> Result<Arc<Principal>, Refusal> {
         let value = format!("Bearer {token}");
         match header::parse_authorization(value.as_bytes(), self.inner.max_token_bytes) {
-            Ok(token) => self.verify(Presented::Bearer(token)).await,
+            Ok(token) => self.verify(Presented::Bearer(token.as_bytes())).await,
             Err(refusal) => Err(self.refused("none", refusal)),
         }
     }
 
     async fn verify(&self, presented: Presented<'_>) -> Result<Arc<Principal>, Refusal> {
         let inner = &*self.inner;
-        let token = presented.value();
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Presented::ApiKeyHeader(_) = presented {
+        let token = match presented {
             // The API-key header carries API keys only (a token verified before as a bearer
             // token is not accepted there from the cache).
-            if let Some(principal) = inner.api_keys.find(&digest, token) {
-                inner.metrics.decision("api_key", "accepted", "verified");
-                return Ok(Arc::new(principal));
-            }
-            let name = inner.api_key_header.as_ref().map_or("", |h| h.as_str());
-            return Err(self.refused(
-                "api_key",
-                Refusal::invalid_token(
-                    "unknown_api_key",
-                    format!("the API key in `{name}` matches no configured key"),
-                ),
-            ));
-        }
-        if let Some(principal) = inner.cache.get(&digest) {
+            Presented::ApiKeyHeader(key) => return self.api_key_header(key),
+            Presented::Bearer(token) => token,
+        };
+        if let Some(principal) = inner.cache.get(token) {
             inner.metrics.cached(principal.method);
             return Ok(principal);
         }
         inner.metrics.cache(false);
+        let token = match header::bearer_text(token) {
+            Ok(token) => token,
+            Err(refusal) => return Err(self.refused("none", refusal)),
+        };
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(principal) = inner.api_keys.find(&digest, token) {
             inner.metrics.decision("api_key", "accepted", "verified");
             return Ok(Arc::new(principal));
         }
         match (&inner.jwt, &inner.introspection) {
             (Some(verifier), _) if jws::looks_like_jwt(token) => match jws::decode(token) {
-                Ok(raw) => self.finish("jwt", digest, verifier.verify(token, raw).await),
+                Ok(raw) => self.finish("jwt", token, verifier.verify(token, raw).await),
                 // Two dots do not make a JWT: an opaque token may still be introspected.
                 Err(refusal) => match &inner.introspection {
                     Some(introspector) => {
                         let answer = introspector.check(token, digest).await;
-                        self.finish("introspection", digest, answer)
+                        self.finish("introspection", token, answer)
                     }
                     None => Err(self.refused("jwt", refusal)),
                 },
             },
             (_, Some(introspector)) => {
                 let answer = introspector.check(token, digest).await;
-                self.finish("introspection", digest, answer)
+                self.finish("introspection", token, answer)
             }
             (Some(_), None) => {
                 let also = if inner.api_keys.is_empty() {
@@ -224,10 +217,28 @@ impl ResourceAuth {
         }
     }
 
+    /// The caller of a key in the configured API-key header.
+    fn api_key_header(&self, key: &str) -> Result<Arc<Principal>, Refusal> {
+        let inner = &*self.inner;
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        if let Some(principal) = inner.api_keys.find(&digest, key) {
+            inner.metrics.decision("api_key", "accepted", "verified");
+            return Ok(Arc::new(principal));
+        }
+        let name = inner.api_key_header.as_ref().map_or("", |h| h.as_str());
+        Err(self.refused(
+            "api_key",
+            Refusal::invalid_token(
+                "unknown_api_key",
+                format!("the API key in `{name}` matches no configured key"),
+            ),
+        ))
+    }
+
     fn finish(
         &self,
         method: &'static str,
-        digest: [u8; 32],
+        token: &str,
         result: Result<(Principal, u64), Refusal>,
     ) -> Result<Arc<Principal>, Refusal> {
         match result {
@@ -236,7 +247,9 @@ impl ResourceAuth {
                 // long-lived tokens within this bound.
                 let until = until.min(claims::now_unix().saturating_add(MAX_CACHE_SECONDS));
                 let principal = Arc::new(principal);
-                self.inner.cache.insert(digest, principal.clone(), until);
+                self.inner
+                    .cache
+                    .insert(token.as_bytes(), principal.clone(), until);
                 self.inner.metrics.decision(method, "accepted", "verified");
                 Ok(principal)
             }

@@ -76,6 +76,8 @@ pub struct Metrics {
     handles: RwLock<hashbrown::HashMap<HandleKey, Handles>>,
     /// `toolgate_authz_decisions_total{outcome, reason}`.
     authz: Family<AuthzLabels, Counter>,
+    /// Its counter of the usual decision (allowed by a rule), resolved on first use.
+    authz_allowed_by_rule: std::sync::OnceLock<Counter>,
 }
 
 /// The index of a transport in [`Metrics::edge`].
@@ -156,6 +158,7 @@ impl Metrics {
         );
         Arc::new(Metrics {
             authz,
+            authz_allowed_by_rule: std::sync::OnceLock::new(),
             registry,
             calls,
             latency,
@@ -175,6 +178,19 @@ impl Metrics {
 
     /// Counts one authorization decision.
     pub fn record_authz(&self, allowed: bool, reason: &'static str) {
+        if allowed && reason == "rule" {
+            self.authz_allowed_by_rule
+                .get_or_init(|| {
+                    self.authz
+                        .get_or_create(&AuthzLabels {
+                            outcome: "allowed",
+                            reason: "rule",
+                        })
+                        .clone()
+                })
+                .inc();
+            return;
+        }
         self.authz
             .get_or_create(&AuthzLabels {
                 outcome: if allowed { "allowed" } else { "denied" },
