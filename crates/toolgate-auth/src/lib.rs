@@ -87,6 +87,15 @@ impl ResourceAuth {
         let metrics = AuthMetrics::default();
         let built = build::build(config, resource, metrics.clone())?;
         build::prime(&built.jwt).await?;
+        let cache = TokenCache::new(config.cache_entries).map_err(|e| {
+            AuthConfigError::invalid(
+                "auth.cache_entries",
+                format!(
+                    "the verified-token cache needs a random key and the operating system gave \
+                     none ({e}); set `auth.cache_entries: 0` to run without the cache"
+                ),
+            )
+        })?;
         Ok(ResourceAuth {
             inner: Arc::new(Inner {
                 resource: resource.to_owned(),
@@ -96,7 +105,7 @@ impl ResourceAuth {
                 api_keys: built.api_keys,
                 jwt: built.jwt,
                 introspection: built.introspection,
-                cache: TokenCache::new(config.cache_entries),
+                cache,
                 metrics,
             }),
         })
