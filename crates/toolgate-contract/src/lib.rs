@@ -28,4 +28,4 @@ pub use contract::{
     TemplateContract, ToolContract,
 };
 pub use diff::{ComponentKind, DiffReport, Finding, Severity, Side, diff, diff_with};
-pub use migrations::{Migration, MigrationError, Migrations, today_utc};
+pub use migrations::{Migration, MigrationError, Migrations, is_date, today_utc};

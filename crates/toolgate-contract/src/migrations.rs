@@ -113,7 +113,7 @@ impl Migration {
 }
 
 /// Whether `s` is a `YYYY-MM-DD` date.
-fn is_date(s: &str) -> bool {
+pub fn is_date(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 10
         && b[4] == b'-'
