@@ -311,21 +311,16 @@ impl Contract {
         }
         let contract: Contract =
             serde_json::from_value(value).map_err(|e| ContractError::Shape(e.to_string()))?;
-        let canonical = Contract::new(
-            contract.label.clone(),
-            &contract.toolgate_version,
-            contract.tools.clone(),
-            contract.resources.clone(),
-            contract.resource_templates.clone(),
-            contract.prompts.clone(),
-        );
-        if canonical.hash != contract.hash {
+        // Written by `to_pretty_json`, the content is canonical already: the recorded hash
+        // must be the content's.
+        let actual = contract.content_hash();
+        if actual != contract.hash {
             return Err(ContractError::Hash {
                 recorded: contract.hash,
-                actual: canonical.hash,
+                actual,
             });
         }
-        Ok(canonical)
+        Ok(contract)
     }
 
     /// Whether `value` looks like a contract snapshot (has this crate's `format` key).

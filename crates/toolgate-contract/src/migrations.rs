@@ -204,7 +204,7 @@ impl Migrations {
         }
     }
 
-    /// The renames that apply: old name in `old` and gone from `new`, new name in `new`.
+    /// The renames that apply: the old name only in `old`, the new name only in `new`.
     pub(crate) fn renames(&self, old: &Contract, new: &Contract) -> Vec<(String, String)> {
         self.migrations
             .iter()
@@ -212,7 +212,8 @@ impl Migrations {
                 Migration::Rename { tool, to, .. }
                     if old.tool(tool).is_some()
                         && new.tool(tool).is_none()
-                        && new.tool(to).is_some() =>
+                        && new.tool(to).is_some()
+                        && old.tool(to).is_none() =>
                 {
                     Some((tool.clone(), to.clone()))
                 }
@@ -231,10 +232,9 @@ impl Migrations {
                     continue;
                 }
                 let covers = match m {
-                    Migration::Rename { tool, to, .. } => {
-                        f.rule == "tool-renamed"
-                            && &f.component == tool
-                            && f.reason.contains(&format!("`{to}`"))
+                    // `tool-renamed` is only reported for a rename that applies.
+                    Migration::Rename { tool, .. } => {
+                        f.rule == "tool-renamed" && &f.component == tool
                     }
                     Migration::Default {
                         tool,

@@ -324,6 +324,14 @@ fn cases() -> Vec<Case> {
             "/inputSchema/properties/a/format",
         ),
         in_case(
+            "number storage format added",
+            one(s("integer")),
+            one(json!({"type": "integer", "format": "int64"})),
+            "number-format-changed",
+            I,
+            "/inputSchema/properties/a/format",
+        ),
+        in_case(
             "format removed",
             one(json!({"type": "string", "format": "date"})),
             one(s("string")),

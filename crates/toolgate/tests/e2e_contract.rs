@@ -237,6 +237,11 @@ fn migration_notes_cover_a_rename_a_default_and_an_ended_deprecation() {
     tool: complete_task
     sunset: "2026-06-30"
     note: "deprecated in 1.4 in favour of update_task with status=completed"
+  - kind: default
+    tool: create_tasks
+    argument: project
+    value: inbox
+    note: "a typo: no such tool"
 "#,
     )
     .unwrap();
@@ -258,6 +263,10 @@ fn migration_notes_cover_a_rename_a_default_and_an_ended_deprecation() {
         "{text}"
     );
     assert!(text.contains("1 breaking, 2 covered"), "{text}");
+    assert!(
+        text.contains("warning: migration note `default create_tasks project = \"inbox\"` matches no breaking change"),
+        "{text}"
+    );
 
     let after = toolgate(&[
         "contract",

@@ -200,6 +200,11 @@ pub const RULES: &[(&str, Severity, &str)] = &[
         "an argument must match another format",
     ),
     (
+        "number-format-changed",
+        Info,
+        "a number's storage hint (int32, int64, float, double) changed: no JSON value changes",
+    ),
+    (
         "format-removed",
         Compatible,
         "an argument no longer needs a format",

@@ -131,11 +131,16 @@ fn split_null(s: &Value) -> (Cow<'_, Value>, bool) {
     let Some(map) = s.as_object() else {
         return (Cow::Borrowed(s), false);
     };
+    let null_type = matches!(map.get("type"), Some(Value::Array(t)) if t.len() > 1 && t.iter().any(|t| t == "null"));
+    let null_enum = matches!(map.get("enum"), Some(Value::Array(v)) if v.len() > 1 && v.iter().any(Value::is_null));
+    let null_branch = |kw: &str| matches!(map.get(kw), Some(Value::Array(b)) if b.len() > 1 && b.iter().any(is_null_schema));
+    if !null_type && !null_enum && !null_branch("anyOf") && !null_branch("oneOf") {
+        // The common case: nothing to split, nothing copied.
+        return (Cow::Borrowed(s), false);
+    }
     let mut out = map.clone();
-    let mut nullable = false;
     if let Some(Value::Array(types)) = map.get("type")
-        && types.iter().any(|t| t == "null")
-        && types.len() > 1
+        && null_type
     {
         let rest: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
         out.insert(
@@ -146,27 +151,22 @@ fn split_null(s: &Value) -> (Cow<'_, Value>, bool) {
                 Value::Array(rest)
             },
         );
-        nullable = true;
     }
     if let Some(Value::Array(values)) = map.get("enum")
-        && values.iter().any(Value::is_null)
-        && values.len() > 1
+        && null_enum
     {
         let rest: Vec<Value> = values.iter().filter(|v| !v.is_null()).cloned().collect();
         out.insert("enum".into(), Value::Array(rest));
-        nullable = true;
     }
     for kw in ["anyOf", "oneOf"] {
         if let Some(Value::Array(branches)) = map.get(kw)
-            && branches.len() > 1
-            && branches.iter().any(is_null_schema)
+            && null_branch(kw)
         {
             let rest: Vec<Value> = branches
                 .iter()
                 .filter(|b| !is_null_schema(b))
                 .cloned()
                 .collect();
-            nullable = true;
             let only_annotations = map
                 .keys()
                 .all(|k| k == kw || ANNOTATIONS.contains(&k.as_str()));
@@ -186,11 +186,7 @@ fn split_null(s: &Value) -> (Cow<'_, Value>, bool) {
             out.insert(kw.into(), Value::Array(rest));
         }
     }
-    if nullable {
-        (Cow::Owned(Value::Object(out)), true)
-    } else {
-        (Cow::Borrowed(s), false)
-    }
+    (Cow::Owned(Value::Object(out)), true)
 }
 
 /// The types a schema allows (`None`: any), through `anyOf`/`oneOf` when it has no `type`.
@@ -627,7 +623,22 @@ impl Walker<'_> {
             new.get("format").and_then(Value::as_str),
         );
         let at = format!("{ptr}/format");
+        // OpenAPI's storage hints on numbers: no JSON value changes, nothing asserts them.
+        let storage =
+            |f: Option<&str>| f.is_none_or(|f| matches!(f, "int32" | "int64" | "float" | "double"));
+        if of != nf && storage(of) && storage(nf) {
+            self.push(
+                "number-format-changed",
+                at.clone(),
+                format!(
+                    "the storage format of {what} changed ({} → {})",
+                    of.unwrap_or("none"),
+                    nf.unwrap_or("none")
+                ),
+            );
+        }
         match (of, nf, input) {
+            _ if storage(of) && storage(nf) => {}
             (None, Some(f), true) => self.push(
                 "format-added",
                 at,
