@@ -955,3 +955,40 @@ fn resources_and_prompts() {
         assert!(rules.contains(&expected), "{expected:?} not in {rules:?}");
     }
 }
+
+#[test]
+fn every_rule_is_documented() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/gate.md"))
+        .expect("docs/gate.md");
+    let missing: Vec<&str> = rules::RULES
+        .iter()
+        .map(|(id, ..)| *id)
+        .filter(|id| !doc.contains(&format!("`{id}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "rules missing from docs/gate.md: {missing:?}"
+    );
+    // The generated bound rules are documented by their keywords.
+    for stem in [
+        "maximum",
+        "exclusive-maximum",
+        "max-length",
+        "max-items",
+        "max-properties",
+        "minimum",
+        "exclusive-minimum",
+        "min-length",
+        "min-items",
+        "min-properties",
+    ] {
+        assert!(
+            rules::all().iter().any(|r| r.id == format!("{stem}-added")),
+            "{stem} is not a bound rule"
+        );
+        assert!(
+            doc.contains(&format!("`{stem}`")),
+            "bound keyword {stem} missing from docs/gate.md"
+        );
+    }
+}
