@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_toolgate");
 
 fn example(name: &str) -> PathBuf {
@@ -452,4 +454,58 @@ fn a_configuration_is_snapshotted_as_served() {
             "{expected:?} not in {found:?}"
         );
     }
+}
+
+#[test]
+fn an_mcp_source_is_started_listed_and_in_the_contract() {
+    let Some(node) = common::dependency("TOOLGATE_TEST_NODE22") else {
+        return;
+    };
+    let Some(modules) = common::dependency("TOOLGATE_TEST_NODE_MODULES") else {
+        return;
+    };
+    let server = modules.join("@modelcontextprotocol/server-everything/dist/index.js");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("toolgate.yaml");
+    let source = json!({"sources": [{
+        "name": "everything",
+        "kind": "mcp",
+        "transport": {"type": "stdio", "command": node, "args": [server, "stdio"]},
+    }]});
+    std::fs::write(&config, serde_json::to_string(&source).unwrap()).unwrap();
+    let out = toolgate(&["contract", "snapshot", "--config", path(&config)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let names: Vec<&str> = doc["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"everything_echo"), "{names:?}");
+    assert!(!doc["prompts"].as_array().unwrap().is_empty(), "{doc:#}");
+    assert!(
+        !doc["resources"].as_array().unwrap().is_empty()
+            || !doc["resource_templates"].as_array().unwrap().is_empty(),
+        "{doc:#}"
+    );
+    // The same server twice: the same contract.
+    let again = toolgate(&["contract", "diff", path(&config), path(&config)]);
+    assert_eq!(code(&again), 0, "{}{}", stdout(&again), stderr(&again));
+
+    // A server that cannot start is bad input, not a contract without its tools.
+    let broken = dir.path().join("broken.yaml");
+    let source = json!({"sources": [{
+        "name": "nothing",
+        "kind": "mcp",
+        "transport": {"type": "stdio", "command": dir.path().join("no-such-server")},
+    }]});
+    std::fs::write(&broken, serde_json::to_string(&source).unwrap()).unwrap();
+    let out = toolgate(&["contract", "snapshot", "--config", path(&broken)]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("MCP source `nothing` could not be started"),
+        "{}",
+        stderr(&out)
+    );
 }
