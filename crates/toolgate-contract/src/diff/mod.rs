@@ -1,7 +1,7 @@
 //! The contract diff: every change between two contracts, judged from the consumer's side.
 //!
 //! This module compares components (tools, resources, templates, prompts, annotations);
-//! `schema.rs` walks the input and output schemas; `rules.rs` lists every rule id with its
+//! `schema/` walks the input and output schemas; `rules.rs` lists every rule id with its
 //! severity. Migration notes are applied last (`crate::migrations`).
 //!
 //! Does not own: rendering (`crate::render`), loading contracts.
