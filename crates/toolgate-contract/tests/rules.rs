@@ -324,6 +324,26 @@ fn cases() -> Vec<Case> {
             "/inputSchema/properties/a/format",
         ),
         in_case(
+            "anyOf collapsed to one of its alternatives",
+            one(
+                json!({"anyOf": [{"type": "object", "properties": {"x": s("string")}}, {"type": "object", "properties": {"y": s("string")}}]}),
+            ),
+            one(json!({"type": "object", "properties": {"x": s("string")}})),
+            "any-of-branch-removed",
+            B,
+            "/inputSchema/properties/a/anyOf",
+        ),
+        in_case(
+            "a schema became one of several alternatives",
+            one(json!({"type": "object", "properties": {"x": s("string")}})),
+            one(
+                json!({"oneOf": [{"type": "object", "properties": {"x": s("string")}}, {"type": "object", "properties": {"y": s("string")}}]}),
+            ),
+            "one-of-branch-added",
+            C,
+            "/inputSchema/properties/a/oneOf/1",
+        ),
+        in_case(
             "number storage format added",
             one(s("integer")),
             one(json!({"type": "integer", "format": "int64"})),
@@ -733,6 +753,16 @@ fn cases() -> Vec<Case> {
             "output-one-of-branch-added",
             B,
             "/outputSchema/properties/f/oneOf/1",
+        ),
+        out_case(
+            "output became one of several shapes",
+            o1(json!({"type": "object", "properties": {"x": s("string")}})),
+            o1(
+                json!({"anyOf": [{"type": "object", "properties": {"x": s("string")}}, {"type": "object", "properties": {"y": s("integer")}}]}),
+            ),
+            "output-any-of-branch-added",
+            B,
+            "/outputSchema/properties/f/anyOf/1",
         ),
         out_case(
             "output ref target retyped",

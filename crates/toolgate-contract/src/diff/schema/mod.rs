@@ -27,7 +27,7 @@ use std::collections::{BTreeSet, HashSet};
 use serde_json::Value;
 
 use super::{ComponentKind, Sink};
-use read::{accepts, has_ref, resolve, split_null, type_list, types};
+use read::{ANNOTATIONS, accepts, has_ref, resolve, split_null, type_list, types};
 
 /// Which side of a call a schema describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -186,6 +186,28 @@ impl Walker<'_> {
                     "{what} refers to `{n}` instead of `{o}` (not followed: not a local reference)"
                 ),
             );
+        }
+        // One side is only alternatives, the other a single schema: compare the single one
+        // as a one-branch list, so a lost or new alternative is seen as such.
+        for kw in ["anyOf", "oneOf"] {
+            let only = |s: &Value| {
+                s.get(kw).is_some_and(Value::is_array)
+                    && s.as_object().is_some_and(|m| {
+                        m.keys()
+                            .all(|k| k == kw || ANNOTATIONS.contains(&k.as_str()))
+                    })
+            };
+            let composed = |s: &Value| s.get("anyOf").is_some() || s.get("oneOf").is_some();
+            let wrap = |s: &Value| serde_json::json!({ kw: [s] });
+            let stem = if kw == "anyOf" { "any-of" } else { "one-of" };
+            if only(old) && !composed(new) {
+                self.branches(old, &wrap(new), kw, stem, ptr, label, dir);
+                return;
+            }
+            if only(new) && !composed(old) {
+                self.branches(&wrap(old), new, kw, stem, ptr, label, dir);
+                return;
+            }
         }
         if !self.types(old, new, ptr, &what, dir) {
             // Disjoint types: every other keyword would only repeat that.

@@ -58,7 +58,8 @@ pub(super) fn is_null_schema(v: &Value) -> bool {
 }
 
 /// Keywords that only annotate: a one-branch `anyOf` carrying them is that branch.
-const ANNOTATIONS: [&str; 5] = ["description", "title", "default", "deprecated", "examples"];
+pub(super) const ANNOTATIONS: [&str; 5] =
+    ["description", "title", "default", "deprecated", "examples"];
 
 /// Splits nullability off a schema: `type: [T, "null"]`, an `anyOf`/`oneOf` branch
 /// `{type: null}`, or `null` in an `enum` (OpenAPI 3.0 `nullable`, as the compiler emits it).
