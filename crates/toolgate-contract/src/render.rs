@@ -83,9 +83,54 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// The most characters [`markdown`] writes: GitHub keeps at most 65,536 in a comment, and the
+/// heading, summary and notes need some of it.
+pub const MARKDOWN_BUDGET: usize = 60_000;
+
+fn row(f: &Finding) -> String {
+    let mut reason = cell(&f.reason);
+    if let Some(by) = &f.covered_by {
+        reason.push_str(&format!(" — *covered by {}*", cell(by)));
+    }
+    format!(
+        "| {} | `{}` | {} `{}` | `{}` | {} |\n",
+        status(f),
+        f.rule,
+        f.kind.as_str().replace('_', " "),
+        cell(&f.component),
+        cell(&f.pointer),
+        reason
+    )
+}
+
+/// A table of `rows` within `budget` characters; the rows left out are counted.
+fn table(rows: &[&Finding], budget: &mut usize) -> (String, usize) {
+    let mut t =
+        String::from("\n| | rule | component | pointer | reason |\n|---|---|---|---|---|\n");
+    for (i, f) in rows.iter().enumerate() {
+        let r = row(f);
+        if r.len() > *budget {
+            // Nothing after a row that did not fit: breaking changes are never left out for
+            // a shorter compatible one.
+            *budget = 0;
+            return (t, rows.len() - i);
+        }
+        *budget -= r.len();
+        t.push_str(&r);
+    }
+    (t, 0)
+}
+
 /// Markdown for a pull-request comment: a verdict heading, a summary, a table of the
-/// failing and covered changes, and the compatible and informational ones folded away.
+/// failing and covered changes, and the compatible and informational ones folded away. It
+/// stays within [`MARKDOWN_BUDGET`] characters (breaking changes first): rows that do not fit
+/// are counted, and the text or JSON report has them all.
 pub fn markdown(report: &DiffReport) -> String {
+    markdown_within(report, MARKDOWN_BUDGET)
+}
+
+/// [`markdown`] within `budget` characters of table rows.
+pub fn markdown_within(report: &DiffReport, mut budget: usize) -> String {
     let icon = if report.is_breaking() { "❌" } else { "✅" };
     let mut out = format!(
         "### {icon} Tool contract: {} (`{}` → `{}`)\n\n{}.\n",
@@ -94,33 +139,16 @@ pub fn markdown(report: &DiffReport) -> String {
         cell(&report.new.name()),
         summary(report)
     );
-    let table = |rows: &[&Finding]| {
-        let mut t =
-            String::from("\n| | rule | component | pointer | reason |\n|---|---|---|---|---|\n");
-        for f in rows {
-            let mut reason = cell(&f.reason);
-            if let Some(by) = &f.covered_by {
-                reason.push_str(&format!(" — *covered by {}*", cell(by)));
-            }
-            t.push_str(&format!(
-                "| {} | `{}` | {} `{}` | `{}` | {} |\n",
-                status(f),
-                f.rule,
-                f.kind.as_str().replace('_', " "),
-                cell(&f.component),
-                cell(&f.pointer),
-                reason
-            ));
-        }
-        t
-    };
+    let mut left_out = 0;
     let breaking: Vec<&Finding> = report
         .findings
         .iter()
         .filter(|f| f.severity == Severity::Breaking)
         .collect();
     if !breaking.is_empty() {
-        out.push_str(&table(&breaking));
+        let (t, n) = table(&breaking, &mut budget);
+        out.push_str(&t);
+        left_out += n;
     }
     let rest: Vec<&Finding> = report
         .findings
@@ -128,10 +156,19 @@ pub fn markdown(report: &DiffReport) -> String {
         .filter(|f| f.severity != Severity::Breaking)
         .collect();
     if !rest.is_empty() {
-        out.push_str(&format!(
-            "\n<details><summary>{} compatible and informational changes</summary>\n{}\n</details>\n",
+        let (t, n) = table(&rest, &mut budget);
+        left_out += n;
+        // None fitted: no empty table.
+        if n < rest.len() {
+            out.push_str(&format!(
+            "\n<details><summary>{} compatible and informational changes</summary>\n{t}\n</details>\n",
             rest.len(),
-            table(&rest)
+        ));
+        }
+    }
+    if left_out > 0 {
+        out.push_str(&format!(
+            "\n*{left_out} more findings are not shown here (a comment holds 65,536 characters); `--format text` or `--format json` lists them all.*\n"
         ));
     }
     if !report.unused_migrations.is_empty() {

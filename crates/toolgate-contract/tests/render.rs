@@ -80,3 +80,26 @@ fn markdown() {
 fn json() {
     insta::assert_snapshot!(render::json(&report()));
 }
+
+#[test]
+fn markdown_stays_within_a_comment() {
+    let r = report();
+    let full = render::markdown(&r);
+    // Room for the breaking table's first row only: the rest is counted, not cut mid-row.
+    let short = render::markdown_within(&r, 250);
+    assert!(short.len() < full.len());
+    assert!(short.contains("`enum-value-removed`"), "{short}");
+    assert!(!short.contains("`tool-renamed`"), "{short}");
+    assert!(
+        short.contains("*4 more findings are not shown here"),
+        "{short}"
+    );
+    assert!(
+        short
+            .lines()
+            .filter(|l| l.starts_with("| "))
+            .all(|l| l.ends_with(" |")),
+        "{short}"
+    );
+    assert!(!full.contains("more findings are not shown"));
+}
