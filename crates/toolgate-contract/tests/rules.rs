@@ -1,11 +1,11 @@
-//! One case per change class: an old and a new tool (or resource, prompt), the rule the diff
+//! One case per change class (every fixed rule has one: `every_rule_has_a_case`): an old and a new tool (or resource, prompt), the rule the diff
 //! must report, its severity and its pointer. A case also fails when the diff reports any
 //! other non-informational finding, so a rule cannot pass by accident.
 
 use serde_json::{Value, json};
 use toolgate_contract::{
-    Contract, PromptArgumentContract, PromptContract, ResourceContract, Severity, ToolContract,
-    diff, diff::rules,
+    Contract, PromptArgumentContract, PromptContract, ResourceContract, Severity, TemplateContract,
+    ToolContract, diff, diff::rules,
 };
 
 fn tool(
@@ -21,6 +21,32 @@ fn tool(
         input_schema: input,
         output_schema: output,
         annotations,
+    }
+}
+
+fn template(uri: &str) -> TemplateContract {
+    TemplateContract {
+        uri_template: uri.into(),
+        name: "tasks".into(),
+        title: None,
+        description: None,
+        mime_type: Some("application/json".into()),
+    }
+}
+
+fn prompt(args: &[(&str, bool)]) -> PromptContract {
+    PromptContract {
+        name: "p".into(),
+        title: None,
+        description: None,
+        arguments: args
+            .iter()
+            .map(|(n, r)| PromptArgumentContract {
+                name: (*n).into(),
+                description: None,
+                required: *r,
+            })
+            .collect(),
     }
 }
 
@@ -772,6 +798,264 @@ fn cases() -> Vec<Case> {
             B,
             "/outputSchema/properties/f/type",
         ),
+        // More classes, one case each.
+        in_case(
+            "multipleOf removed",
+            one(json!({"type": "integer", "multipleOf": 5})),
+            one(s("integer")),
+            "multiple-of-removed",
+            C,
+            "/inputSchema/properties/a/multipleOf",
+        ),
+        in_case(
+            "uniqueItems removed",
+            one(json!({"type": "array", "uniqueItems": true})),
+            one(s("array")),
+            "unique-items-removed",
+            C,
+            "/inputSchema/properties/a/uniqueItems",
+        ),
+        in_case(
+            "anyOf branch added",
+            one(json!({"anyOf": [{"type": "object", "properties": {"x": s("string")}}]})),
+            one(
+                json!({"anyOf": [{"type": "object", "properties": {"x": s("string")}}, {"type": "object", "properties": {"y": s("string")}}]}),
+            ),
+            "any-of-branch-added",
+            C,
+            "/inputSchema/properties/a/anyOf/1",
+        ),
+        in_case(
+            "oneOf branch removed",
+            one(
+                json!({"oneOf": [{"type": "object", "properties": {"x": s("string")}}, {"type": "object", "properties": {"y": s("string")}}]}),
+            ),
+            one(json!({"oneOf": [{"type": "object", "properties": {"x": s("string")}}]})),
+            "one-of-branch-removed",
+            B,
+            "/inputSchema/properties/a/oneOf",
+        ),
+        in_case(
+            "allOf removed",
+            one(
+                json!({"allOf": [{"type": "object", "properties": {"x": s("string")}}, {"type": "object", "properties": {"y": s("string")}, "required": ["y"]}]}),
+            ),
+            one(json!({"allOf": [{"type": "object", "properties": {"x": s("string")}}]})),
+            "all-of-removed",
+            C,
+            "/inputSchema/properties/a/allOf",
+        ),
+        in_case(
+            "default added",
+            one(s("integer")),
+            one(json!({"type": "integer", "default": 1})),
+            "default-added",
+            I,
+            "/inputSchema/properties/a/default",
+        ),
+        in_case(
+            "default removed",
+            one(json!({"type": "integer", "default": 1})),
+            one(s("integer")),
+            "default-removed",
+            I,
+            "/inputSchema/properties/a/default",
+        ),
+        in_case(
+            "unfollowable ref changed",
+            one(json!({"$ref": "https://example.com/a.json"})),
+            one(json!({"$ref": "https://example.com/b.json"})),
+            "ref-changed",
+            I,
+            "/inputSchema/properties/a/$ref",
+        ),
+        out_case(
+            "output enum value removed",
+            o1(json!({"type": "string", "enum": ["a", "b"]})),
+            o1(json!({"type": "string", "enum": ["a"]})),
+            "output-enum-value-removed",
+            C,
+            "/outputSchema/properties/f/enum",
+        ),
+        out_case(
+            "output became enum",
+            o1(s("string")),
+            o1(json!({"type": "string", "enum": ["a"]})),
+            "output-enum-added",
+            C,
+            "/outputSchema/properties/f/enum",
+        ),
+        out_case(
+            "output format removed",
+            o1(json!({"type": "string", "format": "date"})),
+            o1(s("string")),
+            "output-format-removed",
+            B,
+            "/outputSchema/properties/f/format",
+        ),
+        out_case(
+            "output format added",
+            o1(s("string")),
+            o1(json!({"type": "string", "format": "date"})),
+            "output-format-added",
+            C,
+            "/outputSchema/properties/f/format",
+        ),
+        out_case(
+            "output pattern changed",
+            o1(json!({"type": "string", "pattern": "^a"})),
+            o1(json!({"type": "string", "pattern": "^b"})),
+            "output-pattern-changed",
+            I,
+            "/outputSchema/properties/f/pattern",
+        ),
+        out_case(
+            "output anyOf branch removed",
+            o1(
+                json!({"anyOf": [{"type": "object", "properties": {"x": s("string")}}, {"type": "object", "properties": {"y": s("string")}}]}),
+            ),
+            o1(json!({"anyOf": [{"type": "object", "properties": {"x": s("string")}}]})),
+            "output-any-of-branch-removed",
+            C,
+            "/outputSchema/properties/f/anyOf",
+        ),
+        out_case(
+            "output oneOf branch removed",
+            o1(
+                json!({"oneOf": [{"type": "object", "properties": {"x": s("string")}}, {"type": "object", "properties": {"y": s("string")}}]}),
+            ),
+            o1(json!({"oneOf": [{"type": "object", "properties": {"x": s("string")}}]})),
+            "output-one-of-branch-removed",
+            C,
+            "/outputSchema/properties/f/oneOf",
+        ),
+        out_case(
+            "output allOf removed",
+            o1(
+                json!({"allOf": [{"type": "object", "properties": {"x": s("string")}}, {"type": "object", "properties": {"y": s("string")}, "required": ["y"]}]}),
+            ),
+            o1(json!({"allOf": [{"type": "object", "properties": {"x": s("string")}}]})),
+            "output-all-of-removed",
+            B,
+            "/outputSchema/properties/f/allOf",
+        ),
+        out_case(
+            "output allOf added",
+            o1(json!({"allOf": [{"type": "object", "properties": {"x": s("string")}}]})),
+            o1(
+                json!({"allOf": [{"type": "object", "properties": {"x": s("string")}}, {"type": "object", "properties": {"y": s("string")}, "required": ["y"]}]}),
+            ),
+            "output-all-of-added",
+            C,
+            "/outputSchema/properties/f/allOf/1",
+        ),
+        out_case(
+            "output additional properties changed",
+            o1(json!({"type": "object", "additionalProperties": false})),
+            o1(json!({"type": "object"})),
+            "output-additional-properties-changed",
+            C,
+            "/outputSchema/properties/f/additionalProperties",
+        ),
+        out_case(
+            "output field deprecated",
+            o1(s("string")),
+            o1(json!({"type": "string", "deprecated": true})),
+            "output-field-deprecated",
+            I,
+            "/outputSchema/properties/f/deprecated",
+        ),
+        ann_case(
+            "idempotent hint added",
+            json!({"idempotentHint": false, "destructiveHint": false}),
+            json!({"idempotentHint": true, "destructiveHint": false}),
+            "idempotent-hint-added",
+            C,
+            "/annotations/idempotentHint",
+        ),
+        ann_case(
+            "open world hint removed",
+            json!({"destructiveHint": false}),
+            json!({"openWorldHint": false, "destructiveHint": false}),
+            "open-world-hint-removed",
+            C,
+            "/annotations/openWorldHint",
+        ),
+        Case {
+            name: "title changed",
+            old: contract(vec![ToolContract {
+                title: Some("Old".into()),
+                ..tool("t", args(json!({})), None, None)
+            }]),
+            new: contract(vec![ToolContract {
+                title: Some("New".into()),
+                ..tool("t", args(json!({})), None, None)
+            }]),
+            rule: "title-changed",
+            severity: I,
+            pointer: "/title",
+        },
+        Case {
+            name: "resource template removed",
+            old: Contract::new(
+                None,
+                "t",
+                vec![],
+                vec![],
+                vec![template("api://tasks/{id}")],
+                vec![],
+            ),
+            new: Contract::new(None, "t", vec![], vec![], vec![], vec![]),
+            rule: "resource-template-removed",
+            severity: B,
+            pointer: "",
+        },
+        Case {
+            name: "resource template added",
+            old: Contract::new(None, "t", vec![], vec![], vec![], vec![]),
+            new: Contract::new(
+                None,
+                "t",
+                vec![],
+                vec![],
+                vec![template("api://tasks/{id}")],
+                vec![],
+            ),
+            rule: "resource-template-added",
+            severity: C,
+            pointer: "",
+        },
+        Case {
+            name: "prompt removed",
+            old: Contract::new(None, "t", vec![], vec![], vec![], vec![prompt(&[])]),
+            new: Contract::new(None, "t", vec![], vec![], vec![], vec![]),
+            rule: "prompt-removed",
+            severity: B,
+            pointer: "",
+        },
+        Case {
+            name: "prompt added",
+            old: Contract::new(None, "t", vec![], vec![], vec![], vec![]),
+            new: Contract::new(None, "t", vec![], vec![], vec![], vec![prompt(&[])]),
+            rule: "prompt-added",
+            severity: C,
+            pointer: "",
+        },
+        Case {
+            name: "prompt optional argument added",
+            old: Contract::new(None, "t", vec![], vec![], vec![], vec![prompt(&[])]),
+            new: Contract::new(
+                None,
+                "t",
+                vec![],
+                vec![],
+                vec![],
+                vec![prompt(&[("topic", false)])],
+            ),
+            rule: "prompt-optional-argument-added",
+            severity: C,
+            pointer: "/arguments/0",
+        },
         // Annotations.
         ann_case(
             "destructive hint added",
@@ -1021,4 +1305,25 @@ fn every_rule_is_documented() {
             "bound keyword {stem} missing from docs/gate.md"
         );
     }
+}
+
+#[test]
+fn every_rule_has_a_case() {
+    let covered: Vec<&str> = cases().iter().map(|c| c.rule).collect();
+    let other_tests = [
+        "tool-renamed",
+        "read-only-hint-removed",
+        "resource-removed",
+        "resource-added",
+        "resource-mime-type-changed",
+        "prompt-required-argument-added",
+        "prompt-argument-became-required",
+        "prompt-argument-removed",
+    ];
+    let missing: Vec<&str> = rules::RULES
+        .iter()
+        .map(|(id, ..)| *id)
+        .filter(|id| !covered.contains(id) && !other_tests.contains(id))
+        .collect();
+    assert!(missing.is_empty(), "rules without a case: {missing:?}");
 }
