@@ -1,6 +1,7 @@
-//! One case per change class (every fixed rule has one: `every_rule_has_a_case`): an old and a new tool (or resource, prompt), the rule the diff
-//! must report, its severity and its pointer. A case also fails when the diff reports any
-//! other non-informational finding, so a rule cannot pass by accident.
+//! One case per change class: an old and a new tool (or resource, template, prompt), the
+//! rule the diff must report, its severity and its pointer; every fixed rule has a case
+//! (`every_rule_has_a_case`). A case also fails when the diff reports any other
+//! non-informational finding, so a rule cannot pass by accident.
 
 use serde_json::{Value, json};
 use toolgate_contract::{
