@@ -1,4 +1,5 @@
-//! Command-line interface (clap): `serve`, `demo`, `inspect`, `check-config`, `schema`.
+//! Command-line interface (clap): `serve`, `demo`, `inspect`, `check-config`, `access`,
+//! `contract`, `bench`, `schema`.
 //!
 //! Also turns `serve --openapi`'s backend credential flags into the source's `backend`
 //! options. Those flags name environment variables: a credential is never taken from the
@@ -58,6 +59,10 @@ pub enum Command {
     /// Print which tools, resources and prompts a caller gets under a configuration's
     /// authorization rules, and why (or, with --matrix, the whole role × tool matrix).
     Access(AccessArgs),
+    /// Tool contracts: `snapshot` writes what a configuration or spec serves (canonical,
+    /// hashed); `diff` classifies every change between two versions as breaking or compatible
+    /// for the agents that call them (exit 0 compatible, 1 breaking, 2 bad input).
+    Contract(ContractArgs),
     /// Load-test any MCP server (HTTP or stdio) or an HTTP endpoint: calls/s, latency
     /// percentiles, errors by kind.
     Bench(toolgate_bench::BenchArgs),
@@ -293,6 +298,88 @@ pub struct AccessArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Options of `toolgate contract`.
+#[derive(Debug, Args)]
+pub struct ContractArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ContractCommand,
+}
+
+/// `toolgate contract` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ContractCommand {
+    /// Write the contract of what a configuration or spec serves: every tool's schemas and
+    /// annotations, resources and prompts, canonicalized and hashed (docs/gate.md).
+    Snapshot(SnapshotArgs),
+    /// Compare two contracts (snapshots, specs or configurations, detected) from the
+    /// consumer's side. Exit 0: compatible; 1: breaking changes not covered by a migration
+    /// note; 2: bad input.
+    Diff(DiffArgs),
+}
+
+/// Options of `toolgate contract snapshot`.
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// A spec (file or http(s) URL) or a configuration file (detected by its content).
+    #[arg(
+        value_name = "INPUT",
+        required_unless_present_any = ["config", "openapi"],
+        conflicts_with_all = ["config", "openapi"]
+    )]
+    pub input: Option<String>,
+    /// The configuration file whose sources are snapshotted, as `serve --config` serves them.
+    #[arg(long, short, value_name = "FILE", conflicts_with = "openapi")]
+    pub config: Option<PathBuf>,
+    /// The OpenAPI document (file or http(s) URL), as `serve --openapi` serves it.
+    #[arg(long, value_name = "SPEC")]
+    pub openapi: Option<String>,
+    /// Prefix every tool name of a spec with `<namespace>_` (as `serve --namespace`).
+    #[arg(long, conflicts_with = "config")]
+    pub namespace: Option<String>,
+    /// The version label written into the snapshot (`v2`, a release, a commit).
+    #[arg(long, value_name = "LABEL")]
+    pub label: Option<String>,
+    /// Write the snapshot to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Output format of `toolgate contract diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    /// Readable text for a terminal or a CI log.
+    Text,
+    /// Markdown for a pull-request comment.
+    Markdown,
+    /// JSON for machines.
+    Json,
+}
+
+/// Options of `toolgate contract diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old version: a snapshot, a spec (file or http(s) URL) or a configuration file.
+    #[arg(value_name = "OLD")]
+    pub old: String,
+    /// The new version: a snapshot, a spec (file or http(s) URL) or a configuration file.
+    #[arg(value_name = "NEW")]
+    pub new: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: DiffFormat,
+    /// Migration notes (YAML or JSON): renames, defaults and deprecation windows that cover
+    /// breaking changes (docs/gate.md, "Migration notes").
+    #[arg(long, value_name = "FILE")]
+    pub migrations: Option<PathBuf>,
+    /// The date deprecation windows are judged at (YYYY-MM-DD; default: today, UTC).
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// Prefix every tool name of a spec input with `<namespace>_` (as `serve --namespace`).
+    #[arg(long)]
+    pub namespace: Option<String>,
 }
 
 /// Options of `toolgate check-config`.

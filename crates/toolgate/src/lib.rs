@@ -6,12 +6,13 @@
 //! (command line, configuration, spec).
 //!
 //! Everything the binary prints goes through [`redact`]: failures ([`Failure::print`]), log
-//! lines, `check-config` and `inspect` output, panic messages.
+//! lines, `check-config`, `inspect` and `contract` output, panic messages.
 
 pub mod access;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod contract_cmd;
 pub mod demo;
 pub mod embed;
 pub mod inspect;
@@ -71,6 +72,7 @@ pub async fn execute(cli: cli::Cli) -> Result<ExitCode, Failure> {
         cli::Command::Inspect(args) => inspect::run(args).await,
         cli::Command::CheckConfig(args) => check::run(args).await,
         cli::Command::Access(args) => access::run(args).await,
+        cli::Command::Contract(args) => contract_cmd::run(args).await,
         cli::Command::Bench(args) => toolgate_bench::run_cli(args).await.map_err(Failure::Input),
         cli::Command::Schema => {
             println!(
