@@ -295,12 +295,16 @@ async fn chaos(fast_path: bool) {
     // 1. A 503 storm: idempotent calls are retried, but only within the budget (20 % of
     //    calls + 1 per second over a 10 s window).
     storm.set(Mode::Storm);
+    let started = std::time::Instant::now();
     for _ in 0..STORM_CALLS {
         let a = call(&url, "storm_list").await;
         assert!(a.is_error, "{}", a.text);
     }
     let retries = storm.gets() - STORM_CALLS;
-    let ceiling = STORM_CALLS / 5 + 10;
+    // 20 % of the calls, plus the reserve of 1 retry per second: over the 10 s window, or
+    // over the storm's own duration when a loaded machine stretches it past the window.
+    let seconds = started.elapsed().as_secs_f64().ceil() as u32;
+    let ceiling = STORM_CALLS / 5 + seconds.max(10) + 1;
     assert!(
         retries <= ceiling,
         "{retries} retries reached the backend for {STORM_CALLS} calls (budget {ceiling})"
