@@ -148,7 +148,7 @@ pub struct SourceRetry {
     /// Its settings.
     pub config: RetryConfig,
     /// Its budget.
-    pub budget: tower::retry::budget::TpsBudget,
+    pub budget: crate::retry::budget::RetryBudget,
 }
 
 /// The policies of one source.

@@ -12,7 +12,6 @@ use std::task::{Context, Poll};
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 use toolgate_core::{GatewayError, McpCall, McpRequest, McpResponse, wire};
-use tower::retry::budget::Budget as _;
 use tower::{Layer, Service, ServiceExt as _};
 
 use super::{idempotent, retryable};

@@ -9,8 +9,8 @@
 //!   exchanges, `unavailable`, 408/429/502/503/504). Failures made by the gateway itself
 //!   (validation, limits, an open circuit) are never retried.
 //! - **Affordable**, bounded three ways: `max_attempts` per call; the call's deadline (no wait
-//!   that would end past it); and a retry budget per source (tower's `TpsBudget`, as in
-//!   Finagle and linkerd): retries ≤ `budget.ratio` × calls over the last
+//!   that would end past it); and a retry budget per source ([`budget`], as in Finagle and
+//!   linkerd): retries ≤ `budget.ratio` × calls over the last
 //!   `budget.window_secs`, plus `budget.min_per_second`, so a failing backend gets at most
 //!   that much extra traffic however many callers there are.
 //!
@@ -19,6 +19,7 @@
 //! `Retry-After` than `max_retry_after_ms` ends the retries: the model sees it instead).
 //! Cancellation stops the wait. The layer is [`layer`].
 
+pub mod budget;
 pub mod layer;
 
 use std::time::Duration;
@@ -124,14 +125,13 @@ impl RetryConfig {
         out
     }
 
-    /// The budget these settings describe (call only on settings without
-    /// [`RetryConfig::problems`]: tower's budget panics on values out of range, so they are
-    /// clamped here as a last resort).
-    pub(crate) fn make_budget(&self) -> tower::retry::budget::TpsBudget {
+    /// The budget these settings describe (values out of range, which
+    /// [`RetryConfig::problems`] reports, are clamped).
+    pub(crate) fn make_budget(&self) -> budget::RetryBudget {
         let b = &self.budget;
-        tower::retry::budget::TpsBudget::new(
+        budget::RetryBudget::new(
             Duration::from_secs(b.window_secs.clamp(1, 60)),
-            b.min_per_second.min(i32::MAX as u32 - 1),
+            b.min_per_second,
             if b.ratio.is_finite() {
                 b.ratio.clamp(0.0, 1000.0)
             } else {
