@@ -15,6 +15,7 @@ pub mod config;
 pub mod demo;
 pub mod embed;
 pub mod inspect;
+pub mod policies;
 pub mod redact;
 pub mod reload;
 pub mod reload_status;

@@ -6,11 +6,13 @@
 //! subscribers.
 //!
 //! What a reload changes: the `sources` (OpenAPI sources are rebuilt from their configuration
-//! and specs; sources added or removed take effect). What needs a restart (a warning names the
-//! sections, the running values stay): every other section (`server`, `http`, `logging`,
-//! `limits`, `rate_limits`, `resilience`, `auth`, `authorization`, `audit`), upstream MCP
-//! sources that are added, removed or changed (the running ones are kept) and OpenAPI sources
-//! that mint identity tokens (their keys are served at start).
+//! and specs; sources added or removed take effect) and the pipeline's policies
+//! (`authorization`, `rate_limits`, `resilience`, `audit`: built and checked by
+//! [`crate::policies`] before anything is swapped, then swapped with the catalog, and back
+//! on a rollback). What needs a restart (a warning names the sections, the running values
+//! stay): `server`, `http`, `logging`, `limits`, `auth` and `authorization.stdio_principal`,
+//! upstream MCP sources that are added, removed or changed (the running ones are kept) and
+//! OpenAPI sources that mint identity tokens (their keys are served at start).
 //!
 //! A configuration or spec that fails to load keeps the last known good state, and an OpenAPI
 //! source added or changed whose readiness probe still fails [`READINESS_GRACE`] after the swap
@@ -42,6 +44,7 @@ pub struct Reloader {
     path: PathBuf,
     relative_to: PathBuf,
     assembly: Arc<Assembly>,
+    policies: Arc<crate::policies::PolicyBuilder>,
     prepare: Prepare,
     /// The configuration in force (what later reloads are compared with).
     running: tokio::sync::Mutex<Config>,
@@ -80,6 +83,7 @@ impl Reloader {
     pub fn new(
         path: PathBuf,
         assembly: Arc<Assembly>,
+        policies: Arc<crate::policies::PolicyBuilder>,
         running: Config,
         prepare: Prepare,
         status: Arc<ReloadStatus>,
@@ -88,6 +92,7 @@ impl Reloader {
             relative_to: crate::run::parent_dir(&path),
             path,
             assembly,
+            policies,
             prepare,
             running: tokio::sync::Mutex::new(running),
             status,
@@ -216,6 +221,9 @@ impl Reloader {
             );
         }
         let plan = self.plan(running, &config).await?;
+        // The policies are built and checked before anything is swapped: a policy that does
+        // not compile fails the reload with nothing changed.
+        let (policies, rebuilt) = self.policies.rebuild(running, &config).await?;
         let mut previous = Vec::new();
         let changed = self
             .assembly
@@ -237,7 +245,11 @@ impl Reloader {
                     .collect::<Vec<_>>()
                     .join("; ")
             })?;
+        // Right after the catalog: the next call sees both (a call in flight keeps the
+        // pipeline it loaded, policies included).
+        let previous_policies = self.policies.install(policies);
         if let Err(reason) = self.ready_within_grace(&plan.probed).await {
+            self.policies.restore(previous_policies);
             // Back to the sources as they were; the ones kept (upstream MCP servers) with
             // whatever they published meanwhile.
             let probed = plan.probed;
@@ -268,10 +280,24 @@ impl Reloader {
             ));
         }
         crate::run::warn_about_uncompilable_schemas(self.assembly.catalog(), &plan.built);
+        if !rebuilt.is_empty() {
+            tracing::info!(sections = %rebuilt.join(", "), "policies reloaded");
+        }
         let kept = plan.kept;
-        // What is in force: the new sources, with the sources kept as they run.
+        // What is in force: the new sources (with the sources kept as they run) and policies.
         let mut applied = running.clone();
         applied.sources = kept;
+        applied.rate_limits = config.rate_limits;
+        applied.resilience = config.resilience;
+        applied.audit = config.audit;
+        applied.authorization = config.authorization;
+        // The stdio principal is fixed at start.
+        if let Some(a) = &mut applied.authorization {
+            a.stdio_principal = running
+                .authorization
+                .as_ref()
+                .and_then(|r| r.stdio_principal.clone());
+        }
         Ok((applied, changed))
     }
 
@@ -401,17 +427,14 @@ fn sections_needing_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     check("http", !same_json(&old.http, &new.http));
     check("logging", !same_json(&old.logging, &new.logging));
     check("limits", !same_json(&old.limits, &new.limits));
-    check(
-        "rate_limits",
-        !same_json(&old.rate_limits, &new.rate_limits),
-    );
-    check("resilience", !same_json(&old.resilience, &new.resilience));
     check("auth", !same_json(&old.auth, &new.auth));
-    check(
-        "authorization",
-        !same_json(&old.authorization, &new.authorization),
-    );
-    check("audit", !same_json(&old.audit, &new.audit));
+    let stdio = |c: &Config| {
+        c.authorization
+            .as_ref()
+            .and_then(|a| a.stdio_principal.as_ref())
+            .and_then(|p| serde_json::to_value(p).ok())
+    };
+    check("authorization.stdio_principal", stdio(old) != stdio(new));
     changed
 }
 

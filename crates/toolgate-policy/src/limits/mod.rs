@@ -124,6 +124,8 @@ enum Backend {
 pub struct RateLimits {
     limits: Vec<Limit>,
     backend: Backend,
+    /// What `backend` was made from (a reload keeps the Redis connection when it is the same).
+    backend_config: BackendConfig,
     per_subject: Option<Arc<concurrency::Cap>>,
     per_tool: Option<Arc<concurrency::Cap>>,
 }
@@ -137,6 +139,29 @@ impl RateLimits {
     pub fn new(
         config: &RateLimitsConfig,
         metrics: &LimitMetrics,
+    ) -> Result<Arc<Self>, Vec<Problem>> {
+        Self::build(config, metrics, None)
+    }
+
+    /// [`RateLimits::new`] for a reload of `previous`, carrying its state over where the
+    /// settings did not change: the in-memory cells of each limit with the same name, rate,
+    /// burst and key (callers keep what they used of it), the Redis connection when the
+    /// backend is the same, and each concurrency cap with the same maximum (calls in flight
+    /// keep counting against it). A limit whose rate, burst or key changed starts empty; so
+    /// does a cap whose maximum changed (calls in flight then do not count against the new
+    /// one). With Redis, the cells live in Redis, keyed by limit name: they survive anyway.
+    pub fn reconfigured(
+        &self,
+        config: &RateLimitsConfig,
+        metrics: &LimitMetrics,
+    ) -> Result<Arc<Self>, Vec<Problem>> {
+        Self::build(config, metrics, Some(self))
+    }
+
+    fn build(
+        config: &RateLimitsConfig,
+        metrics: &LimitMetrics,
+        previous: Option<&RateLimits>,
     ) -> Result<Arc<Self>, Vec<Problem>> {
         let mut problems = config.problems();
         if !problems.is_empty() {
@@ -168,20 +193,44 @@ impl RateLimits {
                 set.build().ok()
             };
             let t = rate.emission_interval();
+            let tau = t * (burst.get() - 1);
+            let same = previous.and_then(|p| {
+                p.limits
+                    .iter()
+                    .find(|o| *o.name == *l.name && o.t == t && o.tau == tau && o.parts == l.per)
+            });
             limits.push(Limit {
                 name: Arc::from(l.name.as_str()),
                 parts: l.per.clone(),
                 described: format!("{rate} {}", key::describe(&l.per)),
                 t,
-                tau: t * (burst.get() - 1),
+                tau,
                 tools,
                 sources: l.applies_to.sources.clone(),
-                local: LocalLimiter::new(rate, burst),
+                local: match same {
+                    Some(o) => o.local.clone(),
+                    None => LocalLimiter::new(rate, burst),
+                },
                 counters: metrics.limit(&l.name),
             });
         }
+        let kept_backend = previous
+            .filter(|p| p.backend_config == config.backend)
+            .and_then(|p| match &p.backend {
+                Backend::Memory => None,
+                Backend::Redis {
+                    store,
+                    on_unavailable,
+                } => Some(Backend::Redis {
+                    store: store.clone(),
+                    on_unavailable: *on_unavailable,
+                }),
+            });
         let backend = match &config.backend {
             BackendConfig::Memory => Backend::Memory,
+            BackendConfig::Redis(_) if kept_backend.is_some() => {
+                kept_backend.expect("checked just above")
+            }
             BackendConfig::Redis(r) => match redis::RedisStore::new(r, metrics.clone()) {
                 Ok(store) => Backend::Redis {
                     store: Arc::new(store),
@@ -196,14 +245,26 @@ impl RateLimits {
                 }
             },
         };
-        let cap = |name, max: Option<u32>| {
-            max.map(|m| concurrency::Cap::new(name, m, metrics.cap_counter(name)))
+        let cap = |name, max: Option<u32>, old: Option<&Arc<concurrency::Cap>>| {
+            max.map(|m| match old {
+                Some(old) if old.max == m => old.clone(),
+                _ => concurrency::Cap::new(name, m, metrics.cap_counter(name)),
+            })
         };
         Ok(Arc::new(RateLimits {
             limits,
             backend,
-            per_subject: cap("per_subject", config.concurrency.per_subject),
-            per_tool: cap("per_tool", config.concurrency.per_tool),
+            backend_config: config.backend.clone(),
+            per_subject: cap(
+                "per_subject",
+                config.concurrency.per_subject,
+                previous.and_then(|p| p.per_subject.as_ref()),
+            ),
+            per_tool: cap(
+                "per_tool",
+                config.concurrency.per_tool,
+                previous.and_then(|p| p.per_tool.as_ref()),
+            ),
         }))
     }
 

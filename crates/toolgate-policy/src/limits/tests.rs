@@ -427,3 +427,93 @@ async fn redis_limits_through_the_pipeline() {
             .contains(r#"toolgate_rate_limit_decisions_total{limit="l",outcome="limited"} 2"#)
     );
 }
+
+/// The pipeline applying `limits` (as a reload builds it).
+fn pipeline_of(limits: &Arc<RateLimits>, metrics: &Arc<Metrics>) -> toolgate_core::Pipeline {
+    build_with(
+        shared(catalog()),
+        metrics.clone(),
+        Policies {
+            limits: Some(limits.clone()),
+            ..Policies::default()
+        },
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_keeps_the_state_of_unchanged_limits_and_resets_changed_ones() {
+    let limit_metrics = LimitMetrics::default();
+    let metrics = Metrics::with_extra(|r| limit_metrics.register(r));
+    let config = |rate: &str, extra: bool| -> RateLimitsConfig {
+        let mut limits =
+            vec![serde_json::json!({"name": "per-caller", "per": ["subject"], "rate": rate})];
+        if extra {
+            limits.push(serde_json::json!({"name": "other", "per": ["tool"], "rate": "100/min"}));
+        }
+        serde_json::from_value(serde_json::json!({ "limits": limits })).unwrap()
+    };
+    let first = RateLimits::new(&config("1/min", false), &limit_metrics).unwrap();
+    let p = pipeline_of(&first, &metrics);
+    assert!(outcome(&p, call_as("alice", "work", "ok")).await.is_none());
+    assert!(outcome(&p, call_as("alice", "work", "ok")).await.is_some());
+
+    // `per-caller` unchanged, another limit added: alice is still over hers.
+    let second = first
+        .reconfigured(&config("1/min", true), &limit_metrics)
+        .unwrap();
+    let p = pipeline_of(&second, &metrics);
+    let refused = outcome(&p, call_as("alice", "work", "ok")).await.unwrap();
+    assert!(
+        refused.message.contains("`per-caller`"),
+        "{}",
+        refused.message
+    );
+
+    // Its rate changed: it starts afresh.
+    let third = second
+        .reconfigured(&config("2/min", true), &limit_metrics)
+        .unwrap();
+    let p = pipeline_of(&third, &metrics);
+    assert!(outcome(&p, call_as("alice", "work", "ok")).await.is_none());
+    assert!(outcome(&p, call_as("alice", "work", "ok")).await.is_none());
+    assert!(outcome(&p, call_as("alice", "work", "ok")).await.is_some());
+
+    // A bad limit is refused with its path, and nothing is built.
+    let bad: RateLimitsConfig = serde_json::from_value(serde_json::json!({
+        "limits": [{"name": "per-caller", "per": ["subject"], "rate": "lots"}]
+    }))
+    .unwrap();
+    let problems = third.reconfigured(&bad, &limit_metrics).err().unwrap();
+    assert!(
+        problems.iter().any(|p| p.path == "limits[0].rate"),
+        "{problems:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_keeps_a_concurrency_cap_whose_maximum_did_not_change() {
+    let limit_metrics = LimitMetrics::default();
+    let metrics = Metrics::with_extra(|r| limit_metrics.register(r));
+    let config = |max: u32| -> RateLimitsConfig {
+        serde_json::from_value(serde_json::json!({"concurrency": {"per_tool": max}})).unwrap()
+    };
+    let first = RateLimits::new(&config(1), &limit_metrics).unwrap();
+    let p = pipeline_of(&first, &metrics);
+    // A call in flight holds the only slot.
+    let hanging = tokio::spawn(outcome_owned(p.clone(), call_as("alice", "work", "hang")));
+    tokio::task::yield_now().await;
+    assert!(outcome(&p, call_as("bob", "work", "ok")).await.is_some());
+    // Reloaded with the same maximum: the call in flight still counts.
+    let same = first.reconfigured(&config(1), &limit_metrics).unwrap();
+    let p2 = pipeline_of(&same, &metrics);
+    assert!(outcome(&p2, call_as("bob", "work", "ok")).await.is_some());
+    // With another maximum: a new cap, which the call in flight does not count against.
+    let other = first.reconfigured(&config(2), &limit_metrics).unwrap();
+    let p3 = pipeline_of(&other, &metrics);
+    assert!(outcome(&p3, call_as("bob", "work", "ok")).await.is_none());
+    hanging.abort();
+}
+
+async fn outcome_owned(pipeline: toolgate_core::Pipeline, call: McpCall) -> Option<ToolError> {
+    outcome(&pipeline, call).await
+}
