@@ -11,12 +11,14 @@
 //! [`crate::policies`] before anything is swapped, then swapped with the catalog, and back
 //! on a rollback). What needs a restart (a warning names the sections, the running values
 //! stay): `server`, `http`, `logging`, `limits`, `auth` and `authorization.stdio_principal`,
-//! upstream MCP sources that are added, removed or changed (the running ones are kept) and
-//! OpenAPI sources that mint identity tokens (their keys are served at start).
+//! and OpenAPI sources that mint identity tokens (their keys are served at start). Upstream
+//! MCP sources added start, removed ones stop, changed ones stop and start again
+//! ([`crate::upstreams`]); unchanged ones keep running.
 //!
-//! A configuration or spec that fails to load keeps the last known good state, and an OpenAPI
+//! A configuration, spec or policy that fails to load keeps the last known good state, and a
 //! source added or changed whose readiness probe still fails [`READINESS_GRACE`] after the swap
-//! is swapped back out: the reason is
+//! is swapped back out (upstreams started by the reload stop, the ones it stopped start
+//! again): the reason is
 //! logged, shown in `/readyz` (`config.last_reload`) and counted in
 //! `toolgate_config_reloads_total{outcome}`; `toolgate_config_info{hash}` names the active
 //! configuration's hash.
@@ -45,6 +47,7 @@ pub struct Reloader {
     relative_to: PathBuf,
     assembly: Arc<Assembly>,
     policies: Arc<crate::policies::PolicyBuilder>,
+    upstreams: Arc<crate::upstreams::RunningUpstreams>,
     prepare: Prepare,
     /// The configuration in force (what later reloads are compared with).
     running: tokio::sync::Mutex<Config>,
@@ -66,6 +69,10 @@ struct Plan {
     probed: Vec<String>,
     /// The sources built (for the schema warnings after the swap).
     built: Vec<sources::BuiltSource>,
+    /// Upstream MCP sources added or changed: created, started after the swap.
+    start: Vec<toolgate_upstream::Upstream>,
+    /// Running upstream MCP sources removed or changed: stopped after the swap.
+    stop: Vec<String>,
 }
 
 /// How long a source added or changed by a reload has to become ready before the reload is
@@ -84,6 +91,7 @@ impl Reloader {
         path: PathBuf,
         assembly: Arc<Assembly>,
         policies: Arc<crate::policies::PolicyBuilder>,
+        upstreams: Arc<crate::upstreams::RunningUpstreams>,
         running: Config,
         prepare: Prepare,
         status: Arc<ReloadStatus>,
@@ -93,6 +101,7 @@ impl Reloader {
             path,
             assembly,
             policies,
+            upstreams,
             prepare,
             running: tokio::sync::Mutex::new(running),
             status,
@@ -248,16 +257,28 @@ impl Reloader {
         // Right after the catalog: the next call sees both (a call in flight keeps the
         // pipeline it loaded, policies included).
         let previous_policies = self.policies.install(policies);
-        if let Err(reason) = self.ready_within_grace(&plan.probed).await {
+        let deadline = Instant::now() + READINESS_GRACE;
+        self.swap_upstreams(&plan.stop, &plan.start, &plan.kept, deadline)
+            .await;
+        if let Err(reason) = self.ready_within_grace(&plan.probed, deadline).await {
             self.policies.restore(previous_policies);
+            // The upstreams started stop; the ones stopped start again as they ran.
+            for u in &plan.start {
+                self.upstreams.stop(u.name()).await;
+            }
+            let restarted = self.recreate(running, &plan.stop);
             // Back to the sources as they were; the ones kept (upstream MCP servers) with
-            // whatever they published meanwhile.
+            // whatever they published meanwhile, the ones restarted in their place.
             let probed = plan.probed;
+            let stopped = plan.stop;
             let restored = self.assembly.replace(|current| {
                 previous
                     .into_iter()
                     .map(|p| {
                         let name = &*p.source.name;
+                        if stopped.iter().any(|n| n == name) {
+                            return crate::upstreams::placeholder(name);
+                        }
                         match current.iter().find(|c| &*c.source.name == name) {
                             Some(c) if !probed.iter().any(|n| n == name) => c.clone(),
                             _ => p,
@@ -265,6 +286,8 @@ impl Reloader {
                     })
                     .collect()
             });
+            self.start_upstreams(&restarted, Instant::now() + READINESS_GRACE)
+                .await;
             if let Err(dups) = restored {
                 // Only when an upstream republished a clashing name during the grace period.
                 tracing::error!(
@@ -310,6 +333,7 @@ impl Reloader {
         let mut kept = Vec::new();
         let mut probed = Vec::new();
         let mut fresh = Vec::new();
+        let mut start = Vec::new();
         for source in &config.sources {
             let old = running_by_name.get(source.name()).copied();
             match source {
@@ -341,44 +365,107 @@ impl Reloader {
                     kept.push(source.clone());
                     fresh.push(built);
                 }
-                SourceConfig::Mcp(_) => match old {
-                    Some(old @ SourceConfig::Mcp(_)) => {
-                        if !same_json(old, source) {
-                            tracing::warn!(source = %source.name(), "an upstream MCP source changed: it needs a restart; it keeps running as it was");
-                        }
-                        plan.push(Planned::Keep(source.name().to_owned()));
+                SourceConfig::Mcp(s) => match old {
+                    Some(old @ SourceConfig::Mcp(_)) if same_json(old, source) => {
+                        plan.push(Planned::Keep(s.name.clone()));
                         kept.push(old.clone());
                     }
                     _ => {
-                        tracing::warn!(source = %source.name(), "a new upstream MCP source needs a restart; it is not added");
+                        // Added, changed, or of another kind before: a new upstream, in its
+                        // place (empty until it publishes) and started after the swap.
+                        start.push(self.upstreams.create(s)?);
+                        plan.push(Planned::Fresh(Box::new(crate::upstreams::placeholder(
+                            &s.name,
+                        ))));
+                        kept.push(source.clone());
+                        probed.push(s.name.clone());
                     }
                 },
             }
         }
-        // Upstream MCP servers keep running until a restart, even when no longer configured.
-        for old in &running.sources {
-            if matches!(old, SourceConfig::Mcp(_))
-                && !config.sources.iter().any(|s| s.name() == old.name())
-            {
-                tracing::warn!(source = %old.name(), "an upstream MCP source was removed: it needs a restart; it keeps running");
-                plan.push(Planned::Keep(old.name().to_owned()));
-                kept.push(old.clone());
-            }
-        }
+        // Running upstreams not kept as they are: removed, changed, or now another kind.
+        let stop = running
+            .sources
+            .iter()
+            .filter(|old| matches!(old, SourceConfig::Mcp(_)))
+            .filter(|old| !kept.iter().any(|k| same_json(k, *old)))
+            .map(|old| old.name().to_owned())
+            .collect();
         Ok(Plan {
             entries: plan,
             kept,
             probed,
             built: fresh,
+            start,
+            stop,
         })
     }
 }
 
 impl Reloader {
-    /// Waits until every source in `names` answers its readiness probe, for at most
-    /// [`READINESS_GRACE`]: the first source still failing, with its probe's reason.
-    async fn ready_within_grace(&self, names: &[String]) -> Result<(), String> {
-        let deadline = Instant::now() + READINESS_GRACE;
+    /// After the catalog swap: stops the running upstreams named in `stop` (a changed one
+    /// stops before its new configuration starts; calls in flight to them end with them),
+    /// takes out of the catalog whatever one of them published while stopping, and starts
+    /// `start`, waiting for their first start until `deadline` at most.
+    async fn swap_upstreams(
+        &self,
+        stop: &[String],
+        start: &[toolgate_upstream::Upstream],
+        sources: &[SourceConfig],
+        deadline: Instant,
+    ) {
+        if stop.is_empty() && start.is_empty() {
+            return;
+        }
+        futures::future::join_all(stop.iter().map(|name| self.upstreams.stop(name))).await;
+        if !stop.is_empty() {
+            let removed = |name: &str| !sources.iter().any(|s| s.name() == name);
+            let _ = self.assembly.replace(|current| {
+                current
+                    .iter()
+                    .filter(|c| !removed(&c.source.name))
+                    .cloned()
+                    .collect()
+            });
+        }
+        self.start_upstreams(start, deadline).await;
+    }
+
+    /// Counts `upstreams` as running and starts them, waiting for their first start until
+    /// `deadline` at most (one still starting goes on in the background).
+    async fn start_upstreams(&self, upstreams: &[toolgate_upstream::Upstream], deadline: Instant) {
+        for u in upstreams {
+            self.upstreams.add(u.clone());
+            tracing::info!(source = %u.name(), "starting upstream MCP source");
+        }
+        let starts = futures::future::join_all(upstreams.iter().map(|u| u.start()));
+        let _ = tokio::time::timeout_at(deadline.into(), starts).await;
+    }
+
+    /// New upstreams for the sources named in `names` as `running` configures them (to start
+    /// again after a rollback).
+    fn recreate(&self, running: &Config, names: &[String]) -> Vec<toolgate_upstream::Upstream> {
+        running
+            .sources
+            .iter()
+            .filter(|s| names.iter().any(|n| n == s.name()))
+            .filter_map(|s| match s {
+                SourceConfig::Mcp(c) => match self.upstreams.create(c) {
+                    Ok(u) => Some(u),
+                    Err(e) => {
+                        tracing::error!(source = %c.name, "cannot restart the upstream MCP source: {e}");
+                        None
+                    }
+                },
+                SourceConfig::OpenApi(_) => None,
+            })
+            .collect()
+    }
+
+    /// Waits until every source in `names` answers its readiness probe, until `deadline`
+    /// at most ([`READINESS_GRACE`] after the swap): the first source still failing, with its
+    /// probe's reason.
+    async fn ready_within_grace(&self, names: &[String], deadline: Instant) -> Result<(), String> {
         for name in names {
             let probe = self
                 .assembly

@@ -65,8 +65,11 @@ pub struct Assembled {
     pub metrics: Arc<Metrics>,
     /// The built OpenAPI sources.
     pub sources: Vec<BuiltSource>,
-    /// The upstream MCP servers (supervised; stop them with [`Assembled::stop`]).
+    /// The upstream MCP servers started with the gateway (supervised; stop them with
+    /// [`Assembled::stop`]).
     pub upstreams: Vec<Upstream>,
+    /// The upstream MCP servers running now (a reload starts and stops some).
+    pub running_upstreams: Arc<crate::upstreams::RunningUpstreams>,
     /// The catalog's assembly (upstreams publish their lists to it).
     pub assembly: Arc<Assembly>,
     /// The authentication of the HTTP edge (`Off` without an `auth` section or when
@@ -81,7 +84,7 @@ pub struct Assembled {
 impl Assembled {
     /// Stops every upstream MCP server and waits until their processes are gone.
     pub async fn stop(&self) {
-        futures::future::join_all(self.upstreams.iter().map(Upstream::stop)).await;
+        self.running_upstreams.stop_all().await;
     }
 }
 
@@ -168,6 +171,11 @@ pub async fn assemble_with_auth(
     );
     let assembly = Assembly::new(catalog.clone(), config.limits.page_size);
     let upstream_metrics = UpstreamMetrics::default();
+    let running_upstreams = Arc::new(crate::upstreams::RunningUpstreams::new(
+        relative_to.to_path_buf(),
+        assembly.clone(),
+        upstream_metrics.clone(),
+    ));
     let mut built = Vec::new();
     let mut upstreams = Vec::new();
     for source in &config.sources {
@@ -201,22 +209,10 @@ pub async fn assemble_with_auth(
                 built.push(b);
             }
             SourceConfig::Mcp(source) => {
-                let upstream = Upstream::new(
-                    source.clone(),
-                    relative_to,
-                    assembly.clone(),
-                    upstream_metrics.clone(),
-                )
-                .map_err(|e| Failure::Input(e.to_string()))?;
+                let upstream = running_upstreams.create(source).map_err(Failure::Input)?;
                 // Its place in configuration order, before it starts.
-                assembly.publish(toolgate_core::Contribution::empty(
-                    toolgate_core::SourceEntry {
-                        name: Arc::from(source.name.as_str()),
-                        probe: Arc::new(Starting),
-                        control: None,
-                        capabilities: Default::default(),
-                    },
-                ));
+                assembly.publish(crate::upstreams::placeholder(&source.name));
+                running_upstreams.add(upstream.clone());
                 upstreams.push(upstream);
             }
         }
@@ -274,6 +270,7 @@ pub async fn assemble_with_auth(
         metrics,
         sources: built,
         upstreams,
+        running_upstreams,
         assembly,
         edge_auth: edge_auth(config, auth.as_ref()),
         reload,
@@ -296,15 +293,6 @@ fn stdio_principal(config: &Config) -> Option<toolgate_core::Principal> {
     );
     principal.roles = p.roles.clone();
     Some(principal)
-}
-
-/// The readiness of an upstream that has not published yet.
-struct Starting;
-
-impl toolgate_core::ReadinessProbe for Starting {
-    fn check(&self) -> futures::future::BoxFuture<'static, Result<(), String>> {
-        Box::pin(std::future::ready(Err("starting".to_owned())))
-    }
 }
 
 /// Logs a warning for each tool whose input schema does not compile (its arguments are then
@@ -494,7 +482,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         resource_auth(&config).await?
     };
     let assembled = assemble_with_auth(&config, &relative_to, auth).await?;
-    let upstreams = assembled.upstreams.clone();
+    let upstreams = assembled.running_upstreams.clone();
     if let Some(path) = &args.config {
         assembled.reload.started_from(path);
         let watch = !args.no_watch;
@@ -502,6 +490,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             path.clone(),
             assembled.assembly.clone(),
             assembled.policies.clone(),
+            assembled.running_upstreams.clone(),
             config.clone(),
             Box::new({
                 let args = args.clone();
@@ -531,7 +520,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         .await
     };
     // Upstream servers stop with the gateway (gracefully, then killed): no orphan processes.
-    futures::future::join_all(upstreams.iter().map(Upstream::stop)).await;
+    upstreams.stop_all().await;
     served?;
     Ok(ExitCode::SUCCESS)
 }
