@@ -94,6 +94,11 @@ impl Default for ServerIdentity {
 /// Computes an extra member of the `/readyz` answer.
 pub type ReadinessDetail = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 
+/// Reloads the configuration for `POST /admin/reload`: whether the new configuration is in
+/// force, and the JSON answer (nothing secret in it: it is sent to the caller).
+pub type AdminReload =
+    Arc<dyn Fn() -> futures::future::BoxFuture<'static, (bool, serde_json::Value)> + Send + Sync>;
+
 /// Where a request arrived, as the edge sees it.
 pub(crate) enum Arrival<'a> {
     /// Over HTTP: the request's head (headers; extensions holding the client's address and,
@@ -128,6 +133,8 @@ pub struct Gateway {
     /// Extra members of the `/readyz` answer (e.g. the configuration reload status), each
     /// computed when `/readyz` is asked.
     readiness_details: Vec<(&'static str, ReadinessDetail)>,
+    /// What `POST /admin/reload` runs, when the gateway can reload.
+    admin_reload: Option<AdminReload>,
 }
 
 /// Client sessions by key, with the peer rmcp last served them on.
@@ -212,6 +219,7 @@ impl Gateway {
             log_levels: Arc::default(),
             clients: Arc::default(),
             readiness_details: Vec::new(),
+            admin_reload: None,
         }
     }
 
@@ -246,6 +254,17 @@ impl Gateway {
     pub fn with_readiness_detail(mut self, name: &'static str, detail: ReadinessDetail) -> Self {
         self.readiness_details.push((name, detail));
         self
+    }
+
+    /// Serves `POST /admin/reload` with `reload` (protected: see `http/ops.rs`).
+    pub fn with_admin_reload(mut self, reload: AdminReload) -> Self {
+        self.admin_reload = Some(reload);
+        self
+    }
+
+    /// What `POST /admin/reload` runs, if anything.
+    pub(crate) fn admin_reload(&self) -> Option<&AdminReload> {
+        self.admin_reload.as_ref()
     }
 
     /// The extra `/readyz` members.

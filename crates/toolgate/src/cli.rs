@@ -58,6 +58,9 @@ pub enum Command {
     /// Print which tools, resources and prompts a caller gets under a configuration's
     /// authorization rules, and why (or, with --matrix, the whole role × tool matrix).
     Access(AccessArgs),
+    /// Check what a reload of a configuration file would do (`--check`: load and compile it,
+    /// list what would change), without touching a running gateway.
+    Reload(ReloadArgs),
     /// Load-test any MCP server (HTTP or stdio) or an HTTP endpoint: calls/s, latency
     /// percentiles, errors by kind.
     Bench(toolgate_bench::BenchArgs),
@@ -293,6 +296,22 @@ pub struct AccessArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Options of `toolgate reload`.
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// Only check: load and compile the file as a reload would, and print what it would
+    /// change. (To reload a running gateway: SIGHUP, or `POST /admin/reload`.)
+    #[arg(long)]
+    pub check: bool,
+    /// The configuration file a reload would load.
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// The configuration in force (e.g. a copy of the file the gateway runs with): lists the
+    /// sections and sources that would change, and what would need a restart.
+    #[arg(long)]
+    pub against: Option<PathBuf>,
 }
 
 /// Options of `toolgate check-config`.

@@ -18,6 +18,8 @@ pub mod inspect;
 pub mod policies;
 pub mod redact;
 pub mod reload;
+pub mod reload_check;
+pub mod reload_diff;
 pub mod reload_status;
 pub mod reload_watch;
 pub mod run;
@@ -73,6 +75,7 @@ pub async fn execute(cli: cli::Cli) -> Result<ExitCode, Failure> {
         cli::Command::Inspect(args) => inspect::run(args).await,
         cli::Command::CheckConfig(args) => check::run(args).await,
         cli::Command::Access(args) => access::run(args).await,
+        cli::Command::Reload(args) => reload_check::run(args).await,
         cli::Command::Bench(args) => toolgate_bench::run_cli(args).await.map_err(Failure::Input),
         cli::Command::Schema => {
             println!(

@@ -150,7 +150,7 @@ pub fn policies(
 
 /// The compiled `authorization` section (also in force, denying everything not allowed,
 /// when callers are authenticated without one).
-fn authorization(
+pub(crate) fn authorization(
     config: &Config,
     authentication: bool,
     metrics: &Arc<Metrics>,

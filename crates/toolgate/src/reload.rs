@@ -35,6 +35,7 @@ use toolgate_core::{Assembly, Contribution};
 pub use crate::reload_status::{ReloadMetrics, ReloadStatus, hash_of};
 
 use crate::config::{self, Config, SourceConfig};
+use crate::reload_diff::{ReloadDiff, same_json};
 use crate::sources;
 
 /// Applies the command line's overrides (`--openapi`, `--base-url`…) to a freshly loaded
@@ -140,9 +141,10 @@ impl Reloader {
             .collect()
     }
 
-    /// Reloads once (`trigger` says why, for the log). Returns whether the new configuration
-    /// is in force; on failure the last known good one stays and the reason is recorded.
-    pub async fn reload(&self, trigger: &str) -> bool {
+    /// Reloads once (`trigger` says why, for the log). Returns what changed when the new
+    /// configuration is in force; on failure the last known good one stays and the reason is
+    /// recorded (and returned).
+    pub async fn reload(&self, trigger: &str) -> Result<ReloadDiff, String> {
         let mut running = self.running.lock().await;
         let started = Instant::now();
         tracing::info!(trigger, path = %self.path.display(), "reloading the configuration");
@@ -151,7 +153,7 @@ impl Reloader {
         let before = crate::reload_watch::read_contents(&self.files_of(&running)).await;
         let mut hash = None;
         match self.try_reload(&running, &mut hash).await {
-            Ok((config, changed)) => {
+            Ok((config, changed, diff)) => {
                 // Files the new configuration names for the first time are read now, before the
                 // reload is reported (a change to one of them from here on is seen).
                 let mut loaded = crate::reload_watch::Contents::new();
@@ -177,7 +179,7 @@ impl Reloader {
                 );
                 *running = config;
                 self.status.succeeded(hash, ms);
-                true
+                Ok(diff)
             }
             Err(reason) => {
                 let ms = started.elapsed().as_millis();
@@ -190,8 +192,8 @@ impl Reloader {
                 // The files stay watched as they were read for this attempt: the watcher reloads
                 // when they change again, not before.
                 *self.loaded.lock().expect("not poisoned") = before;
-                self.status.failed(hash, reason, ms);
-                false
+                self.status.failed(hash, reason.clone(), ms);
+                Err(reason)
             }
         }
     }
@@ -200,7 +202,7 @@ impl Reloader {
         &self,
         running: &Config,
         hash: &mut Option<String>,
-    ) -> Result<(Config, toolgate_core::ListsChanged), String> {
+    ) -> Result<(Config, toolgate_core::ListsChanged, ReloadDiff), String> {
         let text = tokio::fs::read_to_string(&self.path).await.map_err(|e| {
             format!(
                 "cannot read configuration file {}: {e}",
@@ -222,10 +224,10 @@ impl Reloader {
         }
         // Sections a reload does not apply: the running values stay.
         config.http.bind = running.http.bind.clone();
-        let restart = sections_needing_restart(running, &config);
-        if !restart.is_empty() {
+        let diff = crate::reload_diff::diff(running, &config);
+        if !diff.restart.is_empty() {
             tracing::warn!(
-                sections = %restart.join(", "),
+                sections = %diff.restart.join(", "),
                 "these configuration sections changed but need a restart to take effect; the running values stay"
             );
         }
@@ -321,7 +323,7 @@ impl Reloader {
                 .as_ref()
                 .and_then(|r| r.stdio_principal.clone());
         }
-        Ok((applied, changed))
+        Ok((applied, changed, diff))
     }
 
     /// The new catalog's sources in configuration order, and the source configurations in
@@ -498,31 +500,38 @@ impl Reloader {
     }
 }
 
-fn same_json<T: serde::Serialize>(a: &T, b: &T) -> bool {
-    serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
-}
-
-/// The sections other than `sources` that differ (a reload does not apply them).
-fn sections_needing_restart(old: &Config, new: &Config) -> Vec<&'static str> {
-    let mut changed = Vec::new();
-    let mut check = |name: &'static str, differ: bool| {
-        if differ {
-            changed.push(name);
-        }
-    };
-    check("server", !same_json(&old.server, &new.server));
-    check("http", !same_json(&old.http, &new.http));
-    check("logging", !same_json(&old.logging, &new.logging));
-    check("limits", !same_json(&old.limits, &new.limits));
-    check("auth", !same_json(&old.auth, &new.auth));
-    let stdio = |c: &Config| {
-        c.authorization
-            .as_ref()
-            .and_then(|a| a.stdio_principal.as_ref())
-            .and_then(|p| serde_json::to_value(p).ok())
-    };
-    check("authorization.stdio_principal", stdio(old) != stdio(new));
-    changed
+/// What `POST /admin/reload` runs: a reload, answered with its outcome, what it changed and
+/// the `/readyz` configuration detail (errors scrubbed of secrets, as there).
+pub fn admin_trigger(
+    reloader: Arc<Reloader>,
+    status: Arc<ReloadStatus>,
+) -> toolgate_server::AdminReload {
+    Arc::new(move || {
+        let reloader = reloader.clone();
+        let status = status.clone();
+        Box::pin(async move {
+            let outcome = reloader.reload("admin endpoint").await;
+            let config = status.detail();
+            match outcome {
+                Ok(diff) => (
+                    true,
+                    serde_json::json!({
+                        "outcome": "success",
+                        "changes": diff.to_json(),
+                        "config": config,
+                    }),
+                ),
+                Err(_) => (
+                    false,
+                    serde_json::json!({
+                        "outcome": "failure",
+                        "error": config["last_reload"]["error"].clone(),
+                        "config": config,
+                    }),
+                ),
+            }
+        })
+    })
 }
 
 /// Without `--config` there is nothing to reload: SIGHUP is logged and ignored (instead of
@@ -568,7 +577,7 @@ pub fn spawn(reloader: Arc<Reloader>, watch: bool) {
         };
         drop(tx);
         while let Some(trigger) = rx.recv().await {
-            reloader.reload(trigger).await;
+            let _ = reloader.reload(trigger).await;
             if let Some(files) = &files {
                 // A reload may name other spec files; and it sets what they held when loaded.
                 let _ = files.send(reloader.watched().await);

@@ -481,7 +481,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     } else {
         resource_auth(&config).await?
     };
-    let assembled = assemble_with_auth(&config, &relative_to, auth).await?;
+    let mut assembled = assemble_with_auth(&config, &relative_to, auth).await?;
     let upstreams = assembled.running_upstreams.clone();
     if let Some(path) = &args.config {
         assembled.reload.started_from(path);
@@ -498,6 +498,14 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             }),
             assembled.reload.clone(),
         );
+        assembled.gateway =
+            assembled
+                .gateway
+                .clone()
+                .with_admin_reload(crate::reload::admin_trigger(
+                    reloader.clone(),
+                    assembled.reload.clone(),
+                ));
         crate::reload::spawn(reloader, watch);
     } else {
         crate::reload::ignore_hangup();
