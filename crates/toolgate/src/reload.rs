@@ -259,8 +259,10 @@ impl Reloader {
         // Right after the catalog: the next call sees both (a call in flight keeps the
         // pipeline it loaded, policies included).
         let previous_policies = self.policies.install(policies);
-        let deadline = Instant::now() + READINESS_GRACE;
-        self.swap_upstreams(&plan.stop, &plan.start, &plan.kept, deadline)
+        // The grace period starts once the upstreams removed or changed have stopped (a
+        // server slow to exit must not eat the new one's time to start).
+        let deadline = self
+            .swap_upstreams(&plan.stop, &plan.start, &plan.kept)
             .await;
         if let Err(reason) = self.ready_within_grace(&plan.probed, deadline).await {
             self.policies.restore(previous_policies);
@@ -408,16 +410,16 @@ impl Reloader {
     /// After the catalog swap: stops the running upstreams named in `stop` (a changed one
     /// stops before its new configuration starts; calls in flight to them end with them),
     /// takes out of the catalog whatever one of them published while stopping, and starts
-    /// `start`, waiting for their first start until `deadline` at most.
+    /// `start`, waiting for their first start until the end of the readiness grace period
+    /// at most. Returns that end ([`READINESS_GRACE`] after the stops).
     async fn swap_upstreams(
         &self,
         stop: &[String],
         start: &[toolgate_upstream::Upstream],
         sources: &[SourceConfig],
-        deadline: Instant,
-    ) {
+    ) -> Instant {
         if stop.is_empty() && start.is_empty() {
-            return;
+            return Instant::now() + READINESS_GRACE;
         }
         futures::future::join_all(stop.iter().map(|name| self.upstreams.stop(name))).await;
         if !stop.is_empty() {
@@ -430,7 +432,9 @@ impl Reloader {
                     .collect()
             });
         }
+        let deadline = Instant::now() + READINESS_GRACE;
         self.start_upstreams(start, deadline).await;
+        deadline
     }
 
     /// Counts `upstreams` as running and starts them, waiting for their first start until
