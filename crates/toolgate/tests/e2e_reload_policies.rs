@@ -310,6 +310,19 @@ async fn a_rate_limit_change_applies_to_the_next_call_and_unchanged_limits_keep_
     );
     assert!(refusal(&setup.fast_call().await).is_some());
 
+    // A per-source override of `calls` for `todo`: the shared `calls` no longer applies to
+    // it, its own does (a new limit: it starts afresh, one call, then refused by name).
+    let over = "  sources:\n    todo:\n      limits:\n        - name: calls\n          per: [global]\n          rate: 1/h\n";
+    setup.write(&limits("1/min", over));
+    let config = setup.reload().await;
+    assert_eq!(config["last_reload"]["outcome"], "success", "{config}");
+    assert!(succeeded(&setup.fast_call().await));
+    let text = refusal(&setup.fast_call().await).expect("refused by the override");
+    assert!(
+        text.contains("1/h") && text.contains("(limit `calls@todo`)"),
+        "{text}"
+    );
+
     // The section removed: no limit any more.
     setup.write("");
     let config = setup.reload().await;

@@ -9,6 +9,9 @@
 //!   budget: `fail_open` decides with this process's in-memory limiter, `fail_closed`
 //!   refuses. Either way the gateway keeps trying Redis and is back on it when it answers.
 //! - Concurrency caps count calls in flight per caller and per tool in this process.
+//! - `sources.<name>.limits` replace a limit of the same name for one source's calls, or add
+//!   limits for that source only (compiled as limits named `<limit>@<source>`, confined to
+//!   it; the replaced limit skips that source).
 //! - A refusal is a tool failure the model can act on ("rate limit for `create_issue`:
 //!   60/min per caller and tool; Retry after 12 s.", with `retryAfter` in `_meta`); for
 //!   requests other than `tools/call` it becomes a JSON-RPC error (see `toolgate_core::wire`).
@@ -52,6 +55,8 @@ struct Limit {
     tau: Duration,
     tools: Option<globset::GlobSet>,
     sources: Vec<String>,
+    /// Sources that replace this limit with their own (`rate_limits.sources.<name>`).
+    except: Vec<String>,
     /// The in-memory limiter: the limit itself, or with Redis the `fail_open` fallback.
     local: Arc<LocalLimiter>,
     counters: metrics::LimitCounters,
@@ -64,7 +69,8 @@ impl Limit {
         {
             return false;
         }
-        self.sources.is_empty() || self.sources.iter().any(|s| **s == *facts.source)
+        (self.sources.is_empty() || self.sources.iter().any(|s| **s == *facts.source))
+            && !self.except.iter().any(|s| **s == *facts.source)
     }
 
     fn refusal(&self, facts: &Facts, wait: Duration) -> ToolError {
@@ -110,6 +116,19 @@ impl Limit {
             }
         }
     }
+}
+
+/// A limit about to be compiled.
+struct ToCompile<'a> {
+    /// Its name in refusals and metrics (`<limit>@<source>` for a source's own).
+    name: String,
+    config: &'a config::LimitConfig,
+    /// Where it is configured (for errors).
+    at: String,
+    /// The sources it is confined to (none: all).
+    sources: Vec<String>,
+    /// The sources that replace it with their own.
+    except: Vec<String>,
 }
 
 enum Backend {
@@ -167,11 +186,45 @@ impl RateLimits {
         if !problems.is_empty() {
             return Err(problems);
         }
-        let mut limits = Vec::new();
+        // Every limit to compile: the top-level ones, then each source's.
+        let mut all: Vec<ToCompile<'_>> = Vec::new();
         for (i, l) in config.limits.iter().enumerate() {
+            all.push(ToCompile {
+                name: l.name.clone(),
+                config: l,
+                at: format!("limits[{i}]"),
+                sources: l.applies_to.sources.clone(),
+                except: config
+                    .sources
+                    .iter()
+                    .filter(|(_, s)| s.limits.iter().any(|o| o.name == l.name))
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+            });
+        }
+        for (source, s) in &config.sources {
+            for (i, l) in s.limits.iter().enumerate() {
+                all.push(ToCompile {
+                    name: format!("{}@{source}", l.name),
+                    config: l,
+                    at: format!("sources.{source}.limits[{i}]"),
+                    sources: vec![source.clone()],
+                    except: Vec::new(),
+                });
+            }
+        }
+        let mut limits = Vec::new();
+        for ToCompile {
+            name,
+            config: l,
+            at,
+            sources,
+            except,
+        } in all
+        {
             let rate = Rate::parse(&l.rate).map_err(|message| {
                 vec![Problem {
-                    path: format!("limits[{i}].rate"),
+                    path: format!("{at}.rate"),
                     message,
                 }]
             })?;
@@ -197,21 +250,22 @@ impl RateLimits {
             let same = previous.and_then(|p| {
                 p.limits
                     .iter()
-                    .find(|o| *o.name == *l.name && o.t == t && o.tau == tau && o.parts == l.per)
+                    .find(|o| *o.name == *name && o.t == t && o.tau == tau && o.parts == l.per)
             });
             limits.push(Limit {
-                name: Arc::from(l.name.as_str()),
                 parts: l.per.clone(),
                 described: format!("{rate} {}", key::describe(&l.per)),
                 t,
                 tau,
                 tools,
-                sources: l.applies_to.sources.clone(),
+                sources,
+                except,
+                counters: metrics.limit(&name),
+                name: Arc::from(name.as_str()),
                 local: match same {
                     Some(o) => o.local.clone(),
                     None => LocalLimiter::new(rate, burst),
                 },
-                counters: metrics.limit(&l.name),
             });
         }
         let kept_backend = previous
