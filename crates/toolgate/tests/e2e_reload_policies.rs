@@ -1,6 +1,7 @@
 //! Hot reload of the pipeline's policies in the real binary (`toolgate serve --config F`):
 //! an `authorization` rule and a rate limit changed in the file apply to the very next call
-//! after SIGHUP, on the HTTP fast path and on rmcp's path alike; a rate limit left unchanged
+//! after SIGHUP, on the HTTP fast path, on rmcp's path and over stdio alike (the
+//! authorization case; with a per-source override for the rate limits); a rate limit left unchanged
 //! keeps its state across a reload; a policy that does not compile is refused and the last
 //! known good one stays, reported in `/readyz` and `/metrics`.
 
@@ -329,4 +330,71 @@ async fn a_rate_limit_change_applies_to_the_next_call_and_unchanged_limits_keep_
     assert_eq!(config["last_reload"]["outcome"], "success", "{config}");
     assert!(succeeded(&setup.fast_call().await));
     assert!(succeeded(&rmcp_call(&legacy, 2).await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorization_change_applies_on_stdio_too() {
+    use rmcp::ServiceExt as _;
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::transport::TokioChildProcess;
+    use tokio::io::AsyncBufReadExt as _;
+
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_addr = api.local_addr().unwrap();
+    tokio::spawn(todo_api::serve(api));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("todo.json"),
+        serde_json::to_vec(&todo_api::openapi()).unwrap(),
+    )
+    .unwrap();
+    let base = format!("http://{api_addr}");
+    let port = common::free_port();
+    write_config(dir.path(), port, &base, OPEN);
+    let mut command = tokio::process::Command::new(common::TOOLGATE_BIN);
+    command.args([
+        "serve",
+        "--stdio",
+        "--no-watch",
+        "--config",
+        dir.path().join("config.yaml").to_str().unwrap(),
+    ]);
+    let (transport, stderr) = TokioChildProcess::builder(command)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = transport.id().unwrap() as i32;
+    // The log, line by line: a reload says when it is done.
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let mut reader = tokio::io::BufReader::new(stderr.unwrap()).lines();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = reader.next_line().await {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let client = ().serve(transport).await.expect("initialize over stdio");
+    let call = || client.call_tool(CallToolRequestParams::new("list_users"));
+    let first = call().await.unwrap();
+    assert_ne!(first.is_error, Some(true), "{first:?}");
+
+    write_config(dir.path(), port, &base, NO_LIST_USERS);
+    // SAFETY: sends a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    let waited = tokio::time::timeout(LIMIT, async {
+        while let Some(line) = lines.recv().await {
+            if line.contains("configuration reloaded") {
+                return true;
+            }
+            assert!(!line.contains("reload failed"), "{line}");
+        }
+        false
+    })
+    .await;
+    assert_eq!(waited, Ok(true), "no reload logged");
+    let hidden = call().await;
+    assert!(
+        matches!(&hidden, Err(e) if e.to_string().contains("list_users")),
+        "the deny rule applies over stdio: {hidden:?}"
+    );
+    client.cancel().await.unwrap();
 }
