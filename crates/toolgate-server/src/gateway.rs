@@ -226,7 +226,8 @@ impl Gateway {
     /// Tells the edge which authorization rules the pipeline enforces (pass the same
     /// `Authorization` as to `toolgate_policy::stack::build_with`), so that a call of a tool
     /// the caller may not see takes the path an unknown tool takes. Not needed when the
-    /// gateway was given a [`LivePipeline`] that names its policies.
+    /// gateway was given a [`LivePipeline`] that names its policies. (The pipeline in force
+    /// is shared by every clone of this gateway: call this while building it.)
     pub fn with_authorization(
         self,
         authz: Option<Arc<toolgate_policy::authz::Authorization>>,
