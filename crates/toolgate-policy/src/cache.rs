@@ -121,21 +121,32 @@ impl moka::Expiry<String, Arc<Entry>> for PerEntryTtl {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct LookupLabels {
+pub(crate) struct LookupLabels {
     tool: String,
     result: &'static str,
 }
+
+/// The lookup counters of the response cache (registered once, shared by the caches a
+/// reload makes).
+pub(crate) type Lookups = Family<LookupLabels, Counter>;
 
 /// The response cache and the tools it serves.
 pub struct ResponseCache {
     cache: moka::sync::Cache<String, Arc<Entry>>,
     tools: BTreeMap<String, ToolCacheConfig>,
-    lookups: Family<LookupLabels, Counter>,
+    /// What it was made from (a reload keeps the cache when this did not change).
+    bounds: CacheConfig,
+    lookups: Lookups,
 }
 
 impl ResponseCache {
     /// The cache `config` describes, or `None` when no tool is cached.
     pub fn new(config: &ResponsesConfig) -> Option<Arc<Self>> {
+        Self::counted(config, Lookups::default())
+    }
+
+    /// [`ResponseCache::new`], counting lookups in `lookups`.
+    pub(crate) fn counted(config: &ResponsesConfig, lookups: Lookups) -> Option<Arc<Self>> {
         let tools: BTreeMap<String, ToolCacheConfig> = config
             .tools
             .iter()
@@ -156,17 +167,25 @@ impl ResponseCache {
         Some(Arc::new(ResponseCache {
             cache,
             tools,
-            lookups: Family::default(),
+            bounds: bounds.clone(),
+            lookups,
         }))
+    }
+
+    /// Whether `config` describes this very cache (same bounds, same cached tools with the
+    /// same settings): a reload then keeps it, entries included.
+    pub fn serves(&self, config: &ResponsesConfig) -> bool {
+        self.bounds == config.cache
+            && config
+                .tools
+                .iter()
+                .filter_map(|(name, t)| t.cache.as_ref().map(|c| (name, c)))
+                .eq(self.tools.iter())
     }
 
     /// Registers the metrics in `registry` (the gateway's, prefixed `toolgate`).
     pub fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "cache_lookups",
-            "Response cache lookups, by tool and result (hit, miss, bypass)",
-            self.lookups.clone(),
-        );
+        register_lookups(registry, &self.lookups);
     }
 
     fn count(&self, tool: &str, result: &'static str) {
@@ -177,6 +196,15 @@ impl ResponseCache {
             })
             .inc();
     }
+}
+
+/// Registers `lookups` as `toolgate_cache_lookups_total`.
+pub(crate) fn register_lookups(registry: &mut Registry, lookups: &Lookups) {
+    registry.register(
+        "cache_lookups",
+        "Response cache lookups, by tool and result (hit, miss, bypass)",
+        lookups.clone(),
+    );
 }
 
 /// `value` as JSON with every object's keys sorted.

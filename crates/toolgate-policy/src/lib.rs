@@ -3,8 +3,8 @@
 //! Owns: the per-call log line, Prometheus metrics, authorization (`authz`) and the audit log
 //! (`audit`), rate limits and concurrency caps ([`limits`]), retries under a budget
 //! ([`retry`]), circuit breakers ([`breaker`]), response size limits and caching, their
-//! configuration ([`resilience`]), and [`stack::build`], which assembles the pipeline in one
-//! place. Does not own: transports or sources.
+//! configuration ([`resilience`]), [`stack::build`], which assembles the pipeline in one
+//! place, and [`live`], the pipeline in force, swapped whole by a reload. Does not own: transports or sources.
 
 pub mod audit;
 pub mod authz;
@@ -12,6 +12,7 @@ pub mod breaker;
 pub mod cache;
 pub mod call_log;
 pub mod limits;
+pub mod live;
 pub mod metrics;
 pub mod outcome;
 pub mod resilience;

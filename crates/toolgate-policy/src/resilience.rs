@@ -165,6 +165,9 @@ pub struct Resilience {
     config: ResilienceConfig,
     metrics: ResilienceMetrics,
     cache: Option<Arc<crate::cache::ResponseCache>>,
+    /// The cache's lookup counters, registered even while no tool is cached (a reload may
+    /// add a cache).
+    lookups: crate::cache::Lookups,
     sources: RwLock<hashbrown::HashMap<Arc<str>, Arc<SourcePolicies>>>,
 }
 
@@ -174,11 +177,54 @@ impl Resilience {
         config: ResilienceConfig,
         sources: impl IntoIterator<Item = &'a str>,
     ) -> Arc<Self> {
+        let lookups = crate::cache::Lookups::default();
         let r = Arc::new(Resilience {
-            cache: crate::cache::ResponseCache::new(&config.responses),
+            cache: crate::cache::ResponseCache::counted(&config.responses, lookups.clone()),
             config,
             metrics: ResilienceMetrics::default(),
+            lookups,
             sources: RwLock::default(),
+        });
+        for s in sources {
+            r.for_source(&Arc::from(s));
+        }
+        r
+    }
+
+    /// The state for `config` after a reload, carrying over what did not change: the metrics
+    /// (always), each source's retry budget and circuit breaker when that source's settings
+    /// are the same (an open circuit stays open), and the response cache, entries included,
+    /// when its bounds and cached tools are the same. A source whose settings changed starts
+    /// afresh (closed circuit, full budget); so does the cache when its settings changed.
+    /// Sources not in `sources` are dropped (their breakers leave `/readyz`).
+    pub fn reconfigured<'a>(
+        &self,
+        config: ResilienceConfig,
+        sources: impl IntoIterator<Item = &'a str>,
+    ) -> Arc<Self> {
+        let sources: Vec<&str> = sources.into_iter().collect();
+        let cache = match &self.cache {
+            Some(cache) if cache.serves(&config.responses) => Some(cache.clone()),
+            _ => crate::cache::ResponseCache::counted(&config.responses, self.lookups.clone()),
+        };
+        let kept: hashbrown::HashMap<Arc<str>, Arc<SourcePolicies>> = self
+            .sources
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(name, _)| {
+                sources.contains(&&***name)
+                    && self.config.retry_for(name) == config.retry_for(name)
+                    && self.config.breaker_for(name) == config.breaker_for(name)
+            })
+            .map(|(name, p)| (name.clone(), p.clone()))
+            .collect();
+        let r = Arc::new(Resilience {
+            cache,
+            config,
+            metrics: self.metrics.clone(),
+            lookups: self.lookups.clone(),
+            sources: RwLock::new(kept),
         });
         for s in sources {
             r.for_source(&Arc::from(s));
@@ -204,9 +250,7 @@ impl Resilience {
     /// Registers every metric of retries, breakers and the cache in `registry`.
     pub fn register(&self, registry: &mut Registry) {
         self.metrics.register(registry);
-        if let Some(cache) = &self.cache {
-            cache.register(registry);
-        }
+        crate::cache::register_lookups(registry, &self.lookups);
     }
 
     /// The policies of `source`.
@@ -360,4 +404,44 @@ pub(crate) fn failure_response(
         | McpRequest::ListResourceTemplates { .. }
         | McpRequest::ListPrompts { .. } => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::breaker::Verdict;
+
+    fn config(open_ms: u64) -> ResilienceConfig {
+        serde_json::from_value(serde_json::json!({
+            "circuit_breaker": {"minimum_calls": 2, "open_ms": open_ms}
+        }))
+        .unwrap()
+    }
+
+    fn state(r: &Resilience, source: &str) -> CircuitState {
+        let p = r.for_source(&Arc::from(source));
+        p.breaker.as_ref().unwrap().state()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reload_keeps_unchanged_breakers_and_resets_changed_ones() {
+        let first = Resilience::new(config(5_000), ["api", "gone"]);
+        let api = first.for_source(&Arc::from("api"));
+        let breaker = api.breaker.as_ref().unwrap();
+        for _ in 0..2 {
+            let permit = breaker.acquire().unwrap();
+            breaker.record(permit, Verdict::Failure);
+        }
+        assert_eq!(state(&first, "api"), CircuitState::Open);
+
+        // Same settings: the open circuit stays open; a source no longer configured leaves.
+        let second = first.reconfigured(config(5_000), ["api"]);
+        assert_eq!(state(&second, "api"), CircuitState::Open);
+        let names: Vec<_> = second.circuits().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, vec![Arc::<str>::from("api")]);
+
+        // Changed settings: a new, closed breaker.
+        let third = second.reconfigured(config(6_000), ["api"]);
+        assert_eq!(state(&third, "api"), CircuitState::Closed);
+    }
 }

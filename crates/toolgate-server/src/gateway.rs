@@ -22,8 +22,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use toolgate_core::{
     CallContext, ClientChannel, CorrelationId, EdgePath, GatewayError, ListsChanged, McpCall,
-    McpRequest, McpResponse, Pipeline, Principal, SharedCatalog, SourceCapabilities, Transport,
+    McpRequest, McpResponse, Principal, SharedCatalog, SourceCapabilities, Transport,
 };
+use toolgate_policy::live::LivePipeline;
 use tower::ServiceExt as _;
 
 use crate::peer::LogLevels;
@@ -93,6 +94,11 @@ impl Default for ServerIdentity {
 /// Computes an extra member of the `/readyz` answer.
 pub type ReadinessDetail = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 
+/// Reloads the configuration for `POST /admin/reload`: whether the new configuration is in
+/// force, and the JSON answer (nothing secret in it: it is sent to the caller).
+pub type AdminReload =
+    Arc<dyn Fn() -> futures::future::BoxFuture<'static, (bool, serde_json::Value)> + Send + Sync>;
+
 /// Where a request arrived, as the edge sees it.
 pub(crate) enum Arrival<'a> {
     /// Over HTTP: the request's head (headers; extensions holding the client's address and,
@@ -105,7 +111,9 @@ pub(crate) enum Arrival<'a> {
 /// The MCP face of the gateway. Cheap to clone; one per transport.
 #[derive(Clone)]
 pub struct Gateway {
-    pipeline: Pipeline,
+    /// The pipeline in force and its policies (swapped whole by a reload; each call loads
+    /// it once).
+    pipeline: LivePipeline,
     catalog: SharedCatalog,
     info: Arc<ServerConfig>,
     transport: Transport,
@@ -122,14 +130,11 @@ pub struct Gateway {
     log_levels: Arc<LogLevels>,
     /// The connected client sessions rmcp serves, to tell them when lists change.
     clients: Arc<Clients>,
-    /// The authorization rules the pipeline enforces, if any: the edge consults them only so
-    /// that a hidden tool takes the same path as an unknown one.
-    authz: Option<Arc<toolgate_policy::authz::Authorization>>,
-    /// The sources' retry budgets and circuit breakers, reported by `/readyz`.
-    resilience: Option<Arc<toolgate_policy::Resilience>>,
     /// Extra members of the `/readyz` answer (e.g. the configuration reload status), each
     /// computed when `/readyz` is asked.
     readiness_details: Vec<(&'static str, ReadinessDetail)>,
+    /// What `POST /admin/reload` runs, when the gateway can reload.
+    admin_reload: Option<AdminReload>,
 }
 
 /// Client sessions by key, with the peer rmcp last served them on.
@@ -188,9 +193,10 @@ fn server_capabilities(caps: SourceCapabilities) -> ServerCapabilities {
 }
 
 impl Gateway {
-    /// A gateway serving `catalog` through `pipeline` on `transport`.
+    /// A gateway serving `catalog` through `pipeline` on `transport` (a [`toolgate_core::Pipeline`], or a
+    /// [`LivePipeline`] a reload can swap).
     pub fn new(
-        pipeline: Pipeline,
+        pipeline: impl Into<LivePipeline>,
         catalog: SharedCatalog,
         identity: ServerIdentity,
         transport: Transport,
@@ -202,7 +208,7 @@ impl Gateway {
             info = info.with_instructions(instructions);
         }
         Gateway {
-            pipeline,
+            pipeline: pipeline.into(),
             catalog,
             info: Arc::new(info),
             transport,
@@ -212,20 +218,21 @@ impl Gateway {
             stdio_principal: None,
             log_levels: Arc::default(),
             clients: Arc::default(),
-            authz: None,
-            resilience: None,
             readiness_details: Vec::new(),
+            admin_reload: None,
         }
     }
 
     /// Tells the edge which authorization rules the pipeline enforces (pass the same
     /// `Authorization` as to `toolgate_policy::stack::build_with`), so that a call of a tool
-    /// the caller may not see takes the path an unknown tool takes.
+    /// the caller may not see takes the path an unknown tool takes. Not needed when the
+    /// gateway was given a [`LivePipeline`] that names its policies. (The pipeline in force
+    /// is shared by every clone of this gateway: call this while building it.)
     pub fn with_authorization(
-        mut self,
+        self,
         authz: Option<Arc<toolgate_policy::authz::Authorization>>,
     ) -> Self {
-        self.authz = authz;
+        self.pipeline.set_policies(|p| p.authz = authz);
         self
     }
 
@@ -235,9 +242,11 @@ impl Gateway {
     }
 
     /// Reports the circuit breakers of `resilience` (the one the pipeline applies) in
-    /// `/readyz`.
-    pub fn with_resilience(mut self, resilience: Arc<toolgate_policy::Resilience>) -> Self {
-        self.resilience = Some(resilience);
+    /// `/readyz`. Not needed when the gateway was given a [`LivePipeline`] that names its
+    /// policies.
+    pub fn with_resilience(self, resilience: Arc<toolgate_policy::Resilience>) -> Self {
+        self.pipeline
+            .set_policies(|p| p.resilience = Some(resilience));
         self
     }
 
@@ -248,14 +257,31 @@ impl Gateway {
         self
     }
 
+    /// Serves `POST /admin/reload` with `reload` (protected: see `http/ops.rs`).
+    pub fn with_admin_reload(mut self, reload: AdminReload) -> Self {
+        self.admin_reload = Some(reload);
+        self
+    }
+
+    /// What `POST /admin/reload` runs, if anything.
+    pub(crate) fn admin_reload(&self) -> Option<&AdminReload> {
+        self.admin_reload.as_ref()
+    }
+
     /// The extra `/readyz` members.
     pub(crate) fn readiness_details(&self) -> &[(&'static str, ReadinessDetail)] {
         &self.readiness_details
     }
 
-    /// The retry budgets and circuit breakers the pipeline applies, when known.
-    pub fn resilience(&self) -> Option<&Arc<toolgate_policy::Resilience>> {
-        self.resilience.as_ref()
+    /// The retry budgets and circuit breakers the pipeline in force applies, when known.
+    pub fn resilience(&self) -> Option<Arc<toolgate_policy::Resilience>> {
+        self.pipeline.load().policies.resilience.clone()
+    }
+
+    /// The pipeline in force, which a reload swaps (every clone of this gateway, on every
+    /// transport and path, shares it).
+    pub fn live_pipeline(&self) -> &LivePipeline {
+        &self.pipeline
     }
 
     /// Tells every connected client session when the catalog's lists change (`changes` comes
@@ -313,13 +339,19 @@ impl Gateway {
         match request {
             McpRequest::CallTool { name, .. } => self.catalog.load().tool(name).is_some_and(|t| {
                 t.handler.interactive()
-                    && self.authz.as_ref().is_none_or(|a| {
-                        let policy = a.policy();
-                        let grant = policy.grant(principal);
-                        policy
-                            .decide(&grant, &toolgate_policy::authz::Item::Tool(t))
-                            .allowed
-                    })
+                    && self
+                        .pipeline
+                        .load()
+                        .policies
+                        .authz
+                        .as_ref()
+                        .is_none_or(|a| {
+                            let policy = a.policy();
+                            let grant = policy.grant(principal);
+                            policy
+                                .decide(&grant, &toolgate_policy::authz::Item::Tool(t))
+                                .allowed
+                        })
             }),
             McpRequest::ListTools { .. }
             | McpRequest::ListResources { .. }
@@ -449,9 +481,9 @@ impl Gateway {
         request: McpRequest,
     ) -> Result<McpResponse, GatewayError> {
         let _guard = self.in_flight.enter();
-        self.pipeline
-            .clone()
-            .oneshot(McpCall::new(ctx, request))
-            .await
+        // The one load of the pipeline in force: the call runs on it to its end, across a
+        // reload.
+        let pipeline = self.pipeline.load().pipeline.clone();
+        pipeline.oneshot(McpCall::new(ctx, request)).await
     }
 }

@@ -15,10 +15,10 @@ pub mod sessions;
 pub mod stdio;
 mod tools_json;
 
-pub use gateway::{Gateway, InFlight, ReadinessDetail, ServerIdentity};
+pub use gateway::{AdminReload, Gateway, InFlight, ReadinessDetail, ServerIdentity};
 pub use http::{
-    AuthSettings, EdgeAuth, HttpOptions, MetricsAccess, SessionMode, gateway_app, mcp_router,
-    mcp_router_with_sessions, serve,
+    ADMIN_ROLE, ADMIN_SCOPE, AuthSettings, EdgeAuth, HttpOptions, MetricsAccess, SessionMode,
+    gateway_app, mcp_router, mcp_router_with_sessions, serve,
 };
 pub use sessions::Sessions;
 pub use stdio::{serve_stdio, serve_stdio_streams, serve_stdio_with};

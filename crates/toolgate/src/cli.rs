@@ -63,6 +63,9 @@ pub enum Command {
     /// hashed); `diff` classifies every change between two versions as breaking or compatible
     /// for the agents that call them (exit 0 compatible, 1 breaking, 2 bad input).
     Contract(ContractArgs),
+    /// Check what a reload of a configuration file would do (`--check`: load and compile it,
+    /// list what would change), without touching a running gateway.
+    Reload(ReloadArgs),
     /// Load-test any MCP server (HTTP or stdio) or an HTTP endpoint: calls/s, latency
     /// percentiles, errors by kind.
     Bench(toolgate_bench::BenchArgs),
@@ -380,6 +383,22 @@ pub struct DiffArgs {
     /// Prefix every tool name of a spec input with `<namespace>_` (as `serve --namespace`).
     #[arg(long)]
     pub namespace: Option<String>,
+}
+
+/// Options of `toolgate reload`.
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// Only check: load and compile the file as a reload would, and print what it would
+    /// change. (To reload a running gateway: SIGHUP, or `POST /admin/reload`.)
+    #[arg(long)]
+    pub check: bool,
+    /// The configuration file a reload would load.
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// The configuration in force (e.g. a copy of the file the gateway runs with): lists the
+    /// sections and sources that would change, and what would need a restart.
+    #[arg(long)]
+    pub against: Option<PathBuf>,
 }
 
 /// Options of `toolgate check-config`.

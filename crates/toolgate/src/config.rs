@@ -600,6 +600,22 @@ mod tests {
     }
 
     #[test]
+    fn per_source_rate_limits_must_name_a_configured_source() {
+        let base = "sources:\n  - name: api\n    spec: a.json\nrate_limits:\n  sources:\n";
+        let limit =
+            "      limits:\n        - name: a\n          per: [global]\n          rate: 1/s\n";
+        let err = load(&format!("{base}    nope:\n{limit}"), "t", &env(&[])).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("rate_limits.sources.nope"), "{text}");
+        assert!(
+            text.contains("names no configured source (configured: api)"),
+            "{text}"
+        );
+        let ok = load(&format!("{base}    api:\n{limit}"), "t", &env(&[])).unwrap();
+        assert!(ok.rate_limits.is_enabled());
+    }
+
+    #[test]
     fn resilience_problems_name_their_path() {
         let text = "resilience:\n  retry:\n    max_attempts: 0\n    budget: { window_secs: 90 }\n  circuit_breaker:\n    failure_rate: 2\n  sources:\n    nope:\n      retry: {}\nsources:\n  - name: api\n    spec: a.yaml\n";
         let err = load(text, "t", &env(&[])).unwrap_err();

@@ -16,12 +16,16 @@ pub mod contract_cmd;
 pub mod demo;
 pub mod embed;
 pub mod inspect;
+pub mod policies;
 pub mod redact;
 pub mod reload;
+pub mod reload_check;
+pub mod reload_diff;
 pub mod reload_status;
 pub mod reload_watch;
 pub mod run;
 pub mod sources;
+pub mod upstreams;
 
 use std::process::ExitCode;
 
@@ -73,6 +77,7 @@ pub async fn execute(cli: cli::Cli) -> Result<ExitCode, Failure> {
         cli::Command::CheckConfig(args) => check::run(args).await,
         cli::Command::Access(args) => access::run(args).await,
         cli::Command::Contract(args) => contract_cmd::run(args).await,
+        cli::Command::Reload(args) => reload_check::run(args).await,
         cli::Command::Bench(args) => toolgate_bench::run_cli(args).await.map_err(Failure::Input),
         cli::Command::Schema => {
             println!(

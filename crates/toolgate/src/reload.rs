@@ -6,15 +6,19 @@
 //! subscribers.
 //!
 //! What a reload changes: the `sources` (OpenAPI sources are rebuilt from their configuration
-//! and specs; sources added or removed take effect). What needs a restart (a warning names the
-//! sections, the running values stay): every other section (`server`, `http`, `logging`,
-//! `limits`, `rate_limits`, `resilience`, `auth`, `authorization`, `audit`), upstream MCP
-//! sources that are added, removed or changed (the running ones are kept) and OpenAPI sources
-//! that mint identity tokens (their keys are served at start).
+//! and specs; sources added or removed take effect) and the pipeline's policies
+//! (`authorization`, `rate_limits`, `resilience`, `audit`: built and checked by
+//! [`crate::policies`] before anything is swapped, then swapped with the catalog, and back
+//! on a rollback). What needs a restart (a warning names the sections, the running values
+//! stay): `server`, `http`, `logging`, `limits`, `auth` and `authorization.stdio_principal`,
+//! and OpenAPI sources that mint identity tokens (their keys are served at start). Upstream
+//! MCP sources added start, removed ones stop, changed ones stop and start again
+//! ([`crate::upstreams`]); unchanged ones keep running.
 //!
-//! A configuration or spec that fails to load keeps the last known good state, and an OpenAPI
+//! A configuration, spec or policy that fails to load keeps the last known good state, and a
 //! source added or changed whose readiness probe still fails [`READINESS_GRACE`] after the swap
-//! is swapped back out: the reason is
+//! is swapped back out (upstreams started by the reload stop, the ones it stopped start
+//! again): the reason is
 //! logged, shown in `/readyz` (`config.last_reload`) and counted in
 //! `toolgate_config_reloads_total{outcome}`; `toolgate_config_info{hash}` names the active
 //! configuration's hash.
@@ -31,6 +35,7 @@ use toolgate_core::{Assembly, Contribution};
 pub use crate::reload_status::{ReloadMetrics, ReloadStatus, hash_of};
 
 use crate::config::{self, Config, SourceConfig};
+use crate::reload_diff::{ReloadDiff, same_json};
 use crate::sources;
 
 /// Applies the command line's overrides (`--openapi`, `--base-url`…) to a freshly loaded
@@ -42,6 +47,8 @@ pub struct Reloader {
     path: PathBuf,
     relative_to: PathBuf,
     assembly: Arc<Assembly>,
+    policies: Arc<crate::policies::PolicyBuilder>,
+    upstreams: Arc<crate::upstreams::RunningUpstreams>,
     prepare: Prepare,
     /// The configuration in force (what later reloads are compared with).
     running: tokio::sync::Mutex<Config>,
@@ -63,6 +70,10 @@ struct Plan {
     probed: Vec<String>,
     /// The sources built (for the schema warnings after the swap).
     built: Vec<sources::BuiltSource>,
+    /// Upstream MCP sources added or changed: created, started after the swap.
+    start: Vec<toolgate_upstream::Upstream>,
+    /// Running upstream MCP sources removed or changed: stopped after the swap.
+    stop: Vec<String>,
 }
 
 /// How long a source added or changed by a reload has to become ready before the reload is
@@ -80,6 +91,8 @@ impl Reloader {
     pub fn new(
         path: PathBuf,
         assembly: Arc<Assembly>,
+        policies: Arc<crate::policies::PolicyBuilder>,
+        upstreams: Arc<crate::upstreams::RunningUpstreams>,
         running: Config,
         prepare: Prepare,
         status: Arc<ReloadStatus>,
@@ -88,6 +101,8 @@ impl Reloader {
             relative_to: crate::run::parent_dir(&path),
             path,
             assembly,
+            policies,
+            upstreams,
             prepare,
             running: tokio::sync::Mutex::new(running),
             status,
@@ -126,9 +141,10 @@ impl Reloader {
             .collect()
     }
 
-    /// Reloads once (`trigger` says why, for the log). Returns whether the new configuration
-    /// is in force; on failure the last known good one stays and the reason is recorded.
-    pub async fn reload(&self, trigger: &str) -> bool {
+    /// Reloads once (`trigger` says why, for the log). Returns what changed when the new
+    /// configuration is in force; on failure the last known good one stays and the reason is
+    /// recorded (and returned).
+    pub async fn reload(&self, trigger: &str) -> Result<ReloadDiff, String> {
         let mut running = self.running.lock().await;
         let started = Instant::now();
         tracing::info!(trigger, path = %self.path.display(), "reloading the configuration");
@@ -137,7 +153,7 @@ impl Reloader {
         let before = crate::reload_watch::read_contents(&self.files_of(&running)).await;
         let mut hash = None;
         match self.try_reload(&running, &mut hash).await {
-            Ok((config, changed)) => {
+            Ok((config, changed, diff)) => {
                 // Files the new configuration names for the first time are read now, before the
                 // reload is reported (a change to one of them from here on is seen).
                 let mut loaded = crate::reload_watch::Contents::new();
@@ -163,7 +179,7 @@ impl Reloader {
                 );
                 *running = config;
                 self.status.succeeded(hash, ms);
-                true
+                Ok(diff)
             }
             Err(reason) => {
                 let ms = started.elapsed().as_millis();
@@ -176,8 +192,8 @@ impl Reloader {
                 // The files stay watched as they were read for this attempt: the watcher reloads
                 // when they change again, not before.
                 *self.loaded.lock().expect("not poisoned") = before;
-                self.status.failed(hash, reason, ms);
-                false
+                self.status.failed(hash, reason.clone(), ms);
+                Err(reason)
             }
         }
     }
@@ -186,7 +202,7 @@ impl Reloader {
         &self,
         running: &Config,
         hash: &mut Option<String>,
-    ) -> Result<(Config, toolgate_core::ListsChanged), String> {
+    ) -> Result<(Config, toolgate_core::ListsChanged, ReloadDiff), String> {
         let text = tokio::fs::read_to_string(&self.path).await.map_err(|e| {
             format!(
                 "cannot read configuration file {}: {e}",
@@ -208,14 +224,17 @@ impl Reloader {
         }
         // Sections a reload does not apply: the running values stay.
         config.http.bind = running.http.bind.clone();
-        let restart = sections_needing_restart(running, &config);
-        if !restart.is_empty() {
+        let diff = crate::reload_diff::diff(running, &config);
+        if !diff.restart.is_empty() {
             tracing::warn!(
-                sections = %restart.join(", "),
+                sections = %diff.restart.join(", "),
                 "these configuration sections changed but need a restart to take effect; the running values stay"
             );
         }
         let plan = self.plan(running, &config).await?;
+        // The policies are built and checked before anything is swapped: a policy that does
+        // not compile fails the reload with nothing changed.
+        let (policies, rebuilt) = self.policies.rebuild(running, &config).await?;
         let mut previous = Vec::new();
         let changed = self
             .assembly
@@ -237,15 +256,33 @@ impl Reloader {
                     .collect::<Vec<_>>()
                     .join("; ")
             })?;
-        if let Err(reason) = self.ready_within_grace(&plan.probed).await {
+        // Right after the catalog: the next call sees both (a call in flight keeps the
+        // pipeline it loaded, policies included).
+        let previous_policies = self.policies.install(policies);
+        // The grace period starts once the upstreams removed or changed have stopped (a
+        // server slow to exit must not eat the new one's time to start).
+        let deadline = self
+            .swap_upstreams(&plan.stop, &plan.start, &plan.kept)
+            .await;
+        if let Err(reason) = self.ready_within_grace(&plan.probed, deadline).await {
+            self.policies.restore(previous_policies);
+            // The upstreams started stop; the ones stopped start again as they ran.
+            for u in &plan.start {
+                self.upstreams.stop(u.name()).await;
+            }
+            let restarted = self.recreate(running, &plan.stop);
             // Back to the sources as they were; the ones kept (upstream MCP servers) with
-            // whatever they published meanwhile.
+            // whatever they published meanwhile, the ones restarted in their place.
             let probed = plan.probed;
+            let stopped = plan.stop;
             let restored = self.assembly.replace(|current| {
                 previous
                     .into_iter()
                     .map(|p| {
                         let name = &*p.source.name;
+                        if stopped.iter().any(|n| n == name) {
+                            return crate::upstreams::placeholder(name);
+                        }
                         match current.iter().find(|c| &*c.source.name == name) {
                             Some(c) if !probed.iter().any(|n| n == name) => c.clone(),
                             _ => p,
@@ -253,6 +290,8 @@ impl Reloader {
                     })
                     .collect()
             });
+            self.start_upstreams(&restarted, Instant::now() + READINESS_GRACE)
+                .await;
             if let Err(dups) = restored {
                 // Only when an upstream republished a clashing name during the grace period.
                 tracing::error!(
@@ -268,11 +307,25 @@ impl Reloader {
             ));
         }
         crate::run::warn_about_uncompilable_schemas(self.assembly.catalog(), &plan.built);
+        if !rebuilt.is_empty() {
+            tracing::info!(sections = %rebuilt.join(", "), "policies reloaded");
+        }
         let kept = plan.kept;
-        // What is in force: the new sources, with the sources kept as they run.
+        // What is in force: the new sources (with the sources kept as they run) and policies.
         let mut applied = running.clone();
         applied.sources = kept;
-        Ok((applied, changed))
+        applied.rate_limits = config.rate_limits;
+        applied.resilience = config.resilience;
+        applied.audit = config.audit;
+        applied.authorization = config.authorization;
+        // The stdio principal is fixed at start.
+        if let Some(a) = &mut applied.authorization {
+            a.stdio_principal = running
+                .authorization
+                .as_ref()
+                .and_then(|r| r.stdio_principal.clone());
+        }
+        Ok((applied, changed, diff))
     }
 
     /// The new catalog's sources in configuration order, and the source configurations in
@@ -284,6 +337,7 @@ impl Reloader {
         let mut kept = Vec::new();
         let mut probed = Vec::new();
         let mut fresh = Vec::new();
+        let mut start = Vec::new();
         for source in &config.sources {
             let old = running_by_name.get(source.name()).copied();
             match source {
@@ -315,44 +369,109 @@ impl Reloader {
                     kept.push(source.clone());
                     fresh.push(built);
                 }
-                SourceConfig::Mcp(_) => match old {
-                    Some(old @ SourceConfig::Mcp(_)) => {
-                        if !same_json(old, source) {
-                            tracing::warn!(source = %source.name(), "an upstream MCP source changed: it needs a restart; it keeps running as it was");
-                        }
-                        plan.push(Planned::Keep(source.name().to_owned()));
+                SourceConfig::Mcp(s) => match old {
+                    Some(old @ SourceConfig::Mcp(_)) if same_json(old, source) => {
+                        plan.push(Planned::Keep(s.name.clone()));
                         kept.push(old.clone());
                     }
                     _ => {
-                        tracing::warn!(source = %source.name(), "a new upstream MCP source needs a restart; it is not added");
+                        // Added, changed, or of another kind before: a new upstream, in its
+                        // place (empty until it publishes) and started after the swap.
+                        start.push(self.upstreams.create(s)?);
+                        plan.push(Planned::Fresh(Box::new(crate::upstreams::placeholder(
+                            &s.name,
+                        ))));
+                        kept.push(source.clone());
+                        probed.push(s.name.clone());
                     }
                 },
             }
         }
-        // Upstream MCP servers keep running until a restart, even when no longer configured.
-        for old in &running.sources {
-            if matches!(old, SourceConfig::Mcp(_))
-                && !config.sources.iter().any(|s| s.name() == old.name())
-            {
-                tracing::warn!(source = %old.name(), "an upstream MCP source was removed: it needs a restart; it keeps running");
-                plan.push(Planned::Keep(old.name().to_owned()));
-                kept.push(old.clone());
-            }
-        }
+        // Running upstreams not kept as they are: removed, changed, or now another kind.
+        let stop = running
+            .sources
+            .iter()
+            .filter(|old| matches!(old, SourceConfig::Mcp(_)))
+            .filter(|old| !kept.iter().any(|k| same_json(k, *old)))
+            .map(|old| old.name().to_owned())
+            .collect();
         Ok(Plan {
             entries: plan,
             kept,
             probed,
             built: fresh,
+            start,
+            stop,
         })
     }
 }
 
 impl Reloader {
-    /// Waits until every source in `names` answers its readiness probe, for at most
-    /// [`READINESS_GRACE`]: the first source still failing, with its probe's reason.
-    async fn ready_within_grace(&self, names: &[String]) -> Result<(), String> {
+    /// After the catalog swap: stops the running upstreams named in `stop` (a changed one
+    /// stops before its new configuration starts; calls in flight to them end with them),
+    /// takes out of the catalog whatever one of them published while stopping, and starts
+    /// `start`, waiting for their first start until the end of the readiness grace period
+    /// at most. Returns that end ([`READINESS_GRACE`] after the stops).
+    async fn swap_upstreams(
+        &self,
+        stop: &[String],
+        start: &[toolgate_upstream::Upstream],
+        sources: &[SourceConfig],
+    ) -> Instant {
+        if stop.is_empty() && start.is_empty() {
+            return Instant::now() + READINESS_GRACE;
+        }
+        futures::future::join_all(stop.iter().map(|name| self.upstreams.stop(name))).await;
+        if !stop.is_empty() {
+            let removed = |name: &str| !sources.iter().any(|s| s.name() == name);
+            let _ = self.assembly.replace(|current| {
+                current
+                    .iter()
+                    .filter(|c| !removed(&c.source.name))
+                    .cloned()
+                    .collect()
+            });
+        }
         let deadline = Instant::now() + READINESS_GRACE;
+        self.start_upstreams(start, deadline).await;
+        deadline
+    }
+
+    /// Counts `upstreams` as running and starts them, waiting for their first start until
+    /// `deadline` at most (one still starting goes on in the background).
+    async fn start_upstreams(&self, upstreams: &[toolgate_upstream::Upstream], deadline: Instant) {
+        for u in upstreams {
+            self.upstreams.add(u.clone());
+            tracing::info!(source = %u.name(), "starting upstream MCP source");
+        }
+        let starts = futures::future::join_all(upstreams.iter().map(|u| u.start()));
+        let _ = tokio::time::timeout_at(deadline.into(), starts).await;
+    }
+
+    /// New upstreams for the sources named in `names` as `running` configures them (to start
+    /// again after a rollback).
+    fn recreate(&self, running: &Config, names: &[String]) -> Vec<toolgate_upstream::Upstream> {
+        running
+            .sources
+            .iter()
+            .filter(|s| names.iter().any(|n| n == s.name()))
+            .filter_map(|s| match s {
+                SourceConfig::Mcp(c) => match self.upstreams.create(c) {
+                    Ok(u) => Some(u),
+                    Err(e) => {
+                        tracing::error!(source = %c.name, "cannot restart the upstream MCP source: {e}");
+                        None
+                    }
+                },
+                SourceConfig::OpenApi(_) => None,
+            })
+            .collect()
+    }
+
+    /// Waits until every source in `names` answers its readiness probe, until `deadline`
+    /// at most ([`READINESS_GRACE`] after the swap): the first source still failing, with its
+    /// probe's reason.
+    async fn ready_within_grace(&self, names: &[String], deadline: Instant) -> Result<(), String> {
         for name in names {
             let probe = self
                 .assembly
@@ -385,34 +504,38 @@ impl Reloader {
     }
 }
 
-fn same_json<T: serde::Serialize>(a: &T, b: &T) -> bool {
-    serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
-}
-
-/// The sections other than `sources` that differ (a reload does not apply them).
-fn sections_needing_restart(old: &Config, new: &Config) -> Vec<&'static str> {
-    let mut changed = Vec::new();
-    let mut check = |name: &'static str, differ: bool| {
-        if differ {
-            changed.push(name);
-        }
-    };
-    check("server", !same_json(&old.server, &new.server));
-    check("http", !same_json(&old.http, &new.http));
-    check("logging", !same_json(&old.logging, &new.logging));
-    check("limits", !same_json(&old.limits, &new.limits));
-    check(
-        "rate_limits",
-        !same_json(&old.rate_limits, &new.rate_limits),
-    );
-    check("resilience", !same_json(&old.resilience, &new.resilience));
-    check("auth", !same_json(&old.auth, &new.auth));
-    check(
-        "authorization",
-        !same_json(&old.authorization, &new.authorization),
-    );
-    check("audit", !same_json(&old.audit, &new.audit));
-    changed
+/// What `POST /admin/reload` runs: a reload, answered with its outcome, what it changed and
+/// the `/readyz` configuration detail (errors scrubbed of secrets, as there).
+pub fn admin_trigger(
+    reloader: Arc<Reloader>,
+    status: Arc<ReloadStatus>,
+) -> toolgate_server::AdminReload {
+    Arc::new(move || {
+        let reloader = reloader.clone();
+        let status = status.clone();
+        Box::pin(async move {
+            let outcome = reloader.reload("admin endpoint").await;
+            let config = status.detail();
+            match outcome {
+                Ok(diff) => (
+                    true,
+                    serde_json::json!({
+                        "outcome": "success",
+                        "changes": diff.to_json(),
+                        "config": config,
+                    }),
+                ),
+                Err(_) => (
+                    false,
+                    serde_json::json!({
+                        "outcome": "failure",
+                        "error": config["last_reload"]["error"].clone(),
+                        "config": config,
+                    }),
+                ),
+            }
+        })
+    })
 }
 
 /// Without `--config` there is nothing to reload: SIGHUP is logged and ignored (instead of
@@ -458,7 +581,7 @@ pub fn spawn(reloader: Arc<Reloader>, watch: bool) {
         };
         drop(tx);
         while let Some(trigger) = rx.recv().await {
-            reloader.reload(trigger).await;
+            let _ = reloader.reload(trigger).await;
             if let Some(files) = &files {
                 // A reload may name other spec files; and it sets what they held when loaded.
                 let _ = files.send(reloader.watched().await);

@@ -17,6 +17,7 @@ use toolgate_upstream::{Upstream, UpstreamMetrics};
 use crate::Failure;
 use crate::cli::ServeArgs;
 use crate::config::{self, Config, LogFormat, OpenApiSourceConfig, SourceConfig, SpecLocation};
+pub use crate::policies::{authentication_enabled, policies};
 use crate::sources::{self, BuiltSource};
 
 /// The process environment as a map (the config loader takes it explicitly).
@@ -64,8 +65,11 @@ pub struct Assembled {
     pub metrics: Arc<Metrics>,
     /// The built OpenAPI sources.
     pub sources: Vec<BuiltSource>,
-    /// The upstream MCP servers (supervised; stop them with [`Assembled::stop`]).
+    /// The upstream MCP servers started with the gateway (supervised; stop them with
+    /// [`Assembled::stop`]).
     pub upstreams: Vec<Upstream>,
+    /// The upstream MCP servers running now (a reload starts and stops some).
+    pub running_upstreams: Arc<crate::upstreams::RunningUpstreams>,
     /// The catalog's assembly (upstreams publish their lists to it).
     pub assembly: Arc<Assembly>,
     /// The authentication of the HTTP edge (`Off` without an `auth` section or when
@@ -73,12 +77,14 @@ pub struct Assembled {
     pub edge_auth: EdgeAuth,
     /// The active configuration and the last reload's outcome (`/readyz`, `/metrics`).
     pub reload: Arc<crate::reload::ReloadStatus>,
+    /// The pipeline's policies, rebuilt and swapped by a reload.
+    pub policies: Arc<crate::policies::PolicyBuilder>,
 }
 
 impl Assembled {
     /// Stops every upstream MCP server and waits until their processes are gone.
     pub async fn stop(&self) {
-        futures::future::join_all(self.upstreams.iter().map(Upstream::stop)).await;
+        self.running_upstreams.stop_all().await;
     }
 }
 
@@ -165,6 +171,11 @@ pub async fn assemble_with_auth(
     );
     let assembly = Assembly::new(catalog.clone(), config.limits.page_size);
     let upstream_metrics = UpstreamMetrics::default();
+    let running_upstreams = Arc::new(crate::upstreams::RunningUpstreams::new(
+        relative_to.to_path_buf(),
+        assembly.clone(),
+        upstream_metrics.clone(),
+    ));
     let mut built = Vec::new();
     let mut upstreams = Vec::new();
     for source in &config.sources {
@@ -198,22 +209,10 @@ pub async fn assemble_with_auth(
                 built.push(b);
             }
             SourceConfig::Mcp(source) => {
-                let upstream = Upstream::new(
-                    source.clone(),
-                    relative_to,
-                    assembly.clone(),
-                    upstream_metrics.clone(),
-                )
-                .map_err(|e| Failure::Input(e.to_string()))?;
+                let upstream = running_upstreams.create(source).map_err(Failure::Input)?;
                 // Its place in configuration order, before it starts.
-                assembly.publish(toolgate_core::Contribution::empty(
-                    toolgate_core::SourceEntry {
-                        name: Arc::from(source.name.as_str()),
-                        probe: Arc::new(Starting),
-                        control: None,
-                        capabilities: Default::default(),
-                    },
-                ));
+                assembly.publish(crate::upstreams::placeholder(&source.name));
+                running_upstreams.add(upstream.clone());
                 upstreams.push(upstream);
             }
         }
@@ -221,7 +220,7 @@ pub async fn assemble_with_auth(
     futures::future::join_all(upstreams.iter().map(Upstream::start)).await;
     warn_about_uncompilable_schemas(&catalog, &built);
     let limit_metrics = toolgate_policy::limits::LimitMetrics::default();
-    let limits = rate_limits(config, &limit_metrics).await?;
+    let limits = crate::policies::rate_limits(config, &limit_metrics, None).await?;
     let resilience = toolgate_policy::Resilience::new(
         config.resilience.clone(),
         config.sources.iter().map(SourceConfig::name),
@@ -236,11 +235,17 @@ pub async fn assemble_with_auth(
             auth.register_metrics(registry);
         }
     });
-    let mut policies = policies(config, authentication_enabled(config), &metrics)?;
+    let authentication = authentication_enabled(config);
+    let mut policies = policies(config, authentication, &metrics)?;
     policies.limits = limits;
-    policies.resilience = Some(resilience.clone());
-    let authz = policies.authz.clone();
-    let pipeline = toolgate_policy::stack::build_with(catalog.clone(), metrics.clone(), policies);
+    policies.resilience = Some(resilience);
+    let policies = Arc::new(crate::policies::PolicyBuilder::start(
+        catalog.clone(),
+        metrics.clone(),
+        limit_metrics,
+        authentication,
+        policies,
+    ));
     let identity = ServerIdentity {
         name: config.server.name.clone(),
         instructions: config.server.instructions.clone(),
@@ -252,10 +257,8 @@ pub async fn assemble_with_auth(
         }
         SourceConfig::Mcp(_) => false,
     });
-    let gateway = Gateway::new(pipeline, catalog, identity, Transport::Http)
+    let gateway = Gateway::new(policies.live().clone(), catalog, identity, Transport::Http)
         .with_incoming_headers(forwards_headers)
-        .with_authorization(authz)
-        .with_resilience(resilience)
         .with_stdio_principal(stdio_principal(config))
         .with_readiness_detail("config", {
             let reload = reload.clone();
@@ -267,63 +270,11 @@ pub async fn assemble_with_auth(
         metrics,
         sources: built,
         upstreams,
+        running_upstreams,
         assembly,
         edge_auth: edge_auth(config, auth.as_ref()),
         reload,
-    })
-}
-
-/// Whether callers are authenticated (an `auth` section): then authorization denies by
-/// default even without an `authorization` section.
-pub fn authentication_enabled(config: &Config) -> bool {
-    config.auth.is_some()
-}
-
-/// The optional policies of the pipeline: authorization (when configured or when callers are
-/// authenticated) and the audit log.
-pub fn policies(
-    config: &Config,
-    authentication: bool,
-    metrics: &Arc<Metrics>,
-) -> Result<toolgate_policy::stack::Policies, Failure> {
-    let authz = match (&config.authorization, authentication) {
-        (None, false) => None,
-        (section, _) => {
-            let section = section.clone().unwrap_or_default();
-            if section.rules.is_empty() {
-                tracing::warn!(
-                    "authorization is on but no rule is configured: callers see no tool, \
-                     resource or prompt; add `authorization.rules` (docs/auth.md)"
-                );
-            }
-            let policy = toolgate_policy::authz::Policy::compile(&section, authentication)
-                .map_err(|errors| {
-                    Failure::Input(
-                        errors
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("\n"),
-                    )
-                })?;
-            Some(toolgate_policy::authz::Authorization::new(
-                policy,
-                Some(metrics.clone()),
-            ))
-        }
-    };
-    let audit = match config.audit.target() {
-        None => None,
-        Some(target) => Some(
-            toolgate_policy::audit::AuditLog::open(&target)
-                .map_err(|e| Failure::Input(format!("audit.file: {e}")))?,
-        ),
-    };
-    Ok(toolgate_policy::stack::Policies {
-        authz,
-        audit,
-        limits: None,
-        resilience: None,
+        policies,
     })
 }
 
@@ -342,58 +293,6 @@ fn stdio_principal(config: &Config) -> Option<toolgate_core::Principal> {
     );
     principal.roles = p.roles.clone();
     Some(principal)
-}
-
-/// The configured rate limits, if any. With Redis, waits up to a second for the first
-/// connection so the first calls are decided by the shared limits; past that the gateway
-/// serves anyway (the limits decide per `on_unavailable` until Redis answers).
-async fn rate_limits(
-    config: &Config,
-    metrics: &toolgate_policy::limits::LimitMetrics,
-) -> Result<Option<Arc<toolgate_policy::limits::RateLimits>>, Failure> {
-    let section = &config.rate_limits;
-    if !section.is_enabled() {
-        return Ok(None);
-    }
-    let limits =
-        toolgate_policy::limits::RateLimits::new(section, metrics).map_err(|problems| {
-            Failure::Input(
-                config::ConfigErrors {
-                    origin: "rate_limits".to_owned(),
-                    issues: problems
-                        .into_iter()
-                        .map(|p| config::ConfigIssue {
-                            location: format!("rate_limits.{}", p.path),
-                            message: p.message,
-                        })
-                        .collect(),
-                }
-                .to_string(),
-            )
-        })?;
-    if !limits.connected(std::time::Duration::from_secs(1)).await {
-        tracing::warn!(
-            "the rate limit store (Redis) is not reachable yet: serving with `on_unavailable` until it is"
-        );
-    }
-    tracing::info!(
-        limits = section.limits.len(),
-        backend = match section.backend {
-            toolgate_policy::limits::config::BackendConfig::Memory => "memory",
-            toolgate_policy::limits::config::BackendConfig::Redis(_) => "redis",
-        },
-        "rate limits enabled"
-    );
-    Ok(Some(limits))
-}
-
-/// The readiness of an upstream that has not published yet.
-struct Starting;
-
-impl toolgate_core::ReadinessProbe for Starting {
-    fn check(&self) -> futures::future::BoxFuture<'static, Result<(), String>> {
-        Box::pin(std::future::ready(Err("starting".to_owned())))
-    }
 }
 
 /// Logs a warning for each tool whose input schema does not compile (its arguments are then
@@ -582,14 +481,16 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     } else {
         resource_auth(&config).await?
     };
-    let assembled = assemble_with_auth(&config, &relative_to, auth).await?;
-    let upstreams = assembled.upstreams.clone();
+    let mut assembled = assemble_with_auth(&config, &relative_to, auth).await?;
+    let upstreams = assembled.running_upstreams.clone();
     if let Some(path) = &args.config {
         assembled.reload.started_from(path);
         let watch = !args.no_watch;
         let reloader = crate::reload::Reloader::new(
             path.clone(),
             assembled.assembly.clone(),
+            assembled.policies.clone(),
+            assembled.running_upstreams.clone(),
             config.clone(),
             Box::new({
                 let args = args.clone();
@@ -597,6 +498,14 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             }),
             assembled.reload.clone(),
         );
+        assembled.gateway =
+            assembled
+                .gateway
+                .clone()
+                .with_admin_reload(crate::reload::admin_trigger(
+                    reloader.clone(),
+                    assembled.reload.clone(),
+                ));
         crate::reload::spawn(reloader, watch);
     } else {
         crate::reload::ignore_hangup();
@@ -619,7 +528,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         .await
     };
     // Upstream servers stop with the gateway (gracefully, then killed): no orphan processes.
-    futures::future::join_all(upstreams.iter().map(Upstream::stop)).await;
+    upstreams.stop_all().await;
     served?;
     Ok(ExitCode::SUCCESS)
 }

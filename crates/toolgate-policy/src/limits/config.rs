@@ -22,6 +22,19 @@ pub struct RateLimitsConfig {
     /// Caps on calls in flight, per gateway process. A call over a cap is refused at once,
     /// never queued.
     pub concurrency: ConcurrencyConfig,
+    /// Per-source limits, by source name. A limit here with the name of a limit above
+    /// **replaces** it for that source's calls (`per-caller` at 10/min for `github` while
+    /// every other source keeps 60/min); a limit with a new name applies to that source's
+    /// calls only. Shown in refusals and metrics as `<limit>@<source>`.
+    pub sources: std::collections::BTreeMap<String, SourceLimitsConfig>,
+}
+
+/// The limits of one source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceLimitsConfig {
+    /// Its limits (`applies_to.sources` is implied: leave it out).
+    pub limits: Vec<LimitConfig>,
 }
 
 /// Where the rate limiters keep their state.
@@ -231,8 +244,24 @@ impl RateLimitsConfig {
     /// Whether anything is configured (no layer is built otherwise).
     pub fn is_enabled(&self) -> bool {
         !self.limits.is_empty()
+            || self.sources.values().any(|s| !s.limits.is_empty())
             || self.concurrency.per_subject.is_some()
             || self.concurrency.per_tool.is_some()
+    }
+
+    /// The per-source entries naming no configured source (`source_names`), as problems.
+    pub fn unknown_sources(&self, source_names: &[&str]) -> Vec<Problem> {
+        self.sources
+            .keys()
+            .filter(|name| !source_names.contains(&name.as_str()))
+            .map(|name| Problem {
+                path: format!("sources.{name}"),
+                message: format!(
+                    "names no configured source (configured: {})",
+                    source_names.join(", ")
+                ),
+            })
+            .collect()
     }
 
     /// Every problem of the section, all at once.
@@ -265,64 +294,15 @@ impl RateLimitsConfig {
                 );
             }
         }
-        let mut names = std::collections::BTreeMap::new();
-        for (i, limit) in self.limits.iter().enumerate() {
-            let at = format!("limits[{i}]");
-            if !valid_name(&limit.name) {
-                push(
-                    format!("{at}.name"),
-                    format!(
-                        "`{}` is not a limit name: use lower-case letters, digits, `_` and `-`",
-                        limit.name.escape_debug()
-                    ),
-                );
-            } else if let Some(first) = names.insert(limit.name.clone(), i) {
-                push(
-                    format!("{at}.name"),
-                    format!(
-                        "`{}` is already the name of limits[{first}]; names must be unique",
-                        limit.name
-                    ),
-                );
-            }
-            if limit.per.is_empty() {
-                push(
-                    format!("{at}.per"),
-                    "is empty: list what is counted separately, e.g. [subject, tool], or [global]"
-                        .to_owned(),
-                );
-            }
-            for (j, part) in limit.per.iter().enumerate() {
-                if limit.per[..j].contains(part) {
+        check_limits("limits", &self.limits, &mut push);
+        for (source, limits) in &self.sources {
+            let at = format!("sources.{source}.limits");
+            check_limits(&at, &limits.limits, &mut push);
+            for (i, limit) in limits.limits.iter().enumerate() {
+                if !limit.applies_to.sources.is_empty() {
                     push(
-                        format!("{at}.per[{j}]"),
-                        format!("`{}` is listed twice", part.as_str()),
-                    );
-                }
-            }
-            let rate = Rate::parse(&limit.rate);
-            if let Err(e) = &rate {
-                push(format!("{at}.rate"), e.clone());
-            }
-            if limit.burst == Some(0) {
-                push(
-                    format!("{at}.burst"),
-                    "must be at least 1 (or absent for the rate's N)".to_owned(),
-                );
-            }
-            if let Ok(rate) = rate
-                && rate.emission_interval().is_zero()
-            {
-                push(
-                    format!("{at}.rate"),
-                    format!("{rate} is too fast to measure; use at most 1000000000/s"),
-                );
-            }
-            for (j, glob) in limit.applies_to.tools.iter().enumerate() {
-                if let Err(e) = globset::Glob::new(glob) {
-                    push(
-                        format!("{at}.applies_to.tools[{j}]"),
-                        format!("`{}` is not a glob: {}", glob.escape_debug(), e.kind()),
+                        format!("{at}[{i}].applies_to.sources"),
+                        format!("is implied by `sources.{source}`: remove it"),
                     );
                 }
             }
@@ -339,6 +319,72 @@ impl RateLimitsConfig {
             }
         }
         out
+    }
+}
+
+/// The problems of one list of limits (`list` is its path: `limits`, `sources.x.limits`).
+fn check_limits(list: &str, limits: &[LimitConfig], push: &mut impl FnMut(String, String)) {
+    let mut names = std::collections::BTreeMap::new();
+    for (i, limit) in limits.iter().enumerate() {
+        let at = format!("{list}[{i}]");
+        if !valid_name(&limit.name) {
+            push(
+                format!("{at}.name"),
+                format!(
+                    "`{}` is not a limit name: use lower-case letters, digits, `_` and `-`",
+                    limit.name.escape_debug()
+                ),
+            );
+        } else if let Some(first) = names.insert(limit.name.clone(), i) {
+            push(
+                format!("{at}.name"),
+                format!(
+                    "`{}` is already the name of {list}[{first}]; names must be unique",
+                    limit.name
+                ),
+            );
+        }
+        if limit.per.is_empty() {
+            push(
+                format!("{at}.per"),
+                "is empty: list what is counted separately, e.g. [subject, tool], or [global]"
+                    .to_owned(),
+            );
+        }
+        for (j, part) in limit.per.iter().enumerate() {
+            if limit.per[..j].contains(part) {
+                push(
+                    format!("{at}.per[{j}]"),
+                    format!("`{}` is listed twice", part.as_str()),
+                );
+            }
+        }
+        let rate = Rate::parse(&limit.rate);
+        if let Err(e) = &rate {
+            push(format!("{at}.rate"), e.clone());
+        }
+        if limit.burst == Some(0) {
+            push(
+                format!("{at}.burst"),
+                "must be at least 1 (or absent for the rate's N)".to_owned(),
+            );
+        }
+        if let Ok(rate) = rate
+            && rate.emission_interval().is_zero()
+        {
+            push(
+                format!("{at}.rate"),
+                format!("{rate} is too fast to measure; use at most 1000000000/s"),
+            );
+        }
+        for (j, glob) in limit.applies_to.tools.iter().enumerate() {
+            if let Err(e) = globset::Glob::new(glob) {
+                push(
+                    format!("{at}.applies_to.tools[{j}]"),
+                    format!("`{}` is not a glob: {}", glob.escape_debug(), e.kind()),
+                );
+            }
+        }
     }
 }
 

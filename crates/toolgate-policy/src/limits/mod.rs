@@ -9,6 +9,9 @@
 //!   budget: `fail_open` decides with this process's in-memory limiter, `fail_closed`
 //!   refuses. Either way the gateway keeps trying Redis and is back on it when it answers.
 //! - Concurrency caps count calls in flight per caller and per tool in this process.
+//! - `sources.<name>.limits` replace a limit of the same name for one source's calls, or add
+//!   limits for that source only (compiled as limits named `<limit>@<source>`, confined to
+//!   it; the replaced limit skips that source).
 //! - A refusal is a tool failure the model can act on ("rate limit for `create_issue`:
 //!   60/min per caller and tool; Retry after 12 s.", with `retryAfter` in `_meta`); for
 //!   requests other than `tools/call` it becomes a JSON-RPC error (see `toolgate_core::wire`).
@@ -52,6 +55,8 @@ struct Limit {
     tau: Duration,
     tools: Option<globset::GlobSet>,
     sources: Vec<String>,
+    /// Sources that replace this limit with their own (`rate_limits.sources.<name>`).
+    except: Vec<String>,
     /// The in-memory limiter: the limit itself, or with Redis the `fail_open` fallback.
     local: Arc<LocalLimiter>,
     counters: metrics::LimitCounters,
@@ -64,7 +69,8 @@ impl Limit {
         {
             return false;
         }
-        self.sources.is_empty() || self.sources.iter().any(|s| **s == *facts.source)
+        (self.sources.is_empty() || self.sources.iter().any(|s| **s == *facts.source))
+            && !self.except.iter().any(|s| **s == *facts.source)
     }
 
     fn refusal(&self, facts: &Facts, wait: Duration) -> ToolError {
@@ -112,6 +118,19 @@ impl Limit {
     }
 }
 
+/// A limit about to be compiled.
+struct ToCompile<'a> {
+    /// Its name in refusals and metrics (`<limit>@<source>` for a source's own).
+    name: String,
+    config: &'a config::LimitConfig,
+    /// Where it is configured (for errors).
+    at: String,
+    /// The sources it is confined to (none: all).
+    sources: Vec<String>,
+    /// The sources that replace it with their own.
+    except: Vec<String>,
+}
+
 enum Backend {
     Memory,
     Redis {
@@ -124,6 +143,8 @@ enum Backend {
 pub struct RateLimits {
     limits: Vec<Limit>,
     backend: Backend,
+    /// What `backend` was made from (a reload keeps the Redis connection when it is the same).
+    backend_config: BackendConfig,
     per_subject: Option<Arc<concurrency::Cap>>,
     per_tool: Option<Arc<concurrency::Cap>>,
 }
@@ -138,15 +159,72 @@ impl RateLimits {
         config: &RateLimitsConfig,
         metrics: &LimitMetrics,
     ) -> Result<Arc<Self>, Vec<Problem>> {
+        Self::build(config, metrics, None)
+    }
+
+    /// [`RateLimits::new`] for a reload of `previous`, carrying its state over where the
+    /// settings did not change: the in-memory cells of each limit with the same name, rate,
+    /// burst and key (callers keep what they used of it), the Redis connection when the
+    /// backend is the same, and each concurrency cap with the same maximum (calls in flight
+    /// keep counting against it). A limit whose rate, burst or key changed starts empty; so
+    /// does a cap whose maximum changed (calls in flight then do not count against the new
+    /// one). With Redis, the cells live in Redis, keyed by limit name: they survive anyway.
+    pub fn reconfigured(
+        &self,
+        config: &RateLimitsConfig,
+        metrics: &LimitMetrics,
+    ) -> Result<Arc<Self>, Vec<Problem>> {
+        Self::build(config, metrics, Some(self))
+    }
+
+    fn build(
+        config: &RateLimitsConfig,
+        metrics: &LimitMetrics,
+        previous: Option<&RateLimits>,
+    ) -> Result<Arc<Self>, Vec<Problem>> {
         let mut problems = config.problems();
         if !problems.is_empty() {
             return Err(problems);
         }
-        let mut limits = Vec::new();
+        // Every limit to compile: the top-level ones, then each source's.
+        let mut all: Vec<ToCompile<'_>> = Vec::new();
         for (i, l) in config.limits.iter().enumerate() {
+            all.push(ToCompile {
+                name: l.name.clone(),
+                config: l,
+                at: format!("limits[{i}]"),
+                sources: l.applies_to.sources.clone(),
+                except: config
+                    .sources
+                    .iter()
+                    .filter(|(_, s)| s.limits.iter().any(|o| o.name == l.name))
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+            });
+        }
+        for (source, s) in &config.sources {
+            for (i, l) in s.limits.iter().enumerate() {
+                all.push(ToCompile {
+                    name: format!("{}@{source}", l.name),
+                    config: l,
+                    at: format!("sources.{source}.limits[{i}]"),
+                    sources: vec![source.clone()],
+                    except: Vec::new(),
+                });
+            }
+        }
+        let mut limits = Vec::new();
+        for ToCompile {
+            name,
+            config: l,
+            at,
+            sources,
+            except,
+        } in all
+        {
             let rate = Rate::parse(&l.rate).map_err(|message| {
                 vec![Problem {
-                    path: format!("limits[{i}].rate"),
+                    path: format!("{at}.rate"),
                     message,
                 }]
             })?;
@@ -168,20 +246,45 @@ impl RateLimits {
                 set.build().ok()
             };
             let t = rate.emission_interval();
+            let tau = t * (burst.get() - 1);
+            let same = previous.and_then(|p| {
+                p.limits
+                    .iter()
+                    .find(|o| *o.name == *name && o.t == t && o.tau == tau && o.parts == l.per)
+            });
             limits.push(Limit {
-                name: Arc::from(l.name.as_str()),
                 parts: l.per.clone(),
                 described: format!("{rate} {}", key::describe(&l.per)),
                 t,
-                tau: t * (burst.get() - 1),
+                tau,
                 tools,
-                sources: l.applies_to.sources.clone(),
-                local: LocalLimiter::new(rate, burst),
-                counters: metrics.limit(&l.name),
+                sources,
+                except,
+                counters: metrics.limit(&name),
+                name: Arc::from(name.as_str()),
+                local: match same {
+                    Some(o) => o.local.clone(),
+                    None => LocalLimiter::new(rate, burst),
+                },
             });
         }
+        let kept_backend = previous
+            .filter(|p| p.backend_config == config.backend)
+            .and_then(|p| match &p.backend {
+                Backend::Memory => None,
+                Backend::Redis {
+                    store,
+                    on_unavailable,
+                } => Some(Backend::Redis {
+                    store: store.clone(),
+                    on_unavailable: *on_unavailable,
+                }),
+            });
         let backend = match &config.backend {
             BackendConfig::Memory => Backend::Memory,
+            BackendConfig::Redis(_) if kept_backend.is_some() => {
+                kept_backend.expect("checked just above")
+            }
             BackendConfig::Redis(r) => match redis::RedisStore::new(r, metrics.clone()) {
                 Ok(store) => Backend::Redis {
                     store: Arc::new(store),
@@ -196,14 +299,26 @@ impl RateLimits {
                 }
             },
         };
-        let cap = |name, max: Option<u32>| {
-            max.map(|m| concurrency::Cap::new(name, m, metrics.cap_counter(name)))
+        let cap = |name, max: Option<u32>, old: Option<&Arc<concurrency::Cap>>| {
+            max.map(|m| match old {
+                Some(old) if old.max == m => old.clone(),
+                _ => concurrency::Cap::new(name, m, metrics.cap_counter(name)),
+            })
         };
         Ok(Arc::new(RateLimits {
             limits,
             backend,
-            per_subject: cap("per_subject", config.concurrency.per_subject),
-            per_tool: cap("per_tool", config.concurrency.per_tool),
+            backend_config: config.backend.clone(),
+            per_subject: cap(
+                "per_subject",
+                config.concurrency.per_subject,
+                previous.and_then(|p| p.per_subject.as_ref()),
+            ),
+            per_tool: cap(
+                "per_tool",
+                config.concurrency.per_tool,
+                previous.and_then(|p| p.per_tool.as_ref()),
+            ),
         }))
     }
 

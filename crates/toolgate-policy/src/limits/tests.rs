@@ -427,3 +427,5 @@ async fn redis_limits_through_the_pipeline() {
             .contains(r#"toolgate_rate_limit_decisions_total{limit="l",outcome="limited"} 2"#)
     );
 }
+
+mod reloads;

@@ -37,6 +37,7 @@ pub use self::auth::{
 };
 use self::endpoint::{Endpoint, Guard};
 use self::fast::FastPath;
+pub use self::ops::{ADMIN_ROLE, ADMIN_SCOPE};
 pub use self::options::{HttpOptions, SessionMode, default_allowed_hosts, default_allowed_origins};
 pub use self::serve::serve;
 use crate::gateway::Gateway;

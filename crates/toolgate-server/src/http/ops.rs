@@ -5,6 +5,14 @@
 //! `/healthz` and `/readyz` are always open (orchestrators probe them without credentials);
 //! `/metrics` passes the same authentication as the MCP endpoint ([`EdgeAuth::admit`]) when
 //! it is on, unless `auth.metrics` is `open`.
+//!
+//! `POST /admin/reload` (when the gateway can reload: `serve --config`) reloads the
+//! configuration and answers the outcome as JSON (200 applied, 422 refused and the last known
+//! good configuration kept). It changes the gateway, so it is never open: with
+//! authentication on, the caller's bearer must pass [`EdgeAuth::admit`] **and** carry the
+//! scope [`ADMIN_SCOPE`] or the role [`ADMIN_ROLE`] (403 otherwise; `auth.metrics: open`
+//! does not open it); with authentication off, only a client on a loopback address, sending
+//! no `Origin` header (no browser page), may call it (403 otherwise).
 
 use std::sync::Arc;
 
@@ -12,7 +20,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::json;
 use toolgate_policy::Metrics;
 
@@ -25,7 +33,14 @@ struct AppState {
     metrics: Arc<Metrics>,
     /// Authentication of `/metrics` (`Off` when it is open).
     metrics_auth: EdgeAuth,
+    /// Authentication of the admin endpoint (the MCP endpoint's, never opened).
+    admin_auth: EdgeAuth,
 }
+
+/// The scope that lets an authenticated caller use the admin endpoint.
+pub const ADMIN_SCOPE: &str = "toolgate:admin";
+/// The role that lets an authenticated caller use the admin endpoint.
+pub const ADMIN_ROLE: &str = "toolgate-admin";
 
 /// The routes of the operational endpoints.
 pub(crate) fn routes(gateway: Gateway, metrics: Arc<Metrics>, auth: EdgeAuth) -> Router {
@@ -37,10 +52,12 @@ pub(crate) fn routes(gateway: Gateway, metrics: Arc<Metrics>, auth: EdgeAuth) ->
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .route("/admin/reload", post(admin_reload))
         .with_state(AppState {
             gateway,
             metrics,
             metrics_auth,
+            admin_auth: auth,
         })
 }
 
@@ -119,4 +136,65 @@ async fn metrics_text(State(state): State<AppState>, request: axum::extract::Req
         state.metrics.encode(),
     )
         .into_response()
+}
+
+/// A JSON error answer of the admin endpoint.
+fn admin_error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+async fn admin_reload(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let Some(reload) = state.gateway.admin_reload().cloned() else {
+        return admin_error(
+            StatusCode::NOT_FOUND,
+            "this gateway has no configuration file to reload (start it with `serve --config FILE`)",
+        );
+    };
+    let (mut parts, _) = request.into_parts();
+    match &state.admin_auth {
+        EdgeAuth::Off => {
+            let peer = parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip());
+            // A browser page must not be able to reload a loopback gateway (CSRF): admin
+            // clients are tools (curl, scripts), which send no `Origin`.
+            if parts.headers.contains_key(axum::http::header::ORIGIN) {
+                return admin_error(
+                    StatusCode::FORBIDDEN,
+                    "the admin endpoint does not answer browser requests (an `Origin` header) while authentication is off",
+                );
+            }
+            if !peer.is_some_and(|ip| ip.is_loopback()) {
+                return admin_error(
+                    StatusCode::FORBIDDEN,
+                    "the admin endpoint answers only loopback clients while authentication is off (configure `auth` to use it remotely)",
+                );
+            }
+        }
+        EdgeAuth::On(_) => {
+            let principal = match state.admin_auth.admit(&mut parts).await {
+                Ok(p) => p,
+                Err(challenge) => return challenge,
+            };
+            let admin = principal.is_some_and(|p| {
+                p.scopes.iter().any(|s| s == ADMIN_SCOPE) || p.roles.iter().any(|r| r == ADMIN_ROLE)
+            });
+            if !admin {
+                return admin_error(
+                    StatusCode::FORBIDDEN,
+                    &format!(
+                        "the admin endpoint needs the scope `{ADMIN_SCOPE}` or the role `{ADMIN_ROLE}`"
+                    ),
+                );
+            }
+        }
+    }
+    let (applied, body) = reload().await;
+    let status = if applied {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    (status, axum::Json(body)).into_response()
 }

@@ -128,6 +128,15 @@ pub(crate) fn check(parts: &Parts<'_>, prov: &Provenance) -> Vec<ConfigIssue> {
             push(location, message);
         }
     }
+    if let Some(rate_limits) = parts.rate_limits
+        && parts.sources.iter().all(Option::is_some)
+    {
+        // Only when every source is well-formed: a broken one's name is not known here.
+        let names: Vec<&str> = parts.sources.iter().flatten().map(|s| s.name()).collect();
+        for problem in rate_limits.unknown_sources(&names) {
+            push(format!("rate_limits.{}", problem.path), problem.message);
+        }
+    }
     let mut seen = BTreeMap::new();
     for (i, source) in parts.sources.iter().enumerate() {
         if let Some(source) = source {
@@ -167,7 +176,10 @@ fn check_http(http: &HttpSection, prov: &Provenance, push: &mut impl FnMut(Strin
             ),
         );
     }
-    if matches!(http.path.as_str(), "/healthz" | "/readyz" | "/metrics") {
+    if matches!(
+        http.path.as_str(),
+        "/healthz" | "/readyz" | "/metrics" | "/admin/reload"
+    ) {
         push(
             "http.path".to_owned(),
             format!(
