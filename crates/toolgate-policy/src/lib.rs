@@ -12,6 +12,7 @@ pub mod breaker;
 pub mod cache;
 pub mod call_log;
 pub mod limits;
+pub mod meta;
 pub mod metrics;
 pub mod outcome;
 pub mod resilience;

@@ -163,7 +163,8 @@ pub async fn assemble_with_auth(
             .page_size(config.limits.page_size)
             .build(),
     );
-    let assembly = Assembly::new(catalog.clone(), config.limits.page_size);
+    let assembly =
+        Assembly::with_view(catalog.clone(), config.limits.page_size, config.tool_view());
     let upstream_metrics = UpstreamMetrics::default();
     let mut built = Vec::new();
     let mut upstreams = Vec::new();
@@ -319,11 +320,16 @@ pub fn policies(
                 .map_err(|e| Failure::Input(format!("audit.file: {e}")))?,
         ),
     };
+    // Meta-tool mode filters what callers find by the same authorization.
+    let meta = config
+        .tool_view()
+        .map(|_| toolgate_policy::meta::MetaTools::new(authz.clone()));
     Ok(toolgate_policy::stack::Policies {
         authz,
         audit,
         limits: None,
         resilience: None,
+        meta,
     })
 }
 
@@ -647,6 +653,7 @@ fn apply_args(args: &ServeArgs, config: &mut Config) -> Result<(), Failure> {
                 .backend_options(&process_env())
                 .map_err(Failure::Input)?,
             tools: Default::default(),
+            tool_mode: None,
         }));
     } else if args.auth.any() {
         return Err(Failure::Input(
