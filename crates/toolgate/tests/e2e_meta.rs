@@ -138,7 +138,13 @@ async fn over_http_call_tool_is_refused_exactly_like_a_direct_call_on_both_paths
         );
         assert_eq!(
             list(url, "admin-token").await,
-            ["search_tools", "describe_tool", "call_tool", "get_task", "delete_task"]
+            [
+                "search_tools",
+                "describe_tool",
+                "call_tool",
+                "get_task",
+                "delete_task"
+            ]
         );
         // The reader never finds delete_task; the admin does, first.
         let query = json!({"query": "delete a task", "limit": 50});
@@ -181,7 +187,10 @@ async fn over_http_call_tool_is_refused_exactly_like_a_direct_call_on_both_paths
         );
         answers.push(via_meta);
     }
-    assert_eq!(answers[0], answers[1], "the fast path and rmcp's path agree");
+    assert_eq!(
+        answers[0], answers[1],
+        "the fast path and rmcp's path agree"
+    );
     let metrics = assembled.metrics.encode();
     assert!(
         common::fast_path_calls(&metrics) > before,
@@ -253,5 +262,165 @@ async fn over_stdio_call_tool_is_refused_exactly_like_a_direct_call_on_both_path
         assert!(!found.is_empty(), "the reader finds what it may call");
         seen.push(json!([by_id[&1], by_id[&2], by_id[&3], by_id[&5]]));
     }
-    assert_eq!(seen[0], seen[1], "the stdio fast path and rmcp's path agree");
+    assert_eq!(
+        seen[0], seen[1],
+        "the stdio fast path and rmcp's path agree"
+    );
+}
+
+/// GitHub's REST API as an OpenAPI document: the real one when `TOOLGATE_TEST_GITHUB_SPEC`
+/// names it (`scripts/spec-corpus.sh` installs it), else one rebuilt from the committed
+/// extract of its 1,223 operations (crates/toolgate-search/eval/github.jsonl: names,
+/// summaries, descriptions, methods, paths, argument names), which compiles to the same tool
+/// names, so CI needs no download.
+fn github_spec(dir: &std::path::Path) -> std::path::PathBuf {
+    if let Some(real) = std::env::var_os("TOOLGATE_TEST_GITHUB_SPEC").filter(|v| !v.is_empty()) {
+        return real.into();
+    }
+    let extract = common::repo_root().join("crates/toolgate-search/eval/github.jsonl");
+    let mut paths = serde_json::Map::new();
+    for line in std::fs::read_to_string(extract).unwrap().lines() {
+        let op: Value = serde_json::from_str(line).unwrap();
+        let path = op["path"].as_str().unwrap();
+        let method = op["method"].as_str().unwrap().to_lowercase();
+        let in_path = |p: &str| path.contains(&format!("{{{p}}}"));
+        let params: Vec<&str> = op["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        let mut parameters: Vec<Value> = params
+            .iter()
+            .filter(|p| in_path(p))
+            .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": ["string", "integer"]}}))
+            .collect();
+        let rest: Vec<&str> = params.iter().copied().filter(|p| !in_path(p)).collect();
+        let mut operation = json!({
+            "operationId": op["name"],
+            "summary": op["title"],
+            "description": op["description"],
+            "tags": op.get("tags").cloned().unwrap_or(json!([])),
+            "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"type": "object"}}}}},
+        });
+        if matches!(method.as_str(), "post" | "put" | "patch") && !rest.is_empty() {
+            let properties: serde_json::Map<String, Value> =
+                rest.iter().map(|p| ((*p).to_owned(), json!({}))).collect();
+            operation["requestBody"] = json!({"content": {"application/json": {"schema": {"type": "object", "properties": properties}}}});
+        } else {
+            parameters.extend(
+                rest.iter()
+                    .map(|p| json!({"name": p, "in": "query", "schema": {"type": "string"}})),
+            );
+        }
+        operation["parameters"] = Value::Array(parameters);
+        paths
+            .entry(path.to_owned())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .unwrap()
+            .insert(method, operation);
+    }
+    let spec = json!({
+        "openapi": "3.1.0",
+        "info": {"title": "GitHub v3 REST API (from the evaluation extract)", "version": "1"},
+        "paths": paths,
+    });
+    let file = dir.join("github.json");
+    std::fs::write(&file, serde_json::to_vec(&spec).unwrap()).unwrap();
+    file
+}
+
+/// A stand-in backend on a loopback port: answers every request with what it saw.
+fn echo_backend() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let app = axum::Router::new().fallback(
+                |method: http::Method, uri: http::Uri, body: axum::body::Bytes| async move {
+                    axum::Json(json!({
+                        "method": method.as_str(),
+                        "path": uri.path(),
+                        "query": uri.query(),
+                        "body": serde_json::from_slice::<Value>(&body).ok(),
+                    }))
+                },
+            );
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    addr
+}
+
+#[test]
+fn python_sdk_client_searches_describes_and_calls_github_through_meta_tools() {
+    let Some(python) = common::dependency("TOOLGATE_TEST_PYTHON") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let spec = github_spec(dir.path());
+    let backend = echo_backend();
+    let config = dir.path().join("toolgate.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  tool_mode: auto\n  pinned_tools: [meta_root]\nsources:\n  - name: github\n    spec: {}\n    base_url: http://{backend}\n",
+            spec.display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let script = common::repo_root().join("tests/e2e/mcp_meta_tools_check.py");
+    let run = |target: &[&str]| {
+        let out = std::process::Command::new(&python)
+            .arg(&script)
+            .args(target)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "python client failed for {target:?}:\nstdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str::<Value>(stdout.trim()).unwrap()
+    };
+    let (_gateway, rest) = common::spawn_and_read(
+        &["serve", "--config", config, "--http", "127.0.0.1:0"],
+        "toolgate: serving",
+    );
+    let url = rest.rsplit(' ').next().unwrap().to_owned();
+    for mode in ["2026-07-28", "legacy"] {
+        let summary = run(&["--http", &url, "--mode", mode]);
+        assert_eq!(
+            summary["listed"],
+            json!(["search_tools", "describe_tool", "call_tool", "meta_root"]),
+            "{summary}"
+        );
+        // The meta-tools themselves; a pinned tool adds its own definition (GitHub's
+        // `meta_root` has a 2 KB output schema).
+        assert!(
+            summary["meta_tools_bytes"].as_u64().unwrap() < 2048,
+            "the meta-tools stay under 2 KB: {summary}"
+        );
+    }
+    let stdio = run(&[
+        "--stdio",
+        common::TOOLGATE_BIN,
+        "serve",
+        "--stdio",
+        "--config",
+        config,
+    ]);
+    assert_eq!(
+        stdio["backend_saw"]["path"],
+        "/repos/octo/hello/issues/7/comments"
+    );
 }
