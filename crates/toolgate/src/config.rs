@@ -594,6 +594,25 @@ mod tests {
     }
 
     #[test]
+    fn meta_tool_settings_become_a_view_and_bad_ones_are_reported_with_their_place() {
+        let text = "server:\n  tool_mode: auto\n  auto_meta_threshold: 50\n  pinned_tools: [repos_get, 'search_*']\nsources:\n  - name: gh\n    spec: a\n    tool_mode: meta\n  - name: todo\n    spec: b\n";
+        let c = load(text, "t", &env(&[])).unwrap();
+        let view = c.tool_view().expect("a view when a mode may hide tools");
+        assert_eq!(view.mode, ToolMode::Auto);
+        assert_eq!(view.auto_threshold, 50);
+        assert_eq!(view.sources, vec![("gh".to_owned(), ToolMode::Meta)]);
+        let full = load("sources:\n  - name: a\n    spec: a\n", "t", &env(&[])).unwrap();
+        assert!(full.tool_view().is_none(), "the default lists every tool");
+        let bad = "server:\n  pinned_tools: ['a[']\nsources:\n  - name: a\n    spec: a\n    tool_mode: metaa\n";
+        let err = load(bad, "t", &env(&[])).unwrap_err().to_string();
+        assert!(
+            err.contains("server.pinned_tools: `a[` is not a valid glob"),
+            "{err}"
+        );
+        assert!(err.contains("sources[0].tool_mode"), "{err}");
+    }
+
+    #[test]
     fn semantic_problems_are_reported_with_structural_ones() {
         let text = "http:\n  bind: nowhere\nlimits:\n  page_size: -1\nsources:\n  - name: A\n    spec: a\n  - name: b\n    spec: b\n    colour: red\n";
         let err = load(text, "t", &env(&[])).unwrap_err();
