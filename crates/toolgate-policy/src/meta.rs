@@ -264,7 +264,13 @@ fn search(
             }))
         })
         .collect();
-    Ok(CallToolResult::structured(json!({ "tools": tools })))
+    let mut result = json!({ "tools": tools });
+    if hits.is_empty() {
+        result["hint"] = json!(
+            "no tool matches these words; describe the operation differently (a verb and the thing it acts on, e.g. \"create issue comment\")"
+        );
+    }
+    Ok(CallToolResult::structured(result))
 }
 
 fn describe(

@@ -245,6 +245,10 @@ async fn search_never_finds_a_tool_the_caller_may_not_call() {
         .structured(who("none"), "search_tools", json!({"query": "repository"}))
         .await;
     assert!(names(&nobody).is_empty(), "{nobody}");
+    assert!(
+        nobody["hint"].as_str().unwrap().contains("no tool matches"),
+        "{nobody}"
+    );
 }
 
 #[tokio::test]
