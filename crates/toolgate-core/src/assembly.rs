@@ -13,6 +13,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::meta::ToolView;
 use tokio::sync::broadcast;
 
 use crate::catalog::{
@@ -73,6 +74,7 @@ impl ListsChanged {
 pub struct Assembly {
     catalog: SharedCatalog,
     page_size: Option<usize>,
+    view: Option<Arc<ToolView>>,
     contributions: Mutex<Vec<Contribution>>,
     changes: broadcast::Sender<ListsChanged>,
     /// The entries the last build left out because their names were taken.
@@ -82,10 +84,21 @@ pub struct Assembly {
 impl Assembly {
     /// An assembly publishing into `catalog`, paging lists by `page_size`.
     pub fn new(catalog: SharedCatalog, page_size: Option<usize>) -> Arc<Self> {
+        Assembly::with_view(catalog, page_size, None)
+    }
+
+    /// [`Assembly::new`] whose catalogs decide what they list directly by `view` (meta-tool
+    /// mode; `None`: every tool is listed).
+    pub fn with_view(
+        catalog: SharedCatalog,
+        page_size: Option<usize>,
+        view: Option<Arc<ToolView>>,
+    ) -> Arc<Self> {
         let (changes, _) = broadcast::channel(64);
         Arc::new(Assembly {
             catalog,
             page_size,
+            view,
             contributions: Mutex::new(Vec::new()),
             changes,
             duplicates: Mutex::default(),
@@ -139,7 +152,7 @@ impl Assembly {
                 changed
             }
         };
-        let (catalog, dropped) = build(&all, self.page_size);
+        let (catalog, dropped) = build_with(&all, self.page_size, self.view.clone());
         self.catalog.store(Arc::new(catalog));
         *self
             .duplicates
@@ -167,7 +180,7 @@ impl Assembly {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let candidate = next(&all);
-        let (catalog, dropped) = build(&candidate, self.page_size);
+        let (catalog, dropped) = build_with(&candidate, self.page_size, self.view.clone());
         if !dropped.is_empty() {
             return Err(dropped);
         }
@@ -220,7 +233,16 @@ pub fn build(
     contributions: &[Contribution],
     page_size: Option<usize>,
 ) -> (Catalog, Vec<DuplicateName>) {
-    let mut builder = Catalog::builder().page_size(page_size);
+    build_with(contributions, page_size, None)
+}
+
+/// [`build`] with the meta-tool view its catalog lists by.
+pub fn build_with(
+    contributions: &[Contribution],
+    page_size: Option<usize>,
+    view: Option<Arc<ToolView>>,
+) -> (Catalog, Vec<DuplicateName>) {
+    let mut builder = Catalog::builder().page_size(page_size).tool_view(view);
     let mut dropped = Vec::new();
     for c in contributions {
         builder.add_source_entry(c.source.clone());

@@ -44,6 +44,9 @@ pub struct ToolMeta {
     /// The HTTP method of the operation behind the tool (`GET`, `POST`, …), for tools
     /// compiled from OpenAPI; `None` otherwise.
     pub http_method: Option<&'static str>,
+    /// The HTTP path template of the operation behind the tool (`/repos/{owner}/{repo}`), for
+    /// tools compiled from OpenAPI (searched by `search_tools`); `None` otherwise.
+    pub path: Option<Arc<str>>,
 }
 
 /// A fixed resource and what reads it.
@@ -168,6 +171,8 @@ pub struct Catalog {
     prompt_index: HashMap<Arc<str>, usize>,
     sources: Vec<SourceEntry>,
     page_size: Option<usize>,
+    /// What is listed directly in meta-tool mode (`None`: every tool is listed).
+    meta: Option<crate::meta::MetaState>,
 }
 
 impl Catalog {
@@ -179,6 +184,12 @@ impl Catalog {
     /// Looks a tool up by name.
     pub fn tool(&self, name: &str) -> Option<&ToolEntry> {
         self.tool_index.get(name).map(|&i| &self.tools[i])
+    }
+
+    /// What this catalog lists in meta-tool mode, when some of its tools are behind the
+    /// meta-tools (`None`: `tools/list` lists every tool).
+    pub fn meta(&self) -> Option<&crate::meta::MetaState> {
+        self.meta.as_ref()
     }
 
     /// The position of tool `name` in [`Catalog::tools`].
@@ -328,12 +339,19 @@ fn decode_cursor(cursor: &str) -> Option<usize> {
 #[derive(Default)]
 pub struct CatalogBuilder {
     catalog: Catalog,
+    view: Option<Arc<crate::meta::ToolView>>,
 }
 
 impl CatalogBuilder {
     /// Serve list results in pages of `size` (`None` = everything in one page).
     pub fn page_size(mut self, size: Option<usize>) -> Self {
         self.catalog.page_size = size.filter(|&s| s > 0);
+        self
+    }
+
+    /// Decide at [`CatalogBuilder::build`] which tools are listed directly (meta-tool mode).
+    pub fn tool_view(mut self, view: Option<Arc<crate::meta::ToolView>>) -> Self {
+        self.view = view;
         self
     }
 
@@ -444,9 +462,11 @@ impl CatalogBuilder {
         Ok(())
     }
 
-    /// Freezes the catalog.
+    /// Freezes the catalog (and decides, once, what it lists in meta-tool mode).
     pub fn build(self) -> Catalog {
-        self.catalog
+        let mut catalog = self.catalog;
+        catalog.meta = self.view.and_then(|v| v.state(&catalog.tools));
+        catalog
     }
 }
 

@@ -15,6 +15,7 @@ pub mod context;
 pub mod curation;
 pub mod error;
 pub mod handler;
+pub mod meta;
 pub mod naming;
 pub mod pipeline;
 pub mod resolve;
@@ -33,6 +34,7 @@ pub use context::{
 };
 pub use error::{ArgumentViolation, Delivery, ErrorOrigin, GatewayError, ToolError, ToolErrorKind};
 pub use handler::{PromptHandler, ReadinessProbe, SourceControl, ToolHandler};
+pub use meta::{MetaState, MetaTool, ToolMode, ToolView};
 pub use pipeline::{
     Decision, DecisionSlot, Dispatcher, McpCall, McpRequest, McpResponse, Pipeline, ToolOutcome,
 };

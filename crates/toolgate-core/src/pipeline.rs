@@ -294,6 +294,11 @@ impl Service<McpCall> for Dispatcher {
                 },
             ),
             McpRequest::CallTool { name, arguments } => match resolved.tool() {
+                None if resolved.meta_tool().is_some() => {
+                    Box::pin(std::future::ready(Err(GatewayError::Internal(format!(
+                        "meta-tool `{name}` reached the dispatcher: the pipeline was built without its meta layer"
+                    )))))
+                }
                 None => Box::pin(std::future::ready(Err(GatewayError::UnknownTool(name)))),
                 Some(entry) => {
                     let fut = entry.handler.call(&ctx, arguments);

@@ -20,6 +20,7 @@ use tower::{Layer, Service};
 
 use crate::catalog::{Catalog, PromptEntry, ResourceLocation, SharedCatalog, ToolEntry};
 use crate::handler::ToolHandler;
+use crate::meta::MetaTool;
 use crate::pipeline::{McpCall, McpRequest};
 
 /// What a request addresses in the catalog: policies match on this kind of target, not on
@@ -40,6 +41,9 @@ pub enum Target {
     Prompt(usize),
     /// The client's own session settings, no catalog entry (`logging/setLevel`).
     Session,
+    /// A meta-tool (`search_tools`, `describe_tool`, or a malformed `call_tool`), in a
+    /// catalog with tools behind the meta-tools (`crate::meta`).
+    Meta(MetaTool),
     /// The named tool, resource or prompt is not in the catalog.
     Missing,
 }
@@ -69,9 +73,12 @@ impl Resolved {
             | McpRequest::ListResources { .. }
             | McpRequest::ListResourceTemplates { .. }
             | McpRequest::ListPrompts { .. } => Target::Listing,
-            McpRequest::CallTool { name, .. } => catalog
-                .tool_position(name)
-                .map_or(Target::Missing, Target::Tool),
+            McpRequest::CallTool { name, .. } => match catalog.meta().and(MetaTool::named(name)) {
+                Some(meta) => Target::Meta(meta),
+                None => catalog
+                    .tool_position(name)
+                    .map_or(Target::Missing, Target::Tool),
+            },
             McpRequest::ReadResource { uri } | McpRequest::Subscribe { uri, .. } => catalog
                 .locate_resource(uri)
                 .map_or(Target::Missing, Target::Resource),
@@ -112,6 +119,20 @@ impl Resolved {
             | Target::Resource(_)
             | Target::Prompt(_)
             | Target::Session
+            | Target::Meta(_)
+            | Target::Missing => None,
+        }
+    }
+
+    /// The meta-tool called, for a `tools/call` of one in meta-tool mode.
+    pub fn meta_tool(&self) -> Option<MetaTool> {
+        match self.target {
+            Target::Meta(m) => Some(m),
+            Target::Listing
+            | Target::Tool(_)
+            | Target::Resource(_)
+            | Target::Prompt(_)
+            | Target::Session
             | Target::Missing => None,
         }
     }
@@ -124,6 +145,7 @@ impl Resolved {
             | Target::Tool(_)
             | Target::Resource(_)
             | Target::Session
+            | Target::Meta(_)
             | Target::Missing => None,
         }
     }
@@ -142,7 +164,7 @@ impl Resolved {
                 self.catalog.prefixes().get(*i).map(|e| &e.source)
             }
             Target::Prompt(i) => self.catalog.prompts().get(*i).map(|e| &e.source),
-            Target::Listing | Target::Session | Target::Missing => None,
+            Target::Listing | Target::Session | Target::Meta(_) | Target::Missing => None,
         }
     }
 
@@ -168,6 +190,7 @@ impl Resolved {
             | Target::Tool(_)
             | Target::Prompt(_)
             | Target::Session
+            | Target::Meta(_)
             | Target::Missing => None,
         }
     }
@@ -215,7 +238,13 @@ impl<S: Service<McpCall>> Service<McpCall> for ResolveService<S> {
 
     fn call(&mut self, mut call: McpCall) -> Self::Future {
         if call.resolved.is_none() {
-            call.resolved = Some(Resolved::new(self.catalog.load_full(), &call.request));
+            let catalog = self.catalog.load_full();
+            // Meta-tool mode: a `call_tool` becomes a call of the tool it names here, before
+            // any policy runs, so every layer below sees the real tool.
+            if catalog.meta().is_some() {
+                crate::meta::unwrap_call(&mut call.request);
+            }
+            call.resolved = Some(Resolved::new(catalog, &call.request));
         }
         self.inner.call(call)
     }

@@ -13,6 +13,7 @@ pub mod cache;
 pub mod call_log;
 pub mod limits;
 pub mod live;
+pub mod meta;
 pub mod metrics;
 pub mod outcome;
 pub mod resilience;

@@ -329,6 +329,8 @@ struct CallGuard {
 /// from the resolved catalog snapshot, so nothing is copied per call), else `_none`.
 enum ToolLabel {
     None,
+    /// A meta-tool (`search_tools`, `describe_tool`, a malformed `call_tool`).
+    Meta(&'static str),
     Tool(toolgate_core::Resolved),
     Prompt(toolgate_core::Resolved),
 }
@@ -338,6 +340,7 @@ impl ToolLabel {
         match self {
             ToolLabel::Tool(r) => r.tool().map_or("_none", |e| e.tool.name.as_ref()),
             ToolLabel::Prompt(r) => r.prompt().map_or("_none", |e| e.prompt.name.as_str()),
+            ToolLabel::Meta(name) => name,
             ToolLabel::None => "_none",
         }
     }
@@ -384,9 +387,12 @@ where
         // unknown name is user input and must never become a label value.
         let resolved = call.resolved.as_ref();
         let tool = match &call.request {
-            McpRequest::CallTool { .. } => resolved
-                .filter(|r| r.tool().is_some())
-                .map_or(ToolLabel::None, |r| ToolLabel::Tool(r.clone())),
+            McpRequest::CallTool { .. } => match resolved.and_then(|r| r.meta_tool()) {
+                Some(meta) => ToolLabel::Meta(meta.name()),
+                None => resolved
+                    .filter(|r| r.tool().is_some())
+                    .map_or(ToolLabel::None, |r| ToolLabel::Tool(r.clone())),
+            },
             McpRequest::GetPrompt { .. } => resolved
                 .filter(|r| r.prompt().is_some())
                 .map_or(ToolLabel::None, |r| ToolLabel::Prompt(r.clone())),

@@ -12,6 +12,7 @@ use crate::breaker::BreakerLayer;
 use crate::cache::CacheLayer;
 use crate::call_log::CallLogLayer;
 use crate::limits::{RateLimitLayer, RateLimits};
+use crate::meta::{MetaLayer, MetaTools};
 use crate::metrics::{Metrics, MetricsLayer};
 use crate::resilience::Resilience;
 use crate::retry::RetryLayer;
@@ -29,6 +30,10 @@ pub struct Policies {
     /// Retries, circuit breakers, response size limits and caching (`resilience`; a section
     /// that enables none of them adds no layer and costs nothing).
     pub resilience: Option<Arc<Resilience>>,
+    /// Meta-tool mode (`server.tool_mode`): serves `tools/list`, `search_tools` and
+    /// `describe_tool` when the catalog has tools behind the meta-tools (absent: no layer;
+    /// give it whenever the configuration may put tools behind them).
+    pub meta: Option<Arc<MetaTools>>,
 }
 
 /// Builds the pipeline every transport calls, outermost layer first.
@@ -72,6 +77,13 @@ pub fn build_with(catalog: SharedCatalog, metrics: Arc<Metrics>, policies: Polic
         // 3. Metrics: counts and latency per method, tool and outcome (tool labels come from
         //    the resolved catalog entry, never from the request).
         .layer(MetricsLayer::new(metrics))
+        // 3b. Meta-tools (optional): answers `tools/list`, `search_tools` and `describe_tool`
+        //     in meta-tool mode, filtered by the caller's visible set (the one authorization
+        //     computes), so a caller never finds a tool it may not call. Below the observing
+        //     layers, which see these calls; above authorization, which would answer the
+        //     listing with every visible tool. `call_tool` was turned into a call of the tool
+        //     it names by Resolve (1) and goes on down like a direct call.
+        .option_layer(policies.meta.map(MetaLayer::new))
         // 4. Authorization (when configured or auth is on): hides what the caller may not
         //    use (refusals answer exactly as unknown names) and filters listings. Who the
         //    caller is was decided at the transport edge. Before rate limits: an

@@ -68,6 +68,7 @@ fn catalog(page_size: Option<usize>) -> Catalog {
                     "writes".to_owned()
                 }]),
                 http_method: Some(if read { "GET" } else { "POST" }),
+                ..ToolMeta::default()
             },
         })
         .unwrap();

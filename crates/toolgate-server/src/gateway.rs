@@ -337,22 +337,34 @@ impl Gateway {
         principal: Option<&Principal>,
     ) -> bool {
         match request {
-            McpRequest::CallTool { name, .. } => self.catalog.load().tool(name).is_some_and(|t| {
-                t.handler.interactive()
-                    && self
-                        .pipeline
-                        .load()
-                        .policies
-                        .authz
-                        .as_ref()
-                        .is_none_or(|a| {
-                            let policy = a.policy();
-                            let grant = policy.grant(principal);
-                            policy
-                                .decide(&grant, &toolgate_policy::authz::Item::Tool(t))
-                                .allowed
-                        })
-            }),
+            McpRequest::CallTool { name, arguments } => {
+                let catalog = self.catalog.load();
+                // In meta-tool mode, `call_tool` runs the tool it names (see
+                // `toolgate_core::meta::unwrap_call`): that tool decides the path.
+                let name = match catalog.meta() {
+                    Some(_) if name == toolgate_core::meta::CALL_TOOL => arguments
+                        .get("name")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default(),
+                    _ => name.as_str(),
+                };
+                catalog.tool(name).is_some_and(|t| {
+                    t.handler.interactive()
+                        && self
+                            .pipeline
+                            .load()
+                            .policies
+                            .authz
+                            .as_ref()
+                            .is_none_or(|a| {
+                                let policy = a.policy();
+                                let grant = policy.grant(principal);
+                                policy
+                                    .decide(&grant, &toolgate_policy::authz::Item::Tool(t))
+                                    .allowed
+                            })
+                })
+            }
             McpRequest::ListTools { .. }
             | McpRequest::ListResources { .. }
             | McpRequest::ListResourceTemplates { .. }

@@ -71,14 +71,54 @@ pub struct ServerSection {
     pub name: String,
     /// Instructions for the model, announced at initialization.
     pub instructions: Option<String>,
+    /// How `tools/list` shows the tools: `full` lists every tool; `meta` lists three
+    /// meta-tools instead (`search_tools`, `describe_tool`, `call_tool`) plus the
+    /// `pinned_tools`; `auto` is `meta` when there are more than `auto_meta_threshold` tools.
+    /// A source's own `tool_mode` wins for its tools. See docs/large-apis.md.
+    pub tool_mode: ToolMode,
+    /// With `tool_mode: auto`, the number of tools above which the meta-tools replace the
+    /// list (counted over the catalog; over the source for a source's own `auto`).
+    pub auto_meta_threshold: usize,
+    /// Tools always listed directly in meta-tool mode, beside the meta-tools: names or globs
+    /// (`*`, `?`, `[a-z]`, `{a,b}`) of served tool names.
+    pub pinned_tools: Vec<String>,
 }
+
+/// The default of `server.auto_meta_threshold`: clients cap the tools they take at tens.
+pub const DEFAULT_AUTO_META_THRESHOLD: usize = 100;
 
 impl Default for ServerSection {
     fn default() -> Self {
         ServerSection {
             name: "toolgate".to_owned(),
             instructions: None,
+            tool_mode: ToolMode::Full,
+            auto_meta_threshold: DEFAULT_AUTO_META_THRESHOLD,
+            pinned_tools: Vec::new(),
         }
+    }
+}
+
+pub use toolgate_core::ToolMode;
+
+impl Config {
+    /// What the catalog lists directly (meta-tool mode), from `server` and the sources' own
+    /// `tool_mode`; `None` when every tool is always listed.
+    pub fn tool_view(&self) -> Option<std::sync::Arc<toolgate_core::ToolView>> {
+        let view = toolgate_core::ToolView {
+            mode: self.server.tool_mode,
+            auto_threshold: self.server.auto_meta_threshold,
+            pinned: self.server.pinned_tools.clone(),
+            sources: self
+                .sources
+                .iter()
+                .filter_map(|s| match s {
+                    SourceConfig::OpenApi(s) => s.tool_mode.map(|m| (s.name.clone(), m)),
+                    SourceConfig::Mcp(_) => None,
+                })
+                .collect(),
+        };
+        view.may_use_meta().then(|| std::sync::Arc::new(view))
     }
 }
 
@@ -277,6 +317,10 @@ pub struct OpenApiSourceConfig {
     /// sources yet.
     #[serde(default)]
     pub tools: toolgate_core::curation::ToolCuration,
+    /// This source's own `server.tool_mode` (`full`, `meta`, or `auto` counted over this
+    /// source's tools). Absent: the server's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_mode: Option<ToolMode>,
 }
 
 /// Where a spec comes from: a path, an http(s) URL, or the document itself.
@@ -547,6 +591,25 @@ mod tests {
         ] {
             assert!(locs.contains(&want), "missing {want} in {locs:?}");
         }
+    }
+
+    #[test]
+    fn meta_tool_settings_become_a_view_and_bad_ones_are_reported_with_their_place() {
+        let text = "server:\n  tool_mode: auto\n  auto_meta_threshold: 50\n  pinned_tools: [repos_get, 'search_*']\nsources:\n  - name: gh\n    spec: a\n    tool_mode: meta\n  - name: todo\n    spec: b\n";
+        let c = load(text, "t", &env(&[])).unwrap();
+        let view = c.tool_view().expect("a view when a mode may hide tools");
+        assert_eq!(view.mode, ToolMode::Auto);
+        assert_eq!(view.auto_threshold, 50);
+        assert_eq!(view.sources, vec![("gh".to_owned(), ToolMode::Meta)]);
+        let full = load("sources:\n  - name: a\n    spec: a\n", "t", &env(&[])).unwrap();
+        assert!(full.tool_view().is_none(), "the default lists every tool");
+        let bad = "server:\n  pinned_tools: ['a[']\nsources:\n  - name: a\n    spec: a\n    tool_mode: metaa\n";
+        let err = load(bad, "t", &env(&[])).unwrap_err().to_string();
+        assert!(
+            err.contains("server.pinned_tools: `a[` is not a valid glob"),
+            "{err}"
+        );
+        assert!(err.contains("sources[0].tool_mode"), "{err}");
     }
 
     #[test]

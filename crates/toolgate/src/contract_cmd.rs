@@ -228,6 +228,7 @@ async fn contract_of(
                 },
                 backend: Default::default(),
                 tools: Default::default(),
+                tool_mode: Default::default(),
             }));
             (config, PathBuf::from("."))
         }

@@ -42,6 +42,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, Failure> {
         compile: Default::default(),
         backend: Default::default(),
         tools: Default::default(),
+        tool_mode: None,
     }));
     init_logging(&config);
     let assembled = assemble(&config, &PathBuf::from(".")).await?;

@@ -35,6 +35,7 @@ pub async fn openapi_gateway(
         compile: Default::default(),
         backend: Default::default(),
         tools: Default::default(),
+        tool_mode: None,
     }));
     gateway_from_config(&config).await
 }

@@ -63,6 +63,7 @@ pub async fn run(args: InspectArgs) -> Result<ExitCode, Failure> {
                         },
                         backend: Default::default(),
                         tools: Default::default(),
+                        tool_mode: None,
                     })
                 })
                 .collect();

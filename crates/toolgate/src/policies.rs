@@ -78,6 +78,8 @@ impl PolicyBuilder {
         if !same_json(&running.authorization, &config.authorization) {
             next.authz = authorization(config, self.authentication, &self.metrics)
                 .map_err(|f| f.to_string())?;
+            // The meta-tools find and describe by the authorization in force.
+            next.meta = meta_tools(config, &next.authz);
             rebuilt.push("authorization");
         }
         if !same_json(&running.audit, &config.audit) {
@@ -140,12 +142,25 @@ pub fn policies(
     authentication: bool,
     metrics: &Arc<Metrics>,
 ) -> Result<Policies, Failure> {
+    let authz = authorization(config, authentication, metrics)?;
     Ok(Policies {
-        authz: authorization(config, authentication, metrics)?,
+        meta: meta_tools(config, &authz),
+        authz,
         audit: audit(config)?,
         limits: None,
         resilience: None,
     })
+}
+
+/// The meta-tools, in meta-tool mode: what callers find is filtered by the same
+/// authorization as what they may call.
+fn meta_tools(
+    config: &Config,
+    authz: &Option<Arc<toolgate_policy::authz::Authorization>>,
+) -> Option<Arc<toolgate_policy::meta::MetaTools>> {
+    config
+        .tool_view()
+        .map(|_| toolgate_policy::meta::MetaTools::new(authz.clone()))
 }
 
 /// The compiled `authorization` section (also in force, denying everything not allowed,

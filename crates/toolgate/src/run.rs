@@ -169,7 +169,8 @@ pub async fn assemble_with_auth(
             .page_size(config.limits.page_size)
             .build(),
     );
-    let assembly = Assembly::new(catalog.clone(), config.limits.page_size);
+    let assembly =
+        Assembly::with_view(catalog.clone(), config.limits.page_size, config.tool_view());
     let upstream_metrics = UpstreamMetrics::default();
     let running_upstreams = Arc::new(crate::upstreams::RunningUpstreams::new(
         relative_to.to_path_buf(),
@@ -556,6 +557,7 @@ fn apply_args(args: &ServeArgs, config: &mut Config) -> Result<(), Failure> {
                 .backend_options(&process_env())
                 .map_err(Failure::Input)?,
             tools: Default::default(),
+            tool_mode: None,
         }));
     } else if args.auth.any() {
         return Err(Failure::Input(

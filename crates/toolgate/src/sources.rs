@@ -497,6 +497,7 @@ pub fn contribution(built: &mut BuiltSource) -> Result<Contribution, SourceError
         let meta = toolgate_core::ToolMeta {
             tags: Arc::from(std::mem::take(&mut op.tags)),
             http_method: Some(op.method.as_str()),
+            path: Some(Arc::from(op.path.as_str())),
         };
         let (name, description, title) =
             (op.name.clone(), op.description.clone(), op.title.clone());

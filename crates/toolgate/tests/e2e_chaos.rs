@@ -179,6 +179,7 @@ fn source(name: &str, backend: &Backend) -> SourceConfig {
         compile: Default::default(),
         backend: Default::default(),
         tools: Default::default(),
+        tool_mode: None,
     };
     s.backend.timeout_ms = 300;
     SourceConfig::from(s)

@@ -686,6 +686,7 @@ async fn allowlisted_client_headers_reach_the_backend_and_others_do_not() {
             compile: Default::default(),
             backend: serde_json::from_value(json!({"forward_headers": ["x-tenant"]})).unwrap(),
             tools: Default::default(),
+            tool_mode: None,
         },
     ));
     let url = serve_config(config).await;

@@ -92,7 +92,9 @@ where
             Target::Resource(location) => resource_item(catalog, location, &call.request),
             // Session settings concern no catalog entry; a missing target is answered as
             // unknown by the dispatcher, as for everyone.
-            Target::Session | Target::Missing => None,
+            // Meta-tools are answered by the meta layer above (their results filtered to
+            // what the caller may see); a `call_tool` reached here as the tool it names.
+            Target::Session | Target::Meta(_) | Target::Missing => None,
         };
         let Some(item) = item else {
             return Either::Right(self.inner.call(call));

@@ -44,6 +44,7 @@ fn tool(
                 .collect::<Vec<_>>()
                 .into(),
             http_method: Some(method),
+            ..ToolMeta::default()
         },
     }
 }

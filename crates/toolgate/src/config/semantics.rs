@@ -16,12 +16,13 @@ use serde_json::Value;
 use super::environment::Provenance;
 use super::{
     AuthSection, Config, ConfigIssue, HttpSection, LimitsSection, RateLimitsSection,
-    ResilienceSection, SourceConfig, SpecLocation,
+    ResilienceSection, ServerSection, SourceConfig, SpecLocation,
 };
 
 /// The sections the checks read; a section (or source) that is not well-formed is `None` and
 /// skipped, its structural errors being reported already.
 pub(crate) struct Parts<'a> {
+    server: Option<&'a ServerSection>,
     http: Option<&'a HttpSection>,
     limits: Option<&'a LimitsSection>,
     rate_limits: Option<&'a RateLimitsSection>,
@@ -34,6 +35,7 @@ impl<'a> Parts<'a> {
     /// The parts of a valid configuration.
     pub(crate) fn of(config: &'a Config) -> Self {
         Parts {
+            server: Some(&config.server),
             http: Some(&config.http),
             limits: Some(&config.limits),
             rate_limits: Some(&config.rate_limits),
@@ -47,6 +49,7 @@ impl<'a> Parts<'a> {
 /// The well-formed parts of a raw document with structural errors, deserialized one section
 /// (and one source) at a time.
 pub(crate) struct Lenient {
+    server: Option<ServerSection>,
     http: Option<HttpSection>,
     limits: Option<LimitsSection>,
     rate_limits: Option<RateLimitsSection>,
@@ -65,6 +68,7 @@ impl Lenient {
             }
         }
         Lenient {
+            server: section(raw, "server"),
             http: section(raw, "http"),
             limits: section(raw, "limits"),
             rate_limits: section(raw, "rate_limits"),
@@ -88,6 +92,7 @@ impl Lenient {
     /// The parts to check.
     pub(crate) fn parts(&self) -> Parts<'_> {
         Parts {
+            server: self.server.as_ref(),
             http: self.http.as_ref(),
             limits: self.limits.as_ref(),
             rate_limits: self.rate_limits.as_ref(),
@@ -105,6 +110,20 @@ pub(crate) fn check(parts: &Parts<'_>, prov: &Provenance) -> Vec<ConfigIssue> {
         |location: String, message: String| issues.push(ConfigIssue { location, message });
     if let Some(http) = parts.http {
         check_http(http, prov, &mut push);
+    }
+    if let Some(server) = parts.server {
+        for (location, message) in toolgate_core::curation::glob_problems(
+            "server",
+            "pinned_tools",
+            &server.pinned_tools,
+            &[],
+        ) {
+            // glob_problems names the list `allow`; here it is the list itself.
+            push(
+                location.replace(".pinned_tools.allow", ".pinned_tools"),
+                message,
+            );
+        }
     }
     if parts.limits.is_some_and(|l| l.page_size == Some(0)) {
         push(

@@ -47,6 +47,7 @@ pub fn todo_config(api_addr: SocketAddr, mode: SessionModeConfig) -> Config {
         compile: Default::default(),
         backend: Default::default(),
         tools: Default::default(),
+        tool_mode: None,
     }));
     config
 }
