@@ -359,58 +359,40 @@ fn tool(o: &ToolContract, n: &ToolContract, out: &mut Sink) {
     annotations::compare(o.annotations.as_ref(), n.annotations.as_ref(), name, out);
 }
 
+/// What the diff compares of a resource or template: its URI (or URI template), name,
+/// description and MIME type.
+type ResourceEntry<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>);
+
+fn resource_entry(r: &crate::contract::ResourceContract) -> ResourceEntry<'_> {
+    (
+        r.uri.as_str(),
+        r.name.as_str(),
+        r.description.as_deref(),
+        r.mime_type.as_deref(),
+    )
+}
+
+fn template_entry(r: &crate::contract::TemplateContract) -> ResourceEntry<'_> {
+    (
+        r.uri_template.as_str(),
+        r.name.as_str(),
+        r.description.as_deref(),
+        r.mime_type.as_deref(),
+    )
+}
+
 fn resources(old: &Contract, new: &Contract, out: &mut Sink) {
-    type Entry<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>);
+    type Entry<'a> = ResourceEntry<'a>;
     let pairs: [(ComponentKind, Vec<Entry>, Vec<Entry>); 2] = [
         (
             ComponentKind::Resource,
-            old.resources
-                .iter()
-                .map(|r| {
-                    (
-                        r.uri.as_str(),
-                        r.name.as_str(),
-                        r.description.as_deref(),
-                        r.mime_type.as_deref(),
-                    )
-                })
-                .collect(),
-            new.resources
-                .iter()
-                .map(|r| {
-                    (
-                        r.uri.as_str(),
-                        r.name.as_str(),
-                        r.description.as_deref(),
-                        r.mime_type.as_deref(),
-                    )
-                })
-                .collect(),
+            old.resources.iter().map(resource_entry).collect(),
+            new.resources.iter().map(resource_entry).collect(),
         ),
         (
             ComponentKind::ResourceTemplate,
-            old.resource_templates
-                .iter()
-                .map(|r| {
-                    (
-                        r.uri_template.as_str(),
-                        r.name.as_str(),
-                        r.description.as_deref(),
-                        r.mime_type.as_deref(),
-                    )
-                })
-                .collect(),
-            new.resource_templates
-                .iter()
-                .map(|r| {
-                    (
-                        r.uri_template.as_str(),
-                        r.name.as_str(),
-                        r.description.as_deref(),
-                        r.mime_type.as_deref(),
-                    )
-                })
-                .collect(),
+            old.resource_templates.iter().map(template_entry).collect(),
+            new.resource_templates.iter().map(template_entry).collect(),
         ),
     ];
     for (kind, olds, news) in pairs {
