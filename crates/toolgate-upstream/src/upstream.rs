@@ -1,17 +1,17 @@
 //! One upstream MCP server under supervision: started at gateway start or lazily, its lists
 //! discovered and published to the catalog, refreshed (on its `list_changed`
 //! notifications, on a TTL, after each restart), pinged, restarted with exponential backoff
-//! when it dies, stopped gracefully with the gateway; and the door every request to it goes
-//! through ([`Upstream::request`]): the connection for the caller (the shared one, or the
-//! caller's own under `session: per_client`), the call timeout reset by progress, the
-//! client's cancellation forwarded as `notifications/cancelled`, and every failure turned
-//! into a [`ToolError`] that names the server.
+//! when it dies, stopped gracefully with the gateway. The door every request to it goes
+//! through (the connection for the caller, timeouts, cancellation, errors that name the
+//! server) is `calls.rs`.
 //!
 //! Does not own: what its entries look like in the catalog (`entries.rs`) or routing what
 //! the server sends (`client.rs`, `routing.rs`).
 
 // Logging is deprecated by SEP-2577 (2026-07-28) but remains part of 2025-11-25.
 #![allow(deprecated)]
+
+mod calls;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,24 +20,21 @@ use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use rmcp::model::{
-    CancelledNotificationParam, ClientCapabilities, ClientConfig as ClientInfo, ClientRequest,
-    GetExtensions as _, Implementation, LoggingLevel, PingRequest, ProtocolVersion, Root,
-    ServerResult, SetLevelRequest, SetLevelRequestParams,
+    ClientCapabilities, ClientConfig as ClientInfo, ClientRequest, Implementation, LoggingLevel,
+    PingRequest, ProtocolVersion, Root, SetLevelRequest, SetLevelRequestParams,
 };
-use rmcp::service::{PeerRequestOptions, ServiceError};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use toolgate_core::{Assembly, CallContext, ToolError, ToolErrorKind};
+use toolgate_core::Assembly;
 
 use crate::client::Hub;
-use crate::config::{FailureMode, McpSourceConfig, SessionModel, StartMode, Transport};
+use crate::config::{FailureMode, McpSourceConfig, StartMode, Transport};
 use crate::connect::{self, ConnectError, Connection};
 use crate::discovery::{self, Listing};
 use crate::entries;
 use crate::http_client::{self, HttpUpstream};
 use crate::metrics::UpstreamMetrics;
-use crate::routing::{Route, RouteMarker};
 use crate::uris::UriMap;
 
 /// Where an upstream is in its life.
@@ -550,254 +547,6 @@ impl Inner {
                 SetLevelRequestParams::new(level),
             ));
             let _ = conn.peer.send_request(request).await;
-        }
-    }
-
-    fn unavailable(&self) -> ToolError {
-        let s = self.status.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut message = format!(
-            "upstream MCP server `{}` is {}",
-            self.name,
-            s.phase.as_str()
-        );
-        if let Some(e) = &s.last_error {
-            message.push_str(&format!(" ({e})"));
-        }
-        if let Some(wait) = s.retry_in {
-            message.push_str(&format!(
-                "; next start attempt in {} s",
-                wait.as_secs().max(1)
-            ));
-        }
-        ToolError::new(ToolErrorKind::Unavailable, message)
-    }
-
-    /// The shared session, starting a lazy server if needed.
-    async fn shared_connection(&self) -> Result<Arc<Connection>, ToolError> {
-        if let Some(c) = self.shared.load_full()
-            && !c.is_ended()
-        {
-            return Ok(c);
-        }
-        let mut phase = self.phase.subscribe();
-        if *phase.borrow() == Phase::Idle {
-            self.wake.notify_one();
-        }
-        if matches!(*phase.borrow(), Phase::Idle | Phase::Starting) {
-            let wait = Duration::from_millis(self.config.timeouts.connect_ms);
-            let _ = tokio::time::timeout(
-                wait,
-                phase.wait_for(|p| matches!(p, Phase::Ready | Phase::Down | Phase::Stopped)),
-            )
-            .await;
-        }
-        match self.shared.load_full() {
-            Some(c) if !c.is_ended() => Ok(c),
-            _ => Err(self.unavailable()),
-        }
-    }
-
-    /// The session of the caller of `ctx`.
-    async fn connection(self: &Arc<Self>, ctx: &CallContext) -> Result<Arc<Connection>, ToolError> {
-        let (SessionModel::PerClient, Some(client)) = (self.config.session, &ctx.client) else {
-            return self.shared_connection().await;
-        };
-        let key = client.session_key().clone();
-        let mut pool = self.pool.lock().await;
-        pool.sessions.retain(|_, (c, _)| !c.is_ended());
-        if let Some((conn, used)) = pool.sessions.get_mut(&key) {
-            *used = Instant::now();
-            conn.routes.set_owner(client.clone());
-            return Ok(conn.clone());
-        }
-        if pool.sessions.len() >= self.config.max_client_sessions.max(1) {
-            let idle = pool
-                .sessions
-                .iter()
-                .filter(|(_, (c, _))| !c.routes.busy())
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone());
-            match idle.and_then(|k| pool.sessions.remove(&k)) {
-                Some((old, _)) => {
-                    tokio::spawn(async move { old.stop().await });
-                }
-                None => {
-                    return Err(ToolError::new(
-                        ToolErrorKind::Overloaded,
-                        format!(
-                            "upstream `{}`: all {} client sessions are busy (max_client_sessions); retry shortly",
-                            self.name, self.config.max_client_sessions
-                        ),
-                    ));
-                }
-            }
-        }
-        let capabilities = client.capabilities().cloned().unwrap_or_default();
-        let conn = self.connect(capabilities).await.map_err(|e| {
-            ToolError::new(
-                ToolErrorKind::Unavailable,
-                format!(
-                    "upstream `{}`: cannot open a session for this client: {e}",
-                    self.name
-                ),
-            )
-        })?;
-        self.apply_log_level(&conn).await;
-        conn.routes.set_owner(client.clone());
-        pool.sessions.insert(key, (conn.clone(), Instant::now()));
-        Ok(conn)
-    }
-
-    /// Sends `request` for the caller of `ctx` and waits for the answer (see the module
-    /// docs); `method` labels metrics and messages.
-    pub(crate) async fn request(
-        self: &Arc<Self>,
-        ctx: &CallContext,
-        method: &'static str,
-        request: ClientRequest,
-    ) -> Result<ServerResult, ToolError> {
-        let result = self.request_inner(ctx, request).await;
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(e) => e.kind.as_str(),
-        };
-        self.metrics.request(&self.name, method, outcome);
-        result
-    }
-
-    async fn request_inner(
-        self: &Arc<Self>,
-        ctx: &CallContext,
-        request: ClientRequest,
-    ) -> Result<ServerResult, ToolError> {
-        let conn = self.connection(ctx).await?;
-        let mut request = request;
-        // The transport registers the request before sending it (`ordered.rs`).
-        let route = ctx.client.clone().map(Route::new);
-        if let Some(route) = &route {
-            request
-                .extensions_mut()
-                .insert(RouteMarker(Arc::downgrade(route)));
-        }
-        let t = &self.config.timeouts;
-        let options = PeerRequestOptions::with_timeout(Duration::from_millis(t.call_ms))
-            .reset_timeout_on_progress()
-            .with_max_total_timeout(Duration::from_millis(t.max_call_ms));
-        let handle = conn
-            .peer
-            .send_request_with_option(request, options)
-            .await
-            .map_err(|e| self.service_error(&conn, e))?;
-        let id = handle.id.clone();
-        let route = route.map(|route| {
-            conn.routes
-                .register(id.clone(), handle.progress_token.clone(), route)
-        });
-        tokio::select! {
-            r = handle.await_response() => {
-                if let Some(route) = &route {
-                    route.settle().await;
-                }
-                r.map_err(|e| self.service_error(&conn, e))
-            }
-            () = ctx.cancel.cancelled() => {
-                let notice = CancelledNotificationParam::new(
-                    Some(id),
-                    Some("the client cancelled the request".to_owned()),
-                );
-                let _ = conn.peer.notify_cancelled(notice).await;
-                Err(ToolError::new(ToolErrorKind::Cancelled, format!("the call to upstream `{}` was cancelled by the client", self.name)))
-            }
-        }
-    }
-
-    fn service_error(&self, conn: &Connection, e: ServiceError) -> ToolError {
-        let name = &self.name;
-        if let Some(fault) = conn.fault.get() {
-            return ToolError::new(
-                ToolErrorKind::Transport,
-                format!("{fault}; it is restarted"),
-            );
-        }
-        match e {
-            ServiceError::McpError(error) => {
-                ToolError::upstream_rpc(format!("upstream `{name}`: {}", error.message), error)
-            }
-            ServiceError::Timeout { timeout } => ToolError::new(
-                ToolErrorKind::Timeout,
-                format!(
-                    "upstream `{name}` did not answer within {} ms (timeouts.call_ms, restarted by progress; timeouts.max_call_ms in total)",
-                    timeout.as_millis()
-                ),
-            ),
-            ServiceError::TransportClosed | ServiceError::TransportSend(_) => ToolError::new(
-                ToolErrorKind::Transport,
-                format!(
-                    "the connection to upstream `{name}` was lost during the request (the server may have crashed); it is restarted"
-                ),
-            ),
-            ServiceError::Cancelled { .. } => ToolError::new(
-                ToolErrorKind::Cancelled,
-                format!("the request to upstream `{name}` was cancelled"),
-            ),
-            other => ToolError::new(
-                ToolErrorKind::Protocol,
-                format!("upstream `{name}` broke the protocol: {other}"),
-            ),
-        }
-    }
-
-    /// Records the lowest level any client asked for and passes it to the server.
-    pub(crate) async fn set_log_level(
-        self: &Arc<Self>,
-        ctx: &CallContext,
-        level: LoggingLevel,
-    ) -> Result<(), ToolError> {
-        fn rank(l: LoggingLevel) -> u8 {
-            [
-                LoggingLevel::Debug,
-                LoggingLevel::Info,
-                LoggingLevel::Notice,
-                LoggingLevel::Warning,
-                LoggingLevel::Error,
-                LoggingLevel::Critical,
-                LoggingLevel::Alert,
-                LoggingLevel::Emergency,
-            ]
-            .iter()
-            .position(|x| *x == l)
-            .unwrap_or(0) as u8
-        }
-        let effective = {
-            let mut current = self
-                .log_level
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let lowest = match *current {
-                Some(c)
-                    if rank(c) <= rank(level) && self.config.session == SessionModel::Shared =>
-                {
-                    c
-                }
-                _ => level,
-            };
-            *current = Some(lowest);
-            lowest
-        };
-        let request = ClientRequest::SetLevelRequest(SetLevelRequest::new(
-            SetLevelRequestParams::new(effective),
-        ));
-        match self.request(ctx, "logging/setLevel", request).await {
-            Ok(_) => Ok(()),
-            // A server that does not log has nothing to set.
-            Err(e)
-                if e.rpc_error
-                    .as_ref()
-                    .is_some_and(|r| r.code == rmcp::model::ErrorCode::METHOD_NOT_FOUND) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(e),
         }
     }
 }
