@@ -8,7 +8,9 @@
 # Targets: `forward` (the bare HTTP forwarder: what a hop costs without MCP), `stateless`
 # (2026-07-28 over streamable HTTP), `session` (a 2025-11-25 session), `stateless_auth`
 # (`stateless` with authentication on: an HS256 JWT verified once and then found in the
-# verified-token cache, as a client reusing its token is, plus one authorization rule).
+# verified-token cache, as a client reusing its token is, plus one authorization rule),
+# `stateless_policies` (`stateless` with the default traffic policy set: two in-memory rate
+# limits that never refuse, keyed [subject, tool] and [source], retries and a breaker).
 #
 # Usage: bench/callgrind.sh [TARGET...]   (default: forward stateless session)
 # Environment: CARGO_TARGET_DIR (default target-bench; release binaries must be built, e.g.
@@ -124,6 +126,32 @@ PY
         url="$(sed -n 's/^toolgate: serving .* tools at //p' "$TMP/$target.stdout")"
         measure "$target" "$pid" "$BIN/toolgate" bench --url "$url" --mode stateless \
             --bearer-env TOKEN --tool get_item --args '{"id":42}' --concurrency 1
+        kill -INT "$pid" 2>/dev/null || true
+        ;;
+    stateless_policies)
+        cat >"$TMP/policies.yaml" <<YAML
+rate_limits:
+  limits:
+    - { name: per-caller-tool, per: [subject, tool], rate: 1000000000/s }
+    - { name: per-source, per: [source], rate: 1000000000/s }
+resilience:
+  retry: {}
+  circuit_breaker: {}
+sources:
+  - name: bench
+    spec: $TMP/openapi.json
+    base_url: $BACKEND
+YAML
+        TOOLGATE_LOGGING__LEVEL=warn TOOLGATE_HTTP__SESSION_MODE=stateless \
+            valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.$target.out" \
+            "$BIN/toolgate" serve --config "$TMP/policies.yaml" \
+            --http 127.0.0.1:0 >"$TMP/$target.stdout" 2>"$TMP/$target.err" &
+        pid=$!
+        PIDS+=($pid)
+        for _ in $(seq 600); do grep -q serving "$TMP/$target.stdout" && break; sleep 0.1; done
+        url="$(sed -n 's/^toolgate: serving .* tools at //p' "$TMP/$target.stdout")"
+        measure "$target" "$pid" "$BIN/toolgate" bench --url "$url" --mode stateless \
+            --tool get_item --args '{"id":42}' --concurrency 1
         kill -INT "$pid" 2>/dev/null || true
         ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
