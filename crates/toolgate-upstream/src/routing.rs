@@ -62,7 +62,11 @@ pub(crate) struct Forwarding(Arc<Route>);
 impl Drop for Forwarding {
     fn drop(&mut self) {
         let forwards = &self.0.forwards;
-        if forwards.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // Never below zero, even for a notification that was not counted on arrival.
+        let before = forwards
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        if matches!(before, Ok(1) | Err(0)) {
             forwards.done.notify_waiters();
         }
     }
