@@ -128,16 +128,24 @@ impl Facts {
     /// two different sets of facts give the same string whatever a subject contains.
     pub(crate) fn key(&self, parts: &[KeyPart]) -> String {
         let mut out = String::with_capacity(48);
+        self.write_key(parts, &mut out);
+        out
+    }
+
+    /// [`Facts::key`], written into `out` (which the in-memory limiter reuses from call to
+    /// call, so a decision allocates nothing).
+    pub(crate) fn write_key(&self, parts: &[KeyPart], out: &mut String) {
+        let out = &mut *out;
         for p in parts {
             match p {
-                KeyPart::Subject => self.write_caller(&mut out),
+                KeyPart::Subject => self.write_caller(out),
                 KeyPart::Tool => {
                     out.push('t');
-                    part(&mut out, &self.name);
+                    part(out, &self.name);
                 }
                 KeyPart::Source => {
                     out.push('s');
-                    part(&mut out, &self.source);
+                    part(out, &self.source);
                 }
                 KeyPart::ClientIp => match self.client_ip {
                     Some(ip) => {
@@ -148,7 +156,6 @@ impl Facts {
                 KeyPart::Global => out.push_str("g;"),
             }
         }
-        out
     }
 }
 

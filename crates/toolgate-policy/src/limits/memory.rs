@@ -43,9 +43,11 @@ impl Clock for TokioClock {
     }
 }
 
+/// Keys hashed with foldhash (seeded at random per limiter, as the other per-call maps)
+/// rather than SipHash: the keys are short and looked up on every call.
 type Keyed = RateLimiter<
     String,
-    DashMapStateStore<String>,
+    DashMapStateStore<String, hashbrown::DefaultHashBuilder>,
     TokioClock,
     governor::middleware::NoOpMiddleware<Nanos>,
 >;
@@ -74,7 +76,11 @@ impl LocalLimiter {
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
             .allow_burst(burst);
         let limiter = Arc::new(LocalLimiter {
-            limiter: RateLimiter::dashmap_with_clock(quota, clock.clone()),
+            limiter: RateLimiter::dashmap_with_clock_and_hasher(
+                quota,
+                clock.clone(),
+                hashbrown::DefaultHashBuilder::default(),
+            ),
             clock,
         });
         spawn_eviction(&limiter);

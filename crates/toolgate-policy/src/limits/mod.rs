@@ -369,8 +369,16 @@ impl RateLimits {
 
     /// Decides every limit in memory; the first refusal answers.
     fn decide_local(&self, facts: &Facts) -> Result<(), ToolError> {
+        thread_local! {
+            /// The key being decided: reused, so a decision allocates nothing.
+            static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
         for limit in self.limits.iter().filter(|l| l.applies(facts)) {
-            let verdict = limit.local.check(&facts.key(&limit.parts));
+            let verdict = KEY.with_borrow_mut(|key| {
+                key.clear();
+                facts.write_key(&limit.parts, key);
+                limit.local.check(key)
+            });
             limit.settle(facts, verdict)?;
         }
         Ok(())
