@@ -346,22 +346,27 @@ async def expiry(run: Run, step: str, lifetime: float) -> None:
         )
 
 
-async def revoked(run: Run, step: str) -> None:
+async def revoked(run: Run, step: str, lifetime: float) -> None:
     token = await run.admin_token()
     r = await run.http.post(
         f"{API}/users/me/revoke-tokens", headers={"Authorization": f"Bearer {token}"}
     )
     run.check(step, r.status_code == 200, f"tokens revoked at the app: {r.status_code}")
     logins0, _, unauth0 = await run.counts()
+    started = time.monotonic()
     results = await asyncio.gather(*(run.call("read_items", {}) for _ in range(5)))
+    took = time.monotonic() - started
     errors = [text for is_error, text, _ in results if is_error]
     run.check(step, not errors, f"5 concurrent calls with a revoked token succeed: {errors[:2]}")
     logins1, _, unauth1 = await run.counts()
     run.check(step, unauth1 > unauth0, "the app answered 401 to the revoked token")
+    # One re-login for all five calls. On a loaded machine the calls may outlast half the new
+    # token's lifetime, when toolgate renews it ahead of expiry: that renewal is one more.
+    allowed = 1 if took < lifetime / 2 else 2
     run.check(
         step,
-        logins1 - logins0 == 1,
-        f"exactly one re-login (single-flight), got {logins1 - logins0}",
+        1 <= logins1 - logins0 <= allowed,
+        f"one re-login for the 5 calls (single-flight), got {logins1 - logins0} in {took:.1f} s",
     )
 
 
@@ -399,7 +404,7 @@ async def scenario(run: Run, full: bool, lifetime: float) -> None:
         await run.step("hint_422", lambda s: hint_422(run, s))
         await run.step("hint_500_then_reuse", lambda s: hint_500_then_reuse(run, s))
         await run.step("expiry", lambda s: expiry(run, s, lifetime))
-        await run.step("revoked_401", lambda s: revoked(run, s))
+        await run.step("revoked_401", lambda s: revoked(run, s, lifetime))
         await run.step("login_fails", lambda s: login_fails(run, s))
     secret = os.environ["FSFT_PASSWORD"]
     leaked = [t for t in run.texts if secret in t]
