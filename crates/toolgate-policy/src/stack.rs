@@ -27,6 +27,9 @@ pub struct Policies {
     pub audit: Option<Arc<AuditLog>>,
     /// Rate limits and concurrency caps (`rate_limits`).
     pub limits: Option<Arc<RateLimits>>,
+    /// HTTP request limits (`rate_limits.http`): not a layer of the pipeline; the HTTP edge
+    /// consults them (through the [`crate::live::LivePipeline`]) before a request is read.
+    pub http_limits: Option<Arc<crate::limits::HttpLimits>>,
     /// Retries, circuit breakers, response size limits and caching (`resilience`; a section
     /// that enables none of them adds no layer and costs nothing).
     pub resilience: Option<Arc<Resilience>>,

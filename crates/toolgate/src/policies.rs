@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use toolgate_core::SharedCatalog;
 use toolgate_policy::Metrics;
-use toolgate_policy::limits::{LimitMetrics, RateLimits};
+use toolgate_policy::limits::{HttpLimits, LimitMetrics, RateLimits};
 use toolgate_policy::live::{Active, LivePipeline};
 use toolgate_policy::stack::Policies;
 
@@ -90,6 +90,9 @@ impl PolicyBuilder {
             next.limits = rate_limits(config, &self.limit_metrics, current.limits.as_deref())
                 .await
                 .map_err(|f| f.to_string())?;
+            next.http_limits =
+                http_limits(config, &self.limit_metrics, current.http_limits.as_deref())
+                    .map_err(|f| f.to_string())?;
             rebuilt.push("rate_limits");
         }
         let names =
@@ -148,6 +151,7 @@ pub fn policies(
         authz,
         audit: audit(config)?,
         limits: None,
+        http_limits: None,
         resilience: None,
     })
 }
@@ -204,6 +208,30 @@ fn audit(config: &Config) -> Result<Option<Arc<toolgate_policy::audit::AuditLog>
             .map(Some)
             .map_err(|e| Failure::Input(format!("audit.file: {e}"))),
     }
+}
+
+/// The configured HTTP request limits (`rate_limits.http`), if any, reconfiguring `previous`
+/// on a reload.
+pub fn http_limits(
+    config: &Config,
+    metrics: &LimitMetrics,
+    previous: Option<&HttpLimits>,
+) -> Result<Option<Arc<HttpLimits>>, Failure> {
+    HttpLimits::new(&config.rate_limits.http, metrics, previous).map_err(|problems| {
+        Failure::Input(
+            config::ConfigErrors {
+                origin: "rate_limits".to_owned(),
+                issues: problems
+                    .into_iter()
+                    .map(|p| config::ConfigIssue {
+                        location: format!("rate_limits.{}", p.path),
+                        message: p.message,
+                    })
+                    .collect(),
+            }
+            .to_string(),
+        )
+    })
 }
 
 /// The configured rate limits, if any (reconfiguring `previous` on a reload). With Redis,

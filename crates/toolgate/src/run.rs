@@ -222,6 +222,7 @@ pub async fn assemble_with_auth(
     warn_about_uncompilable_schemas(&catalog, &built);
     let limit_metrics = toolgate_policy::limits::LimitMetrics::default();
     let limits = crate::policies::rate_limits(config, &limit_metrics, None).await?;
+    let http_limits = crate::policies::http_limits(config, &limit_metrics, None)?;
     let resilience = toolgate_policy::Resilience::new(
         config.resilience.clone(),
         config.sources.iter().map(SourceConfig::name),
@@ -239,6 +240,7 @@ pub async fn assemble_with_auth(
     let authentication = authentication_enabled(config);
     let mut policies = policies(config, authentication, &metrics)?;
     policies.limits = limits;
+    policies.http_limits = http_limits;
     policies.resilience = Some(resilience);
     let policies = Arc::new(crate::policies::PolicyBuilder::start(
         catalog.clone(),

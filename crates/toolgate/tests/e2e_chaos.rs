@@ -5,8 +5,9 @@
 //! What must hold: the circuit breaker opens on a failing backend and answers at once while
 //! open (nothing reaches the backend), recovers through its probes once the backend is back;
 //! retries never exceed the retry budget (counted at the backend); a request that is not
-//! idempotent is never sent twice; the gateway stays up throughout. Then response size limits
-//! and the response cache against the same kind of backend.
+//! idempotent is never sent twice; the gateway stays up throughout; and, with the gateway as a
+//! process of its own, its memory stays flat through round after round of all of it. Then
+//! response size limits and the response cache against the same kind of backend.
 
 mod common;
 
@@ -508,4 +509,140 @@ async fn chaos_on_the_fast_path_and_on_rmcp_path() {
     chaos(false).await;
     results(true).await;
     results(false).await;
+}
+
+/// A 2026-07-28 `tools/call` of `tool` with `http`.
+async fn call_on(http: &reqwest::Client, url: String, tool: String) -> Answer {
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{tool}","arguments":{{}},{MODERN_META}}}}}"#
+    );
+    let reply: Value = http
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", &tool)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let result = &reply["result"];
+    assert!(result.is_object(), "{reply}");
+    Answer {
+        is_error: result["isError"] == true,
+        text: result["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        meta: result["_meta"].clone(),
+        result: result.clone(),
+    }
+}
+
+/// The resident set of process `pid`, in KiB (`VmRSS` of `/proc/<pid>/status`).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
+}
+
+/// One round of chaos against a gateway process: a 503 storm (retries refused by the budget),
+/// a flapping backend (retries that succeed), a backend that goes down (the circuit opens
+/// and answers at once) and comes back (probes close it).
+async fn chaos_round(http: &reqwest::Client, url: &str, storm: &Backend, flaky: &mut Backend) {
+    let call = |url: &str, tool: &str| call_on(http, url.to_owned(), tool.to_owned());
+    storm.set(Mode::Storm);
+    for _ in 0..200 {
+        assert!(call(url, "storm_list").await.is_error);
+    }
+    for _ in 0..25 {
+        assert!(call(url, "storm_create").await.is_error);
+    }
+    storm.set(Mode::Ok);
+    flaky.set(Mode::Flap);
+    for _ in 0..150 {
+        assert!(!call(url, "flaky_list").await.is_error);
+    }
+    flaky.set(Mode::Ok);
+    flaky.down().await;
+    for _ in 0..50 {
+        assert!(call(url, "flaky_list").await.is_error);
+    }
+    flaky.up().await;
+    let mut recovered = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if !call(url, "flaky_list").await.is_error {
+            recovered = true;
+            break;
+        }
+    }
+    assert!(recovered, "the circuit never closed again");
+}
+
+/// Memory stays flat through chaos: the gateway runs as its own process (so its resident set
+/// is its own), goes through the same round of storms, flapping and outages again and again,
+/// and its RSS after the last round is within 10 % of what it was after the warm-up rounds.
+/// A retry, breaker, pooled connection or call log that kept something per call would grow
+/// it by about the same amount every round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_stays_flat_through_repeated_chaos() {
+    let storm = Backend::start().await;
+    let mut flaky = Backend::start().await;
+    let mut config = config::load("", "<test>", &Default::default()).unwrap();
+    config.http.bind = "127.0.0.1:0".to_owned();
+    config.sources.push(source("storm", &storm));
+    config.sources.push(source("flaky", &flaky));
+    config.resilience = resilience();
+    if let Some(b) = &mut config.resilience.circuit_breaker {
+        b.open_ms = 300;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chaos.json");
+    std::fs::write(&file, serde_json::to_string(&config).unwrap()).unwrap();
+    let mut command = std::process::Command::new(common::TOOLGATE_BIN);
+    command.args(["serve", "--config", file.to_str().unwrap()]);
+    let (guard, rest, output) = common::spawn_capturing(command, "tools at ")
+        .unwrap_or_else(|e| panic!("the gateway did not start: {e}"));
+    let url = rest.trim().to_owned();
+    let pid = guard.0.id();
+    // One client (kept-alive connections), as an agent has.
+    let http = reqwest::Client::new();
+
+    const WARM_UP: usize = 2;
+    const MEASURED: usize = 4;
+    for _ in 0..WARM_UP {
+        chaos_round(&http, &url, &storm, &mut flaky).await;
+    }
+    let after_warm_up = rss_kib(pid);
+    let mut seen = Vec::new();
+    for _ in 0..MEASURED {
+        chaos_round(&http, &url, &storm, &mut flaky).await;
+        seen.push(rss_kib(pid));
+    }
+    let last = *seen.last().unwrap();
+    let calls_per_round = 200 + 25 + 150 + 50;
+    eprintln!(
+        "gateway RSS: {after_warm_up} KiB after {WARM_UP} warm-up rounds, then {seen:?} KiB after each of {MEASURED} more ({calls_per_round}+ calls per round)"
+    );
+    assert!(
+        last * 10 <= after_warm_up * 11,
+        "the gateway's RSS grew from {after_warm_up} KiB to {last} KiB ({seen:?}) over {MEASURED} rounds of chaos\n{}",
+        output.all()
+    );
+    // It served all of it without a crash.
+    assert!(
+        reqwest::get(url.replace("/mcp", "/healthz"))
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
 }

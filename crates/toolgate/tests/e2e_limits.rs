@@ -485,3 +485,104 @@ async fn a_redis_outage_is_served_per_policy_and_recovered_without_restart() {
     assert!(logs.contains("rate limit store answering again"), "{logs}");
     assert!(!logs.contains("panicked"), "{logs}");
 }
+
+// ---- HTTP request limits (`rate_limits.http`) ----
+
+/// POSTs a 2026-07-28 `tools/call` of `list_users` with `http`: the status, the
+/// `Retry-After` header and the parsed body.
+async fn post_raw(http: &reqwest::Client, url: &str, id: u64) -> (u16, Option<String>, Value) {
+    let resp = http
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "list_users")
+        .body(modern_call(id))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (
+        status,
+        retry_after,
+        resp.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn requests_over_the_per_connection_limit_are_answered_429_with_retry_after() {
+    let api = start_todo_api();
+    let dir = tempfile::tempdir().unwrap();
+    let config = gateway_config(
+        api,
+        "  http:\n    per_connection: { rate: 3/min, burst: 3 }\n",
+    );
+    let gateway = start_gateway(dir.path(), "http-limits", &config);
+    // One client, one kept-alive connection, requests one after the other.
+    let one_connection = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    for id in 1..=3 {
+        let (status, retry_after, body) = post_raw(&one_connection, &gateway.mcp, id).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(retry_after, None);
+        assert!(refusal(&body).is_none(), "{body}");
+    }
+    let (status, retry_after, body) = post_raw(&one_connection, &gateway.mcp, 4).await;
+    assert_eq!(status, 429, "{body}");
+    let retry_after: u64 = retry_after
+        .expect("a Retry-After header")
+        .parse()
+        .expect("whole seconds");
+    // 3/min: the next cell is free 20 s after the first request.
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    assert_eq!(body["jsonrpc"], "2.0", "{body}");
+    assert_eq!(body["id"], Value::Null, "{body}");
+    assert_eq!(body["error"]["data"]["kind"], "rejected", "{body}");
+    assert_eq!(body["error"]["data"]["retryAfter"], retry_after, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert_eq!(
+        message,
+        format!(
+            "too many requests from this connection: at most 3/min with bursts of 3 (`rate_limits.http.per_connection`). Retry after {retry_after} s."
+        )
+    );
+
+    // Another connection has an allowance of its own.
+    let (status, _, body) = post_raw(&reqwest::Client::new(), &gateway.mcp, 5).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Probes and metrics are not limited.
+    for _ in 0..5 {
+        let status = one_connection
+            .get(gateway.mcp.replace("/mcp", "/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+    let text = gateway.metrics().await;
+    assert_eq!(
+        metric(
+            &text,
+            r#"toolgate_http_requests_refused_total{per="connection"}"#
+        ),
+        1.0,
+        "{text}"
+    );
+    // The refused request never reached the pipeline: four calls counted, not five… plus the
+    // one from the other connection.
+    assert_eq!(
+        metric(&text, "toolgate_calls_total{"),
+        4.0,
+        "{text}\n{}",
+        gateway.output.all()
+    );
+}

@@ -398,3 +398,101 @@ async fn an_authorization_change_applies_on_stdio_too() {
     );
     client.cancel().await.unwrap();
 }
+
+/// `rate_limits` with the Redis backend (a prefix of this run's own), `calls` at `rate`.
+fn redis_limits(prefix: &str, rate: &str, extra: &str) -> String {
+    format!(
+        "rate_limits:\n  backend:\n    type: redis\n    url: redis://127.0.0.1:6379\n    prefix: {prefix}\n    timeout_ms: 50\n  limits:\n    - name: calls\n      per: [global]\n      rate: {rate}\n{extra}"
+    )
+}
+
+/// The sum of every sample of a metric family (`name` up to its labels) in a `/metrics` text.
+fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_backed_limit_reloads_on_the_same_connection_and_keeps_its_shared_state() {
+    if !common::service_reachable("Redis", "127.0.0.1:6379") {
+        return;
+    }
+    let prefix = format!(
+        "toolgate-e2e-reload-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let setup = Setup::start(&redis_limits(&prefix, "2/min", "")).await;
+    for _ in 0..2 {
+        let answer = setup.fast_call().await;
+        assert!(succeeded(&answer), "{answer}");
+    }
+    let text = refusal(&setup.fast_call().await).expect("the third call is refused");
+    assert!(text.contains("(limit `calls`)"), "{text}");
+    let decided = |m: &str| metric_sum(m, "toolgate_rate_limit_redis_decision_seconds_count");
+    let before = decided(&setup.metrics().await);
+    assert!(before >= 3.0, "Redis decided the calls");
+
+    // Another limit added, `calls` unchanged and the backend the same: the reload keeps the
+    // connection (no decision falls back or waits for a new one) and `calls`'s cells live in
+    // Redis, so it still refuses.
+    let extra = "    - name: per-tool\n      per: [tool]\n      rate: 500/min\n";
+    setup.write(&redis_limits(&prefix, "2/min", extra));
+    let config = setup.reload().await;
+    assert_eq!(config["last_reload"]["outcome"], "success", "{config}");
+    let text = refusal(&setup.fast_call().await).expect("`calls` kept its state in Redis");
+    assert!(text.contains("(limit `calls`)"), "{text}");
+    let metrics = setup.metrics().await;
+    assert!(decided(&metrics) >= before + 2.0, "{metrics}");
+    assert_eq!(
+        metric_sum(&metrics, "toolgate_rate_limit_redis_errors_total"),
+        0.0,
+        "no decision failed across the reload: {metrics}"
+    );
+    assert_eq!(
+        metric_sum(&metrics, "toolgate_rate_limit_redis_fallbacks_total"),
+        0.0,
+        "{metrics}"
+    );
+
+    // A higher rate for `calls`: in force for the next call.
+    setup.write(&redis_limits(&prefix, "1000/min", extra));
+    let config = setup.reload().await;
+    assert_eq!(config["last_reload"]["outcome"], "success", "{config}");
+    let answer = setup.fast_call().await;
+    assert!(succeeded(&answer), "{answer}");
+
+    // A backend that does not parse: refused, the Redis-backed limits stay in force.
+    setup.write(
+        &redis_limits(&prefix, "1000/min", extra).replace("redis://127.0.0.1:6379", "http://x"),
+    );
+    let config = setup.reload().await;
+    assert_eq!(config["last_reload"]["outcome"], "failure", "{config}");
+    assert!(
+        config["last_reload"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("rate_limits.backend.url"),
+        "{config}"
+    );
+    let before = decided(&setup.metrics().await);
+    assert!(succeeded(&setup.fast_call().await));
+    assert!(
+        decided(&setup.metrics().await) > before,
+        "still decided by Redis"
+    );
+
+    // Back to memory: decided here, Redis is no longer asked.
+    setup.write(&limits("1/min", ""));
+    let config = setup.reload().await;
+    assert_eq!(config["last_reload"]["outcome"], "success", "{config}");
+    let before = decided(&setup.metrics().await);
+    assert!(succeeded(&setup.fast_call().await));
+    assert!(refusal(&setup.fast_call().await).is_some());
+    assert_eq!(decided(&setup.metrics().await), before, "Redis was asked");
+}

@@ -27,6 +27,40 @@ pub struct RateLimitsConfig {
     /// every other source keeps 60/min); a limit with a new name applies to that source's
     /// calls only. Shown in refusals and metrics as `<limit>@<source>`.
     pub sources: std::collections::BTreeMap<String, SourceLimitsConfig>,
+    /// Limits on the HTTP requests one connection or one client address may send to the MCP
+    /// endpoint, refused with `429 Too Many Requests` and `Retry-After` before the request is
+    /// authenticated or read (per process; see docs/traffic.md).
+    pub http: HttpLimitsConfig,
+}
+
+/// Limits on raw HTTP requests to the MCP endpoint (POST, GET streams, DELETE), per process.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpLimitsConfig {
+    /// Requests one TCP connection may send (requests multiplexed on one HTTP/2 connection
+    /// count together), e.g. `{rate: 50/s, burst: 100}`.
+    pub per_connection: Option<HttpLimitConfig>,
+    /// Requests one client IP address may send over all its connections. Behind a load
+    /// balancer or proxy every request comes from its address: use `per_connection` there.
+    pub per_client_ip: Option<HttpLimitConfig>,
+}
+
+impl HttpLimitsConfig {
+    /// Whether any HTTP request limit is set.
+    pub fn is_enabled(&self) -> bool {
+        self.per_connection.is_some() || self.per_client_ip.is_some()
+    }
+}
+
+/// One HTTP request limit (GCRA, like the call limits).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpLimitConfig {
+    /// Sustained rate: `N/s`, `N/min`, `N/h` or `N/d`.
+    pub rate: String,
+    /// Requests allowed at once after a quiet period (default: the rate's N).
+    #[serde(default)]
+    pub burst: Option<u32>,
 }
 
 /// The limits of one source.
@@ -305,6 +339,21 @@ impl RateLimitsConfig {
                         format!("is implied by `sources.{source}`: remove it"),
                     );
                 }
+            }
+        }
+        for (field, limit) in [
+            ("per_connection", &self.http.per_connection),
+            ("per_client_ip", &self.http.per_client_ip),
+        ] {
+            let Some(limit) = limit else { continue };
+            if let Err(message) = Rate::parse(&limit.rate) {
+                push(format!("http.{field}.rate"), message);
+            }
+            if limit.burst == Some(0) {
+                push(
+                    format!("http.{field}.burst"),
+                    "must be at least 1 (or absent for the rate's N)".to_owned(),
+                );
             }
         }
         for (field, value) in [

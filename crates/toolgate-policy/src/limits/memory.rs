@@ -45,9 +45,9 @@ impl Clock for TokioClock {
 
 /// Keys hashed with foldhash (seeded at random per limiter, as the other per-call maps)
 /// rather than SipHash: the keys are short and looked up on every call.
-type Keyed = RateLimiter<
-    String,
-    DashMapStateStore<String, hashbrown::DefaultHashBuilder>,
+type Keyed<K> = RateLimiter<
+    K,
+    DashMapStateStore<K, hashbrown::DefaultHashBuilder>,
     TokioClock,
     governor::middleware::NoOpMiddleware<Nanos>,
 >;
@@ -61,13 +61,20 @@ pub(crate) enum Verdict {
     Deny(Duration),
 }
 
-/// One limit's in-memory GCRA state for every key.
-pub(crate) struct LocalLimiter {
-    limiter: Keyed,
+/// One limit's in-memory GCRA state for every key: keys are strings for call limits, and
+/// addresses for the HTTP request limits (`super::http`), which then allocate nothing.
+pub(crate) struct LocalLimiter<K = String>
+where
+    K: std::hash::Hash + Eq + Clone,
+{
+    limiter: Keyed<K>,
     clock: TokioClock,
 }
 
-impl LocalLimiter {
+impl<K> LocalLimiter<K>
+where
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+{
     /// A limiter admitting `rate` sustained with bursts of `burst`.
     pub(crate) fn new(rate: Rate, burst: NonZeroU32) -> Arc<Self> {
         let clock = TokioClock::new();
@@ -88,7 +95,7 @@ impl LocalLimiter {
     }
 
     /// Takes a cell for `key`, or says how long until one is free.
-    pub(crate) fn check(&self, key: &String) -> Verdict {
+    pub(crate) fn check(&self, key: &K) -> Verdict {
         match self.limiter.check_key(key) {
             Ok(()) => Verdict::Allow,
             Err(not_until) => Verdict::Deny(not_until.wait_time_from(self.clock.now())),
@@ -110,11 +117,14 @@ impl LocalLimiter {
 
 /// Evicts idle keys of `limiter` every [`EVICT_EVERY`] until it is dropped (no task when
 /// there is no runtime, e.g. a configuration check).
-fn spawn_eviction(limiter: &Arc<LocalLimiter>) {
+fn spawn_eviction<K>(limiter: &Arc<LocalLimiter<K>>)
+where
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+{
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
-    let weak: Weak<LocalLimiter> = Arc::downgrade(limiter);
+    let weak: Weak<LocalLimiter<K>> = Arc::downgrade(limiter);
     runtime.spawn(async move {
         let mut tick = tokio::time::interval(EVICT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

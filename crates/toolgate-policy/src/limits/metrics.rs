@@ -9,6 +9,8 @@
 //!   because Redis could not decide (`fail_open`).
 //! - `toolgate_rate_limit_redis_decision_seconds`: latency of decisions Redis answered.
 //! - `toolgate_concurrency_refusals_total{cap}`: calls refused by `per_subject`/`per_tool`.
+//! - `toolgate_http_requests_refused_total{per}`: HTTP requests refused with 429 by
+//!   `rate_limits.http` (`connection`, `client_ip`).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -30,6 +32,11 @@ struct KindLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LimitLabels {
     limit: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PerLabels {
+    per: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -78,6 +85,7 @@ pub struct LimitMetrics {
     redis_errors: Family<KindLabels, Counter>,
     pub(crate) redis_latency: Histogram,
     concurrency: Family<CapLabels, Counter>,
+    http_refusals: Family<PerLabels, Counter>,
 }
 
 impl Default for LimitMetrics {
@@ -91,6 +99,7 @@ impl Default for LimitMetrics {
                 prometheus_client::metrics::histogram::exponential_buckets(0.00005, 2.0, 12),
             ),
             concurrency: Family::default(),
+            http_refusals: Family::default(),
         }
     }
 }
@@ -123,6 +132,11 @@ impl LimitMetrics {
             "Calls refused by a concurrency cap (per_subject, per_tool)",
             self.concurrency.clone(),
         );
+        registry.register(
+            "http_requests_refused",
+            "HTTP requests to the MCP endpoint refused with 429 by rate_limits.http (connection, client_ip)",
+            self.http_refusals.clone(),
+        );
     }
 
     pub(crate) fn limit(&self, name: &str) -> LimitCounters {
@@ -153,6 +167,10 @@ impl LimitMetrics {
                 kind: kind.as_str(),
             })
             .inc();
+    }
+
+    pub(crate) fn http_refusals(&self, per: &'static str) -> Counter {
+        self.http_refusals.get_or_create(&PerLabels { per }).clone()
     }
 
     pub(crate) fn cap_counter(&self, cap: &'static str) -> Counter {

@@ -16,6 +16,9 @@
 //!   60/min per caller and tool; Retry after 12 s.", with `retryAfter` in `_meta`); for
 //!   requests other than `tools/call` it becomes a JSON-RPC error (see `toolgate_core::wire`).
 //!
+//! - HTTP request limits ([`HttpLimits`], `rate_limits.http`) count raw requests per
+//!   connection or client address at the HTTP edge, answered 429 with `Retry-After`.
+//!
 //! Only calls that reach a source are limited (tool calls, resource reads and subscriptions,
 //! prompts, completions); listings and unknown names are answered from the catalog. When
 //! several limits apply, each is checked (the first refusal in configuration order answers);
@@ -24,6 +27,7 @@
 
 mod concurrency;
 pub mod config;
+mod http;
 mod key;
 mod layer;
 mod memory;
@@ -37,6 +41,7 @@ use std::time::Duration;
 use toolgate_core::{ToolError, ToolErrorKind};
 
 pub use config::{Problem, RateLimitsConfig};
+pub use http::{HttpLimits, HttpRefusal};
 pub use layer::{RateLimitLayer, RateLimitService};
 pub use metrics::LimitMetrics;
 

@@ -21,6 +21,8 @@ use super::fast::{FastPath, json_response};
 use crate::origin::OriginPolicy;
 use crate::protocol::reply;
 use crate::sessions::Sessions;
+use toolgate_policy::limits::HttpRefusal;
+use toolgate_policy::live::LivePipeline;
 
 const MCP_SESSION_ID: http::HeaderName = http::HeaderName::from_static("mcp-session-id");
 
@@ -100,6 +102,9 @@ pub(crate) struct Guard {
     pub(crate) auth: EdgeAuth,
     /// The legacy session table (session mode only), whose sessions are bound to callers.
     pub(crate) sessions: Option<Arc<Sessions>>,
+    /// The policies in force, for the HTTP request limits (`rate_limits.http`), which a
+    /// reload may change.
+    pub(crate) live: LivePipeline,
 }
 
 /// A JSON-RPC error response without an id (the request could not be read far enough to
@@ -114,9 +119,27 @@ fn session_not_found() -> Response {
     (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
 }
 
+/// `429 Too Many Requests` for a request over the HTTP request limits: `Retry-After` in whole
+/// seconds (rounded up) and a JSON-RPC error without an id (the request was not read), whose
+/// `data` carries the same delay as the call limits' refusals do.
+fn too_many_requests(refusal: &HttpRefusal) -> Response {
+    let seconds = wire::retry_after_secs(refusal.retry_after);
+    let error = rmcp::ErrorData::new(
+        rmcp::model::ErrorCode::INTERNAL_ERROR,
+        refusal.message.clone(),
+        Some(serde_json::json!({ "kind": "rejected", "retryAfter": seconds })),
+    );
+    let mut response = json_rpc_error(StatusCode::TOO_MANY_REQUESTS, &error);
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+    response
+}
+
 impl Guard {
     /// In order:
-    /// 1. refuses a foreign `Host`/`Origin` (403);
+    /// 1. refuses a foreign `Host`/`Origin` (403), then a request over the HTTP request
+    ///    limits (429 with `Retry-After`), before anything is verified or read;
     /// 2. authenticates the caller (401/403/400 with a challenge when refused), the one place
     ///    an HTTP request's principal is established;
     /// 3. refuses a legacy session id opened by another caller (404, as an unknown session);
@@ -128,6 +151,15 @@ impl Guard {
     {
         if let Err(reason) = self.policy.check(req.uri(), req.headers()) {
             return (StatusCode::FORBIDDEN, reason).into_response();
+        }
+        if let Some(limits) = &self.live.load().policies.http_limits {
+            let peer = req
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0);
+            if let Err(refusal) = limits.check(peer) {
+                return too_many_requests(&refusal);
+            }
         }
         let (mut parts, body) = req.into_parts();
         let principal = match self.auth.admit(&mut parts).await {

@@ -110,6 +110,7 @@ pub fn mcp_router_with_sessions(
             .then(|| FastPath::new(gateway.clone(), sessions.clone())),
         auth: auth.clone(),
         sessions: sessions.clone(),
+        live: gateway.live_pipeline().clone(),
     });
     let metadata = auth.metadata_routes(&options.path);
     let factory = move || Ok(gateway.clone());
