@@ -2,18 +2,26 @@
 //! names and globs), and how tools are presented (aliases, descriptions, hidden fixed or
 //! default argument values, annotation hints). These types are part of toolgate's YAML
 //! configuration (`deny_unknown_fields`, `JsonSchema`; their `///` docs are the user
-//! reference); [`Filter`] and [`curate_tool`] apply them. Used by upstream MCP sources
-//! (`toolgate-upstream`) and by OpenAPI sources (`tools:`, applied in `toolgate::sources`,
-//! all but `arguments`).
+//! reference); [`Filter`], [`curate_tool`] and [`HiddenArguments`] apply them. Used by
+//! upstream MCP sources (`toolgate-upstream`) and by OpenAPI sources (`tools:`, applied in
+//! `toolgate::sources`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use rmcp::model::Tool;
+use rmcp::model::{
+    ArgumentInfo, CallToolResult, CompleteResult, CompletionContext, JsonObject, ResourceContents,
+    Tool,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::context::CallContext;
+use crate::error::ToolError;
+use crate::handler::ToolHandler;
 
 /// Which entries are served, by name (tools, prompts) or URI (resources).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -56,6 +64,97 @@ pub struct ArgumentValues {
     pub fixed: serde_json::Map<String, serde_json::Value>,
     /// Sent when the model passes nothing for them; removed from the input schema.
     pub defaults: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ArgumentValues {
+    /// Whether no value is hidden.
+    pub fn is_empty(&self) -> bool {
+        self.fixed.is_empty() && self.defaults.is_empty()
+    }
+
+    /// Every hidden argument's name with its value and kind (`fixed` or `defaults`).
+    pub fn entries(&self) -> impl Iterator<Item = (&'static str, &String, &Value)> {
+        self.fixed
+            .iter()
+            .map(|(k, v)| ("fixed", k, v))
+            .chain(self.defaults.iter().map(|(k, v)| ("defaults", k, v)))
+    }
+}
+
+/// The arguments sent: the model's, with the hidden defaults filled in and the fixed values
+/// forced (whatever the model passed for them).
+pub fn with_hidden(mut arguments: JsonObject, hidden: &ArgumentValues) -> JsonObject {
+    for (k, v) in &hidden.defaults {
+        arguments.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    for (k, v) in &hidden.fixed {
+        arguments.insert(k.clone(), v.clone());
+    }
+    arguments
+}
+
+/// A tool with hidden argument values: the handler of any source, called with the model's
+/// arguments completed by [`with_hidden`]. The tool's served input schema leaves them out
+/// ([`curate_tool`]); the handler validates what it receives against the full one, so a
+/// fixed value is checked like any argument.
+pub struct HiddenArguments {
+    inner: Arc<dyn ToolHandler>,
+    hidden: ArgumentValues,
+}
+
+impl HiddenArguments {
+    /// `inner`, with `hidden` filled in on every call (`inner` itself when nothing is hidden).
+    pub fn wrap(inner: Arc<dyn ToolHandler>, hidden: &ArgumentValues) -> Arc<dyn ToolHandler> {
+        if hidden.is_empty() {
+            return inner;
+        }
+        Arc::new(HiddenArguments {
+            inner,
+            hidden: hidden.clone(),
+        })
+    }
+}
+
+impl ToolHandler for HiddenArguments {
+    fn call(
+        &self,
+        ctx: &CallContext,
+        arguments: JsonObject,
+    ) -> BoxFuture<'static, Result<CallToolResult, ToolError>> {
+        self.inner.call(ctx, with_hidden(arguments, &self.hidden))
+    }
+
+    fn read(
+        &self,
+        ctx: &CallContext,
+        uri: &str,
+        arguments: JsonObject,
+    ) -> BoxFuture<'static, Result<Vec<ResourceContents>, ToolError>> {
+        self.inner.read(ctx, uri, arguments)
+    }
+
+    fn complete(
+        &self,
+        ctx: &CallContext,
+        uri: &str,
+        argument: ArgumentInfo,
+        context: Option<CompletionContext>,
+    ) -> BoxFuture<'static, Result<CompleteResult, ToolError>> {
+        self.inner.complete(ctx, uri, argument, context)
+    }
+
+    fn subscribe(
+        &self,
+        ctx: &CallContext,
+        uri: &str,
+        subscribe: bool,
+    ) -> BoxFuture<'static, Result<(), ToolError>> {
+        self.inner.subscribe(ctx, uri, subscribe)
+    }
+
+    fn interactive(&self) -> bool {
+        self.inner.interactive()
+    }
 }
 
 /// Annotation hints replacing the server's.

@@ -32,7 +32,7 @@ use toolgate_core::{
 
 use crate::discovery::Listing;
 use crate::upstream::{Inner, Phase};
-use toolgate_core::curation::{ArgumentValues, Filter, curate_tool};
+use toolgate_core::curation::{ArgumentValues, Filter, curate_tool, with_hidden};
 
 /// A note when `served` is not `<ns>_<base>` as given: the server's name had characters
 /// outside the naming rules or was too long.
@@ -248,18 +248,6 @@ struct UpstreamTool {
     /// The server's name for it.
     name: String,
     hidden: ArgumentValues,
-}
-
-/// The arguments sent: the model's, with the hidden defaults filled in and the fixed values
-/// forced.
-fn with_hidden(mut arguments: JsonObject, hidden: &ArgumentValues) -> JsonObject {
-    for (k, v) in &hidden.defaults {
-        arguments.entry(k.clone()).or_insert_with(|| v.clone());
-    }
-    for (k, v) in &hidden.fixed {
-        arguments.insert(k.clone(), v.clone());
-    }
-    arguments
 }
 
 impl ToolHandler for UpstreamTool {

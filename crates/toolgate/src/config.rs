@@ -15,6 +15,7 @@ mod auth;
 mod environment;
 mod schema_errors;
 mod schema_shape;
+pub(crate) use schema_shape::did_you_mean;
 mod semantics;
 
 use std::collections::BTreeMap;
@@ -312,9 +313,9 @@ pub struct OpenApiSourceConfig {
     #[serde(default)]
     pub backend: HttpSourceOptions,
     /// Which tools are served and how they are presented, in the vocabulary of MCP sources
-    /// (`allow`/`deny` names and globs, `aliases`, `descriptions`, `annotations`), matched
-    /// on the names `compile` gives. `arguments` (hidden values) is not supported for OpenAPI
-    /// sources yet.
+    /// (`allow`/`deny` names and globs, `aliases`, `descriptions`, `annotations`, `arguments`:
+    /// hidden fixed or default values the model never sees, e.g. a tenant id), matched on the
+    /// names `compile` gives.
     #[serde(default)]
     pub tools: toolgate_core::curation::ToolCuration,
     /// This source's own `server.tool_mode` (`full`, `meta`, or `auto` counted over this

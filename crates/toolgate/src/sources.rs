@@ -435,6 +435,56 @@ pub async fn build_source(
     })
 }
 
+/// Checks the hidden argument values of tool `tool` against its input schema: each must name
+/// one of its arguments and match that argument's schema. Values are never quoted (they may
+/// come from `${VAR}`: a tenant id, a key).
+fn check_hidden_arguments(
+    source: &str,
+    tool: &str,
+    hidden: &toolgate_core::curation::ArgumentValues,
+    input_schema: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), SourceError> {
+    let fail = |reason: String| SourceError::Spec {
+        source_name: source.to_owned(),
+        reason,
+    };
+    let properties = input_schema.get("properties").and_then(|p| p.as_object());
+    for (kind, name, value) in hidden.entries() {
+        let at = format!("tools.arguments.{tool}.{kind}.{name}");
+        let Some(schema) = properties.and_then(|p| p.get(name)) else {
+            let mut known: Vec<&str> = properties
+                .map(|p| p.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            known.sort_unstable();
+            let hint = crate::config::did_you_mean(name, known.iter().copied())
+                .map(|s| format!("did you mean `{s}`? "))
+                .unwrap_or_default();
+            return Err(fail(format!(
+                "{at}: tool `{tool}` has no argument `{name}`; {hint}its arguments: {}",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        };
+        // The argument's schema, with the definitions its `$ref`s may point to.
+        let mut schema = schema.clone();
+        if let (Some(object), Some(defs)) = (schema.as_object_mut(), input_schema.get("$defs")) {
+            object.entry("$defs").or_insert_with(|| defs.clone());
+        }
+        if let Ok(validator) = jsonschema::validator_for(&schema)
+            && let Some(error) = validator.iter_errors(value).next()
+        {
+            return Err(fail(format!(
+                "{at}: the value does not match the argument's schema (at `{}` of its schema); the value is not shown",
+                error.schema_path()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Says so when operations need credentials the source does not configure (the backend
 /// would refuse them), and how to give them.
 fn no_credentials_hint(source: &SourceConfig, spec: &CompiledSpec) -> Option<String> {
@@ -473,6 +523,9 @@ pub fn contribution(built: &mut BuiltSource) -> Result<Contribution, SourceError
     });
     let curation = &built.curation;
     let filter = toolgate_core::curation::Filter::new(&curation.allow, &curation.deny);
+    let no_hidden = toolgate_core::curation::ArgumentValues::default();
+    let mut hidden_for = std::collections::BTreeSet::new();
+    let mut compiled_tools = Vec::new();
     for mut op in std::mem::take(&mut built.spec.operations) {
         if matches!(op.kind, ComponentKind::Tool) && !filter.admits(&op.name) {
             continue;
@@ -482,6 +535,17 @@ pub fn contribution(built: &mut BuiltSource) -> Result<Contribution, SourceError
         let input_schema = Arc::new(std::mem::take(&mut op.input_schema));
         let output_schema = op.output_schema.take().map(Arc::new);
         let has_output_schema = output_schema.is_some();
+        if matches!(op.kind, ComponentKind::Tool) {
+            compiled_tools.push(op.name.clone());
+        }
+        let hidden = match (&op.kind, curation.arguments.get(&op.name)) {
+            (ComponentKind::Tool, Some(hidden)) => {
+                check_hidden_arguments(&built.name, &op.name, hidden, &input_schema)?;
+                hidden_for.insert(op.name.clone());
+                hidden
+            }
+            _ => &no_hidden,
+        };
         let tool = matches!(op.kind, ComponentKind::Tool).then(|| {
             let tool = tool_of(&op, input_schema.clone(), output_schema);
             let served = curation.aliases.get(&op.name).unwrap_or(&op.name).clone();
@@ -489,7 +553,7 @@ pub fn contribution(built: &mut BuiltSource) -> Result<Contribution, SourceError
                 &tool,
                 served,
                 curation.descriptions.get(&op.name),
-                &Default::default(),
+                hidden,
                 curation.annotations.get(&op.name),
             )
         });
@@ -501,10 +565,13 @@ pub fn contribution(built: &mut BuiltSource) -> Result<Contribution, SourceError
         };
         let (name, description, title) =
             (op.name.clone(), op.description.clone(), op.title.clone());
-        let handler =
+        // The handler validates against the full schema, hidden arguments included.
+        let handler = toolgate_core::curation::HiddenArguments::wrap(
             built
                 .backend
-                .tool_handler_sharing(Arc::new(op), input_schema, has_output_schema);
+                .tool_handler_sharing(Arc::new(op), input_schema, has_output_schema),
+            hidden,
+        );
         match &kind {
             ComponentKind::Tool => c.tools.push(ToolEntry {
                 tool: tool.expect("built above for tools"),
@@ -530,6 +597,23 @@ pub fn contribution(built: &mut BuiltSource) -> Result<Contribution, SourceError
                 });
             }
         }
+    }
+    // Hidden values for a tool this source does not serve would silently not be applied
+    // (and the model would choose, say, the tenant id): refused.
+    if let Some(unknown) = curation
+        .arguments
+        .keys()
+        .find(|name| !hidden_for.contains(*name))
+    {
+        let hint = crate::config::did_you_mean(unknown, compiled_tools.iter().map(String::as_str))
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        return Err(SourceError::Spec {
+            source_name: built.name.clone(),
+            reason: format!(
+                "tools.arguments.{unknown}: no tool of this source is named `{unknown}`{hint}; hidden argument values are keyed by the tool's name as compiled (before `aliases`); see `toolgate inspect`"
+            ),
+        });
     }
     Ok(c)
 }

@@ -308,12 +308,6 @@ fn check_source(
     ) {
         push(location, message);
     }
-    if !source.tools.arguments.is_empty() {
-        push(
-            format!("{at}.tools.arguments"),
-            "is not supported for OpenAPI sources yet (hidden argument values work for `kind: mcp` sources); use `compile.overrides` or remove it".to_owned(),
-        );
-    }
     for (original, alias) in &source.tools.aliases {
         let ok = !alias.is_empty()
             && alias.len() <= 64
