@@ -201,6 +201,123 @@ async fn sealed_sessions_are_served_by_any_gateway_on_every_path() {
     a_session_opened_on_one_gateway_is_served_by_another("sealed").await;
 }
 
+/// Redis down: no session is handed out that only one replica could serve, and a session
+/// this replica does not know is answered 503 (retry), never 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_new_and_unknown_sessions_get_503_not_404() {
+    let stack = common::start(SessionModeConfig::Stateful).await;
+    let mut config = common::todo_config(stack.api_addr, SessionModeConfig::Stateful);
+    // A port nothing listens on.
+    let port = common::free_port();
+    config.http.sessions = serde_json::from_value(serde_json::json!({
+        "store": "redis", "url": format!("redis://127.0.0.1:{port}"), "timeout_ms": 50
+    }))
+    .unwrap();
+    let (url, _) = common::serve_config_with_gateway(config).await;
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"{LEGACY}","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let unknown = same_session("00000000-0000-4000-8000-000000000000", &url);
+    assert_eq!(unknown.post(CALL).await.0, 503);
+}
+
+/// An HTTP client presenting API key `key`.
+fn client_with_key(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {key}").parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// Two gateways with API-key authentication (`alice-key-…`, `bob-key-…`) and the same
+/// `http.sessions`: their MCP URLs, and the Todo API (stops when dropped).
+async fn two_authenticating_gateways(store: &str) -> (String, String, common::Stack) {
+    let stack = common::start(SessionModeConfig::Stateful).await;
+    let text = "auth:\n  api_keys:\n    - id: alice\n      sha256: 23d69d3da610e7f91e23b50b107cfec0b09f16cea6153827229614351aaace33\n    - id: bob\n      sha256: cfffcf49d8b485b308f1bbeedaf9a2cea8a07d01d1a6bb29d07e5fafd4c89a71\n";
+    let mut config = toolgate::config::load(text, "<test>", &Default::default()).unwrap();
+    config.sources = common::todo_config(stack.api_addr, SessionModeConfig::Stateful).sources;
+    config.http.sessions = sessions_config(store, &unique_prefix("owners"));
+    let mut urls = Vec::new();
+    for _ in 0..2 {
+        let auth = toolgate::run::resource_auth(&config).await.unwrap();
+        let assembled = toolgate::run::assemble_with_auth(&config, Path::new("."), auth)
+            .await
+            .unwrap();
+        let app = toolgate_server::gateway_app(
+            assembled.gateway.clone(),
+            &toolgate::run::http_options(&config),
+            assembled.edge_auth.clone(),
+            assembled.metrics.clone(),
+            Default::default(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
+        urls.push(format!("http://{addr}/mcp"));
+    }
+    let b = urls.pop().unwrap();
+    (urls.pop().unwrap(), b, stack)
+}
+
+/// With authentication on, a replica that picks a session up from the store refuses its id
+/// to anyone but the caller that opened it, as the replica that opened it does.
+async fn sessions_stay_bound_to_their_caller_across_gateways(store: &str) {
+    let (a, b, _stack) = two_authenticating_gateways(store).await;
+    let (alice, bob) = (
+        client_with_key("alice-key-0123456789abcdef"),
+        client_with_key("bob-key-0123456789abcdef"),
+    );
+    // `tools/list`: authorization (default deny, no rules here) lists nothing, but answers.
+    const LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    let session = open_session(&alice, &a).await;
+    let as_ = |http: &reqwest::Client, url: &str| LegacyClient {
+        url: url.to_owned(),
+        session: session.clone(),
+        http: http.clone(),
+    };
+    // Bob first on B: B picks the session up for his request, and refuses it to him.
+    assert_eq!(as_(&bob, &b).post(LIST).await.0, 404);
+    let (status, answer) = as_(&alice, &b).post(LIST).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["result"]["tools"].is_array(), "{answer}");
+    assert_eq!(as_(&bob, &b).post(LIST).await.0, 404);
+    assert_eq!(as_(&bob, &a).post(LIST).await.0, 404);
+    assert_eq!(as_(&alice, &a).post(LIST).await.0, 200);
+    // No credential at all: 401 before any session is looked at.
+    assert_eq!(as_(&reqwest::Client::new(), &b).post(LIST).await.0, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_sessions_stay_bound_to_their_caller_across_gateways() {
+    if !common::service_reachable("Redis", REDIS) {
+        return;
+    }
+    sessions_stay_bound_to_their_caller_across_gateways("redis").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_sessions_stay_bound_to_their_caller_across_gateways() {
+    sessions_stay_bound_to_their_caller_across_gateways("sealed").await;
+}
+
 /// Opens a legacy session at `url` with `http` (initialize + initialized): its id.
 async fn open_session(http: &reqwest::Client, url: &str) -> String {
     let resp = http
