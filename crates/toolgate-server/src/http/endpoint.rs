@@ -2,7 +2,8 @@
 //!
 //! Every request to the MCP path passes the [`Guard`] first, which is where "who may talk to
 //! us at all" is decided for HTTP: a foreign `Host`/`Origin` is refused before anything else,
-//! then the caller is authenticated ([`EdgeAuth::admit`]) and a legacy session id is checked
+//! then the caller is authenticated ([`EdgeAuth::admit`]), a legacy session id unknown here is
+//! looked up in the replicas' shared session store, and a legacy session id is checked
 //! against the caller that opened the session, all before the fast path branches off and
 //! before rmcp sees the request (POST, GET streams and DELETE alike), so no path reaches the
 //! pipeline around it.
@@ -20,7 +21,7 @@ use super::auth::{EdgeAuth, owner_key};
 use super::fast::{FastPath, json_response};
 use crate::origin::OriginPolicy;
 use crate::protocol::reply;
-use crate::sessions::Sessions;
+use crate::sessions::{Adoption, OPENING, Opening, Sessions};
 use toolgate_policy::limits::HttpRefusal;
 use toolgate_policy::live::LivePipeline;
 
@@ -113,6 +114,21 @@ fn json_rpc_error(status: StatusCode, error: &rmcp::ErrorData) -> Response {
     json_response(status, reply::error_reply(None, error))
 }
 
+/// What a request is answered with when the shared session store cannot say whether its
+/// session exists (or cannot take a new one): 503, so the client retries.
+fn session_store_unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(http::header::RETRY_AFTER, "1")],
+        "Service Unavailable: the session store is not answering; retry",
+    )
+        .into_response()
+}
+
+/// The caller opening a session (authentication on), for a shared session store.
+#[derive(Clone)]
+struct SessionOwner(Arc<str>);
+
 /// What a session id nobody may use here is answered with: what rmcp answers for a session
 /// that does not exist, so a stranger learns nothing about other callers' sessions.
 fn session_not_found() -> Response {
@@ -142,8 +158,11 @@ impl Guard {
     ///    limits (429 with `Retry-After`), before anything is verified or read;
     /// 2. authenticates the caller (401/403/400 with a challenge when refused), the one place
     ///    an HTTP request's principal is established;
-    /// 3. refuses a legacy session id opened by another caller (404, as an unknown session);
-    /// 4. the rest ([`Guard::serve`]); a session it opens is bound to the caller.
+    /// 3. with sessions shared by replicas, enters a session this replica does not know but
+    ///    the shared store does ([`Sessions::adopt`]; 503 when the store does not answer);
+    /// 4. refuses a legacy session id opened by another caller (404, as an unknown session);
+    /// 5. the rest ([`Guard::serve`]); a session it opens is bound to the caller (and, with a
+    ///    shared store that could not take it, dropped and answered 503).
     pub(crate) async fn run<F, Fut>(&self, req: axum::extract::Request, next: F) -> Response
     where
         F: FnOnce(axum::extract::Request) -> Fut,
@@ -166,47 +185,64 @@ impl Guard {
             Ok(p) => p,
             Err(challenge) => return challenge,
         };
-        let Some(principal) = principal else {
-            // Authentication off: sessions are not bound to anyone.
-            return self
-                .serve(axum::extract::Request::from_parts(parts, body), next)
-                .await;
+        // Sessions shared by a fleet: a session id this replica does not know is looked up in
+        // the shared store first, so every path below (owner check, fast path, rmcp's POST,
+        // GET and DELETE) sees it as a local session.
+        if let Some(sessions) = self.sessions.as_ref().filter(|s| s.is_shared())
+            && let Some(id) = parts.headers.get(MCP_SESSION_ID)
+            && sessions.adopt(id.to_str().unwrap_or_default()).await == Adoption::Unavailable
+        {
+            return session_store_unavailable();
+        }
+        // Without a session table (stateless mode) or authentication there is nothing to bind
+        // or check, and the owner key (an allocation) is not computed.
+        let owner = match (&principal, &self.sessions) {
+            (Some(principal), Some(_)) => Some(owner_key(principal)),
+            _ => None,
         };
-        // Without a session table (stateless mode) there is nothing to bind or check, and the
-        // owner key (an allocation) is not computed.
-        let Some(sessions) = &self.sessions else {
-            return self
-                .serve(axum::extract::Request::from_parts(parts, body), next)
-                .await;
-        };
-        let owner = owner_key(&principal);
         let has_session_id = parts.headers.contains_key(MCP_SESSION_ID);
-        if let Some(id) = parts.headers.get(MCP_SESSION_ID) {
+        if let (Some(owner), Some(sessions), Some(id)) =
+            (&owner, &self.sessions, parts.headers.get(MCP_SESSION_ID))
+        {
             let id = id.to_str().unwrap_or_default();
             // An unknown session is rmcp's to answer; one bound to someone else, or to nobody
             // (opened while no caller was known), is refused as if it did not exist.
             if let Some(bound) = sessions.owner(id)
-                && bound.as_deref() != Some(&*owner)
+                && bound.as_deref() != Some(&**owner)
             {
                 tracing::warn!(
-                    subject = %principal.subject,
+                    subject = %principal.as_ref().map(|p| p.subject.as_str()).unwrap_or_default(),
                     "refused a session id opened by another caller"
                 );
                 return session_not_found();
             }
         }
+        if let Some(owner) = &owner
+            && !has_session_id
+        {
+            // For a shared store, which records the caller opening a session.
+            parts.extensions.insert(SessionOwner(owner.clone()));
+        }
         let response = self
             .serve(axum::extract::Request::from_parts(parts, body), next)
             .await;
         if !has_session_id
+            && let Some(sessions) = &self.sessions
             && let Some(id) = response
                 .headers()
                 .get(MCP_SESSION_ID)
                 .and_then(|v| v.to_str().ok())
         {
             // A new session: its id reaches the client only with this response, so nobody
-            // can use it before it is bound.
-            sessions.bind(id, owner);
+            // can use it before it is bound, nor reach another replica before the shared
+            // store has it.
+            if !sessions.is_published(id) {
+                sessions.abandon(id).await;
+                return session_store_unavailable();
+            }
+            if let Some(owner) = owner {
+                sessions.bind(id, owner);
+            }
         }
         response
     }
@@ -252,6 +288,16 @@ impl Guard {
         {
             return response;
         }
+        // A request that may open a session shared by a fleet: the store records its caller
+        // and `initialize` parameters (rmcp creates and persists the session in this task).
+        let opening = self
+            .sessions
+            .as_ref()
+            .filter(|s| s.is_shared() && !parts.headers.contains_key(MCP_SESSION_ID))
+            .map(|_| {
+                let owner = parts.extensions.get::<SessionOwner>().map(|o| o.0.clone());
+                Opening::of(owner, &bytes)
+            });
         if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
             return json_rpc_error(StatusCode::BAD_REQUEST, &wire::parse_error(e));
         }
@@ -272,10 +318,13 @@ impl Guard {
                 );
             }
         }
-        next(axum::extract::Request::from_parts(
+        let rmcp = next(axum::extract::Request::from_parts(
             parts,
             axum::body::Body::from(bytes),
-        ))
-        .await
+        ));
+        match opening {
+            Some(opening) => OPENING.scope(opening, rmcp).await,
+            None => rmcp.await,
+        }
     }
 }

@@ -82,8 +82,15 @@ pub fn mcp_router(
     auth: EdgeAuth,
     shutdown: CancellationToken,
 ) -> Router {
-    let sessions = (options.session_mode == SessionMode::Stateful)
-        .then(|| Sessions::new(options.session_idle_timeout(), shutdown.child_token()));
+    let sessions = (options.session_mode == SessionMode::Stateful).then(|| {
+        let idle = options.session_idle_timeout();
+        // `http.sessions` was checked with the configuration; a store that still cannot be
+        // used leaves sessions in this process (logged).
+        Sessions::with_store(idle, &options.sessions, shutdown.child_token()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "legacy sessions stay in this process");
+            Sessions::new(idle, shutdown.child_token())
+        })
+    });
     mcp_router_with_sessions(gateway, options, auth, shutdown, sessions)
 }
 

@@ -7,6 +7,8 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::sessions::SessionsConfig;
+
 /// Whether 2025-11-25 (and older) clients get protocol sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -53,6 +55,10 @@ pub struct HttpOptions {
     pub session_idle_timeout_seconds: u64,
     /// Seconds between keep-alive comments on SSE streams (0: none).
     pub sse_keep_alive_seconds: u64,
+    /// Where legacy sessions are kept: `{store: memory}` (the default: this process), or
+    /// shared by replicas behind a load balancer, `{store: redis, url: …}` or
+    /// `{store: sealed, secret: …}` (see docs/fleet.md).
+    pub sessions: SessionsConfig,
 }
 
 impl Default for HttpOptions {
@@ -69,6 +75,7 @@ impl Default for HttpOptions {
             fast_path: true,
             session_idle_timeout_seconds: 300,
             sse_keep_alive_seconds: 15,
+            sessions: SessionsConfig::Memory,
         }
     }
 }

@@ -207,6 +207,9 @@ fn check_http(http: &HttpSection, prov: &Provenance, push: &mut impl FnMut(Strin
             ),
         );
     }
+    for (at, problem) in http.sessions.problems() {
+        push(format!("http.sessions.{at}"), problem);
+    }
 }
 
 /// The edge keys of `auth` (how tokens are verified is checked by `toolgate-auth` when

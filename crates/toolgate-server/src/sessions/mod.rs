@@ -14,13 +14,20 @@
 //!   [`HIBERNATE_AFTER`] by default (no open stream, no request through rmcp); the session
 //!   stays open.
 //!   The next request that needs rmcp re-creates the worker through rmcp's own restore path
-//!   (this table is also its [`SessionStore`]), which replays the client's `initialize` — so
-//!   an idle session costs a table entry (a few KB), not a worker, and a client that only
-//!   lists and calls tools (the fast path) never wakes it. A client holding a GET stream
-//!   open keeps its worker.
+//!   (this table is also its
+//!   [`SessionStore`](rmcp::transport::streamable_http_server::session::SessionStore), `manager.rs`), which replays the client's
+//!   `initialize` — so an idle session costs a table entry (a few KB), not a worker, and a
+//!   client that only lists and calls tools (the fast path) never wakes it. A client holding
+//!   a GET stream open keeps its worker.
 //! - **owners**: with authentication on, the HTTP edge binds each new session to the caller
 //!   that opened it ([`Sessions::bind`]) and refuses the session id to anyone else
 //!   ([`Sessions::owner`]); a session never authenticates a request by itself.
+//! - **replicas** (`http.sessions`, [`SessionsConfig`]): with a shared store (`shared.rs`:
+//!   Redis in `redis.rs`, or the record sealed into the session id in `sealed.rs`), the HTTP
+//!   edge asks [`Sessions::adopt`] about every session id before anything else looks at it;
+//!   a session this replica does not know but the store does is entered here as a
+//!   hibernating session, which every path then serves as it serves a local one (the fast
+//!   path at once, rmcp after waking the worker by replaying `initialize`).
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -32,21 +39,20 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use futures::Stream;
-use rmcp::model::{
-    ClientJsonRpcMessage, ClientNotification, GetExtensions as _, InitializeRequestParams,
-    ServerJsonRpcMessage,
-};
-use rmcp::transport::WorkerTransport;
-use rmcp::transport::streamable_http_server::session::local::{
-    LocalSessionManager, LocalSessionManagerError, create_local_session,
-};
-use rmcp::transport::streamable_http_server::session::{
-    ServerSseMessage, SessionState, SessionStore, SessionStoreError,
-};
-use rmcp::transport::streamable_http_server::{
-    RestoreOutcome, SessionId, SessionManager, SessionRestoreMarker,
-};
+use rmcp::model::InitializeRequestParams;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{SessionId, SessionManager};
 use tokio_util::sync::CancellationToken;
+
+mod config;
+mod manager;
+mod redis;
+mod sealed;
+mod shared;
+
+pub use self::config::{RedisSessionsConfig, SealedSessionsConfig, SessionsConfig};
+use self::shared::{Lookup, Record, Shared, unix_now};
+pub(crate) use self::shared::{OPENING, Opening};
 
 /// How long a session's rmcp worker may sit unused (no stream open) before it is stopped, by
 /// default.
@@ -74,6 +80,11 @@ struct Entry {
     hibernations: AtomicUsize,
     /// The caller that opened the session (authentication on), set once by the HTTP edge.
     owner: OnceLock<Arc<str>>,
+    /// The shared store has the session's record (written here or found there): a sync
+    /// keeps it alive there and drops the session here once it is gone there.
+    published: AtomicBool,
+    /// When the session ends whatever its use (sealed ids), in Unix seconds; 0: never.
+    expires: AtomicU64,
 }
 
 /// Live sessions, their last use, and the reaper that hibernates and closes them.
@@ -87,7 +98,27 @@ pub struct Sessions {
     reaper_started: AtomicBool,
     shutdown: CancellationToken,
     this: Weak<Sessions>,
+    /// Where the fleet shares its sessions (`None`: this process only).
+    shared: Option<Shared>,
+    /// The table's millisecond clock at the last sync with the shared store.
+    last_sync_ms: AtomicU64,
 }
+
+/// What [`Sessions::adopt`] found for a session id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Adoption {
+    /// Known here (or no shared store: whatever this table says stands).
+    Local,
+    /// Unknown here, known to the shared store: entered here now.
+    Adopted,
+    /// Unknown here and there.
+    Unknown,
+    /// Unknown here, and the shared store could not answer.
+    Unavailable,
+}
+
+/// How often the table syncs with a shared store at most.
+const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 impl Sessions {
     /// A table closing sessions idle for longer than `idle_timeout`; its reaper stops when
@@ -102,6 +133,27 @@ impl Sessions {
         after: Duration,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
+        Self::build(idle_timeout, after, shutdown, None)
+    }
+
+    /// A table keeping its sessions where `config` says (`http.sessions`), so that replicas
+    /// sharing that store serve each other's sessions; errs when the store cannot be used.
+    /// Call inside the runtime (a Redis store connects in the background).
+    pub fn with_store(
+        idle_timeout: Duration,
+        config: &SessionsConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Self>, String> {
+        let shared = Shared::from_config(config, idle_timeout)?;
+        Ok(Self::build(idle_timeout, HIBERNATE_AFTER, shutdown, shared))
+    }
+
+    fn build(
+        idle_timeout: Duration,
+        after: Duration,
+        shutdown: CancellationToken,
+        shared: Option<Shared>,
+    ) -> Arc<Self> {
         let mut inner = LocalSessionManager::default();
         // Idle sessions are closed here, where fast-path calls count as use.
         inner.session_config.keep_alive = None;
@@ -114,7 +166,74 @@ impl Sessions {
             reaper_started: AtomicBool::new(false),
             shutdown,
             this: this.clone(),
+            shared,
+            last_sync_ms: AtomicU64::new(0),
         })
+    }
+
+    /// Whether sessions are shared with other replicas (so ids unknown here must be looked
+    /// up with [`Sessions::adopt`]).
+    pub(crate) fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// Makes sure session `id` is in this table if the shared store knows it: called by the
+    /// HTTP edge for every request carrying a session id, before the owner check, the fast
+    /// path and rmcp (POST, GET and DELETE alike). An adopted session enters hibernating: the
+    /// fast path serves it as it is, and rmcp wakes its worker (replaying `initialize`) from
+    /// this table as its session store.
+    pub(crate) async fn adopt(&self, id: &str) -> Adoption {
+        let Some(shared) = &self.shared else {
+            return Adoption::Local;
+        };
+        if self.read().contains_key(id) {
+            return Adoption::Local;
+        }
+        let record = match shared.lookup(id).await {
+            Lookup::Found(record) => record,
+            Lookup::Missing => return Adoption::Unknown,
+            Lookup::Unavailable => return Adoption::Unavailable,
+        };
+        self.start_reaper();
+        let entry = self.entry_for(&record);
+        entry.published.store(true, Ordering::Relaxed);
+        // Another request may have adopted it meanwhile: the first entry stays.
+        self.write()
+            .entry(SessionId::from(id))
+            .or_insert(Arc::new(entry));
+        tracing::debug!("adopted an MCP session from the shared session store");
+        Adoption::Adopted
+    }
+
+    /// Whether new session `id` reached the shared store (always, without one).
+    pub(crate) fn is_published(&self, id: &str) -> bool {
+        self.shared.is_none()
+            || self
+                .read()
+                .get(id)
+                .is_some_and(|e| e.published.load(Ordering::Relaxed))
+    }
+
+    /// Ends session `id` on this replica alone (a new session the shared store did not
+    /// take).
+    pub(crate) async fn abandon(&self, id: &str) {
+        self.close_here(&SessionId::from(id)).await;
+    }
+
+    /// A fresh entry (used now) for a session with `record`.
+    fn entry_for(&self, record: &Record) -> Entry {
+        let entry = Entry::default();
+        let now = self.now_ms();
+        entry.last_used.store(now, Ordering::Relaxed);
+        entry.rmcp_last_used.store(now, Ordering::Relaxed);
+        *entry.init.lock().unwrap_or_else(PoisonError::into_inner) = Some(record.init.clone());
+        if let Some(owner) = &record.owner {
+            let _ = entry.owner.set(Arc::from(owner.as_str()));
+        }
+        if let Some(expires) = self.shared.as_ref().and_then(|s| s.expires(record.issued)) {
+            entry.expires.store(expires, Ordering::Relaxed);
+        }
+        entry
     }
 
     /// Sessions currently open.
@@ -225,8 +344,12 @@ impl Sessions {
         let now = self.now_ms();
         let mut to_close = Vec::new();
         let mut to_hibernate = Vec::new();
+        let unix = unix_now();
         for (id, entry) in self.read().iter() {
-            if now.saturating_sub(entry.last_used.load(Ordering::Relaxed)) > idle_limit {
+            let expires = entry.expires.load(Ordering::Relaxed);
+            if now.saturating_sub(entry.last_used.load(Ordering::Relaxed)) > idle_limit
+                || (expires != 0 && expires <= unix)
+            {
                 to_close.push(id.clone());
             } else if Self::worker_idle(entry, now, Some(hibernate_limit)) {
                 let uses = entry.rmcp_uses.load(Ordering::Acquire);
@@ -234,15 +357,61 @@ impl Sessions {
             }
         }
         for id in to_close {
-            tracing::debug!(session = %id, "closing idle MCP session");
-            self.write().remove(&id);
-            if let Err(e) = self.inner.close_session(&id).await {
-                tracing::warn!(session = %id, error = %e, "closing an idle MCP session failed");
-            }
+            tracing::debug!("closing an idle MCP session");
+            // Here only: in a shared store it lives on while other replicas use it.
+            self.close_here(&id).await;
         }
         for (id, entry, uses) in to_hibernate {
             self.hibernate(&id, &entry, Some(hibernate_limit), uses)
                 .await;
+        }
+        self.sync(now).await;
+    }
+
+    /// Drops session `id` from this replica (its worker too, if running).
+    async fn close_here(&self, id: &SessionId) {
+        self.write().remove(id);
+        if let Err(e) = self.inner.close_session(id).await {
+            tracing::warn!(error = %e, "closing an MCP session's worker failed");
+        }
+    }
+
+    /// With a shared store, at most every [`SYNC_EVERY`]: Redis keeps the sessions used here
+    /// since the last sync alive for the fleet, and the sessions gone there (deleted or
+    /// expired elsewhere) are dropped here; sealed ids forget expired revocations.
+    async fn sync(&self, now: u64) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let last = self.last_sync_ms.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < SYNC_EVERY.as_millis() as u64 {
+            return;
+        }
+        self.last_sync_ms.store(now.max(1), Ordering::Relaxed);
+        let redis = match shared {
+            Shared::Redis(redis) => redis,
+            Shared::Sealed(sealer) => {
+                sealer.prune();
+                return;
+            }
+        };
+        let (mut used, mut held) = (Vec::new(), Vec::new());
+        for (id, entry) in self.read().iter() {
+            if !entry.published.load(Ordering::Relaxed) {
+                continue;
+            }
+            if entry.last_used.load(Ordering::Relaxed) >= last {
+                used.push(id.to_string());
+            } else {
+                held.push(id.to_string());
+            }
+        }
+        let Some(gone) = redis.sync(&used, &held).await else {
+            return;
+        };
+        for id in gone {
+            tracing::debug!("an MCP session ended elsewhere in the fleet; dropping it here");
+            self.close_here(&SessionId::from(id)).await;
         }
     }
 
@@ -317,166 +486,6 @@ impl<S> Drop for Tracked<S> {
         if let Some(entry) = &self.entry {
             entry.open_streams.fetch_sub(1, Ordering::AcqRel);
         }
-    }
-}
-
-impl SessionManager for Sessions {
-    type Error = LocalSessionManagerError;
-    type Transport = <LocalSessionManager as SessionManager>::Transport;
-
-    async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
-        self.start_reaper();
-        let (id, transport) = self.inner.create_session().await?;
-        let entry = Entry::default();
-        let now = self.now_ms();
-        entry.last_used.store(now, Ordering::Relaxed);
-        entry.rmcp_last_used.store(now, Ordering::Relaxed);
-        self.write().insert(id.clone(), Arc::new(entry));
-        Ok((id, transport))
-    }
-
-    async fn initialize_session(
-        &self,
-        id: &SessionId,
-        message: ClientJsonRpcMessage,
-    ) -> Result<ServerJsonRpcMessage, Self::Error> {
-        self.touch_rmcp(id);
-        self.inner.initialize_session(id, message).await
-    }
-
-    /// Whether the session's worker is running (a hibernating session answers false, and
-    /// rmcp restores it from this table as its session store).
-    async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
-        match self.touch_rmcp(id) {
-            None => return Ok(false),
-            // rmcp then waits for the restore in progress (its restores are serialized).
-            Some((entry, _)) if entry.restoring.load(Ordering::Acquire) => return Ok(false),
-            Some(_) => {}
-        }
-        self.inner.has_session(id).await
-    }
-
-    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        let caused_by_hibernation = self.read().get(id).is_some_and(|entry| {
-            entry
-                .hibernations
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-                .is_ok()
-        });
-        if caused_by_hibernation {
-            // A worker this table stopped has exited; the session lives on.
-            return Ok(());
-        }
-        self.write().remove(id);
-        self.inner.close_session(id).await
-    }
-
-    async fn create_stream(
-        &self,
-        id: &SessionId,
-        message: ClientJsonRpcMessage,
-    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let entry = self.touch_rmcp(id).map(|(entry, _)| entry);
-        let stream = self.inner.create_stream(id, message).await?;
-        Ok(Self::track(entry, stream))
-    }
-
-    async fn accept_message(
-        &self,
-        id: &SessionId,
-        message: ClientJsonRpcMessage,
-    ) -> Result<(), Self::Error> {
-        // `initialized` ends a handshake. The client's own leaves the worker nothing to do
-        // until a request needs it; the one rmcp replays when waking a session ends the
-        // restore (requests after it queue behind it in the worker).
-        let initialized = match &message {
-            ClientJsonRpcMessage::Notification(n) => matches!(
-                n.notification,
-                ClientNotification::InitializedNotification(_)
-            )
-            .then(|| {
-                n.notification
-                    .extensions()
-                    .get::<SessionRestoreMarker>()
-                    .is_some()
-            }),
-            _ => None,
-        };
-        let touched = self.touch_rmcp(id);
-        self.inner.accept_message(id, message).await?;
-        match (initialized, touched) {
-            (Some(false), Some((entry, uses))) => self.hibernate(id, &entry, None, uses).await,
-            (Some(true), Some((entry, _))) => entry.restoring.store(false, Ordering::Release),
-            _ => {}
-        }
-        Ok(())
-    }
-
-    async fn create_standalone_stream(
-        &self,
-        id: &SessionId,
-    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let entry = self.touch_rmcp(id).map(|(entry, _)| entry);
-        let stream = self.inner.create_standalone_stream(id).await?;
-        Ok(Self::track(entry, stream))
-    }
-
-    async fn resume(
-        &self,
-        id: &SessionId,
-        last_event_id: String,
-    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let entry = self.touch_rmcp(id).map(|(entry, _)| entry);
-        let stream = self.inner.resume(id, last_event_id).await?;
-        Ok(Self::track(entry, stream))
-    }
-
-    /// Re-creates the worker of a hibernating session (rmcp then replays `initialize`).
-    async fn restore_session(
-        &self,
-        id: SessionId,
-    ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
-        let Some((entry, _)) = self.touch_rmcp(&id) else {
-            return Ok(RestoreOutcome::NotSupported);
-        };
-        let mut workers = self.inner.sessions.write().await;
-        if workers.contains_key(&id) {
-            return Ok(RestoreOutcome::AlreadyPresent);
-        }
-        entry.restoring.store(true, Ordering::Release);
-        tracing::debug!(session = %id, "waking a hibernating MCP session");
-        let (handle, worker) = create_local_session(id.clone(), self.inner.session_config.clone());
-        workers.insert(id, handle);
-        Ok(RestoreOutcome::Restored(WorkerTransport::spawn(worker)))
-    }
-}
-
-/// The table is rmcp's session store: what a hibernating session needs to be restored.
-#[async_trait::async_trait]
-impl SessionStore for Sessions {
-    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
-        let Some(entry) = self.read().get(session_id).cloned() else {
-            return Ok(None);
-        };
-        let init = entry
-            .init
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        Ok(init.map(SessionState::new))
-    }
-
-    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
-        if let Some(entry) = self.read().get(session_id) {
-            *entry.init.lock().unwrap_or_else(PoisonError::into_inner) =
-                Some(state.initialize_params.clone());
-        }
-        Ok(())
-    }
-
-    async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
-        self.write().remove(session_id);
-        Ok(())
     }
 }
 
