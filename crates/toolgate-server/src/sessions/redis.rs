@@ -64,10 +64,15 @@ impl RedisSessions {
                 e.category()
             )
         })?;
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Err(
+                "the Redis session store must be created inside a tokio runtime".to_owned(),
+            );
+        };
         let info = client.get_connection_info();
         let endpoint: Arc<str> = info.addr.to_string().into();
         let conn = Arc::new(OnceLock::new());
-        let connector = tokio::spawn(connect(client, conn.clone(), endpoint.clone()));
+        let connector = runtime.spawn(connect(client, conn.clone(), endpoint.clone()));
         Ok(RedisSessions {
             conn,
             prefix: config.prefix.clone(),
