@@ -10,7 +10,9 @@
 # (`stateless` with authentication on: an HS256 JWT verified once and then found in the
 # verified-token cache, as a client reusing its token is, plus one authorization rule),
 # `stateless_policies` (`stateless` with the default traffic policy set: two in-memory rate
-# limits that never refuse, keyed [subject, tool] and [source], retries and a breaker).
+# limits that never refuse, keyed [subject, tool] and [source], retries and a breaker),
+# `stateless_traces` (`stateless` with OpenTelemetry traces on, every call sampled, exported
+# over OTLP/HTTP to `bench/otlp_sink.py`).
 #
 # Usage: bench/callgrind.sh [TARGET...]   (default: forward stateless session)
 # Environment: CARGO_TARGET_DIR (default target-bench; release binaries must be built, e.g.
@@ -73,11 +75,20 @@ for target in "${TARGETS[@]}"; do
         measure forward "$pid" "$BIN/toolgate" bench --direct-http "$url/items/42" --concurrency 1
         kill "$pid" 2>/dev/null || true
         ;;
-    stateless | session)
+    stateless | session | stateless_traces)
         mode=stateless
         [[ $target == session ]] && mode=stateful
+        traces=()
+        if [[ $target == stateless_traces ]]; then
+            # Traces on, every call sampled, exported over OTLP/HTTP to a sink that answers
+            # 200 (the export work runs on the SDK's thread of the same process: counted).
+            python3 "$ROOT/bench/otlp_sink.py" >"$TMP/otlp.out" 2>&1 &
+            PIDS+=($!)
+            for _ in $(seq 100); do grep -q listening "$TMP/otlp.out" && break; sleep 0.05; done
+            traces=(env "TOOLGATE_TELEMETRY__TRACES__ENDPOINT=$(sed -n 's/^listening on //p' "$TMP/otlp.out")")
+        fi
         TOOLGATE_LOGGING__LEVEL=warn TOOLGATE_HTTP__SESSION_MODE=$mode \
-            valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.$target.out" \
+            "${traces[@]}" valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.$target.out" \
             "$BIN/toolgate" serve --openapi "$TMP/openapi.json" --base-url "$BACKEND" \
             --http 127.0.0.1:0 >"$TMP/$target.stdout" 2>"$TMP/$target.err" &
         pid=$!

@@ -267,6 +267,9 @@ pub struct CallContext {
     /// The channel back to the client (progress, logs, sampling/elicitation/roots requests):
     /// present on rmcp's path, absent on the fast path and in-process.
     pub client: Option<Arc<dyn crate::client::ClientChannel>>,
+    /// The request's span, when traces are on (set at the edge); sources start their client
+    /// spans under it and propagate it to their backends.
+    pub trace: Option<crate::trace::CallTrace>,
 }
 
 /// Written by hand: the incoming headers may hold the client's credentials, so only their
@@ -289,6 +292,7 @@ impl fmt::Debug for CallContext {
                     .map(|h| h.keys().map(|k| k.as_str()).collect::<Vec<_>>()),
             )
             .field("client", &self.client.as_ref().map(|c| c.session_key()))
+            .field("trace", &self.trace)
             .finish()
     }
 }
@@ -311,6 +315,7 @@ impl CallContext {
             cancel: CancellationToken::new(),
             incoming_headers: None,
             client: None,
+            trace: None,
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod meta;
 pub mod naming;
 pub mod pipeline;
 pub mod resolve;
+pub mod trace;
 pub mod uri_template;
 pub mod wire;
 

@@ -410,7 +410,7 @@ struct HandlerShared {
 
 /// What a call needs from its context, owned so the future is `'static`.
 struct CallParts {
-    correlation_id: toolgate_core::CorrelationId,
+    ids: CallIds,
     deadline: Option<Instant>,
     cancel: tokio_util::sync::CancellationToken,
     forwarded: Vec<(HeaderName, HeaderValue)>,
@@ -444,7 +444,10 @@ impl HandlerShared {
             }
         }
         CallParts {
-            correlation_id: ctx.correlation_id.clone(),
+            ids: CallIds {
+                correlation_id: ctx.correlation_id.clone(),
+                trace: ctx.trace.clone(),
+            },
             deadline: ctx.deadline,
             cancel: ctx.cancel.clone(),
             forwarded,
@@ -523,7 +526,7 @@ impl HandlerShared {
             parts.forwarded,
             parts.client_authorization,
             parts.principal,
-            parts.correlation_id.as_str(),
+            &parts.ids,
         );
         let outcome = tokio::select! {
             biased;
@@ -576,7 +579,7 @@ impl HandlerShared {
         forwarded: Vec<(HeaderName, HeaderValue)>,
         client_authorization: Option<HeaderValue>,
         principal: Option<Arc<toolgate_core::context::Principal>>,
-        correlation_id: &str,
+        ids: &CallIds,
     ) -> Result<(Received, String), ToolError> {
         let client = &self.backend.clients.reqwest;
         let identity = match &self.backend.identity {
@@ -590,7 +593,7 @@ impl HandlerShared {
                 forwarded,
                 client_authorization,
                 &identity,
-                correlation_id,
+                ids,
             )
             .await;
         if let (Some(id), Ok((received, _))) = (&self.backend.identity, &outcome)
@@ -608,7 +611,7 @@ impl HandlerShared {
         forwarded: Vec<(HeaderName, HeaderValue)>,
         client_authorization: Option<HeaderValue>,
         identity: &IdentityParts,
-        correlation_id: &str,
+        ids: &CallIds,
     ) -> Result<(Received, String), ToolError> {
         let creds = |auth| Creds { auth, identity };
         if self.credentials.is_empty() {
@@ -619,7 +622,7 @@ impl HandlerShared {
                     forwarded,
                     client_authorization,
                     creds(None),
-                    correlation_id,
+                    ids,
                 )
                 .await;
         }
@@ -633,7 +636,7 @@ impl HandlerShared {
                     forwarded,
                     client_authorization,
                     creds(Some(&auth)),
-                    correlation_id,
+                    ids,
                 )
                 .await;
         }
@@ -649,7 +652,7 @@ impl HandlerShared {
                 forwarded,
                 client_authorization,
                 creds(Some(&auth)),
-                correlation_id,
+                ids,
             )
             .await?;
         if received.status != http::StatusCode::UNAUTHORIZED || !auth.reject_tokens() {
@@ -664,7 +667,7 @@ impl HandlerShared {
             forwarded,
             client_authorization,
             creds(Some(&auth)),
-            correlation_id,
+            ids,
         )
         .await
     }
@@ -678,7 +681,7 @@ impl HandlerShared {
         forwarded: Vec<(HeaderName, HeaderValue)>,
         client_authorization: Option<HeaderValue>,
         creds: Creds<'_>,
-        correlation_id: &str,
+        ids: &CallIds,
     ) -> Result<(Received, String), ToolError> {
         let auth = creds.auth;
         let backend = &self.backend;
@@ -740,9 +743,14 @@ impl HandlerShared {
             v.set_sensitive(true);
             headers.insert(http::header::COOKIE, v);
         }
-        if let Ok(v) = HeaderValue::from_str(correlation_id) {
+        if let Ok(v) = HeaderValue::from_str(ids.correlation_id.as_str()) {
             headers.insert(HeaderName::from_static("x-request-id"), v);
         }
+        // This request's span, when traces are on: the backend continues the trace from it.
+        let mut span = ids
+            .trace
+            .as_ref()
+            .map(|t| self.client_span(t, &method, &mut headers));
         let mut body = None;
         if let Some(b) = built.body {
             let ct = HeaderValue::from_str(&b.content_type).map_err(|_| {
@@ -764,6 +772,9 @@ impl HandlerShared {
         let started = Instant::now();
         let mut response = self.transport.send(request).await.map_err(|e| {
             let err = self.transport_error(e, &method, &built.path);
+            if let Some(span) = &mut span {
+                span.fail(err.kind.as_str());
+            }
             tracing::debug!(
                 tool = %op.name,
                 method = %method,
@@ -775,6 +786,15 @@ impl HandlerShared {
             err
         })?;
         let status = response.status();
+        if let Some(span) = &mut span {
+            span.set_attribute(toolgate_core::trace::Attribute::new(
+                "http.response.status_code",
+                i64::from(status.as_u16()),
+            ));
+            if status.is_client_error() || status.is_server_error() {
+                span.fail(status.as_str().to_owned());
+            }
+        }
         tracing::debug!(
             tool = %op.name,
             method = %method,
@@ -834,6 +854,45 @@ impl HandlerShared {
             },
             log_url,
         ))
+    }
+
+    /// Starts the client span of one backend request (OpenTelemetry's HTTP client
+    /// convention: named `{method} {url.template}`, no URL with its query or credentials) and
+    /// puts its trace context into `headers`.
+    fn client_span(
+        &self,
+        trace: &toolgate_core::trace::CallTrace,
+        method: &http::Method,
+        headers: &mut HeaderMap,
+    ) -> toolgate_core::trace::ClientSpan {
+        use toolgate_core::trace::Attribute;
+        let mut attributes = vec![
+            Attribute::new("http.request.method", method.as_str().to_owned()),
+            Attribute::new("url.template", self.op.path.clone()),
+            Attribute::new("gen_ai.tool.name", self.op.name.clone()),
+        ];
+        if let Some(host) = self.backend.base_url.host_str() {
+            attributes.push(Attribute::new("server.address", host.to_owned()));
+        }
+        if let Some(port) = self.backend.base_url.port_or_known_default() {
+            attributes.push(Attribute::new("server.port", i64::from(port)));
+        }
+        let span = trace.client(format!("{method} {}", self.op.path), attributes);
+        if let Ok(v) = HeaderValue::from_str(&span.traceparent()) {
+            headers.insert(HeaderName::from_static("traceparent"), v);
+        }
+        match span
+            .tracestate()
+            .and_then(|s| HeaderValue::from_str(&s).ok())
+        {
+            Some(v) => {
+                headers.insert(HeaderName::from_static("tracestate"), v);
+            }
+            None => {
+                headers.remove(HeaderName::from_static("tracestate"));
+            }
+        }
+        span
     }
 
     /// A transport failure as a tool error: the kind and delivery the client classified, the
@@ -983,6 +1042,13 @@ impl ToolHandler for OperationHandler {
             }
         })
     }
+}
+
+/// What ties a backend request to its call: the correlation id (`X-Request-Id`) and, when
+/// traces are on, the call's span (`traceparent`).
+struct CallIds {
+    correlation_id: toolgate_core::CorrelationId,
+    trace: Option<toolgate_core::trace::CallTrace>,
 }
 
 /// What a request carries besides the call's own data: the configured credentials and the

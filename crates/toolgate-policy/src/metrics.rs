@@ -10,6 +10,11 @@
 //!
 //! A call whose future is dropped before it finishes (the client went away) is settled by a
 //! drop guard: the gauge goes back down and the call counts with outcome `dropped`.
+//!
+//! With traces on ([`Metrics::with_options`]), the latency histogram carries OpenMetrics
+//! exemplars: each bucket remembers the trace id (`trace_id`) of its last sampled call, so a
+//! dashboard can jump from a slow bucket to a trace. Off, the plain histogram is used and a
+//! call pays nothing for it.
 
 use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
@@ -20,6 +25,7 @@ use std::time::Instant;
 use futures::future::BoxFuture;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
@@ -56,18 +62,62 @@ struct LatencyLabels {
     tool: String,
 }
 
+/// An exemplar's labels: the trace of the call observed.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TraceExemplar {
+    trace_id: String,
+}
+
+/// 100 µs … ~52 s: gateway hops are sub-millisecond, slow backends take seconds.
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 20)
+}
+
 fn latency_histogram() -> Histogram {
-    // 100 µs … ~52 s: gateway hops are sub-millisecond, slow backends take seconds.
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-        0.0001, 2.0, 20,
-    ))
+    Histogram::new(latency_buckets())
+}
+
+fn latency_histogram_with_exemplars() -> HistogramWithExemplars<TraceExemplar> {
+    HistogramWithExemplars::new(latency_buckets())
+}
+
+/// `toolgate_call_duration_seconds`: plain, or with trace exemplars when traces are on.
+enum Latency {
+    Plain(Family<LatencyLabels, Histogram, fn() -> Histogram>),
+    Traced(
+        Family<
+            LatencyLabels,
+            HistogramWithExemplars<TraceExemplar>,
+            fn() -> HistogramWithExemplars<TraceExemplar>,
+        >,
+    ),
+}
+
+/// One label set's latency histogram.
+#[derive(Clone)]
+enum LatencyHandle {
+    Plain(Histogram),
+    Traced(HistogramWithExemplars<TraceExemplar>),
+}
+
+impl LatencyHandle {
+    fn observe(&self, seconds: f64, trace_id: Option<String>) {
+        match self {
+            LatencyHandle::Plain(h) => h.observe(seconds),
+            LatencyHandle::Traced(h) => h.observe(
+                seconds,
+                trace_id.map(|trace_id| TraceExemplar { trace_id }),
+                None,
+            ),
+        }
+    }
 }
 
 /// The gateway's metrics and the registry they are exported from.
 pub struct Metrics {
     registry: Registry,
     calls: Family<CallLabels, Counter>,
-    latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
+    latency: Latency,
     in_flight: Gauge,
     /// `toolgate_edge_calls_total`'s counters, resolved once: [transport][path] (the label
     /// set is tiny and fixed, so no lookup per call).
@@ -106,12 +156,15 @@ impl Metrics {
     /// Creates the metrics, letting `extra` register more under the same prefix (the metrics
     /// of sources, such as upstream MCP servers' states and restarts).
     pub fn with_extra(extra: impl FnOnce(&mut Registry)) -> Arc<Self> {
+        Metrics::with_options(false, extra)
+    }
+
+    /// [`Metrics::with_extra`], with trace exemplars on the latency histogram when
+    /// `exemplars` (traces are on).
+    pub fn with_options(exemplars: bool, extra: impl FnOnce(&mut Registry)) -> Arc<Self> {
         let mut registry = Registry::with_prefix("toolgate");
         extra(&mut registry);
         let calls = Family::<CallLabels, Counter>::default();
-        let latency = Family::<LatencyLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-            latency_histogram,
-        );
         let in_flight = Gauge::default();
         let edge_family = Family::<EdgeLabels, Counter>::default();
         let transports = [
@@ -135,11 +188,18 @@ impl Metrics {
             "MCP calls served, by method, tool and outcome",
             calls.clone(),
         );
-        registry.register(
-            "call_duration_seconds",
-            "Latency of MCP calls through the pipeline",
-            latency.clone(),
-        );
+        const LATENCY_HELP: &str = "Latency of MCP calls through the pipeline";
+        let latency = if exemplars {
+            let family = Family::new_with_constructor(
+                latency_histogram_with_exemplars as fn() -> HistogramWithExemplars<TraceExemplar>,
+            );
+            registry.register("call_duration_seconds", LATENCY_HELP, family.clone());
+            Latency::Traced(family)
+        } else {
+            let family = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+            registry.register("call_duration_seconds", LATENCY_HELP, family.clone());
+            Latency::Plain(family)
+        };
         registry.register(
             "calls_in_flight",
             "MCP calls currently being served",
@@ -199,7 +259,14 @@ impl Metrics {
             .inc();
     }
 
-    fn record(&self, method: &'static str, tool: &str, outcome: &'static str, seconds: f64) {
+    fn record(
+        &self,
+        method: &'static str,
+        tool: &str,
+        outcome: &'static str,
+        seconds: f64,
+        trace_id: Option<String>,
+    ) {
         let query = HandleQuery {
             method,
             tool,
@@ -222,12 +289,20 @@ impl Metrics {
                             outcome: Cow::Borrowed(outcome),
                         })
                         .clone(),
-                    self.latency
-                        .get_or_create(&LatencyLabels {
+                    {
+                        let labels = LatencyLabels {
                             method: Cow::Borrowed(method),
                             tool: tool.to_owned(),
-                        })
-                        .clone(),
+                        };
+                        match &self.latency {
+                            Latency::Plain(f) => {
+                                LatencyHandle::Plain(f.get_or_create(&labels).clone())
+                            }
+                            Latency::Traced(f) => {
+                                LatencyHandle::Traced(f.get_or_create(&labels).clone())
+                            }
+                        }
+                    },
                 );
                 self.handles
                     .write()
@@ -244,7 +319,7 @@ impl Metrics {
             }
         };
         count.inc();
-        latency.observe(seconds);
+        latency.observe(seconds, trace_id);
     }
 }
 
@@ -283,7 +358,7 @@ impl hashbrown::Equivalent<HandleKey> for HandleQuery<'_> {
     }
 }
 
-type Handles = (Counter, Histogram);
+type Handles = (Counter, LatencyHandle);
 
 /// Records call counts and latency.
 #[derive(Clone)]
@@ -323,6 +398,8 @@ struct CallGuard {
     tool: ToolLabel,
     started: Instant,
     settled: bool,
+    /// The call's trace id, when it is traced and sampled (the latency's exemplar).
+    trace_id: Option<String>,
 }
 
 /// The `tool` label of a call: the catalog's name of the tool or prompt it resolved to (read
@@ -357,6 +434,7 @@ impl CallGuard {
             self.tool.as_str(),
             outcome,
             self.started.elapsed().as_secs_f64(),
+            self.trace_id.take(),
         );
     }
 }
@@ -406,6 +484,7 @@ where
             | McpRequest::SetLogLevel { .. } => ToolLabel::None,
         };
         metrics.edge[transport_index(call.ctx.transport)][path_index(call.ctx.path)].inc();
+        let metrics_traced = matches!(metrics.latency, Latency::Traced(_));
         metrics.in_flight.inc();
         let mut guard = CallGuard {
             metrics,
@@ -413,6 +492,10 @@ where
             tool,
             started: Instant::now(),
             settled: false,
+            trace_id: match (metrics_traced, &call.ctx.trace) {
+                (true, Some(t)) if t.is_sampled() => Some(t.trace_id()),
+                _ => None,
+            },
         };
         let fut = self.inner.call(call);
         Box::pin(async move {

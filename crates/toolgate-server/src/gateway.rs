@@ -29,6 +29,7 @@ use tower::ServiceExt as _;
 
 use crate::peer::LogLevels;
 use crate::tools_json::ToolsJson;
+use crate::trace::RequestEdge;
 
 /// Counts calls in progress so shutdown can wait for them.
 #[derive(Default)]
@@ -135,6 +136,8 @@ pub struct Gateway {
     readiness_details: Vec<(&'static str, ReadinessDetail)>,
     /// What `POST /admin/reload` runs, when the gateway can reload.
     admin_reload: Option<AdminReload>,
+    /// The tracer of request spans, when traces are on (`crate::trace`).
+    tracing: Option<toolgate_core::trace::Tracing>,
 }
 
 /// Client sessions by key, with the peer rmcp last served them on.
@@ -220,6 +223,7 @@ impl Gateway {
             clients: Arc::default(),
             readiness_details: Vec::new(),
             admin_reload: None,
+            tracing: None,
         }
     }
 
@@ -261,6 +265,18 @@ impl Gateway {
     pub fn with_admin_reload(mut self, reload: AdminReload) -> Self {
         self.admin_reload = Some(reload);
         self
+    }
+
+    /// Traces every request with `tracing` (a span per request, continued by the sources'
+    /// client spans); `None` (the default) makes none.
+    pub fn with_tracing(mut self, tracing: Option<toolgate_core::trace::Tracing>) -> Self {
+        self.tracing = tracing;
+        self
+    }
+
+    /// Whether requests are traced (the edge reads a request's trace context only then).
+    pub(crate) fn traced(&self) -> bool {
+        self.tracing.is_some()
     }
 
     /// What `POST /admin/reload` runs, if anything.
@@ -486,16 +502,25 @@ impl Gateway {
     }
 
     /// Runs `request` through the pipeline, counted as in flight until it finishes or is
-    /// dropped: every path's way into the pipeline.
+    /// dropped: every path's way into the pipeline. With traces on, the request's span
+    /// (`crate::trace`) covers the call, and its context travels in `ctx` to the sources.
     pub(crate) async fn run(
         &self,
-        ctx: CallContext,
+        mut ctx: CallContext,
         request: McpRequest,
+        edge: RequestEdge<'_>,
     ) -> Result<McpResponse, GatewayError> {
         let _guard = self.in_flight.enter();
         // The one load of the pipeline in force: the call runs on it to its end, across a
         // reload.
         let pipeline = self.pipeline.load().pipeline.clone();
-        pipeline.oneshot(McpCall::new(ctx, request)).await
+        let Some(tracing) = &self.tracing else {
+            return pipeline.oneshot(McpCall::new(ctx, request)).await;
+        };
+        let trace = crate::trace::start(tracing, &self.catalog, &ctx, &request, &edge);
+        ctx.trace = Some(trace.clone());
+        let result = pipeline.oneshot(McpCall::new(ctx, request)).await;
+        crate::trace::finish(&trace, &result);
+        result
     }
 }

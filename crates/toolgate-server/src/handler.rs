@@ -26,6 +26,7 @@ use toolgate_core::{
 
 use crate::gateway::{Arrival, Gateway};
 use crate::peer::PeerChannel;
+use crate::trace::{RequestEdge, RpcId};
 
 const MCP_SESSION_ID: http::HeaderName = http::HeaderName::from_static("mcp-session-id");
 
@@ -65,7 +66,12 @@ impl Gateway {
         cx: &RequestContext<RoleServer>,
         request: McpRequest,
     ) -> Result<McpResponse, ErrorData> {
-        self.run(self.rmcp_context(cx), request)
+        let mut edge = RequestEdge::new(RpcId::Rmcp(&cx.id));
+        if self.traced() {
+            edge.head = cx.extensions.get::<http::request::Parts>();
+            edge.meta = Some(&cx.meta.0.0);
+        }
+        self.run(self.rmcp_context(cx), request, edge)
             .await
             .map_err(|e| wire::gateway_error_data(&e))
     }

@@ -14,6 +14,7 @@ mod protocol;
 pub mod sessions;
 pub mod stdio;
 mod tools_json;
+mod trace;
 
 pub use gateway::{AdminReload, Gateway, InFlight, ReadinessDetail, ServerIdentity};
 pub use http::{

@@ -35,6 +35,7 @@ use crate::oauth2::OAuth2Client;
 use crate::ordered::Ordered;
 use crate::routing::Routes;
 use crate::stdio::{ChildTransport, Fault};
+use crate::trace_headers::TraceHeaders;
 
 /// One live MCP session with an upstream server.
 pub(crate) struct Connection {
@@ -240,13 +241,16 @@ pub(crate) async fn connect(
                         http: http.client.clone(),
                         tokens: tokens.clone(),
                     };
-                    let transport = StreamableHttpClientTransport::with_client(client, config);
+                    let transport =
+                        StreamableHttpClientTransport::with_client(TraceHeaders(client), config);
                     let transport = Ordered::new(transport, routes.clone());
                     handler.serve_with_lifecycle(transport, lifecycle).await
                 }
                 None => {
-                    let transport =
-                        StreamableHttpClientTransport::with_client(http.client.clone(), config);
+                    let transport = StreamableHttpClientTransport::with_client(
+                        TraceHeaders(http.client.clone()),
+                        config,
+                    );
                     let transport = Ordered::new(transport, routes.clone());
                     handler.serve_with_lifecycle(transport, lifecycle).await
                 }

@@ -25,6 +25,7 @@ mod oauth2;
 mod ordered;
 mod routing;
 mod stdio;
+mod trace_headers;
 mod upstream;
 mod uris;
 

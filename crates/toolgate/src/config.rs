@@ -17,6 +17,7 @@ mod schema_errors;
 mod schema_shape;
 pub(crate) use schema_shape::did_you_mean;
 mod semantics;
+mod telemetry;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,6 +32,7 @@ pub use toolgate_policy::limits::RateLimitsConfig as RateLimitsSection;
 pub use toolgate_upstream::McpSourceConfig;
 
 pub use self::auth::{AuthEdge, AuthSection, MetricsAccess, StdioPrincipal};
+pub use self::telemetry::{OtlpProtocol, TelemetrySection, TracesConfig};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -59,6 +61,8 @@ pub struct Config {
     pub authorization: Option<AuthorizationConfig>,
     /// An audit log: one JSON line per call (who, what, the decision, the outcome).
     pub audit: AuditConfig,
+    /// OpenTelemetry traces over OTLP (docs/observability.md). Off by default.
+    pub telemetry: TelemetrySection,
 }
 
 pub use toolgate_policy::audit::AuditConfig;
@@ -445,6 +449,12 @@ pub fn load(
         // The semantic problems of the well-formed parts too, so every problem shows at once.
         let lenient = semantics::Lenient::from_raw(&raw);
         issues.extend(semantics::check(&lenient.parts(), &prov));
+        if let Some(t) = raw
+            .get("telemetry")
+            .and_then(|t| serde_json::from_value(t.clone()).ok())
+        {
+            issues.extend(telemetry::check(&t));
+        }
         return Err(fail(issues));
     }
     let config: Config = serde_json::from_value(raw).map_err(|e| {
@@ -456,6 +466,7 @@ pub fn load(
         }])
     })?;
     let mut issues = semantics::check(&semantics::Parts::of(&config), &prov);
+    issues.extend(telemetry::check(&config.telemetry));
     if let Some(authz) = &config.authorization
         && authz.stdio_principal.is_some()
         && config.auth.is_some()

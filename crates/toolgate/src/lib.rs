@@ -25,6 +25,7 @@ pub mod reload_status;
 pub mod reload_watch;
 pub mod run;
 pub mod sources;
+pub mod telemetry;
 pub mod upstreams;
 
 use std::process::ExitCode;

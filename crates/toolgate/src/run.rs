@@ -228,7 +228,7 @@ pub async fn assemble_with_auth(
         config.sources.iter().map(SourceConfig::name),
     );
     let reload = crate::reload::ReloadStatus::new();
-    let metrics = Metrics::with_extra(|registry| {
+    let metrics = Metrics::with_options(config.telemetry.traces.is_some(), |registry| {
         upstream_metrics.register(registry);
         reload.metrics().register(registry);
         limit_metrics.register(registry);
@@ -484,7 +484,10 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     } else {
         resource_auth(&config).await?
     };
+    let traces = crate::telemetry::start(&config)?;
     let mut assembled = assemble_with_auth(&config, &relative_to, auth).await?;
+    let (traces, tracing) = traces.unzip();
+    assembled.gateway = assembled.gateway.clone().with_tracing(tracing);
     let upstreams = assembled.running_upstreams.clone();
     if let Some(path) = &args.config {
         assembled.reload.started_from(path);
@@ -532,6 +535,10 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     };
     // Upstream servers stop with the gateway (gracefully, then killed): no orphan processes.
     upstreams.stop_all().await;
+    // The spans still queued are exported before the process ends.
+    if let Some(traces) = traces {
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+    }
     served?;
     Ok(ExitCode::SUCCESS)
 }

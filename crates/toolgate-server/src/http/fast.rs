@@ -26,6 +26,7 @@ use toolgate_core::{EdgePath, McpRequest};
 use crate::gateway::{Arrival, Gateway};
 use crate::protocol::{self, Cancellations, Envelope, MODERN, Revision, reply};
 use crate::sessions::Sessions;
+use crate::trace::{RequestEdge, RpcId};
 
 // Header names as constants: looking a header up by `&str` parses the name every time.
 const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
@@ -73,6 +74,11 @@ impl FastPath {
                 Some(id)
             }
         };
+        let meta_parent = if self.gateway.traced() {
+            envelope.trace_context()
+        } else {
+            None
+        };
         let (id, request) = qualify_http(&parts.headers, envelope, revision)?;
         let cancel = CancellationToken::new();
         let ctx = self
@@ -89,7 +95,12 @@ impl FastPath {
         // The client going away drops this future: the guard then cancels the call.
         let on_drop = cancel.clone().drop_guard();
         let _registered = session.map(|s| self.cancellations.register(s, &id, cancel.clone()));
-        let body = reply::answer(&self.gateway, ctx, &id, request, revision).await;
+        let edge = RequestEdge {
+            head: Some(parts),
+            meta_parent: meta_parent.as_ref(),
+            ..RequestEdge::new(RpcId::Json(&id))
+        };
+        let body = reply::answer(&self.gateway, ctx, &id, request, revision, edge).await;
         on_drop.disarm();
         Some(json_response(StatusCode::OK, body))
     }

@@ -15,6 +15,9 @@ pub(crate) const VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
 pub(crate) const CAPABILITIES_KEY: &str = "io.modelcontextprotocol/clientCapabilities";
 /// `_meta` key of a progress token: the client wants progress notifications.
 const PROGRESS_TOKEN_KEY: &str = "progressToken";
+/// `_meta` keys of the W3C trace context (SEP-414).
+const TRACEPARENT_KEY: &str = "traceparent";
+const TRACESTATE_KEY: &str = "tracestate";
 
 /// A JSON-RPC message envelope.
 #[derive(Deserialize)]
@@ -74,6 +77,9 @@ pub(crate) struct Meta<'a> {
     pub(crate) capabilities: Option<ClientCapabilities>,
     pub(crate) progress_token: bool,
     pub(crate) entries: usize,
+    /// The W3C trace context (SEP-414), when it is given as strings.
+    pub(crate) traceparent: Option<Cow<'a, str>>,
+    pub(crate) tracestate: Option<Cow<'a, str>>,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Meta<'a> {
@@ -94,6 +100,18 @@ impl<'de: 'a, 'a> Deserialize<'de> for Meta<'a> {
                     match key.as_ref() {
                         VERSION_KEY => meta.version = Some(map.next_value::<BorrowedStr<'a>>()?.0),
                         CAPABILITIES_KEY => meta.capabilities = Some(map.next_value()?),
+                        TRACEPARENT_KEY | TRACESTATE_KEY => {
+                            // Anything but a string is not a trace context: ignored.
+                            let value = match map.next_value::<Value>()? {
+                                Value::String(s) => Some(Cow::Owned(s)),
+                                _ => None,
+                            };
+                            if key.as_ref() == TRACEPARENT_KEY {
+                                meta.traceparent = value;
+                            } else {
+                                meta.tracestate = value;
+                            }
+                        }
                         PROGRESS_TOKEN_KEY => {
                             meta.progress_token = true;
                             map.next_value::<serde::de::IgnoredAny>()?;
@@ -122,6 +140,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for BorrowedStr<'a> {
 }
 
 impl<'a> Envelope<'a> {
+    /// The W3C trace context of `params._meta`, if it has a valid one.
+    pub(crate) fn trace_context(&self) -> Option<toolgate_core::trace::SpanContext> {
+        let meta = self.meta()?;
+        toolgate_core::trace::parse(meta.traceparent.as_deref()?, meta.tracestate.as_deref())
+    }
+
     /// Parses one JSON-RPC message object (`None` for anything else, arrays included).
     pub(crate) fn parse(bytes: &'a [u8]) -> Option<Envelope<'a>> {
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {

@@ -12,6 +12,7 @@ use toolgate_core::{CallContext, GatewayError, McpRequest, McpResponse, wire};
 use super::Revision;
 use crate::gateway::Gateway;
 use crate::tools_json::ToolsJson;
+use crate::trace::RequestEdge;
 
 #[derive(Serialize)]
 struct Reply<'a, T: Serialize> {
@@ -56,15 +57,16 @@ fn shape_result_type(result_type: &mut Option<ResultType>, revision: Revision) {
 }
 
 /// Runs `request` (JSON-RPC id `id`) through the pipeline and serializes the JSON-RPC answer
-/// exactly as rmcp would for a client on `revision`.
+/// exactly as rmcp would for a client on `revision` (`edge`: what the request's span reads).
 pub(crate) async fn answer(
     gateway: &Gateway,
     ctx: CallContext,
     id: &Value,
     request: McpRequest,
     revision: Revision,
+    edge: RequestEdge<'_>,
 ) -> Vec<u8> {
-    let body = match gateway.run(ctx, request).await {
+    let body = match gateway.run(ctx, request, edge).await {
         Ok(McpResponse::ToolResult(result)) => {
             let mut result = match result.map_err(|e| wire::tool_failure(&e)) {
                 Ok(r) | Err(Ok(r)) => r,

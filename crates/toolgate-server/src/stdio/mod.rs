@@ -43,6 +43,7 @@ use self::framing::{Frame, LineCodec, MAX_LINE_BYTES, trim_cr};
 use self::lifecycle::Lifecycle;
 use crate::gateway::{Arrival, Gateway};
 use crate::protocol::{self, Cancellations, Envelope, Revision, reply};
+use crate::trace::{RequestEdge, RpcId};
 
 /// Serves `gateway` on stdin/stdout until the client disconnects, with the fast path on.
 pub async fn serve_stdio(gateway: Gateway) -> io::Result<()> {
@@ -239,6 +240,11 @@ impl Reader {
                     return Route::Rmcp;
                 };
                 drop(lifecycle);
+                let parent = if self.gateway.traced() {
+                    env.trace_context()
+                } else {
+                    None
+                };
                 match protocol::qualify(env, revision) {
                     // A tool whose source talks back to the client needs rmcp's channel.
                     Some((_, request))
@@ -249,7 +255,7 @@ impl Reader {
                         Route::Rmcp
                     }
                     Some((id, request)) => {
-                        self.spawn(id, request, revision);
+                        self.spawn(id, request, revision, parent);
                         Route::Handled
                     }
                     None => Route::Rmcp,
@@ -260,14 +266,25 @@ impl Reader {
 
     /// Runs one fast-path call in a task of its own; its answer goes to the writer unless
     /// the client cancelled it (rmcp drops those answers too).
-    fn spawn(&mut self, id: Value, request: McpRequest, revision: Revision) {
+    /// `parent`: the trace context of the request's `_meta`, read when traces are on.
+    fn spawn(
+        &mut self,
+        id: Value,
+        request: McpRequest,
+        revision: Revision,
+        parent: Option<toolgate_core::trace::SpanContext>,
+    ) {
         let cancel = CancellationToken::new();
         let registered = self.calls.register(self.scope.clone(), &id, cancel.clone());
         let gateway = self.gateway.clone();
         let out = self.out.clone();
         tokio::spawn(async move {
             let ctx = gateway.context(Arrival::Stdio, EdgePath::Fast, cancel.clone());
-            let answer = reply::answer(&gateway, ctx, &id, request, revision).await;
+            let edge = RequestEdge {
+                meta_parent: parent.as_ref(),
+                ..RequestEdge::new(RpcId::Json(&id))
+            };
+            let answer = reply::answer(&gateway, ctx, &id, request, revision, edge).await;
             drop(registered);
             if cancel.is_cancelled() {
                 tracing::debug!(id = %protocol::id_key(&id), "dropping the answer to a cancelled request");

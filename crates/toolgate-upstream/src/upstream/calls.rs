@@ -128,15 +128,76 @@ impl Inner {
         self: &Arc<Self>,
         ctx: &CallContext,
         method: &'static str,
-        request: ClientRequest,
+        mut request: ClientRequest,
     ) -> Result<ServerResult, ToolError> {
+        let mut span = ctx
+            .trace
+            .as_ref()
+            .map(|t| self.client_span(t, method, &mut request));
         let result = self.request_inner(ctx, request).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.kind.as_str(),
         };
+        if let Some(span) = &mut span {
+            match &result {
+                Ok(ServerResult::CallToolResult(r)) if r.is_error == Some(true) => {
+                    span.fail("tool_error")
+                }
+                Ok(_) => {}
+                Err(e) => span.fail(e.kind.as_str()),
+            }
+        }
         self.metrics.request(&self.name, method, outcome);
         result
+    }
+
+    /// Starts the client span of one request to the server (OpenTelemetry's MCP convention:
+    /// `{mcp.method.name} {target}`) and puts its trace context into the request's `_meta`
+    /// (SEP-414), which the server continues over any transport.
+    fn client_span(
+        &self,
+        trace: &toolgate_core::trace::CallTrace,
+        method: &'static str,
+        request: &mut ClientRequest,
+    ) -> toolgate_core::trace::ClientSpan {
+        use rmcp::model::GetMeta as _;
+        use toolgate_core::trace::Attribute;
+        let mut attributes = vec![
+            Attribute::new("mcp.method.name", method),
+            Attribute::new("toolgate.source", self.name.to_string()),
+        ];
+        let mut name = method.to_owned();
+        if let ClientRequest::CallToolRequest(r) = &*request {
+            attributes.push(Attribute::new(
+                "gen_ai.tool.name",
+                r.params.name.to_string(),
+            ));
+            name = format!("{method} {}", r.params.name);
+        }
+        match &self.config.transport {
+            crate::config::Transport::Stdio { .. } => {
+                attributes.push(Attribute::new("network.transport", "pipe"));
+            }
+            crate::config::Transport::Http { url, .. } => {
+                attributes.push(Attribute::new("network.transport", "tcp"));
+                if let Ok(url) = url::Url::parse(url) {
+                    if let Some(host) = url.host_str() {
+                        attributes.push(Attribute::new("server.address", host.to_owned()));
+                    }
+                    if let Some(port) = url.port_or_known_default() {
+                        attributes.push(Attribute::new("server.port", i64::from(port)));
+                    }
+                }
+            }
+        }
+        let span = trace.client(name, attributes);
+        let meta = &mut request.get_meta_mut().0;
+        meta.set_traceparent(span.traceparent());
+        if let Some(state) = span.tracestate() {
+            meta.set_tracestate(state);
+        }
+        span
     }
 
     async fn request_inner(
