@@ -484,6 +484,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     };
     let mut assembled = assemble_with_auth(&config, &relative_to, auth).await?;
     let upstreams = assembled.running_upstreams.clone();
+    let recording = assembled.policies.live().clone();
     if let Some(path) = &args.config {
         assembled.reload.started_from(path);
         let watch = !args.no_watch;
@@ -530,6 +531,10 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     };
     // Upstream servers stop with the gateway (gracefully, then killed): no orphan processes.
     upstreams.stop_all().await;
+    // The recording's queued lines are written before the process exits.
+    if let Some(recorder) = &recording.current().policies.recording {
+        recorder.sync();
+    }
     served?;
     Ok(ExitCode::SUCCESS)
 }
