@@ -193,6 +193,8 @@ enum Message {
 pub struct Recorder {
     config: RecordingConfig,
     queue: SyncSender<Message>,
+    /// Whether a discarded line was logged already (once per recorder).
+    warned: std::sync::atomic::AtomicBool,
 }
 
 impl Recorder {
@@ -237,6 +239,7 @@ impl Recorder {
         Ok(Arc::new(Recorder {
             config: config.clone(),
             queue,
+            warned: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -275,7 +278,16 @@ impl Recorder {
     fn push(&self, entry: Entry) -> bool {
         match self.queue.try_send(Message::Entry(Box::new(entry))) {
             Ok(()) | Err(TrySendError::Disconnected(_)) => true,
-            Err(TrySendError::Full(_)) => false,
+            Err(TrySendError::Full(_)) => {
+                if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!(
+                        path = %self.config.path,
+                        "the recording's writer cannot keep up: discarding lines \
+                         (counted in toolgate_recording_discarded_total)"
+                    );
+                }
+                false
+            }
         }
     }
 }
