@@ -367,3 +367,58 @@ fn bad_input_exits_2() {
     assert_eq!(code(&out), 2, "{}", text(&out));
     assert!(text(&out).contains("cannot reach"), "{}", text(&out));
 }
+
+#[test]
+fn stdio_calls_are_recorded_too() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let api = format!("http://{}", todo_api());
+    let recording = d.join("stdio.jsonl");
+    let section = format!("recording:\n  path: {}\n", path(&recording));
+    let gateway = config(d, "stdio.yaml", &api, &section);
+    let mut child = Command::new(BIN)
+        .args(["serve", "--stdio", "--no-watch", "--config", path(&gateway)])
+        .env_remove("TOOLGATE_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut send = |v: Value| writeln!(stdin, "{v}").unwrap();
+    send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"}}}),
+    );
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    send(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "list_users", "arguments": {}}}),
+    );
+    line.clear();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.contains("\"id\":2"), "{line}");
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "serve --stdio did not stop at the end of its input"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let recorded = std::fs::read_to_string(&recording).unwrap();
+    let lines: Vec<Value> = recorded
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{recorded}");
+    assert_eq!(lines[0]["transport"], "stdio");
+    assert_eq!(lines[0]["tool"], "list_users");
+    assert_eq!(lines[0]["is_error"], false);
+}
