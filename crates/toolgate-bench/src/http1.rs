@@ -107,6 +107,14 @@ impl Conn {
         Ok(())
     }
 
+    /// Opens the connection now if it is not open (to find an unreachable target up front).
+    pub async fn ensure_open(&mut self) -> Result<(), (ErrorKind, String)> {
+        if self.sender.is_none() {
+            self.connect().await?;
+        }
+        Ok(())
+    }
+
     /// Sends `req` and returns the response head; the caller reads the body.
     pub async fn send(
         &mut self,

@@ -13,6 +13,8 @@
 //! - [`forward`]: a bare HTTP forwarder (`bench-servers forward`), the reference for what a gateway
 //!   hop costs without MCP.
 //!
+//! - [`client`]: its MCP client over streamable HTTP, for other tools (`toolgate replay`).
+//!
 //! What it does not own: the servers under test. It never links the gateway; it talks to it
 //! over the wire like any client, so the same numbers can be taken for other servers.
 //!
@@ -23,6 +25,7 @@
 mod args;
 pub mod backend;
 mod calls;
+pub mod client;
 pub mod echo;
 pub mod forward;
 mod http1;

@@ -215,6 +215,43 @@ impl McpHttpWorker {
     }
 }
 
+impl McpHttpWorker {
+    /// Opens the connection now (a session's is open already).
+    pub async fn ensure_open(&mut self) -> Result<(), String> {
+        self.conn.ensure_open().await.map_err(|(_, e)| e)
+    }
+
+    /// Sends one request and returns its whole JSON-RPC response (`result` or `error`).
+    pub async fn call_message(
+        &mut self,
+        prepared: &Prepared,
+    ) -> Result<Value, (ErrorKind, String)> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let req = self.request(
+            prepared.method,
+            prepared.name_header.as_ref(),
+            prepared.body(id),
+        );
+        let answer = self
+            .conn
+            .exchange(req, self.timeout, |buf| {
+                rpc::find_response(buf, true, id).is_some()
+            })
+            .await?;
+        if !answer.status.is_success() {
+            let text = String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)]);
+            return Err((ErrorKind::Http(answer.status.as_u16()), text.into_owned()));
+        }
+        rpc::find_message(&answer.body, is_sse(&answer.headers), id).ok_or_else(|| {
+            (
+                ErrorKind::BadResponse,
+                format!("no JSON-RPC response to id {id} in the answer"),
+            )
+        })
+    }
+}
+
 fn is_sse(headers: &http::HeaderMap) -> bool {
     headers
         .get(CONTENT_TYPE)

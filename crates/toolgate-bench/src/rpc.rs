@@ -148,6 +148,22 @@ pub(crate) fn find_response(body: &[u8], sse: bool, id: u64) -> Option<Probe> {
         .find(|p| p.response_id() == Some(id))
 }
 
+/// The whole JSON-RPC response to request `id` in a JSON body or in the SSE events read so far.
+pub(crate) fn find_message(body: &[u8], sse: bool, id: u64) -> Option<Value> {
+    let is_answer = |v: &Value| {
+        v.get("method").is_none()
+            && (v.get("result").is_some() || v.get("error").is_some())
+            && v.get("id").and_then(Value::as_u64) == Some(id)
+    };
+    if !sse {
+        return serde_json::from_slice::<Value>(body).ok().filter(is_answer);
+    }
+    sse_data(body)
+        .into_iter()
+        .filter_map(|d| serde_json::from_slice::<Value>(&d).ok())
+        .find(is_answer)
+}
+
 /// Classifies an HTTP answer to request `id`.
 pub(crate) fn classify_http(
     status: http::StatusCode,

@@ -14,6 +14,9 @@
 //! defaults, deprecation windows) mark breaking findings as covered. [`render`] writes a
 //! [`DiffReport`] as text, Markdown or JSON.
 //!
+//! [`shape`] is the shape of a JSON value (types and fields, no values) and the lenient
+//! comparison recording and replay use to check answers against earlier ones.
+//!
 //! Does not own: building a catalog from a configuration or spec (the `toolgate` binary does
 //! that with the same code `serve` runs), file I/O, or exit codes.
 
@@ -22,6 +25,7 @@ mod contract;
 pub mod diff;
 mod migrations;
 pub mod render;
+pub mod shape;
 
 pub use contract::{
     Contract, ContractError, FORMAT, PromptArgumentContract, PromptContract, ResourceContract,

@@ -5,6 +5,8 @@
 //! - `toolgate_calls_total{method, tool, outcome}`: finished calls.
 //! - `toolgate_call_duration_seconds{method, tool}`: latency histogram.
 //! - `toolgate_calls_in_flight`: calls currently being served.
+//! - `toolgate_recording_discarded_total`: recorded calls dropped because the recording's
+//!   writer could not keep up (`record`).
 //! - `toolgate_edge_calls_total{transport, path}`: calls by transport and by the path that
 //!   served them (`fast` or `rmcp`), so an operator (and a test) can see which path runs.
 //!
@@ -128,6 +130,9 @@ pub struct Metrics {
     authz: Family<AuthzLabels, Counter>,
     /// Its counter of the usual decision (allowed by a rule), resolved on first use.
     authz_allowed_by_rule: std::sync::OnceLock<Counter>,
+    /// `toolgate_recording_discarded_total`: recorded calls dropped because the recording's
+    /// writer could not keep up (crate::record).
+    recording_discarded: Counter,
 }
 
 /// The index of a transport in [`Metrics::edge`].
@@ -216,7 +221,14 @@ impl Metrics {
             "Authorization decisions on calls, by outcome and reason",
             authz.clone(),
         );
+        let recording_discarded = Counter::default();
+        registry.register(
+            "recording_discarded",
+            "Recorded calls discarded because the recording writer could not keep up",
+            recording_discarded.clone(),
+        );
         Arc::new(Metrics {
+            recording_discarded,
             authz,
             authz_allowed_by_rule: std::sync::OnceLock::new(),
             registry,
@@ -234,6 +246,11 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// Counts one recorded call dropped by a full recording queue.
+    pub fn recording_discarded(&self) {
+        self.recording_discarded.inc();
     }
 
     /// Counts one authorization decision.

@@ -14,6 +14,7 @@ use crate::call_log::CallLogLayer;
 use crate::limits::{RateLimitLayer, RateLimits};
 use crate::meta::{MetaLayer, MetaTools};
 use crate::metrics::{Metrics, MetricsLayer};
+use crate::record::{RecordLayer, Recorder};
 use crate::resilience::Resilience;
 use crate::retry::RetryLayer;
 use crate::size::SizeLimitLayer;
@@ -37,6 +38,8 @@ pub struct Policies {
     /// `describe_tool` when the catalog has tools behind the meta-tools (absent: no layer;
     /// give it whenever the configuration may put tools behind them).
     pub meta: Option<Arc<MetaTools>>,
+    /// The call recording (`recording`; absent: none).
+    pub recording: Option<Arc<Recorder>>,
 }
 
 /// Builds the pipeline every transport calls, outermost layer first.
@@ -77,6 +80,14 @@ pub fn build_with(catalog: SharedCatalog, metrics: Arc<Metrics>, policies: Polic
         .layer(CallLogLayer)
         // 2b. Audit (optional): who called what and the decision, as JSON lines.
         .option_layer(policies.audit.map(AuditLayer::new))
+        // 2c. Recording (optional): sampled tool calls with redacted arguments and the shape
+        //     of their final result (after retries, with the attempts), for `toolgate replay`.
+        //     Outside every policy, so refusals are recorded as the caller saw them.
+        .option_layer(
+            policies
+                .recording
+                .map(|r| RecordLayer::new(r, metrics.clone())),
+        )
         // 3. Metrics: counts and latency per method, tool and outcome (tool labels come from
         //    the resolved catalog entry, never from the request).
         .layer(MetricsLayer::new(metrics))

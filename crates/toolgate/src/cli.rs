@@ -1,5 +1,5 @@
 //! Command-line interface (clap): `serve`, `demo`, `inspect`, `check-config`, `access`,
-//! `contract`, `bench`, `schema`.
+//! `contract`, `replay`, `bench`, `schema`.
 //!
 //! Also turns `serve --openapi`'s backend credential flags into the source's `backend`
 //! options. Those flags name environment variables: a credential is never taken from the
@@ -66,6 +66,10 @@ pub enum Command {
     /// Check what a reload of a configuration file would do (`--check`: load and compile it,
     /// list what would change), without touching a running gateway.
     Reload(ReloadArgs),
+    /// Replay recorded calls or a workflow against an MCP server (a URL, or a configuration
+    /// started for the run) and check every answer's shape against the recording and the
+    /// contract. Exit 0: no mismatch; 1: mismatches; 2: bad input or unreachable target.
+    Replay(ReplayArgs),
     /// Load-test any MCP server (HTTP or stdio) or an HTTP endpoint: calls/s, latency
     /// percentiles, errors by kind.
     Bench(toolgate_bench::BenchArgs),
@@ -383,6 +387,61 @@ pub struct DiffArgs {
     /// Prefix every tool name of a spec input with `<namespace>_` (as `serve --namespace`).
     #[arg(long)]
     pub namespace: Option<String>,
+}
+
+/// Options of `toolgate replay` (docs/gate.md, "Replay").
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["url", "config"])))]
+pub struct ReplayArgs {
+    /// A recording (JSON Lines written by `recording`) or a workflow file (YAML).
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+    /// The candidate: a streamable HTTP MCP endpoint (toolgate or any MCP server).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The candidate: a configuration file, served by a `toolgate serve` child process on a
+    /// free loopback port for the run.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// `stateless` (2026-07-28 requests) or `session` (a 2025-11-25 session per connection).
+    #[arg(long, value_enum, default_value_t = toolgate_bench::HttpMode::Stateless)]
+    pub mode: toolgate_bench::HttpMode,
+    /// The protocol version to send (default: 2026-07-28 stateless, 2025-11-25 in a session).
+    #[arg(long, value_name = "VERSION")]
+    pub protocol_version: Option<String>,
+    /// A contract snapshot (`toolgate contract snapshot`): successful results are validated
+    /// against their tool's outputSchema, and tools missing from it are mismatches.
+    #[arg(long, value_name = "FILE")]
+    pub contract: Option<PathBuf>,
+    /// Calls in flight at once (one connection each).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub concurrency: usize,
+    /// Calls per second at most, over all connections (default: as fast as answers come).
+    #[arg(long, value_name = "CALLS_PER_SEC")]
+    pub rate: Option<f64>,
+    /// Windows run one after another; figures are reported per tool and window.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub windows: u32,
+    /// Passes over the recording (or workflow iterations) per window.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub repeat: u32,
+    /// Seconds one call may take.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub timeout: f64,
+    /// Send `Authorization: Bearer <token>` with the token in environment variable VAR.
+    #[arg(long, value_name = "VAR")]
+    pub bearer_env: Option<String>,
+    /// A value for an argument of recorded calls, typically one the recording redacted:
+    /// `TOOL/POINTER=VALUE` (`create_user/email=replay@example.com`; VALUE is JSON when it
+    /// parses as JSON). Repeatable.
+    #[arg(long = "set", value_name = "TOOL/POINTER=VALUE")]
+    pub set: Vec<String>,
+    /// Also write the report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// No progress bar (there is none anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 /// Options of `toolgate reload`.

@@ -63,10 +63,15 @@ pub struct Config {
     pub audit: AuditConfig,
     /// OpenTelemetry traces over OTLP (docs/observability.md). Off by default.
     pub telemetry: TelemetrySection,
+    /// Record tool calls (sampled, redacted, result shapes only) to JSON Lines for
+    /// `toolgate replay` (docs/gate.md, "Recording"). Absent: nothing is recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingConfig>,
 }
 
 pub use toolgate_policy::audit::AuditConfig;
 pub use toolgate_policy::authz::AuthorizationConfig;
+pub use toolgate_policy::record::RecordingConfig;
 
 /// Server identity.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -23,6 +23,7 @@ pub mod reload_check;
 pub mod reload_diff;
 pub mod reload_status;
 pub mod reload_watch;
+pub mod replay_cmd;
 pub mod run;
 pub mod sources;
 pub mod telemetry;
@@ -79,6 +80,7 @@ pub async fn execute(cli: cli::Cli) -> Result<ExitCode, Failure> {
         cli::Command::Access(args) => access::run(args).await,
         cli::Command::Contract(args) => contract_cmd::run(args).await,
         cli::Command::Reload(args) => reload_check::run(args).await,
+        cli::Command::Replay(args) => replay_cmd::run(args).await,
         cli::Command::Bench(args) => toolgate_bench::run_cli(args).await.map_err(Failure::Input),
         cli::Command::Schema => {
             println!(

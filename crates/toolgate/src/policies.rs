@@ -1,4 +1,4 @@
-//! The pipeline's policies (`authorization`, `audit`, `rate_limits`, `resilience`) built from
+//! The pipeline's policies (`authorization`, `audit`, `recording`, `rate_limits`, `resilience`) built from
 //! a configuration, at start and again on each reload, and put in force by swapping the whole
 //! pipeline ([`toolgate_policy::live::LivePipeline`]).
 //!
@@ -86,6 +86,11 @@ impl PolicyBuilder {
             next.audit = audit(config).map_err(|f| f.to_string())?;
             rebuilt.push("audit");
         }
+        if !same_json(&running.recording, &config.recording) {
+            // The previous recorder writes what it has queued when its last pipeline is dropped.
+            next.recording = recording(config).map_err(|f| f.to_string())?;
+            rebuilt.push("recording");
+        }
         if !same_json(&running.rate_limits, &config.rate_limits) {
             next.limits = rate_limits(config, &self.limit_metrics, current.limits.as_deref())
                 .await
@@ -150,6 +155,7 @@ pub fn policies(
         meta: meta_tools(config, &authz),
         authz,
         audit: audit(config)?,
+        recording: recording(config)?,
         limits: None,
         http_limits: None,
         resilience: None,
@@ -232,6 +238,23 @@ pub fn http_limits(
             .to_string(),
         )
     })
+}
+
+/// The call recording the configuration asks for, opened.
+pub fn recording(
+    config: &Config,
+) -> Result<Option<Arc<toolgate_policy::record::Recorder>>, Failure> {
+    let Some(section) = &config.recording else {
+        return Ok(None);
+    };
+    let recorder = toolgate_policy::record::Recorder::open(section)
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    tracing::info!(
+        path = %section.path,
+        sample = section.sample,
+        "recording tool calls"
+    );
+    Ok(Some(recorder))
 }
 
 /// The configured rate limits, if any (reconfiguring `previous` on a reload). With Redis,

@@ -317,6 +317,7 @@ impl Reloader {
         applied.rate_limits = config.rate_limits;
         applied.resilience = config.resilience;
         applied.audit = config.audit;
+        applied.recording = config.recording;
         applied.authorization = config.authorization;
         // The stdio principal is fixed at start.
         if let Some(a) = &mut applied.authorization {

@@ -10,13 +10,19 @@ use serde_json::{Value, json};
 use crate::config::{Config, SourceConfig};
 
 /// The sections a reload applies (besides `sources`).
-const APPLIED: [&str; 4] = ["authorization", "rate_limits", "resilience", "audit"];
+const APPLIED: [&str; 5] = [
+    "authorization",
+    "rate_limits",
+    "resilience",
+    "audit",
+    "recording",
+];
 
 /// The differences between the configuration in force and a new one.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReloadDiff {
     /// Sections that changed and that a reload applies (`authorization`, `rate_limits`,
-    /// `resilience`, `audit`).
+    /// `resilience`, `audit`, `recording`).
     pub applied: Vec<&'static str>,
     /// Sections that changed but need a restart (the running values stay).
     pub restart: Vec<&'static str>,
@@ -50,6 +56,7 @@ pub fn diff(old: &Config, new: &Config) -> ReloadDiff {
         (APPLIED[1], !same_json(&old.rate_limits, &new.rate_limits)),
         (APPLIED[2], !same_json(&old.resilience, &new.resilience)),
         (APPLIED[3], !same_json(&old.audit, &new.audit)),
+        (APPLIED[4], !same_json(&old.recording, &new.recording)),
     ] {
         if differ {
             d.applied.push(name);

@@ -489,6 +489,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     let (traces, tracing) = traces.unzip();
     assembled.gateway = assembled.gateway.clone().with_tracing(tracing);
     let upstreams = assembled.running_upstreams.clone();
+    let recording = assembled.policies.live().clone();
     if let Some(path) = &args.config {
         assembled.reload.started_from(path);
         let watch = !args.no_watch;
@@ -538,6 +539,10 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     // The spans still queued are exported before the process ends.
     if let Some(traces) = traces {
         let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+    }
+    // The recording's queued lines are written before the process exits.
+    if let Some(recorder) = &recording.current().policies.recording {
+        recorder.sync();
     }
     served?;
     Ok(ExitCode::SUCCESS)
