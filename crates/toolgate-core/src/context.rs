@@ -267,6 +267,9 @@ pub struct CallContext {
     /// The channel back to the client (progress, logs, sampling/elicitation/roots requests):
     /// present on rmcp's path, absent on the fast path and in-process.
     pub client: Option<Arc<dyn crate::client::ClientChannel>>,
+    /// The endpoint (virtual server) the request arrived at, whose view of the catalog the
+    /// call runs against (`crate::endpoint::catalog_for`); `None`: the whole catalog.
+    pub view: Option<Arc<crate::endpoint::EndpointView>>,
 }
 
 /// Written by hand: the incoming headers may hold the client's credentials, so only their
@@ -289,6 +292,7 @@ impl fmt::Debug for CallContext {
                     .map(|h| h.keys().map(|k| k.as_str()).collect::<Vec<_>>()),
             )
             .field("client", &self.client.as_ref().map(|c| c.session_key()))
+            .field("endpoint", &self.view.as_ref().map(|v| v.name()))
             .finish()
     }
 }
@@ -311,6 +315,7 @@ impl CallContext {
             cancel: CancellationToken::new(),
             incoming_headers: None,
             client: None,
+            view: None,
         }
     }
 }

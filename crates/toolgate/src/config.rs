@@ -12,6 +12,7 @@
 //! output of the binary. Checks that need the backend or the compiler are in `crate::check`.
 
 mod auth;
+mod endpoints;
 mod environment;
 mod schema_errors;
 mod schema_shape;
@@ -30,6 +31,7 @@ pub use toolgate_policy::limits::RateLimitsConfig as RateLimitsSection;
 pub use toolgate_upstream::McpSourceConfig;
 
 pub use self::auth::{AuthEdge, AuthSection, MetricsAccess, StdioPrincipal};
+pub use self::endpoints::{EndpointAuth, EndpointConfig};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -58,6 +60,11 @@ pub struct Config {
     pub authorization: Option<AuthorizationConfig>,
     /// An audit log: one JSON line per call (who, what, the decision, the outcome).
     pub audit: AuditConfig,
+    /// Virtual servers: more MCP endpoints (`/mcp/{name}`), each serving a selection of the
+    /// catalog with its own identity, tool mode and access rules (docs/large-apis.md).
+    /// Empty: only the main endpoint (`http.path`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<EndpointConfig>,
 }
 
 pub use toolgate_policy::audit::AuditConfig;
@@ -455,6 +462,7 @@ pub fn load(
         }])
     })?;
     let mut issues = semantics::check(&semantics::Parts::of(&config), &prov);
+    issues.extend(endpoints::check(&config));
     if let Some(authz) = &config.authorization
         && authz.stdio_principal.is_some()
         && config.auth.is_some()

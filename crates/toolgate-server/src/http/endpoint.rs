@@ -100,6 +100,8 @@ pub(crate) struct Guard {
     pub(crate) auth: EdgeAuth,
     /// The legacy session table (session mode only), whose sessions are bound to callers.
     pub(crate) sessions: Option<Arc<Sessions>>,
+    /// Who may use this endpoint, when it is a virtual server with rules of its own.
+    pub(crate) access: Option<Arc<toolgate_core::EndpointAccess>>,
 }
 
 /// A JSON-RPC error response without an id (the request could not be read far enough to
@@ -130,12 +132,24 @@ impl Guard {
             return (StatusCode::FORBIDDEN, reason).into_response();
         }
         let (mut parts, body) = req.into_parts();
-        let principal = match self.auth.admit(&mut parts).await {
+        let principal = match self.auth.admit_at(&mut parts, self.access.as_deref()).await {
             Ok(p) => p,
             Err(challenge) => return challenge,
         };
         let Some(principal) = principal else {
-            // Authentication off: sessions are not bound to anyone.
+            // An anonymous caller at an endpoint open to them while authentication is on
+            // may not use a session some authenticated caller opened.
+            if self.auth.is_on()
+                && let (Some(sessions), Some(id)) =
+                    (&self.sessions, parts.headers.get(MCP_SESSION_ID))
+                && matches!(
+                    sessions.owner(id.to_str().unwrap_or_default()),
+                    Some(Some(_))
+                )
+            {
+                return session_not_found();
+            }
+            // Authentication off (or an anonymous caller): sessions are not bound to anyone.
             return self
                 .serve(axum::extract::Request::from_parts(parts, body), next)
                 .await;
