@@ -121,7 +121,7 @@ impl Config {
                 .iter()
                 .filter_map(|s| match s {
                     SourceConfig::OpenApi(s) => s.tool_mode.map(|m| (s.name.clone(), m)),
-                    SourceConfig::Mcp(_) => None,
+                    SourceConfig::Mcp(s) => s.tool_mode.map(|m| (s.name.clone(), m)),
                 })
                 .collect(),
         };

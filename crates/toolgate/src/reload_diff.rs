@@ -88,6 +88,8 @@ pub fn sections_needing_restart(old: &Config, new: &Config) -> Vec<&'static str>
     check("logging", !same_json(&old.logging, &new.logging));
     check("limits", !same_json(&old.limits, &new.limits));
     check("auth", !same_json(&old.auth, &new.auth));
+    // Virtual servers are routed when the process starts; what they serve follows reloads.
+    check("endpoints", !same_json(&old.endpoints, &new.endpoints));
     let stdio = |c: &Config| {
         c.authorization
             .as_ref()

@@ -252,6 +252,17 @@ mod tests {
     }
 
     #[test]
+    fn an_mcp_source_has_a_tool_mode_of_its_own() {
+        let yaml = "sources:\n  - name: gh\n    kind: mcp\n    transport: {type: stdio, command: x}\n    tool_mode: meta\n";
+        let config = crate::config::load(yaml, "test.yaml", &BTreeMap::new()).unwrap();
+        let view = config.tool_view().expect("a view");
+        assert_eq!(
+            view.sources,
+            [("gh".to_owned(), toolgate_core::ToolMode::Meta)]
+        );
+    }
+
+    #[test]
     fn every_endpoint_problem_is_reported_with_its_place() {
         let yaml = format!(
             "{SOURCES}endpoints:
