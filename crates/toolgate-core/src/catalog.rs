@@ -308,6 +308,92 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// The catalog of an endpoint: the entries `selector` selects, in the same order, with
+    /// what is listed directly in meta-tool mode decided again by `view` over them (see
+    /// `crate::endpoint`). Definitions, schemas and handlers are shared, not copied deeply.
+    /// Sources are kept when something of theirs is selected (their capabilities and log
+    /// level control then apply to the endpoint).
+    pub fn restricted(
+        &self,
+        selector: &dyn crate::endpoint::Selector,
+        view: Option<Arc<crate::meta::ToolView>>,
+    ) -> Catalog {
+        let tools: Vec<ToolEntry> = self
+            .tools
+            .iter()
+            .filter(|e| selector.tool(e))
+            .cloned()
+            .collect();
+        let resources: Vec<ResourceEntry> = self
+            .resources
+            .iter()
+            .filter(|e| selector.resource(&e.resource.uri, &e.source))
+            .cloned()
+            .collect();
+        let templates: Vec<TemplateEntry> = self
+            .templates
+            .iter()
+            .filter(|e| selector.resource(&e.template.uri_template, &e.source))
+            .cloned()
+            .collect();
+        let prefixes: Vec<PrefixEntry> = self
+            .prefixes
+            .iter()
+            .filter(|e| selector.prefix(&e.prefix, &e.source))
+            .cloned()
+            .collect();
+        let prompts: Vec<PromptEntry> = self
+            .prompts
+            .iter()
+            .filter(|e| selector.prompt(e))
+            .cloned()
+            .collect();
+        let used = |name: &str| {
+            tools.iter().any(|e| &*e.source == name)
+                || resources.iter().any(|e| &*e.source == name)
+                || templates.iter().any(|e| &*e.source == name)
+                || prefixes.iter().any(|e| &*e.source == name)
+                || prompts.iter().any(|e| &*e.source == name)
+        };
+        let sources = self
+            .sources
+            .iter()
+            .filter(|s| used(&s.name))
+            .cloned()
+            .collect();
+        let tool_index = tools
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (Arc::from(e.tool.name.as_ref()), i))
+            .collect();
+        let resource_index = resources
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.resource.uri.clone(), i))
+            .collect();
+        let prompt_index = prompts
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (Arc::from(e.prompt.name.as_str()), i))
+            .collect();
+        let meta = view.and_then(|v| v.state(&tools));
+        Catalog {
+            tools,
+            tool_index,
+            resources,
+            resource_index,
+            templates,
+            prefixes,
+            prompts,
+            prompt_index,
+            sources,
+            page_size: self.page_size,
+            meta,
+        }
+    }
+}
+
 /// Where a `resources/read` URI is served, by position in the catalog.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ResourceLocation {

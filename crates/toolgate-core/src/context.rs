@@ -270,6 +270,9 @@ pub struct CallContext {
     /// The request's span, when traces are on (set at the edge); sources start their client
     /// spans under it and propagate it to their backends.
     pub trace: Option<crate::trace::CallTrace>,
+    /// The endpoint (virtual server) the request arrived at, whose view of the catalog the
+    /// call runs against (`crate::endpoint::catalog_for`); `None`: the whole catalog.
+    pub view: Option<Arc<crate::endpoint::EndpointView>>,
 }
 
 /// Written by hand: the incoming headers may hold the client's credentials, so only their
@@ -293,6 +296,7 @@ impl fmt::Debug for CallContext {
             )
             .field("client", &self.client.as_ref().map(|c| c.session_key()))
             .field("trace", &self.trace)
+            .field("endpoint", &self.view.as_ref().map(|v| v.name()))
             .finish()
     }
 }
@@ -316,6 +320,7 @@ impl CallContext {
             incoming_headers: None,
             client: None,
             trace: None,
+            view: None,
         }
     }
 }

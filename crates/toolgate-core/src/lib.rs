@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod client;
 pub mod context;
 pub mod curation;
+pub mod endpoint;
 pub mod error;
 pub mod handler;
 pub mod meta;
@@ -33,6 +34,7 @@ pub use client::ClientChannel;
 pub use context::{
     AuthMethod, CallContext, CorrelationId, Credential, EdgePath, Principal, Transport,
 };
+pub use endpoint::{EndpointAccess, EndpointView, Selector};
 pub use error::{ArgumentViolation, Delivery, ErrorOrigin, GatewayError, ToolError, ToolErrorKind};
 pub use handler::{PromptHandler, ReadinessProbe, SourceControl, ToolHandler};
 pub use meta::{MetaState, MetaTool, ToolMode, ToolView};

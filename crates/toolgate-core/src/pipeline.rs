@@ -256,8 +256,9 @@ impl Service<McpCall> for Dispatcher {
             resolved,
             decision: _,
         } = call;
-        let resolved =
-            resolved.unwrap_or_else(|| Resolved::new(self.catalog.load_full(), &request));
+        let resolved = resolved.unwrap_or_else(|| {
+            Resolved::new(crate::endpoint::catalog_for(&ctx, &self.catalog), &request)
+        });
         let catalog = resolved.catalog();
         match request {
             McpRequest::ListTools { cursor } => listing(

@@ -238,7 +238,9 @@ impl<S: Service<McpCall>> Service<McpCall> for ResolveService<S> {
 
     fn call(&mut self, mut call: McpCall) -> Self::Future {
         if call.resolved.is_none() {
-            let catalog = self.catalog.load_full();
+            // The catalog of the endpoint the call arrived at (the whole catalog without
+            // one): nothing outside it can be resolved, on any path.
+            let catalog = crate::endpoint::catalog_for(&call.ctx, &self.catalog);
             // Meta-tool mode: a `call_tool` becomes a call of the tool it names here, before
             // any policy runs, so every layer below sees the real tool.
             if catalog.meta().is_some() {

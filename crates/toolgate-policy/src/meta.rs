@@ -41,15 +41,19 @@ pub const MAX_DESCRIBE: usize = 20;
 /// index of the current catalog.
 pub struct MetaTools {
     authz: Option<Arc<Authorization>>,
-    index: Mutex<(Weak<Catalog>, Option<Arc<ToolIndex>>)>,
+    /// The index of each live catalog (the main one and each virtual server's view).
+    index: Mutex<Vec<(Weak<Catalog>, Arc<ToolIndex>)>>,
 }
+
+/// Search indexes kept at once (one per live catalog: the main one and each endpoint's).
+const MAX_INDEXES: usize = 64;
 
 impl MetaTools {
     /// Serves the meta-tools, filtering by `authz` (the one the pipeline enforces) if any.
     pub fn new(authz: Option<Arc<Authorization>>) -> Arc<Self> {
         Arc::new(MetaTools {
             authz,
-            index: Mutex::new((Weak::new(), None)),
+            index: Mutex::new(Vec::new()),
         })
     }
 
@@ -57,16 +61,22 @@ impl MetaTools {
     pub fn index(&self, catalog: &Arc<Catalog>) -> Arc<ToolIndex> {
         {
             let cached = self.index.lock().unwrap_or_else(PoisonError::into_inner);
-            if cached.0.as_ptr() == Arc::as_ptr(catalog)
-                && let Some(index) = &cached.1
+            if let Some((_, index)) = cached
+                .iter()
+                .find(|(c, _)| c.as_ptr() == Arc::as_ptr(catalog))
             {
                 return index.clone();
             }
         }
         // Built outside the lock; two first searches racing may both build it.
         let index = Arc::new(index_of(catalog));
-        *self.index.lock().unwrap_or_else(PoisonError::into_inner) =
-            (Arc::downgrade(catalog), Some(index.clone()));
+        let mut cached = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        // An index of a catalog nobody holds any more will never be used again.
+        cached.retain(|(c, _)| c.strong_count() > 0 && c.as_ptr() != Arc::as_ptr(catalog));
+        if cached.len() >= MAX_INDEXES {
+            cached.clear();
+        }
+        cached.push((Arc::downgrade(catalog), index.clone()));
         index
     }
 

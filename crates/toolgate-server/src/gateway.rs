@@ -21,8 +21,9 @@ use rmcp::{Peer, RoleServer};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use toolgate_core::{
-    CallContext, ClientChannel, CorrelationId, EdgePath, GatewayError, ListsChanged, McpCall,
-    McpRequest, McpResponse, Principal, SharedCatalog, SourceCapabilities, Transport,
+    CallContext, Catalog, ClientChannel, CorrelationId, EdgePath, EndpointView, GatewayError,
+    ListsChanged, McpCall, McpRequest, McpResponse, Principal, SharedCatalog, SourceCapabilities,
+    Transport,
 };
 use toolgate_policy::live::LivePipeline;
 use tower::ServiceExt as _;
@@ -138,6 +139,9 @@ pub struct Gateway {
     admin_reload: Option<AdminReload>,
     /// The tracer of request spans, when traces are on (`crate::trace`).
     tracing: Option<toolgate_core::trace::Tracing>,
+    /// The endpoint (virtual server) this gateway serves: its view of the catalog, put into
+    /// every context built here (`None`: the whole catalog).
+    view: Option<Arc<EndpointView>>,
 }
 
 /// Client sessions by key, with the peer rmcp last served them on.
@@ -224,6 +228,7 @@ impl Gateway {
             readiness_details: Vec::new(),
             admin_reload: None,
             tracing: None,
+            view: None,
         }
     }
 
@@ -242,6 +247,11 @@ impl Gateway {
 
     /// The principal of stdio requests.
     pub(crate) fn stdio_principal(&self) -> Option<&Principal> {
+        self.stdio_principal.as_deref()
+    }
+
+    /// The caller every stdio request runs as, if one is configured.
+    pub fn stdio_caller(&self) -> Option<&Principal> {
         self.stdio_principal.as_deref()
     }
 
@@ -354,7 +364,7 @@ impl Gateway {
     ) -> bool {
         match request {
             McpRequest::CallTool { name, arguments } => {
-                let catalog = self.catalog.load();
+                let catalog = self.served_catalog();
                 // In meta-tool mode, `call_tool` runs the tool it names (see
                 // `toolgate_core::meta::unwrap_call`): that tool decides the path.
                 let name = match catalog.meta() {
@@ -433,8 +443,41 @@ impl Gateway {
     /// the current catalog.
     pub(crate) fn current_info(&self) -> ServerConfig {
         let mut info = (*self.info).clone();
-        info.capabilities = server_capabilities(self.catalog.load().capabilities());
+        info.capabilities = server_capabilities(self.served_catalog().capabilities());
         info
+    }
+
+    /// The same gateway serving endpoint `view` as `identity` announces it: the same
+    /// pipeline, catalog, in-flight counter and client sessions, its own `serverInfo` and
+    /// `instructions`, and every call run against the view's catalog.
+    pub fn for_endpoint(&self, view: Arc<EndpointView>, identity: ServerIdentity) -> Gateway {
+        let capabilities =
+            server_capabilities(view.catalog(&self.catalog.load_full()).capabilities());
+        let mut info = ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new(identity.name, identity.version));
+        if let Some(instructions) = identity.instructions {
+            info = info.with_instructions(instructions);
+        }
+        Gateway {
+            info: Arc::new(info),
+            tools_json: Arc::default(),
+            view: Some(view),
+            ..self.clone()
+        }
+    }
+
+    /// The endpoint this gateway serves, if it serves one.
+    pub fn view(&self) -> Option<&Arc<EndpointView>> {
+        self.view.as_ref()
+    }
+
+    /// The catalog this gateway serves now: the shared one, or its endpoint's view of it.
+    pub fn served_catalog(&self) -> Arc<Catalog> {
+        let base = self.catalog.load_full();
+        match &self.view {
+            Some(view) => view.catalog(&base),
+            None => base,
+        }
     }
 
     /// The cache of serialized `tools/list` arrays.
@@ -469,6 +512,19 @@ impl Gateway {
     }
 
     fn edge_context(
+        &self,
+        arrival: Arrival<'_>,
+        path: EdgePath,
+        cancel: CancellationToken,
+    ) -> CallContext {
+        let mut ctx = self.arrival_context(arrival, path, cancel);
+        // The one place a call is tied to an endpoint: its view decides, at the pipeline's
+        // Resolve step, which catalog the call runs against (`toolgate_core::endpoint`).
+        ctx.view = self.view.clone();
+        ctx
+    }
+
+    fn arrival_context(
         &self,
         arrival: Arrival<'_>,
         path: EdgePath,

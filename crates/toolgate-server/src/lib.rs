@@ -19,7 +19,7 @@ mod trace;
 pub use gateway::{AdminReload, Gateway, InFlight, ReadinessDetail, ServerIdentity};
 pub use http::{
     ADMIN_ROLE, ADMIN_SCOPE, AuthSettings, EdgeAuth, HttpOptions, MetricsAccess, SessionMode,
-    gateway_app, mcp_router, mcp_router_with_sessions, serve,
+    endpoint_router, gateway_app, mcp_router, mcp_router_with_sessions, serve,
 };
 pub use sessions::{RedisSessionsConfig, SealedSessionsConfig, Sessions, SessionsConfig};
 pub use stdio::{serve_stdio, serve_stdio_streams, serve_stdio_with};

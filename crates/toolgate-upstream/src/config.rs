@@ -90,6 +90,11 @@ pub struct McpSourceConfig {
     /// Which resources and resource templates are served (matched on the server's URIs).
     #[serde(default)]
     pub resources: Selection,
+    /// How `tools/list` shows this server's tools (`full`, `meta`, `auto` counted over its
+    /// tools), whatever `server.tool_mode` says. Absent: as the server. See
+    /// docs/large-apis.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_mode: Option<toolgate_core::ToolMode>,
 }
 
 fn default_max_client_sessions() -> usize {

@@ -37,6 +37,24 @@ pub async fn run(args: AccessArgs) -> Result<ExitCode, Failure> {
     };
     let catalog = load_catalog(&config, &args.config).await?;
     let active = config.authorization.is_some() || authentication;
+    // With `--endpoint`: what that virtual server serves, and whether the caller gets in.
+    let endpoint = match &args.endpoint {
+        None => None,
+        Some(name) => Some(crate::endpoints::named(&config, name)?),
+    };
+    let catalog = match &endpoint {
+        Some(e) => e.view.catalog(&catalog),
+        None => catalog,
+    };
+    let refused = match (&endpoint, &caller) {
+        (Some(e), Some(c)) => crate::endpoints::refusal(e, c.principal.as_ref(), authentication),
+        _ => None,
+    };
+    let catalog = match &refused {
+        // A caller refused at the endpoint reaches nothing there.
+        Some(_) => Arc::new(Catalog::default()),
+        None => catalog,
+    };
     let text = match caller {
         None => {
             let m = matrix(&policy, &section, &catalog);
@@ -49,9 +67,31 @@ pub async fn run(args: AccessArgs) -> Result<ExitCode, Failure> {
         Some(caller) => {
             let report = report(&policy, &catalog, &caller, active);
             if args.json {
-                serde_json::to_string_pretty(&report.to_json()).unwrap_or_default()
+                let mut doc = report.to_json();
+                if let Some(e) = &endpoint {
+                    doc["endpoint"] = json!({
+                        "name": e.config.name,
+                        "path": e.config.path(),
+                        "admitted": refused.is_none(),
+                        "refusal": refused,
+                    });
+                }
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
             } else {
-                report.to_text()
+                let mut text = String::new();
+                if let Some(e) = &endpoint {
+                    text.push_str(&format!(
+                        "endpoint: `{}` at {} ({})\n",
+                        e.config.name,
+                        e.config.path(),
+                        match &refused {
+                            None => "this caller is admitted".to_owned(),
+                            Some(why) => format!("this caller is REFUSED: {why}"),
+                        }
+                    ));
+                }
+                text.push_str(&report.to_text());
+                text
             }
         }
     };

@@ -106,6 +106,10 @@ pub struct ServeArgs {
     /// `--config`, SIGHUP still reloads; see docs/reload.md).
     #[arg(long)]
     pub no_watch: bool,
+    /// With `--stdio`: serve this virtual server (an entry of `endpoints:`) instead of the
+    /// whole catalog. Over HTTP every endpoint is served at its own path.
+    #[arg(long, value_name = "NAME", requires = "stdio")]
+    pub endpoint: Option<String>,
     /// Credentials for the `--openapi` backend.
     #[command(flatten)]
     pub auth: BackendAuthArgs,
@@ -271,6 +275,9 @@ pub struct InspectArgs {
     /// Namespace prefix for tool names (of spec arguments).
     #[arg(long, conflicts_with = "config")]
     pub namespace: Option<String>,
+    /// Show what this virtual server (an entry of the configuration's `endpoints:`) serves.
+    #[arg(long, value_name = "NAME", requires = "config")]
+    pub endpoint: Option<String>,
 }
 
 /// Options of `toolgate access`.
@@ -302,6 +309,10 @@ pub struct AccessArgs {
     /// Print the matrix of every principal named by the rules × every tool instead.
     #[arg(long, conflicts_with_all = ["token", "scopes", "roles", "subject", "anonymous"])]
     pub matrix: bool,
+    /// Only what this virtual server (an entry of `endpoints:`) serves, and whether the
+    /// caller may use it at all.
+    #[arg(long, value_name = "NAME")]
+    pub endpoint: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

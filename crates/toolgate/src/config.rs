@@ -12,6 +12,7 @@
 //! output of the binary. Checks that need the backend or the compiler are in `crate::check`.
 
 mod auth;
+mod endpoints;
 mod environment;
 mod schema_errors;
 mod schema_shape;
@@ -32,6 +33,7 @@ pub use toolgate_policy::limits::RateLimitsConfig as RateLimitsSection;
 pub use toolgate_upstream::McpSourceConfig;
 
 pub use self::auth::{AuthEdge, AuthSection, MetricsAccess, StdioPrincipal};
+pub use self::endpoints::{EndpointAuth, EndpointConfig};
 pub use self::telemetry::{OtlpProtocol, TelemetrySection, TracesConfig};
 
 /// The whole configuration file.
@@ -67,6 +69,11 @@ pub struct Config {
     /// `toolgate replay` (docs/gate.md, "Recording"). Absent: nothing is recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recording: Option<RecordingConfig>,
+    /// Virtual servers: more MCP endpoints (`/mcp/{name}`), each serving a selection of the
+    /// catalog with its own identity, tool mode and access rules (docs/large-apis.md).
+    /// Empty: only the main endpoint (`http.path`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<EndpointConfig>,
 }
 
 pub use toolgate_policy::audit::AuditConfig;
@@ -124,7 +131,7 @@ impl Config {
                 .iter()
                 .filter_map(|s| match s {
                     SourceConfig::OpenApi(s) => s.tool_mode.map(|m| (s.name.clone(), m)),
-                    SourceConfig::Mcp(_) => None,
+                    SourceConfig::Mcp(s) => s.tool_mode.map(|m| (s.name.clone(), m)),
                 })
                 .collect(),
         };
@@ -472,6 +479,7 @@ pub fn load(
     })?;
     let mut issues = semantics::check(&semantics::Parts::of(&config), &prov);
     issues.extend(telemetry::check(&config.telemetry));
+    issues.extend(endpoints::check(&config));
     if let Some(authz) = &config.authorization
         && authz.stdio_principal.is_some()
         && config.auth.is_some()

@@ -9,7 +9,12 @@ use serde_json::json;
 
 use crate::Failure;
 use crate::cli::DemoArgs;
-use crate::config::{self, OpenApiSourceConfig, SourceConfig, SpecLocation};
+use toolgate_policy::authz::EndpointSelect;
+use toolgate_policy::authz::config::ToolSelector;
+
+use crate::config::{
+    self, EndpointConfig, OpenApiSourceConfig, SourceConfig, SpecLocation, ToolMode,
+};
 use crate::run::{assemble, init_logging, parse_addr, process_env, serve_http};
 
 /// Runs the demo until interrupted.
@@ -44,6 +49,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, Failure> {
         tools: Default::default(),
         tool_mode: None,
     }));
+    config.endpoints = demo_endpoints();
     init_logging(&config);
     let assembled = assemble(&config, &PathBuf::from(".")).await?;
     let tools: Vec<String> = assembled
@@ -74,6 +80,17 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, Failure> {
     }
 
     let path = config.http.path.clone();
+    let endpoints: Vec<(String, &str)> = config
+        .endpoints
+        .iter()
+        .map(|e| {
+            let what = match e.name.as_str() {
+                "readonly" => "read-only tools, every one listed",
+                _ => "every tool behind search_tools / describe_tool / call_tool",
+            };
+            (e.path(), what)
+        })
+        .collect();
     serve_http(assembled, &config, addr, |local| {
         let url = format!("http://{local}{path}");
         let http_config = json!({
@@ -85,6 +102,12 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, Failure> {
             "  Todo API (backend):  http://{api_addr}  (OpenAPI at /openapi.json)\n"
         ));
         banner.push_str(&format!("  MCP endpoint:        {url}\n"));
+        for e in &endpoints {
+            banner.push_str(&format!(
+                "  Virtual server:      http://{local}{}  ({})\n",
+                e.0, e.1
+            ));
+        }
         banner.push_str(&format!(
             "  Tools ({}):          {}\n",
             tools.len(),
@@ -103,4 +126,42 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, Failure> {
     })
     .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's two virtual servers (docs/large-apis.md, "Virtual servers"): `/mcp/readonly`
+/// serves only the read-only tools, every one listed; `/mcp/admin` serves every tool behind
+/// the meta-tools. (With an `auth` section, `auth: {roles: [admin]}` would reserve the
+/// second for admins: see the README.)
+fn demo_endpoints() -> Vec<EndpointConfig> {
+    let endpoint = |name: &str| EndpointConfig {
+        name: name.to_owned(),
+        path: None,
+        server_name: None,
+        instructions: None,
+        select: None,
+        exclude: None,
+        tool_mode: None,
+        pinned_tools: None,
+        auth: Default::default(),
+    };
+    vec![
+        EndpointConfig {
+            select: Some(EndpointSelect {
+                tools: Some(ToolSelector {
+                    read_only: Some(true),
+                    ..ToolSelector::default()
+                }),
+                ..EndpointSelect::default()
+            }),
+            tool_mode: Some(ToolMode::Full),
+            instructions: Some(
+                "Read-only tools of a Todo API: list and read users and their tasks.".to_owned(),
+            ),
+            ..endpoint("readonly")
+        },
+        EndpointConfig {
+            tool_mode: Some(ToolMode::Meta),
+            ..endpoint("admin")
+        },
+    ]
 }

@@ -40,6 +40,9 @@ struct Report {
 
 /// Runs `inspect`.
 pub async fn run(args: InspectArgs) -> Result<ExitCode, Failure> {
+    if let (Some(name), Some(path)) = (&args.endpoint, &args.config) {
+        return crate::endpoints::inspect(path, name, args.json).await;
+    }
     let (sources, relative_to) = match &args.config {
         Some(path) => {
             let config = run::load_config_file(path)?;

@@ -15,6 +15,7 @@ pub mod config;
 pub mod contract_cmd;
 pub mod demo;
 pub mod embed;
+pub mod endpoints;
 pub mod inspect;
 pub mod policies;
 pub mod redact;

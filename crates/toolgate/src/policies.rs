@@ -168,9 +168,9 @@ fn meta_tools(
     config: &Config,
     authz: &Option<Arc<toolgate_policy::authz::Authorization>>,
 ) -> Option<Arc<toolgate_policy::meta::MetaTools>> {
-    config
-        .tool_view()
-        .map(|_| toolgate_policy::meta::MetaTools::new(authz.clone()))
+    // A virtual server may use them while the main endpoint does not.
+    (config.tool_view().is_some() || crate::endpoints::may_use_meta(config))
+        .then(|| toolgate_policy::meta::MetaTools::new(authz.clone()))
 }
 
 /// The compiled `authorization` section (also in force, denying everything not allowed,

@@ -97,6 +97,8 @@ pub fn sections_needing_restart(old: &Config, new: &Config) -> Vec<&'static str>
     check("auth", !same_json(&old.auth, &new.auth));
     // The exporter is built once at start (`crate::telemetry`).
     check("telemetry", !same_json(&old.telemetry, &new.telemetry));
+    // Virtual servers are routed when the process starts; what they serve follows reloads.
+    check("endpoints", !same_json(&old.endpoints, &new.endpoints));
     let stdio = |c: &Config| {
         c.authorization
             .as_ref()

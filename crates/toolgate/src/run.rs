@@ -414,6 +414,15 @@ pub async fn serve_http(
         assembled.metrics.clone(),
         mcp_shutdown.clone(),
     );
+    let endpoints = crate::endpoints::all(config)?;
+    crate::endpoints::warn_if_empty(&endpoints, &assembled.gateway);
+    let app = app.merge(crate::endpoints::routes(
+        &endpoints,
+        &assembled.gateway,
+        &options,
+        &assembled.edge_auth,
+        &mcp_shutdown,
+    ));
     let app = with_identity_routes(app, &assembled);
     tracing::info!(
         url = %format!("http://{local}{}", options.path),
@@ -518,8 +527,20 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         crate::reload::ignore_hangup();
     }
     let served = if args.stdio {
+        let gateway = match &args.endpoint {
+            None => assembled.gateway.clone(),
+            Some(name) => {
+                let endpoint = crate::endpoints::named(&config, name)?;
+                crate::endpoints::check_stdio_access(&endpoint, &assembled.gateway)?;
+                crate::endpoints::warn_if_empty(
+                    std::slice::from_ref(&endpoint),
+                    &assembled.gateway,
+                );
+                endpoint.gateway(&assembled.gateway)
+            }
+        };
         // `http.fast_path` switches the stdio fast path too (one switch for "rule it out").
-        toolgate_server::serve_stdio_with(assembled.gateway.clone(), config.http.fast_path)
+        toolgate_server::serve_stdio_with(gateway, config.http.fast_path)
             .await
             .map_err(|e| Failure::Runtime(format!("stdio transport failed: {e}")))
     } else {

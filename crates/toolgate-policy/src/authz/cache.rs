@@ -6,7 +6,10 @@
 //! keyed by the [`Grant`] (callers to whom the same rules apply share one set) and dropped
 //! as a whole when the catalog is replaced (reload, an upstream's `list_changed`): the cache
 //! remembers the catalog it was filled for (a `Weak`, so it neither keeps an old catalog's
-//! contents alive nor mistakes a new catalog allocated at the same address for it).
+//! contents alive nor mistakes a new catalog allocated at the same address for it). Several
+//! catalogs are live at once when virtual servers are configured (each endpoint's view is a
+//! catalog of its own: `toolgate_core::endpoint`), so the sets of up to [`MAX_CATALOGS`] are
+//! kept side by side, and those of a catalog no longer alive are dropped.
 //!
 //! Hand-written rather than `moka`: the invalidation is "a different catalog", which a
 //! map and one pointer comparison express directly, and the number of keys is bounded by
@@ -23,6 +26,9 @@ use super::rules::{Grant, Item, Policy};
 /// Distinct visible sets kept per catalog; past it the cache starts over (a deployment has
 /// a few roles, not thousands).
 pub const MAX_SETS: usize = 1024;
+
+/// Catalogs whose sets are kept at once (the main one and each endpoint's view of it).
+pub const MAX_CATALOGS: usize = 64;
 
 /// The positions, in the catalog, of what one grant may see (in catalog order, so listings
 /// stay deterministic and cursors stay valid).
@@ -69,9 +75,14 @@ impl Visible {
     }
 }
 
-struct State {
+struct Slot {
     catalog: Weak<Catalog>,
     sets: HashMap<Grant, Arc<Visible>>,
+}
+
+/// One slot per live catalog (a handful: few enough to scan).
+struct State {
+    slots: Vec<Slot>,
 }
 
 /// The visible sets of the current catalog, by grant.
@@ -83,10 +94,7 @@ pub struct VisibleCache {
 impl Default for VisibleCache {
     fn default() -> Self {
         VisibleCache {
-            state: Mutex::new(State {
-                catalog: Weak::new(),
-                sets: HashMap::new(),
-            }),
+            state: Mutex::new(State { slots: Vec::new() }),
             computations: AtomicU64::new(0),
         }
     }
@@ -97,8 +105,11 @@ impl VisibleCache {
     pub fn get(&self, policy: &Policy, grant: &Grant, catalog: &Arc<Catalog>) -> Arc<Visible> {
         {
             let state = self.lock();
-            if state.catalog.as_ptr() == Arc::as_ptr(catalog)
-                && let Some(hit) = state.sets.get(grant)
+            if let Some(hit) = state
+                .slots
+                .iter()
+                .find(|s| s.catalog.as_ptr() == Arc::as_ptr(catalog))
+                .and_then(|s| s.sets.get(grant))
             {
                 return hit.clone();
             }
@@ -108,14 +119,30 @@ impl VisibleCache {
         let visible = Arc::new(Visible::compute(policy, grant, catalog));
         self.computations.fetch_add(1, Ordering::Relaxed);
         let mut state = self.lock();
-        if state.catalog.as_ptr() != Arc::as_ptr(catalog) {
-            state.catalog = Arc::downgrade(catalog);
-            state.sets.clear();
+        let at = match state
+            .slots
+            .iter()
+            .position(|s| s.catalog.as_ptr() == Arc::as_ptr(catalog))
+        {
+            Some(at) => at,
+            None => {
+                // A catalog nobody holds any more will never be asked for again.
+                state.slots.retain(|s| s.catalog.strong_count() > 0);
+                if state.slots.len() >= MAX_CATALOGS {
+                    state.slots.clear();
+                }
+                state.slots.push(Slot {
+                    catalog: Arc::downgrade(catalog),
+                    sets: HashMap::new(),
+                });
+                state.slots.len() - 1
+            }
+        };
+        let slot = &mut state.slots[at];
+        if slot.sets.len() >= MAX_SETS {
+            slot.sets.clear();
         }
-        if state.sets.len() >= MAX_SETS {
-            state.sets.clear();
-        }
-        state.sets.insert(grant.clone(), visible.clone());
+        slot.sets.insert(grant.clone(), visible.clone());
         visible
     }
 

@@ -76,7 +76,10 @@ where
     fn call(&mut self, mut call: McpCall) -> Self::Future {
         let resolved = call
             .resolved
-            .get_or_insert_with(|| Resolved::new(self.catalog.load_full(), &call.request))
+            .get_or_insert_with(|| {
+                let catalog = toolgate_core::endpoint::catalog_for(&call.ctx, &self.catalog);
+                Resolved::new(catalog, &call.request)
+            })
             .clone();
         let policy = self.authz.policy();
         let grant = policy.grant(call.ctx.principal.as_deref());

@@ -4,6 +4,7 @@
 //! - `rules`: the compiled rules and the one implementation of matching
 //!   ([`Policy::grant`], [`Policy::decide`]);
 //! - `cache`: the visible set per distinct grant, computed once per catalog;
+//! - `selection`: what a virtual server (`endpoints:`) serves, in the rules' vocabulary;
 //! - `layer`: the pipeline layer that enforces it (refusals look exactly like unknown names;
 //!   listings are filtered).
 //!
@@ -13,6 +14,7 @@ pub mod cache;
 pub mod config;
 pub mod layer;
 pub mod rules;
+pub mod selection;
 
 use std::sync::Arc;
 
@@ -22,6 +24,7 @@ pub use cache::{Visible, VisibleCache};
 pub use config::AuthorizationConfig;
 pub use layer::AuthzLayer;
 pub use rules::{Grant, Item, Policy, Rule, RuleError};
+pub use selection::{EndpointSelect, Selection};
 
 use crate::Metrics;
 

@@ -149,7 +149,7 @@ fn claim_matches(claims: &serde_json::Map<String, Value>, path: &[String], want:
 
 /// Which tools a rule selects.
 #[derive(Debug, Clone)]
-struct ToolMatch {
+pub(super) struct ToolMatch {
     names: Patterns,
     tags: Vec<String>,
     sources: Vec<String>,
@@ -159,7 +159,7 @@ struct ToolMatch {
 }
 
 impl ToolMatch {
-    fn compile(s: &ToolSelector, path: &str, errors: &mut Vec<RuleError>) -> Self {
+    pub(super) fn compile(s: &ToolSelector, path: &str, errors: &mut Vec<RuleError>) -> Self {
         ToolMatch {
             names: Patterns::compile(&s.names, &format!("{path}.names"), errors),
             tags: s.tags.clone(),
@@ -170,7 +170,7 @@ impl ToolMatch {
         }
     }
 
-    fn matches(&self, e: &ToolEntry) -> bool {
+    pub(super) fn matches(&self, e: &ToolEntry) -> bool {
         let annotations = e.tool.annotations.as_ref();
         let read_only = annotations.and_then(|a| a.read_only_hint).unwrap_or(false);
         // MCP: `destructiveHint` defaults to true, and means nothing for a read-only tool.
@@ -190,27 +190,27 @@ impl ToolMatch {
 
 /// Which resources, or which prompts, a rule selects (a name or URI and a source).
 #[derive(Debug, Clone)]
-struct NamedMatch {
+pub(super) struct NamedMatch {
     names: Patterns,
     sources: Vec<String>,
 }
 
 impl NamedMatch {
-    fn resources(s: &ResourceSelector, path: &str, errors: &mut Vec<RuleError>) -> Self {
+    pub(super) fn resources(s: &ResourceSelector, path: &str, errors: &mut Vec<RuleError>) -> Self {
         NamedMatch {
             names: Patterns::compile(&s.uris, &format!("{path}.uris"), errors),
             sources: s.sources.clone(),
         }
     }
 
-    fn prompts(s: &PromptSelector, path: &str, errors: &mut Vec<RuleError>) -> Self {
+    pub(super) fn prompts(s: &PromptSelector, path: &str, errors: &mut Vec<RuleError>) -> Self {
         NamedMatch {
             names: Patterns::compile(&s.names, &format!("{path}.names"), errors),
             sources: s.sources.clone(),
         }
     }
 
-    fn matches(&self, name: &str, source: &str) -> bool {
+    pub(super) fn matches(&self, name: &str, source: &str) -> bool {
         (self.names.is_empty() || self.names.matches(name))
             && (self.sources.is_empty() || self.sources.iter().any(|s| s == source))
     }

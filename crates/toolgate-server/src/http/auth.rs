@@ -13,7 +13,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
-use toolgate_core::{Authenticator, Principal, Refusal};
+use toolgate_core::{Authenticator, EndpointAccess, Principal, Refusal};
 
 /// The well-known path of RFC 9728 Protected Resource Metadata.
 pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
@@ -114,8 +114,58 @@ impl EdgeAuth {
         }
     }
 
-    /// The RFC 9728 routes for an MCP endpoint at `endpoint_path` (none when auth is off).
-    pub(crate) fn metadata_routes(&self, endpoint_path: &str) -> Router {
+    /// [`EdgeAuth::admit`] at an endpoint (virtual server) with its own access rules: a
+    /// request without a credential passes as anonymous where the endpoint allows it (one
+    /// presenting a credential is verified all the same), and the caller must hold what the
+    /// endpoint requires (403 `insufficient_scope` otherwise, naming what is missing).
+    pub(crate) async fn admit_at(
+        &self,
+        parts: &mut http::request::Parts,
+        access: Option<&EndpointAccess>,
+    ) -> Result<Option<Arc<Principal>>, Response> {
+        let Some(access) = access else {
+            return self.admit(parts).await;
+        };
+        parts.extensions.remove::<Arc<Principal>>();
+        let principal = match self {
+            EdgeAuth::Off => None,
+            EdgeAuth::On(settings) => match settings.authenticator.authenticate(parts).await {
+                Ok(principal) => {
+                    parts.extensions.insert(principal.clone());
+                    Some(principal)
+                }
+                Err(refusal) if access.anonymous && refusal.reason == "missing" => None,
+                Err(refusal) => return Err(settings.challenge(&refusal)),
+            },
+        };
+        match access.refusal(principal.as_deref()) {
+            None => Ok(principal),
+            Some(why) => {
+                tracing::info!(
+                    subject = principal.as_ref().map_or("", |p| p.subject.as_str()),
+                    "refused at an endpoint: {why}"
+                );
+                let scope = access.scopes.join(" ");
+                let refusal = Refusal::insufficient_scope(scope, why);
+                Err(match self {
+                    EdgeAuth::On(settings) => settings.challenge(&refusal),
+                    EdgeAuth::Off => (
+                        StatusCode::FORBIDDEN,
+                        axum::Json(serde_json::json!({
+                            "error": "insufficient_scope",
+                            "error_description": refusal.description,
+                        })),
+                    )
+                        .into_response(),
+                })
+            }
+        }
+    }
+
+    /// The RFC 9728 routes for an MCP endpoint at `endpoint_path` (none when auth is off):
+    /// the path-inserted one, and the root one when `root` (the main endpoint's; a virtual
+    /// server's router is merged beside it).
+    pub(crate) fn metadata_routes(&self, endpoint_path: &str, root: bool) -> Router {
         let EdgeAuth::On(settings) = self else {
             return Router::new();
         };
@@ -131,9 +181,12 @@ impl EdgeAuth {
                 response
             }
         };
-        let mut router = Router::new().route(METADATA_PATH, get(serve.clone()));
+        let mut router = Router::new();
+        if root {
+            router = router.route(METADATA_PATH, get(serve.clone()));
+        }
         let inserted = metadata_path(endpoint_path);
-        if inserted != METADATA_PATH {
+        if inserted != METADATA_PATH || !root {
             router = router.route(&inserted, get(serve));
         }
         router

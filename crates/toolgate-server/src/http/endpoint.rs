@@ -106,6 +106,8 @@ pub(crate) struct Guard {
     /// The policies in force, for the HTTP request limits (`rate_limits.http`), which a
     /// reload may change.
     pub(crate) live: LivePipeline,
+    /// Who may use this endpoint, when it is a virtual server with rules of its own.
+    pub(crate) access: Option<Arc<toolgate_core::EndpointAccess>>,
 }
 
 /// A JSON-RPC error response without an id (the request could not be read far enough to
@@ -181,7 +183,7 @@ impl Guard {
             }
         }
         let (mut parts, body) = req.into_parts();
-        let principal = match self.auth.admit(&mut parts).await {
+        let principal = match self.auth.admit_at(&mut parts, self.access.as_deref()).await {
             Ok(p) => p,
             Err(challenge) => return challenge,
         };
@@ -193,6 +195,18 @@ impl Guard {
             && sessions.adopt(id.to_str().unwrap_or_default()).await == Adoption::Unavailable
         {
             return session_store_unavailable();
+        }
+        // An anonymous caller at an endpoint open to them while authentication is on may not
+        // use a session some authenticated caller opened.
+        if principal.is_none()
+            && self.auth.is_on()
+            && let (Some(sessions), Some(id)) = (&self.sessions, parts.headers.get(MCP_SESSION_ID))
+            && matches!(
+                sessions.owner(id.to_str().unwrap_or_default()),
+                Some(Some(_))
+            )
+        {
+            return session_not_found();
         }
         // Without a session table (stateless mode) or authentication there is nothing to bind
         // or check, and the owner key (an allocation) is not computed.

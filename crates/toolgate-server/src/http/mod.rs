@@ -104,7 +104,43 @@ pub fn mcp_router_with_sessions(
     shutdown: CancellationToken,
     sessions: Option<Arc<Sessions>>,
 ) -> Router {
+    router(gateway, options, auth, shutdown, sessions, None)
+}
+
+/// A router serving one virtual server at `options.path`: `gateway` is the gateway made for
+/// the endpoint ([`Gateway::for_endpoint`]), `access` who may use it (checked where the
+/// caller is authenticated, before any path branches off). Each endpoint has its own legacy
+/// session table (per `options.session_mode`). Merge the routers of every endpoint (and the
+/// main one) into one app.
+pub fn endpoint_router(
+    gateway: Gateway,
+    options: &HttpOptions,
+    auth: EdgeAuth,
+    shutdown: CancellationToken,
+    access: toolgate_core::EndpointAccess,
+) -> Router {
+    let sessions = (options.session_mode == SessionMode::Stateful)
+        .then(|| Sessions::new(options.session_idle_timeout(), shutdown.child_token()));
+    router(
+        gateway,
+        options,
+        auth,
+        shutdown,
+        sessions,
+        Some(Arc::new(access)),
+    )
+}
+
+fn router(
+    gateway: Gateway,
+    options: &HttpOptions,
+    auth: EdgeAuth,
+    shutdown: CancellationToken,
+    sessions: Option<Arc<Sessions>>,
+    access: Option<Arc<toolgate_core::EndpointAccess>>,
+) -> Router {
     let gateway = gateway.with_transport(Transport::Http);
+    let main_endpoint = access.is_none();
     let config = mcp_service_config(options, sessions.is_some(), &shutdown);
     let guard = Arc::new(Guard {
         limit: options.max_request_body_bytes,
@@ -118,8 +154,9 @@ pub fn mcp_router_with_sessions(
         auth: auth.clone(),
         sessions: sessions.clone(),
         live: gateway.live_pipeline().clone(),
+        access,
     });
-    let metadata = auth.metadata_routes(&options.path);
+    let metadata = auth.metadata_routes(&options.path, main_endpoint);
     let factory = move || Ok(gateway.clone());
     match sessions {
         Some(sessions) => {
