@@ -216,6 +216,23 @@ fn audit(config: &Config) -> Result<Option<Arc<toolgate_policy::audit::AuditLog>
     }
 }
 
+/// Problems of the `rate_limits` section (paths relative to it) as one input failure.
+fn rate_limit_problems(problems: Vec<toolgate_policy::limits::Problem>) -> Failure {
+    Failure::Input(
+        config::ConfigErrors {
+            origin: "rate_limits".to_owned(),
+            issues: problems
+                .into_iter()
+                .map(|p| config::ConfigIssue {
+                    location: format!("rate_limits.{}", p.path),
+                    message: p.message,
+                })
+                .collect(),
+        }
+        .to_string(),
+    )
+}
+
 /// The configured HTTP request limits (`rate_limits.http`), if any, reconfiguring `previous`
 /// on a reload.
 pub fn http_limits(
@@ -223,21 +240,7 @@ pub fn http_limits(
     metrics: &LimitMetrics,
     previous: Option<&HttpLimits>,
 ) -> Result<Option<Arc<HttpLimits>>, Failure> {
-    HttpLimits::new(&config.rate_limits.http, metrics, previous).map_err(|problems| {
-        Failure::Input(
-            config::ConfigErrors {
-                origin: "rate_limits".to_owned(),
-                issues: problems
-                    .into_iter()
-                    .map(|p| config::ConfigIssue {
-                        location: format!("rate_limits.{}", p.path),
-                        message: p.message,
-                    })
-                    .collect(),
-            }
-            .to_string(),
-        )
-    })
+    HttpLimits::new(&config.rate_limits.http, metrics, previous).map_err(rate_limit_problems)
 }
 
 /// The call recording the configuration asks for, opened.
@@ -274,21 +277,7 @@ pub async fn rate_limits(
         Some(previous) => previous.reconfigured(section, metrics),
         None => RateLimits::new(section, metrics),
     };
-    let limits = built.map_err(|problems| {
-        Failure::Input(
-            config::ConfigErrors {
-                origin: "rate_limits".to_owned(),
-                issues: problems
-                    .into_iter()
-                    .map(|p| config::ConfigIssue {
-                        location: format!("rate_limits.{}", p.path),
-                        message: p.message,
-                    })
-                    .collect(),
-            }
-            .to_string(),
-        )
-    })?;
+    let limits = built.map_err(rate_limit_problems)?;
     if !limits.connected(Duration::from_secs(1)).await {
         tracing::warn!(
             "the rate limit store (Redis) is not reachable yet: serving with `on_unavailable` until it is"

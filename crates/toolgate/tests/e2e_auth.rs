@@ -115,19 +115,7 @@ struct Gateway {
 /// Starts the Todo API (on its own runtime thread) and `toolgate serve` in front of it,
 /// authenticating against `issuer`, on `port`.
 fn start_gateway(port: u16, issuer: &str) -> Gateway {
-    let api = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let api_addr = api.local_addr().unwrap();
-    api.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(api).unwrap();
-                todo_api::serve(listener).await
-            })
-    });
+    let api_addr = common::todo_api_thread();
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("todo.json");
     std::fs::write(&spec, todo_api::openapi().to_string()).unwrap();

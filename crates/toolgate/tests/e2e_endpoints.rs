@@ -31,24 +31,6 @@ const WRITE: [&str; 5] = [
     "update_task",
 ];
 
-/// Starts the Todo API in a background thread (its own runtime): its address.
-fn todo_api() -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let _ = todo_api::serve(listener).await;
-        });
-    });
-    addr
-}
-
 /// Writes a configuration: the Todo API as source `todo`, `extra` merged at the top level.
 fn write_config(dir: &Path, api: std::net::SocketAddr, extra: Value) -> PathBuf {
     let mut config = json!({
@@ -143,7 +125,7 @@ fn rmcp_path(method: &str, params: Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_path_reaches_a_tool_outside_the_endpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let api = todo_api();
+    let api = common::todo_api_thread();
     let config = write_config(dir.path(), api, json!({}));
     let (_gw, base) = serve(&config);
     let main = format!("{base}/mcp");
@@ -355,7 +337,7 @@ async fn no_path_reaches_a_tool_outside_the_endpoint() {
 #[test]
 fn inspect_access_and_unknown_endpoints() {
     let dir = tempfile::tempdir().unwrap();
-    let api = todo_api();
+    let api = common::todo_api_thread();
     let config = write_config(dir.path(), api, json!({}));
     let run = |args: &[&str]| {
         let out = Command::new(BIN).args(args).output().unwrap();
@@ -434,7 +416,7 @@ fn sha256(key: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_access_rules_apply_before_the_pipeline_and_authorization_on_top() {
     let dir = tempfile::tempdir().unwrap();
-    let api = todo_api();
+    let api = common::todo_api_thread();
     let config = write_config(
         dir.path(),
         api,
@@ -522,7 +504,7 @@ async fn resources_and_prompts_outside_the_endpoint_are_unknown_there() {
     let server = modules.join("@modelcontextprotocol/server-everything/dist/index.js");
     assert!(server.exists(), "{} is missing", server.display());
     let dir = tempfile::tempdir().unwrap();
-    let api = todo_api();
+    let api = common::todo_api_thread();
     let config = write_config(
         dir.path(),
         api,

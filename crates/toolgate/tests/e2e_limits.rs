@@ -169,24 +169,6 @@ fn start_gateway(dir: &std::path::Path, name: &str, config: &str) -> Gateway {
     }
 }
 
-/// Starts the Todo API on a thread of its own (the gateways are other processes).
-fn start_todo_api() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                todo_api::serve(listener).await
-            })
-    });
-    addr
-}
-
 /// POSTs a 2026-07-28 `tools/call` of `list_users` with `http`: the parsed answer.
 async fn post(http: &reqwest::Client, url: &str, body: String) -> Value {
     let resp = http
@@ -221,7 +203,7 @@ async fn three_gateways_sharing_redis_admit_no_more_than_the_limit() {
     const RATE: f64 = 20.0;
     const BURST: f64 = 10.0;
     const RUN: Duration = Duration::from_secs(6);
-    let api = start_todo_api();
+    let api = common::todo_api_thread();
     let dir = tempfile::tempdir().unwrap();
     // What is measured is the shared limit itself, so the gateways run `fail_closed`: a
     // decision Redis cannot make in time is refused, never admitted by a local limiter
@@ -406,7 +388,7 @@ async fn a_redis_outage_is_served_per_policy_and_recovered_without_restart() {
     };
     let port = common::free_port();
     let redis = OwnRedis::start(&binary, port);
-    let api = start_todo_api();
+    let api = common::todo_api_thread();
     let dir = tempfile::tempdir().unwrap();
     // A limit far above what this test sends: only availability is under test.
     let limits = |policy: &str| {
@@ -516,7 +498,7 @@ async fn post_raw(http: &reqwest::Client, url: &str, id: u64) -> (u16, Option<St
 
 #[tokio::test]
 async fn requests_over_the_per_connection_limit_are_answered_429_with_retry_after() {
-    let api = start_todo_api();
+    let api = common::todo_api_thread();
     let dir = tempfile::tempdir().unwrap();
     let config = gateway_config(
         api,

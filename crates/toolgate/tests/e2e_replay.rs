@@ -34,24 +34,6 @@ fn serve_in_thread(router: axum::Router) -> SocketAddr {
     addr
 }
 
-/// The Todo API on a loopback port.
-fn todo_api() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let _ = todo_api::serve(listener).await;
-        });
-    });
-    addr
-}
-
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -133,7 +115,7 @@ steps:
 fn a_recording_replays_cleanly_and_broken_candidates_fail() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let api = format!("http://{}", todo_api());
+    let api = format!("http://{}", common::todo_api_thread());
     let recording = d.join("calls.jsonl");
     let recording_section = format!(
         "recording:\n  path: {}\n  redact:\n    create_user: [/arguments/email]\n    create_*: [/arguments/title]\n",
@@ -373,7 +355,7 @@ fn stdio_calls_are_recorded_too() {
     use std::io::{BufRead as _, BufReader, Write as _};
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let api = format!("http://{}", todo_api());
+    let api = format!("http://{}", common::todo_api_thread());
     let recording = d.join("stdio.jsonl");
     let section = format!("recording:\n  path: {}\n", path(&recording));
     let gateway = config(d, "stdio.yaml", &api, &section);

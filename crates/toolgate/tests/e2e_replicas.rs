@@ -176,24 +176,6 @@ async fn start_haproxy(
     guard
 }
 
-/// Starts the Todo API on a thread of its own (the replicas are other processes).
-fn start_todo_api() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                todo_api::serve(listener).await
-            })
-    });
-    addr
-}
-
 /// A 2026-07-28 `tools/call` of `list_users` through `url`: `true` if admitted, `false` if
 /// refused by the shared limit.
 async fn limited_call(http: &reqwest::Client, url: &str, id: u64) -> bool {
@@ -275,7 +257,7 @@ async fn three_replicas_behind_haproxy_share_sessions_and_limits() {
     };
     const RATE: f64 = 20.0;
     const BURST: f64 = 10.0;
-    let api = start_todo_api();
+    let api = common::todo_api_thread();
     let dir = tempfile::tempdir().unwrap();
     let prefix = unique_prefix("replicas");
     let config = format!(

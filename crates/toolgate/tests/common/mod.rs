@@ -60,6 +60,26 @@ pub fn openapi(source: &mut SourceConfig) -> &mut OpenApiSourceConfig {
     }
 }
 
+/// Starts the Todo API on a loopback port, on a thread and runtime of its own (so it keeps
+/// serving whatever the test's runtime does, e.g. for gateways that are other processes):
+/// its address.
+pub fn todo_api_thread() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let _ = todo_api::serve(listener).await;
+            })
+    });
+    addr
+}
+
 /// Starts the Todo API and a gateway over it, both on `127.0.0.1:0`.
 pub async fn start(mode: SessionModeConfig) -> Stack {
     let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
