@@ -291,13 +291,16 @@ async fn reload(
             let status = resp.status().as_u16();
             let body: Value = resp.json().await.unwrap_or(Value::Null);
             let outcome = body["outcome"].as_str().unwrap_or("").to_owned();
-            let error = body["error"]
+            // The reason on one line, short: the report is read by people.
+            let error: String = body["error"]
                 .as_str()
                 .unwrap_or("")
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_owned();
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .chars()
+                .take(240)
+                .collect();
             match (status, outcome.as_str()) {
                 (200, "success") => Ok((true, "reload applied (HTTP 200)".into())),
                 (_, "failure") => Ok((

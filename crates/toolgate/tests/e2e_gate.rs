@@ -496,3 +496,56 @@ fn bad_plans_and_unreachable_candidates_exit_2() {
         );
     }
 }
+
+/// examples/gate as docs/gate.md runs it, against a Todo API on a free port (the example's
+/// `127.0.0.1:8000` rewritten) and with budgets no machine misses (no timed assertion):
+/// v2's breaking change is `patch` before the migration note's sunset, `rollout` after it.
+#[test]
+fn the_example_plan_gives_patch_then_rollout_after_the_sunset() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let api = common::todo_api_thread();
+    let examples = common::repo_root().join("examples");
+    for sub in ["gate", "contract", "replay"] {
+        std::fs::create_dir(d.join(sub)).unwrap();
+        for entry in std::fs::read_dir(examples.join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            let text = text
+                .replace("127.0.0.1:8000", &api.to_string())
+                .replace("p50_ms: 50", "p50_ms: 30000")
+                .replace("p95_ms: 200", "p95_ms: 30000")
+                .replace("p95_ms: 100", "p95_ms: 30000")
+                .replace("target_seconds: 5", "target_seconds: 60");
+            std::fs::write(d.join(sub).join(entry.file_name()), text).unwrap();
+        }
+    }
+    let plan = d.join("gate/gate.yaml");
+    let out = gate(&plan, &["--as-of", "2027-03-30"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert_eq!(
+        verdict(&out),
+        "tool=todo-api objective=\"promote todo-api v2\" preview_result=fail primary_metric=breaking_changes=1 next_step=patch"
+    );
+    let r = report(&d.join("gate"));
+    for kind in [
+        "auth_scope",
+        "latency_budget",
+        "retry_ceiling",
+        "rollback_drill",
+    ] {
+        assert_eq!(
+            check(&r, kind)["status"],
+            "pass",
+            "{kind}: {:#}",
+            check(&r, kind)
+        );
+    }
+    let out = gate(&plan, &["--as-of", "2027-03-31"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        verdict(&out).ends_with("next_step=rollout"),
+        "{}",
+        text(&out)
+    );
+}

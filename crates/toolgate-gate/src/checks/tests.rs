@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::plan::Budget;
+use crate::plan::{Budget, Budgets, ProbeExpect, RetryCeiling};
 
 /// A window of a tool: (calls, p50, p95, retries, completion rate).
 type W = (u64, f64, f64, u64, f64);
