@@ -535,7 +535,7 @@ impl Plan {
     pub fn resolve(&mut self, dir: &Path) {
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {
-                *p = dir.join(&*p);
+                *p = normalize(&dir.join(&*p));
             }
         };
         let c = &mut self.candidate;
@@ -565,6 +565,24 @@ impl Plan {
             }
         }
     }
+}
+
+/// `a/b/../c` → `a/c`, lexically (for reports; `..` at the start is kept).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn check_secret(s: &SecretRef, path: &str, need: &mut impl FnMut(bool, String)) {

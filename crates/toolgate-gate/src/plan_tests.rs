@@ -48,14 +48,19 @@ fn a_complete_plan_loads_with_defaults_and_resolves_paths() {
     );
     assert_eq!(plan.retry_ceiling.unwrap().growth_tolerance, 0.01);
     assert_eq!(plan.rollback.as_ref().unwrap().trigger, Trigger::Admin);
-    plan.resolve(Path::new("/plans"));
+    plan.baseline = Some(PathBuf::from("../contracts/./v1.json"));
+    plan.resolve(Path::new("/plans/gate"));
+    assert_eq!(
+        plan.baseline.as_deref(),
+        Some(Path::new("/plans/contracts/v1.json"))
+    );
     assert_eq!(
         plan.candidate.config.as_deref(),
-        Some(Path::new("/plans/todo.yaml"))
+        Some(Path::new("/plans/gate/todo.yaml"))
     );
     assert_eq!(
         plan.rollback.as_ref().unwrap().break_,
-        Break::Config(PathBuf::from("/plans/broken.yaml"))
+        Break::Config(PathBuf::from("/plans/gate/broken.yaml"))
     );
     // The built-in breaks are plain words.
     let plan = Plan::parse(
