@@ -549,3 +549,49 @@ fn the_example_plan_gives_patch_then_rollout_after_the_sunset() {
         text(&out)
     );
 }
+
+/// A drill whose "broken" configuration is one the candidate accepts (a source removed): the
+/// reload through SIGHUP applies it, nothing was rolled back, and the probe's tool is gone —
+/// the drill fails and the verdict is `hold`.
+#[test]
+fn a_drill_whose_break_is_accepted_fails_and_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let api = common::todo_api_thread();
+    write(d, "todo.json", &todo_api::openapi().to_string());
+    write(
+        d,
+        "candidate.yaml",
+        &format!("sources:\n  - name: todo\n    spec: todo.json\n    base_url: http://{api}\n"),
+    );
+    // Valid, but serving another API: the drill's probe tool disappears.
+    write(d, "slow.json", SLOW_SPEC);
+    write(
+        d,
+        "other.yaml",
+        &format!("sources:\n  - name: slow\n    spec: slow.json\n    base_url: http://{api}\n"),
+    );
+    let plan = write(
+        d,
+        "gate.yaml",
+        "tool: todo-api\nobjective: drill\ncandidate: {config: candidate.yaml}\nrollback:\n  target_seconds: 2\n  break: {config: other.yaml}\n  trigger: sighup\n  probe: {tool: list_tasks}\n",
+    );
+    let out = gate(&plan, &[]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert_eq!(
+        verdict(&out),
+        "tool=todo-api objective=drill preview_result=fail primary_metric=recovery_s=never>2 next_step=hold"
+    );
+    let r = report(d);
+    let drill = &r["rollback"];
+    assert_eq!(drill["rolled_back"], false, "{drill:#}");
+    assert_eq!(drill["recovery_seconds"], Value::Null, "{drill:#}");
+    assert_eq!(
+        drill["reload_outcome"], "reload applied (SIGHUP)",
+        "{drill:#}"
+    );
+    assert!(drill["failed_calls"].as_u64().unwrap() > 0, "{drill:#}");
+    // Put back afterwards.
+    assert_eq!(drill["restored"], true, "{drill:#}");
+    assert_eq!(check(&r, "rollback_drill")["status"], "fail");
+}
