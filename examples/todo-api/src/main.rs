@@ -73,3 +73,45 @@ async fn main() -> ExitCode {
         _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_args;
+
+    fn args(list: &[&str]) -> impl Iterator<Item = String> {
+        list.iter()
+            .map(|s| (*s).to_owned())
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn slow_prefixes_and_the_address_parse() {
+        let (addr, slow) = parse_args(args(&[
+            "--slow",
+            "/api/v1/tasks/=150",
+            "--addr",
+            "127.0.0.1:9000",
+            "--slow",
+            "/a=b=5",
+        ]))
+        .unwrap();
+        assert_eq!(addr.to_string(), "127.0.0.1:9000");
+        assert_eq!(
+            slow,
+            vec![("/api/v1/tasks/".to_owned(), 150), ("/a=b".to_owned(), 5)]
+        );
+        let (addr, slow) = parse_args(args(&[])).unwrap();
+        assert_eq!(addr.to_string(), "127.0.0.1:8000");
+        assert!(slow.is_empty());
+    }
+
+    #[test]
+    fn a_bad_slow_value_is_refused_with_the_expected_form() {
+        let e = parse_args(args(&["--slow", "/tasks"])).unwrap_err();
+        assert!(e.contains("PATH_PREFIX=MILLISECONDS"), "{e}");
+        let e = parse_args(args(&["--slow", "/tasks=soon"])).unwrap_err();
+        assert!(e.contains("PATH_PREFIX=MILLISECONDS"), "{e}");
+        assert!(parse_args(args(&["--slow"])).is_err());
+    }
+}
