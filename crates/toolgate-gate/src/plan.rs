@@ -70,6 +70,21 @@ pub struct Candidate {
     /// A bearer token sent with the replay's calls.
     #[serde(default)]
     pub bearer: Option<SecretRef>,
+    /// How the gate's clients talk to it: `stateless` (2026-07-28 requests, the default) or
+    /// `session` (a 2025-11-25 session per connection, for servers without the new era).
+    #[serde(default)]
+    pub mode: Mode,
+}
+
+/// The MCP protocol era the gate's clients speak.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// 2026-07-28 stateless requests.
+    #[default]
+    Stateless,
+    /// A 2025-11-25 session per connection.
+    Session,
 }
 
 /// Where a secret comes from: exactly one of `env` and `file`. Never written in a report.

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 use toolgate_contract::{Contract, Migrations};
 use toolgate_core::{AuthMethod, Principal};
 use toolgate_gate::checks::{self, ProbeOutcome, RoleCell};
-use toolgate_gate::plan::{Plan, RoleExpectation, SecretRef};
+use toolgate_gate::plan::{Mode, Plan, RoleExpectation, SecretRef};
 use toolgate_gate::{GateReport, NextStep, Verdict, html, report};
 use toolgate_replay::input::ArgumentValue;
 use toolgate_replay::{ClientOptions, HttpMode, Input, ReplayError, ReplayOptions};
@@ -107,6 +107,10 @@ pub async fn run(args: GateArgs) -> Result<ExitCode, Failure> {
     };
 
     // The candidate.
+    let mode = match plan.candidate.mode {
+        Mode::Stateless => HttpMode::Stateless,
+        Mode::Session => HttpMode::Session,
+    };
     let mut served = match (&plan.candidate.config, &plan.candidate.url) {
         (Some(config), _) => Served::start(config, plan.rollback.is_some())?,
         (None, Some(url)) => Served::at(url),
@@ -115,7 +119,7 @@ pub async fn run(args: GateArgs) -> Result<ExitCode, Failure> {
     let replay = match (&plan.replay, input) {
         (Some(r), Some(input)) => {
             let options = ReplayOptions {
-                client: client_options(&served.url, bearer.as_deref(), r.timeout_seconds),
+                client: client_options(&served.url, bearer.as_deref(), r.timeout_seconds, mode),
                 concurrency: r.concurrency,
                 rate: r.rate,
                 windows: r.windows,
@@ -138,7 +142,8 @@ pub async fn run(args: GateArgs) -> Result<ExitCode, Failure> {
     };
     let mut probes = Vec::new();
     for (p, token) in plan.auth.iter().flat_map(|a| &a.probes).zip(&probe_tokens) {
-        let answer = gate_drill::call(&served.url, token.as_deref(), &p.tool, &p.arguments).await;
+        let answer =
+            gate_drill::call(&served.url, token.as_deref(), &p.tool, &p.arguments, mode).await;
         let (answer, refused) = classify(answer);
         probes.push(ProbeOutcome {
             name: p.name.clone(),
@@ -154,7 +159,14 @@ pub async fn run(args: GateArgs) -> Result<ExitCode, Failure> {
     }
     let drill = match &plan.rollback {
         Some(r) => Some(
-            gate_drill::drill(&mut served, r, bearer.as_deref(), admin_token.as_deref()).await?,
+            gate_drill::drill(
+                &mut served,
+                r,
+                bearer.as_deref(),
+                admin_token.as_deref(),
+                mode,
+            )
+            .await?,
         ),
         None => None,
     };
@@ -241,10 +253,15 @@ fn secret(s: &SecretRef, path: &str) -> Result<String, Failure> {
 }
 
 /// How the gate's clients reach the candidate.
-pub(crate) fn client_options(url: &str, bearer: Option<&str>, timeout: f64) -> ClientOptions {
+pub(crate) fn client_options(
+    url: &str,
+    bearer: Option<&str>,
+    timeout: f64,
+    mode: HttpMode,
+) -> ClientOptions {
     ClientOptions {
         url: url.to_owned(),
-        mode: HttpMode::Stateless,
+        mode,
         protocol_version: None,
         authorization: bearer.map(|t| format!("Bearer {t}")),
         timeout: Duration::from_secs_f64(timeout),

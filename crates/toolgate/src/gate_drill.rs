@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
-use toolgate_bench::client::{ErrorKind, Target};
+use toolgate_bench::client::{ErrorKind, HttpMode, Target};
 use toolgate_gate::checks::DrillResult;
 use toolgate_gate::plan::{Break, RollbackPlan, Trigger};
 
@@ -116,8 +116,9 @@ pub async fn call(
     bearer: Option<&str>,
     tool: &str,
     arguments: &Map<String, Value>,
+    mode: HttpMode,
 ) -> Result<Value, (ErrorKind, String)> {
-    let target = Target::new(&client_options(url, bearer, CALL_TIMEOUT))
+    let target = Target::new(&client_options(url, bearer, CALL_TIMEOUT, mode))
         .map_err(|e| (ErrorKind::BadResponse, e))?;
     let mut client = target
         .connect()
@@ -149,6 +150,7 @@ pub async fn drill(
     plan: &RollbackPlan,
     bearer: Option<&str>,
     admin: Option<&str>,
+    mode: HttpMode,
 ) -> Result<DrillResult, Failure> {
     let Some(path) = served.served.clone() else {
         return Err(Failure::Input(
@@ -176,7 +178,9 @@ pub async fn drill(
         restored: false,
         detail: String::new(),
     };
-    if let Err(why) = succeeded(&call(&served.url, bearer, &probe.tool, &probe.arguments).await) {
+    if let Err(why) =
+        succeeded(&call(&served.url, bearer, &probe.tool, &probe.arguments, mode).await)
+    {
         result.reload_outcome = "not run".into();
         result.detail = format!("the probe `{}` failed before the break: {why}", probe.tool);
         return Ok(result);
@@ -219,7 +223,7 @@ pub async fn drill(
     let deadline = start + Duration::from_secs_f64(plan.target_seconds * 3.0 + 10.0);
     let mut last_error = String::new();
     loop {
-        match succeeded(&call(&served.url, bearer, &probe.tool, &probe.arguments).await) {
+        match succeeded(&call(&served.url, bearer, &probe.tool, &probe.arguments, mode).await) {
             Ok(()) => {
                 result.recovery_seconds = Some(start.elapsed().as_secs_f64());
                 break;
@@ -240,7 +244,8 @@ pub async fn drill(
     } else {
         replace(&path, &good)?;
         let (accepted, outcome) = reload(served, plan.trigger, admin).await?;
-        let answering = succeeded(&call(&served.url, bearer, &probe.tool, &probe.arguments).await);
+        let answering =
+            succeeded(&call(&served.url, bearer, &probe.tool, &probe.arguments, mode).await);
         result.restored = accepted && answering.is_ok();
         if !result.restored {
             result.detail = format!("restoring the candidate's configuration: {outcome}");

@@ -329,7 +329,7 @@ fn a_tool_over_budget_in_two_consecutive_windows_holds() {
         r#"
 tool: slow-api
 objective: promote slow-api v2
-candidate: {config: candidate.yaml}
+candidate: {config: candidate.yaml, mode: session}
 replay: {input: workflow.yaml, windows: 2, repeat: 5, concurrency: 1}
 budgets:
   default: {p95_ms: 30000}
@@ -353,6 +353,7 @@ rollback:
         "{line}"
     );
     let r = report(d);
+    assert_eq!(r["replay"]["settings"]["mode"], "session", "candidate.mode");
     let latency = check(&r, "latency_budget");
     assert_eq!(latency["status"], "fail", "{latency:#}");
     assert!(
