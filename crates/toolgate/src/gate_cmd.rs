@@ -350,3 +350,45 @@ async fn role_cells(
     }
     Ok(cells)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use toolgate_bench::client::ErrorKind;
+
+    use super::classify;
+
+    #[test]
+    fn refusals_are_auth_statuses_rpc_errors_and_error_results() {
+        assert_eq!(
+            classify(Err((ErrorKind::Http(401), String::new()))),
+            ("http_401".into(), true)
+        );
+        assert_eq!(classify(Err((ErrorKind::Http(403), String::new()))).1, true);
+        // Not found, or a server error, is not an authorization decision.
+        assert_eq!(
+            classify(Err((ErrorKind::Http(404), String::new()))).1,
+            false
+        );
+        assert_eq!(
+            classify(Err((ErrorKind::Http(500), String::new()))).1,
+            false
+        );
+        assert_eq!(
+            classify(Err((ErrorKind::Transport, "refused".into()))).1,
+            false
+        );
+        let (answer, refused) = classify(Ok(
+            json!({"error": {"code": -32602, "message": "unknown tool"}}),
+        ));
+        assert!(refused && answer.starts_with("jsonrpc_-32602"), "{answer}");
+        let (answer, refused) = classify(Ok(
+            json!({"result": {"isError": true, "content": [{"type": "text", "text": "denied"}]}}),
+        ));
+        assert!(refused && answer == "tool_error: denied", "{answer}");
+        assert_eq!(
+            classify(Ok(json!({"result": {"content": []}}))),
+            ("ok".into(), false)
+        );
+    }
+}
