@@ -169,3 +169,6 @@ async fn admit(state: &DashState, parts: &mut http::request::Parts) -> Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
