@@ -3,8 +3,11 @@
 // crates/toolgate/tests/e2e_dashboard.rs:
 //
 //   TOOLGATE_TEST_NODE_MODULES=target/e2e/node/node_modules \
-//     node dashboard_browser.mjs <dashboard-url> <chromium> <screenshot.png>
+//     node dashboard_browser.mjs <dashboard-url> <chromium> <screenshot.png> [token]
 //
+// 0. with a token (authentication on): waits for the page to ask for one, types it in and
+//    submits it; what the page met until then (the refused first poll) is reported apart,
+//    as `before_token`;
 // 1. opens the page, waits for its first data, prints `READY {"calls": N}` (the "calls since
 //    start" card);
 // 2. reads a line `CALLED <n>` on stdin (the test made n tool calls meanwhile), waits until
@@ -17,7 +20,7 @@ import { createRequire } from 'node:module';
 import readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
 
-const [url, chromium, screenshot] = process.argv.slice(2);
+const [url, chromium, screenshot, token] = process.argv.slice(2);
 const modules = process.env.TOOLGATE_TEST_NODE_MODULES;
 if (!url || !chromium || !screenshot || !modules) {
   console.error('usage: TOOLGATE_TEST_NODE_MODULES=... node dashboard_browser.mjs <url> <chromium> <screenshot.png>');
@@ -26,7 +29,8 @@ if (!url || !chromium || !screenshot || !modules) {
 const require = createRequire(`${modules}/`);
 const { default: puppeteer } = await import(pathToFileURL(require.resolve('puppeteer-core')).href);
 
-const problems = [];
+let problems = [];
+let beforeToken = [];
 const lines = readline.createInterface({ input: process.stdin });
 const nextLine = () => new Promise((resolve) => lines.once('line', resolve));
 
@@ -50,6 +54,14 @@ try {
 
   const response = await page.goto(url, { waitUntil: 'load' });
   const csp = response.headers()['content-security-policy'] ?? null;
+  if (token) {
+    await page.waitForSelector('#token-form:not([hidden])', { timeout: 20000 });
+    await page.type('#token', token);
+    await page.click('#token-form button[type=submit]');
+    await page.waitForFunction(() => Number(document.body.dataset.updates || 0) >= 1, { timeout: 20000 });
+    beforeToken = problems;
+    problems = [];
+  }
   await page.waitForFunction(() => Number(document.body.dataset.updates || 0) >= 1, { timeout: 20000 });
   const calls = () => page.$eval('#total-calls', (e) => Number(e.textContent));
   const before = await calls();
@@ -87,7 +99,9 @@ try {
     };
   });
   await page.screenshot({ path: screenshot, fullPage: true });
-  console.log(`RESULT ${JSON.stringify({ before, shown, csp, problems })}`);
+  const stored = await page.evaluate(() => sessionStorage.getItem('toolgate.dashboard.token'));
+  const tokenStored = token ? stored === token : stored === null;
+  console.log(`RESULT ${JSON.stringify({ before, shown, csp, problems, before_token: beforeToken, token_stored: tokenStored })}`);
 } catch (e) {
   console.log(`FAILED ${e && e.stack ? e.stack : e} (problems so far: ${JSON.stringify(problems)})`);
   process.exitCode = 1;

@@ -16,11 +16,16 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::clients::{MODERN_META, modern_post};
+use common::clients::MODERN_META;
 use serde_json::Value;
 
 /// Budgets in the gate plan's shape: a default and a per-tool override (0 ms: always over).
 const BUDGETS: &str = "dashboard:\n  budgets:\n    default: {p50_ms: 250, p95_ms: 1000}\n    tools:\n      get_user: {p95_ms: 0}\n";
+
+/// Two API keys: `admin-key-…` with the admin scope, `reader-key-…` with a role only (the
+/// keys of e2e_reload_admin.rs).
+const AUTH: &str = "auth:\n  api_keys:\n    - id: admin\n      sha256: 1b3af7d2f1f3428ee7d76d5be730b93565efcf2ecbb7819caf9002bca23d4545\n      scopes: [toolgate:admin]\n    - id: reader\n      sha256: 75b38889ff0e52878a7637a97ae16cbe0af0f5542459765a705db1e2e8b7d33d\n      roles: [reader]\n";
+const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
 
 /// The binary serving the Todo API at `api` with `extra` configuration, on a free port.
 fn serve(dir: &Path, api: std::net::SocketAddr, extra: &str) -> (common::Guard, u16) {
@@ -49,21 +54,30 @@ fn serve(dir: &Path, api: std::net::SocketAddr, extra: &str) -> (common::Guard, 
     (child, port)
 }
 
-/// `n` calls of `tool` with `arguments` (JSON object text).
-async fn call(port: u16, tool: &str, arguments: &str, n: usize) {
+/// `n` calls of `tool` with `arguments` (JSON object text), with `bearer` if given.
+async fn call_as(port: u16, bearer: Option<&str>, tool: &str, arguments: &str, n: usize) {
     for i in 0..n {
         let body = format!(
             r#"{{"jsonrpc":"2.0","id":{i},"method":"tools/call","params":{{"name":"{tool}","arguments":{arguments},{MODERN_META}}}}}"#
         );
-        let (status, answer) = modern_post(
-            &format!("http://127.0.0.1:{port}/mcp"),
-            "tools/call",
-            Some(tool),
-            body,
-        )
-        .await;
-        assert_eq!(status, 200, "{answer}");
+        let mut req = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", tool);
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        let resp = req.body(body).send().await.unwrap();
+        let status = resp.status().as_u16();
+        assert_eq!(status, 200, "{}", resp.text().await.unwrap());
     }
+}
+
+async fn call(port: u16, tool: &str, arguments: &str, n: usize) {
+    call_as(port, None, tool, arguments, n).await;
 }
 
 /// GET `path` on the gateway with optional headers: status, headers and body.
@@ -199,9 +213,7 @@ async fn with_authentication_off_only_the_gateways_own_loopback_page_reads_the_d
 async fn with_authentication_on_the_data_needs_an_admin_bearer_and_the_dashboard_can_be_off() {
     let api = common::todo_api_thread();
     let dir = tempfile::tempdir().unwrap();
-    // `admin-key-…` has the admin scope, `reader-key-…` a role only (e2e_reload_admin.rs).
-    let auth = "auth:\n  api_keys:\n    - id: admin\n      sha256: 1b3af7d2f1f3428ee7d76d5be730b93565efcf2ecbb7819caf9002bca23d4545\n      scopes: [toolgate:admin]\n    - id: reader\n      sha256: 75b38889ff0e52878a7637a97ae16cbe0af0f5542459765a705db1e2e8b7d33d\n      roles: [reader]\n";
-    let (_child, port) = serve(dir.path(), api, auth);
+    let (_child, port) = serve(dir.path(), api, AUTH);
     let (status, _, _) = get(port, "/admin/dashboard", &[]).await;
     assert_eq!(status, 200, "the shell carries no data: open");
     let (status, body) = data(port, &[]).await;
@@ -230,60 +242,57 @@ async fn with_authentication_on_the_data_needs_an_admin_bearer_and_the_dashboard
     assert_eq!(data(port, &[]).await.0, 404);
 }
 
-/// Where the screenshot goes: the target directory of this build.
-fn screenshot_path() -> PathBuf {
+/// Where a screenshot goes: the target directory of this build.
+fn screenshot_path(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| common::repo_root().join("target"));
     let dir = target.join("e2e-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join("dashboard.png")
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    path
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_page_shows_live_numbers_in_a_real_browser_without_console_errors() {
-    let Some(chromium) = common::dependency("TOOLGATE_TEST_CHROMIUM") else {
-        return;
-    };
-    let Some(node) = common::dependency("TOOLGATE_TEST_NODE22") else {
-        return;
-    };
-    let Some(modules) = common::dependency("TOOLGATE_TEST_NODE_MODULES") else {
-        return;
-    };
+/// Opens the dashboard of the gateway on `port` in headless Chromium (typing `token` in when
+/// given), runs `calls` once the page shows its first numbers (it answers how many calls it
+/// made) and answers what `dashboard_browser.mjs` reported; `None` when a dependency is
+/// missing outside CI.
+async fn browse(
+    port: u16,
+    token: Option<&str>,
+    shot: &Path,
+    calls: impl std::future::Future<Output = u64>,
+) -> Option<Value> {
+    let chromium = common::dependency("TOOLGATE_TEST_CHROMIUM")?;
+    let node = common::dependency("TOOLGATE_TEST_NODE22")?;
+    let modules = common::dependency("TOOLGATE_TEST_NODE_MODULES")?;
     assert!(
         modules.join("puppeteer-core").exists(),
         "puppeteer-core is missing from {}: run scripts/setup-test-deps.sh",
         modules.display()
     );
-    let api = common::todo_api_thread();
-    let dir = tempfile::tempdir().unwrap();
-    let (_child, port) = serve(dir.path(), api, BUDGETS);
-    // Some traffic before the page opens, so the tables have rows from the start.
-    call(port, "list_users", "{}", 5).await;
-
-    let shot = screenshot_path();
-    let _ = std::fs::remove_file(&shot);
-    let mut browser = Command::new(node)
+    let mut command = Command::new(node);
+    command
         .arg(common::repo_root().join("tests/e2e/dashboard_browser.mjs"))
         .arg(format!("http://127.0.0.1:{port}/admin/dashboard"))
         .arg(&chromium)
-        .arg(&shot)
+        .arg(shot)
+        .args(token)
         .env("TOOLGATE_TEST_NODE_MODULES", &modules)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut stdin = browser.stdin.take().unwrap();
+        .stderr(Stdio::inherit());
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
     let (tx, rx) = mpsc::channel::<String>();
-    let stdout = BufReader::new(browser.stdout.take().unwrap());
+    let stdout = BufReader::new(child.stdout.take().unwrap());
     std::thread::spawn(move || {
         for line in stdout.lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
-    let browser = common::Guard(browser);
+    let _browser = common::Guard(child);
     let line = |prefix: &str| -> Value {
         loop {
             let line = rx
@@ -299,20 +308,42 @@ async fn the_page_shows_live_numbers_in_a_real_browser_without_console_errors() 
         }
     };
     let ready = line("READY ");
-    let before = ready["calls"].as_u64().unwrap();
+    let made = calls.await;
+    writeln!(stdin, "CALLED {made}").unwrap();
+    stdin.flush().unwrap();
+    let mut result = line("RESULT ");
+    result["ready"] = ready;
+    let png = std::fs::read(shot).unwrap_or_else(|e| panic!("no screenshot at {shot:?}: {e}"));
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
+        "{shot:?}"
+    );
+    println!("dashboard screenshot: {}", shot.display());
+    Some(result)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_live_numbers_in_a_real_browser_without_console_errors() {
+    let api = common::todo_api_thread();
+    let dir = tempfile::tempdir().unwrap();
+    let (_child, port) = serve(dir.path(), api, BUDGETS);
+    // Some traffic before the page opens, so the tables have rows from the start.
+    call(port, "list_users", "{}", 5).await;
+    let shot = screenshot_path("dashboard.png");
+    let calls = async move {
+        call(port, "list_users", "{}", 20).await;
+        call(port, "list_tasks", "{}", 10).await;
+        call(port, "get_user", r#"{"user_id": 987654}"#, 4).await;
+        34
+    };
+    let Some(result) = browse(port, None, &shot, calls).await else {
+        return;
+    };
+    let before = result["before"].as_u64().unwrap();
     assert!(
         before >= 5,
-        "the page shows the calls made before it opened: {ready}"
+        "the page shows the calls made before it opened: {result}"
     );
-
-    call(port, "list_users", "{}", 20).await;
-    call(port, "list_tasks", "{}", 10).await;
-    call(port, "get_user", r#"{"user_id": 987654}"#, 4).await;
-    writeln!(stdin, "CALLED 34").unwrap();
-    stdin.flush().unwrap();
-    let result = line("RESULT ");
-    drop(browser);
-
     let shown = &result["shown"];
     assert!(
         result["problems"].as_array().unwrap().is_empty(),
@@ -354,11 +385,47 @@ async fn the_page_shows_live_numbers_in_a_real_browser_without_console_errors() 
     let missing = rows.iter().find(|r| r[0] == "get_user").unwrap();
     assert_eq!(missing[8], "4", "errors: {result}");
     assert_eq!(shown["source_rows"], 1, "{result}");
+    assert_eq!(result["token_stored"], true, "no token asked, none kept");
+}
 
-    let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot at {shot:?}: {e}"));
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_authentication_on_the_page_asks_for_a_token_and_sends_it() {
+    let api = common::todo_api_thread();
+    let dir = tempfile::tempdir().unwrap();
+    let (_child, port) = serve(dir.path(), api, AUTH);
+    let shot = screenshot_path("dashboard-auth.png");
+    // Their outcome does not matter here (with only the admin scope they end in errors,
+    // which the page counts like any other).
+    let calls = async move {
+        call_as(port, Some(ADMIN_KEY), "list_tasks", "{}", 7).await;
+        7
+    };
+    let Some(result) = browse(port, Some(ADMIN_KEY), &shot, calls).await else {
+        return;
+    };
+    // Before the token: the refused first poll (and nothing else).
+    let before: Vec<String> = serde_json::from_value(result["before_token"].clone()).unwrap();
     assert!(
-        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
-        "{shot:?}"
+        before.iter().any(|p| p.contains("401")),
+        "the first poll is refused: {result}"
     );
-    println!("dashboard screenshot: {}", shot.display());
+    assert!(
+        before
+            .iter()
+            .all(|p| p.contains("401") || p.contains("Unauthorized")),
+        "{result}"
+    );
+    assert!(
+        result["problems"].as_array().unwrap().is_empty(),
+        "the page met errors once it had the token: {}",
+        result["problems"]
+    );
+    assert!(
+        result["shown"]["calls"].as_u64().unwrap() >= result["before"].as_u64().unwrap() + 7,
+        "{result}"
+    );
+    assert_eq!(
+        result["token_stored"], true,
+        "kept in sessionStorage: {result}"
+    );
 }
