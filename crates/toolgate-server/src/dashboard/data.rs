@@ -4,8 +4,8 @@
 //!
 //! Rates and windowed percentiles come from the per-tool counters of
 //! [`toolgate_policy::tool_stats`]: each answer takes a snapshot, keeps one per second in a
-//! short ring (only while someone polls: nothing runs in the background) and subtracts the
-//! one [`WINDOW`] ago. Rate-limit refusals are read from the Prometheus registry's own text
+//! ring of about [`WINDOW`] seconds (only while someone polls: nothing runs in the
+//! background) and subtracts the one [`WINDOW`] ago. Rate-limit refusals are read from the Prometheus registry's own text
 //! (the limiters' counters are not otherwise readable), and source health comes from the
 //! sources' readiness probes, cached for [`HEALTH_TTL`] so that pollers do not load the
 //! backends.
@@ -28,8 +28,10 @@ pub(crate) const WINDOW: Duration = Duration::from_secs(10);
 pub(crate) const HEALTH_TTL: Duration = Duration::from_secs(5);
 /// How long one source's probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Samples kept (one a second at most).
-const RING: usize = 64;
+/// Samples kept (one a second at most): enough to reach back one [`WINDOW`]. Each holds
+/// every called tool's counters (~1 KB a tool), so only the window's worth is kept; the
+/// page keeps its own history for the plots.
+const RING: usize = WINDOW.as_secs() as usize + 3;
 
 /// One sample of the tools' counters.
 struct Sample {
