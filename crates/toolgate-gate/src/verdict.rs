@@ -3,16 +3,21 @@
 //!
 //! The rules (docs/gate.md, "The verdict"):
 //! - **rollout**: no check failed (skipped checks are listed in the report, they do not block);
-//! - **patch**: only the schema contract and/or auth scope failed — the fix is a change to the
-//!   candidate (a migration note, a restored field, a corrected rule) and the gate is run again;
-//! - **hold**: the latency budget, the retry ceiling or the rollback drill failed (alone or with
-//!   others): the candidate must not go out until its behaviour under load or failure is
-//!   understood.
+//! - **patch**: only the latency budget and/or the retry ceiling failed — the candidate is
+//!   correct and safe but too slow or too retry-hungry: tune it (a query, a timeout, a retry
+//!   setting, a budget that was wrong) and run the gate again;
+//! - **hold**: the schema contract, the auth scope or the rollback drill failed (alone or with
+//!   others): consumers would break, a caller could reach what it should not, or a bad
+//!   release could not be rolled back — it must not go out.
+//!
+//! These are issue 19's rules ("all pass → rollout; only latency/retries fail → patch;
+//! contract/auth/rollback fail → hold").
 //!
 //! `primary_metric` is the metric of the first failed check in the order latency budget,
-//! retry ceiling, rollback drill, schema contract, auth scope (the one that decided a hold
-//! comes first); when nothing failed, the worst p95 against its budget, else
-//! `checks_passed=N/M`.
+//! retry ceiling, rollback drill, schema contract, auth scope (the seed's headline figure is a
+//! p95 against its budget, as in `primary_metric=p95_ms:create_order=412>300 next_step=hold`,
+//! a slow tool in a candidate that also broke its contract); when nothing failed, the worst
+//! p95 against its budget, else `checks_passed=N/M`.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,9 +29,9 @@ use crate::checks::{Check, CheckKind, Status};
 pub enum NextStep {
     /// Every judged check passed.
     Rollout,
-    /// Contract or auth failures only: fix the candidate and gate again.
+    /// Latency or retry failures only: tune the candidate and gate again.
     Patch,
-    /// Latency, retries or rollback failed.
+    /// The contract, auth or the rollback drill failed.
     Hold,
 }
 
@@ -64,11 +69,11 @@ pub fn next_step(checks: &[Check]) -> NextStep {
             .any(|c| c.kind == k && c.status == Status::Fail)
     };
     let hold = [
-        CheckKind::LatencyBudget,
-        CheckKind::RetryCeiling,
+        CheckKind::SchemaContract,
+        CheckKind::AuthScope,
         CheckKind::RollbackDrill,
     ];
-    let patch = [CheckKind::SchemaContract, CheckKind::AuthScope];
+    let patch = [CheckKind::LatencyBudget, CheckKind::RetryCeiling];
     if hold.into_iter().any(failed) {
         NextStep::Hold
     } else if patch.into_iter().any(failed) {
@@ -203,30 +208,30 @@ mod tests {
     }
 
     #[test]
-    fn contract_or_auth_failures_alone_are_patch() {
+    fn latency_or_retry_failures_alone_are_patch() {
         // order: latency, retry, rollback, contract, auth
         assert_eq!(
-            next_step(&all([Pass, Pass, Pass, Fail, Pass])),
+            next_step(&all([Fail, Pass, Pass, Pass, Pass])),
             NextStep::Patch
         );
         assert_eq!(
-            next_step(&all([Pass, Pass, Pass, Pass, Fail])),
+            next_step(&all([Pass, Fail, Pass, Pass, Pass])),
             NextStep::Patch
         );
         assert_eq!(
-            next_step(&all([Pass, Skipped, Pass, Fail, Fail])),
+            next_step(&all([Fail, Fail, Skipped, Pass, Skipped])),
             NextStep::Patch
         );
     }
 
     #[test]
-    fn latency_retry_or_rollback_failures_hold_even_with_contract_failures() {
+    fn contract_auth_or_rollback_failures_hold_even_with_latency_failures() {
         assert_eq!(
-            next_step(&all([Fail, Pass, Pass, Pass, Pass])),
+            next_step(&all([Pass, Pass, Pass, Fail, Pass])),
             NextStep::Hold
         );
         assert_eq!(
-            next_step(&all([Pass, Fail, Pass, Pass, Pass])),
+            next_step(&all([Pass, Pass, Pass, Pass, Fail])),
             NextStep::Hold
         );
         assert_eq!(
@@ -234,7 +239,7 @@ mod tests {
             NextStep::Hold
         );
         assert_eq!(
-            next_step(&all([Pass, Pass, Fail, Fail, Fail])),
+            next_step(&all([Fail, Fail, Pass, Fail, Pass])),
             NextStep::Hold
         );
     }
@@ -254,11 +259,16 @@ mod tests {
 
     #[test]
     fn the_line_has_the_seed_form_and_quotes_values_with_spaces() {
-        let checks = vec![check(
-            CheckKind::LatencyBudget,
-            Fail,
-            "p95_ms:create_order=412>300",
-        )];
+        // A slow tool in a candidate that also broke its contract: hold, with the p95 as the
+        // headline figure (the seed's example line).
+        let checks = vec![
+            check(
+                CheckKind::LatencyBudget,
+                Fail,
+                "p95_ms:create_order=412>300",
+            ),
+            check(CheckKind::SchemaContract, Fail, "breaking_changes=1"),
+        ];
         let v = Verdict::decide("toolgate", "promote orders-api v2", &checks);
         assert_eq!(
             v.line(),

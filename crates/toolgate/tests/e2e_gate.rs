@@ -1,7 +1,7 @@
 //! `toolgate gate --plan` as a release manager runs it, with the binary and real processes:
 //! a clean candidate (authentication on, role matrix, live probes, a rollback drill through
 //! `POST /admin/reload`) gets `rollout`; a tool over its latency budget in both windows gets
-//! `hold` (with a restart drill that still passes); a breaking contract change gets `patch`,
+//! `patch` (with a restart drill that still passes); a breaking contract change gets `hold`,
 //! and `rollout` once a migration note covers it; bad plans and unreachable candidates exit 2.
 
 use std::net::SocketAddr;
@@ -307,7 +307,7 @@ const SLOW_SPEC: &str = r#"{"openapi": "3.0.3", "info": {"title": "slow", "versi
      "content": {"application/json": {"schema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}}}}}}}}}"#;
 
 #[test]
-fn a_tool_over_budget_in_two_consecutive_windows_holds() {
+fn a_tool_over_budget_in_two_consecutive_windows_gives_patch() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // Every call of slow_echo takes at least 60 ms: over a 20 ms budget whatever the machine.
@@ -349,7 +349,7 @@ rollback:
         "{line}"
     );
     assert!(
-        line.contains(">20 ") && line.ends_with(" next_step=hold"),
+        line.contains(">20 ") && line.ends_with(" next_step=patch"),
         "{line}"
     );
     let r = report(d);
@@ -388,7 +388,7 @@ rollback:
 }
 
 #[test]
-fn a_breaking_contract_change_gives_patch_and_a_migration_note_rollout() {
+fn a_breaking_contract_change_holds_and_a_migration_note_rolls_out() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let api = common::todo_api_thread();
@@ -413,7 +413,7 @@ fn a_breaking_contract_change_gives_patch_and_a_migration_note_rollout() {
     assert_eq!(code(&out), 1, "{}", text(&out));
     assert_eq!(
         verdict(&out),
-        "tool=todo-api objective=\"promote todo v2\" preview_result=fail primary_metric=breaking_changes=1 next_step=patch"
+        "tool=todo-api objective=\"promote todo v2\" preview_result=fail primary_metric=breaking_changes=1 next_step=hold"
     );
     let r = report(d);
     let contract = check(&r, "schema_contract");
@@ -430,7 +430,7 @@ fn a_breaking_contract_change_gives_patch_and_a_migration_note_rollout() {
         "maximum-decreased"
     );
     let html = std::fs::read_to_string(d.join("report.html")).unwrap();
-    assert!(html.contains("maximum-decreased") && html.contains("next step: patch"));
+    assert!(html.contains("maximum-decreased") && html.contains("next step: hold"));
 
     // A deprecation window that has ended covers it.
     write(
@@ -500,9 +500,9 @@ fn bad_plans_and_unreachable_candidates_exit_2() {
 
 /// examples/gate as docs/gate.md runs it, against a Todo API on a free port (the example's
 /// `127.0.0.1:8000` rewritten) and with budgets no machine misses (no timed assertion):
-/// v2's breaking change is `patch` before the migration note's sunset, `rollout` after it.
+/// v2's breaking change holds before the migration note's sunset, `rollout` after it.
 #[test]
-fn the_example_plan_gives_patch_then_rollout_after_the_sunset() {
+fn the_example_plan_holds_then_rolls_out_after_the_sunset() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let api = common::todo_api_thread();
@@ -526,7 +526,7 @@ fn the_example_plan_gives_patch_then_rollout_after_the_sunset() {
     assert_eq!(code(&out), 1, "{}", text(&out));
     assert_eq!(
         verdict(&out),
-        "tool=todo-api objective=\"promote todo-api v2\" preview_result=fail primary_metric=breaking_changes=1 next_step=patch"
+        "tool=todo-api objective=\"promote todo-api v2\" preview_result=fail primary_metric=breaking_changes=1 next_step=hold"
     );
     let r = report(&d.join("gate"));
     for kind in [
