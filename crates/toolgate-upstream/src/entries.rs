@@ -19,8 +19,8 @@ use rmcp::model::{
     ArgumentInfo, CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest,
     CompleteRequest, CompleteRequestParams, CompleteResult, CompletionContext, GetPromptRequest,
     GetPromptRequestParams, GetPromptResult, JsonObject, ReadResourceRequest,
-    ReadResourceRequestParams, Reference, ResourceContents, ServerResult, SubscribeRequest,
-    SubscribeRequestParams, UnsubscribeRequest, UnsubscribeRequestParams,
+    ReadResourceRequestParams, Reference, ResourceContents, ResultType, ServerResult,
+    SubscribeRequest, SubscribeRequestParams, UnsubscribeRequest, UnsubscribeRequestParams,
 };
 use toolgate_core::catalog::{PrefixEntry, ResourceEntry, TemplateEntry};
 use toolgate_core::naming::Namer;
@@ -31,6 +31,7 @@ use toolgate_core::{
 };
 
 use crate::discovery::Listing;
+use crate::mrtr::{Parking, Start};
 use crate::upstream::{Inner, Phase};
 use toolgate_core::curation::{ArgumentValues, Filter, curate_tool, with_hidden};
 
@@ -235,6 +236,12 @@ fn loosen(template: &str) -> String {
     out
 }
 
+/// Marks a result of a 2025-11-25 server (which has no `resultType`) as complete: a
+/// 2026-07-28 client requires it (rmcp removes it again for older clients).
+fn mark_complete(result_type: &mut Option<ResultType>) {
+    result_type.get_or_insert(ResultType::COMPLETE);
+}
+
 fn unexpected(name: &str, what: &str) -> ToolError {
     ToolError::new(
         ToolErrorKind::Protocol,
@@ -260,14 +267,34 @@ impl ToolHandler for UpstreamTool {
         let ctx = ctx.clone();
         let arguments = with_hidden(arguments, &self.hidden);
         let params = CallToolRequestParams::new(self.name.clone()).with_arguments(arguments);
+        let tool = self.name.clone();
         Box::pin(async move {
-            let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-            match inner.request(&ctx, "tools/call", request).await? {
-                ServerResult::CallToolResult(r) => Ok(r),
+            let answer = if Parking::applies(&ctx) {
+                // A 2026-07-28 client: the server's requests become `input_required` rounds.
+                let sender = inner.clone();
+                let start: Start = Box::new(move |ctx, forward| {
+                    Box::pin(async move {
+                        let mut params = params;
+                        params.input_responses = forward.input_responses;
+                        params.request_state = forward.request_state;
+                        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+                        sender.request(&ctx, "tools/call", request).await
+                    })
+                });
+                inner.parking.call(&ctx, &tool, start).await?
+            } else {
+                let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+                inner.request(&ctx, "tools/call", request).await?
+            };
+            match answer {
+                ServerResult::CallToolResult(mut r) => {
+                    mark_complete(&mut r.result_type);
+                    Ok(r)
+                }
                 ServerResult::InputRequiredResult(_) => Err(ToolError::new(
                     ToolErrorKind::Protocol,
                     format!(
-                        "upstream `{}` asked for more input (2026-07-28 input_required), which the gateway does not relay yet",
+                        "upstream `{}` asked for more input (2026-07-28 input_required), which the gateway relays only to 2026-07-28 clients",
                         inner.name
                     ),
                 )),
@@ -398,7 +425,10 @@ fn complete(
         params.context = context;
         let request = ClientRequest::CompleteRequest(CompleteRequest::new(params));
         match inner.request(&ctx, "completion/complete", request).await? {
-            ServerResult::CompleteResult(r) => Ok(r),
+            ServerResult::CompleteResult(mut r) => {
+                mark_complete(&mut r.result_type);
+                Ok(r)
+            }
             _ => Err(unexpected(&inner.name, "completion/complete")),
         }
     })
@@ -426,7 +456,10 @@ impl PromptHandler for UpstreamPrompt {
         Box::pin(async move {
             let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
             match inner.request(&ctx, "prompts/get", request).await? {
-                ServerResult::GetPromptResult(r) => Ok(r),
+                ServerResult::GetPromptResult(mut r) => {
+                    mark_complete(&mut r.result_type);
+                    Ok(r)
+                }
                 _ => Err(unexpected(&inner.name, "prompts/get")),
             }
         })
