@@ -7,14 +7,49 @@ Checks: the SDK's automatic rounds complete a sampling and an elicitation call w
 client's answers; one round driven by hand has the expected shape (`inputRequests` under a
 key, a sealed `requestState`); an altered `requestState` and a missing answer are refused with
 JSON-RPC -32602 and a reason, without losing the waiting call, which the correct retry then
-completes; a used state cannot be replayed. Usage: upstream_mrtr_check.py URL. Prints `ok`
-and exits 0 when every check holds."""
+completes; a used state cannot be replayed.
+
+With `--passthrough`, the upstream is instead `upstream_fake_server.py mrtr` (source `fake`), a
+2026-07-28 server whose `ask_name` answers `input_required` itself: the round reaches this
+client with the upstream's state sealed inside the gateway's, and the retry's answer and the
+upstream's own state reach the upstream. Usage: upstream_mrtr_check.py URL [--passthrough].
+Prints `ok` and exits 0 when every check holds."""
 import asyncio
 import sys
 
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 import mcp.types as types
+
+
+async def passthrough(url: str) -> None:
+    async def elicitation(context, params):
+        return types.ElicitResult(action="accept", content={"name": "Ada Lovelace"})
+
+    async with Client(url, mode="2026-07-28", elicitation_callback=elicitation) as c:
+        r = await c.call_tool("fake_ask_name", {})
+        assert not r.is_error and "hello Ada Lovelace" in str(r.content), r
+
+        first = await c.session.call_tool("fake_ask_name", {}, allow_input_required=True)
+        assert isinstance(first, types.InputRequiredResult), first
+        assert list(first.input_requests) == ["name"], first
+        state = first.request_state
+        assert state.startswith("tg1.") and "upstream-state-1" not in state, state
+        answer = {"name": types.ElicitResult(action="accept", content={"name": "Grace Hopper"})}
+        altered = state[:10] + ("x" if state[10] != "x" else "y") + state[11:]
+        try:
+            await c.session.call_tool(
+                "fake_ask_name", {}, input_responses=answer, request_state=altered, allow_input_required=True
+            )
+        except MCPError as e:
+            assert e.error.code == -32602 and "altered" in e.error.message, e.error
+        else:
+            raise AssertionError("an altered state was accepted")
+        done = await c.session.call_tool(
+            "fake_ask_name", {}, input_responses=answer, request_state=state, allow_input_required=True
+        )
+        assert isinstance(done, types.CallToolResult) and "hello Grace Hopper" in str(done.content), done
+    print("ok")
 
 
 async def main(url: str) -> None:
@@ -92,4 +127,7 @@ async def main(url: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    if "--passthrough" in sys.argv[2:]:
+        asyncio.run(passthrough(sys.argv[1]))
+    else:
+        asyncio.run(main(sys.argv[1]))

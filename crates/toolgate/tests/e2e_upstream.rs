@@ -214,6 +214,41 @@ async fn a_2026_client_through_mrtr_http_upstream_per_client_sessions() {
     modern_client_through_mrtr("http", "per_client").await;
 }
 
+/// A 2026-07-28 upstream that answers `input_required` itself (`upstream_fake_server.py
+/// mrtr`, on the Python SDK, over streamable HTTP): the round reaches the 2026-07-28 client
+/// with the upstream's state sealed in the gateway's, and the retry reaches the upstream with
+/// the client's answer and the upstream's own state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2026_upstreams_own_input_required_is_passed_through() {
+    let Some(python) = common::dependency("TOOLGATE_TEST_PYTHON") else {
+        return;
+    };
+    let port = common::free_port();
+    let child = Command::new(&python)
+        .arg(common::repo_root().join("tests/e2e/upstream_fake_server.py"))
+        .args(["mrtr", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = common::Guard(child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fake server never listened on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let source = json!({
+        "name": "fake",
+        "kind": "mcp",
+        "transport": {"type": "http", "url": format!("http://127.0.0.1:{port}/mcp")},
+    });
+    let (url, _watched) = common::serve_config_with_gateway(config(vec![source])).await;
+    python_script(python, "upstream_mrtr_check.py", url, &["--passthrough"]).await;
+}
+
 /// server-everything over streamable HTTP and mcp-server-time over stdio behind one gateway,
 /// under `session` (`shared` or `per_client`): the Python SDK client (calls, progress,
 /// sampling, elicitation, resources, prompts) and the Inspector CLI.
