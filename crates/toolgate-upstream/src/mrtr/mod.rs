@@ -156,8 +156,11 @@ pub(crate) struct Parking {
     per_principal: usize,
     overall: usize,
     table: Mutex<HashMap<u64, Parked>>,
-    next: AtomicU64,
 }
+
+/// Handles of parked calls, unique in the process (one key seals the states of every
+/// upstream, including those a reload replaced, so a handle is never reused).
+static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
 
 /// A `-32602` error about the retry's `requestState` or `inputResponses`.
 fn invalid(message: String, reason: &str) -> ToolError {
@@ -195,7 +198,6 @@ impl Parking {
             per_principal,
             overall,
             table: Mutex::default(),
-            next: AtomicU64::new(0),
         }
     }
 
@@ -381,7 +383,7 @@ impl Parking {
                 return Err(e);
             }
         };
-        let handle = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
         let claims = Claims {
             instance: String::new(),
             handle: Some(handle),

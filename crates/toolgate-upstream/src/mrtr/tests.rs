@@ -457,3 +457,34 @@ async fn a_modern_upstreams_own_round_is_passed_through_with_its_state_wrapped()
         "inputResponses are forwarded unchanged"
     );
 }
+
+/// After a reload the upstream has a new table under the same process key: a state of the
+/// old table never resumes a call of the new one (handles are unique in the process).
+#[tokio::test]
+async fn a_state_of_a_replaced_table_resumes_nothing_in_the_new_one() {
+    let sealer = Arc::new(Sealer::random().unwrap());
+    let table = |_: ()| {
+        Arc::new(Parking::with(
+            Arc::from("up"),
+            Ok(sealer.clone()),
+            Duration::from_secs(60),
+            4,
+            16,
+        ))
+    };
+    let (old, new) = (table(()), table(()));
+    let stale = input_required(old.call(&ctx(None, None), "t", asking(1, None)).await);
+    input_required(new.call(&ctx(None, None), "t", asking(1, None)).await);
+    let r = new
+        .call(
+            &ctx(
+                None,
+                retry(&stale.request_state.unwrap(), roots_answer("file:///a")),
+            ),
+            "t",
+            unused(),
+        )
+        .await;
+    assert!(invalid_params(r).contains("no call waits"));
+    assert_eq!(new.parked(), 1);
+}
