@@ -13,7 +13,8 @@ tests. Usage: upstream_fake_server.py MODE, where MODE is
 - `mrtr PORT`: over streamable HTTP on 127.0.0.1:PORT (2026-07-28 capable): `echo`, and
              `ask_name`, which answers `input_required` itself (an elicitation under key
              `name`, requestState `upstream-state-1`) and, on the retry with that state and
-             an answer, greets the name.
+             an answer, greets the name; and the prompt `ask_topic`, which does the same
+             under key `topic`.
 """
 import os
 import sys
@@ -123,6 +124,29 @@ elif mode == "mrtr":
             return f"wrong state: {ctx.request_state!r}"
         content = answer.get("content") if isinstance(answer, dict) else getattr(answer, "content", None)
         return f"hello {(content or {}).get('name')}"
+
+    @server.prompt()
+    async def ask_topic(ctx: Context) -> str | InputRequiredResult:
+        """Asks the client for a topic (2026-07-28 input_required), then renders a prompt."""
+        answer = (ctx.input_responses or {}).get("topic")
+        if answer is None:
+            return InputRequiredResult(
+                input_requests={
+                    "topic": ElicitRequest(
+                        params=ElicitRequestFormParams(
+                            message="Which topic?",
+                            requested_schema={
+                                "type": "object",
+                                "properties": {"name": {"type": "string"}},
+                                "required": ["name"],
+                            },
+                        )
+                    )
+                },
+                request_state="upstream-prompt-state",
+            )
+        content = answer.get("content") if isinstance(answer, dict) else getattr(answer, "content", None)
+        return f"write about {(content or {}).get('name')} ({ctx.request_state})"
 
     server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
     sys.exit(0)

@@ -49,6 +49,10 @@ async def passthrough(url: str) -> None:
             "fake_ask_name", {}, input_responses=answer, request_state=state, allow_input_required=True
         )
         assert isinstance(done, types.CallToolResult) and "hello Grace Hopper" in str(done.content), done
+
+        # prompts/get takes rounds too.
+        got = await c.get_prompt("fake_ask_topic")
+        assert "write about Ada Lovelace (upstream-prompt-state)" in str(got.messages), got
     print("ok")
 
 

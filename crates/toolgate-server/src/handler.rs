@@ -149,8 +149,9 @@ impl ServerHandler for Gateway {
         request: CallToolRequestParams,
         cx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        // A 2026-07-28 retry of a call answered `input_required` (MRTR): its answers and
-        // state go to the source that asked, through the call's client channel.
+        // A 2026-07-28 retry of a request answered `input_required` (MRTR; also for
+        // `prompts/get` and `resources/read`): its answers and state go to the source that
+        // asked, through the request's client channel.
         let retry = InputRetry {
             input_responses: request.input_responses,
             request_state: request.request_state,
@@ -207,13 +208,20 @@ impl ServerHandler for Gateway {
         request: ReadResourceRequestParams,
         cx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        let retry = InputRetry {
+            input_responses: request.input_responses,
+            request_state: request.request_state,
+        };
         let uri = request.uri;
         match self
-            .run_rmcp(&cx, McpRequest::ReadResource { uri: uri.clone() })
+            .run_rmcp_retry(&cx, McpRequest::ReadResource { uri: uri.clone() }, retry)
             .await?
         {
             McpResponse::Resource(Ok(r)) => Ok(r.into()),
-            McpResponse::Resource(Err(e)) => Err(wire::resource_error_data(&uri, &e)),
+            McpResponse::Resource(Err(mut e)) => match e.input_required.take() {
+                Some(result) => Ok(ReadResourceResponse::InputRequired(*result)),
+                None => Err(wire::resource_error_data(&uri, &e)),
+            },
             other => Err(mismatched(kind_of(&other))),
         }
     }
@@ -272,13 +280,20 @@ impl ServerHandler for Gateway {
         request: GetPromptRequestParams,
         cx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        let retry = InputRetry {
+            input_responses: request.input_responses,
+            request_state: request.request_state,
+        };
         let request = McpRequest::GetPrompt {
             name: request.name,
             arguments: request.arguments.unwrap_or_default(),
         };
-        match self.run_rmcp(&cx, request).await? {
+        match self.run_rmcp_retry(&cx, request, retry).await? {
             McpResponse::Prompt(Ok(r)) => Ok(r.into()),
-            McpResponse::Prompt(Err(e)) => Err(wire::request_error_data("prompts/get", &e)),
+            McpResponse::Prompt(Err(mut e)) => match e.input_required.take() {
+                Some(result) => Ok(GetPromptResponse::InputRequired(*result)),
+                None => Err(wire::request_error_data("prompts/get", &e)),
+            },
             other => Err(mismatched(kind_of(&other))),
         }
     }

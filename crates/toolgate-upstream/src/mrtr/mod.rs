@@ -3,7 +3,9 @@
 //! A 2026-07-28 client takes no server requests: a server that needs input answers the call
 //! with `{resultType: "input_required", inputRequests: {key: request}, requestState}` and the
 //! client retries (new JSON-RPC id, same params) with `inputResponses` and the exact
-//! `requestState`. Two kinds of upstream meet such clients:
+//! `requestState`; this holds for `tools/call`, `prompts/get` and `resources/read`, which
+//! the gateway forwards through [`Parking::call`] for such clients. Two kinds of upstream
+//! meet them:
 //!
 //! - **A 2025-11-25 upstream** sends `sampling/createMessage`, `elicitation/create` or
 //!   `roots/list` during the call. The upstream call runs in a task of its own with a
@@ -63,7 +65,8 @@ pub(crate) const MAX_PER_PRINCIPAL: usize = 16;
 /// Calls parked on one upstream at a time, all principals together.
 pub(crate) const MAX_PARKED: usize = 1024;
 
-/// Sends the upstream call: `tools/call` with the given context (its client is the relay)
+/// Sends the upstream request (`tools/call`, `prompts/get`, `resources/read`) with the given
+/// context (its client is the relay)
 /// and, on the retry of a 2026-07-28 upstream's `input_required`, what to send it back.
 pub(crate) type Start = Box<
     dyn FnOnce(CallContext, InputRetry) -> BoxFuture<'static, Result<ServerResult, ToolError>>
@@ -225,7 +228,8 @@ impl Parking {
         })
     }
 
-    /// `tools/call` of `tool` (the server's name) for a 2026-07-28 client: a first attempt
+    /// A request for `tool` (the server's tool name, or `prompt <name>`, `resource <uri>`)
+    /// from a 2026-07-28 client: a first attempt
     /// (`start` sends it upstream) or a retry with `inputResponses` and `requestState`. An
     /// `input_required` answer for the client is `Err` of kind `InputRequired`.
     pub(crate) async fn call(
