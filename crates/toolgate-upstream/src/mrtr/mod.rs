@@ -66,8 +66,8 @@ pub(crate) const MAX_PER_PRINCIPAL: usize = 16;
 pub(crate) const MAX_PARKED: usize = 1024;
 
 /// Sends the upstream request (`tools/call`, `prompts/get`, `resources/read`) with the given
-/// context (its client is the relay)
-/// and, on the retry of a 2026-07-28 upstream's `input_required`, what to send it back.
+/// context (its client is the relay) and, on the retry of a 2026-07-28 upstream's
+/// `input_required`, what to send it back.
 pub(crate) type Start = Box<
     dyn FnOnce(CallContext, InputRetry) -> BoxFuture<'static, Result<ServerResult, ToolError>>
         + Send,
@@ -229,9 +229,9 @@ impl Parking {
     }
 
     /// A request for `tool` (the server's tool name, or `prompt <name>`, `resource <uri>`)
-    /// from a 2026-07-28 client: a first attempt
-    /// (`start` sends it upstream) or a retry with `inputResponses` and `requestState`. An
-    /// `input_required` answer for the client is `Err` of kind `InputRequired`.
+    /// from a 2026-07-28 client: a first attempt (`start` sends it upstream) or a retry with
+    /// `inputResponses` and `requestState`. An `input_required` answer for the client is
+    /// `Err` of kind `InputRequired`.
     pub(crate) async fn call(
         self: &Arc<Self>,
         ctx: &CallContext,
