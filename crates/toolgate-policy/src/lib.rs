@@ -21,6 +21,7 @@ pub mod resilience;
 pub mod retry;
 pub mod size;
 pub mod stack;
+pub mod tool_stats;
 
 pub use metrics::Metrics;
 pub use outcome::outcome_label;

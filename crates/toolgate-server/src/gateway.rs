@@ -142,6 +142,8 @@ pub struct Gateway {
     /// The endpoint (virtual server) this gateway serves: its view of the catalog, put into
     /// every context built here (`None`: the whole catalog).
     view: Option<Arc<EndpointView>>,
+    /// The live dashboard's settings (`crate::dashboard`).
+    dashboard: Arc<crate::dashboard::DashboardConfig>,
 }
 
 /// Client sessions by key, with the peer rmcp last served them on.
@@ -229,6 +231,7 @@ impl Gateway {
             admin_reload: None,
             tracing: None,
             view: None,
+            dashboard: Arc::default(),
         }
     }
 
@@ -282,6 +285,17 @@ impl Gateway {
     pub fn with_tracing(mut self, tracing: Option<toolgate_core::trace::Tracing>) -> Self {
         self.tracing = tracing;
         self
+    }
+
+    /// The live dashboard's settings (`dashboard` section; on with no budgets by default).
+    pub fn with_dashboard(mut self, config: crate::dashboard::DashboardConfig) -> Self {
+        self.dashboard = Arc::new(config);
+        self
+    }
+
+    /// The live dashboard's settings.
+    pub(crate) fn dashboard(&self) -> Arc<crate::dashboard::DashboardConfig> {
+        self.dashboard.clone()
     }
 
     /// Whether requests are traced (the edge reads a request's trace context only then).

@@ -5,6 +5,7 @@
 //! Does not own: what tools exist (the catalog, built by the binary from sources) or policies
 //! (the pipeline, built by `toolgate_policy::stack`).
 
+pub mod dashboard;
 mod gateway;
 mod handler;
 pub mod http;
@@ -16,6 +17,7 @@ pub mod stdio;
 mod tools_json;
 mod trace;
 
+pub use dashboard::{DashboardConfig, LatencyBudget, LatencyBudgets};
 pub use gateway::{AdminReload, Gateway, InFlight, ReadinessDetail, ServerIdentity};
 pub use http::{
     ADMIN_ROLE, ADMIN_SCOPE, AuthSettings, EdgeAuth, HttpOptions, MetricsAccess, SessionMode,

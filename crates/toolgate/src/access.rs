@@ -99,7 +99,10 @@ pub async fn run(args: AccessArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn compile(section: &AuthorizationConfig, authentication: bool) -> Result<Policy, Failure> {
+pub(crate) fn compile(
+    section: &AuthorizationConfig,
+    authentication: bool,
+) -> Result<Policy, Failure> {
     Policy::compile(section, authentication).map_err(|errors| {
         Failure::Input(
             errors
@@ -112,7 +115,10 @@ fn compile(section: &AuthorizationConfig, authentication: bool) -> Result<Policy
 }
 
 /// The catalog `serve` would serve.
-async fn load_catalog(config: &Config, path: &std::path::Path) -> Result<Arc<Catalog>, Failure> {
+pub(crate) async fn load_catalog(
+    config: &Config,
+    path: &std::path::Path,
+) -> Result<Arc<Catalog>, Failure> {
     let assembled = run::assemble(config, &run::parent_dir(path)).await?;
     let catalog = assembled.gateway.catalog().load_full();
     assembled.stop().await;
@@ -324,6 +330,11 @@ pub fn report(policy: &Policy, catalog: &Catalog, caller: &Caller, active: bool)
 }
 
 impl Report {
+    /// Every item with its verdict (catalog order).
+    pub fn lines(&self) -> &[Line] {
+        &self.lines
+    }
+
     /// The text view.
     pub fn to_text(&self) -> String {
         let mut out = String::new();

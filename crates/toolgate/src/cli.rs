@@ -70,6 +70,10 @@ pub enum Command {
     /// started for the run) and check every answer's shape against the recording and the
     /// contract. Exit 0: no mismatch; 1: mismatches; 2: bad input or unreachable target.
     Replay(ReplayArgs),
+    /// The release gate: run the checks of a plan (contract, auth scope, latency budget,
+    /// retry ceiling, rollback drill) against a candidate and give the verdict. Exit 0:
+    /// rollout; 1: patch or hold; 2: bad plan or input, or the candidate cannot be reached.
+    Gate(GateArgs),
     /// Load-test any MCP server (HTTP or stdio) or an HTTP endpoint: calls/s, latency
     /// percentiles, errors by kind.
     Bench(toolgate_bench::BenchArgs),
@@ -453,6 +457,24 @@ pub struct ReplayArgs {
     /// No progress bar (there is none anyway when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
+}
+
+/// Options of `toolgate gate` (docs/gate.md, "The gate").
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// The gate plan (YAML): the candidate, the baseline, the replay, budgets, the retry
+    /// ceiling, the expected role matrix and probes, the rollback drill.
+    #[arg(long, value_name = "FILE")]
+    pub plan: PathBuf,
+    /// Also write the report as JSON (format `toolgate-gate/1`) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write the report as one self-contained HTML file to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Judge migration notes' deprecation windows at this date (YYYY-MM-DD; default today, UTC).
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
 }
 
 /// Options of `toolgate reload`.

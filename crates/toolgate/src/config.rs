@@ -74,7 +74,13 @@ pub struct Config {
     /// Empty: only the main endpoint (`http.path`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<EndpointConfig>,
+    /// The built-in live dashboard at `/admin/dashboard` (on by default; its data is
+    /// protected like `POST /admin/reload`) and the latency budgets it draws
+    /// (docs/observability.md, "Dashboard"). Read at start: a reload does not change it.
+    pub dashboard: DashboardSection,
 }
+
+pub use toolgate_server::DashboardConfig as DashboardSection;
 
 pub use toolgate_policy::audit::AuditConfig;
 pub use toolgate_policy::authz::AuthorizationConfig;
@@ -480,6 +486,14 @@ pub fn load(
     let mut issues = semantics::check(&semantics::Parts::of(&config), &prov);
     issues.extend(telemetry::check(&config.telemetry));
     issues.extend(endpoints::check(&config));
+    issues.extend(
+        config
+            .dashboard
+            .budgets
+            .problems()
+            .into_iter()
+            .map(|(location, message)| ConfigIssue { location, message }),
+    );
     if let Some(authz) = &config.authorization
         && authz.stdio_principal.is_some()
         && config.auth.is_some()

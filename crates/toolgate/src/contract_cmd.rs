@@ -128,7 +128,11 @@ async fn diff(args: DiffArgs) -> Result<ExitCode, Failure> {
 }
 
 /// The contract of a diff side; a spec or configuration is labelled with its argument.
-async fn load(arg: &str, which: &str, namespace: Option<&str>) -> Result<Contract, Failure> {
+pub(crate) async fn load(
+    arg: &str,
+    which: &str,
+    namespace: Option<&str>,
+) -> Result<Contract, Failure> {
     match detect(arg, which)? {
         Input::Snapshot(c) => Ok(*c),
         input => contract_of(input, Some(arg.to_owned()), namespace).await,
@@ -136,7 +140,7 @@ async fn load(arg: &str, which: &str, namespace: Option<&str>) -> Result<Contrac
 }
 
 /// Reads a migrations file (YAML or JSON) and checks every note.
-fn read_migrations(path: &Path) -> Result<Migrations, Failure> {
+pub(crate) fn read_migrations(path: &Path) -> Result<Migrations, Failure> {
     let where_ = path.display();
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::Input(format!("cannot read migrations file {where_}: {e}")))?;

@@ -16,6 +16,8 @@ pub mod contract_cmd;
 pub mod demo;
 pub mod embed;
 pub mod endpoints;
+pub mod gate_cmd;
+mod gate_drill;
 pub mod inspect;
 pub mod policies;
 pub mod redact;
@@ -82,6 +84,7 @@ pub async fn execute(cli: cli::Cli) -> Result<ExitCode, Failure> {
         cli::Command::Contract(args) => contract_cmd::run(args).await,
         cli::Command::Reload(args) => reload_check::run(args).await,
         cli::Command::Replay(args) => replay_cmd::run(args).await,
+        cli::Command::Gate(args) => gate_cmd::run(args).await,
         cli::Command::Bench(args) => toolgate_bench::run_cli(args).await.map_err(Failure::Input),
         cli::Command::Schema => {
             println!(

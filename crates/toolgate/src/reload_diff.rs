@@ -99,6 +99,8 @@ pub fn sections_needing_restart(old: &Config, new: &Config) -> Vec<&'static str>
     check("telemetry", !same_json(&old.telemetry, &new.telemetry));
     // Virtual servers are routed when the process starts; what they serve follows reloads.
     check("endpoints", !same_json(&old.endpoints, &new.endpoints));
+    // The dashboard's routes and budgets are set when the HTTP app is built.
+    check("dashboard", !same_json(&old.dashboard, &new.dashboard));
     let stdio = |c: &Config| {
         c.authorization
             .as_ref()

@@ -118,7 +118,7 @@ fn load_contract(path: &Path) -> Result<toolgate_contract::Contract, Failure> {
 }
 
 /// A child process stopped when dropped.
-struct ChildGuard(Child);
+pub(crate) struct ChildGuard(pub(crate) Child);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
@@ -128,7 +128,7 @@ impl Drop for ChildGuard {
 }
 
 /// Starts `toolgate serve --config FILE` on a free loopback port; returns it and its MCP URL.
-fn start_candidate(config: &Path) -> Result<(ChildGuard, String), Failure> {
+pub(crate) fn start_candidate(config: &Path) -> Result<(ChildGuard, String), Failure> {
     let exe = std::env::current_exe()
         .map_err(|e| Failure::Runtime(format!("cannot find the toolgate binary: {e}")))?;
     let mut child = Command::new(exe)

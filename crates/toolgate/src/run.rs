@@ -263,6 +263,7 @@ pub async fn assemble_with_auth(
     let gateway = Gateway::new(policies.live().clone(), catalog, identity, Transport::Http)
         .with_incoming_headers(forwards_headers)
         .with_stdio_principal(stdio_principal(config))
+        .with_dashboard(config.dashboard.clone())
         .with_readiness_detail("config", {
             let reload = reload.clone();
             Arc::new(move || reload.detail())

@@ -66,9 +66,35 @@ pub fn openapi() -> serde_json::Value {
 
 /// Serves [`app`] on `listener` until the returned future is dropped (or accepting fails).
 pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    serve_slow(listener, Vec::new()).await
+}
+
+/// Serves [`app`], answering requests whose path starts with one of `slow`'s prefixes only
+/// after that many milliseconds (a slow endpoint for latency budgets: `todo-api --slow
+/// /api/v1/tasks/=250`).
+pub async fn serve_slow(
+    listener: tokio::net::TcpListener,
+    slow: Vec<(String, u64)>,
+) -> std::io::Result<()> {
     // Small request/response exchanges; Nagle's delay would only add latency.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app()).await
+    if slow.is_empty() {
+        return axum::serve(listener, app()).await;
+    }
+    let slow = std::sync::Arc::new(slow);
+    let app = app().layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let slow = slow.clone();
+            async move {
+                let path = req.uri().path();
+                if let Some((_, ms)) = slow.iter().find(|(prefix, _)| path.starts_with(prefix)) {
+                    tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
+                }
+                next.run(req).await
+            }
+        },
+    ));
+    axum::serve(listener, app).await
 }

@@ -2,8 +2,8 @@
 //!
 //! - [`mcp_router`]: just the MCP endpoint at a path, for a Rust service to `merge` into its
 //!   own axum app (the counterpart of fastapi-mcp's `mount_http`).
-//! - [`gateway_app`]: MCP plus `/healthz`, `/readyz` and `/metrics` (`ops`), as `toolgate
-//!   serve --http` runs it.
+//! - [`gateway_app`]: MCP plus `/healthz`, `/readyz` and `/metrics` (`ops`) and the live
+//!   dashboard (`crate::dashboard`), as `toolgate serve --http` runs it.
 //! - [`serve`]: runs an app on a listener (`serve`).
 //!
 //! Every builder takes an [`EdgeAuth`] (`auth`): whether callers are authenticated, decided
@@ -19,7 +19,7 @@
 mod auth;
 mod endpoint;
 mod fast;
-mod ops;
+pub(crate) mod ops;
 mod options;
 mod serve;
 
@@ -82,7 +82,13 @@ pub fn mcp_router(
     auth: EdgeAuth,
     shutdown: CancellationToken,
 ) -> Router {
-    let sessions = (options.session_mode == SessionMode::Stateful).then(|| {
+    let sessions = session_table(options, &shutdown);
+    mcp_router_with_sessions(gateway, options, auth, shutdown, sessions)
+}
+
+/// The legacy session table `options` ask for (`None` when stateless).
+fn session_table(options: &HttpOptions, shutdown: &CancellationToken) -> Option<Arc<Sessions>> {
+    (options.session_mode == SessionMode::Stateful).then(|| {
         let idle = options.session_idle_timeout();
         // `http.sessions` was checked with the configuration; a store that still cannot be
         // used leaves sessions in this process (logged).
@@ -90,8 +96,7 @@ pub fn mcp_router(
             tracing::error!(error = %e, "legacy sessions stay in this process");
             Sessions::new(idle, shutdown.child_token())
         })
-    });
-    mcp_router_with_sessions(gateway, options, auth, shutdown, sessions)
+    })
 }
 
 /// Like [`mcp_router`], with a session table the caller keeps (to watch how many sessions
@@ -183,8 +188,9 @@ fn router(
 }
 
 /// The full HTTP app of `toolgate serve --http`: MCP at `options.path`, `/healthz` (alive),
-/// `/readyz` (catalog loaded and every source reachable) and `/metrics` (Prometheus; behind
-/// `auth` when it is on, unless opened).
+/// `/readyz` (catalog loaded and every source reachable), `/metrics` (Prometheus; behind
+/// `auth` when it is on, unless opened) and the live dashboard (`/admin/dashboard`, unless
+/// the gateway's dashboard settings turn it off).
 pub fn gateway_app(
     gateway: Gateway,
     options: &HttpOptions,
@@ -192,6 +198,20 @@ pub fn gateway_app(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Router {
-    let ops = ops::routes(gateway.clone(), metrics, auth.clone());
-    mcp_router(gateway, options, auth, shutdown).merge(ops)
+    let ops = ops::routes(gateway.clone(), metrics.clone(), auth.clone());
+    let sessions = session_table(options, &shutdown);
+    let dashboard = crate::dashboard::routes(
+        gateway.clone(),
+        metrics,
+        sessions.clone(),
+        auth.clone(),
+        OriginPolicy::new(
+            &options.effective_allowed_hosts(),
+            &options.effective_allowed_origins(),
+        ),
+        gateway.dashboard(),
+    );
+    mcp_router_with_sessions(gateway, options, auth, shutdown, sessions)
+        .merge(ops)
+        .merge(dashboard)
 }

@@ -138,8 +138,30 @@ async fn metrics_text(State(state): State<AppState>, request: axum::extract::Req
         .into_response()
 }
 
-/// A JSON error answer of the admin endpoint.
-fn admin_error(status: StatusCode, message: &str) -> Response {
+/// Admits an admin caller with authentication on: the bearer must pass [`EdgeAuth::admit`]
+/// and carry the scope [`ADMIN_SCOPE`] or the role [`ADMIN_ROLE`]; the refusal (401 with the
+/// challenge, or 403 naming `what`) otherwise. With authentication off it admits nobody by
+/// itself (the caller applies its loopback rules).
+pub(crate) async fn admit_admin(
+    auth: &EdgeAuth,
+    parts: &mut http::request::Parts,
+    what: &str,
+) -> Result<(), Response> {
+    let principal = auth.admit(parts).await?;
+    let admin = principal.is_some_and(|p| {
+        p.scopes.iter().any(|s| s == ADMIN_SCOPE) || p.roles.iter().any(|r| r == ADMIN_ROLE)
+    });
+    if admin && auth.is_on() {
+        return Ok(());
+    }
+    Err(admin_error(
+        StatusCode::FORBIDDEN,
+        &format!("the {what} needs the scope `{ADMIN_SCOPE}` or the role `{ADMIN_ROLE}`"),
+    ))
+}
+
+/// A JSON error answer of the admin endpoints.
+pub(crate) fn admin_error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
 }
 
@@ -173,20 +195,9 @@ async fn admin_reload(State(state): State<AppState>, request: axum::extract::Req
             }
         }
         EdgeAuth::On(_) => {
-            let principal = match state.admin_auth.admit(&mut parts).await {
-                Ok(p) => p,
-                Err(challenge) => return challenge,
-            };
-            let admin = principal.is_some_and(|p| {
-                p.scopes.iter().any(|s| s == ADMIN_SCOPE) || p.roles.iter().any(|r| r == ADMIN_ROLE)
-            });
-            if !admin {
-                return admin_error(
-                    StatusCode::FORBIDDEN,
-                    &format!(
-                        "the admin endpoint needs the scope `{ADMIN_SCOPE}` or the role `{ADMIN_ROLE}`"
-                    ),
-                );
+            if let Err(refusal) = admit_admin(&state.admin_auth, &mut parts, "admin endpoint").await
+            {
+                return refusal;
             }
         }
     }
