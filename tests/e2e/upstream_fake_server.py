@@ -9,7 +9,12 @@ tests. Usage: upstream_fake_server.py MODE, where MODE is
 - `dynamic`: `echo`, and `grow(name)`, which adds a tool `name` and sends
              `notifications/tools/list_changed`;
 - `names`:   tools whose names are invalid, too long, or collide with another server's;
-- `crash`:   exits at once with status 3 (a crash loop).
+- `crash`:   exits at once with status 3 (a crash loop);
+- `mrtr PORT`: over streamable HTTP on 127.0.0.1:PORT (2026-07-28 capable): `echo`, and
+             `ask_name`, which answers `input_required` itself (an elicitation under key
+             `name`, requestState `upstream-state-1`) and, on the retry with that state and
+             an answer, greets the name; and the prompt `ask_topic`, which does the same
+             under key `topic`.
 """
 import os
 import sys
@@ -91,5 +96,59 @@ elif mode == "names":
     server.add_tool(make("bad"), name="bad name!", description="invalid characters")
     server.add_tool(make("long"), name="l" * 80, description="longer than 64")
     server.add_tool(make("nothing"), name="!!!", description="no usable character")
+
+elif mode == "mrtr":
+    from mcp_types import ElicitRequest, ElicitRequestFormParams, InputRequiredResult
+
+    @server.tool()
+    async def ask_name(ctx: Context) -> str | InputRequiredResult:
+        """Asks the client for a name (2026-07-28 input_required), then greets it."""
+        answer = (ctx.input_responses or {}).get("name")
+        if answer is None:
+            return InputRequiredResult(
+                input_requests={
+                    "name": ElicitRequest(
+                        params=ElicitRequestFormParams(
+                            message="Your name?",
+                            requested_schema={
+                                "type": "object",
+                                "properties": {"name": {"type": "string"}},
+                                "required": ["name"],
+                            },
+                        )
+                    )
+                },
+                request_state="upstream-state-1",
+            )
+        if ctx.request_state != "upstream-state-1":
+            return f"wrong state: {ctx.request_state!r}"
+        content = answer.get("content") if isinstance(answer, dict) else getattr(answer, "content", None)
+        return f"hello {(content or {}).get('name')}"
+
+    @server.prompt()
+    async def ask_topic(ctx: Context) -> str | InputRequiredResult:
+        """Asks the client for a topic (2026-07-28 input_required), then renders a prompt."""
+        answer = (ctx.input_responses or {}).get("topic")
+        if answer is None:
+            return InputRequiredResult(
+                input_requests={
+                    "topic": ElicitRequest(
+                        params=ElicitRequestFormParams(
+                            message="Which topic?",
+                            requested_schema={
+                                "type": "object",
+                                "properties": {"name": {"type": "string"}},
+                                "required": ["name"],
+                            },
+                        )
+                    )
+                },
+                request_state="upstream-prompt-state",
+            )
+        content = answer.get("content") if isinstance(answer, dict) else getattr(answer, "content", None)
+        return f"write about {(content or {}).get('name')} ({ctx.request_state})"
+
+    server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    sys.exit(0)
 
 server.run()

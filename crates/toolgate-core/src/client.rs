@@ -20,9 +20,28 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use rmcp::ErrorData;
 use rmcp::model::{
-    ClientCapabilities, ClientResult, LoggingLevel, LoggingMessageNotificationParam,
-    ProgressNotificationParam, ProgressToken, ProtocolVersion, ServerNotification, ServerRequest,
+    ClientCapabilities, ClientResult, InputResponses, LoggingLevel,
+    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, ProtocolVersion,
+    ServerNotification, ServerRequest,
 };
+
+/// What a 2026-07-28 client sent back on the retry of a request that was answered
+/// `input_required` (MRTR, SEP-2322): its answers by key and the exact `requestState` it was
+/// given. Untrusted: the source that issued the state verifies it.
+#[derive(Debug, Clone, Default)]
+pub struct InputRetry {
+    /// `inputResponses`: the client's result for each key of the `inputRequests`.
+    pub input_responses: Option<InputResponses>,
+    /// `requestState`, as echoed by the client.
+    pub request_state: Option<String>,
+}
+
+impl InputRetry {
+    /// Whether the request carried neither field (a first attempt).
+    pub fn is_empty(&self) -> bool {
+        self.input_responses.is_none() && self.request_state.is_none()
+    }
+}
 
 /// The way back to the client of one request (see the module docs). Cheap to clone behind
 /// an `Arc`; valid after the request ends for out-of-request notifications (resource
@@ -41,6 +60,12 @@ pub trait ClientChannel: Send + Sync + 'static {
     /// Whether the client may receive server-to-client requests on this request (false for
     /// 2026-07-28 clients, which get them only through MRTR).
     fn accepts_requests(&self) -> bool;
+
+    /// `inputResponses` and `requestState` of this request, when it retries one answered
+    /// `input_required` (2026-07-28 MRTR). The default: none.
+    fn input_retry(&self) -> Option<&InputRetry> {
+        None
+    }
 
     /// The progress token the client put on this request, if it asked for progress.
     fn progress_token(&self) -> Option<&ProgressToken>;

@@ -42,6 +42,10 @@ pub enum ToolErrorKind {
     /// The source cannot serve calls now: an upstream MCP server that is down, restarting or
     /// whose circuit is open. Nothing was sent.
     Unavailable,
+    /// The call needs input from the client first (MCP 2026-07-28 MRTR): not a failure. The
+    /// `input_required` result for the client is in [`ToolError::input_required`]; the edge
+    /// answers with it instead of an error (see `toolgate_server`'s handler).
+    InputRequired,
     /// An unexpected failure inside the gateway.
     Internal,
 }
@@ -61,6 +65,7 @@ impl ToolErrorKind {
             ToolErrorKind::Cancelled => "cancelled",
             ToolErrorKind::Protocol => "protocol",
             ToolErrorKind::Unavailable => "unavailable",
+            ToolErrorKind::InputRequired => "input_required",
             ToolErrorKind::Internal => "internal",
         }
     }
@@ -79,6 +84,7 @@ impl ToolErrorKind {
             | ToolErrorKind::Overloaded
             | ToolErrorKind::Rejected
             | ToolErrorKind::Cancelled
+            | ToolErrorKind::InputRequired
             | ToolErrorKind::Internal => ErrorOrigin::Gateway,
         }
     }
@@ -86,7 +92,9 @@ impl ToolErrorKind {
     /// How far a request got before a failure of this kind, unless a source says otherwise.
     fn default_delivery(self) -> Delivery {
         match self {
-            ToolErrorKind::BackendStatus | ToolErrorKind::Protocol => Delivery::Sent,
+            ToolErrorKind::BackendStatus
+            | ToolErrorKind::Protocol
+            | ToolErrorKind::InputRequired => Delivery::Sent,
             // A timeout or a broken exchange may come after the backend acted on the request;
             // a cancellation may abort a request in flight.
             ToolErrorKind::Timeout | ToolErrorKind::Transport | ToolErrorKind::Cancelled => {
@@ -184,6 +192,8 @@ pub struct ToolError {
     /// The JSON-RPC error an upstream MCP server answered with (for `Protocol`): its code and
     /// data are passed through to the client, its message prefixed with the source's name.
     pub rpc_error: Option<Box<rmcp::ErrorData>>,
+    /// The `input_required` result the client must answer, for `InputRequired`.
+    pub input_required: Option<Box<rmcp::model::InputRequiredResult>>,
     /// How many times the request was sent before this failure was final (1 unless a retry
     /// policy tried again): shown in the result's `_meta` and in the call log.
     pub attempts: u32,
@@ -214,6 +224,7 @@ impl ToolError {
             retryable,
             retry_after: None,
             rpc_error: None,
+            input_required: None,
             attempts: 1,
             cause: None,
         }
@@ -225,6 +236,18 @@ impl ToolError {
         ToolError {
             rpc_error: Some(Box::new(error)),
             ..ToolError::new(ToolErrorKind::Protocol, message)
+        }
+    }
+
+    /// Not a failure: the call waits for input from the client, which `result` asks for
+    /// (MCP 2026-07-28 MRTR); `message` is what a client that cannot answer it sees.
+    pub fn input_required(
+        message: impl Into<String>,
+        result: rmcp::model::InputRequiredResult,
+    ) -> Self {
+        ToolError {
+            input_required: Some(Box::new(result)),
+            ..ToolError::new(ToolErrorKind::InputRequired, message)
         }
     }
 

@@ -30,7 +30,7 @@ pub use catalog::{
     Catalog, CatalogBuilder, PromptEntry, SharedCatalog, SourceCapabilities, SourceEntry,
     ToolEntry, ToolMeta,
 };
-pub use client::ClientChannel;
+pub use client::{ClientChannel, InputRetry};
 pub use context::{
     AuthMethod, CallContext, CorrelationId, Credential, EdgePath, Principal, Transport,
 };

@@ -133,6 +133,9 @@ fn hint(err: &ToolError) -> Option<&'static str> {
         ToolErrorKind::Unavailable => {
             Some("The server behind this tool is unavailable right now; you may call again later.")
         }
+        ToolErrorKind::InputRequired => Some(
+            "The server behind this tool needs input from the client (2026-07-28 input_required), which this request cannot receive.",
+        ),
         ToolErrorKind::Internal => Some("The gateway failed unexpectedly."),
     }
 }
@@ -229,6 +232,7 @@ pub fn request_error_data(method: &str, err: &ToolError) -> ErrorData {
         | ToolErrorKind::Cancelled
         | ToolErrorKind::Protocol
         | ToolErrorKind::Unavailable
+        | ToolErrorKind::InputRequired
         | ToolErrorKind::Internal => ErrorCode::INTERNAL_ERROR,
     };
     ErrorData::new(
@@ -286,6 +290,7 @@ pub fn resource_error_data(uri: &str, err: &ToolError) -> ErrorData {
         | ToolErrorKind::Cancelled
         | ToolErrorKind::Protocol
         | ToolErrorKind::Unavailable
+        | ToolErrorKind::InputRequired
         | ToolErrorKind::Internal => ErrorCode::INTERNAL_ERROR,
     };
     ErrorData::new(

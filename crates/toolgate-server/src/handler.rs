@@ -21,7 +21,7 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use toolgate_core::{
-    CallContext, CorrelationId, EdgePath, GatewayError, McpRequest, McpResponse, wire,
+    CallContext, CorrelationId, EdgePath, GatewayError, InputRetry, McpRequest, McpResponse, wire,
 };
 
 use crate::gateway::{Arrival, Gateway};
@@ -50,10 +50,10 @@ impl Gateway {
     /// The context of a request rmcp serves: the HTTP request's head when it came over HTTP
     /// (rmcp puts it in the request's extensions), rmcp's cancellation of the request, and
     /// the channel back to its client.
-    fn rmcp_context(&self, cx: &RequestContext<RoleServer>) -> CallContext {
+    fn rmcp_context(&self, cx: &RequestContext<RoleServer>, retry: InputRetry) -> CallContext {
         let session = self.session_key(cx);
         self.clients().seen(session.clone(), &cx.peer);
-        let client = Arc::new(PeerChannel::new(cx, session, self.log_levels()));
+        let client = Arc::new(PeerChannel::new(cx, session, self.log_levels()).with_retry(retry));
         let arrival = match cx.extensions.get::<http::request::Parts>() {
             Some(parts) => Arrival::Http(parts),
             None => Arrival::Stdio,
@@ -66,12 +66,23 @@ impl Gateway {
         cx: &RequestContext<RoleServer>,
         request: McpRequest,
     ) -> Result<McpResponse, ErrorData> {
+        self.run_rmcp_retry(cx, request, InputRetry::default())
+            .await
+    }
+
+    /// [`Self::run_rmcp`] for a request that may retry one answered `input_required`.
+    async fn run_rmcp_retry(
+        &self,
+        cx: &RequestContext<RoleServer>,
+        request: McpRequest,
+        retry: InputRetry,
+    ) -> Result<McpResponse, ErrorData> {
         let mut edge = RequestEdge::new(RpcId::Rmcp(&cx.id));
         if self.traced() {
             edge.head = cx.extensions.get::<http::request::Parts>();
             edge.meta = Some(&cx.meta.0.0);
         }
-        self.run(self.rmcp_context(cx), request, edge)
+        self.run(self.rmcp_context(cx, retry), request, edge)
             .await
             .map_err(|e| wire::gateway_error_data(&e))
     }
@@ -138,13 +149,26 @@ impl ServerHandler for Gateway {
         request: CallToolRequestParams,
         cx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        // A 2026-07-28 retry of a request answered `input_required` (MRTR; also for
+        // `prompts/get` and `resources/read`): its answers and state go to the source that
+        // asked, through the request's client channel.
+        let retry = InputRetry {
+            input_responses: request.input_responses,
+            request_state: request.request_state,
+        };
         let request = McpRequest::CallTool {
             name: request.name.into_owned(),
             arguments: request.arguments.unwrap_or_default(),
         };
-        match self.run_rmcp(&cx, request).await? {
+        match self.run_rmcp_retry(&cx, request, retry).await? {
             McpResponse::ToolResult(Ok(r)) => Ok(r.into()),
-            McpResponse::ToolResult(Err(e)) => wire::tool_failure(&e).map(Into::into),
+            // `input_required` is not a failure: the source needs input from the client first
+            // (only a client that speaks 2026-07-28 is ever asked; rmcp refuses the result
+            // for others).
+            McpResponse::ToolResult(Err(mut e)) => match e.input_required.take() {
+                Some(result) => Ok(CallToolResponse::InputRequired(*result)),
+                None => wire::tool_failure(&e).map(Into::into),
+            },
             other => Err(mismatched(kind_of(&other))),
         }
     }
@@ -184,13 +208,20 @@ impl ServerHandler for Gateway {
         request: ReadResourceRequestParams,
         cx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        let retry = InputRetry {
+            input_responses: request.input_responses,
+            request_state: request.request_state,
+        };
         let uri = request.uri;
         match self
-            .run_rmcp(&cx, McpRequest::ReadResource { uri: uri.clone() })
+            .run_rmcp_retry(&cx, McpRequest::ReadResource { uri: uri.clone() }, retry)
             .await?
         {
             McpResponse::Resource(Ok(r)) => Ok(r.into()),
-            McpResponse::Resource(Err(e)) => Err(wire::resource_error_data(&uri, &e)),
+            McpResponse::Resource(Err(mut e)) => match e.input_required.take() {
+                Some(result) => Ok(ReadResourceResponse::InputRequired(*result)),
+                None => Err(wire::resource_error_data(&uri, &e)),
+            },
             other => Err(mismatched(kind_of(&other))),
         }
     }
@@ -249,13 +280,20 @@ impl ServerHandler for Gateway {
         request: GetPromptRequestParams,
         cx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        let retry = InputRetry {
+            input_responses: request.input_responses,
+            request_state: request.request_state,
+        };
         let request = McpRequest::GetPrompt {
             name: request.name,
             arguments: request.arguments.unwrap_or_default(),
         };
-        match self.run_rmcp(&cx, request).await? {
+        match self.run_rmcp_retry(&cx, request, retry).await? {
             McpResponse::Prompt(Ok(r)) => Ok(r.into()),
-            McpResponse::Prompt(Err(e)) => Err(wire::request_error_data("prompts/get", &e)),
+            McpResponse::Prompt(Err(mut e)) => match e.input_required.take() {
+                Some(result) => Ok(GetPromptResponse::InputRequired(*result)),
+                None => Err(wire::request_error_data("prompts/get", &e)),
+            },
             other => Err(mismatched(kind_of(&other))),
         }
     }

@@ -24,8 +24,8 @@ use rmcp::model::{
 };
 use rmcp::service::{OriginatingRequestId, RequestContext, ServiceError};
 use rmcp::{ErrorData, Peer, RoleServer};
-use toolgate_core::ClientChannel;
 use toolgate_core::client::level_passes;
+use toolgate_core::{ClientChannel, InputRetry};
 
 /// The log level each legacy session asked for with `logging/setLevel`.
 #[derive(Default)]
@@ -58,6 +58,7 @@ pub(crate) struct PeerChannel {
     progress_token: Option<ProgressToken>,
     log_level: Option<LoggingLevel>,
     modern: bool,
+    retry: Option<InputRetry>,
 }
 
 impl PeerChannel {
@@ -85,7 +86,16 @@ impl PeerChannel {
             progress_token: cx.meta.get_progress_token(),
             log_level,
             modern,
+            retry: None,
         }
+    }
+
+    /// The channel with the `inputResponses`/`requestState` of a 2026-07-28 retry.
+    pub(crate) fn with_retry(mut self, retry: InputRetry) -> Self {
+        if !retry.is_empty() {
+            self.retry = Some(retry);
+        }
+        self
     }
 }
 
@@ -111,6 +121,10 @@ impl ClientChannel for PeerChannel {
 
     fn accepts_requests(&self) -> bool {
         !self.modern
+    }
+
+    fn input_retry(&self) -> Option<&InputRetry> {
+        self.retry.as_ref()
     }
 
     fn progress_token(&self) -> Option<&ProgressToken> {

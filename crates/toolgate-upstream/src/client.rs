@@ -4,9 +4,10 @@
 //! (`routing.rs`), or handles it for the gateway (list changes trigger a refresh).
 //!
 //! A server request that belongs to no client, or to one that did not declare the feature,
-//! or to a 2026-07-28 client (which takes no server requests outside MRTR), is refused with a
-//! JSON-RPC error naming why, so the server can go on; nothing is ever sent to the wrong
-//! client. Does not own: connecting (`connect.rs`) or the connection's lifecycle.
+//! is refused with a JSON-RPC error naming why, so the server can go on; nothing is ever sent
+//! to the wrong client. During a `tools/call`, `prompts/get` or `resources/read` of a
+//! 2026-07-28 client the client is a relay (`mrtr/`) that turns the request into an
+//! `input_required` round; during its other requests such a request is refused. Does not own: connecting (`connect.rs`) or the connection's lifecycle.
 
 // Sampling, roots and logging are deprecated by SEP-2577 (2026-07-28) but remain part of
 // 2025-11-25, which toolgate passes through.
@@ -114,7 +115,7 @@ impl UpstreamClient {
         };
         if !client.accepts_requests() {
             return Err(refused(format!(
-                "{what} is not available: the client speaks 2026-07-28, which takes no server requests"
+                "{what} is not available: the client speaks 2026-07-28, which takes server requests only as input_required rounds of tools/call, prompts/get and resources/read"
             )));
         }
         if !client.capabilities().is_some_and(supported) {

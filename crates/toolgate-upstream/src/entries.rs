@@ -19,8 +19,8 @@ use rmcp::model::{
     ArgumentInfo, CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest,
     CompleteRequest, CompleteRequestParams, CompleteResult, CompletionContext, GetPromptRequest,
     GetPromptRequestParams, GetPromptResult, JsonObject, ReadResourceRequest,
-    ReadResourceRequestParams, Reference, ResourceContents, ServerResult, SubscribeRequest,
-    SubscribeRequestParams, UnsubscribeRequest, UnsubscribeRequestParams,
+    ReadResourceRequestParams, Reference, ResourceContents, ResultType, ServerResult,
+    SubscribeRequest, SubscribeRequestParams, UnsubscribeRequest, UnsubscribeRequestParams,
 };
 use toolgate_core::catalog::{PrefixEntry, ResourceEntry, TemplateEntry};
 use toolgate_core::naming::Namer;
@@ -31,7 +31,9 @@ use toolgate_core::{
 };
 
 use crate::discovery::Listing;
+use crate::mrtr::{Parking, Start};
 use crate::upstream::{Inner, Phase};
+use toolgate_core::InputRetry;
 use toolgate_core::curation::{ArgumentValues, Filter, curate_tool, with_hidden};
 
 /// A note when `served` is not `<ns>_<base>` as given: the server's name had characters
@@ -235,6 +237,45 @@ fn loosen(template: &str) -> String {
     out
 }
 
+/// Sends the request `make` builds to the upstream for the caller of `ctx`: through the MRTR
+/// relay (`mrtr.rs`) for a 2026-07-28 client, which may then be answered `input_required`
+/// (an `Err` of kind `InputRequired`); `target` names what is called (bound into the
+/// client's `requestState`). `make` gets what a retry sends back to a 2026-07-28 upstream.
+async fn send(
+    inner: &Arc<Inner>,
+    ctx: &CallContext,
+    method: &'static str,
+    target: String,
+    make: impl FnOnce(InputRetry) -> ClientRequest + Send + 'static,
+) -> Result<ServerResult, ToolError> {
+    if !Parking::applies(ctx) {
+        return inner
+            .request(ctx, method, make(InputRetry::default()))
+            .await;
+    }
+    let sender = inner.clone();
+    let start: Start = Box::new(move |ctx, forward| {
+        Box::pin(async move { sender.request(&ctx, method, make(forward)).await })
+    });
+    inner.parking.call(ctx, &target, start).await
+}
+
+/// An upstream's `input_required` for a client that cannot take it (older than 2026-07-28).
+fn input_for_legacy(name: &str) -> ToolError {
+    ToolError::new(
+        ToolErrorKind::Protocol,
+        format!(
+            "upstream `{name}` asked for more input (2026-07-28 input_required), which the gateway relays only to 2026-07-28 clients"
+        ),
+    )
+}
+
+/// Marks a result of a 2025-11-25 server (which has no `resultType`) as complete: a
+/// 2026-07-28 client requires it (rmcp removes it again for older clients).
+fn mark_complete(result_type: &mut Option<ResultType>) {
+    result_type.get_or_insert(ResultType::COMPLETE);
+}
+
 fn unexpected(name: &str, what: &str) -> ToolError {
     ToolError::new(
         ToolErrorKind::Protocol,
@@ -260,17 +301,21 @@ impl ToolHandler for UpstreamTool {
         let ctx = ctx.clone();
         let arguments = with_hidden(arguments, &self.hidden);
         let params = CallToolRequestParams::new(self.name.clone()).with_arguments(arguments);
+        let tool = self.name.clone();
         Box::pin(async move {
-            let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-            match inner.request(&ctx, "tools/call", request).await? {
-                ServerResult::CallToolResult(r) => Ok(r),
-                ServerResult::InputRequiredResult(_) => Err(ToolError::new(
-                    ToolErrorKind::Protocol,
-                    format!(
-                        "upstream `{}` asked for more input (2026-07-28 input_required), which the gateway does not relay yet",
-                        inner.name
-                    ),
-                )),
+            let answer = send(&inner, &ctx, "tools/call", tool, move |forward| {
+                let mut params = params;
+                params.input_responses = forward.input_responses;
+                params.request_state = forward.request_state;
+                ClientRequest::CallToolRequest(CallToolRequest::new(params))
+            })
+            .await?;
+            match answer {
+                ServerResult::CallToolResult(mut r) => {
+                    mark_complete(&mut r.result_type);
+                    Ok(r)
+                }
+                ServerResult::InputRequiredResult(_) => Err(input_for_legacy(&inner.name)),
                 _ => Err(unexpected(&inner.name, "tools/call")),
             }
         })
@@ -306,15 +351,21 @@ impl ToolHandler for UpstreamResource {
         let ctx = ctx.clone();
         let upstream_uri = inner.hub.uris.upstream(uri).to_owned();
         Box::pin(async move {
-            let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(
-                ReadResourceRequestParams::new(upstream_uri),
-            ));
-            match inner.request(&ctx, "resources/read", request).await? {
+            let target = format!("resource {upstream_uri}");
+            let answer = send(&inner, &ctx, "resources/read", target, move |forward| {
+                let mut params = ReadResourceRequestParams::new(upstream_uri);
+                params.input_responses = forward.input_responses;
+                params.request_state = forward.request_state;
+                ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params))
+            })
+            .await?;
+            match answer {
                 ServerResult::ReadResourceResult(r) => Ok(r
                     .contents
                     .into_iter()
                     .map(|c| expose_contents(&inner, c))
                     .collect()),
+                ServerResult::InputRequiredResult(_) => Err(input_for_legacy(&inner.name)),
                 _ => Err(unexpected(&inner.name, "resources/read")),
             }
         })
@@ -398,7 +449,10 @@ fn complete(
         params.context = context;
         let request = ClientRequest::CompleteRequest(CompleteRequest::new(params));
         match inner.request(&ctx, "completion/complete", request).await? {
-            ServerResult::CompleteResult(r) => Ok(r),
+            ServerResult::CompleteResult(mut r) => {
+                mark_complete(&mut r.result_type);
+                Ok(r)
+            }
             _ => Err(unexpected(&inner.name, "completion/complete")),
         }
     })
@@ -423,10 +477,21 @@ impl PromptHandler for UpstreamPrompt {
         if !arguments.is_empty() {
             params.arguments = Some(arguments);
         }
+        let target = format!("prompt {}", self.name);
         Box::pin(async move {
-            let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
-            match inner.request(&ctx, "prompts/get", request).await? {
-                ServerResult::GetPromptResult(r) => Ok(r),
+            let answer = send(&inner, &ctx, "prompts/get", target, move |forward| {
+                let mut params = params;
+                params.input_responses = forward.input_responses;
+                params.request_state = forward.request_state;
+                ClientRequest::GetPromptRequest(GetPromptRequest::new(params))
+            })
+            .await?;
+            match answer {
+                ServerResult::GetPromptResult(mut r) => {
+                    mark_complete(&mut r.result_type);
+                    Ok(r)
+                }
+                ServerResult::InputRequiredResult(_) => Err(input_for_legacy(&inner.name)),
                 _ => Err(unexpected(&inner.name, "prompts/get")),
             }
         })

@@ -10,8 +10,8 @@
 //!
 //! Modules: `config` (the YAML types), `connect` (transports), `stdio` (the stdio transport with its message cap), `http_client` (pooling and TLS of HTTP upstreams), `oauth2` (OAuth2 tokens on rmcp's HTTP client), `upstream` (lifecycle and
 //! requests), `discovery` (reading every page of the lists), `entries` (catalog entries and
-//! their handlers), `client` and `routing` (what the server sends), `uris` (served resource
-//! URIs), `metrics`. Does not own: the pipeline, policies or transports toward clients, and
+//! their handlers), `client` and `routing` (what the server sends), `mrtr` (2026-07-28
+//! clients' and upstreams' `input_required` rounds), `uris` (served resource URIs), `metrics`. Does not own: the pipeline, policies or transports toward clients, and
 //! nothing here knows OpenAPI.
 
 mod client;
@@ -21,6 +21,7 @@ mod discovery;
 mod entries;
 mod http_client;
 pub mod metrics;
+mod mrtr;
 mod oauth2;
 mod ordered;
 mod routing;

@@ -102,6 +102,8 @@ pub(crate) struct Inner {
     log_level: Mutex<Option<LoggingLevel>>,
     /// What the last publication left out or renamed.
     report: Mutex<Vec<String>>,
+    /// Calls of 2026-07-28 clients waiting for their input (MRTR).
+    pub(crate) parking: Arc<crate::mrtr::Parking>,
 }
 
 /// One configured upstream MCP server (cheap to clone).
@@ -173,6 +175,7 @@ impl Upstream {
         let (phase, _) = watch::channel(Phase::Starting);
         Ok(Upstream {
             inner: Arc::new(Inner {
+                parking: Arc::new(crate::mrtr::Parking::new(name.clone())),
                 name,
                 base_dir: base_dir.to_path_buf(),
                 hub,

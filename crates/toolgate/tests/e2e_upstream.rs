@@ -4,7 +4,9 @@
 //! streamable HTTP mode, and `mcp-server-time` from PyPI over stdio; driven through the
 //! gateway by the official Python SDK client and the MCP Inspector CLI, under both session
 //! models; and a fault (an upstream killed mid-call is reported with its name and restarted;
-//! another upstream is unaffected). More faults: `e2e_upstream_faults.rs`.
+//! another upstream is unaffected); a 2026-07-28 client answering the upstream's sampling and
+//! elicitation requests through `input_required` rounds (MRTR). More faults:
+//! `e2e_upstream_faults.rs`.
 
 mod common;
 
@@ -81,7 +83,12 @@ fn time_source(python: &std::path::Path, session: &str) -> serde_json::Value {
 
 /// Runs the Python SDK check against `url` (see `tests/e2e/upstream_client_check.py`).
 async fn python_check(python: PathBuf, url: String, extra: &[&str]) {
-    let script = common::repo_root().join("tests/e2e/upstream_client_check.py");
+    python_script(python, "upstream_client_check.py", url, extra).await;
+}
+
+/// Runs `tests/e2e/<script>` with the Python SDK against `url`; it must print `ok`.
+async fn python_script(python: PathBuf, script: &str, url: String, extra: &[&str]) {
+    let script = common::repo_root().join("tests/e2e").join(script);
     let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(python)
@@ -160,6 +167,86 @@ async fn server_everything_over_stdio_through_the_python_sdk() {
         text.contains(r#"toolgate_upstream_requests_total{upstream="everything",method="tools/call",outcome="ok"}"#),
         "{text}"
     );
+}
+
+/// A 2026-07-28 client (the Python SDK) and server-everything, a 2025-11-25 upstream whose
+/// sampling and elicitation tools send requests during the call, over `transport` under
+/// `session`: the gateway turns each request into an `input_required` round, verifies the
+/// retries and completes the calls (`tests/e2e/upstream_mrtr_check.py`).
+async fn modern_client_through_mrtr(transport: &str, session: &str) {
+    let Some((node, server)) = everything() else {
+        return;
+    };
+    let Some(python) = common::dependency("TOOLGATE_TEST_PYTHON") else {
+        return;
+    };
+    let mut _guard = None;
+    let mut source = stdio_source("everything", &node, &server);
+    if transport == "http" {
+        let (guard, upstream_url) = everything_over_http(&node, &server);
+        _guard = Some(guard);
+        source["transport"] = json!({"type": "http", "url": upstream_url});
+    }
+    source["session"] = json!(session);
+    let (url, watched) = common::serve_config_with_gateway(config(vec![source])).await;
+    python_script(python, "upstream_mrtr_check.py", url, &[]).await;
+    let text = watched.metrics.encode();
+    for tool in [
+        "everything_trigger-sampling-request",
+        "everything_trigger-elicitation-request",
+    ] {
+        assert!(
+            text.contains(&format!(
+                r#"toolgate_calls_total{{method="tools/call",tool="{tool}",outcome="input_required"}}"#
+            )),
+            "each round is counted as input_required: {text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2026_client_through_mrtr_stdio_upstream_shared_session() {
+    modern_client_through_mrtr("stdio", "shared").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2026_client_through_mrtr_http_upstream_per_client_sessions() {
+    modern_client_through_mrtr("http", "per_client").await;
+}
+
+/// A 2026-07-28 upstream that answers `input_required` itself (`upstream_fake_server.py
+/// mrtr`, on the Python SDK, over streamable HTTP): the round reaches the 2026-07-28 client
+/// with the upstream's state sealed in the gateway's, and the retry reaches the upstream with
+/// the client's answer and the upstream's own state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2026_upstreams_own_input_required_is_passed_through() {
+    let Some(python) = common::dependency("TOOLGATE_TEST_PYTHON") else {
+        return;
+    };
+    let port = common::free_port();
+    let child = Command::new(&python)
+        .arg(common::repo_root().join("tests/e2e/upstream_fake_server.py"))
+        .args(["mrtr", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = common::Guard(child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fake server never listened on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let source = json!({
+        "name": "fake",
+        "kind": "mcp",
+        "transport": {"type": "http", "url": format!("http://127.0.0.1:{port}/mcp")},
+    });
+    let (url, _watched) = common::serve_config_with_gateway(config(vec![source])).await;
+    python_script(python, "upstream_mrtr_check.py", url, &["--passthrough"]).await;
 }
 
 /// server-everything over streamable HTTP and mcp-server-time over stdio behind one gateway,

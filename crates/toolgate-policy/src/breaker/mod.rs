@@ -167,7 +167,7 @@ pub fn error_verdict(e: &ToolError) -> Verdict {
             Some(s) if s >= 500 => Verdict::Failure,
             _ => Verdict::Success,
         },
-        ToolErrorKind::Cancelled => Verdict::Ignored,
+        ToolErrorKind::Cancelled | ToolErrorKind::InputRequired => Verdict::Ignored,
         ToolErrorKind::Protocol
         | ToolErrorKind::InvalidArguments
         | ToolErrorKind::TooLarge
