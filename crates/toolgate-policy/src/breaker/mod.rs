@@ -25,6 +25,7 @@
 
 pub mod layer;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -210,6 +211,11 @@ pub struct Breaker {
     born: Instant,
     bucket_len: Duration,
     inner: Mutex<Inner>,
+    /// Whether `inner.state` is `Closed`, written under the lock at every transition: a
+    /// closed circuit (the usual case) grants a permit without the lock or a clock read. A
+    /// permit granted just before the circuit opens is one the lock would have granted a
+    /// moment earlier; its outcome is then stale and ignored, as for any such attempt.
+    closed: AtomicBool,
     metrics: ResilienceMetrics,
 }
 
@@ -256,6 +262,7 @@ impl Breaker {
                 buckets: [Bucket::default(); BUCKETS],
                 opened_on: (0, 0),
             }),
+            closed: AtomicBool::new(true),
             metrics,
         }
     }
@@ -320,6 +327,9 @@ impl Breaker {
 
     /// Asks to send one attempt: a permit, or the error to answer at once.
     pub fn acquire(&self) -> Result<Permit, ToolError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(Permit { probe: false });
+        }
         let now = Instant::now();
         let mut inner = self.lock();
         match inner.state {
@@ -359,6 +369,7 @@ impl Breaker {
                     *succeeded += 1;
                     if *succeeded >= self.config.half_open_probes {
                         inner.state = State::Closed;
+                        self.closed.store(true, Ordering::Release);
                         inner.buckets = [Bucket::default(); BUCKETS];
                         drop(inner);
                         self.transition(CircuitState::Closed);
@@ -399,6 +410,7 @@ impl Breaker {
                     inner.state = State::Open {
                         until: now + Duration::from_millis(self.config.open_ms),
                     };
+                    self.closed.store(false, Ordering::Release);
                     inner.opened_on = (failures, calls);
                     drop(inner);
                     self.transition(CircuitState::Open);

@@ -6,26 +6,25 @@
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use toolgate_core::{McpCall, McpRequest, Principal};
 
 use super::config::KeyPart;
 
-/// Who is calling, as far as limits are concerned.
-#[derive(Debug, Clone)]
-pub(crate) enum Caller {
+/// Who is calling, as far as limits are concerned (borrowed from the call).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Caller<'a> {
     /// The authenticated subject.
-    Subject(Arc<Principal>),
+    Subject(&'a Principal),
     /// An anonymous caller known by its IP address.
     Ip(IpAddr),
     /// An anonymous caller known by its MCP session (rmcp's path without a peer address).
-    Session(Arc<str>),
+    Session(&'a str),
     /// Nothing tells anonymous callers apart (stdio, in-process): one shared caller.
     Anonymous,
 }
 
-impl Caller {
+impl Caller<'_> {
     /// A short description for refusals and logs, without the subject itself (the message
     /// goes to the model; the subject is in the call log already).
     fn tag(&self) -> &'static str {
@@ -49,39 +48,36 @@ pub(crate) enum TargetKind {
     Resource,
 }
 
-/// The facts of one call that limits are keyed by and matched on. Only calls that reach a
+/// The facts of one call that limits are keyed by and matched on, borrowed from the call (so
+/// reading them allocates nothing and touches no reference count). Only calls that reach a
 /// source have them: listings, `logging/setLevel` and unknown names are never limited (they
 /// are answered from the catalog).
-#[derive(Debug, Clone)]
-pub(crate) struct Facts {
-    pub(crate) caller: Caller,
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Facts<'a> {
+    pub(crate) caller: Caller<'a>,
     pub(crate) client_ip: Option<IpAddr>,
     pub(crate) kind: TargetKind,
     /// The catalog's name of the tool or prompt; for a resource, its source's name.
-    pub(crate) name: Arc<str>,
-    pub(crate) source: Arc<str>,
+    pub(crate) name: &'a str,
+    pub(crate) source: &'a str,
 }
 
-impl Facts {
+impl<'a> Facts<'a> {
     /// The facts of `call`, if it addresses a tool, prompt or resource of the catalog.
-    pub(crate) fn of(call: &McpCall) -> Option<Facts> {
+    pub(crate) fn of(call: &'a McpCall) -> Option<Facts<'a>> {
         let resolved = call.resolved.as_ref()?;
-        let source = resolved.source()?.clone();
-        let (kind, name): (TargetKind, Arc<str>) = match &call.request {
-            McpRequest::CallTool { .. } => (
-                TargetKind::Tool,
-                Arc::from(resolved.tool()?.tool.name.as_ref()),
-            ),
-            McpRequest::GetPrompt { .. } => (
-                TargetKind::Prompt,
-                Arc::from(resolved.prompt()?.prompt.name.as_str()),
-            ),
+        let source: &str = resolved.source()?;
+        let (kind, name): (TargetKind, &str) = match &call.request {
+            McpRequest::CallTool { .. } => (TargetKind::Tool, resolved.tool()?.tool.name.as_ref()),
+            McpRequest::GetPrompt { .. } => {
+                (TargetKind::Prompt, resolved.prompt()?.prompt.name.as_str())
+            }
             McpRequest::Complete { .. } => match resolved.prompt() {
-                Some(p) => (TargetKind::Prompt, Arc::from(p.prompt.name.as_str())),
-                None => (TargetKind::Resource, source.clone()),
+                Some(p) => (TargetKind::Prompt, p.prompt.name.as_str()),
+                None => (TargetKind::Resource, source),
             },
             McpRequest::ReadResource { .. } | McpRequest::Subscribe { .. } => {
-                (TargetKind::Resource, source.clone())
+                (TargetKind::Resource, source)
             }
             McpRequest::ListTools { .. }
             | McpRequest::ListResources { .. }
@@ -91,9 +87,9 @@ impl Facts {
         };
         let client_ip = call.ctx.peer.map(|p| p.ip());
         let caller = match (&call.ctx.principal, client_ip, &call.ctx.client) {
-            (Some(p), _, _) => Caller::Subject(p.clone()),
+            (Some(p), _, _) => Caller::Subject(p),
             (None, Some(ip), _) => Caller::Ip(ip),
-            (None, None, Some(client)) => Caller::Session(client.session_key().clone()),
+            (None, None, Some(client)) => Caller::Session(&**client.session_key()),
             (None, None, None) => Caller::Anonymous,
         };
         Some(Facts {
@@ -114,10 +110,11 @@ impl Facts {
 
     fn write_caller(&self, out: &mut String) {
         out.push_str(self.caller.tag());
-        match &self.caller {
+        match self.caller {
             Caller::Subject(p) => part(out, &p.subject),
             Caller::Ip(ip) => {
-                let _ = write!(out, "{ip};");
+                push_ip(out, ip);
+                out.push(';');
             }
             Caller::Session(s) => part(out, s),
             Caller::Anonymous => out.push(';'),
@@ -141,15 +138,17 @@ impl Facts {
                 KeyPart::Subject => self.write_caller(out),
                 KeyPart::Tool => {
                     out.push('t');
-                    part(out, &self.name);
+                    part(out, self.name);
                 }
                 KeyPart::Source => {
                     out.push('s');
-                    part(out, &self.source);
+                    part(out, self.source);
                 }
                 KeyPart::ClientIp => match self.client_ip {
                     Some(ip) => {
-                        let _ = write!(out, "i{ip};");
+                        out.push('i');
+                        push_ip(out, ip);
+                        out.push(';');
                     }
                     None => out.push_str("i;"),
                 },
@@ -159,9 +158,30 @@ impl Facts {
     }
 }
 
-/// Appends `value` as `<len>:<value>`.
+/// Appends `value` as `<len>:<value>`. Written without `core::fmt` (as [`push_ip`]): keys
+/// are built on every call, and formatting machinery was most of their cost under callgrind.
 fn part(out: &mut String, value: &str) {
-    let _ = write!(out, "{}:{value}", value.len());
+    out.push_str(itoa::Buffer::new().format(value.len()));
+    out.push(':');
+    out.push_str(value);
+}
+
+/// Appends `ip` as its usual text (`192.0.2.7`; IPv6 through `Display`, which is rarer).
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                out.push_str(digits.format(octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 /// How a limit keyed by `parts` reads in a refusal: "per caller and tool", "in total".
@@ -188,27 +208,24 @@ pub(crate) fn describe(parts: &[KeyPart]) -> String {
 mod tests {
     use super::*;
 
-    fn facts(caller: Caller) -> Facts {
+    fn facts(caller: Caller<'_>) -> Facts<'_> {
         Facts {
             caller,
             client_ip: Some("192.0.2.7".parse().unwrap()),
             kind: TargetKind::Tool,
-            name: Arc::from("create_issue"),
-            source: Arc::from("github"),
+            name: "create_issue",
+            source: "github",
         }
     }
 
-    fn alice(subject: &str) -> Caller {
-        Caller::Subject(Arc::new(Principal::new(
-            subject,
-            vec![],
-            toolgate_core::AuthMethod::ApiKey,
-        )))
+    fn principal(subject: &str) -> Principal {
+        Principal::new(subject, vec![], toolgate_core::AuthMethod::ApiKey)
     }
 
     #[test]
     fn keys_compose_the_parts_in_order() {
-        let f = facts(alice("alice"));
+        let alice = principal("alice");
+        let f = facts(Caller::Subject(&alice));
         assert_eq!(
             f.key(&[KeyPart::Subject, KeyPart::Tool]),
             "u5:alicet12:create_issue"
@@ -222,7 +239,7 @@ mod tests {
         );
         assert_eq!(facts(Caller::Anonymous).key(&[KeyPart::Subject]), "anon;");
         assert_eq!(
-            facts(Caller::Session(Arc::from("abc"))).key(&[KeyPart::Subject]),
+            facts(Caller::Session("abc")).key(&[KeyPart::Subject]),
             "ss3:abc"
         );
     }
@@ -231,13 +248,14 @@ mod tests {
     fn a_subject_cannot_impersonate_another_key() {
         // Without length prefixes, subject "a" + tool "bt1:c" and subject "at1:b"… could meet.
         let parts = [KeyPart::Subject, KeyPart::Tool];
-        let mut one = facts(alice("a"));
-        one.name = Arc::from("x");
-        let two = facts(alice("a1:xt"));
+        let (a, a1xt, ip) = (principal("a"), principal("a1:xt"), principal("192.0.2.7"));
+        let mut one = facts(Caller::Subject(&a));
+        one.name = "x";
+        let two = facts(Caller::Subject(&a1xt));
         assert_ne!(one.key(&parts), two.key(&parts));
         // An IP-keyed anonymous caller never shares a key with a subject that looks like one.
         assert_ne!(
-            facts(alice("192.0.2.7")).key(&[KeyPart::Subject]),
+            facts(Caller::Subject(&ip)).key(&[KeyPart::Subject]),
             facts(Caller::Ip("192.0.2.7".parse().unwrap())).key(&[KeyPart::Subject])
         );
     }

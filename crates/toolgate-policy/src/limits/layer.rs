@@ -92,6 +92,9 @@ where
                 return answer(refused(&call.request, e));
             }
             let fut = self.inner.call(call);
+            if permits.is_empty() {
+                return Box::pin(fut);
+            }
             return Box::pin(async move {
                 let result = fut.await;
                 drop(permits);
@@ -103,7 +106,12 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let limits = self.limits.clone();
         Box::pin(async move {
-            if let Err(e) = limits.decide(&facts).await {
+            // The facts borrow the call: read again here, where the call lives now.
+            let decided = match Facts::of(&call) {
+                Some(facts) => limits.decide(&facts).await,
+                None => Ok(()),
+            };
+            if let Err(e) = decided {
                 return Ok(refused(&call.request, e));
             }
             let result = inner.call(call).await;

@@ -68,9 +68,9 @@ struct Limit {
 }
 
 impl Limit {
-    fn applies(&self, facts: &Facts) -> bool {
+    fn applies(&self, facts: &Facts<'_>) -> bool {
         if let Some(tools) = &self.tools
-            && (facts.kind != TargetKind::Tool || !tools.is_match(&*facts.name))
+            && (facts.kind != TargetKind::Tool || !tools.is_match(facts.name))
         {
             return false;
         }
@@ -78,7 +78,7 @@ impl Limit {
             && !self.except.iter().any(|s| **s == *facts.source)
     }
 
-    fn refusal(&self, facts: &Facts, wait: Duration) -> ToolError {
+    fn refusal(&self, facts: &Facts<'_>, wait: Duration) -> ToolError {
         // Whole seconds, rounded up: the text, `_meta.retryAfter` and a client waiting that
         // long all agree, and a call retried after that long conforms.
         let secs = wait.as_micros().div_ceil(1_000_000).max(1) as u64;
@@ -94,7 +94,7 @@ impl Limit {
         e
     }
 
-    fn unavailable(&self, facts: &Facts) -> ToolError {
+    fn unavailable(&self, facts: &Facts<'_>) -> ToolError {
         let mut e = ToolError::new(
             ToolErrorKind::Rejected,
             format!(
@@ -109,7 +109,7 @@ impl Limit {
     }
 
     /// Counts and turns a verdict into the call's fate.
-    fn settle(&self, facts: &Facts, verdict: Verdict) -> Result<(), ToolError> {
+    fn settle(&self, facts: &Facts<'_>, verdict: Verdict) -> Result<(), ToolError> {
         match verdict {
             Verdict::Allow => {
                 self.counters.allowed.inc();
@@ -155,7 +155,14 @@ pub struct RateLimits {
 }
 
 /// The permits a call holds while in flight.
-pub(crate) struct Permits(#[allow(dead_code)] Vec<concurrency::Permit>);
+pub(crate) struct Permits(Vec<concurrency::Permit>);
+
+impl Permits {
+    /// No cap applied to the call: nothing to hold while it runs.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 impl RateLimits {
     /// Compiles `config`, recording into `metrics`; every problem at once (paths relative to
@@ -338,11 +345,11 @@ impl RateLimits {
     }
 
     /// Takes the concurrency permits of a call, or refuses it.
-    fn admit(&self, facts: &Facts) -> Result<Permits, ToolError> {
+    fn admit(&self, facts: &Facts<'_>) -> Result<Permits, ToolError> {
         let mut permits = Vec::new();
         for (cap, key, whose) in [
             (&self.per_subject, None, "this caller"),
-            (&self.per_tool, Some(&facts.name), "this tool"),
+            (&self.per_tool, Some(facts.name), "this tool"),
         ] {
             let Some(cap) = cap else { continue };
             let key = match key {
@@ -373,7 +380,7 @@ impl RateLimits {
     }
 
     /// Decides every limit in memory; the first refusal answers.
-    fn decide_local(&self, facts: &Facts) -> Result<(), ToolError> {
+    fn decide_local(&self, facts: &Facts<'_>) -> Result<(), ToolError> {
         thread_local! {
             /// The key being decided: reused, so a decision allocates nothing.
             static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
@@ -390,7 +397,7 @@ impl RateLimits {
     }
 
     /// Decides every limit (in Redis, concurrently, when so configured).
-    async fn decide(&self, facts: &Facts) -> Result<(), ToolError> {
+    async fn decide(&self, facts: &Facts<'_>) -> Result<(), ToolError> {
         let Backend::Redis {
             store,
             on_unavailable,
