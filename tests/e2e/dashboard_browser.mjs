@@ -37,6 +37,9 @@ const nextLine = () => new Promise((resolve) => lines.once('line', resolve));
 const browser = await puppeteer.launch({
   executablePath: chromium,
   headless: true,
+  // DevTools over a pipe, not a socket: Chromium exits when the pipe closes, so a killed or
+  // crashed node never leaves a browser behind.
+  pipe: true,
   // Root in a container has no user namespace for the sandbox; /dev/shm may be tiny.
   args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
 });

@@ -292,7 +292,7 @@ async fn browse(
             let _ = tx.send(line);
         }
     });
-    let _browser = common::Guard(child);
+    let mut browser = common::Guard(child);
     let line = |prefix: &str| -> Value {
         loop {
             let line = rx
@@ -313,6 +313,13 @@ async fn browse(
     stdin.flush().unwrap();
     let mut result = line("RESULT ");
     result["ready"] = ready;
+    // Let the script close its browser and exit on its own (killing node first would leave
+    // Chromium behind); the guard kills it only if it hangs.
+    drop(stdin);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while browser.0.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let png = std::fs::read(shot).unwrap_or_else(|e| panic!("no screenshot at {shot:?}: {e}"));
     assert!(
         png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,

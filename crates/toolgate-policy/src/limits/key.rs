@@ -89,7 +89,7 @@ impl<'a> Facts<'a> {
         let caller = match (&call.ctx.principal, client_ip, &call.ctx.client) {
             (Some(p), _, _) => Caller::Subject(p),
             (None, Some(ip), _) => Caller::Ip(ip),
-            (None, None, Some(client)) => Caller::Session(&**client.session_key()),
+            (None, None, Some(client)) => Caller::Session(client.session_key()),
             (None, None, None) => Caller::Anonymous,
         };
         Some(Facts {
