@@ -60,7 +60,7 @@ for variant in ${BENCH_VARIANTS:-off memory redis}; do
         -d '{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"b","version":"1"}}}}' |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["tools"][0]["name"])')"
     for c in 1 16; do
-        "$BIN/toolgate-bench" --url "$url" --tool "$tool" --args '{"id": 42}' --concurrency "$c" \
+        "$BIN/toolgate" bench --url "$url" --tool "$tool" --args '{"id": 42}' --concurrency "$c" \
             --duration "$DURATION" --warmup "$WARMUP" --server-pid "$pid" --json >"$TMP/r.json"
         python3 - "$variant" "$c" "$TMP/r.json" <<'PY'
 import json, sys

@@ -3,7 +3,8 @@
 #  1. `tools/call get_item` through toolgate over HTTP (stateless 2026-07-28) at c=16, with
 #     recording off and on at 100 % sampling, alternated per round (same minutes, same VM).
 #  2. `toolgate replay` of the recording made in (1) against a fresh gateway at c=16.
-# Uses release binaries (`cargo build --release -p toolgate -p toolgate-bench`).
+# Uses the release binaries of bench/run.sh (`toolgate`, whose `bench` is the load generator, and
+# `bench-servers`).
 #
 #   bench/recording.sh            # BENCH_ROUNDS=4 BENCH_DURATION=4 BENCH_WARMUP=1 by default
 set -euo pipefail
@@ -49,7 +50,7 @@ for round in $(seq "$ROUNDS"); do
     for variant in off on; do
         rm -f "$TMP/calls.jsonl"
         start "$variant"
-        "$BIN/toolgate-bench" --url "$url" --tool "$TOOL" --args '{"id": 42}' --concurrency 16 \
+        "$BIN/toolgate" bench --url "$url" --tool "$TOOL" --args '{"id": 42}' --concurrency 16 \
             --duration "$DURATION" --warmup "$WARMUP" --server-pid "$pid" --json >"$TMP/r.json"
         kill "$pid"; wait "$pid" 2>/dev/null || true
         lines=0

@@ -298,31 +298,80 @@ impl Drop for Recorder {
     }
 }
 
-/// The writer thread: writes lines as they come, flushing whenever the queue is empty.
+/// How often the writer drains the queue while calls keep coming.
+const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// The writer thread. Idle, it blocks on the queue, so the first line after a quiet spell is
+/// written at once. Busy, it sleeps [`DRAIN_EVERY`] between drains instead of blocking: a call
+/// that queues a line then finds no parked receiver to wake, so recording costs a call no
+/// futex wake-up and no context switch, and the file gets one write per drain rather than one
+/// per call (waking the writer per call cost about 40 µs of CPU per call at c=16 on the 2-core
+/// benchmark VM: `bench/recording.sh`, BENCHMARKS.md). The queue (`QUEUE` lines) holds far
+/// more than one interval of calls at any rate this machine serves.
 fn write_lines(messages: Receiver<Message>, file: std::fs::File, redaction: Redaction) {
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
-    let mut waiting = Vec::new();
-    let mut buf = Vec::with_capacity(1024);
-    let redacted = Value::String(REDACTED.to_owned());
+    let mut writer = Writer {
+        waiting: Vec::new(),
+        buf: Vec::with_capacity(1024),
+        redacted: Value::String(REDACTED.to_owned()),
+        redaction,
+    };
     while let Ok(first) = messages.recv() {
-        let mut ok = true;
-        for message in std::iter::once(first).chain(std::iter::from_fn(|| messages.try_recv().ok()))
-        {
-            match message {
-                Message::Entry(entry) => {
-                    buf.clear();
-                    line(*entry, &redaction, &redacted, &mut buf);
-                    ok &= out.write_all(&buf).is_ok();
+        let mut ok = writer.take(first, &mut out);
+        loop {
+            let mut drained = 0usize;
+            let connected = loop {
+                match messages.try_recv() {
+                    Ok(message) => {
+                        ok &= writer.take(message, &mut out);
+                        drained += 1;
+                    }
+                    Err(std::sync::mpsc::TryRecvError::Empty) => break true,
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => break false,
                 }
-                Message::Sync(done) => waiting.push(done),
+            };
+            ok &= out.flush().is_ok();
+            if !ok {
+                tracing::error!("cannot write the recording");
+                ok = true;
             }
+            for done in writer.waiting.drain(..) {
+                let _ = done.send(());
+            }
+            if !connected {
+                return;
+            }
+            if drained == 0 {
+                break;
+            }
+            std::thread::sleep(DRAIN_EVERY);
         }
-        ok &= out.flush().is_ok();
-        if !ok {
-            tracing::error!("cannot write the recording");
-        }
-        for done in waiting.drain(..) {
-            let _ = done.send(());
+    }
+}
+
+/// The writer thread's state between messages.
+struct Writer {
+    /// `sync` callers to answer after the next flush.
+    waiting: Vec<SyncSender<()>>,
+    /// One line, reused.
+    buf: Vec<u8>,
+    redacted: Value,
+    redaction: Redaction,
+}
+
+impl Writer {
+    /// Writes an entry's line (or remembers a sync request); false when the write failed.
+    fn take(&mut self, message: Message, out: &mut impl Write) -> bool {
+        match message {
+            Message::Entry(entry) => {
+                self.buf.clear();
+                line(*entry, &self.redaction, &self.redacted, &mut self.buf);
+                out.write_all(&self.buf).is_ok()
+            }
+            Message::Sync(done) => {
+                self.waiting.push(done);
+                true
+            }
         }
     }
 }
