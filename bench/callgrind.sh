@@ -12,7 +12,8 @@
 # `stateless_policies` (`stateless` with the default traffic policy set: two in-memory rate
 # limits that never refuse, keyed [subject, tool] and [source], retries and a breaker),
 # `stateless_traces` (`stateless` with OpenTelemetry traces on, every call sampled, exported
-# over OTLP/HTTP to `bench/otlp_sink.py`).
+# over OTLP/HTTP to `bench/otlp_sink.py`), `stateless_recording` (`stateless` recording every
+# call: `recording: {path, sample: 1.0}`, the writer thread included).
 #
 # Usage: bench/callgrind.sh [TARGET...]   (default: forward stateless session)
 # Environment: CARGO_TARGET_DIR (default target-bench; release binaries must be built, e.g.
@@ -75,27 +76,31 @@ for target in "${TARGETS[@]}"; do
         measure forward "$pid" "$BIN/toolgate" bench --direct-http "$url/items/42" --concurrency 1
         kill "$pid" 2>/dev/null || true
         ;;
-    stateless | session | stateless_traces)
+    stateless | session | stateless_traces | stateless_recording)
         mode=stateless
         [[ $target == session ]] && mode=stateful
-        traces=()
+        envs=()
+        if [[ $target == stateless_recording ]]; then
+            # Every call recorded (the writer thread's work is in the same process: counted).
+            envs=(env "TOOLGATE_RECORDING__PATH=$TMP/recording.jsonl" "TOOLGATE_RECORDING__SAMPLE=1.0")
+        fi
         if [[ $target == stateless_traces ]]; then
             # Traces on, every call sampled, exported over OTLP/HTTP to a sink that answers
             # 200 (the export work runs on the SDK's thread of the same process: counted).
             python3 "$ROOT/bench/otlp_sink.py" >"$TMP/otlp.out" 2>&1 &
             PIDS+=($!)
             for _ in $(seq 100); do grep -q listening "$TMP/otlp.out" && break; sleep 0.05; done
-            traces=(env "TOOLGATE_TELEMETRY__TRACES__ENDPOINT=$(sed -n 's/^listening on //p' "$TMP/otlp.out")")
+            envs=(env "TOOLGATE_TELEMETRY__TRACES__ENDPOINT=$(sed -n 's/^listening on //p' "$TMP/otlp.out")")
         fi
         TOOLGATE_LOGGING__LEVEL=warn TOOLGATE_HTTP__SESSION_MODE=$mode \
-            "${traces[@]}" valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.$target.out" \
+            "${envs[@]}" valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.$target.out" \
             "$BIN/toolgate" serve --openapi "$TMP/openapi.json" --base-url "$BACKEND" \
             --http 127.0.0.1:0 >"$TMP/$target.stdout" 2>"$TMP/$target.err" &
         pid=$!
         PIDS+=($pid)
         for _ in $(seq 600); do grep -q serving "$TMP/$target.stdout" && break; sleep 0.1; done
         url="$(sed -n 's/^toolgate: serving .* tools at //p' "$TMP/$target.stdout")"
-        measure "$target" "$pid" "$BIN/toolgate" bench --url "$url" --mode "$target" \
+        measure "$target" "$pid" "$BIN/toolgate" bench --url "$url" --mode "${target%%_*}" \
             --tool get_item --args '{"id":42}' --concurrency 1
         kill -INT "$pid" 2>/dev/null || true
         ;;

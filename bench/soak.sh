@@ -16,7 +16,7 @@
 #   CARGO_TARGET_DIR  where the release binaries are (default target-bench; bench/run.sh
 #                     builds them)
 #
-# Writes bench/results/soak.json and prints a summary. Exit 1 when the run fails its bounds.
+# Writes bench/results/soak-MODE.json and prints a summary. Exit 1 when the run fails its bounds.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${CARGO_TARGET_DIR:-$ROOT/target-bench}/release"
@@ -123,7 +123,7 @@ for s in "${SERVERS[@]}"; do
     SERVED+=("$(curl -sf "http://$s/metrics" | awk '/^toolgate_calls_total/ {n += $NF} END {printf "%d", n}')")
 done
 
-python3 - "$TMP/warmup.json" "$TMP/soak.json" "$OUT/soak.json" "$MODE" "$CONC" \
+python3 - "$TMP/warmup.json" "$TMP/soak.json" "$OUT/soak-$MODE.json" "$MODE" "$CONC" \
     "${RSS_WARM[*]}" "${RSS_END[*]}" "${SERVED[*]}" <<'PY'
 import json, sys
 warm, soak = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
