@@ -16,20 +16,9 @@ BIN="${CARGO_TARGET_DIR:-$ROOT/target-bench}/release"
 ROUNDS="${ROUNDS:-4}"
 DURATION="${DURATION:-4}"
 WARMUP="${WARMUP:-0.5}"
-TMP="$(mktemp -d)"
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
-wait_line() { # FILE SED-EXPR: the first matching line, waiting up to 30 s
-    for _ in $(seq 300); do
-        v="$(sed -n "$2" "$1" | head -1)"
-        [[ -n "$v" ]] && { echo "$v"; return; }
-        sleep 0.1
-    done
-    echo "timed out waiting in $1" >&2
-    exit 1
-}
 
 "$BIN/bench-servers" backend --listen 127.0.0.1:0 >"$TMP/backend.out" 2>&1 &
 PIDS+=($!)

@@ -32,28 +32,12 @@ for b in toolgate bench-servers; do
 done
 (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null || { echo "soak: Redis is needed on 127.0.0.1:6379" >&2; exit 2; }
 
-TMP="$(mktemp -d)"
 OUT="$ROOT/bench/results"
 mkdir -p "$OUT"
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 log() { printf '[soak %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-wait_line() { # FILE SED-EXPR: the first matching line, waiting up to 30 s
-    for _ in $(seq 300); do
-        v="$(sed -n "$2" "$1" | head -1)"
-        [[ -n "$v" ]] && { echo "$v"; return; }
-        sleep 0.1
-    done
-    echo "soak: timed out waiting in $1:" >&2
-    cat "$1" >&2
-    exit 1
-}
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -25,10 +25,6 @@ fn toolgate(args: &[&str]) -> Output {
         .expect("toolgate runs")
 }
 
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
-}
-
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -53,7 +49,7 @@ fn snapshot(dir: &Path, spec: &Path, label: &str) -> PathBuf {
         "-o",
         path(&out_file),
     ]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(common::exit_code(&out), 0, "{}", stderr(&out));
     out_file
 }
 
@@ -93,7 +89,7 @@ fn a_snapshot_is_byte_stable_and_equals_its_spec() {
         "--label",
         "v1",
     ]);
-    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert_eq!(common::exit_code(&again), 0, "{}", stderr(&again));
     assert_eq!(
         again.stdout, first,
         "stdout and -o must hold the same bytes, run after run"
@@ -110,7 +106,7 @@ fn a_snapshot_is_byte_stable_and_equals_its_spec() {
         path(&one),
         path(&example("todo-v1.json")),
     ]);
-    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert_eq!(common::exit_code(&out), 0, "{}", stdout(&out));
     assert!(stdout(&out).contains("no changes"), "{}", stdout(&out));
 }
 
@@ -120,7 +116,7 @@ fn the_demo_v1_to_v2_has_one_breaking_change() {
     let v1 = snapshot(dir.path(), &example("todo-v1.json"), "v1");
     let v2 = snapshot(dir.path(), &example("todo-v2.json"), "v2");
     let text = toolgate(&["contract", "diff", path(&v1), path(&v2)]);
-    assert_eq!(code(&text), 1, "{}", stderr(&text));
+    assert_eq!(common::exit_code(&text), 1, "{}", stderr(&text));
     insta::assert_snapshot!("demo_v1_v2_text", stdout(&text));
     let md = toolgate(&[
         "contract",
@@ -130,10 +126,10 @@ fn the_demo_v1_to_v2_has_one_breaking_change() {
         "--format",
         "markdown",
     ]);
-    assert_eq!(code(&md), 1);
+    assert_eq!(common::exit_code(&md), 1);
     insta::assert_snapshot!("demo_v1_v2_markdown", stdout(&md));
     let js = toolgate(&["contract", "diff", path(&v1), path(&v2), "--format", "json"]);
-    assert_eq!(code(&js), 1);
+    assert_eq!(common::exit_code(&js), 1);
     let report: Value = serde_json::from_str(&stdout(&js)).unwrap();
     assert_eq!(report["verdict"], "breaking");
     assert_eq!(report["counts"]["breaking"], 1);
@@ -152,7 +148,7 @@ fn the_demo_v1_to_v2_has_one_breaking_change() {
         "--format",
         "json",
     ]);
-    assert_eq!(code(&back), 1);
+    assert_eq!(common::exit_code(&back), 1);
     let report: Value = serde_json::from_str(&stdout(&back)).unwrap();
     let rules: Vec<&str> = report["findings"]
         .as_array()
@@ -178,7 +174,7 @@ fn a_compatible_change_exits_zero() {
         path(&example("todo-v1.json")),
         path(&changed),
     ]);
-    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert_eq!(common::exit_code(&out), 0, "{}", stdout(&out));
     assert!(
         stdout(&out).contains("description-changed"),
         "{}",
@@ -218,7 +214,7 @@ fn migration_notes_cover_a_rename_a_default_and_an_ended_deprecation() {
         "--format",
         "json",
     ]);
-    assert_eq!(code(&bare), 1);
+    assert_eq!(common::exit_code(&bare), 1);
     let report: Value = serde_json::from_str(&stdout(&bare)).unwrap();
     assert_eq!(report["counts"]["breaking"], 3, "{report:#}");
 
@@ -257,7 +253,12 @@ fn migration_notes_cover_a_rename_a_default_and_an_ended_deprecation() {
         "--as-of",
         "2026-06-01",
     ]);
-    assert_eq!(code(&before_sunset), 1, "{}", stdout(&before_sunset));
+    assert_eq!(
+        common::exit_code(&before_sunset),
+        1,
+        "{}",
+        stdout(&before_sunset)
+    );
     let text = stdout(&before_sunset);
     assert!(text.contains("before its sunset date 2026-06-30"), "{text}");
     assert!(
@@ -282,7 +283,7 @@ fn migration_notes_cover_a_rename_a_default_and_an_ended_deprecation() {
         "--format",
         "json",
     ]);
-    assert_eq!(code(&after), 0, "{}", stdout(&after));
+    assert_eq!(common::exit_code(&after), 0, "{}", stdout(&after));
     let report: Value = serde_json::from_str(&stdout(&after)).unwrap();
     assert_eq!(report["counts"]["breaking"], 0, "{report:#}");
     assert_eq!(report["counts"]["covered"], 3, "{report:#}");
@@ -372,7 +373,7 @@ fn bad_input_exits_two_with_a_precise_message() {
         let mut argv = vec!["contract"];
         argv.extend(args.iter().map(String::as_str));
         let out = toolgate(&argv);
-        assert_eq!(code(&out), 2, "{argv:?}: {}", stderr(&out));
+        assert_eq!(common::exit_code(&out), 2, "{argv:?}: {}", stderr(&out));
         assert!(
             stderr(&out).contains(expected),
             "{argv:?}: expected {expected:?} in {}",
@@ -400,7 +401,7 @@ fn a_configuration_is_snapshotted_as_served() {
         "--label",
         "cfg",
     ]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(common::exit_code(&out), 0, "{}", stderr(&out));
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let names: Vec<&str> = doc["tools"]
         .as_array()
@@ -430,7 +431,7 @@ fn a_configuration_is_snapshotted_as_served() {
         "--format",
         "json",
     ]);
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(common::exit_code(&out), 1, "{}", stderr(&out));
     let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let found: Vec<(String, String)> = report["findings"]
         .as_array()
@@ -474,7 +475,7 @@ fn an_mcp_source_is_started_listed_and_in_the_contract() {
     }]});
     std::fs::write(&config, serde_json::to_string(&source).unwrap()).unwrap();
     let out = toolgate(&["contract", "snapshot", "--config", path(&config)]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(common::exit_code(&out), 0, "{}", stderr(&out));
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let names: Vec<&str> = doc["tools"]
         .as_array()
@@ -491,7 +492,13 @@ fn an_mcp_source_is_started_listed_and_in_the_contract() {
     );
     // The same server twice: the same contract.
     let again = toolgate(&["contract", "diff", path(&config), path(&config)]);
-    assert_eq!(code(&again), 0, "{}{}", stdout(&again), stderr(&again));
+    assert_eq!(
+        common::exit_code(&again),
+        0,
+        "{}{}",
+        stdout(&again),
+        stderr(&again)
+    );
 
     // A server that cannot start is bad input, not a contract without its tools.
     let broken = dir.path().join("broken.yaml");
@@ -502,7 +509,7 @@ fn an_mcp_source_is_started_listed_and_in_the_contract() {
     }]});
     std::fs::write(&broken, serde_json::to_string(&source).unwrap()).unwrap();
     let out = toolgate(&["contract", "snapshot", "--config", path(&broken)]);
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(common::exit_code(&out), 2, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("MCP source `nothing` could not be started"),
         "{}",

@@ -42,18 +42,6 @@ fn gate(plan: &Path, extra: &[&str]) -> Output {
         .expect("toolgate runs")
 }
 
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "--- stdout\n{}--- stderr\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// The verdict line: the last line on stdout.
 fn verdict(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout)
@@ -90,7 +78,7 @@ fn snapshot(input: &Path, label: &str, out: &Path) {
         .arg(out)
         .output()
         .unwrap();
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(common::exit_code(&o), 0, "{}", common::output_text(&o));
 }
 
 /// An HS256 token for `gate-test` that expired an hour ago.
@@ -191,7 +179,7 @@ rollback:
 "#,
     );
     let out = gate(&plan, &[]);
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(common::exit_code(&out), 0, "{}", common::output_text(&out));
     let line = verdict(&out);
     assert!(
         line.starts_with("tool=todo-api objective=\"promote todo v1.1\" preview_result=pass primary_metric=p95_ms:"),
@@ -243,7 +231,7 @@ rollback:
     let json = std::fs::read_to_string(d.join("report.json")).unwrap();
     for secret in [ADMIN_KEY, READER_KEY, HS_SECRET, expired_token().as_str()] {
         for (name, s) in [
-            ("stdout", text(&out)),
+            ("stdout", common::output_text(&out)),
             ("json", json.clone()),
             ("html", html.clone()),
         ] {
@@ -342,7 +330,7 @@ rollback:
 "#,
     );
     let out = gate(&plan, &[]);
-    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert_eq!(common::exit_code(&out), 1, "{}", common::output_text(&out));
     let line = verdict(&out);
     assert!(
         line.starts_with("tool=slow-api objective=\"promote slow-api v2\" preview_result=fail primary_metric=p95_ms:slow_echo="),
@@ -410,7 +398,7 @@ fn a_breaking_contract_change_holds_and_a_migration_note_rolls_out() {
         "tool: todo-api\nobjective: promote todo v2\ncandidate: {config: v2.yaml}\nbaseline: v1.contract.json\n",
     );
     let out = gate(&plan, &[]);
-    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert_eq!(common::exit_code(&out), 1, "{}", common::output_text(&out));
     assert_eq!(
         verdict(&out),
         "tool=todo-api objective=\"promote todo v2\" preview_result=fail primary_metric=breaking_changes=1 next_step=hold"
@@ -444,7 +432,7 @@ fn a_breaking_contract_change_holds_and_a_migration_note_rolls_out() {
         "tool: todo-api\nobjective: promote todo v2\ncandidate: {config: v2.yaml}\nbaseline: v1.contract.json\nmigrations: migrations.yaml\n",
     );
     let out = gate(&plan, &["--as-of", "2026-07-01"]);
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(common::exit_code(&out), 0, "{}", common::output_text(&out));
     assert_eq!(
         verdict(&out),
         "tool=todo-api objective=\"promote todo v2\" preview_result=pass primary_metric=checks_passed=1/1 next_step=rollout"
@@ -484,12 +472,17 @@ fn bad_plans_and_unreachable_candidates_exit_2() {
     ] {
         let p = write(d, "gate.yaml", &plan);
         let out = gate(&p, &[]);
-        assert_eq!(code(&out), 2, "{plan}\n{}", text(&out));
+        assert_eq!(
+            common::exit_code(&out),
+            2,
+            "{plan}\n{}",
+            common::output_text(&out)
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             err.contains(expected),
             "`{expected}` missing:\n{}",
-            text(&out)
+            common::output_text(&out)
         );
         assert!(
             !d.join("report.json").exists(),
@@ -523,7 +516,7 @@ fn the_example_plan_holds_then_rolls_out_after_the_sunset() {
     }
     let plan = d.join("gate/gate.yaml");
     let out = gate(&plan, &["--as-of", "2027-03-30"]);
-    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert_eq!(common::exit_code(&out), 1, "{}", common::output_text(&out));
     assert_eq!(
         verdict(&out),
         "tool=todo-api objective=\"promote todo-api v2\" preview_result=fail primary_metric=breaking_changes=1 next_step=hold"
@@ -543,11 +536,11 @@ fn the_example_plan_holds_then_rolls_out_after_the_sunset() {
         );
     }
     let out = gate(&plan, &["--as-of", "2027-03-31"]);
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(common::exit_code(&out), 0, "{}", common::output_text(&out));
     assert!(
         verdict(&out).ends_with("next_step=rollout"),
         "{}",
-        text(&out)
+        common::output_text(&out)
     );
 }
 
@@ -578,7 +571,7 @@ fn a_drill_whose_break_is_accepted_fails_and_holds() {
         "tool: todo-api\nobjective: drill\ncandidate: {config: candidate.yaml}\nrollback:\n  target_seconds: 2\n  break: {config: other.yaml}\n  trigger: sighup\n  probe: {tool: list_tasks}\n",
     );
     let out = gate(&plan, &[]);
-    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert_eq!(common::exit_code(&out), 1, "{}", common::output_text(&out));
     assert_eq!(
         verdict(&out),
         "tool=todo-api objective=drill preview_result=fail primary_metric=recovery_s=never>2 next_step=hold"

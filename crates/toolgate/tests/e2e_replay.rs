@@ -68,18 +68,6 @@ fn toolgate(args: &[&str]) -> Output {
         .expect("toolgate runs")
 }
 
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "--- stdout\n{}--- stderr\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn report(p: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
@@ -152,7 +140,7 @@ fn a_recording_replays_cleanly_and_broken_candidates_fail() {
         "--json",
         path(&wf_report),
     ]);
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(common::exit_code(&out), 0, "{}", common::output_text(&out));
     let r = report(&wf_report);
     assert_eq!(r["passed"], true, "{r:#}");
     assert_eq!(r["workflow"]["iterations"], 6);
@@ -217,7 +205,7 @@ fn a_recording_replays_cleanly_and_broken_candidates_fail() {
         "-o",
         path(&contract),
     ]);
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(common::exit_code(&out), 0, "{}", common::output_text(&out));
     let same_report = d.join("same.json");
     let out = toolgate(&[
         "replay",
@@ -236,7 +224,7 @@ fn a_recording_replays_cleanly_and_broken_candidates_fail() {
         "--set",
         "create_user/email=replay@example.com",
     ]);
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(common::exit_code(&out), 0, "{}", common::output_text(&out));
     let r = report(&same_report);
     assert_eq!(r["passed"], true, "{r:#}");
     assert_eq!(r["calls"], 18);
@@ -256,7 +244,7 @@ fn a_recording_replays_cleanly_and_broken_candidates_fail() {
         "--set",
         "create_user/email=replay@example.com",
     ]);
-    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert_eq!(common::exit_code(&out), 1, "{}", common::output_text(&out));
     let r = report(&broken_report);
     assert_eq!(r["passed"], false);
     assert_eq!(r["mismatched_calls"], 18);
@@ -290,7 +278,7 @@ fn a_recording_replays_cleanly_and_broken_candidates_fail() {
         "--set",
         "create_user/email=replay@example.com",
     ]);
-    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert_eq!(common::exit_code(&out), 1, "{}", common::output_text(&out));
     let r = report(&changed_report);
     let found: Vec<(String, String, String)> = r["mismatches"]
         .as_array()
@@ -325,18 +313,23 @@ fn bad_input_exits_2() {
         "--url",
         "http://127.0.0.1:9/mcp",
     ]);
-    assert_eq!(code(&missing), 2, "{}", text(&missing));
+    assert_eq!(
+        common::exit_code(&missing),
+        2,
+        "{}",
+        common::output_text(&missing)
+    );
     let bad = write(
         d,
         "bad.yaml",
         "steps:\n  - tool: a\n    arguments: {x: '${nowhere/id}'}\n",
     );
     let out = toolgate(&["replay", path(&bad), "--url", "http://127.0.0.1:9/mcp"]);
-    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert_eq!(common::exit_code(&out), 2, "{}", common::output_text(&out));
     assert!(
-        text(&out).contains("no earlier step is named `nowhere`"),
+        common::output_text(&out).contains("no earlier step is named `nowhere`"),
         "{}",
-        text(&out)
+        common::output_text(&out)
     );
     let good = write(d, "good.yaml", "steps:\n  - tool: a\n");
     let port = common::free_port();
@@ -346,8 +339,12 @@ fn bad_input_exits_2() {
         "--url",
         &format!("http://127.0.0.1:{port}/mcp"),
     ]);
-    assert_eq!(code(&out), 2, "{}", text(&out));
-    assert!(text(&out).contains("cannot reach"), "{}", text(&out));
+    assert_eq!(common::exit_code(&out), 2, "{}", common::output_text(&out));
+    assert!(
+        common::output_text(&out).contains("cannot reach"),
+        "{}",
+        common::output_text(&out)
+    );
 }
 
 #[test]

@@ -403,3 +403,17 @@ pub fn spawn_capturing(
         captured.all()
     ))
 }
+
+/// The exit code of a finished command (panics if a signal ended it).
+pub fn exit_code(out: &std::process::Output) -> i32 {
+    out.status.code().expect("exited")
+}
+
+/// A finished command's stdout and stderr, labelled, for assertion messages.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "--- stdout\n{}--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
