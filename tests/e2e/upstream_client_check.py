@@ -8,28 +8,19 @@ import asyncio
 import sys
 
 from mcp import Client
-import mcp.types as types
+
+from client_callbacks import Answers
 
 
 async def main(url: str, time: bool) -> None:
-    sampled = []
-    elicited = []
-
-    async def elicitation(context, params):
-        elicited.append(params)
-        return types.ElicitResult(action="accept", content={"name": "Ada Lovelace"})
-
-    async def sampling(context, params):
-        sampled.append(params)
-        return types.CreateMessageResult(
-            role="assistant",
-            content=types.TextContent(type="text", text="sampled by the test client"),
-            model="test-model",
-            stop_reason="endTurn",
-        )
+    answers = Answers("sampled by the test client")
+    sampled, elicited = answers.sampled, answers.elicited
 
     async with Client(
-        url, mode="legacy", sampling_callback=sampling, elicitation_callback=elicitation
+        url,
+        mode="legacy",
+        sampling_callback=answers.sampling,
+        elicitation_callback=answers.elicitation,
     ) as c:
         names = [t.name for t in (await c.list_tools()).tools]
         assert "everything_echo" in names, names

@@ -21,6 +21,8 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 import mcp.types as types
 
+from client_callbacks import Answers
+
 
 async def passthrough(url: str) -> None:
     async def elicitation(context, params):
@@ -57,24 +59,14 @@ async def passthrough(url: str) -> None:
 
 
 async def main(url: str) -> None:
-    sampled = []
-    elicited = []
-
-    async def elicitation(context, params):
-        elicited.append(params)
-        return types.ElicitResult(action="accept", content={"name": "Ada Lovelace"})
-
-    async def sampling(context, params):
-        sampled.append(params)
-        return types.CreateMessageResult(
-            role="assistant",
-            content=types.TextContent(type="text", text="sampled by the 2026 client"),
-            model="test-model",
-            stop_reason="endTurn",
-        )
+    answers = Answers("sampled by the 2026 client")
+    sampled, elicited = answers.sampled, answers.elicited
 
     async with Client(
-        url, mode="2026-07-28", sampling_callback=sampling, elicitation_callback=elicitation
+        url,
+        mode="2026-07-28",
+        sampling_callback=answers.sampling,
+        elicitation_callback=answers.elicitation,
     ) as c:
         names = [t.name for t in (await c.list_tools()).tools]
         assert "everything_trigger-sampling-request" in names, names
