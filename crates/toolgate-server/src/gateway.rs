@@ -367,10 +367,12 @@ impl Gateway {
         &self.clients
     }
 
-    /// Whether `request` by `principal` must not take the fast path: a call of a tool whose
-    /// source may talk to the client during the call (the fast path has no channel back).
-    /// A tool the caller may not use takes the fast path, as an unknown name does, so the
-    /// path (and the response's framing) reveals nothing.
+    /// Whether `request` by `principal` needs a channel back to the client: a call of a tool
+    /// whose source may talk to the client during the call. The fast path serves it only
+    /// with a [`crate::protocol::channel::ModernChannel`] (a 2026-07-28 request owed nothing
+    /// but its answer); otherwise rmcp's path does. A tool the caller may not use needs no
+    /// channel, as an unknown name does, so the path (and the response's framing) reveals
+    /// nothing.
     pub(crate) fn needs_client_channel(
         &self,
         request: &McpRequest,
@@ -512,7 +514,8 @@ impl Gateway {
         self.context_with_client(arrival, path, cancel, None)
     }
 
-    /// [`Gateway::context`] with the channel back to the client (rmcp's path only).
+    /// [`Gateway::context`] with the channel back to the client (rmcp's path; the fast path's
+    /// for a 2026-07-28 call of a tool that talks back).
     pub(crate) fn context_with_client(
         &self,
         arrival: Arrival<'_>,

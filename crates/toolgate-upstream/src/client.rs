@@ -73,6 +73,21 @@ impl Hub {
         (before == 0) != (after == 0)
     }
 
+    /// Passes `notifications/resources/updated` to the clients subscribed to its URI, with
+    /// the URI in served form.
+    pub(crate) async fn resource_updated(&self, params: ResourceUpdatedNotificationParam) {
+        let exposed = self.uris.expose(&params.uri);
+        for client in self.subscribers(&params.uri) {
+            let mut p = params.clone();
+            p.uri = exposed.clone();
+            client
+                .notify(ServerNotification::ResourceUpdatedNotification(
+                    rmcp::model::ResourceUpdatedNotification::new(p),
+                ))
+                .await;
+        }
+    }
+
     fn subscribers(&self, uri: &str) -> Vec<Arc<dyn ClientChannel>> {
         self.subscriptions
             .lock()
@@ -213,16 +228,7 @@ impl ClientHandler for UpstreamClient {
         params: ResourceUpdatedNotificationParam,
         _cx: NotificationContext<RoleClient>,
     ) {
-        let exposed = self.hub.uris.expose(&params.uri);
-        for client in self.hub.subscribers(&params.uri) {
-            let mut p = params.clone();
-            p.uri = exposed.clone();
-            client
-                .notify(ServerNotification::ResourceUpdatedNotification(
-                    rmcp::model::ResourceUpdatedNotification::new(p),
-                ))
-                .await;
-        }
+        self.hub.resource_updated(params).await;
     }
 
     async fn on_tool_list_changed(&self, _cx: NotificationContext<RoleClient>) {

@@ -2,7 +2,8 @@
 //! (`TokioChildProcess`) or opening a streamable HTTP session
 //! (`StreamableHttpClientTransport` over the upstream's pooled client, `http_client.rs`), and the
 //! resulting [`Connection`]: the peer to send requests on, the routes of its in-flight
-//! requests, and how to stop it.
+//! requests, the lean `tools/call` path of a 2026-07-28 HTTP upstream (`upstream/lean.rs`),
+//! and how to stop it.
 //!
 //! A stdio server runs in a process group of its own (stopping it stops what it started,
 //! e.g. `npx` → `node`), with only the configured environment (not the gateway's secrets),
@@ -36,6 +37,7 @@ use crate::ordered::Ordered;
 use crate::routing::Routes;
 use crate::stdio::{ChildTransport, Fault};
 use crate::trace_headers::TraceHeaders;
+use crate::upstream::lean::{Lean, LeanSettings};
 
 /// One live MCP session with an upstream server.
 pub(crate) struct Connection {
@@ -47,6 +49,8 @@ pub(crate) struct Connection {
     pub(crate) pid: Option<u32>,
     /// Why the gateway ended the session, if it did (a message over the cap).
     pub(crate) fault: Arc<Fault>,
+    /// The lean `tools/call` of a 2026-07-28 HTTP upstream (`upstream/lean.rs`).
+    pub(crate) lean: Option<Lean>,
     stop: Mutex<Option<RunningServiceCancellationToken>>,
     ended: CancellationToken,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -130,11 +134,14 @@ pub(crate) async fn connect(
     } = target;
     let fault = Arc::new(Fault::default());
     let routes = Arc::new(Routes::default());
+    let lean_info = info.clone();
     let handler = UpstreamClient {
         hub: hub.clone(),
         routes: routes.clone(),
         info,
     };
+    // What the lean path needs, should the HTTP upstream speak 2026-07-28.
+    let mut lean = None;
     let (running, pid) = match transport {
         Transport::Stdio {
             command,
@@ -215,6 +222,21 @@ pub(crate) async fn connect(
                     "no HTTP client was built for this upstream".to_owned(),
                 ));
             };
+            lean = Some(LeanSettings {
+                http: http.client.clone(),
+                oauth2: http.tokens.as_ref().map(|tokens| OAuth2Client {
+                    http: http.client.clone(),
+                    tokens: tokens.clone(),
+                }),
+                uri: Arc::from(http.url.as_str()),
+                headers: custom.clone(),
+                auth: bearer_token.as_ref().map(|t| t.expose().to_owned()),
+                info: lean_info,
+                version: rmcp::model::ProtocolVersion::V_2026_07_28,
+                max_sse_event_size: max_message_bytes,
+                max_concurrent_requests: *max_concurrent_requests,
+                hub: hub.clone(),
+            });
             let mut config = StreamableHttpClientTransportConfig::with_uri(http.url.as_str())
                 .custom_headers(custom)
                 .reinit_on_expired_session(true);
@@ -279,6 +301,16 @@ pub(crate) async fn connect(
         .peer_info()
         .map(|i| i.capabilities.clone())
         .unwrap_or_default();
+    // A stateless (2026-07-28 or later) HTTP upstream's `tools/call` may take the lean path.
+    let lean = match (lean, peer.peer_info()) {
+        (Some(mut settings), Some(info))
+            if info.protocol_version >= rmcp::model::ProtocolVersion::V_2026_07_28 =>
+        {
+            settings.version = info.protocol_version.clone();
+            Some(Lean::new(settings))
+        }
+        _ => None,
+    };
     let stop = running.cancellation_token();
     let ended = CancellationToken::new();
     let task = {
@@ -296,6 +328,7 @@ pub(crate) async fn connect(
         capabilities,
         pid,
         fault,
+        lean,
         stop: Mutex::new(Some(stop)),
         ended,
         task: Mutex::new(Some(task)),

@@ -32,6 +32,7 @@ use toolgate_core::{
 
 use crate::discovery::Listing;
 use crate::mrtr::{Parking, Start};
+use crate::upstream::lean::{LeanTool, lean_tool};
 use crate::upstream::{Inner, Phase};
 use toolgate_core::InputRetry;
 use toolgate_core::curation::{ArgumentValues, Filter, curate_tool, with_hidden};
@@ -130,6 +131,7 @@ pub(crate) fn contribution(
             source: inner.name.clone(),
             handler: Arc::new(UpstreamTool {
                 inner: inner.clone(),
+                lean: lean_tool(&original, &tool.input_schema),
                 name: original,
                 hidden,
             }),
@@ -289,6 +291,9 @@ struct UpstreamTool {
     /// The server's name for it.
     name: String,
     hidden: ArgumentValues,
+    /// Whether its calls may take the lean path of a 2026-07-28 HTTP upstream
+    /// (`upstream/lean.rs`).
+    lean: bool,
 }
 
 impl ToolHandler for UpstreamTool {
@@ -302,12 +307,17 @@ impl ToolHandler for UpstreamTool {
         let arguments = with_hidden(arguments, &self.hidden);
         let params = CallToolRequestParams::new(self.name.clone()).with_arguments(arguments);
         let tool = self.name.clone();
+        let lean = self.lean;
         Box::pin(async move {
             let answer = send(&inner, &ctx, "tools/call", tool, move |forward| {
                 let mut params = params;
                 params.input_responses = forward.input_responses;
                 params.request_state = forward.request_state;
-                ClientRequest::CallToolRequest(CallToolRequest::new(params))
+                let mut request = CallToolRequest::new(params);
+                if lean {
+                    request.extensions.insert(LeanTool);
+                }
+                ClientRequest::CallToolRequest(request)
             })
             .await?;
             match answer {

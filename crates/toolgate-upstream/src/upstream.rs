@@ -12,6 +12,7 @@
 #![allow(deprecated)]
 
 mod calls;
+pub(crate) mod lean;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

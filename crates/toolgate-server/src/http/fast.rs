@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use toolgate_core::{EdgePath, McpRequest};
 
 use crate::gateway::{Arrival, Gateway};
+use crate::protocol::channel::ModernChannel;
 use crate::protocol::{self, Cancellations, Envelope, MODERN, Revision, reply};
 use crate::sessions::Sessions;
 use crate::trace::{RequestEdge, RpcId};
@@ -79,18 +80,24 @@ impl FastPath {
         } else {
             None
         };
-        let (id, request) = qualify_http(&parts.headers, envelope, revision)?;
+        let protocol::Qualified {
+            id,
+            request,
+            client,
+        } = qualify_http(&parts.headers, envelope, revision)?;
         let cancel = CancellationToken::new();
-        let ctx = self
+        let mut ctx = self
             .gateway
             .context(Arrival::Http(parts), EdgePath::Fast, cancel.clone());
-        // A tool whose source talks back to the client (progress, sampling, ...) needs rmcp's
-        // channel: the fast path answers one JSON body.
+        // A tool whose source talks back to the client (progress, sampling, ...) needs a
+        // channel: the fast path has one only for a 2026-07-28 request owed nothing but its
+        // answer; anything else takes rmcp's.
         if self
             .gateway
             .needs_client_channel(&request, ctx.principal.as_deref())
         {
-            return None;
+            let channel = ModernChannel::http(client?)?;
+            ctx.client = Some(Arc::new(channel));
         }
         // The client going away drops this future: the guard then cancels the call.
         let on_drop = cancel.clone().drop_guard();
@@ -170,17 +177,17 @@ fn qualify_http(
     headers: &HeaderMap,
     env: Envelope<'_>,
     revision: Revision,
-) -> Option<(serde_json::Value, McpRequest)> {
+) -> Option<protocol::Qualified> {
     let h = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     if revision == Revision::Modern && h(MCP_METHOD) != Some(env.method()) {
         return None;
     }
-    let (id, request) = protocol::qualify(env, revision)?;
+    let qualified = protocol::qualify(env, revision)?;
     if revision == Revision::Modern
-        && let McpRequest::CallTool { name, .. } = &request
+        && let McpRequest::CallTool { name, .. } = &qualified.request
         && h(MCP_NAME) != Some(name.as_str())
     {
         return None;
     }
-    Some((id, request))
+    Some(qualified)
 }

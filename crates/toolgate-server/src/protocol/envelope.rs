@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use rmcp::model::ClientCapabilities;
+use rmcp::model::{ClientCapabilities, InputResponses};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -15,6 +15,8 @@ pub(crate) const VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
 pub(crate) const CAPABILITIES_KEY: &str = "io.modelcontextprotocol/clientCapabilities";
 /// `_meta` key of a progress token: the client wants progress notifications.
 const PROGRESS_TOKEN_KEY: &str = "progressToken";
+/// `_meta` key of the log level a 2026-07-28 request wants messages at (SEP-2575).
+const LOG_LEVEL_KEY: &str = "io.modelcontextprotocol/logLevel";
 /// `_meta` keys of the W3C trace context (SEP-414).
 const TRACEPARENT_KEY: &str = "traceparent";
 const TRACESTATE_KEY: &str = "tracestate";
@@ -63,19 +65,29 @@ pub(crate) struct Params<'a> {
     /// `notifications/cancelled`: the request it cancels.
     #[serde(rename = "requestId", default)]
     pub(crate) request_id: Option<Value>,
+    /// `tools/call` retrying one answered `input_required` (2026-07-28 MRTR): the client's
+    /// answers, decoded as rmcp decodes them.
+    #[serde(rename = "inputResponses", default)]
+    pub(crate) input_responses: Option<InputResponses>,
+    /// The `requestState` the retry echoes.
+    #[serde(rename = "requestState", default)]
+    pub(crate) request_state: Option<String>,
     #[serde(rename = "_meta", default, borrow)]
     pub(crate) meta: Option<Meta<'a>>,
 }
 
 /// What the edge reads of `params._meta`: the protocol version (a string, borrowed), the
-/// client capabilities decoded as rmcp decodes them, whether a progress token is there, and
-/// how many entries it has. A version that is not a string or capabilities that do not decode
+/// client capabilities decoded as rmcp decodes them, whether a progress token or a log level
+/// is there, and how many entries it has. A version that is not a string or capabilities that do not decode
 /// make the whole message unreadable here, so it goes to rmcp, which refuses it.
 #[derive(Default)]
 pub(crate) struct Meta<'a> {
     pub(crate) version: Option<Cow<'a, str>>,
     pub(crate) capabilities: Option<ClientCapabilities>,
     pub(crate) progress_token: bool,
+    /// Whether a 2026-07-28 log level is there (whatever its value): the request may then be
+    /// owed log messages.
+    pub(crate) log_level: bool,
     pub(crate) entries: usize,
     /// The W3C trace context (SEP-414), when it is given as strings.
     pub(crate) traceparent: Option<Cow<'a, str>>,
@@ -114,6 +126,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Meta<'a> {
                         }
                         PROGRESS_TOKEN_KEY => {
                             meta.progress_token = true;
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                        LOG_LEVEL_KEY => {
+                            meta.log_level = true;
                             map.next_value::<serde::de::IgnoredAny>()?;
                         }
                         _ => {

@@ -17,6 +17,13 @@
 //! - legacy (older revisions, inside a session): no `_meta` at all;
 //! - never a `progressToken`: the fast path has no channel to send progress on.
 //!
+//! A `tools/call` of a tool whose source may talk back to the client (an upstream MCP
+//! server: progress, log messages, sampling, elicitation, roots) qualifies only as a
+//! 2026-07-28 request without a `_meta` log level: such a client takes server requests only
+//! as `input_required` rounds (MRTR), which are answers, and is owed no notification, so the
+//! fast path's [`channel::ModernChannel`] (which carries the retry's `inputResponses` and
+//! `requestState`) is all the call needs. Anything else of such a tool goes to rmcp.
+//!
 //! The transports add their own framing rules (HTTP headers in `http::fast`, the lifecycle
 //! on stdio in `stdio::lifecycle`) and build the call's context at the one edge
 //! (`Gateway::context`).
@@ -29,17 +36,18 @@
 //! `sessions.rs` touches; the differential tests and the differential fuzz target
 //! (`tests/differential.rs` in the toolgate crate) compare both paths byte for byte.
 
+pub(crate) mod channel;
 pub(crate) mod envelope;
 pub(crate) mod reply;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rmcp::model::JsonObject;
+use rmcp::model::{ClientCapabilities, JsonObject};
 use serde::Serialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use toolgate_core::McpRequest;
+use toolgate_core::{InputRetry, McpRequest};
 
 pub(crate) use envelope::Envelope;
 use envelope::{Meta, Params};
@@ -75,9 +83,27 @@ pub(crate) fn modern_meta_complete(meta: &Meta<'_>) -> bool {
     meta.version.as_deref() == Some(MODERN) && meta.capabilities.is_some()
 }
 
-/// The id and request the fast path will run, if the message satisfies every rule of
-/// `revision` (see the module docs).
-pub(crate) fn qualify(env: Envelope<'_>, revision: Revision) -> Option<(Value, McpRequest)> {
+/// A message the fast path may serve: its id, the request, and for a 2026-07-28
+/// `tools/call` what its client said of itself.
+pub(crate) struct Qualified {
+    pub(crate) id: Value,
+    pub(crate) request: McpRequest,
+    pub(crate) client: Option<ModernClient>,
+}
+
+/// What a qualifying 2026-07-28 `tools/call` tells of its client: enough for the channel a
+/// tool that talks back gets on the fast path ([`channel::ModernChannel`]).
+pub(crate) struct ModernClient {
+    pub(crate) capabilities: ClientCapabilities,
+    pub(crate) retry: InputRetry,
+    /// Whether `_meta` names a log level: log messages may then be owed, which only rmcp's
+    /// path can send.
+    pub(crate) log_level: bool,
+}
+
+/// The message the fast path will run, if it satisfies every rule of `revision` (see the
+/// module docs).
+pub(crate) fn qualify(env: Envelope<'_>, revision: Revision) -> Option<Qualified> {
     if env.jsonrpc != "2.0" {
         return None;
     }
@@ -98,6 +124,7 @@ pub(crate) fn qualify(env: Envelope<'_>, revision: Revision) -> Option<(Value, M
     if !meta_ok {
         return None;
     }
+    let mut client = None;
     let request = match env.method.as_ref() {
         "tools/call" => {
             let name = params.name?;
@@ -106,6 +133,16 @@ pub(crate) fn qualify(env: Envelope<'_>, revision: Revision) -> Option<(Value, M
                 Some(Value::Object(map)) => map,
                 Some(_) => return None,
             };
+            if let (Revision::Modern, Some(meta)) = (revision, params.meta) {
+                client = Some(ModernClient {
+                    capabilities: meta.capabilities.unwrap_or_default(),
+                    retry: InputRetry {
+                        input_responses: params.input_responses,
+                        request_state: params.request_state,
+                    },
+                    log_level: meta.log_level,
+                });
+            }
             McpRequest::CallTool { name, arguments }
         }
         "tools/list" => McpRequest::ListTools {
@@ -113,7 +150,11 @@ pub(crate) fn qualify(env: Envelope<'_>, revision: Revision) -> Option<(Value, M
         },
         _ => return None,
     };
-    Some((id, request))
+    Some(Qualified {
+        id,
+        request,
+        client,
+    })
 }
 
 /// A JSON-RPC id as a map key (its JSON text: `1` and `"1"` differ, as they do to rmcp).

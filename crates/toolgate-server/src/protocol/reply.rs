@@ -68,6 +68,23 @@ pub(crate) async fn answer(
 ) -> Vec<u8> {
     let body = match gateway.run(ctx, request, edge).await {
         Ok(McpResponse::ToolResult(result)) => {
+            let result = match result {
+                // `input_required` is not a failure: the source needs the client's input
+                // first (a 2026-07-28 client's call, MRTR); answered as rmcp answers
+                // `CallToolResponse::InputRequired`.
+                Err(mut e) => match e.input_required.take() {
+                    Some(asked) => {
+                        return serde_json::to_vec(&Reply {
+                            jsonrpc: "2.0",
+                            id,
+                            result: &*asked,
+                        })
+                        .unwrap_or_else(|e| unserializable(id, &e));
+                    }
+                    None => Err(e),
+                },
+                ok => ok,
+            };
             let mut result = match result.map_err(|e| wire::tool_failure(&e)) {
                 Ok(r) | Err(Ok(r)) => r,
                 Err(Err(error)) => return error_reply(Some(id), &error),
@@ -119,15 +136,18 @@ pub(crate) async fn answer(
         }
         Err(e) => return error_reply(Some(id), &wire::gateway_error_data(&e)),
     };
-    body.unwrap_or_else(|e| {
-        tracing::error!("cannot serialize a result: {e}");
-        error_reply(
-            Some(id),
-            &wire::gateway_error_data(&GatewayError::Internal(format!(
-                "the result could not be serialized ({e})"
-            ))),
-        )
-    })
+    body.unwrap_or_else(|e| unserializable(id, &e))
+}
+
+/// The error answer to request `id` whose result could not be serialized.
+fn unserializable(id: &Value, e: &serde_json::Error) -> Vec<u8> {
+    tracing::error!("cannot serialize a result: {e}");
+    error_reply(
+        Some(id),
+        &wire::gateway_error_data(&GatewayError::Internal(format!(
+            "the result could not be serialized ({e})"
+        ))),
+    )
 }
 
 /// The JSON-RPC answer to a `tools/list`, with the `tools` array taken from the gateway's

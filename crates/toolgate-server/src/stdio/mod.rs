@@ -37,11 +37,12 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
-use toolgate_core::{EdgePath, McpRequest, Transport};
+use toolgate_core::{ClientChannel, EdgePath, McpRequest, Transport};
 
 use self::framing::{Frame, LineCodec, MAX_LINE_BYTES, trim_cr};
 use self::lifecycle::Lifecycle;
 use crate::gateway::{Arrival, Gateway};
+use crate::protocol::channel::ModernChannel;
 use crate::protocol::{self, Cancellations, Envelope, Revision, reply};
 use crate::trace::{RequestEdge, RpcId};
 
@@ -245,41 +246,52 @@ impl Reader {
                 } else {
                     None
                 };
-                match protocol::qualify(env, revision) {
-                    // A tool whose source talks back to the client needs rmcp's channel.
-                    Some((_, request))
-                        if self
-                            .gateway
-                            .needs_client_channel(&request, self.gateway.stdio_principal()) =>
-                    {
-                        Route::Rmcp
+                let Some(protocol::Qualified {
+                    id,
+                    request,
+                    client,
+                }) = protocol::qualify(env, revision)
+                else {
+                    return Route::Rmcp;
+                };
+                // A tool whose source talks back to the client needs a channel: the fast
+                // path has one only for a 2026-07-28 request owed nothing but its answer.
+                let channel = if self
+                    .gateway
+                    .needs_client_channel(&request, self.gateway.stdio_principal())
+                {
+                    match client.and_then(ModernChannel::stdio) {
+                        Some(channel) => Some(Arc::new(channel) as Arc<dyn ClientChannel>),
+                        None => return Route::Rmcp,
                     }
-                    Some((id, request)) => {
-                        self.spawn(id, request, revision, parent);
-                        Route::Handled
-                    }
-                    None => Route::Rmcp,
-                }
+                } else {
+                    None
+                };
+                self.spawn(id, request, revision, parent, channel);
+                Route::Handled
             }
         }
     }
 
     /// Runs one fast-path call in a task of its own; its answer goes to the writer unless
     /// the client cancelled it (rmcp drops those answers too).
-    /// `parent`: the trace context of the request's `_meta`, read when traces are on.
+    /// `parent`: the trace context of the request's `_meta`, read when traces are on;
+    /// `client`: the channel of a tool that talks back (`protocol::channel`).
     fn spawn(
         &mut self,
         id: Value,
         request: McpRequest,
         revision: Revision,
         parent: Option<toolgate_core::trace::SpanContext>,
+        client: Option<Arc<dyn ClientChannel>>,
     ) {
         let cancel = CancellationToken::new();
         let registered = self.calls.register(self.scope.clone(), &id, cancel.clone());
         let gateway = self.gateway.clone();
         let out = self.out.clone();
         tokio::spawn(async move {
-            let ctx = gateway.context(Arrival::Stdio, EdgePath::Fast, cancel.clone());
+            let ctx =
+                gateway.context_with_client(Arrival::Stdio, EdgePath::Fast, cancel.clone(), client);
             let edge = RequestEdge {
                 meta_parent: parent.as_ref(),
                 ..RequestEdge::new(RpcId::Json(&id))

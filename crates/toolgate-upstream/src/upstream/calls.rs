@@ -1,6 +1,7 @@
 //! The door every request to an upstream goes through ([`Inner::request`]): the connection
-//! for the caller (the shared one, or the caller's own under `session: per_client`), the call
-//! timeout reset by progress, the client's cancellation forwarded as
+//! for the caller (the shared one, or the caller's own under `session: per_client`), the
+//! lean path of a 2026-07-28 HTTP upstream's `tools/call` (`lean.rs`), the call timeout reset
+//! by progress, the client's cancellation forwarded as
 //! `notifications/cancelled`, every failure turned into a [`ToolError`] that names the
 //! server, and the log level asked of the server.
 //!
@@ -20,6 +21,7 @@ use rmcp::model::{
 use rmcp::service::{PeerRequestOptions, ServiceError};
 use toolgate_core::{CallContext, ToolError, ToolErrorKind};
 
+use super::lean::Lean;
 use super::{Inner, Phase};
 use crate::config::SessionModel;
 use crate::connect::Connection;
@@ -206,6 +208,14 @@ impl Inner {
         request: ClientRequest,
     ) -> Result<ServerResult, ToolError> {
         let conn = self.connection(ctx).await?;
+        // A 2026-07-28 HTTP upstream's `tools/call` owed nothing but its answer: one POST
+        // from this task (`lean.rs`).
+        if let Some(lean) = &conn.lean
+            && Lean::eligible(ctx, &request)
+        {
+            let timeout = Duration::from_millis(self.config.timeouts.call_ms);
+            return lean.call(ctx, &self.name, request, timeout).await;
+        }
         let mut request = request;
         // The transport registers the request before sending it (`ordered.rs`).
         let route = ctx.client.clone().map(Route::new);

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Issue 17's upstream target, before/after in the same minutes: `tools/call echo` on
+# `bench-servers echo-mcp` (streamable HTTP, stateless) called directly, and through `toolgate
+# serve` with it as an HTTP upstream and as a stdio upstream (`namespace: ""`, 2026-07-28
+# stateless client requests), for each toolgate binary given, alternated ROUNDS times so a
+# VM's drift hits every variant alike. Target: ≤ +50 µs p50 at c=1 over direct, ≥ 50 % of the
+# direct calls/s at c=16 (HTTP upstream).
+#
+#   bench/upstream-ab.sh NAME=TOOLGATE_BINARY...      # e.g. before=/tmp/tg-main after=target-bench/release/toolgate
+#   ROUNDS=3 DURATION=4 WARMUP=1 KINDS="http stdio"   # defaults
+#
+# `bench-servers` and the load generator (`toolgate bench`) come from the first binary's
+# folder. Prints one line per round, variant and point, then the medians per point.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+ROUNDS="${ROUNDS:-3}"
+DURATION="${DURATION:-4}"
+WARMUP="${WARMUP:-1}"
+KINDS="${KINDS:-http stdio}"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+
+(($# > 0)) || { echo "usage: $0 NAME=TOOLGATE_BINARY..." >&2; exit 2; }
+FIRST="${1#*=}"
+BIN_DIR="$(dirname "$FIRST")"
+LOADGEN="$FIRST"
+
+"$BIN_DIR/bench-servers" echo-mcp --http 127.0.0.1:0 >"$TMP/echo.out" 2>&1 &
+ECHO_PID=$!
+PIDS+=($ECHO_PID)
+ECHO_URL="$(wait_line "$TMP/echo.out" 's/^MCP endpoint: //p')"
+
+cat >"$TMP/http.yaml" <<YAML
+logging: { level: warn }
+sources:
+  - name: echo
+    kind: mcp
+    namespace: ""
+    transport: { type: http, url: "$ECHO_URL" }
+YAML
+cat >"$TMP/stdio.yaml" <<YAML
+logging: { level: warn }
+sources:
+  - name: echo
+    kind: mcp
+    namespace: ""
+    transport: { type: stdio, command: "$BIN_DIR/bench-servers", args: [echo-mcp, --stdio] }
+YAML
+
+: >"$TMP/results.tsv"
+# run ROUND VARIANT URL PID: one point per concurrency, appended to results.tsv.
+run() {
+    for c in 1 16; do
+        "$LOADGEN" bench --url "$3" --mode stateless --tool echo --args '{"id": 42}' \
+            --concurrency "$c" --duration "$DURATION" --warmup "$WARMUP" --server-pid "$4" \
+            --json >"$TMP/r.json"
+        python3 - "$1" "$2" "$c" "$TMP/r.json" >>"$TMP/results.tsv" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[4]))
+print("\t".join([sys.argv[1], sys.argv[2], sys.argv[3], str(r["latency_us"]["p50"]),
+                 f"{r['calls_per_s']:.0f}", f"{(r.get('server') or {}).get('cpu_us_per_call', 0):.0f}",
+                 str(r["errors"]["total"])]))
+PY
+        tail -n1 "$TMP/results.tsv" >&2
+    done
+}
+
+for round in $(seq "$ROUNDS"); do
+    run "$round" direct "$ECHO_URL" "$ECHO_PID"
+    for spec in "$@"; do
+        name="${spec%%=*}"
+        binary="${spec#*=}"
+        for kind in $KINDS; do
+            TOOLGATE_HTTP__SESSION_MODE=stateless "$binary" serve --config "$TMP/$kind.yaml" \
+                --http 127.0.0.1:0 >"$TMP/tg.out" 2>&1 &
+            pid=$!
+            PIDS+=($pid)
+            url="$(wait_line "$TMP/tg.out" 's/^toolgate: serving .* tools at //p')"
+            run "$round" "$name/$kind" "$url" "$pid"
+            kill "$pid"
+            wait "$pid" 2>/dev/null || true
+        done
+    done
+done
+
+python3 - "$TMP/results.tsv" <<'PY'
+import statistics, sys
+rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l]
+by = {}
+for _round, variant, c, p50, cps, cpu, errors in rows:
+    by.setdefault((variant, c), []).append((float(p50), float(cps), float(cpu), int(errors)))
+med = {k: tuple(statistics.median(x[i] for x in v) for i in range(3)) + (sum(x[3] for x in v),)
+       for k, v in by.items()}
+d1, d16 = med[("direct", "1")], med[("direct", "16")]
+print("| path | c | calls/s | p50 µs | added p50 | share of direct | server CPU µs/call | errors |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+for (variant, c), (p50, cps, cpu, errors) in sorted(med.items(), key=lambda kv: (kv[0][0] != "direct", kv[0][0], int(kv[0][1]))):
+    base = d1 if c == "1" else d16
+    added = "–" if variant == "direct" or c != "1" else f"{p50 - base[0]:+.0f} µs"
+    print(f"| {variant} | {c} | {cps:,.0f} | {p50:.0f} | {added} | {100 * cps / base[1]:.1f} % | {cpu:.0f} | {errors} |")
+print(f"\nmedians of {len(by[('direct', '1')])} rounds")
+PY
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

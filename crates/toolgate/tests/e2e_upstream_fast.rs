@@ -1,0 +1,287 @@
+//! Tools of upstream MCP servers on the fast path, compared with rmcp's path: the same
+//! 2026-07-28 requests (calls, tool errors, unknown names, a progress token or a log level
+//! that keep a call on rmcp's path, an MRTR retry with a state the gateway refuses) sent to a
+//! gateway with the fast path on and one with it off, over streamable HTTP (status,
+//! `Content-Type` and body compared byte for byte) and over stdio (each answer's line
+//! compared byte for byte). The upstreams are `bench-servers`' echo MCP server (rmcp, stateless
+//! streamable HTTP), one answering JSON and one answering SSE, which the gateway calls on the
+//! lean path (`toolgate-upstream`'s `upstream/lean.rs`); a third gateway reaches the same
+//! servers as 2025-11-25 sessions (`protocol: legacy`, rmcp's client all the way) and must
+//! answer alike too.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio_util::sync::CancellationToken;
+
+const META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"diff","version":"1"}}"#;
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// `tools/call`s an upstream received, by whether `_meta` had a progress token: rmcp's
+/// client puts one on every request, the lean path none.
+#[derive(Default)]
+struct Seen {
+    lean: AtomicUsize,
+    rmcp: AtomicUsize,
+}
+
+/// The echo MCP server over streamable HTTP (stateless), answering JSON or SSE, counting the
+/// calls it gets in `seen`: its URL.
+async fn echo_upstream(
+    json_response: bool,
+    shutdown: &CancellationToken,
+    seen: Arc<Seen>,
+) -> String {
+    let app = toolgate_bench::echo::http_router(false, json_response, shutdown).layer(
+        axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let seen = seen.clone();
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                    if let Ok(message) = serde_json::from_slice::<Value>(&bytes)
+                        && message["method"] == "tools/call"
+                    {
+                        let counter = match message["params"]["_meta"].get("progressToken") {
+                            Some(_) => &seen.rmcp,
+                            None => &seen.lean,
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let request =
+                        axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+                    next.run(request).await
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/mcp")
+}
+
+/// A stateless gateway with the JSON upstream as source `j` and the SSE one as `s`.
+fn config(
+    json_url: &str,
+    sse_url: &str,
+    fast_path: bool,
+    legacy: bool,
+) -> toolgate::config::Config {
+    let protocol = if legacy { "legacy" } else { "auto" };
+    let source = |name: &str, url: &str| {
+        json!({
+            "name": name,
+            "kind": "mcp",
+            "transport": {"type": "http", "url": url, "protocol": protocol},
+        })
+    };
+    let text = serde_json::to_string(&json!({
+        "http": {"session_mode": "stateless", "fast_path": fast_path},
+        "sources": [source("j", json_url), source("s", sse_url)],
+    }))
+    .unwrap();
+    toolgate::config::load(&text, "<test>", &Default::default()).unwrap()
+}
+
+/// The requests: (tool, body, whether the fast path serves it).
+fn requests() -> Vec<(&'static str, String, bool)> {
+    let m = META;
+    let call = |id: &str, tool: &str, extra: &str, meta: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{{"a":[1,"two"]}}{extra},{meta}}}}}"#
+        )
+    };
+    let with = |key_value: &str| m.replacen("{", &format!("{{{key_value},"), 1);
+    vec![
+        ("j_echo", call("1", "j_echo", "", m), true),
+        ("j_fail", call(r#""two""#, "j_fail", "", m), true),
+        ("s_echo", call("3", "s_echo", "", m), true),
+        ("s_fail", call("4", "s_fail", "", m), true),
+        ("nope", call("5", "nope", "", m), true),
+        // Owed more than the answer: rmcp's path on both gateways.
+        (
+            "j_echo",
+            call("6", "j_echo", "", &with(r#""progressToken":"p6""#)),
+            false,
+        ),
+        (
+            "j_echo",
+            call(
+                "7",
+                "j_echo",
+                "",
+                &with(r#""io.modelcontextprotocol/logLevel":"debug""#),
+            ),
+            false,
+        ),
+        // An MRTR retry whose state the gateway did not issue: refused alike.
+        (
+            "j_echo",
+            call(
+                "8",
+                "j_echo",
+                r#","inputResponses":{"x":{}},"requestState":"tg1.forged""#,
+                m,
+            ),
+            true,
+        ),
+    ]
+}
+
+/// POSTs `body` as a 2026-07-28 `tools/call` of `tool`: status, `Content-Type`, body text.
+async fn post(url: &str, tool: &str, body: &str) -> (u16, String, String) {
+    let resp = reqwest::Client::new()
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, content_type, resp.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_tools_on_the_http_fast_path_answer_exactly_like_rmcp() {
+    let shutdown = CancellationToken::new();
+    let seen = Arc::new(Seen::default());
+    let json_url = echo_upstream(true, &shutdown, seen.clone()).await;
+    let sse_url = echo_upstream(false, &shutdown, seen.clone()).await;
+    let (fast_url, fast) =
+        common::serve_config_with_gateway(config(&json_url, &sse_url, true, false)).await;
+    let (slow_url, slow) =
+        common::serve_config_with_gateway(config(&json_url, &sse_url, false, false)).await;
+    let (legacy_url, _) =
+        common::serve_config_with_gateway(config(&json_url, &sse_url, false, true)).await;
+    let mut expected_fast = 0;
+    for (tool, body, qualifies) in requests() {
+        let a = post(&fast_url, tool, &body).await;
+        let b = post(&slow_url, tool, &body).await;
+        let c = post(&legacy_url, tool, &body).await;
+        assert_eq!(a, b, "fast path and rmcp disagree on {body}");
+        assert_eq!(
+            b, c,
+            "the lean client and rmcp's session disagree on {body}"
+        );
+        expected_fast += usize::from(qualifies);
+        assert_eq!(fast.fast_path_calls(), expected_fast, "after {body}");
+    }
+    assert_eq!(slow.fast_path_calls(), 0);
+    // The calls owed nothing but their answer (4 sent of the 6 that qualify: an unknown name
+    // and a forged state never reach the upstream) took the lean path on both gateways whose
+    // upstreams speak 2026-07-28, whichever path served them; the progress token and the log
+    // level kept theirs on rmcp's client, as did every call of the legacy gateway.
+    assert_eq!(seen.lean.load(Ordering::Relaxed), 2 * 4);
+    assert_eq!(seen.rmcp.load(Ordering::Relaxed), 2 * 2 + 6);
+    // What the answers say, beyond being alike.
+    let (_, _, echoed) = post(&fast_url, "s_echo", &requests()[2].1).await;
+    let echoed: Value = serde_json::from_str(&echoed).unwrap();
+    assert_eq!(echoed["result"]["content"][0]["text"], r#"{"a":[1,"two"]}"#);
+    assert_eq!(echoed["result"]["resultType"], "complete");
+    let (_, _, failed) = post(&fast_url, "j_fail", &requests()[1].1).await;
+    let failed: Value = serde_json::from_str(&failed).unwrap();
+    assert_eq!(failed["result"]["isError"], true, "{failed}");
+    let (_, _, forged) = post(&fast_url, "j_echo", &requests()[7].1).await;
+    let forged: Value = serde_json::from_str(&forged).unwrap();
+    assert_eq!(forged["error"]["code"], -32602, "{forged}");
+    let text = fast.metrics.encode();
+    assert!(
+        text.contains(
+            r#"toolgate_upstream_requests_total{upstream="s",method="tools/call",outcome="ok"}"#
+        ),
+        "{text}"
+    );
+    shutdown.cancel();
+}
+
+/// Every line the stdio server writes for `requests`, by id (as JSON text), as written.
+async fn stdio_answers(
+    gateway: toolgate_server::Gateway,
+    fast_path: bool,
+) -> BTreeMap<String, String> {
+    let (mut to_server, server_read) = tokio::io::duplex(1 << 20);
+    let (server_write, from_server) = tokio::io::duplex(1 << 20);
+    let server = tokio::spawn(toolgate_server::serve_stdio_streams(
+        gateway,
+        server_read,
+        server_write,
+        fast_path,
+    ));
+    // The first message picks rmcp's lifecycle (stateless here) and always goes to rmcp.
+    let first = format!(r#"{{"jsonrpc":"2.0","id":0,"method":"tools/list","params":{{{META}}}}}"#);
+    let lines: Vec<String> = std::iter::once(first)
+        .chain(requests().into_iter().map(|(_, line, _)| line))
+        .collect();
+    for line in &lines {
+        to_server.write_all(line.as_bytes()).await.unwrap();
+        to_server.write_all(b"\n").await.unwrap();
+    }
+    let mut out = BufReader::new(from_server).lines();
+    let mut answers = BTreeMap::new();
+    while answers.len() < lines.len() {
+        let line = tokio::time::timeout(LIMIT, out.next_line())
+            .await
+            .expect("an answer in time")
+            .unwrap()
+            .expect("an answer for every request");
+        let message: Value = serde_json::from_str(&line).unwrap();
+        answers.insert(message["id"].to_string(), line);
+    }
+    drop(to_server);
+    tokio::time::timeout(LIMIT, server)
+        .await
+        .expect("the server ends when stdin closes")
+        .unwrap()
+        .unwrap();
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_tools_on_the_stdio_fast_path_answer_exactly_like_rmcp() {
+    let shutdown = CancellationToken::new();
+    let seen = Arc::new(Seen::default());
+    let json_url = echo_upstream(true, &shutdown, seen.clone()).await;
+    let sse_url = echo_upstream(false, &shutdown, seen.clone()).await;
+    let mut results = Vec::new();
+    for (fast_path, legacy) in [(true, false), (false, false), (false, true)] {
+        let config = config(&json_url, &sse_url, fast_path, legacy);
+        let assembled = toolgate::run::assemble(&config, std::path::Path::new("."))
+            .await
+            .unwrap();
+        let watched = common::Watched::of(&assembled);
+        let answers = stdio_answers(watched.gateway.clone(), fast_path).await;
+        results.push((answers, watched.fast_path_calls()));
+    }
+    let qualifying = requests().iter().filter(|(_, _, q)| *q).count();
+    assert_eq!(results[0].0, results[1].0, "fast path and rmcp disagree");
+    assert_eq!(
+        results[1].0, results[2].0,
+        "the lean client and rmcp's session disagree"
+    );
+    assert_eq!(results[0].1, qualifying);
+    assert_eq!(results[1].1, 0);
+    assert_eq!(seen.lean.load(Ordering::Relaxed), 2 * 4);
+    assert!(
+        results[0].0["1"].contains(r#""resultType":"complete""#),
+        "{}",
+        results[0].0["1"]
+    );
+    shutdown.cancel();
+}
