@@ -190,6 +190,12 @@ async fn modern_client_through_mrtr(transport: &str, session: &str) {
     source["session"] = json!(session);
     let (url, watched) = common::serve_config_with_gateway(config(vec![source])).await;
     python_script(python, "upstream_mrtr_check.py", url, &[]).await;
+    // The SDK's 2026-07-28 calls qualify for the fast path (no progress token, no log
+    // level): the rounds are served there, with the retries' state carried to the relay.
+    assert!(
+        watched.fast_path_calls() > 0,
+        "the fast path served none of the calls"
+    );
     let text = watched.metrics.encode();
     for tool in [
         "everything_trigger-sampling-request",
@@ -245,8 +251,14 @@ async fn a_2026_upstreams_own_input_required_is_passed_through() {
         "kind": "mcp",
         "transport": {"type": "http", "url": format!("http://127.0.0.1:{port}/mcp")},
     });
-    let (url, _watched) = common::serve_config_with_gateway(config(vec![source])).await;
+    let (url, watched) = common::serve_config_with_gateway(config(vec![source])).await;
     python_script(python, "upstream_mrtr_check.py", url, &["--passthrough"]).await;
+    // Its rounds were served on the fast path, and (a 2026-07-28 HTTP upstream) sent on the
+    // lean path.
+    assert!(
+        watched.fast_path_calls() > 0,
+        "the fast path served none of the calls"
+    );
 }
 
 /// server-everything over streamable HTTP and mcp-server-time over stdio behind one gateway,
