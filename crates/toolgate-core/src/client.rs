@@ -4,9 +4,10 @@
 //!
 //! A source that may talk to the client during a call (an upstream MCP server) reads
 //! [`crate::CallContext::client`]. The transport edge implements [`ClientChannel`] over its
-//! protocol machinery (rmcp's peer of the request, in `toolgate-server`); the fast path has no
-//! such channel, which is why tools of sources that use it never take the fast path
-//! ([`crate::ToolEntry::interactive`]).
+//! protocol machinery (rmcp's peer of the request, in `toolgate-server`); the fast path has
+//! only a 2026-07-28 request's channel, which takes no server requests and is owed no
+//! notification, so tools of sources that use it ([`crate::ToolEntry::interactive`]) take the
+//! fast path only in such requests.
 //!
 //! Does not own: which client a message from an upstream belongs to (the upstream source
 //! decides from the request it is serving) or the protocol encoding (the transport).

@@ -83,7 +83,8 @@ pub trait ToolHandler: Send + Sync + 'static {
     }
 
     /// Whether this handler may talk to the client during a call (progress, logs, sampling,
-    /// elicitation): such tools are never served on the fast path, which has no channel back.
+    /// elicitation): the fast path serves such tools only in 2026-07-28 requests owed nothing
+    /// but their answer (its channel back takes no server requests and sends nothing).
     fn interactive(&self) -> bool {
         false
     }
