@@ -13,15 +13,21 @@
 # limits that never refuse, keyed [subject, tool] and [source], retries and a breaker),
 # `stateless_traces` (`stateless` with OpenTelemetry traces on, every call sampled, exported
 # over OTLP/HTTP to `bench/otlp_sink.py`), `stateless_recording` (`stateless` recording every
-# call: `recording: {path, sample: 1.0}`, the writer thread included).
+# call: `recording: {path, sample: 1.0}`, the writer thread included), `upstream_http` and
+# `upstream_stdio` (`tools/call echo` through toolgate to `bench-servers echo-mcp` as an HTTP
+# and a stdio upstream, 2026-07-28 stateless requests: issue 17's path; the upstream is not
+# counted).
 #
 # Usage: bench/callgrind.sh [TARGET...]   (default: forward stateless session)
 # Environment: CARGO_TARGET_DIR (default target-bench; release binaries must be built, e.g.
 # `cargo build --release -p toolgate -p toolgate-bench --bin toolgate --bin bench-servers`),
-# CALLS (default 4000), WARMUP (default 500), OUT (default bench/results/callgrind.txt).
+# CALLS (default 4000), WARMUP (default 500), OUT (default bench/results/callgrind.txt),
+# TOOLGATE (the toolgate binary measured; default the one in CARGO_TARGET_DIR, e.g. another
+# build's to compare before and after).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${CARGO_TARGET_DIR:-$ROOT/target-bench}/release"
+TG="${TOOLGATE:-$BIN/toolgate}"
 CALLS="${CALLS:-4000}"
 WARMUP="${WARMUP:-500}"
 OUT="${OUT:-$ROOT/bench/results/callgrind.txt}"
@@ -168,6 +174,37 @@ YAML
         url="$(sed -n 's/^toolgate: serving .* tools at //p' "$TMP/$target.stdout")"
         measure "$target" "$pid" "$BIN/toolgate" bench --url "$url" --mode stateless \
             --tool get_item --args '{"id":42}' --concurrency 1
+        kill -INT "$pid" 2>/dev/null || true
+        ;;
+    upstream_http | upstream_stdio)
+        if [[ -z "${ECHO_URL:-}" ]]; then
+            "$BIN/bench-servers" echo-mcp --http 127.0.0.1:0 >"$TMP/echo.out" 2>&1 &
+            PIDS+=($!)
+            for _ in $(seq 100); do grep -q "MCP endpoint" "$TMP/echo.out" && break; sleep 0.05; done
+            ECHO_URL="$(sed -n 's/^MCP endpoint: //p' "$TMP/echo.out")"
+        fi
+        if [[ $target == upstream_http ]]; then
+            transport="{ type: http, url: \"$ECHO_URL\" }"
+        else
+            transport="{ type: stdio, command: \"$BIN/bench-servers\", args: [echo-mcp, --stdio] }"
+        fi
+        cat >"$TMP/$target.yaml" <<YAML
+sources:
+  - name: echo
+    kind: mcp
+    namespace: ""
+    transport: $transport
+YAML
+        TOOLGATE_LOGGING__LEVEL=warn TOOLGATE_HTTP__SESSION_MODE=stateless \
+            valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.$target.out" \
+            "$TG" serve --config "$TMP/$target.yaml" \
+            --http 127.0.0.1:0 >"$TMP/$target.stdout" 2>"$TMP/$target.err" &
+        pid=$!
+        PIDS+=($pid)
+        for _ in $(seq 600); do grep -q serving "$TMP/$target.stdout" && break; sleep 0.1; done
+        url="$(sed -n 's/^toolgate: serving .* tools at //p' "$TMP/$target.stdout")"
+        measure "$target" "$pid" "$BIN/toolgate" bench --url "$url" --mode stateless \
+            --tool echo --args '{"id":42}' --concurrency 1
         kill -INT "$pid" 2>/dev/null || true
         ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
