@@ -7,7 +7,8 @@
 //! streamable HTTP), one answering JSON and one answering SSE, which the gateway calls on the
 //! lean path (`toolgate-upstream`'s `upstream/lean.rs`); a third gateway reaches the same
 //! servers as 2025-11-25 sessions (`protocol: legacy`, rmcp's client all the way) and must
-//! answer alike too.
+//! answer alike too. And a 2026-07-28 upstream's own `input_required` round (the Python SDK's
+//! server, from the registry) answered alike on both paths, but for the sealed state.
 
 mod common;
 
@@ -284,4 +285,80 @@ async fn upstream_tools_on_the_stdio_fast_path_answer_exactly_like_rmcp() {
         results[0].0["1"]
     );
     shutdown.cancel();
+}
+
+/// `text` with the value of its `requestState` replaced (sealed states differ by design:
+/// their handle, expiry and MAC), and the state itself.
+fn without_state(text: &str) -> (String, String) {
+    const KEY: &str = r#""requestState":""#;
+    let start = text.find(KEY).expect("a requestState") + KEY.len();
+    let end = start + text[start..].find('"').expect("a closing quote");
+    (
+        format!("{}STATE{}", &text[..start], &text[end..]),
+        text[start..end].to_owned(),
+    )
+}
+
+/// A 2026-07-28 upstream's own `input_required` round (`upstream_fake_server.py mrtr`, the
+/// Python SDK, streamable HTTP) through a gateway with the fast path and one without: the
+/// round's answers are alike but for the sealed state, and the retries' answers alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_required_round_is_answered_alike_on_both_paths() {
+    let Some(python) = common::dependency("TOOLGATE_TEST_PYTHON") else {
+        return;
+    };
+    let port = common::free_port();
+    let child = std::process::Command::new(&python)
+        .arg(common::repo_root().join("tests/e2e/upstream_fake_server.py"))
+        .args(["mrtr", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = common::Guard(child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fake server never listened on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let gateway = |fast_path: bool| {
+        let text = serde_json::to_string(&json!({
+            "http": {"session_mode": "stateless", "fast_path": fast_path},
+            "sources": [{
+                "name": "fake",
+                "kind": "mcp",
+                "transport": {"type": "http", "url": format!("http://127.0.0.1:{port}/mcp")},
+            }],
+        }))
+        .unwrap();
+        toolgate::config::load(&text, "<test>", &Default::default()).unwrap()
+    };
+    let (fast_url, fast) = common::serve_config_with_gateway(gateway(true)).await;
+    let (slow_url, _) = common::serve_config_with_gateway(gateway(false)).await;
+    let first = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"fake_ask_name","arguments":{{}},{META}}}}}"#
+    );
+    let (fast_status, fast_type, fast_round) = post(&fast_url, "fake_ask_name", &first).await;
+    let (slow_status, slow_type, slow_round) = post(&slow_url, "fake_ask_name", &first).await;
+    assert_eq!((fast_status, &fast_type), (slow_status, &slow_type));
+    let (fast_masked, fast_state) = without_state(&fast_round);
+    let (slow_masked, slow_state) = without_state(&slow_round);
+    assert_eq!(fast_masked, slow_masked);
+    assert!(
+        fast_round.contains(r#""resultType":"input_required""#),
+        "{fast_round}"
+    );
+    let retry = |state: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"fake_ask_name","arguments":{{}},"inputResponses":{{"name":{{"action":"accept","content":{{"name":"Ada"}}}}}},"requestState":"{state}",{META}}}}}"#
+        )
+    };
+    let fast_done = post(&fast_url, "fake_ask_name", &retry(&fast_state)).await;
+    let slow_done = post(&slow_url, "fake_ask_name", &retry(&slow_state)).await;
+    assert_eq!(fast_done, slow_done);
+    assert!(fast_done.2.contains("hello Ada"), "{}", fast_done.2);
+    assert_eq!(fast.fast_path_calls(), 2);
 }
