@@ -265,7 +265,8 @@ pub struct CallContext {
     /// names their configuration allowlists.
     pub incoming_headers: Option<Arc<http::HeaderMap>>,
     /// The channel back to the client (progress, logs, sampling/elicitation/roots requests):
-    /// present on rmcp's path, absent on the fast path and in-process.
+    /// present on rmcp's path and, for tools that talk back, in a 2026-07-28 fast-path call;
+    /// absent otherwise on the fast path and in-process.
     pub client: Option<Arc<dyn crate::client::ClientChannel>>,
     /// The request's span, when traces are on (set at the edge); sources start their client
     /// spans under it and propagate it to their backends.
