@@ -214,7 +214,9 @@ impl Inner {
             && Lean::eligible(ctx, &request)
         {
             let timeout = Duration::from_millis(self.config.timeouts.call_ms);
-            return lean.call(ctx, &self.name, request, timeout).await;
+            // Boxed: its future holds rmcp's POST future, which is large; inline it would make
+            // every future around this one as large, and each is copied when it is made.
+            return Box::pin(lean.call(ctx, &self.name, request, timeout)).await;
         }
         let mut request = request;
         // The transport registers the request before sending it (`ordered.rs`).

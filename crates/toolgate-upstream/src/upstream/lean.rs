@@ -250,17 +250,17 @@ impl Lean {
         message: ClientJsonRpcMessage,
         headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, Failure> {
-        client
-            .post_message_with_max_sse_event_size(
-                self.uri.clone(),
-                message,
-                None,
-                self.auth.clone(),
-                headers,
-                self.max_sse_event_size,
-            )
-            .await
-            .map_err(|e: StreamableHttpError<C::Error>| Failure::Http(e.to_string()))
+        // Boxed once here (rmcp's POST future is large): the futures around it stay small.
+        Box::pin(client.post_message_with_max_sse_event_size(
+            self.uri.clone(),
+            message,
+            None,
+            self.auth.clone(),
+            headers,
+            self.max_sse_event_size,
+        ))
+        .await
+        .map_err(|e: StreamableHttpError<C::Error>| Failure::Http(e.to_string()))
     }
 
     /// The answer with id `id` in `response`, handling what comes before it on a stream.
