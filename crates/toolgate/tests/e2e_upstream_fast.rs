@@ -8,7 +8,9 @@
 //! lean path (`toolgate-upstream`'s `upstream/lean.rs`); a third gateway reaches the same
 //! servers as 2025-11-25 sessions (`protocol: legacy`, rmcp's client all the way) and must
 //! answer alike too. And a 2026-07-28 upstream's own `input_required` round (the Python SDK's
-//! server, from the registry) answered alike on both paths, but for the sealed state.
+//! server, from the registry) answered alike on both paths, but for the sealed state; and a
+//! lean call carrying the same headers as rmcp's client (bearer token, static headers,
+//! version, `Mcp-Method`, `Mcp-Name`).
 
 mod common;
 
@@ -361,4 +363,91 @@ async fn an_input_required_round_is_answered_alike_on_both_paths() {
     assert_eq!(fast_done, slow_done);
     assert!(fast_done.2.contains("hello Ada"), "{}", fast_done.2);
     assert_eq!(fast.fast_path_calls(), 2);
+}
+
+/// The headers a lean `tools/call` carries are those rmcp's client sends for the same call
+/// (the configured bearer token and static headers, the protocol version, `Mcp-Method`,
+/// `Mcp-Name`): one call on each path to an upstream that records them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lean_call_carries_the_headers_rmcps_client_sends() {
+    type Recorded = Arc<std::sync::Mutex<Vec<(bool, Vec<Option<String>>)>>>;
+    let recorded: Recorded = Arc::default();
+    let shutdown = CancellationToken::new();
+    let keep = recorded.clone();
+    let app =
+        toolgate_bench::echo::http_router(false, true, &shutdown).layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let keep = keep.clone();
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                    if let Ok(message) = serde_json::from_slice::<Value>(&bytes)
+                        && message["method"] == "tools/call"
+                    {
+                        let h = |n: &str| {
+                            parts
+                                .headers
+                                .get(n)
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_owned)
+                        };
+                        let rmcp = message["params"]["_meta"].get("progressToken").is_some();
+                        let names = [
+                            "authorization",
+                            "x-static",
+                            "mcp-protocol-version",
+                            "mcp-method",
+                            "mcp-name",
+                            "content-type",
+                        ];
+                        keep.lock()
+                            .unwrap()
+                            .push((rmcp, names.iter().map(|n| h(n)).collect()));
+                    }
+                    let request =
+                        axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+                    next.run(request).await
+                }
+            },
+        ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let text = serde_json::to_string(&json!({
+        "http": {"session_mode": "stateless"},
+        "sources": [{
+            "name": "h",
+            "kind": "mcp",
+            "transport": {
+                "type": "http",
+                "url": format!("http://{addr}/mcp"),
+                "bearer_token": "t0ken",
+                "headers": {"x-static": "one"},
+            },
+        }],
+    }))
+    .unwrap();
+    let config = toolgate::config::load(&text, "<test>", &Default::default()).unwrap();
+    let (url, _) = common::serve_config_with_gateway(config).await;
+    let lean = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"h_echo",{META}}}}}"#
+    );
+    let with_token = format!(
+        r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"h_echo",{}}}}}"#,
+        META.replacen('{', r#"{"progressToken":"p","#, 1)
+    );
+    for body in [lean, with_token] {
+        let (status, _, answer) = post(&url, "h_echo", &body).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let recorded = recorded.lock().unwrap().clone();
+    assert_eq!(recorded.len(), 2, "{recorded:?}");
+    let (lean_path, lean_headers) = &recorded[0];
+    let (rmcp_path, rmcp_headers) = &recorded[1];
+    assert!(!lean_path && *rmcp_path, "{recorded:?}");
+    assert_eq!(lean_headers, rmcp_headers);
+    assert_eq!(lean_headers[0].as_deref(), Some("Bearer t0ken"));
+    assert_eq!(lean_headers[1].as_deref(), Some("one"));
+    assert_eq!(lean_headers[4].as_deref(), Some("echo"));
+    shutdown.cancel();
 }
