@@ -207,11 +207,14 @@ fn done(text: &str) -> ServerResult {
     ServerResult::CallToolResult(CallToolResult::success(vec![ContentBlock::text(text)]))
 }
 
+/// The upstream's answer to its `n`th send, which carries `retry`.
+type Script = dyn Fn(usize, &InputRetry) -> ServerResult + Send + Sync;
+
 /// A fake 2026-07-28 upstream: each send gets the next result of `script` (computed from
 /// what the send carries); every send is recorded.
 struct Upstream {
     sends: Mutex<Vec<InputRetry>>,
-    script: Box<dyn Fn(usize, &InputRetry) -> ServerResult + Send + Sync>,
+    script: Box<Script>,
 }
 
 impl Upstream {
