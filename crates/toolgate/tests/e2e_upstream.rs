@@ -586,3 +586,108 @@ async fn the_curation_vocabulary_applies_to_openapi_sources() {
     assert!(!error.contains("sources[0].tools.arguments"), "{error}");
     assert!(error.contains("sources[0].tools.deny"), "{error}");
 }
+
+/// A 2025-11-25 client (rmcp's) that keeps the bridge's elicitation unanswered until it is
+/// withdrawn, and reports both.
+struct Undecided {
+    asked: tokio::sync::mpsc::UnboundedSender<()>,
+    withdrawn: tokio::sync::mpsc::UnboundedSender<()>,
+}
+
+impl rmcp::ClientHandler for Undecided {
+    fn get_info(&self) -> rmcp::model::ClientConfig {
+        let mut caps = rmcp::model::ClientCapabilities::default();
+        caps.elicitation = Some(Default::default());
+        let mut info = rmcp::model::ClientConfig::new(caps, Default::default());
+        info.protocol_version = rmcp::model::ProtocolVersion::V_2025_11_25;
+        info
+    }
+
+    async fn create_elicitation(
+        &self,
+        _params: rmcp::model::ElicitRequestParams,
+        cx: rmcp::service::RequestContext<rmcp::RoleClient>,
+    ) -> Result<rmcp::model::ElicitResult, rmcp::ErrorData> {
+        let _ = self.asked.send(());
+        cx.ct.cancelled().await;
+        let _ = self.withdrawn.send(());
+        Err(rmcp::ErrorData::internal_error("withdrawn", None))
+    }
+}
+
+/// A 2025-11-25 client cancels its call while it answers a bridged round: the gateway stops
+/// waiting, withdraws its elicitation (`notifications/cancelled`, seen by the client's
+/// handler), sends no retry upstream, and serves the session's next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2025_client_cancelling_during_a_bridged_round_has_the_request_withdrawn() {
+    let Some(python) = common::dependency("TOOLGATE_TEST_PYTHON") else {
+        return;
+    };
+    let (_guard, source) = fake_2026_upstream(&python);
+    let (url, watched) = common::serve_config_with_gateway(config(vec![source])).await;
+    let (asked_tx, mut asked) = tokio::sync::mpsc::unbounded_channel();
+    let (withdrawn_tx, mut withdrawn) = tokio::sync::mpsc::unbounded_channel();
+    let client = Undecided {
+        asked: asked_tx,
+        withdrawn: withdrawn_tx,
+    }
+    .serve(StreamableHttpClientTransport::from_uri(url))
+    .await
+    .unwrap();
+    assert_eq!(
+        client.peer_info().map(|i| i.protocol_version.clone()),
+        Some(rmcp::model::ProtocolVersion::V_2025_11_25)
+    );
+    let call = client
+        .send_cancellable_request(
+            rmcp::model::ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(
+                CallToolRequestParams::new("fake_ask_twice"),
+            )),
+            rmcp::service::PeerRequestOptions::no_options(),
+        )
+        .await
+        .unwrap();
+    // Bounds against a hang only.
+    let within = Duration::from_secs(60);
+    tokio::time::timeout(within, asked.recv())
+        .await
+        .expect("the bridge asked the client")
+        .unwrap();
+    call.cancel(Some("the user gave up".to_owned()))
+        .await
+        .unwrap();
+    tokio::time::timeout(within, withdrawn.recv())
+        .await
+        .expect("the elicitation was withdrawn")
+        .unwrap();
+    let echo = client
+        .call_tool(
+            CallToolRequestParams::new("fake_echo")
+                .with_arguments(json!({"message": "next"}).as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    assert!(format!("{echo:?}").contains("mrtr: next"), "{echo:?}");
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let text = watched.metrics.encode();
+        if text.contains(r#"tool="fake_ask_twice",outcome="cancelled"} 1"#) {
+            // The first send and the echo: nothing was retried after the cancellation.
+            let upstream: Vec<&str> = text
+                .lines()
+                .filter(|l| l.starts_with(r#"toolgate_upstream_requests_total{upstream="fake""#))
+                .collect();
+            assert_eq!(
+                upstream,
+                [
+                    r#"toolgate_upstream_requests_total{upstream="fake",method="tools/call",outcome="ok"} 2"#
+                ],
+                "{text}"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.cancel().await.unwrap();
+}
