@@ -82,20 +82,21 @@ impl Kind {
 
     /// The capability the client must have declared, if it lacks it.
     fn missing(self, caps: Option<&ClientCapabilities>) -> Option<&'static str> {
-        let caps = caps.cloned().unwrap_or_default();
+        let lacks = |has: fn(&ClientCapabilities) -> bool| caps.is_none_or(|c| !has(c));
+        let elicitation = caps.and_then(|c| c.elicitation.as_ref());
         match self {
-            Kind::Sampling => caps.sampling.is_none().then_some("sampling"),
+            Kind::Sampling => lacks(|c| c.sampling.is_some()).then_some("sampling"),
             // `elicitation: {}` means form mode (2025-11-25).
-            Kind::Elicitation { url: false } => match &caps.elicitation {
+            Kind::Elicitation { url: false } => match elicitation {
                 Some(e) if e.form.is_some() || e.url.is_none() => None,
                 Some(_) => Some("elicitation.form"),
                 None => Some("elicitation"),
             },
-            Kind::Elicitation { url: true } => match &caps.elicitation {
+            Kind::Elicitation { url: true } => match elicitation {
                 Some(e) if e.url.is_some() => None,
                 _ => Some("elicitation.url"),
             },
-            Kind::Roots => caps.roots.is_none().then_some("roots"),
+            Kind::Roots => lacks(|c| c.roots.is_some()).then_some("roots"),
         }
     }
 }

@@ -16,8 +16,8 @@ use rmcp::model::{
     ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationCapability, ElicitationSchema,
     InputRequest, InputRequests, InputRequiredResult, ListRootsResult, LoggingLevel,
     LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, ProtocolVersion,
-    RequestNoParam, Root, RootsCapabilities, SamplingCapability, SamplingMessage,
-    ServerNotification, ServerRequest, ServerResult, UrlElicitationCapability,
+    RequestNoParam, Root, SamplingMessage, ServerNotification, ServerRequest, ServerResult,
+    UrlElicitationCapability,
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -102,11 +102,11 @@ impl ClientChannel for Legacy {
 }
 
 fn all_capabilities() -> ClientCapabilities {
-    let mut c = ClientCapabilities::default();
-    c.sampling = Some(SamplingCapability::default());
-    c.elicitation = Some(ElicitationCapability::default());
-    c.roots = Some(RootsCapabilities::default());
-    c
+    let c = ClientCapabilities::builder();
+    c.enable_sampling()
+        .enable_elicitation()
+        .enable_roots()
+        .build()
 }
 
 /// Answers elicitation with `name: Ada`, sampling with `drafted for <the prompt's text>`,
@@ -118,14 +118,8 @@ fn helpful() -> Answer {
                 ElicitResult::new(ElicitationAction::Accept).with_content(json!({"name": "Ada"})),
             ),
             ServerRequest::CreateMessageRequest(r) => {
-                let asked = r.params.messages[0]
-                    .content
-                    .first()
-                    .unwrap()
-                    .as_text()
-                    .unwrap()
-                    .text
-                    .clone();
+                let asked = serde_json::to_value(&r.params.messages[0]).unwrap();
+                let asked = asked["content"]["text"].as_str().unwrap();
                 ClientResult::CreateMessageResult(Box::new(CreateMessageResult::new(
                     SamplingMessage::assistant_text(format!("drafted for {asked}")),
                     "test-model".to_owned(),
