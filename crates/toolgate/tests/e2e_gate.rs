@@ -1,7 +1,8 @@
 //! `toolgate gate --plan` as a release manager runs it, with the binary and real processes:
 //! a clean candidate (authentication on, role matrix, live probes, a rollback drill through
 //! `POST /admin/reload`) gets `rollout`; a tool over its latency budget in both windows gets
-//! `patch` (with a restart drill that still passes); a breaking contract change gets `hold`,
+//! `patch` (with a restart drill that still passes), and so do retries over the ceiling (counted
+//! at a flaky backend too); a breaking contract change gets `hold`,
 //! and `rollout` once a migration note covers it; bad plans and unreachable candidates exit 2.
 
 use std::net::SocketAddr;
@@ -373,6 +374,124 @@ rollback:
         stdout.contains("SKIP auth_scope") && stdout.contains("FAIL latency_budget"),
         "{stdout}"
     );
+}
+
+/// A backend whose `/flaky` answers 503 to every other request (counted), and `/fast` 200.
+fn flaky_backend() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use axum::http::StatusCode;
+    use axum::{Json, Router, routing::get};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let hits = Arc::new(AtomicU64::new(0));
+    let counter = hits.clone();
+    let router = Router::new()
+        .route(
+            "/flaky",
+            get(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n % 2 == 0 {
+                        Err(StatusCode::SERVICE_UNAVAILABLE)
+                    } else {
+                        Ok(Json(serde_json::json!({"ok": true})))
+                    }
+                }
+            }),
+        )
+        .route(
+            "/fast",
+            get(|| async { Json(serde_json::json!({"ok": true})) }),
+        );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let _ = axum::serve(listener, router).await;
+            });
+    });
+    (addr, hits)
+}
+
+const FLAKY_SPEC: &str = r#"{"openapi": "3.0.3", "info": {"title": "flaky", "version": "1"},
+ "paths": {
+  "/flaky": {"get": {"operationId": "flaky_echo", "responses": {"200": {"description": "ok",
+     "content": {"application/json": {"schema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}}}}}}},
+  "/fast": {"get": {"operationId": "fast_echo", "responses": {"200": {"description": "ok",
+     "content": {"application/json": {"schema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}}}}}}}}}"#;
+
+/// The retry ceiling on real retries: the candidate retries every other backend answer (503),
+/// the replay counts the attempts each result reports, and the gate compares them with the
+/// plan's ceiling: over it, `patch`. The retries the gate reports are the ones the backend got.
+#[test]
+fn retries_over_the_ceiling_give_patch_and_match_what_the_backend_saw() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (api, hits) = flaky_backend();
+    write(d, "flaky.json", FLAKY_SPEC);
+    write(
+        d,
+        "candidate.yaml",
+        &format!(
+            "resilience:\n  retry: {{base_delay_ms: 1, max_delay_ms: 5, budget: {{ratio: 1.0}}}}\n\
+             sources:\n  - name: flaky\n    spec: flaky.json\n    base_url: http://{api}\n"
+        ),
+    );
+    write(
+        d,
+        "workflow.yaml",
+        "name: flaky then fast\nsteps:\n  - {id: s, tool: flaky_echo, arguments: {}}\n  - {id: f, tool: fast_echo, arguments: {}}\n",
+    );
+    let plan = write(
+        d,
+        "gate.yaml",
+        r#"
+tool: flaky-api
+objective: promote flaky-api v2
+candidate: {config: candidate.yaml, mode: stateless}
+replay: {input: workflow.yaml, windows: 2, repeat: 5, concurrency: 1}
+budgets:
+  default: {p95_ms: 30000}
+retry_ceiling: {retries_per_call: 0.2}
+"#,
+    );
+    let out = gate(&plan, &[]);
+    assert_eq!(common::exit_code(&out), 1, "{}", common::output_text(&out));
+    let line = verdict(&out);
+    assert!(
+        line.starts_with(
+            "tool=flaky-api objective=\"promote flaky-api v2\" preview_result=fail primary_metric=retries_per_call:flaky_echo=1>0.2 "
+        ) && line.ends_with(" next_step=patch"),
+        "{line}"
+    );
+    let r = report(d);
+    let ceiling = check(&r, "retry_ceiling");
+    assert_eq!(ceiling["status"], "fail", "{ceiling:#}");
+    let tools = r["replay"]["tools"].as_array().unwrap();
+    let flaky = tools.iter().find(|t| t["tool"] == "flaky_echo").unwrap();
+    let (calls, retries) = (
+        flaky["total"]["calls"].as_u64().unwrap(),
+        flaky["total"]["retries"].as_u64().unwrap(),
+    );
+    assert_eq!(calls, 10, "{flaky:#}");
+    assert_eq!(
+        retries, 10,
+        "each call's first attempt got a 503: {flaky:#}"
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        calls + retries,
+        "the backend saw every call and every retry, and nothing else"
+    );
+    let fast = tools.iter().find(|t| t["tool"] == "fast_echo").unwrap();
+    assert_eq!(fast["total"]["retries"], 0, "{fast:#}");
+    assert_eq!(check(&r, "latency_budget")["status"], "pass");
 }
 
 #[test]
