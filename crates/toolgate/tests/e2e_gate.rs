@@ -2,7 +2,8 @@
 //! a clean candidate (authentication on, role matrix, live probes, a rollback drill through
 //! `POST /admin/reload`) gets `rollout`; a tool over its latency budget in both windows gets
 //! `patch` (with a restart drill that still passes), and so do retries over the ceiling (counted
-//! at a flaky backend too); a breaking contract change gets `hold`,
+//! at a flaky backend too); a drill that breaks the backend is rolled back by the hot reload's
+//! readiness grace; a breaking contract change gets `hold`,
 //! and `rollout` once a migration note covers it; bad plans and unreachable candidates exit 2.
 
 use std::net::SocketAddr;
@@ -707,4 +708,48 @@ fn a_drill_whose_break_is_accepted_fails_and_holds() {
     // Put back afterwards.
     assert_eq!(drill["restored"], true, "{drill:#}");
     assert_eq!(check(&r, "rollback_drill")["status"], "fail");
+}
+
+/// The drill's "failing backend" break: a valid configuration whose source points at a backend
+/// that is down. Hot reload applies it, the source's readiness probe fails within the grace
+/// period, and the reload rolls back to the last known good configuration: the probe tool
+/// answers again, and the drill passes with the measured recovery time.
+#[test]
+fn a_dead_backend_is_rolled_back_and_the_drill_measures_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let api = common::todo_api_thread();
+    write(d, "todo.json", &todo_api::openapi().to_string());
+    write(
+        d,
+        "candidate.yaml",
+        &format!("sources:\n  - name: todo\n    spec: todo.json\n    base_url: http://{api}\n"),
+    );
+    // The same API, its backend gone (nothing listens on port 9).
+    write(
+        d,
+        "dead.yaml",
+        "sources:\n  - name: todo\n    spec: todo.json\n    base_url: http://127.0.0.1:9\n",
+    );
+    let plan = write(
+        d,
+        "gate.yaml",
+        "tool: todo-api\nobjective: drill a dead backend\ncandidate: {config: candidate.yaml}\nrollback:\n  target_seconds: 60\n  break: {config: dead.yaml}\n  trigger: sighup\n  probe: {tool: list_tasks}\n",
+    );
+    let out = gate(&plan, &[]);
+    assert_eq!(common::exit_code(&out), 0, "{}", common::output_text(&out));
+    let line = verdict(&out);
+    assert!(
+        line.starts_with(
+            "tool=todo-api objective=\"drill a dead backend\" preview_result=pass primary_metric="
+        ) && line.ends_with(" next_step=rollout"),
+        "{line}"
+    );
+    let r = report(d);
+    let drill = &r["rollback"];
+    assert_eq!(drill["rolled_back"], true, "{drill:#}");
+    let recovery = drill["recovery_seconds"].as_f64().unwrap();
+    assert!(recovery > 0.0 && recovery <= 60.0, "{drill:#}");
+    assert_eq!(drill["restored"], true, "{drill:#}");
+    assert_eq!(check(&r, "rollback_drill")["status"], "pass");
 }
