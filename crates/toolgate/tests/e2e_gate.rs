@@ -391,7 +391,7 @@ fn flaky_backend() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>)
             get(move || {
                 let n = counter.fetch_add(1, Ordering::SeqCst);
                 async move {
-                    if n % 2 == 0 {
+                    if n.is_multiple_of(2) {
                         Err(StatusCode::SERVICE_UNAVAILABLE)
                     } else {
                         Ok(Json(serde_json::json!({"ok": true})))
