@@ -20,7 +20,7 @@ use toolgate_core::{CallContext, GatewayError, McpCall, McpRequest, McpResponse}
 use tower::{Layer, Service};
 
 use super::line::{
-    write_millis, write_object, write_str, write_timestamp, write_uint, write_value,
+    write_label, write_millis, write_object, write_str, write_timestamp, write_uint, write_value,
 };
 use super::tools::Tool;
 use super::{RECORD_FORMAT, REDACTED, Recorder};
@@ -90,14 +90,7 @@ where
         }
         let (tool, known) = self.shared.recorder.tools.get(name);
         let mut line = Vec::with_capacity(LINE_CAPACITY);
-        write_call(
-            &mut line,
-            SystemTime::now(),
-            &call.ctx,
-            name,
-            arguments,
-            &tool,
-        );
+        write_call(&mut line, SystemTime::now(), &call.ctx, arguments, &tool);
         // Remembered once it answers with a shape (so made-up names are never kept).
         let unknown = (!known).then(|| name.clone());
         let shared = self.shared.clone();
@@ -123,7 +116,6 @@ pub(super) fn write_call(
     line: &mut Vec<u8>,
     at: SystemTime,
     ctx: &CallContext,
-    name: &str,
     arguments: &serde_json::Map<String, Value>,
     tool: &Tool,
 ) {
@@ -139,11 +131,11 @@ pub(super) fn write_call(
         None => line.extend_from_slice(b"null"),
     }
     line.extend_from_slice(b",\"transport\":");
-    write_str(line, ctx.transport.as_str());
+    write_label(line, ctx.transport.as_str());
     line.extend_from_slice(b",\"path\":");
-    write_str(line, ctx.path.as_str());
+    write_label(line, ctx.path.as_str());
     line.extend_from_slice(b",\"tool\":");
-    write_str(line, name);
+    line.extend_from_slice(&tool.name_json);
     line.extend_from_slice(b",\"arguments\":");
     if tool.arguments.is_empty() {
         write_object(line, arguments);
@@ -166,7 +158,7 @@ pub(super) fn write_answer(
     elapsed: Duration,
 ) -> bool {
     line.extend_from_slice(b",\"outcome\":");
-    write_str(line, outcome_label(result));
+    write_label(line, outcome_label(result));
     let mut shaped = false;
     match result {
         Ok(McpResponse::ToolResult(Ok(r))) => {
@@ -203,7 +195,7 @@ pub(super) fn write_answer(
                 if i > 0 {
                     line.push(b',');
                 }
-                write_str(line, content_kind(block));
+                write_label(line, content_kind(block));
             }
             line.push(b']');
         }

@@ -30,6 +30,16 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Appends a label of the code's own (a transport, an outcome: letters, digits and `_`) as a
+/// JSON string, without looking for characters to escape.
+pub(crate) fn write_label(out: &mut Vec<u8>, label: &'static str) {
+    debug_assert!(first_to_escape(label.as_bytes()).is_none(), "{label}");
+    out.reserve(label.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(label.as_bytes());
+    out.push(b'"');
+}
+
 /// Eight copies of a byte, for word-at-a-time comparisons.
 const fn splat(b: u8) -> u64 {
     u64::from_ne_bytes([b; 8])

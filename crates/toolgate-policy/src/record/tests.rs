@@ -380,7 +380,8 @@ async fn only_tools_that_answered_with_a_shape_are_remembered() {
     let recorder = Recorder::open(&config(&path, 1.0)).unwrap();
     let pipeline = pipeline_recording(&recorder);
     for i in 0..5 {
-        let answer = call_as(&pipeline, "alice", &format!("made_up_{i}"), json!({})).await;
+        let name = format!("made \"up\"\n{i}");
+        let answer = call_as(&pipeline, "alice", &name, json!({})).await;
         assert!(answer.is_err());
     }
     call(&pipeline, "echo", json!({"fail": true})).await;
@@ -392,5 +393,6 @@ async fn only_tools_that_answered_with_a_shape_are_remembered() {
     let lines = lines(&path);
     assert_eq!(lines.len(), 8);
     assert_eq!(lines[0]["outcome"], "unknown_tool");
+    assert_eq!(lines[0]["tool"], "made \"up\"\n0");
     assert_eq!(lines[0]["is_error"], true);
 }

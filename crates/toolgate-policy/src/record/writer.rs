@@ -18,18 +18,29 @@ pub(super) enum Message {
 const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The writer thread. Idle, it blocks on the queue, so the first line after a quiet spell is
-/// written at once. Busy, it sleeps [`DRAIN_EVERY`] between drains instead of blocking: a call
-/// that queues a line then finds no parked receiver to wake, so recording costs a call no
-/// futex wake-up and no context switch, and the file gets one write per drain rather than one
-/// per call (waking the writer per call cost about 40 µs of CPU per call at c=16 on the 2-core
-/// benchmark VM: `bench/recording.sh`, BENCHMARKS.md). The queue holds far more than one
-/// interval of calls at any rate this machine serves.
+/// written at once. Then it sleeps [`DRAIN_EVERY`] and drains what came meanwhile, again and
+/// again, and goes back to blocking only after an interval without a line: while calls keep
+/// coming (even one every few milliseconds) a call that queues a line finds no parked
+/// receiver to wake, so recording costs a call no futex wake-up and no context switch, and
+/// the file gets one write per interval rather than one per call (waking the writer per call
+/// cost about 40 µs of CPU per call at c=16 on the 2-core benchmark VM, and about 1k
+/// instructions per call at c=1: `bench/recording.sh`, `bench/callgrind.sh`, BENCHMARKS.md).
+/// The queue holds far more than one interval of calls at any rate this machine serves.
 pub(super) fn write_lines(messages: Receiver<Message>, file: std::fs::File) {
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
     let mut waiting: Vec<SyncSender<()>> = Vec::new();
     while let Ok(first) = messages.recv() {
         let mut ok = take(first, &mut out, &mut waiting);
         loop {
+            ok &= out.flush().is_ok();
+            if !ok {
+                tracing::error!("cannot write the recording");
+                ok = true;
+            }
+            for done in waiting.drain(..) {
+                let _ = done.send(());
+            }
+            std::thread::sleep(DRAIN_EVERY);
             let mut drained = 0usize;
             let connected = loop {
                 match messages.try_recv() {
@@ -41,21 +52,18 @@ pub(super) fn write_lines(messages: Receiver<Message>, file: std::fs::File) {
                     Err(TryRecvError::Disconnected) => break false,
                 }
             };
-            ok &= out.flush().is_ok();
-            if !ok {
-                tracing::error!("cannot write the recording");
-                ok = true;
-            }
-            for done in waiting.drain(..) {
-                let _ = done.send(());
-            }
             if !connected {
+                if out.flush().is_err() || !ok {
+                    tracing::error!("cannot write the recording");
+                }
+                for done in waiting.drain(..) {
+                    let _ = done.send(());
+                }
                 return;
             }
             if drained == 0 {
                 break;
             }
-            std::thread::sleep(DRAIN_EVERY);
         }
     }
 }
