@@ -13,8 +13,10 @@ tests. Usage: upstream_fake_server.py MODE, where MODE is
 - `mrtr PORT`: over streamable HTTP on 127.0.0.1:PORT (2026-07-28 capable): `echo`, and
              `ask_name`, which answers `input_required` itself (an elicitation under key
              `name`, requestState `upstream-state-1`) and, on the retry with that state and
-             an answer, greets the name; and the prompt `ask_topic`, which does the same
-             under key `topic`.
+             an answer, greets the name; `ask_twice`, which takes two rounds: an
+             elicitation (key `who`, state `twice-1`), then a sampling request built from
+             the elicited name (key `greeting`, state `twice-2:<name>`), and answers with
+             both; and the prompt `ask_topic`, which asks like `ask_name` under key `topic`.
 """
 import os
 import sys
@@ -98,7 +100,19 @@ elif mode == "names":
     server.add_tool(make("nothing"), name="!!!", description="no usable character")
 
 elif mode == "mrtr":
-    from mcp_types import ElicitRequest, ElicitRequestFormParams, InputRequiredResult
+    from mcp_types import (
+        CreateMessageRequest,
+        CreateMessageRequestParams,
+        ElicitRequest,
+        ElicitRequestFormParams,
+        InputRequiredResult,
+        SamplingMessage,
+        TextContent,
+    )
+
+    def field(answer, name):
+        """A field of an answer, whether the SDK gives it as a dict or a model."""
+        return answer.get(name) if isinstance(answer, dict) else getattr(answer, name, None)
 
     @server.tool()
     async def ask_name(ctx: Context) -> str | InputRequiredResult:
@@ -124,6 +138,45 @@ elif mode == "mrtr":
             return f"wrong state: {ctx.request_state!r}"
         content = answer.get("content") if isinstance(answer, dict) else getattr(answer, "content", None)
         return f"hello {(content or {}).get('name')}"
+
+    @server.tool()
+    async def ask_twice(ctx: Context) -> str | InputRequiredResult:
+        """Asks for a name (elicitation), then for a greeting of it (sampling); answers with both."""
+        responses = ctx.input_responses or {}
+        state = ctx.request_state
+        if not responses:
+            return InputRequiredResult(
+                input_requests={
+                    "who": ElicitRequest(
+                        params=ElicitRequestFormParams(
+                            message="Who should be greeted?",
+                            requested_schema={
+                                "type": "object",
+                                "properties": {"name": {"type": "string"}},
+                                "required": ["name"],
+                            },
+                        )
+                    )
+                },
+                request_state="twice-1",
+            )
+        if "who" in responses and state == "twice-1":
+            name = (field(responses["who"], "content") or {}).get("name")
+            return InputRequiredResult(
+                input_requests={
+                    "greeting": CreateMessageRequest(
+                        params=CreateMessageRequestParams(
+                            messages=[SamplingMessage(role="user", content=TextContent(type="text", text=f"Greet {name}"))],
+                            max_tokens=50,
+                        )
+                    )
+                },
+                request_state=f"twice-2:{name}",
+            )
+        if "greeting" in responses and (state or "").startswith("twice-2:"):
+            text = field(field(responses["greeting"], "content"), "text")
+            return f"{state[len('twice-2:'):]} was greeted: {text}"
+        return f"unexpected retry: state {state!r}, answers {sorted(responses)}"
 
     @server.prompt()
     async def ask_topic(ctx: Context) -> str | InputRequiredResult:

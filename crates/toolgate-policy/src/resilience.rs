@@ -170,7 +170,7 @@ pub struct Resilience {
     /// The cache's lookup counters, registered even while no tool is cached (a reload may
     /// add a cache).
     lookups: crate::cache::Lookups,
-    /// Read on every call (by the retry and the breaker layer), written only when a source
+    /// Read on every call (once per call, by the attempts layer), written only when a source
     /// is first seen: an `ArcSwap` makes the read a lock-free load that writes no shared
     /// cache line (an `RwLock`'s reader count bounced between the cores at c=16).
     sources: ArcSwap<SourceMap>,

@@ -8,7 +8,6 @@ use tower::util::BoxCloneSyncService;
 
 use crate::audit::{AuditLayer, AuditLog};
 use crate::authz::{Authorization, AuthzLayer};
-use crate::breaker::BreakerLayer;
 use crate::cache::CacheLayer;
 use crate::call_log::CallLogLayer;
 use crate::limits::{RateLimitLayer, RateLimits};
@@ -16,7 +15,7 @@ use crate::meta::{MetaLayer, MetaTools};
 use crate::metrics::{Metrics, MetricsLayer};
 use crate::record::{RecordLayer, Recorder};
 use crate::resilience::Resilience;
-use crate::retry::RetryLayer;
+use crate::retry::AttemptsLayer;
 use crate::size::SizeLimitLayer;
 
 /// The optional policies of the pipeline.
@@ -53,14 +52,10 @@ pub fn build(catalog: SharedCatalog, metrics: Arc<Metrics>) -> Pipeline {
 /// [`build`] with the optional policies.
 pub fn build_with(catalog: SharedCatalog, metrics: Arc<Metrics>, policies: Policies) -> Pipeline {
     let resilience = policies.resilience;
-    let retry = resilience
+    let attempts = resilience
         .as_ref()
-        .filter(|r| r.config().any_retry())
-        .map(|r| RetryLayer::new(r.clone()));
-    let breaker = resilience
-        .as_ref()
-        .filter(|r| r.config().any_breaker())
-        .map(|r| BreakerLayer::new(r.clone()));
+        .filter(|r| r.config().any_retry() || r.config().any_breaker())
+        .map(|r| AttemptsLayer::new(r.clone()));
     let size = resilience
         .as_ref()
         .filter(|r| r.config().responses.any_limit())
@@ -113,16 +108,15 @@ pub fn build_with(catalog: SharedCatalog, metrics: Arc<Metrics>, policies: Polic
         // 7. Response cache: a hit costs the backend nothing and is served even while its
         //    circuit is open.
         .option_layer(cache)
-        // 8. Retries: closest to the source, so a retry repeats the backend call alone (not
-        //    a new call for rate limits, metrics or the call log), bounded by attempts, the
-        //    call's deadline and the source's retry budget.
-        .option_layer(retry)
-        // 9. Circuit breaker, per attempt (inside retries, as resilience4j orders them): every
-        //    attempt, first or retried, needs the breaker's leave, so a retry storm cannot slip
-        //    past an open circuit and the breaker sees the traffic the backend really gets.
-        //    Its refusal is a gateway error, which retries never repeat.
-        .option_layer(breaker)
-        // 10. Dispatcher: runs the resolved target.
+        // 8. Retries and the circuit breaker, per attempt (one layer, in resilience4j's
+        //    order `Retry(CircuitBreaker(call))`): closest to the source, so a retry repeats
+        //    the backend call alone (not a new call for rate limits, metrics or the call log),
+        //    bounded by attempts, the call's deadline and the source's retry budget; every
+        //    attempt, first or retried, needs the breaker's leave, so a retry storm cannot
+        //    slip past an open circuit and the breaker sees the traffic the backend really
+        //    gets. The breaker's refusal is a gateway error, which is never retried.
+        .option_layer(attempts)
+        // 9. Dispatcher: runs the resolved target.
         .service(Dispatcher::new(catalog));
     BoxCloneSyncService::new(service)
 }

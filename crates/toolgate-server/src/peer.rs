@@ -4,7 +4,8 @@
 //! Progress goes out with the client's own token, so rmcp routes it onto the request's SSE
 //! stream; server-to-client requests (sampling, elicitation, roots) carry the request's id as
 //! their originating request (SEP-2260), so rmcp sends them on that stream too even when they
-//! are sent from another task (an upstream MCP server's). Log messages are filtered by the
+//! are sent from another task (an upstream MCP server's); one the caller stops waiting for is
+//! withdrawn with `notifications/cancelled`. Log messages are filtered by the
 //! client's level: the one it set with `logging/setLevel` in its session, or the one in the
 //! request's `_meta` (2026-07-28, which sends none without it). Does not own: deciding which
 //! client a message belongs to (the source).
@@ -18,11 +19,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::future::BoxFuture;
 use rmcp::model::{
-    ClientCapabilities, ClientResult, GetExtensions as _, LoggingLevel,
+    CancelledNotificationParam, ClientCapabilities, ClientResult, GetExtensions as _, LoggingLevel,
     LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, ProtocolVersion,
     RequestId, ServerNotification, ServerRequest,
 };
-use rmcp::service::{OriginatingRequestId, RequestContext, ServiceError};
+use rmcp::service::{OriginatingRequestId, PeerRequestOptions, RequestContext, ServiceError};
 use rmcp::{ErrorData, Peer, RoleServer};
 use toolgate_core::client::level_passes;
 use toolgate_core::{ClientChannel, InputRetry};
@@ -99,6 +100,29 @@ impl PeerChannel {
     }
 }
 
+/// A server request whose answer is awaited: dropped before the answer (the call that asked
+/// was cancelled, or stopped waiting), it tells the client with `notifications/cancelled`, so
+/// the client can stop (close a dialog) and rmcp forgets the request.
+struct Withdraw(Option<(Peer<RoleServer>, RequestId)>);
+
+impl Drop for Withdraw {
+    fn drop(&mut self) {
+        let Some((peer, id)) = self.0.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let notice = CancelledNotificationParam::new(
+                Some(id),
+                Some("the call that asked no longer waits for the answer".to_owned()),
+            );
+            let _ = peer.notify_cancelled(notice).await;
+        });
+    }
+}
+
 fn service_error(e: ServiceError) -> ErrorData {
     match e {
         ServiceError::McpError(e) => e,
@@ -171,7 +195,17 @@ impl ClientChannel for PeerChannel {
             .extensions_mut()
             .insert(OriginatingRequestId(self.origin.clone()));
         let peer = self.peer.clone();
-        Box::pin(async move { peer.send_request(request).await.map_err(service_error) })
+        Box::pin(async move {
+            let handle = peer
+                .send_request_with_option(request, PeerRequestOptions::no_options())
+                .await
+                .map_err(service_error)?;
+            let mut pending = Withdraw(Some((peer, handle.id.clone())));
+            let answer = handle.await_response().await;
+            // Answered (or the connection is gone): nothing to withdraw.
+            pending.0 = None;
+            answer.map_err(service_error)
+        })
     }
 
     fn notify(&self, notification: ServerNotification) -> BoxFuture<'static, ()> {
@@ -183,5 +217,110 @@ impl ClientChannel for PeerChannel {
 
     fn is_closed(&self) -> bool {
         self.peer.is_transport_closed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmcp::model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ClientConfig,
+        ElicitRequest, ElicitRequestParams, ElicitResult, ElicitationSchema, ServerCapabilities,
+        ServerConfig,
+    };
+    use rmcp::service::RoleClient;
+    use rmcp::{ClientHandler, ServerHandler, ServiceExt as _};
+    use std::time::Duration;
+    use tokio::sync::{Notify, mpsc};
+
+    /// Its tool asks the client for an elicitation on a [`PeerChannel`] and stops waiting as
+    /// soon as the client has it.
+    struct Asker {
+        asked: Arc<Notify>,
+    }
+
+    impl ServerHandler for Asker {
+        fn get_info(&self) -> ServerConfig {
+            ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        }
+
+        async fn call_tool(
+            &self,
+            _request: CallToolRequestParams,
+            cx: RequestContext<RoleServer>,
+        ) -> Result<CallToolResponse, ErrorData> {
+            let channel = PeerChannel::new(&cx, Arc::from("s"), &LogLevels::default());
+            let request = ServerRequest::ElicitRequest(ElicitRequest::new(
+                ElicitRequestParams::FormElicitationParams {
+                    meta: None,
+                    message: "?".to_owned(),
+                    requested_schema: ElicitationSchema::builder().build().unwrap(),
+                },
+            ));
+            tokio::select! {
+                _ = channel.request(request) => panic!("the client never answers"),
+                () = self.asked.notified() => {}
+            }
+            Ok(CallToolResult::success(vec![]).into())
+        }
+    }
+
+    /// Keeps every elicitation until it is cancelled, and reports the cancellation.
+    struct Patient {
+        asked: Arc<Notify>,
+        cancelled: mpsc::UnboundedSender<()>,
+    }
+
+    impl ClientHandler for Patient {
+        fn get_info(&self) -> ClientConfig {
+            let mut caps = ClientCapabilities::default();
+            caps.elicitation = Some(Default::default());
+            ClientConfig::new(caps, Default::default())
+        }
+
+        async fn create_elicitation(
+            &self,
+            _params: ElicitRequestParams,
+            cx: rmcp::service::RequestContext<RoleClient>,
+        ) -> Result<ElicitResult, ErrorData> {
+            self.asked.notify_one();
+            cx.ct.cancelled().await;
+            let _ = self.cancelled.send(());
+            Err(ErrorData::internal_error("cancelled", None))
+        }
+    }
+
+    /// A server request the call stopped waiting for reaches the client as
+    /// `notifications/cancelled` (before, the client kept it forever, and rmcp its responder).
+    #[tokio::test]
+    async fn a_request_nobody_waits_for_is_withdrawn_from_the_client() {
+        let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+        let asked = Arc::new(Notify::new());
+        let server = tokio::spawn({
+            let asked = asked.clone();
+            async move {
+                let running = Asker { asked }.serve(server_io).await.unwrap();
+                let _ = running.waiting().await;
+            }
+        });
+        let (tx, mut cancelled) = mpsc::unbounded_channel();
+        let client = Patient {
+            asked,
+            cancelled: tx,
+        }
+        .serve(client_io)
+        .await
+        .unwrap();
+        client
+            .call_tool(CallToolRequestParams::new("ask"))
+            .await
+            .unwrap();
+        // A bound against a hang only: the notice follows the answer at once.
+        tokio::time::timeout(Duration::from_secs(30), cancelled.recv())
+            .await
+            .expect("the client was told")
+            .unwrap();
+        client.cancel().await.unwrap();
+        server.abort();
     }
 }

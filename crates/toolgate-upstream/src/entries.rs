@@ -13,6 +13,7 @@
 #![allow(deprecated)]
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use rmcp::model::{
@@ -31,6 +32,7 @@ use toolgate_core::{
 };
 
 use crate::discovery::Listing;
+use crate::mrtr::bridge::{Bridge, MAX_ROUNDS};
 use crate::mrtr::{Parking, Start};
 use crate::upstream::{Inner, Phase};
 use toolgate_core::InputRetry;
@@ -237,22 +239,38 @@ fn loosen(template: &str) -> String {
     out
 }
 
-/// Sends the request `make` builds to the upstream for the caller of `ctx`: through the MRTR
-/// relay (`mrtr.rs`) for a 2026-07-28 client, which may then be answered `input_required`
-/// (an `Err` of kind `InputRequired`); `target` names what is called (bound into the
-/// client's `requestState`). `make` gets what a retry sends back to a 2026-07-28 upstream.
+/// Sends the request `make` builds to the upstream for the caller of `ctx`, for `what`
+/// (`tool`, `prompt` or `resource`) `name` (its name or URI on the upstream). A 2026-07-28
+/// client goes through the MRTR relay (`mrtr/`), which may answer it `input_required` (an
+/// `Err` of kind `InputRequired`); any other caller through the bridge (`mrtr/bridge.rs`),
+/// which answers a 2026-07-28 upstream's `input_required` rounds with the client's answers
+/// to the real server requests. `make` gets what a retry sends back to the upstream.
 async fn send(
     inner: &Arc<Inner>,
     ctx: &CallContext,
     method: &'static str,
-    target: String,
-    make: impl FnOnce(InputRetry) -> ClientRequest + Send + 'static,
+    (what, name): (&'static str, String),
+    make: impl Fn(InputRetry) -> ClientRequest + Send + 'static,
 ) -> Result<ServerResult, ToolError> {
     if !Parking::applies(ctx) {
-        return inner
-            .request(ctx, method, make(InputRetry::default()))
+        let bridge = Bridge {
+            upstream: &inner.name,
+            what,
+            name: &name,
+            roots: &inner.hub.roots,
+            limit: Duration::from_millis(inner.config.timeouts.max_call_ms),
+            max_rounds: MAX_ROUNDS,
+        };
+        return bridge
+            .run(ctx, |retry| inner.request(ctx, method, make(retry)))
             .await;
     }
+    // The relay binds its requestState to the server's tool name, or `prompt <name>`,
+    // `resource <uri>`.
+    let target = match what {
+        "tool" => name,
+        _ => format!("{what} {name}"),
+    };
     let sender = inner.clone();
     let start: Start = Box::new(move |ctx, forward| {
         Box::pin(async move { sender.request(&ctx, method, make(forward)).await })
@@ -260,12 +278,13 @@ async fn send(
     inner.parking.call(ctx, &target, start).await
 }
 
-/// An upstream's `input_required` for a client that cannot take it (older than 2026-07-28).
-fn input_for_legacy(name: &str) -> ToolError {
+/// An `input_required` that reached a handler: the relay and the bridge turn every one into
+/// a result or an error, so this is a bug.
+fn unresolved_input(name: &str) -> ToolError {
     ToolError::new(
-        ToolErrorKind::Protocol,
+        ToolErrorKind::Internal,
         format!(
-            "upstream `{name}` asked for more input (2026-07-28 input_required), which the gateway relays only to 2026-07-28 clients"
+            "upstream `{name}` asked for more input and the gateway did not resolve it (a gateway bug: please report it)"
         ),
     )
 }
@@ -303,8 +322,8 @@ impl ToolHandler for UpstreamTool {
         let params = CallToolRequestParams::new(self.name.clone()).with_arguments(arguments);
         let tool = self.name.clone();
         Box::pin(async move {
-            let answer = send(&inner, &ctx, "tools/call", tool, move |forward| {
-                let mut params = params;
+            let answer = send(&inner, &ctx, "tools/call", ("tool", tool), move |forward| {
+                let mut params = params.clone();
                 params.input_responses = forward.input_responses;
                 params.request_state = forward.request_state;
                 ClientRequest::CallToolRequest(CallToolRequest::new(params))
@@ -315,7 +334,7 @@ impl ToolHandler for UpstreamTool {
                     mark_complete(&mut r.result_type);
                     Ok(r)
                 }
-                ServerResult::InputRequiredResult(_) => Err(input_for_legacy(&inner.name)),
+                ServerResult::InputRequiredResult(_) => Err(unresolved_input(&inner.name)),
                 _ => Err(unexpected(&inner.name, "tools/call")),
             }
         })
@@ -351,9 +370,9 @@ impl ToolHandler for UpstreamResource {
         let ctx = ctx.clone();
         let upstream_uri = inner.hub.uris.upstream(uri).to_owned();
         Box::pin(async move {
-            let target = format!("resource {upstream_uri}");
+            let target = ("resource", upstream_uri.clone());
             let answer = send(&inner, &ctx, "resources/read", target, move |forward| {
-                let mut params = ReadResourceRequestParams::new(upstream_uri);
+                let mut params = ReadResourceRequestParams::new(upstream_uri.clone());
                 params.input_responses = forward.input_responses;
                 params.request_state = forward.request_state;
                 ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params))
@@ -365,7 +384,7 @@ impl ToolHandler for UpstreamResource {
                     .into_iter()
                     .map(|c| expose_contents(&inner, c))
                     .collect()),
-                ServerResult::InputRequiredResult(_) => Err(input_for_legacy(&inner.name)),
+                ServerResult::InputRequiredResult(_) => Err(unresolved_input(&inner.name)),
                 _ => Err(unexpected(&inner.name, "resources/read")),
             }
         })
@@ -477,10 +496,10 @@ impl PromptHandler for UpstreamPrompt {
         if !arguments.is_empty() {
             params.arguments = Some(arguments);
         }
-        let target = format!("prompt {}", self.name);
+        let target = ("prompt", self.name.clone());
         Box::pin(async move {
             let answer = send(&inner, &ctx, "prompts/get", target, move |forward| {
-                let mut params = params;
+                let mut params = params.clone();
                 params.input_responses = forward.input_responses;
                 params.request_state = forward.request_state;
                 ClientRequest::GetPromptRequest(GetPromptRequest::new(params))
@@ -491,7 +510,7 @@ impl PromptHandler for UpstreamPrompt {
                     mark_complete(&mut r.result_type);
                     Ok(r)
                 }
-                ServerResult::InputRequiredResult(_) => Err(input_for_legacy(&inner.name)),
+                ServerResult::InputRequiredResult(_) => Err(unresolved_input(&inner.name)),
                 _ => Err(unexpected(&inner.name, "prompts/get")),
             }
         })

@@ -4,10 +4,14 @@
 //! for only when the content of a watched file differs from what was loaded (a digest per file,
 //! taken before the reload reads them, so an edit made during a reload is not lost),
 //! so a touch, an unrelated file or a symlink swap that changes nothing reloads nothing.
+//! A file is read and digested again only when its metadata (size, modification and change
+//! times, inode) moved since the watcher last read it: a folder where other files are written
+//! all the time (a recording, logs) costs a `stat` per watched file per event, not a digest of
+//! every spec.
 //!
 //! Does not own: the reload itself ([`crate::reload`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -50,9 +54,10 @@ pub fn spawn(reload: mpsc::Sender<&'static str>, mut loaded: watch::Receiver<Con
         let mut dirs = HashSet::new();
         let mut last = loaded.borrow_and_update().clone();
         let mut files: Vec<PathBuf> = last.keys().cloned().collect();
+        let mut digests = Digests::default();
         rewatch(debouncer.watcher(), &mut dirs, &files);
         loop {
-            let now = read_contents(&files).await;
+            let now = digests.read(&files).await;
             if now != last {
                 last = now;
                 if reload.send("file change").await.is_err() {
@@ -106,6 +111,84 @@ fn rewatch(
     *dirs = wanted;
 }
 
+/// How old a file's modification time must be before its stamp stands for its content.
+const RACY: Duration = Duration::from_secs(2);
+
+/// What identifies a file's content without reading it: size, modification and change
+/// times, device and inode (of the file a symlink points to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    changed: (i64, i64),
+    dev: u64,
+    ino: u64,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt as _;
+        Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            changed: (meta.ctime(), meta.ctime_nsec()),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// The watcher's digests, each kept with the stamp of the file it was taken from.
+#[derive(Default)]
+struct Digests {
+    known: HashMap<PathBuf, (Stamp, Option<[u8; 32]>)>,
+    /// Files read and digested so far (for tests).
+    hashed: usize,
+}
+
+impl Digests {
+    /// What `files` hold now: a file whose stamp has not moved keeps its digest unread.
+    async fn read(&mut self, files: &[PathBuf]) -> Contents {
+        let mut contents = Contents::new();
+        for f in files {
+            let digest = match tokio::fs::metadata(f).await {
+                Ok(meta) => {
+                    let stamp = Stamp::of(&meta);
+                    match self.known.get(f) {
+                        Some((known, digest)) if *known == stamp => *digest,
+                        _ => {
+                            // Stamped before reading: a write during the read moves the stamp
+                            // again, so the next event reads the file once more.
+                            let digest = read_content(f).await;
+                            self.hashed += 1;
+                            // A file modified within the last seconds may be written again
+                            // within the same timestamp tick (as git's "racily clean"
+                            // entries): its stamp is not trusted until it has aged.
+                            let settled = stamp
+                                .modified
+                                .and_then(|m| m.elapsed().ok())
+                                .is_some_and(|age| age >= RACY);
+                            if settled {
+                                self.known.insert(f.clone(), (stamp, digest));
+                            } else {
+                                self.known.remove(f);
+                            }
+                            digest
+                        }
+                    }
+                }
+                Err(_) => {
+                    self.known.remove(f);
+                    None
+                }
+            };
+            contents.insert(f.clone(), digest);
+        }
+        self.known.retain(|f, _| contents.contains_key(f));
+        contents
+    }
+}
+
 /// What `files` hold now.
 pub async fn read_contents(files: &[PathBuf]) -> Contents {
     let mut contents = Contents::new();
@@ -142,6 +225,54 @@ mod tests {
             .await
             .expect("a reload is asked for");
         assert_eq!(trigger, Some("file change"));
+    }
+
+    /// Only a file whose metadata moved is read again.
+    #[tokio::test]
+    async fn unchanged_files_are_not_digested_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = dir.path().join("spec.json");
+        let config = dir.path().join("config.yaml");
+        std::fs::write(&spec, "spec").unwrap();
+        std::fs::write(&config, "config").unwrap();
+        let files = [spec.clone(), config.clone()];
+        let aged = |f: &Path| {
+            let old = std::time::SystemTime::now() - Duration::from_secs(60);
+            std::fs::File::options()
+                .write(true)
+                .open(f)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        };
+        aged(&spec);
+        aged(&config);
+        let mut digests = Digests::default();
+        let first = digests.read(&files).await;
+        assert_eq!(digests.hashed, 2);
+        assert_eq!(first, read_contents(&files).await);
+        std::fs::write(dir.path().join("recording.jsonl"), "a line").unwrap();
+        assert_eq!(digests.read(&files).await, first);
+        assert_eq!(digests.hashed, 2, "nothing watched changed: nothing read");
+        std::fs::write(&spec, "spec, edited").unwrap();
+        let second = digests.read(&files).await;
+        assert_eq!(digests.hashed, 3, "only the edited file is read");
+        // Just written: read again until its stamp has aged (a same-size write within the
+        // same timestamp tick would not move it).
+        assert_eq!(digests.read(&files).await, second);
+        assert_eq!(digests.hashed, 4, "a fresh file's stamp is not trusted yet");
+        aged(&spec);
+        digests.read(&files).await;
+        assert_eq!(digests.hashed, 5);
+        digests.read(&files).await;
+        assert_eq!(digests.hashed, 5, "an aged stamp is trusted");
+        assert_ne!(second[&spec], first[&spec]);
+        assert_eq!(second[&config], first[&config]);
+        std::fs::remove_file(&config).unwrap();
+        assert_eq!(digests.read(&files).await[&config], None);
+        std::fs::write(&config, "config").unwrap();
+        assert_eq!(digests.read(&files).await[&config], first[&config]);
+        assert_eq!(digests.hashed, 6);
     }
 
     /// What was loaded is still on disk: nothing to reload.

@@ -1,7 +1,9 @@
 //! `toolgate gate --plan` as a release manager runs it, with the binary and real processes:
 //! a clean candidate (authentication on, role matrix, live probes, a rollback drill through
 //! `POST /admin/reload`) gets `rollout`; a tool over its latency budget in both windows gets
-//! `patch` (with a restart drill that still passes); a breaking contract change gets `hold`,
+//! `patch` (with a restart drill that still passes), and so do retries over the ceiling (counted
+//! at a flaky backend too); a drill that breaks the backend is rolled back by the hot reload's
+//! readiness grace; a breaking contract change gets `hold`,
 //! and `rollout` once a migration note covers it; bad plans and unreachable candidates exit 2.
 
 use std::net::SocketAddr;
@@ -375,6 +377,124 @@ rollback:
     );
 }
 
+/// A backend whose `/flaky` answers 503 to every other request (counted), and `/fast` 200.
+fn flaky_backend() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use axum::http::StatusCode;
+    use axum::{Json, Router, routing::get};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let hits = Arc::new(AtomicU64::new(0));
+    let counter = hits.clone();
+    let router = Router::new()
+        .route(
+            "/flaky",
+            get(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n % 2 == 0 {
+                        Err(StatusCode::SERVICE_UNAVAILABLE)
+                    } else {
+                        Ok(Json(serde_json::json!({"ok": true})))
+                    }
+                }
+            }),
+        )
+        .route(
+            "/fast",
+            get(|| async { Json(serde_json::json!({"ok": true})) }),
+        );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let _ = axum::serve(listener, router).await;
+            });
+    });
+    (addr, hits)
+}
+
+const FLAKY_SPEC: &str = r#"{"openapi": "3.0.3", "info": {"title": "flaky", "version": "1"},
+ "paths": {
+  "/flaky": {"get": {"operationId": "flaky_echo", "responses": {"200": {"description": "ok",
+     "content": {"application/json": {"schema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}}}}}}},
+  "/fast": {"get": {"operationId": "fast_echo", "responses": {"200": {"description": "ok",
+     "content": {"application/json": {"schema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}}}}}}}}}"#;
+
+/// The retry ceiling on real retries: the candidate retries every other backend answer (503),
+/// the replay counts the attempts each result reports, and the gate compares them with the
+/// plan's ceiling: over it, `patch`. The retries the gate reports are the ones the backend got.
+#[test]
+fn retries_over_the_ceiling_give_patch_and_match_what_the_backend_saw() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (api, hits) = flaky_backend();
+    write(d, "flaky.json", FLAKY_SPEC);
+    write(
+        d,
+        "candidate.yaml",
+        &format!(
+            "resilience:\n  retry: {{base_delay_ms: 1, max_delay_ms: 5, budget: {{ratio: 1.0}}}}\n\
+             sources:\n  - name: flaky\n    spec: flaky.json\n    base_url: http://{api}\n"
+        ),
+    );
+    write(
+        d,
+        "workflow.yaml",
+        "name: flaky then fast\nsteps:\n  - {id: s, tool: flaky_echo, arguments: {}}\n  - {id: f, tool: fast_echo, arguments: {}}\n",
+    );
+    let plan = write(
+        d,
+        "gate.yaml",
+        r#"
+tool: flaky-api
+objective: promote flaky-api v2
+candidate: {config: candidate.yaml, mode: stateless}
+replay: {input: workflow.yaml, windows: 2, repeat: 5, concurrency: 1}
+budgets:
+  default: {p95_ms: 30000}
+retry_ceiling: {retries_per_call: 0.2}
+"#,
+    );
+    let out = gate(&plan, &[]);
+    assert_eq!(common::exit_code(&out), 1, "{}", common::output_text(&out));
+    let line = verdict(&out);
+    assert!(
+        line.starts_with(
+            "tool=flaky-api objective=\"promote flaky-api v2\" preview_result=fail primary_metric=retries_per_call:flaky_echo=1>0.2 "
+        ) && line.ends_with(" next_step=patch"),
+        "{line}"
+    );
+    let r = report(d);
+    let ceiling = check(&r, "retry_ceiling");
+    assert_eq!(ceiling["status"], "fail", "{ceiling:#}");
+    let tools = r["replay"]["tools"].as_array().unwrap();
+    let flaky = tools.iter().find(|t| t["tool"] == "flaky_echo").unwrap();
+    let (calls, retries) = (
+        flaky["total"]["calls"].as_u64().unwrap(),
+        flaky["total"]["retries"].as_u64().unwrap(),
+    );
+    assert_eq!(calls, 10, "{flaky:#}");
+    assert_eq!(
+        retries, 10,
+        "each call's first attempt got a 503: {flaky:#}"
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        calls + retries,
+        "the backend saw every call and every retry, and nothing else"
+    );
+    let fast = tools.iter().find(|t| t["tool"] == "fast_echo").unwrap();
+    assert_eq!(fast["total"]["retries"], 0, "{fast:#}");
+    assert_eq!(check(&r, "latency_budget")["status"], "pass");
+}
+
 #[test]
 fn a_breaking_contract_change_holds_and_a_migration_note_rolls_out() {
     let dir = tempfile::tempdir().unwrap();
@@ -588,4 +708,48 @@ fn a_drill_whose_break_is_accepted_fails_and_holds() {
     // Put back afterwards.
     assert_eq!(drill["restored"], true, "{drill:#}");
     assert_eq!(check(&r, "rollback_drill")["status"], "fail");
+}
+
+/// The drill's "failing backend" break: a valid configuration whose source points at a backend
+/// that is down. Hot reload applies it, the source's readiness probe fails within the grace
+/// period, and the reload rolls back to the last known good configuration: the probe tool
+/// answers again, and the drill passes with the measured recovery time.
+#[test]
+fn a_dead_backend_is_rolled_back_and_the_drill_measures_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let api = common::todo_api_thread();
+    write(d, "todo.json", &todo_api::openapi().to_string());
+    write(
+        d,
+        "candidate.yaml",
+        &format!("sources:\n  - name: todo\n    spec: todo.json\n    base_url: http://{api}\n"),
+    );
+    // The same API, its backend gone (nothing listens on port 9).
+    write(
+        d,
+        "dead.yaml",
+        "sources:\n  - name: todo\n    spec: todo.json\n    base_url: http://127.0.0.1:9\n",
+    );
+    let plan = write(
+        d,
+        "gate.yaml",
+        "tool: todo-api\nobjective: drill a dead backend\ncandidate: {config: candidate.yaml}\nrollback:\n  target_seconds: 60\n  break: {config: dead.yaml}\n  trigger: sighup\n  probe: {tool: list_tasks}\n",
+    );
+    let out = gate(&plan, &[]);
+    assert_eq!(common::exit_code(&out), 0, "{}", common::output_text(&out));
+    let line = verdict(&out);
+    assert!(
+        line.starts_with(
+            "tool=todo-api objective=\"drill a dead backend\" preview_result=pass primary_metric="
+        ) && line.ends_with(" next_step=rollout"),
+        "{line}"
+    );
+    let r = report(d);
+    let drill = &r["rollback"];
+    assert_eq!(drill["rolled_back"], true, "{drill:#}");
+    let recovery = drill["recovery_seconds"].as_f64().unwrap();
+    assert!(recovery > 0.0 && recovery <= 60.0, "{drill:#}");
+    assert_eq!(drill["restored"], true, "{drill:#}");
+    assert_eq!(check(&r, "rollback_drill")["status"], "pass");
 }

@@ -5,7 +5,9 @@
 //! gateway by the official Python SDK client and the MCP Inspector CLI, under both session
 //! models; and a fault (an upstream killed mid-call is reported with its name and restarted;
 //! another upstream is unaffected); a 2026-07-28 client answering the upstream's sampling and
-//! elicitation requests through `input_required` rounds (MRTR). More faults:
+//! elicitation requests through `input_required` rounds (MRTR); a 2026-07-28 upstream's own
+//! rounds passed to a 2026-07-28 client, and answered by a 2025-11-25 client (HTTP session
+//! and stdio) through the gateway's bridge. More faults:
 //! `e2e_upstream_faults.rs`.
 
 mod common;
@@ -214,24 +216,18 @@ async fn a_2026_client_through_mrtr_http_upstream_per_client_sessions() {
     modern_client_through_mrtr("http", "per_client").await;
 }
 
-/// A 2026-07-28 upstream that answers `input_required` itself (`upstream_fake_server.py
-/// mrtr`, on the Python SDK, over streamable HTTP): the round reaches the 2026-07-28 client
-/// with the upstream's state sealed in the gateway's, and the retry reaches the upstream with
-/// the client's answer and the upstream's own state.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_2026_upstreams_own_input_required_is_passed_through() {
-    let Some(python) = common::dependency("TOOLGATE_TEST_PYTHON") else {
-        return;
-    };
+/// `upstream_fake_server.py mrtr` (a 2026-07-28 server on the Python SDK, over streamable
+/// HTTP) on a free port, as source `fake`: its guard and the source.
+fn fake_2026_upstream(python: &PathBuf) -> (common::Guard, serde_json::Value) {
     let port = common::free_port();
-    let child = Command::new(&python)
+    let child = Command::new(python)
         .arg(common::repo_root().join("tests/e2e/upstream_fake_server.py"))
         .args(["mrtr", &port.to_string()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let _guard = common::Guard(child);
+    let guard = common::Guard(child);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -245,8 +241,76 @@ async fn a_2026_upstreams_own_input_required_is_passed_through() {
         "kind": "mcp",
         "transport": {"type": "http", "url": format!("http://127.0.0.1:{port}/mcp")},
     });
+    (guard, source)
+}
+
+/// A 2026-07-28 upstream that answers `input_required` itself (`upstream_fake_server.py
+/// mrtr`, on the Python SDK, over streamable HTTP): the round reaches the 2026-07-28 client
+/// with the upstream's state sealed in the gateway's, and the retry reaches the upstream with
+/// the client's answer and the upstream's own state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2026_upstreams_own_input_required_is_passed_through() {
+    let Some(python) = common::dependency("TOOLGATE_TEST_PYTHON") else {
+        return;
+    };
+    let (_guard, source) = fake_2026_upstream(&python);
     let (url, _watched) = common::serve_config_with_gateway(config(vec![source])).await;
     python_script(python, "upstream_mrtr_check.py", url, &["--passthrough"]).await;
+}
+
+/// The same upstream for a 2025-11-25 client (the Python SDK in a legacy HTTP session), which
+/// takes server requests but not `input_required`: the gateway asks it the upstream's
+/// requests (an elicitation, then a sampling request built from its answer) and retries the
+/// upstream with the answers (`tests/e2e/upstream_bridge_check.py`: two rounds, a prompt, a
+/// refusal, a missing capability).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2025_client_over_http_answers_a_2026_upstreams_rounds_through_the_bridge() {
+    let Some(python) = common::dependency("TOOLGATE_TEST_PYTHON") else {
+        return;
+    };
+    let (_guard, source) = fake_2026_upstream(&python);
+    let (url, watched) = common::serve_config_with_gateway(config(vec![source])).await;
+    python_script(python, "upstream_bridge_check.py", url, &[]).await;
+    let text = watched.metrics.encode();
+    assert!(
+        text.contains(
+            r#"toolgate_calls_total{method="tools/call",tool="fake_ask_twice",outcome="ok"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"toolgate_calls_total{method="tools/call",tool="fake_ask_twice",outcome="protocol"} 2"#
+        ),
+        "the refusal and the missing capability: {text}"
+    );
+}
+
+/// The same over stdio: the Python SDK client runs `toolgate serve --stdio` as its child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2025_client_over_stdio_answers_a_2026_upstreams_rounds_through_the_bridge() {
+    let Some(python) = common::dependency("TOOLGATE_TEST_PYTHON") else {
+        return;
+    };
+    let (_guard, source) = fake_2026_upstream(&python);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("toolgate.yaml");
+    std::fs::write(&file, json!({ "sources": [source] }).to_string()).unwrap();
+    let file = file.to_str().unwrap();
+    python_script(
+        python,
+        "upstream_bridge_check.py",
+        "--stdio".to_owned(),
+        &[
+            common::TOOLGATE_BIN,
+            "serve",
+            "--config",
+            file,
+            "--stdio",
+            "--no-watch",
+        ],
+    )
+    .await;
 }
 
 /// server-everything over streamable HTTP and mcp-server-time over stdio behind one gateway,
@@ -521,4 +585,109 @@ async fn the_curation_vocabulary_applies_to_openapi_sources() {
     );
     assert!(!error.contains("sources[0].tools.arguments"), "{error}");
     assert!(error.contains("sources[0].tools.deny"), "{error}");
+}
+
+/// A 2025-11-25 client (rmcp's) that keeps the bridge's elicitation unanswered until it is
+/// withdrawn, and reports both.
+struct Undecided {
+    asked: tokio::sync::mpsc::UnboundedSender<()>,
+    withdrawn: tokio::sync::mpsc::UnboundedSender<()>,
+}
+
+impl rmcp::ClientHandler for Undecided {
+    fn get_info(&self) -> rmcp::model::ClientConfig {
+        let mut caps = rmcp::model::ClientCapabilities::default();
+        caps.elicitation = Some(Default::default());
+        let mut info = rmcp::model::ClientConfig::new(caps, Default::default());
+        info.protocol_version = rmcp::model::ProtocolVersion::V_2025_11_25;
+        info
+    }
+
+    async fn create_elicitation(
+        &self,
+        _params: rmcp::model::ElicitRequestParams,
+        cx: rmcp::service::RequestContext<rmcp::RoleClient>,
+    ) -> Result<rmcp::model::ElicitResult, rmcp::ErrorData> {
+        let _ = self.asked.send(());
+        cx.ct.cancelled().await;
+        let _ = self.withdrawn.send(());
+        Err(rmcp::ErrorData::internal_error("withdrawn", None))
+    }
+}
+
+/// A 2025-11-25 client cancels its call while it answers a bridged round: the gateway stops
+/// waiting, withdraws its elicitation (`notifications/cancelled`, seen by the client's
+/// handler), sends no retry upstream, and serves the session's next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2025_client_cancelling_during_a_bridged_round_has_the_request_withdrawn() {
+    let Some(python) = common::dependency("TOOLGATE_TEST_PYTHON") else {
+        return;
+    };
+    let (_guard, source) = fake_2026_upstream(&python);
+    let (url, watched) = common::serve_config_with_gateway(config(vec![source])).await;
+    let (asked_tx, mut asked) = tokio::sync::mpsc::unbounded_channel();
+    let (withdrawn_tx, mut withdrawn) = tokio::sync::mpsc::unbounded_channel();
+    let client = Undecided {
+        asked: asked_tx,
+        withdrawn: withdrawn_tx,
+    }
+    .serve(StreamableHttpClientTransport::from_uri(url))
+    .await
+    .unwrap();
+    assert_eq!(
+        client.peer_info().map(|i| i.protocol_version.clone()),
+        Some(rmcp::model::ProtocolVersion::V_2025_11_25)
+    );
+    let call = client
+        .send_cancellable_request(
+            rmcp::model::ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(
+                CallToolRequestParams::new("fake_ask_twice"),
+            )),
+            rmcp::service::PeerRequestOptions::no_options(),
+        )
+        .await
+        .unwrap();
+    // Bounds against a hang only.
+    let within = Duration::from_secs(60);
+    tokio::time::timeout(within, asked.recv())
+        .await
+        .expect("the bridge asked the client")
+        .unwrap();
+    call.cancel(Some("the user gave up".to_owned()))
+        .await
+        .unwrap();
+    tokio::time::timeout(within, withdrawn.recv())
+        .await
+        .expect("the elicitation was withdrawn")
+        .unwrap();
+    let echo = client
+        .call_tool(
+            CallToolRequestParams::new("fake_echo")
+                .with_arguments(json!({"message": "next"}).as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    assert!(format!("{echo:?}").contains("mrtr: next"), "{echo:?}");
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let text = watched.metrics.encode();
+        if text.contains(r#"tool="fake_ask_twice",outcome="cancelled"} 1"#) {
+            // The first send and the echo: nothing was retried after the cancellation.
+            let upstream: Vec<&str> = text
+                .lines()
+                .filter(|l| l.starts_with(r#"toolgate_upstream_requests_total{upstream="fake""#))
+                .collect();
+            assert_eq!(
+                upstream,
+                [
+                    r#"toolgate_upstream_requests_total{upstream="fake",method="tools/call",outcome="ok"} 2"#
+                ],
+                "{text}"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.cancel().await.unwrap();
 }

@@ -21,9 +21,7 @@
 //! Hand-written rather than taken from a crate: the state must be reported per source in
 //! `/readyz` and `/metrics`, run on tokio's clock (so tests can pause time), classify
 //! outcomes by [`ToolError`] and bound half-open probes; the state machine is small.
-//! The layer that applies it is [`layer`].
-
-pub mod layer;
+//! The layer that applies it is [`crate::retry::layer`], per attempt.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -33,8 +31,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use toolgate_core::{ErrorOrigin, GatewayError, McpResponse, ToolError, ToolErrorKind};
-
-pub use layer::{BreakerLayer, BreakerService};
 
 use crate::resilience::ResilienceMetrics;
 
@@ -202,6 +198,9 @@ struct Inner {
     buckets: [Bucket; BUCKETS],
     /// The failure count and call count that opened the circuit last (for messages).
     opened_on: (u32, u32),
+    /// The bucket epoch of the last failure recorded while closed (a success is judged only
+    /// when one is still in the window).
+    last_failure: Option<u64>,
 }
 
 /// The circuit breaker of one source.
@@ -209,7 +208,7 @@ pub struct Breaker {
     source: Arc<str>,
     config: BreakerConfig,
     born: Instant,
-    bucket_len: Duration,
+    bucket_nanos: u64,
     inner: Mutex<Inner>,
     /// Whether `inner.state` is `Closed`, written under the lock at every transition: a
     /// closed circuit (the usual case) grants a permit without the lock or a clock read. A
@@ -250,17 +249,18 @@ pub struct BreakerReport {
 impl Breaker {
     /// A closed breaker for `source`.
     pub fn new(source: Arc<str>, config: BreakerConfig, metrics: ResilienceMetrics) -> Self {
-        let bucket_len = Duration::from_millis((config.window_ms / BUCKETS as u64).max(1));
+        let bucket_nanos = (config.window_ms / BUCKETS as u64).max(1) * 1_000_000;
         metrics.set_circuit_state(&source, CircuitState::Closed);
         Breaker {
             source,
             config,
             born: Instant::now(),
-            bucket_len,
+            bucket_nanos,
             inner: Mutex::new(Inner {
                 state: State::Closed,
                 buckets: [Bucket::default(); BUCKETS],
                 opened_on: (0, 0),
+                last_failure: None,
             }),
             closed: AtomicBool::new(true),
             metrics,
@@ -313,11 +313,18 @@ impl Breaker {
     }
 
     fn epoch(&self, now: Instant) -> u64 {
-        (now.saturating_duration_since(self.born).as_nanos() / self.bucket_len.as_nanos()) as u64
+        // u64 nanoseconds (584 years) rather than `as_nanos()`'s u128: no 128-bit division
+        // on every recorded outcome.
+        let since = now.saturating_duration_since(self.born);
+        let nanos = since.as_secs() * 1_000_000_000 + u64::from(since.subsec_nanos());
+        nanos / self.bucket_nanos
     }
 
     fn window_counts(&self, inner: &Inner, now: Instant) -> (u32, u32) {
-        let epoch = self.epoch(now);
+        Self::counts_at(inner, self.epoch(now))
+    }
+
+    fn counts_at(inner: &Inner, epoch: u64) -> (u32, u32) {
         inner
             .buckets
             .iter()
@@ -371,6 +378,7 @@ impl Breaker {
                         inner.state = State::Closed;
                         self.closed.store(true, Ordering::Release);
                         inner.buckets = [Bucket::default(); BUCKETS];
+                        inner.last_failure = None;
                         drop(inner);
                         self.transition(CircuitState::Closed);
                     }
@@ -401,8 +409,15 @@ impl Breaker {
                 bucket.calls += 1;
                 if verdict == Verdict::Failure {
                     bucket.failures += 1;
+                    inner.last_failure = Some(epoch);
+                } else if inner
+                    .last_failure
+                    .is_none_or(|e| e + (BUCKETS as u64) <= epoch)
+                {
+                    // No failure in the window: nothing to judge (the common case).
+                    return;
                 }
-                let (calls, failures) = self.window_counts(&inner, now);
+                let (calls, failures) = Self::counts_at(&inner, epoch);
                 if calls >= self.config.minimum_calls
                     && f64::from(failures) >= self.config.failure_rate * f64::from(calls)
                     && failures > 0

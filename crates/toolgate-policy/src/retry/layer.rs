@@ -1,48 +1,59 @@
-//! The tower layer retrying failed attempts under the source's [`super::RetryConfig`].
+//! The tower layer that sends each call's attempts to its source: the source's circuit
+//! breaker admits every attempt, and a failed attempt is retried under the source's
+//! [`super::RetryConfig`].
 //!
-//! It sits closest to the dispatcher, with only the circuit breaker (per attempt) between
-//! them, so a retry repeats the backend call alone, not the policies above it (a retry is not
-//! a new call for rate limits, metrics or the call log). Every retry is logged with the
-//! call's correlation id and counted; the final result says how many attempts were made
-//! (`_meta."toolgate/attempts"` of the tool result, `attempts` of the call log line).
+//! One layer does both, in the order resilience4j composes them (`Retry(CircuitBreaker(call))`):
+//! every attempt, first or retried, asks the breaker for leave, so the breaker sees the
+//! traffic the backend really gets, a retry stops the moment the circuit opens, and a storm of
+//! retries cannot slip past an open circuit (its refusal is a gateway-made `unavailable` error,
+//! which is never retried). Being one layer, a call looks its source's policies up once and
+//! pays for one boxed future; the retry loop itself is only built when a first attempt failed
+//! in a way that may be retried.
+//!
+//! It sits closest to the dispatcher, so a retry repeats the backend call alone, not the
+//! policies above it (a retry is not a new call for rate limits, metrics or the call log).
+//! Every retry is logged with the call's correlation id and counted; the final result says how
+//! many attempts were made (`_meta."toolgate/attempts"` of the tool result, `attempts` of the
+//! call log line).
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, Either};
 use tokio::time::Instant;
 use toolgate_core::{GatewayError, McpCall, McpRequest, McpResponse, wire};
 use tower::{Layer, Service, ServiceExt as _};
 
 use super::{idempotent, retryable};
-use crate::resilience::{Resilience, SourcePolicies};
+use crate::breaker::{Permit, Verdict, verdict};
+use crate::resilience::{Resilience, SourcePolicies, failure_response};
 
-/// Applies the retry settings of a [`Resilience`].
+/// Applies the retry settings and circuit breakers of a [`Resilience`].
 #[derive(Clone)]
-pub struct RetryLayer {
+pub struct AttemptsLayer {
     resilience: Arc<Resilience>,
 }
 
-impl RetryLayer {
-    /// A layer applying `resilience`'s retry settings.
+impl AttemptsLayer {
+    /// A layer applying `resilience`'s retries and breakers.
     pub fn new(resilience: Arc<Resilience>) -> Self {
-        RetryLayer { resilience }
+        AttemptsLayer { resilience }
     }
 }
 
-impl<S> Layer<S> for RetryLayer {
-    type Service = RetryService<S>;
+impl<S> Layer<S> for AttemptsLayer {
+    type Service = AttemptsService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        RetryService {
+        AttemptsService {
             inner,
             resilience: self.resilience.clone(),
         }
     }
 }
 
-/// Service produced by [`RetryLayer`].
+/// Service produced by [`AttemptsLayer`].
 #[derive(Clone)]
-pub struct RetryService<S> {
+pub struct AttemptsService<S> {
     inner: S,
     resilience: Arc<Resilience>,
 }
@@ -80,51 +91,159 @@ pub fn attempts(result: &Result<McpResponse, GatewayError>) -> u32 {
     }
 }
 
-impl<S> Service<McpCall> for RetryService<S>
+/// One attempt's leave from the breaker: settled with the attempt's outcome when it ends, or
+/// as ignored when its future is dropped first (a cancelled attempt gives its probe slot
+/// back).
+struct Admission {
+    policies: Arc<SourcePolicies>,
+    permit: Option<Permit>,
+}
+
+impl Admission {
+    fn settle(&mut self, verdict: Verdict) {
+        if let (Some(permit), Some(breaker)) = (self.permit.take(), &self.policies.breaker) {
+            breaker.record(permit, verdict);
+        }
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.settle(Verdict::Ignored);
+    }
+}
+
+/// The breaker's answer to one attempt.
+enum Leave {
+    /// Go on, settling the admission (none without a breaker) with the outcome.
+    Go(Option<Admission>),
+    /// The circuit is open: the answer to give.
+    Refused(Box<McpResponse>),
+}
+
+/// Asks `policies`' breaker (if any) to admit one attempt of `request` (a request the breaker
+/// has no answer shape for goes on unadmitted).
+fn admit(policies: &Arc<SourcePolicies>, request: &McpRequest) -> Leave {
+    let Some(breaker) = &policies.breaker else {
+        return Leave::Go(None);
+    };
+    match breaker.acquire() {
+        Ok(permit) => Leave::Go(Some(Admission {
+            policies: policies.clone(),
+            permit: Some(permit),
+        })),
+        Err(err) => match failure_response(request, err) {
+            Some(refusal) => Leave::Refused(Box::new(refusal)),
+            None => Leave::Go(None),
+        },
+    }
+}
+
+impl<S> Service<McpCall> for AttemptsService<S>
 where
     S: Service<McpCall, Response = McpResponse, Error = GatewayError> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
     type Response = McpResponse;
     type Error = GatewayError;
-    type Future = BoxFuture<'static, Result<McpResponse, GatewayError>>;
+    type Future = Either<S::Future, BoxFuture<'static, Result<McpResponse, GatewayError>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, call: McpCall) -> Self::Future {
-        let policies = match call.resolved.as_ref().and_then(|r| r.source()) {
-            Some(source) if may_retry(&call.request) => self.resilience.for_source(source),
-            _ => return Box::pin(self.inner.call(call)),
+        let Some(source) = call.resolved.as_ref().and_then(|r| r.source()) else {
+            return Either::Left(self.inner.call(call));
         };
-        if policies
-            .retry
-            .as_ref()
-            .is_none_or(|r| r.config.max_attempts <= 1)
-        {
-            return Box::pin(self.inner.call(call));
+        let policies = self.resilience.for_source(source);
+        let mut admission = match admit(&policies, &call.request) {
+            Leave::Go(admission) => admission,
+            Leave::Refused(refusal) => {
+                return Either::Right(Box::pin(std::future::ready(Ok(*refusal))));
+            }
+        };
+        let retries = may_retry(&call.request)
+            && policies
+                .retry
+                .as_ref()
+                .is_some_and(|r| r.config.max_attempts > 1);
+        if !retries {
+            let Some(mut admission) = admission else {
+                return Either::Left(self.inner.call(call));
+            };
+            let fut = self.inner.call(call);
+            return Either::Right(Box::pin(async move {
+                let result = fut.await;
+                admission.settle(verdict(&result));
+                result
+            }));
         }
-        // The service that was polled ready serves the first attempt; a clone serves later
-        // ones (each polled ready again).
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(run(inner, call, policies, self.resilience.clone()))
+        if let Some(retry) = &policies.retry {
+            retry.budget.deposit();
+        }
+        // The first attempt goes to the service that was polled ready; a copy of the call and
+        // a clone of the service wait for a retry (each later attempt polls it ready again).
+        let copy = call.clone();
+        let fut = self.inner.call(call);
+        let inner = self.inner.clone();
+        let resilience = self.resilience.clone();
+        Either::Right(Box::pin(async move {
+            let result = fut.await;
+            if let Some(admission) = &mut admission {
+                admission.settle(verdict(&result));
+            }
+            drop(admission);
+            let idempotent = idempotent(&copy.request, copy.resolved.as_ref());
+            match result.as_ref().ok().and_then(McpResponse::tool_error) {
+                Some(err) if retryable(err, idempotent) => {
+                    // Boxed: the retry loop's state (timers, the copy) is only paid for here.
+                    Box::pin(retry(inner, copy, policies, resilience, result, idempotent)).await
+                }
+                _ => result,
+            }
+        }))
     }
 }
 
-/// Sends `call` until it succeeds or may not be retried.
-async fn run<S>(
+/// Sends one more attempt of `call`, through the breaker.
+async fn attempt<S>(
+    inner: &mut S,
+    call: McpCall,
+    policies: &Arc<SourcePolicies>,
+) -> Result<McpResponse, GatewayError>
+where
+    S: Service<McpCall, Response = McpResponse, Error = GatewayError>,
+{
+    let mut admission = match admit(policies, &call.request) {
+        Leave::Go(admission) => admission,
+        Leave::Refused(refusal) => return Ok(*refusal),
+    };
+    let result = match inner.ready().await {
+        Ok(svc) => svc.call(call).await,
+        Err(e) => Err(e),
+    };
+    if let Some(admission) = &mut admission {
+        admission.settle(verdict(&result));
+    }
+    result
+}
+
+/// Retries `call`, whose first attempt answered `result`, until an attempt succeeds or may
+/// not be retried.
+async fn retry<S>(
     mut inner: S,
     call: McpCall,
     policies: Arc<SourcePolicies>,
     resilience: Arc<Resilience>,
+    mut result: Result<McpResponse, GatewayError>,
+    idempotent: bool,
 ) -> Result<McpResponse, GatewayError>
 where
     S: Service<McpCall, Response = McpResponse, Error = GatewayError>,
 {
     let Some(retry) = policies.retry.as_ref() else {
-        return inner.call(call).await;
+        return result;
     };
     let config = &retry.config;
     let metrics = resilience.metrics();
@@ -134,19 +253,16 @@ where
         .and_then(|r| r.source())
         .cloned()
         .unwrap_or_else(|| Arc::from(""));
-    let idempotent = idempotent(&call.request, call.resolved.as_ref());
-    retry.budget.deposit();
-    let mut attempt = 1u32;
-    let mut result = inner.call(call.clone()).await;
+    let mut attempt_no = 1u32;
     while let Some(err) = result.as_ref().ok().and_then(McpResponse::tool_error) {
         if !retryable(err, idempotent) {
             break;
         }
-        if attempt >= config.max_attempts {
+        if attempt_no >= config.max_attempts {
             metrics.denied(&source, "attempts");
             break;
         }
-        let mut delay = config.backoff(attempt);
+        let mut delay = config.backoff(attempt_no);
         if let Some(after) = err.retry_after {
             if after.as_millis() > u128::from(config.max_retry_after_ms) {
                 metrics.denied(&source, "retry_after");
@@ -180,7 +296,7 @@ where
             target: "toolgate::retry",
             correlation_id = %call.ctx.correlation_id,
             source = %source,
-            attempt = attempt + 1,
+            attempt = attempt_no + 1,
             delay_ms = delay.as_millis() as u64,
             error = %wire::tool_error_log(err),
             "retrying"
@@ -192,16 +308,13 @@ where
                 break;
             }
         }
-        attempt += 1;
-        result = match inner.ready().await {
-            Ok(svc) => svc.call(call.clone()).await,
-            Err(e) => Err(e),
-        };
+        attempt_no += 1;
+        result = attempt(&mut inner, call.clone(), &policies).await;
         let failed = result.as_ref().map_or(true, |r| r.tool_error().is_some());
         metrics.retried(&source, if failed { "failed" } else { "ok" });
     }
-    if attempt > 1 {
-        annotate(&mut result, attempt);
+    if attempt_no > 1 {
+        annotate(&mut result, attempt_no);
     }
     result
 }

@@ -28,7 +28,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toolgate_core::{Delivery, ErrorOrigin, McpRequest, Resolved, ToolError};
 
-pub use layer::{RetryLayer, RetryService};
+pub use layer::{AttemptsLayer, AttemptsService};
 
 /// How failed calls to a source are retried.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

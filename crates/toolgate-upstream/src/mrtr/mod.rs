@@ -23,6 +23,10 @@
 //!   the same upstream, tool and principal), and the retry's `inputResponses` forwarded as
 //!   they are, with the upstream's state unwrapped ([`Parking::call`] too).
 //!
+//! Clients that take server requests (2025-11-25, stdio) are not served here: a 2026-07-28
+//! upstream's `input_required` is answered for them by the bridge (`bridge.rs`), which asks
+//! them the real server requests.
+//!
 //! Parked calls live in this process only (the key is per process too): retries must reach
 //! the same gateway instance; a state from elsewhere is refused with an error saying so. The
 //! retry's arguments are not compared with the first request's: a parked call keeps those it
@@ -32,6 +36,7 @@
 // Sampling and roots are deprecated by SEP-2577 (2026-07-28) but part of 2025-11-25.
 #![allow(deprecated)]
 
+pub(crate) mod bridge;
 mod relay;
 pub(crate) mod state;
 #[cfg(test)]
