@@ -23,6 +23,10 @@ const MAX_TOOLS: usize = 4096;
 /// Shapes kept per tool (a tool whose answers alternate between a few shapes).
 const SHAPES_PER_TOOL: usize = 4;
 
+/// The largest serialized shape kept (bigger ones are rare and taken per call), so the cache
+/// stays small whatever the tools answer: at most `MAX_TOOLS × SHAPES_PER_TOOL` of these.
+const MAX_CACHED_SHAPE: usize = 16 * 1024;
+
 /// One redaction rule, compiled.
 pub(super) struct Rule {
     pub(super) tools: globset::GlobMatcher,
@@ -184,6 +188,9 @@ impl Tool {
         let json = serde_json::to_vec(&shape).unwrap_or_else(|_| b"null".to_vec());
         out.extend_from_slice(&json);
         // Arrays of items that differ are never cached (no template describes them).
+        if json.len() > MAX_CACHED_SHAPE {
+            return;
+        }
         if let Some(template) = Template::of(value) {
             let cached = Arc::new(Cached {
                 template,
