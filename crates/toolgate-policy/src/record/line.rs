@@ -8,7 +8,7 @@
 //! comma, and a byte-by-byte escaping loop); here the fixed parts are one copy each and a
 //! string with nothing to escape is checked 8 bytes at a time and copied whole.
 //!
-//! Does not own: what goes into a line (`layer`), shapes (`shapes`).
+//! Does not own: what goes into a line (`layer`), shapes and their cache (`tools`).
 
 use std::cell::Cell;
 use std::time::{Duration, SystemTime};
