@@ -15,8 +15,8 @@
 //! Cost: the call's task writes its line straight into one buffer (`line`: the fixed parts as
 //! literal bytes, strings escaped only where needed, the arguments serialized from the
 //! request without a copy) and takes the result's shape from a reference, reusing the
-//! serialized shape when its tool answered with that shape before (`tools`); the buffer goes through the
-//! queue and the writer thread (`writer`) only appends it. When the queue is full the line is
+//! serialized shape when its tool answered with that shape before (`tools`); the buffer goes
+//! through the queue and the writer thread (`writer`) only appends it. When the queue is full the line is
 //! dropped and counted (`toolgate_recording_discarded_total`); a call is never made to wait.
 //! Dropping the recorder (a normal stop, or a reload that changes the section) writes what is
 //! queued first, waiting at most [`FINAL_FLUSH`].
