@@ -20,7 +20,8 @@ use toolgate_core::{CallContext, GatewayError, McpCall, McpRequest, McpResponse}
 use tower::{Layer, Service};
 
 use super::line::{
-    write_label, write_millis, write_object, write_str, write_timestamp, write_uint, write_value,
+    write_bare, write_label, write_millis, write_object, write_str, write_timestamp, write_uint,
+    write_value,
 };
 use super::tools::Tool;
 use super::{RECORD_FORMAT, REDACTED, Recorder};
@@ -119,9 +120,8 @@ pub(super) fn write_call(
     arguments: &serde_json::Map<String, Value>,
     tool: &Tool,
 ) {
-    line.extend_from_slice(b"{\"v\":");
-    write_uint(line, RECORD_FORMAT);
-    line.extend_from_slice(b",\"ts\":\"");
+    const _: () = assert!(RECORD_FORMAT == 1, "the line's first bytes say v 1");
+    line.extend_from_slice(b"{\"v\":1,\"ts\":\"");
     write_timestamp(line, at);
     line.extend_from_slice(b"\",\"correlation_id\":");
     write_str(line, ctx.correlation_id.as_str());
@@ -130,11 +130,11 @@ pub(super) fn write_call(
         Some(p) => write_str(line, &p.subject),
         None => line.extend_from_slice(b"null"),
     }
-    line.extend_from_slice(b",\"transport\":");
-    write_label(line, ctx.transport.as_str());
-    line.extend_from_slice(b",\"path\":");
-    write_label(line, ctx.path.as_str());
-    line.extend_from_slice(b",\"tool\":");
+    line.extend_from_slice(b",\"transport\":\"");
+    write_bare(line, ctx.transport.as_str());
+    line.extend_from_slice(b"\",\"path\":\"");
+    write_bare(line, ctx.path.as_str());
+    line.extend_from_slice(b"\",\"tool\":");
     line.extend_from_slice(&tool.name_json);
     line.extend_from_slice(b",\"arguments\":");
     if tool.arguments.is_empty() {
@@ -157,8 +157,9 @@ pub(super) fn write_answer(
     tool: &Tool,
     elapsed: Duration,
 ) -> bool {
-    line.extend_from_slice(b",\"outcome\":");
-    write_label(line, outcome_label(result));
+    line.extend_from_slice(b",\"outcome\":\"");
+    write_bare(line, outcome_label(result));
+    line.push(b'"');
     let mut shaped = false;
     match result {
         Ok(McpResponse::ToolResult(Ok(r))) => {

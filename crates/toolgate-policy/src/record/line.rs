@@ -40,6 +40,13 @@ pub(crate) fn write_label(out: &mut Vec<u8>, label: &'static str) {
     out.push(b'"');
 }
 
+/// Appends a label of the code's own without quotes (the caller's literal bytes around it
+/// hold them) and without looking for characters to escape.
+pub(crate) fn write_bare(out: &mut Vec<u8>, label: &'static str) {
+    debug_assert!(first_to_escape(label.as_bytes()).is_none(), "{label}");
+    out.extend_from_slice(label.as_bytes());
+}
+
 /// Eight copies of a byte, for word-at-a-time comparisons.
 const fn splat(b: u8) -> u64 {
     u64::from_ne_bytes([b; 8])
@@ -217,7 +224,11 @@ fn format_second(secs: u64) -> [u8; 19] {
 /// Appends `elapsed` in milliseconds rounded to the microsecond, as the number serde_json
 /// writes for that `f64` (`1.84`, `0.012`, `3.0`).
 pub(crate) fn write_millis(out: &mut Vec<u8>, elapsed: Duration) {
-    let micros = (elapsed.as_nanos() + 500) / 1000;
+    // In u64 (a u128 division costs a call into compiler-rt): 584,000 years of microseconds.
+    let micros = elapsed
+        .as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from((elapsed.subsec_nanos() + 500) / 1000));
     let mut buf = itoa::Buffer::new();
     out.extend_from_slice(buf.format(micros / 1000).as_bytes());
     out.push(b'.');
