@@ -258,24 +258,6 @@ rollback:
     );
 }
 
-/// Serves `router` on a free loopback port, from a thread of its own.
-fn serve(router: axum::Router) -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let _ = axum::serve(listener, router).await;
-            });
-    });
-    addr
-}
-
 /// A backend with a slow and a fast operation, from a thread of its own.
 fn slow_backend(delay: Duration) -> SocketAddr {
     use axum::{Json, Router, routing::get};
@@ -291,7 +273,7 @@ fn slow_backend(delay: Duration) -> SocketAddr {
             "/fast",
             get(|| async { Json(serde_json::json!({"ok": true})) }),
         );
-    serve(router)
+    common::router_thread(router)
 }
 
 const SLOW_SPEC: &str = r#"{"openapi": "3.0.3", "info": {"title": "slow", "version": "1"},
@@ -408,7 +390,7 @@ fn flaky_backend() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>)
             "/fast",
             get(|| async { Json(serde_json::json!({"ok": true})) }),
         );
-    (serve(router), hits)
+    (common::router_thread(router), hits)
 }
 
 const FLAKY_SPEC: &str = r#"{"openapi": "3.0.3", "info": {"title": "flaky", "version": "1"},

@@ -333,30 +333,16 @@ fn github_spec(dir: &std::path::Path) -> std::path::PathBuf {
 
 /// A stand-in backend on a loopback port: answers every request with what it saw.
 fn echo_backend() -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let app = axum::Router::new().fallback(
-                |method: http::Method, uri: http::Uri, body: axum::body::Bytes| async move {
-                    axum::Json(json!({
-                        "method": method.as_str(),
-                        "path": uri.path(),
-                        "query": uri.query(),
-                        "body": serde_json::from_slice::<Value>(&body).ok(),
-                    }))
-                },
-            );
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    addr
+    common::router_thread(axum::Router::new().fallback(
+        |method: http::Method, uri: http::Uri, body: axum::body::Bytes| async move {
+            axum::Json(json!({
+                "method": method.as_str(),
+                "path": uri.path(),
+                "query": uri.query(),
+                "body": serde_json::from_slice::<Value>(&body).ok(),
+            }))
+        },
+    ))
 }
 
 #[test]

@@ -4,7 +4,6 @@
 //! replays cleanly against the same configuration (and its contract), and a candidate with a
 //! broken tool or a changed result shape is reported with exit code 1.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -15,24 +14,6 @@ mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_toolgate");
 const CANARY: &str = "canary-5b1f0c2e";
-
-/// Serves `router` on a loopback port from a thread of its own, for the whole test.
-fn serve_in_thread(router: axum::Router) -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let _ = axum::serve(listener, router).await;
-        });
-    });
-    addr
-}
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
@@ -260,7 +241,7 @@ fn a_recording_replays_cleanly_and_broken_candidates_fail() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("expected success, got tool_error"));
 
     // A candidate whose get_task answers another shape (`id` became a number, `title` gone).
-    let changed_api = serve_in_thread(axum::Router::new().fallback(|| async {
+    let changed_api = common::router_thread(axum::Router::new().fallback(|| async {
         axum::Json(
             json!({"id": 7, "user_id": "u", "status": "pending", "priority": "high",
                           "tags": [], "created_at": "2026-01-01T00:00:00Z"}),

@@ -60,10 +60,14 @@ pub fn openapi(source: &mut SourceConfig) -> &mut OpenApiSourceConfig {
     }
 }
 
-/// Starts the Todo API on a loopback port, on a thread and runtime of its own (so it keeps
-/// serving whatever the test's runtime does, e.g. for gateways that are other processes):
-/// its address.
-pub fn todo_api_thread() -> SocketAddr {
+/// Runs `serve` on a loopback listener, on a thread and current-thread runtime of its own
+/// (so it keeps serving whatever the test's runtime does, e.g. for gateways that are other
+/// processes), for the whole test: the listener's address.
+pub fn serve_thread<F, Fut>(serve: F) -> SocketAddr
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future,
+{
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -74,10 +78,20 @@ pub fn todo_api_thread() -> SocketAddr {
             .unwrap()
             .block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let _ = todo_api::serve(listener).await;
+                let _ = serve(listener).await;
             })
     });
     addr
+}
+
+/// Serves `router` as [`serve_thread`] does: its address.
+pub fn router_thread(router: axum::Router) -> SocketAddr {
+    serve_thread(move |listener| async move { axum::serve(listener, router).await })
+}
+
+/// Starts the Todo API as [`serve_thread`] does: its address.
+pub fn todo_api_thread() -> SocketAddr {
+    serve_thread(todo_api::serve)
 }
 
 /// Starts the Todo API and a gateway over it, both on `127.0.0.1:0`.
