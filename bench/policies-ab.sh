@@ -53,12 +53,14 @@ for round in $(seq "$ROUNDS"); do
         url="$(wait_line "$TMP/$variant.out" 's/^toolgate: serving .* tools at //p')"
         for c in 1 16; do
             "$BIN/toolgate" bench --url "$url" --mode stateless --tool get_item --args '{"id": 42}' \
-                --concurrency "$c" --duration "$DURATION" --warmup "$WARMUP" --json >"$TMP/r.json"
+                --concurrency "$c" --duration "$DURATION" --warmup "$WARMUP" --server-pid "$pid" \
+                --json >"$TMP/r.json"
             python3 - "$round" "$variant" "$c" "$TMP/r.json" >>"$TMP/results.tsv" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[4]))
+cpu = (r.get("server") or {}).get("cpu_us_per_call") or 0.0
 print("\t".join([sys.argv[1], sys.argv[2], sys.argv[3], str(r["latency_us"]["p50"]),
-                 f"{r['calls_per_s']:.0f}", str(r["errors"]["total"])]))
+                 f"{r['calls_per_s']:.0f}", str(r["errors"]["total"]), f"{cpu:.2f}"]))
 PY
         done
         kill "$pid"
@@ -70,18 +72,21 @@ python3 - "$TMP/results.tsv" <<'PY'
 import statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l]
 by = {}
-for round_, variant, c, p50, cps, errors in rows:
-    by.setdefault(round_, {})[(variant, c)] = (float(p50), float(cps), int(errors))
-print("| round | c=1 p50 off → on | c=16 calls/s off → on | c=16 share of off | errors |")
-print("| --- | --- | --- | --- | --- |")
-d1, share = [], []
+for round_, variant, c, p50, cps, errors, cpu in rows:
+    by.setdefault(round_, {})[(variant, c)] = (float(p50), float(cps), int(errors), float(cpu))
+print("| round | c=1 p50 off → on | c=16 calls/s off → on | c=16 share of off "
+      "| c=16 server CPU µs/call off → on | errors |")
+print("| --- | --- | --- | --- | --- | --- |")
+d1, share, dcpu = [], [], []
 for round_, r in sorted(by.items(), key=lambda kv: int(kv[0])):
-    (p_off, _, e1), (p_on, _, e2) = r[("off", "1")], r[("on", "1")]
-    (_, c_off, e3), (_, c_on, e4) = r[("off", "16")], r[("on", "16")]
+    (p_off, _, e1, _), (p_on, _, e2, _) = r[("off", "1")], r[("on", "1")]
+    (_, c_off, e3, u_off), (_, c_on, e4, u_on) = r[("off", "16")], r[("on", "16")]
     d1.append(p_on - p_off)
     share.append(100 * c_on / c_off)
+    dcpu.append(u_on - u_off)
     print(f"| {round_} | {p_off:.0f} → {p_on:.0f} µs | {c_off:,.0f} → {c_on:,.0f} | "
-          f"{100 * c_on / c_off:.1f} % | {e1 + e2 + e3 + e4} |")
-print(f"\nmedian: c=1 p50 {statistics.median(d1):+.1f} µs; c=16 {statistics.median(share):.1f} % of off")
+          f"{100 * c_on / c_off:.1f} % | {u_off:.1f} → {u_on:.1f} | {e1 + e2 + e3 + e4} |")
+print(f"\nmedian: c=1 p50 {statistics.median(d1):+.1f} µs; c=16 {statistics.median(share):.1f} % "
+      f"of off; server CPU {statistics.median(dcpu):+.2f} µs/call")
 PY
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
