@@ -15,8 +15,8 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use rmcp::model::{
-    CancelledNotificationParam, ClientRequest, GetExtensions as _, LoggingLevel, ServerResult,
-    SetLevelRequest, SetLevelRequestParams,
+    CancelledNotificationParam, ClientRequest, GetExtensions as _, LoggingLevel, ProtocolVersion,
+    ServerResult, SetLevelRequest, SetLevelRequestParams,
 };
 use rmcp::service::{PeerRequestOptions, ServiceError};
 use toolgate_core::{CallContext, ToolError, ToolErrorKind};
@@ -71,6 +71,22 @@ impl Inner {
             Some(c) if !c.is_ended() => Ok(c),
             _ => Err(self.unavailable()),
         }
+    }
+
+    /// Whether a call of `ctx` goes to a session that speaks 2026-07-28 or later (so sends
+    /// no server requests), as far as the shared session says now; a per-client session is
+    /// not looked up here (`false`: the relay serves either kind). Should the shared session
+    /// be replaced by a 2025-11-25 one meanwhile, a server request of that call reaches the
+    /// client, which declines it (a 2026-07-28 client takes none), and the call fails.
+    pub(crate) fn stateless(&self, ctx: &CallContext) -> bool {
+        if matches!(self.config.session, SessionModel::PerClient) && ctx.client.is_some() {
+            return false;
+        }
+        self.shared.load().as_ref().is_some_and(|c| {
+            c.peer
+                .peer_info()
+                .is_some_and(|i| i.protocol_version >= ProtocolVersion::V_2026_07_28)
+        })
     }
 
     /// The session of the caller of `ctx`.
