@@ -125,7 +125,8 @@ impl Inner {
             }
         }
         let capabilities = client.capabilities().cloned().unwrap_or_default();
-        let conn = self.connect(capabilities).await.map_err(|e| {
+        // Boxed: connecting is a large future, kept out of every call's.
+        let conn = Box::pin(self.connect(capabilities)).await.map_err(|e| {
             ToolError::new(
                 ToolErrorKind::Unavailable,
                 format!(
@@ -234,7 +235,18 @@ impl Inner {
             // every future around this one as large, and each is copied when it is made.
             return Box::pin(lean.call(ctx, &self.name, request, timeout)).await;
         }
-        let mut request = request;
+        // Boxed too (rmcp's request futures are large), so that this future stays small for
+        // the lean path.
+        Box::pin(self.session_request(ctx, &conn, request)).await
+    }
+
+    /// `request` on the rmcp session `conn`, routed back to the caller of `ctx`.
+    async fn session_request(
+        self: &Arc<Self>,
+        ctx: &CallContext,
+        conn: &Arc<Connection>,
+        mut request: ClientRequest,
+    ) -> Result<ServerResult, ToolError> {
         // The transport registers the request before sending it (`ordered.rs`).
         let route = ctx.client.clone().map(Route::new);
         if let Some(route) = &route {
@@ -250,7 +262,7 @@ impl Inner {
             .peer
             .send_request_with_option(request, options)
             .await
-            .map_err(|e| self.service_error(&conn, e))?;
+            .map_err(|e| self.service_error(conn, e))?;
         let id = handle.id.clone();
         let route = route.map(|route| {
             conn.routes
@@ -261,7 +273,7 @@ impl Inner {
                 if let Some(route) = &route {
                     route.settle().await;
                 }
-                r.map_err(|e| self.service_error(&conn, e))
+                r.map_err(|e| self.service_error(conn, e))
             }
             () = ctx.cancel.cancelled() => {
                 let notice = CancelledNotificationParam::new(
