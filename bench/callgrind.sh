@@ -35,7 +35,7 @@ TMP="$ROOT/bench/results/tmp/callgrind"
 TARGETS=("$@")
 [[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(forward stateless session)
 mkdir -p "$TMP"
-rm -f "$TMP"/*.out.*
+rm -f "$TMP"/*.out.* "$TMP"/*.out  # a stale `listening` line would name a dead server
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 

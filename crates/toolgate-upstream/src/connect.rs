@@ -29,6 +29,7 @@ use rmcp::{Peer, RoleClient, ServiceExt as _};
 use tokio::io::AsyncBufReadExt as _;
 use tokio_util::sync::CancellationToken;
 
+use crate::capped::{Capped, RMCP_UNCAPPED};
 use crate::client::{Hub, UpstreamClient};
 use crate::config::{ProtocolChoice, Transport};
 use crate::http_client::HttpUpstream;
@@ -222,6 +223,10 @@ pub(crate) async fn connect(
                     "no HTTP client was built for this upstream".to_owned(),
                 ));
             };
+            // One cap for the session's POSTs and the lean path's (capped.rs).
+            let permits = Arc::new(tokio::sync::Semaphore::new(
+                (*max_concurrent_requests).max(1),
+            ));
             lean = Some(LeanSettings {
                 http: http.client.clone(),
                 oauth2: http.tokens.as_ref().map(|tokens| OAuth2Client {
@@ -234,13 +239,13 @@ pub(crate) async fn connect(
                 info: lean_info,
                 version: rmcp::model::ProtocolVersion::V_2026_07_28,
                 max_sse_event_size: max_message_bytes,
-                max_concurrent_requests: *max_concurrent_requests,
+                permits: permits.clone(),
                 hub: hub.clone(),
             });
             let mut config = StreamableHttpClientTransportConfig::with_uri(http.url.as_str())
                 .custom_headers(custom)
                 .reinit_on_expired_session(true);
-            config.max_concurrent_requests = (*max_concurrent_requests).max(1);
+            config.max_concurrent_requests = RMCP_UNCAPPED;
             // JSON answers are capped by rmcp (MAX_JSON_RESPONSE_SIZE); events of an SSE
             // answer here.
             config.max_sse_event_size = max_message_bytes;
@@ -263,16 +268,20 @@ pub(crate) async fn connect(
                         http: http.client.clone(),
                         tokens: tokens.clone(),
                     };
-                    let transport =
-                        StreamableHttpClientTransport::with_client(TraceHeaders(client), config);
+                    let client = Capped {
+                        inner: TraceHeaders(client),
+                        permits,
+                    };
+                    let transport = StreamableHttpClientTransport::with_client(client, config);
                     let transport = Ordered::new(transport, routes.clone());
                     handler.serve_with_lifecycle(transport, lifecycle).await
                 }
                 None => {
-                    let transport = StreamableHttpClientTransport::with_client(
-                        TraceHeaders(http.client.clone()),
-                        config,
-                    );
+                    let client = Capped {
+                        inner: TraceHeaders(http.client.clone()),
+                        permits,
+                    };
+                    let transport = StreamableHttpClientTransport::with_client(client, config);
                     let transport = Ordered::new(transport, routes.clone());
                     handler.serve_with_lifecycle(transport, lifecycle).await
                 }

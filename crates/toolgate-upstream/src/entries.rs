@@ -277,7 +277,11 @@ async fn send(
     let start: Start = Box::new(move |ctx, forward| {
         Box::pin(async move { sender.request(&ctx, method, make(forward)).await })
     });
-    inner.parking.call(ctx, &target, start).await
+    if inner.stateless(ctx) {
+        inner.parking.call_stateless(ctx, &target, start).await
+    } else {
+        inner.parking.call(ctx, &target, start).await
+    }
 }
 
 /// An `input_required` that reached a handler: the relay and the bridge turn every one into

@@ -14,6 +14,7 @@
 //! clients' and upstreams' `input_required` rounds), `uris` (served resource URIs), `metrics`. Does not own: the pipeline, policies or transports toward clients, and
 //! nothing here knows OpenAPI.
 
+mod capped;
 mod client;
 pub mod config;
 mod connect;

@@ -243,28 +243,70 @@ impl Parking {
         tool: &str,
         start: Start,
     ) -> Result<ServerResult, ToolError> {
+        self.call_with(ctx, tool, start, true).await
+    }
+
+    /// [`Parking::call`] to an upstream that speaks 2026-07-28 itself: it sends no server
+    /// requests (it answers `input_required`), so there is nothing to relay and the call runs
+    /// inline, on the caller's task with its client, instead of in a task of its own. Its
+    /// `input_required` is wrapped and a retry unwrapped as in [`Parking::call`]; a state of
+    /// a call parked before (the upstream spoke 2025-11-25 then) still resumes it.
+    pub(crate) async fn call_stateless(
+        self: &Arc<Self>,
+        ctx: &CallContext,
+        tool: &str,
+        start: Start,
+    ) -> Result<ServerResult, ToolError> {
+        self.call_with(ctx, tool, start, false).await
+    }
+
+    async fn call_with(
+        self: &Arc<Self>,
+        ctx: &CallContext,
+        tool: &str,
+        start: Start,
+        relay: bool,
+    ) -> Result<ServerResult, ToolError> {
         let Some(client) = ctx.client.clone() else {
             return start(ctx.clone(), InputRetry::default()).await;
         };
         let binding = Binding::of(ctx, &self.upstream, tool);
         let retry = client.input_retry().cloned().unwrap_or_default();
-        let flight = match retry.request_state.as_deref() {
+        let forward = match retry.request_state.as_deref() {
             Some(state) => match self.resume(ctx, &binding, state, &retry)? {
-                Resumed::Parked(flight) => flight,
-                Resumed::Upstream(upstream_state) => {
-                    let forward = InputRetry {
-                        input_responses: retry.input_responses.clone(),
-                        request_state: upstream_state,
-                    };
-                    self.launch(ctx, client, start, forward)
-                }
+                Resumed::Parked(flight) => Err(flight),
+                Resumed::Upstream(upstream_state) => Ok(InputRetry {
+                    input_responses: retry.input_responses.clone(),
+                    request_state: upstream_state,
+                }),
             },
-            None => self.launch(ctx, client, start, InputRetry::default()),
+            None => Ok(InputRetry::default()),
         };
-        match self.drive(ctx, binding.clone(), flight).await {
+        let result = match forward {
+            Err(flight) => self.drive(ctx, binding.clone(), flight).await,
+            Ok(forward) if relay => {
+                let flight = self.launch(ctx, client, start, forward);
+                self.drive(ctx, binding.clone(), flight).await
+            }
+            Ok(forward) => tokio::select! {
+                r = start(ctx.clone(), forward) => r,
+                () = ctx.cancel.cancelled() => Err(self.cancelled()),
+            },
+        };
+        match result {
             Ok(ServerResult::InputRequiredResult(r)) => Err(self.wrap(&binding, r)),
             other => other,
         }
+    }
+
+    fn cancelled(&self) -> ToolError {
+        ToolError::new(
+            ToolErrorKind::Cancelled,
+            format!(
+                "the call to upstream `{}` was cancelled by the client",
+                self.upstream
+            ),
+        )
     }
 
     /// A 2026-07-28 upstream's `input_required` for the client: its `requestState` sealed
@@ -348,13 +390,7 @@ impl Parking {
         match next {
             Next::Done(r) => r,
             Next::Ask(ask) => self.park(binding, flight, ask),
-            Next::Cancelled => Err(ToolError::new(
-                ToolErrorKind::Cancelled,
-                format!(
-                    "the call to upstream `{}` was cancelled by the client",
-                    self.upstream
-                ),
-            )),
+            Next::Cancelled => Err(self.cancelled()),
         }
     }
 

@@ -396,11 +396,43 @@ async fn the_caps_refuse_a_call_beyond_them_and_its_upstream_is_told() {
 
 #[tokio::test]
 async fn a_modern_upstreams_own_round_is_passed_through_with_its_state_wrapped() {
+    modern_upstream_round(true).await;
+}
+
+/// `call_stateless` runs the upstream call on the caller's task (no relay) and passes its
+/// rounds through exactly as the relay does.
+#[tokio::test]
+async fn a_stateless_upstreams_round_runs_inline_and_is_passed_through_alike() {
+    modern_upstream_round(false).await;
+}
+
+/// `Parking::call` (the relay) or `Parking::call_stateless` (inline).
+async fn call(
+    p: &Arc<Parking>,
+    relay: bool,
+    ctx: &CallContext,
+    tool: &str,
+    start: Start,
+) -> Result<ServerResult, ToolError> {
+    if relay {
+        p.call(ctx, tool, start).await
+    } else {
+        p.call_stateless(ctx, tool, start).await
+    }
+}
+
+async fn modern_upstream_round(relay: bool) {
     let p = parking(Duration::from_secs(60), 4, 16);
+    let caller = tokio::task::try_id();
     let (seen_tx, mut seen) = mpsc::unbounded_channel::<InputRetry>();
     let upstream = move |seen: mpsc::UnboundedSender<InputRetry>| -> Start {
         Box::new(move |_ctx, forward: InputRetry| {
             Box::pin(async move {
+                assert_eq!(
+                    tokio::task::try_id() == caller,
+                    !relay,
+                    "inline only without relay"
+                );
                 let _ = seen.send(forward.clone());
                 if forward.request_state.is_none() {
                     let mut requests = InputRequests::new();
@@ -424,8 +456,14 @@ async fn a_modern_upstreams_own_round_is_passed_through_with_its_state_wrapped()
         })
     };
     let first = input_required(
-        p.call(&ctx(Some("alice"), None), "t", upstream(seen_tx.clone()))
-            .await,
+        call(
+            &p,
+            relay,
+            &ctx(Some("alice"), None),
+            "t",
+            upstream(seen_tx.clone()),
+        )
+        .await,
     );
     assert!(first.input_requests.unwrap().contains_key("name"));
     let state = first.request_state.unwrap();
@@ -433,21 +471,23 @@ async fn a_modern_upstreams_own_round_is_passed_through_with_its_state_wrapped()
     assert!(seen.recv().await.unwrap().is_empty());
     let answers = json!({ "name": { "action": "accept", "content": { "n": "x" } } });
     // Another principal cannot use it.
-    let r = p
-        .call(
-            &ctx(Some("bob"), retry(&state, answers.clone())),
-            "t",
-            upstream(seen_tx.clone()),
-        )
-        .await;
+    let r = call(
+        &p,
+        relay,
+        &ctx(Some("bob"), retry(&state, answers.clone())),
+        "t",
+        upstream(seen_tx.clone()),
+    )
+    .await;
     assert!(invalid_params(r).contains("another principal"));
-    let done = p
-        .call(
-            &ctx(Some("alice"), retry(&state, answers.clone())),
-            "t",
-            upstream(seen_tx),
-        )
-        .await;
+    let done = call(
+        &p,
+        relay,
+        &ctx(Some("alice"), retry(&state, answers.clone())),
+        "t",
+        upstream(seen_tx),
+    )
+    .await;
     assert_eq!(text(done), "done");
     let forwarded = seen.recv().await.unwrap();
     assert_eq!(forwarded.request_state.as_deref(), Some("upstream-state-1"));

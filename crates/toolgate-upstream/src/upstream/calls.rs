@@ -15,8 +15,8 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use rmcp::model::{
-    CancelledNotificationParam, ClientRequest, GetExtensions as _, LoggingLevel, ServerResult,
-    SetLevelRequest, SetLevelRequestParams,
+    CancelledNotificationParam, ClientRequest, GetExtensions as _, LoggingLevel, ProtocolVersion,
+    ServerResult, SetLevelRequest, SetLevelRequestParams,
 };
 use rmcp::service::{PeerRequestOptions, ServiceError};
 use toolgate_core::{CallContext, ToolError, ToolErrorKind};
@@ -73,6 +73,22 @@ impl Inner {
         }
     }
 
+    /// Whether a call of `ctx` goes to a session that speaks 2026-07-28 or later (so sends
+    /// no server requests), as far as the shared session says now; a per-client session is
+    /// not looked up here (`false`: the relay serves either kind). Should the shared session
+    /// be replaced by a 2025-11-25 one meanwhile, a server request of that call reaches the
+    /// client, which declines it (a 2026-07-28 client takes none), and the call fails.
+    pub(crate) fn stateless(&self, ctx: &CallContext) -> bool {
+        if matches!(self.config.session, SessionModel::PerClient) && ctx.client.is_some() {
+            return false;
+        }
+        self.shared.load().as_ref().is_some_and(|c| {
+            c.peer
+                .peer_info()
+                .is_some_and(|i| i.protocol_version >= ProtocolVersion::V_2026_07_28)
+        })
+    }
+
     /// The session of the caller of `ctx`.
     async fn connection(self: &Arc<Self>, ctx: &CallContext) -> Result<Arc<Connection>, ToolError> {
         let (SessionModel::PerClient, Some(client)) = (self.config.session, &ctx.client) else {
@@ -109,7 +125,8 @@ impl Inner {
             }
         }
         let capabilities = client.capabilities().cloned().unwrap_or_default();
-        let conn = self.connect(capabilities).await.map_err(|e| {
+        // Boxed: connecting is a large future, kept out of every call's.
+        let conn = Box::pin(self.connect(capabilities)).await.map_err(|e| {
             ToolError::new(
                 ToolErrorKind::Unavailable,
                 format!(
@@ -218,7 +235,18 @@ impl Inner {
             // every future around this one as large, and each is copied when it is made.
             return Box::pin(lean.call(ctx, &self.name, request, timeout)).await;
         }
-        let mut request = request;
+        // Boxed too (rmcp's request futures are large), so that this future stays small for
+        // the lean path.
+        Box::pin(self.session_request(ctx, &conn, request)).await
+    }
+
+    /// `request` on the rmcp session `conn`, routed back to the caller of `ctx`.
+    async fn session_request(
+        self: &Arc<Self>,
+        ctx: &CallContext,
+        conn: &Arc<Connection>,
+        mut request: ClientRequest,
+    ) -> Result<ServerResult, ToolError> {
         // The transport registers the request before sending it (`ordered.rs`).
         let route = ctx.client.clone().map(Route::new);
         if let Some(route) = &route {
@@ -234,7 +262,7 @@ impl Inner {
             .peer
             .send_request_with_option(request, options)
             .await
-            .map_err(|e| self.service_error(&conn, e))?;
+            .map_err(|e| self.service_error(conn, e))?;
         let id = handle.id.clone();
         let route = route.map(|route| {
             conn.routes
@@ -245,7 +273,7 @@ impl Inner {
                 if let Some(route) = &route {
                     route.settle().await;
                 }
-                r.map_err(|e| self.service_error(&conn, e))
+                r.map_err(|e| self.service_error(conn, e))
             }
             () = ctx.cancel.cancelled() => {
                 let notice = CancelledNotificationParam::new(

@@ -27,8 +27,8 @@
 //! a 2026-07-28 server never sends: it answers `input_required`) fails the call.
 //!
 //! Limits: the call timeout (`timeouts.call_ms`; no progress can reset it here) and the
-//! upstream's concurrency cap (`max_concurrent_requests`, a semaphore of its own beside the
-//! session's); cancellation drops the POST (closing its connection, which is how a
+//! upstream's concurrency cap (`max_concurrent_requests`, the semaphore the session's POSTs
+//! take their permits from too, `capped.rs`); cancellation drops the POST (closing its connection, which is how a
 //! 2026-07-28 client cancels). Does not own: the connection's life (`connect.rs`), metrics
 //! and spans (`calls.rs` wraps this).
 
@@ -99,7 +99,7 @@ pub(crate) struct Lean {
     info: ClientInfo,
     version: ProtocolVersion,
     max_sse_event_size: usize,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     next_id: AtomicI64,
     hub: Arc<Hub>,
 }
@@ -114,7 +114,8 @@ pub(crate) struct LeanSettings {
     pub(crate) info: ClientInfo,
     pub(crate) version: ProtocolVersion,
     pub(crate) max_sse_event_size: usize,
-    pub(crate) max_concurrent_requests: usize,
+    /// The upstream's concurrency cap, shared with the session (`capped.rs`).
+    pub(crate) permits: Arc<Semaphore>,
     pub(crate) hub: Arc<Hub>,
 }
 
@@ -137,7 +138,7 @@ impl Lean {
             info,
             version,
             max_sse_event_size,
-            max_concurrent_requests,
+            permits,
             hub,
         } = settings;
         if let Ok(v) = HeaderValue::from_str(version.as_str()) {
@@ -155,7 +156,7 @@ impl Lean {
             info,
             version,
             max_sse_event_size,
-            permits: Semaphore::new(max_concurrent_requests.max(1)),
+            permits,
             next_id: AtomicI64::new(1),
             hub,
         }
