@@ -50,6 +50,19 @@ instructions() {
     callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}'
 }
 
+# serve_under_callgrind TOOLGATE CONFIG: `TOOLGATE serve --config CONFIG` (stateless HTTP)
+# under callgrind for $target; sets pid and url.
+serve_under_callgrind() {
+    TOOLGATE_LOGGING__LEVEL=warn TOOLGATE_HTTP__SESSION_MODE=stateless \
+        valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.$target.out" \
+        "$1" serve --config "$2" \
+        --http 127.0.0.1:0 >"$TMP/$target.stdout" 2>"$TMP/$target.err" &
+    pid=$!
+    PIDS+=($pid)
+    for _ in $(seq 600); do grep -q serving "$TMP/$target.stdout" && break; sleep 0.1; done
+    url="$(sed -n 's/^toolgate: serving .* tools at //p' "$TMP/$target.stdout")"
+}
+
 # measure NAME PID LOAD...: warm-up and measured loads (LOAD gets --calls N appended).
 measure() {
     local name="$1" pid="$2"
@@ -138,14 +151,7 @@ print(f"{head}.{body}.{b64(sig)}")
 PY
 )"
         export TOKEN
-        TOOLGATE_LOGGING__LEVEL=warn TOOLGATE_HTTP__SESSION_MODE=stateless \
-            valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.$target.out" \
-            "$BIN/toolgate" serve --config "$TMP/auth.yaml" \
-            --http 127.0.0.1:0 >"$TMP/$target.stdout" 2>"$TMP/$target.err" &
-        pid=$!
-        PIDS+=($pid)
-        for _ in $(seq 600); do grep -q serving "$TMP/$target.stdout" && break; sleep 0.1; done
-        url="$(sed -n 's/^toolgate: serving .* tools at //p' "$TMP/$target.stdout")"
+        serve_under_callgrind "$BIN/toolgate" "$TMP/auth.yaml"
         measure "$target" "$pid" "$BIN/toolgate" bench --url "$url" --mode stateless \
             --bearer-env TOKEN --tool get_item --args '{"id":42}' --concurrency 1
         kill -INT "$pid" 2>/dev/null || true
@@ -164,14 +170,7 @@ sources:
     spec: $TMP/openapi.json
     base_url: $BACKEND
 YAML
-        TOOLGATE_LOGGING__LEVEL=warn TOOLGATE_HTTP__SESSION_MODE=stateless \
-            valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.$target.out" \
-            "$BIN/toolgate" serve --config "$TMP/policies.yaml" \
-            --http 127.0.0.1:0 >"$TMP/$target.stdout" 2>"$TMP/$target.err" &
-        pid=$!
-        PIDS+=($pid)
-        for _ in $(seq 600); do grep -q serving "$TMP/$target.stdout" && break; sleep 0.1; done
-        url="$(sed -n 's/^toolgate: serving .* tools at //p' "$TMP/$target.stdout")"
+        serve_under_callgrind "$BIN/toolgate" "$TMP/policies.yaml"
         measure "$target" "$pid" "$BIN/toolgate" bench --url "$url" --mode stateless \
             --tool get_item --args '{"id":42}' --concurrency 1
         kill -INT "$pid" 2>/dev/null || true
@@ -195,14 +194,7 @@ sources:
     namespace: ""
     transport: $transport
 YAML
-        TOOLGATE_LOGGING__LEVEL=warn TOOLGATE_HTTP__SESSION_MODE=stateless \
-            valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.$target.out" \
-            "$TG" serve --config "$TMP/$target.yaml" \
-            --http 127.0.0.1:0 >"$TMP/$target.stdout" 2>"$TMP/$target.err" &
-        pid=$!
-        PIDS+=($pid)
-        for _ in $(seq 600); do grep -q serving "$TMP/$target.stdout" && break; sleep 0.1; done
-        url="$(sed -n 's/^toolgate: serving .* tools at //p' "$TMP/$target.stdout")"
+        serve_under_callgrind "$TG" "$TMP/$target.yaml"
         measure "$target" "$pid" "$BIN/toolgate" bench --url "$url" --mode stateless \
             --tool echo --args '{"id":42}' --concurrency 1
         kill -INT "$pid" 2>/dev/null || true
