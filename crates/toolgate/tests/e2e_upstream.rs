@@ -222,34 +222,6 @@ async fn a_2026_client_through_mrtr_http_upstream_per_client_sessions() {
     modern_client_through_mrtr("http", "per_client").await;
 }
 
-/// `upstream_fake_server.py mrtr` (a 2026-07-28 server on the Python SDK, over streamable
-/// HTTP) on a free port, as source `fake`: its guard and the source.
-fn fake_2026_upstream(python: &PathBuf) -> (common::Guard, serde_json::Value) {
-    let port = common::free_port();
-    let child = Command::new(python)
-        .arg(common::repo_root().join("tests/e2e/upstream_fake_server.py"))
-        .args(["mrtr", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let guard = common::Guard(child);
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the fake server never listened on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let source = json!({
-        "name": "fake",
-        "kind": "mcp",
-        "transport": {"type": "http", "url": format!("http://127.0.0.1:{port}/mcp")},
-    });
-    (guard, source)
-}
-
 /// A 2026-07-28 upstream that answers `input_required` itself (`upstream_fake_server.py
 /// mrtr`, on the Python SDK, over streamable HTTP): the round reaches the 2026-07-28 client
 /// with the upstream's state sealed in the gateway's, and the retry reaches the upstream with
@@ -259,7 +231,7 @@ async fn a_2026_upstreams_own_input_required_is_passed_through() {
     let Some(python) = common::dependency("TOOLGATE_TEST_PYTHON") else {
         return;
     };
-    let (_guard, source) = fake_2026_upstream(&python);
+    let (_guard, source) = common::fake_2026_upstream(&python);
     let (url, watched) = common::serve_config_with_gateway(config(vec![source])).await;
     python_script(python, "upstream_mrtr_check.py", url, &["--passthrough"]).await;
     // Its rounds were served on the fast path, and (a 2026-07-28 HTTP upstream) sent on the
@@ -280,7 +252,7 @@ async fn a_2025_client_over_http_answers_a_2026_upstreams_rounds_through_the_bri
     let Some(python) = common::dependency("TOOLGATE_TEST_PYTHON") else {
         return;
     };
-    let (_guard, source) = fake_2026_upstream(&python);
+    let (_guard, source) = common::fake_2026_upstream(&python);
     let (url, watched) = common::serve_config_with_gateway(config(vec![source])).await;
     python_script(python, "upstream_bridge_check.py", url, &[]).await;
     let text = watched.metrics.encode();
@@ -304,7 +276,7 @@ async fn a_2025_client_over_stdio_answers_a_2026_upstreams_rounds_through_the_br
     let Some(python) = common::dependency("TOOLGATE_TEST_PYTHON") else {
         return;
     };
-    let (_guard, source) = fake_2026_upstream(&python);
+    let (_guard, source) = common::fake_2026_upstream(&python);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("toolgate.yaml");
     std::fs::write(&file, json!({ "sources": [source] }).to_string()).unwrap();
@@ -635,7 +607,7 @@ async fn a_2025_client_cancelling_during_a_bridged_round_has_the_request_withdra
     let Some(python) = common::dependency("TOOLGATE_TEST_PYTHON") else {
         return;
     };
-    let (_guard, source) = fake_2026_upstream(&python);
+    let (_guard, source) = common::fake_2026_upstream(&python);
     let (url, watched) = common::serve_config_with_gateway(config(vec![source])).await;
     let (asked_tx, mut asked) = tokio::sync::mpsc::unbounded_channel();
     let (withdrawn_tx, mut withdrawn) = tokio::sync::mpsc::unbounded_channel();

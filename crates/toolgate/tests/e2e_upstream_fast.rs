@@ -309,31 +309,11 @@ async fn an_input_required_round_is_answered_alike_on_both_paths() {
     let Some(python) = common::dependency("TOOLGATE_TEST_PYTHON") else {
         return;
     };
-    let port = common::free_port();
-    let child = std::process::Command::new(&python)
-        .arg(common::repo_root().join("tests/e2e/upstream_fake_server.py"))
-        .args(["mrtr", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let _guard = common::Guard(child);
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the fake server never listened on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (_guard, source) = common::fake_2026_upstream(&python);
     let gateway = |fast_path: bool| {
         let text = serde_json::to_string(&json!({
             "http": {"session_mode": "stateless", "fast_path": fast_path},
-            "sources": [{
-                "name": "fake",
-                "kind": "mcp",
-                "transport": {"type": "http", "url": format!("http://127.0.0.1:{port}/mcp")},
-            }],
+            "sources": [source],
         }))
         .unwrap();
         toolgate::config::load(&text, "<test>", &Default::default()).unwrap()

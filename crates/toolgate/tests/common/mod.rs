@@ -431,3 +431,31 @@ pub fn output_text(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// `upstream_fake_server.py mrtr` (a 2026-07-28 server on the Python SDK, over streamable
+/// HTTP) on a free port, as source `fake`: its guard and the source.
+pub fn fake_2026_upstream(python: &std::path::Path) -> (Guard, serde_json::Value) {
+    let port = free_port();
+    let child = Command::new(python)
+        .arg(repo_root().join("tests/e2e/upstream_fake_server.py"))
+        .args(["mrtr", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = Guard(child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fake server never listened on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let source = serde_json::json!({
+        "name": "fake",
+        "kind": "mcp",
+        "transport": {"type": "http", "url": format!("http://127.0.0.1:{port}/mcp")},
+    });
+    (guard, source)
+}
