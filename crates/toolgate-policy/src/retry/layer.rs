@@ -194,14 +194,15 @@ where
                 admission.settle(verdict(&result));
             }
             drop(admission);
+            let Some(err) = result.as_ref().ok().and_then(McpResponse::tool_error) else {
+                return result;
+            };
             let idempotent = idempotent(&copy.request, copy.resolved.as_ref());
-            match result.as_ref().ok().and_then(McpResponse::tool_error) {
-                Some(err) if retryable(err, idempotent) => {
-                    // Boxed: the retry loop's state (timers, the copy) is only paid for here.
-                    Box::pin(retry(inner, copy, policies, resilience, result, idempotent)).await
-                }
-                _ => result,
+            if !retryable(err, idempotent) {
+                return result;
             }
+            // Boxed: the retry loop's state (timers, the copy) is only paid for here.
+            Box::pin(retry(inner, copy, policies, resilience, result, idempotent)).await
         }))
     }
 }
