@@ -276,12 +276,19 @@ fn slow_backend(delay: Duration) -> SocketAddr {
     common::router_thread(router)
 }
 
-const SLOW_SPEC: &str = r#"{"openapi": "3.0.3", "info": {"title": "slow", "version": "1"},
- "paths": {
-  "/slow": {"get": {"operationId": "slow_echo", "responses": {"200": {"description": "ok",
-     "content": {"application/json": {"schema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}}}}}}},
-  "/fast": {"get": {"operationId": "fast_echo", "responses": {"200": {"description": "ok",
-     "content": {"application/json": {"schema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}}}}}}}}}"#;
+/// An OpenAPI document with two GET operations answering `{"ok": true}`: `/{name}`
+/// (`{name}_echo`) and `/fast` (`fast_echo`).
+fn two_echo_spec(name: &str) -> String {
+    let op = |path: &str| {
+        serde_json::json!({"get": {"operationId": format!("{path}_echo"), "responses": {"200": {
+            "description": "ok",
+            "content": {"application/json": {"schema": {"type": "object",
+                "properties": {"ok": {"type": "boolean"}}}}}}}}})
+    };
+    serde_json::json!({"openapi": "3.0.3", "info": {"title": name, "version": "1"},
+        "paths": {format!("/{name}"): op(name), "/fast": op("fast")}})
+    .to_string()
+}
 
 #[test]
 fn a_tool_over_budget_in_two_consecutive_windows_gives_patch() {
@@ -289,7 +296,7 @@ fn a_tool_over_budget_in_two_consecutive_windows_gives_patch() {
     let d = dir.path();
     // Every call of slow_echo takes at least 60 ms: over a 20 ms budget whatever the machine.
     let api = slow_backend(Duration::from_millis(60));
-    write(d, "slow.json", SLOW_SPEC);
+    write(d, "slow.json", &two_echo_spec("slow"));
     write(
         d,
         "candidate.yaml",
@@ -393,13 +400,6 @@ fn flaky_backend() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>)
     (common::router_thread(router), hits)
 }
 
-const FLAKY_SPEC: &str = r#"{"openapi": "3.0.3", "info": {"title": "flaky", "version": "1"},
- "paths": {
-  "/flaky": {"get": {"operationId": "flaky_echo", "responses": {"200": {"description": "ok",
-     "content": {"application/json": {"schema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}}}}}}},
-  "/fast": {"get": {"operationId": "fast_echo", "responses": {"200": {"description": "ok",
-     "content": {"application/json": {"schema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}}}}}}}}}"#;
-
 /// The retry ceiling on real retries: the candidate retries every other backend answer (503),
 /// the replay counts the attempts each result reports, and the gate compares them with the
 /// plan's ceiling: over it, `patch`. The retries the gate reports are the ones the backend got.
@@ -409,7 +409,7 @@ fn retries_over_the_ceiling_give_patch_and_match_what_the_backend_saw() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (api, hits) = flaky_backend();
-    write(d, "flaky.json", FLAKY_SPEC);
+    write(d, "flaky.json", &two_echo_spec("flaky"));
     write(
         d,
         "candidate.yaml",
@@ -653,7 +653,7 @@ fn a_drill_whose_break_is_accepted_fails_and_holds() {
         &format!("sources:\n  - name: todo\n    spec: todo.json\n    base_url: http://{api}\n"),
     );
     // Valid, but serving another API: the drill's probe tool disappears.
-    write(d, "slow.json", SLOW_SPEC);
+    write(d, "slow.json", &two_echo_spec("slow"));
     write(
         d,
         "other.yaml",
