@@ -18,6 +18,7 @@ mod capped;
 mod client;
 pub mod config;
 mod connect;
+mod decode;
 mod discovery;
 mod entries;
 mod http_client;
