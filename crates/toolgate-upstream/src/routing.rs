@@ -15,11 +15,11 @@
 //! Does not own: sending (the client channel) or what to do with unroutable messages (the
 //! handler in `client.rs`).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
+use hashbrown::HashMap;
 use rmcp::model::{ProgressToken, RequestId};
 use rmcp::service::InboundStreamOrigin;
 use tokio::sync::Notify;
@@ -78,6 +78,7 @@ const SETTLE: Duration = Duration::from_millis(200);
 #[derive(Default)]
 struct Table {
     next: u64,
+    /// Looked up three times a request (sent, registered, settled): foldhash, not SipHash.
     by_request: HashMap<RequestId, Entry>,
     owner: Option<Arc<dyn ClientChannel>>,
 }
@@ -167,7 +168,19 @@ impl Routes {
         token: ProgressToken,
         route: Arc<Route>,
     ) -> Registration {
-        self.sending(id.clone(), token, &RouteMarker(Arc::downgrade(&route)));
+        {
+            let mut t = self.lock();
+            // Usually there already: the transport registers a request before sending it.
+            if !t.by_request.contains_key(&id) {
+                t.next += 1;
+                let entry = Entry {
+                    seq: t.next,
+                    token,
+                    route: Arc::downgrade(&route),
+                };
+                t.by_request.insert(id.clone(), entry);
+            }
+        }
         Registration {
             routes: self.clone(),
             id,

@@ -270,10 +270,11 @@ impl Parking {
         let Some(client) = ctx.client.clone() else {
             return start(ctx.clone(), InputRetry::default()).await;
         };
-        let binding = Binding::of(ctx, &self.upstream, tool);
+        // Made only when needed (a retry, input asked for): most calls need none.
+        let binding = || Binding::of(ctx, &self.upstream, tool);
         let retry = client.input_retry().cloned().unwrap_or_default();
         let forward = match retry.request_state.as_deref() {
-            Some(state) => match self.resume(ctx, &binding, state, &retry)? {
+            Some(state) => match self.resume(ctx, &binding(), state, &retry)? {
                 Resumed::Parked(flight) => Err(flight),
                 Resumed::Upstream(upstream_state) => Ok(InputRetry {
                     input_responses: retry.input_responses.clone(),
@@ -283,10 +284,10 @@ impl Parking {
             None => Ok(InputRetry::default()),
         };
         let result = match forward {
-            Err(flight) => self.drive(ctx, binding.clone(), flight).await,
+            Err(flight) => self.drive(ctx, tool, flight).await,
             Ok(forward) if relay => {
                 let flight = self.launch(ctx, client, start, forward);
-                self.drive(ctx, binding.clone(), flight).await
+                self.drive(ctx, tool, flight).await
             }
             Ok(forward) => tokio::select! {
                 r = start(ctx.clone(), forward) => r,
@@ -294,7 +295,7 @@ impl Parking {
             },
         };
         match result {
-            Ok(ServerResult::InputRequiredResult(r)) => Err(self.wrap(&binding, r)),
+            Ok(ServerResult::InputRequiredResult(r)) => Err(self.wrap(&binding(), r)),
             other => other,
         }
     }
@@ -367,11 +368,12 @@ impl Parking {
         }
     }
 
-    /// Waits for the call's next step: its result, or a request for input (parked).
+    /// Waits for the call's next step: its result, or a request for input (parked, bound to
+    /// `tool`).
     async fn drive(
         self: &Arc<Self>,
         ctx: &CallContext,
-        binding: Binding,
+        tool: &str,
         mut flight: Flight,
     ) -> Result<ServerResult, ToolError> {
         enum Next {
@@ -389,7 +391,7 @@ impl Parking {
         };
         match next {
             Next::Done(r) => r,
-            Next::Ask(ask) => self.park(binding, flight, ask),
+            Next::Ask(ask) => self.park(Binding::of(ctx, &self.upstream, tool), flight, ask),
             Next::Cancelled => Err(self.cancelled()),
         }
     }
