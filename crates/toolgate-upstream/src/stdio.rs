@@ -20,6 +20,8 @@
 //!
 //! Does not own: spawning the command (`connect.rs`), decoding one message (`decode.rs`).
 
+use std::borrow::Cow;
+use std::io::Write as _;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -27,15 +29,16 @@ use futures::{SinkExt as _, StreamExt as _};
 use process_wrap::tokio::ChildWrapper;
 use rmcp::RoleClient;
 use rmcp::model::{
-    ClientJsonRpcMessage, ClientNotification, ClientRequest, ErrorData, JsonRpcMessage, RequestId,
-    ServerJsonRpcMessage,
+    CallToolRequest, ClientJsonRpcMessage, ClientNotification, ClientRequest, ErrorData,
+    Extensions, JsonObject, JsonRpcMessage, JsonRpcRequest, MetaObject, RequestId,
+    RequestMetaObject, ServerJsonRpcMessage,
 };
 use rmcp::transport::Transport;
 use rmcp::transport::async_rw::{JsonRpcMessageCodec, JsonRpcMessageCodecError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::process::{ChildStdin, ChildStdout};
-use tokio_util::bytes::{Buf as _, BytesMut};
-use tokio_util::codec::{Decoder, FramedRead, FramedWrite};
+use tokio_util::bytes::{Buf as _, BufMut as _, BytesMut};
+use tokio_util::codec::{Decoder, Encoder, FramedRead, FramedWrite};
 
 use crate::decode;
 
@@ -256,9 +259,85 @@ impl Decoder for StdoutCodec {
     }
 }
 
+/// Encodes what the gateway sends as rmcp's codec does (the JSON, then `\n`), writing a first
+/// `tools/call` directly: rmcp serializes a request's params into a `serde_json::Value`, takes
+/// `_meta` out of it, and serializes the map again, a third of the instructions of a call's
+/// way out. Each part (`jsonrpc`, `id`, `method`, `_meta`, `name`, `arguments`) is serialized
+/// by serde as rmcp's types do, in rmcp's order, so the bytes are the same (tests compare
+/// them); a call with params `_meta`, `inputResponses` or `requestState` (whose order or
+/// number formatting the `Value` round trip may change) goes through rmcp's codec.
+#[derive(Default)]
+struct ClientCodec(JsonRpcMessageCodec<ClientJsonRpcMessage>);
+
+impl Encoder<ClientJsonRpcMessage> for ClientCodec {
+    type Error = JsonRpcMessageCodecError;
+
+    fn encode(
+        &mut self,
+        item: ClientJsonRpcMessage,
+        buf: &mut BytesMut,
+    ) -> Result<(), JsonRpcMessageCodecError> {
+        if let Some((r, call)) = direct_call(&item) {
+            let mut w = buf.writer();
+            w.write_all(b"{\"jsonrpc\":")?;
+            serde_json::to_writer(&mut w, &r.jsonrpc)?;
+            w.write_all(b",\"id\":")?;
+            serde_json::to_writer(&mut w, &r.id)?;
+            w.write_all(b",\"method\":")?;
+            serde_json::to_writer(&mut w, &call.method)?;
+            w.write_all(b",\"params\":{")?;
+            if let Some(meta) = request_meta(&call.extensions) {
+                w.write_all(b"\"_meta\":")?;
+                serde_json::to_writer(&mut w, &*meta)?;
+                w.write_all(b",")?;
+            }
+            w.write_all(b"\"name\":")?;
+            serde_json::to_writer(&mut w, &call.params.name)?;
+            if let Some(arguments) = &call.params.arguments {
+                w.write_all(b",\"arguments\":")?;
+                serde_json::to_writer(&mut w, arguments)?;
+            }
+            w.write_all(b"}}\n")?;
+            return Ok(());
+        }
+        self.0.encode(item, buf)
+    }
+}
+
+/// The request and its `tools/call` when `message` is a call [`ClientCodec`] writes itself.
+fn direct_call(
+    message: &ClientJsonRpcMessage,
+) -> Option<(&JsonRpcRequest<ClientRequest>, &CallToolRequest)> {
+    if let JsonRpcMessage::Request(r) = message
+        && let ClientRequest::CallToolRequest(call) = &r.request
+        && call.params.meta.is_none()
+        && call.params.input_responses.is_none()
+        && call.params.request_state.is_none()
+    {
+        return Some((r, call));
+    }
+    None
+}
+
+/// A request's `_meta` as rmcp serializes it: the typed one, over the legacy one if both are
+/// in the extensions (rmcp's `request_meta`).
+fn request_meta(extensions: &Extensions) -> Option<Cow<'_, JsonObject>> {
+    let typed = extensions.get::<RequestMetaObject>().map(|meta| &meta.0.0);
+    let legacy = extensions.get::<MetaObject>().map(|meta| &meta.0);
+    match (typed, legacy) {
+        (Some(typed), None) => Some(Cow::Borrowed(typed)),
+        (None, Some(legacy)) => Some(Cow::Borrowed(legacy)),
+        (Some(typed), Some(legacy)) => {
+            let mut merged = legacy.clone();
+            merged.extend(typed.iter().map(|(k, v)| (k.clone(), v.clone())));
+            Some(Cow::Owned(merged))
+        }
+        (None, None) => None,
+    }
+}
+
 /// Writes messages as rmcp does: serialized, then `\n`, then flushed.
-type Writer<W> =
-    Arc<tokio::sync::Mutex<Option<FramedWrite<W, JsonRpcMessageCodec<ClientJsonRpcMessage>>>>>;
+type Writer<W> = Arc<tokio::sync::Mutex<Option<FramedWrite<W, ClientCodec>>>>;
 
 /// The "Invalid request" answer to a line that is JSON but not a message, kept across a
 /// cancelled `receive` (rmcp's service polls it in a `select!`) until it is flushed.
@@ -285,7 +364,7 @@ where
             read: FramedRead::new(read, codec),
             write: Arc::new(tokio::sync::Mutex::new(Some(FramedWrite::new(
                 write,
-                JsonRpcMessageCodec::default(),
+                ClientCodec::default(),
             )))),
             invalid_reply: None,
         }
@@ -735,5 +814,130 @@ mod tests {
         w.lines.close().await;
         let closed = w.lines.send(serde_json::from_value(call(8)).unwrap()).await;
         assert_eq!(closed.unwrap_err().kind(), std::io::ErrorKind::NotConnected);
+    }
+
+    /// `message` as rmcp's codec and as [`ClientCodec`] encode it.
+    fn both_encodings(message: &ClientJsonRpcMessage) -> (String, String) {
+        let mut by_rmcp = BytesMut::new();
+        JsonRpcMessageCodec::<ClientJsonRpcMessage>::default()
+            .encode(message.clone(), &mut by_rmcp)
+            .unwrap();
+        let mut here = BytesMut::new();
+        ClientCodec::default()
+            .encode(message.clone(), &mut here)
+            .unwrap();
+        let text = |b: BytesMut| String::from_utf8(b.to_vec()).unwrap();
+        (text(by_rmcp), text(here))
+    }
+
+    #[test]
+    fn calls_are_written_byte_for_byte_as_rmcp_writes_them() {
+        let arguments = [
+            None,
+            Some(json!({})),
+            Some(json!({"id": 42})),
+            Some(json!({
+                "s": "quote \" backslash \\ newline \n tab \t nul \u{0} \u{2028} é 😀",
+                "floats": [0.1, 1e300, -0.0, 2.5e-8, 1.0, 123456789012345678.0],
+                "ints": [0, -1, 9007199254740993i64, u64::MAX],
+                "nested": {"z": 1, "a": [null, true, false, {"k": []}]},
+                "": "empty key",
+            })),
+        ];
+        let metas = [
+            None,
+            Some(json!({})),
+            Some(json!({"progressToken": 7})),
+            Some(json!({"progressToken": "tok", "traceparent": "00-ab-cd-01", "x": {"y": 0.5}})),
+        ];
+        for (n, arguments) in arguments.iter().enumerate() {
+            for meta in &metas {
+                for id in [json!(1), json!(4_294_967_296u64), json!("id-\"1\"")] {
+                    let mut params = json!({"name": format!("tool_{n}/\"x\"")});
+                    if let Some(a) = arguments {
+                        params["arguments"] = a.clone();
+                    }
+                    if let Some(m) = meta {
+                        params["_meta"] = m.clone();
+                    }
+                    let message: ClientJsonRpcMessage = serde_json::from_value(json!({
+                        "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params,
+                    }))
+                    .unwrap();
+                    assert!(direct_call(&message).is_some());
+                    let (by_rmcp, here) = both_encodings(&message);
+                    assert_eq!(here, by_rmcp);
+                    assert!(here.ends_with("}\n"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn calls_with_legacy_or_params_meta_or_retry_fields_are_written_as_rmcp_writes_them() {
+        let call = |params: serde_json::Value| -> ClientJsonRpcMessage {
+            serde_json::from_value(json!({
+                "jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": params,
+            }))
+            .unwrap()
+        };
+        let with = |mut message: ClientJsonRpcMessage,
+                    edit: &dyn Fn(&mut rmcp::model::CallToolRequest)|
+         -> ClientJsonRpcMessage {
+            if let JsonRpcMessage::Request(r) = &mut message
+                && let ClientRequest::CallToolRequest(c) = &mut r.request
+            {
+                edit(c);
+            }
+            message
+        };
+        let legacy = || {
+            let mut m = JsonObject::new();
+            m.insert("progressToken".into(), json!("legacy"));
+            m.insert("old".into(), json!(1));
+            MetaObject(m)
+        };
+        let cases = [
+            // Legacy `_meta` alone, and under the typed one (merged: legacy's order first).
+            with(call(json!({"name": "t", "arguments": {"a": 1}})), &|c| {
+                c.extensions.insert(legacy());
+            }),
+            with(
+                call(json!({"name": "t", "_meta": {"progressToken": 1, "new": 2}})),
+                &|c| {
+                    c.extensions.insert(legacy());
+                },
+            ),
+            // Params-level `_meta`, retry fields: rmcp's codec writes them.
+            with(call(json!({"name": "t", "arguments": {"a": 1}})), &|c| {
+                let mut m = JsonObject::new();
+                m.insert("p".into(), json!(0.1));
+                c.params.meta = Some(RequestMetaObject(MetaObject(m)));
+            }),
+            call(json!({"name": "t", "requestState": "s", "arguments": {"f": 0.1}})),
+            call(json!({"name": "t", "inputResponses": {"k": {"action": "decline"}}})),
+        ];
+        for (n, message) in cases.iter().enumerate() {
+            assert_eq!(direct_call(message).is_some(), n < 2, "case {n}");
+            let (by_rmcp, here) = both_encodings(message);
+            assert_eq!(here, by_rmcp, "case {n}");
+        }
+    }
+
+    #[test]
+    fn other_messages_are_written_by_rmcp() {
+        for message in [
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+            json!({"jsonrpc": "2.0", "id": 2, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "c", "version": "1"}
+            }}),
+            json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1, "reason": "r"}}),
+            json!({"jsonrpc": "2.0", "id": 5, "result": {}}),
+            json!({"jsonrpc": "2.0", "id": 6, "error": {"code": -32600, "message": "m"}}),
+        ] {
+            let message: ClientJsonRpcMessage = serde_json::from_value(message).unwrap();
+            let (by_rmcp, here) = both_encodings(&message);
+            assert_eq!(here, by_rmcp);
+        }
     }
 }
