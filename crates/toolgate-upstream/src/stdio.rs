@@ -228,7 +228,7 @@ impl Decoder for StdoutCodec {
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Line>, std::io::Error> {
         loop {
-            let Some(at) = buf[self.searched..].iter().position(|&b| b == b'\n') else {
+            let Some(at) = memchr::memchr(b'\n', &buf[self.searched..]) else {
                 if buf.len() > self.max {
                     return Err(self.oversized());
                 }
