@@ -108,6 +108,10 @@ impl Registration {
     /// passed to the client: called once the answer arrived, before it is returned.
     pub(crate) async fn settle(&self) {
         let forwards = &self.route.forwards;
+        // Nothing in flight (most answers): no timer to start.
+        if forwards.pending.load(Ordering::Acquire) == 0 {
+            return;
+        }
         let _ = tokio::time::timeout(SETTLE, async {
             loop {
                 let done = forwards.done.notified();

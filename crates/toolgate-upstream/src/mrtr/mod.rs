@@ -381,7 +381,9 @@ impl Parking {
             Ask(Ask),
             Cancelled,
         }
+        // In this order (no random start): the answer first, should the client cancel meanwhile.
         let next = tokio::select! {
+            biased;
             r = &mut flight.done => Next::Done(r.unwrap_or_else(|_| Err(ToolError::new(
                 ToolErrorKind::Internal,
                 format!("the call to upstream `{}` ended without an answer", self.upstream),

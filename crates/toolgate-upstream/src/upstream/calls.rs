@@ -268,7 +268,9 @@ impl Inner {
             conn.routes
                 .register(id.clone(), handle.progress_token.clone(), route)
         });
+        // In this order (no random start): the answer first, should the client cancel meanwhile.
         tokio::select! {
+            biased;
             r = handle.await_response() => {
                 if let Some(route) = &route {
                     route.settle().await;
