@@ -1,6 +1,6 @@
 //! The stdio transport of an upstream: newline-delimited JSON-RPC over the child's
 //! stdin/stdout, read and written as rmcp's `AsyncRwTransport` does (its line rules, its
-//! JSON-RPC codec for writing, its treatment of lines that are not messages), with what
+//! treatment of lines that are not messages, the bytes of its JSON-RPC codec), with what
 //! rmcp's `TokioChildProcess` cannot be told:
 //!
 //! - a cap on one message (`max_message_bytes`): rmcp's own cap drops an oversized
@@ -14,7 +14,9 @@
 //!   and warned about under the server's name (rmcp ignores them at debug level);
 //! - the answer to a `tools/call` is decoded as a call result first (`decode.rs`): the
 //!   transport knows which of its requests are calls still unanswered, rmcp's decoding does
-//!   not and tries 15 other kinds of result first;
+//!   not and tries 15 other kinds of result first; and a first `tools/call` is written
+//!   without rmcp's round trip of its params through a `serde_json::Value` ([`ClientCodec`],
+//!   the same bytes);
 //! - the shutdown grace (`timeouts.shutdown_grace_ms`) instead of a fixed 3 s: close stdin,
 //!   wait, SIGTERM to the process group, wait, SIGKILL; the child is always reaped.
 //!
