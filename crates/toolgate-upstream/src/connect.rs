@@ -229,11 +229,8 @@ pub(crate) async fn connect(
             ));
             lean = Some(LeanSettings {
                 http: http.client.clone(),
-                oauth2: http.tokens.as_ref().map(|tokens| OAuth2Client {
-                    http: http.client.clone(),
-                    tokens: tokens.clone(),
-                }),
-                uri: Arc::from(http.url.as_str()),
+                tokens: http.tokens.clone(),
+                url: http.url.clone(),
                 headers: custom.clone(),
                 auth: bearer_token.as_ref().map(|t| t.expose().to_owned()),
                 info: lean_info,
@@ -316,7 +313,7 @@ pub(crate) async fn connect(
             if info.protocol_version >= rmcp::model::ProtocolVersion::V_2026_07_28 =>
         {
             settings.version = info.protocol_version.clone();
-            Some(Lean::new(settings))
+            Lean::new(settings)
         }
         _ => None,
     };
