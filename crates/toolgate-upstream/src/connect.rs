@@ -2,7 +2,7 @@
 //! (`TokioChildProcess`) or opening a streamable HTTP session
 //! (`StreamableHttpClientTransport` over the upstream's pooled client, `http_client.rs`), and the
 //! resulting [`Connection`]: the peer to send requests on, the routes of its in-flight
-//! requests, the lean `tools/call` path of a 2026-07-28 HTTP upstream (`upstream/lean.rs`),
+//! requests, the lean `tools/call` path of a 2026-07-28 HTTP upstream (`upstream/lean/`),
 //! and how to stop it.
 //!
 //! A stdio server runs in a process group of its own (stopping it stops what it started,
@@ -50,7 +50,7 @@ pub(crate) struct Connection {
     pub(crate) pid: Option<u32>,
     /// Why the gateway ended the session, if it did (a message over the cap).
     pub(crate) fault: Arc<Fault>,
-    /// The lean `tools/call` of a 2026-07-28 HTTP upstream (`upstream/lean.rs`).
+    /// The lean `tools/call` of a 2026-07-28 HTTP upstream (`upstream/lean/`).
     pub(crate) lean: Option<Lean>,
     stop: Mutex<Option<RunningServiceCancellationToken>>,
     ended: CancellationToken,

@@ -1,6 +1,6 @@
 //! The door every request to an upstream goes through ([`Inner::request`]): the connection
 //! for the caller (the shared one, or the caller's own under `session: per_client`), the
-//! lean path of a 2026-07-28 HTTP upstream's `tools/call` (`lean.rs`), the call timeout reset
+//! lean path of a 2026-07-28 HTTP upstream's `tools/call` (`lean/`), the call timeout reset
 //! by progress, the client's cancellation forwarded as
 //! `notifications/cancelled`, every failure turned into a [`ToolError`] that names the
 //! server, and the log level asked of the server.
@@ -226,7 +226,7 @@ impl Inner {
     ) -> Result<ServerResult, ToolError> {
         let conn = self.connection(ctx).await?;
         // A 2026-07-28 HTTP upstream's `tools/call` owed nothing but its answer: one POST
-        // from this task (`lean.rs`).
+        // from this task (`lean/`).
         if let Some(lean) = &conn.lean
             && Lean::eligible(ctx, &request)
         {
