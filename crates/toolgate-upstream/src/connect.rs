@@ -228,6 +228,7 @@ pub(crate) async fn connect(
                 (*max_concurrent_requests).max(1),
             ));
             lean = Some(LeanSettings {
+                transport: http.transport.clone(),
                 http: http.client.clone(),
                 tokens: http.tokens.clone(),
                 url: http.url.clone(),

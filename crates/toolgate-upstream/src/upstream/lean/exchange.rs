@@ -18,12 +18,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use futures::StreamExt as _;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use futures::{StreamExt as _, TryStreamExt as _};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use rmcp::model::{
     JsonRpcMessage, RequestId, ServerJsonRpcMessage, ServerNotification, ServerResult,
 };
+
+use toolgate_http::transport::{Outgoing, ResponseBody, read_capped};
 
 use super::{Failure, Lean};
 use crate::decode;
@@ -38,6 +40,7 @@ const QUOTED: usize = 300;
 const RETRY_AFTER_CAP: usize = 64;
 
 const EVENT_STREAM: &[u8] = b"text/event-stream";
+type Response = http::Response<ResponseBody>;
 const JSON: &[u8] = b"application/json";
 
 impl Lean {
@@ -58,14 +61,17 @@ impl Lean {
             }
             None => None,
         };
-        let mut request = reqwest::Request::new(Method::POST, self.url.clone());
-        *request.headers_mut() = headers;
-        *request.body_mut() = Some(body.into());
+        let request = Outgoing {
+            method: Method::POST,
+            url: self.url.clone(),
+            headers,
+            body: Some(body.into()),
+        };
         let response = self
-            .http
-            .execute(request)
+            .transport
+            .send(request)
             .await
-            .map_err(|e| Failure::Http(describe(e)))?;
+            .map_err(|e| Failure::Http(e.detail()))?;
         let status = response.status();
         if status == StatusCode::UNAUTHORIZED
             && let (Some(tokens), Some(used)) = (&self.tokens, &token)
@@ -108,21 +114,15 @@ impl Lean {
     }
 
     /// The response to `id` on an SSE answer, handling what comes before it.
-    async fn events(
-        &self,
-        response: reqwest::Response,
-        id: &RequestId,
-    ) -> Result<ServerResult, Failure> {
+    async fn events(&self, response: Response, id: &RequestId) -> Result<ServerResult, Failure> {
         let bound = Arc::new(Bound {
             cap: self.max_sse_event_size,
             ..Bound::default()
         });
         let counted = bound.clone();
-        let bytes = response.bytes_stream().map(move |chunk| {
-            let chunk = chunk.map_err(|e| std::io::Error::other(describe(e)))?;
-            counted.admit(chunk.len())?;
-            Ok::<_, std::io::Error>(chunk)
-        });
+        let bytes = http_body_util::BodyDataStream::new(response.into_body())
+            .map_err(std::io::Error::other)
+            .and_then(move |chunk| std::future::ready(counted.admit(chunk.len()).map(|()| chunk)));
         let mut events = sse_stream::SseStream::from_bytes_stream(bytes);
         while let Some(event) = events.next().await {
             let event = match event {
@@ -225,7 +225,7 @@ impl Bound {
 }
 
 /// The failure a non-success answer stands for (module docs).
-async fn failed(response: reqwest::Response) -> Failure {
+async fn failed(response: Response) -> Failure {
     let status = response.status();
     let headers = response.headers();
     let retry_after = headers
@@ -281,32 +281,26 @@ async fn failed(response: reqwest::Response) -> Failure {
     }
 }
 
-/// The body of `response`, or `None` when it is larger than `cap`.
-async fn read(mut response: reqwest::Response, cap: usize) -> Result<Option<Bytes>, Failure> {
-    match response.content_length() {
-        Some(n) if n > cap as u64 => return Ok(None),
-        // The connection reads no more than the length it announced.
-        Some(_) => {
-            return response
-                .bytes()
-                .await
-                .map(Some)
-                .map_err(|e| Failure::Http(describe(e)));
-        }
-        None => {}
+/// The body of `response`, or `None` when it is larger than `cap` (never more than `cap` is
+/// read).
+async fn read(response: Response, cap: usize) -> Result<Option<Bytes>, Failure> {
+    let announced = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > cap as u64) {
+        return Ok(None);
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| Failure::Http(describe(e)))?
-    {
-        if body.len() + chunk.len() > cap {
-            return Ok(None);
-        }
-        body.extend_from_slice(&chunk);
+    let mut body = response.into_body();
+    match read_capped(&mut body, cap).await {
+        Ok((bytes, false)) => Ok(Some(bytes)),
+        Ok((_, true)) => Ok(None),
+        Err(e) => Err(Failure::Http(format!(
+            "reading its answer failed: {}",
+            chain(&*e)
+        ))),
     }
-    Ok(Some(body.into()))
 }
 
 /// The start of `text` (whole characters), marked when cut.
@@ -317,11 +311,10 @@ fn quote(text: &str) -> String {
     }
 }
 
-/// A transport error with its causes, without the URL (it may carry a credential).
-fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
+/// An error with its causes.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
+    let mut source = error.source();
     while let Some(cause) = source {
         let cause_text = cause.to_string();
         if !text.contains(&cause_text) {

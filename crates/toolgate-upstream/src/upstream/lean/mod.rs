@@ -55,6 +55,7 @@ use rmcp::model::{ClientRequest, JsonObject, ProtocolVersion, RequestMetaObject,
 use tokio::sync::Semaphore;
 use toolgate_core::{CallContext, ToolError, ToolErrorKind};
 use toolgate_http::TokenSource;
+use toolgate_http::transport::Transport;
 
 use crate::client::Hub;
 
@@ -114,6 +115,9 @@ impl Meta {
 
 /// What the lean path of one 2026-07-28 HTTP connection needs (built with the connection).
 pub(crate) struct Lean {
+    /// How a call reaches the upstream (`http_client.rs`).
+    transport: Transport,
+    /// The upstream's reqwest client, for its OAuth2 token requests.
     http: reqwest::Client,
     /// Where its OAuth2 tokens come from, if it uses OAuth2.
     tokens: Option<Arc<TokenSource>>,
@@ -129,7 +133,8 @@ pub(crate) struct Lean {
 
 /// Everything [`Lean::new`] takes from the connection being made.
 pub(crate) struct LeanSettings {
-    /// The upstream's pooled client (the session's).
+    pub(crate) transport: Transport,
+    /// The upstream's reqwest client (the session's).
     pub(crate) http: reqwest::Client,
     pub(crate) tokens: Option<Arc<TokenSource>>,
     pub(crate) url: String,
@@ -159,6 +164,7 @@ impl Lean {
     /// serves its calls then; rmcp connected with the same URL, so this does not happen).
     pub(crate) fn new(settings: LeanSettings) -> Option<Self> {
         let LeanSettings {
+            transport,
             http,
             tokens,
             url,
@@ -189,6 +195,7 @@ impl Lean {
         );
         headers.insert(MCP_METHOD, HeaderValue::from_static("tools/call"));
         Some(Lean {
+            transport,
             http,
             tokens,
             url,

@@ -19,6 +19,8 @@ use toolgate_core::{CallContext, ToolError, ToolErrorKind};
 use super::*;
 use crate::client::Hub;
 use crate::uris::UriMap;
+use toolgate_http::ProxyEnv;
+use toolgate_http::transport::BackendClients;
 
 fn schema(value: Value) -> JsonObject {
     value.as_object().cloned().unwrap()
@@ -85,10 +87,23 @@ fn json_answer(request: &Value, result: Value) -> Response {
     )
 }
 
+/// The lean path to `url` on hyper-util's client (an upstream without TLS settings of its own).
 fn lean(url: &str, max_sse_event_size: usize) -> Lean {
+    let parsed = url::Url::parse(url).unwrap();
+    let clients = BackendClients::new(
+        Duration::from_secs(5),
+        &ProxyEnv::from_vars(std::iter::empty::<(&str, &str)>()),
+    )
+    .unwrap();
+    lean_on(clients.transport(&parsed), url, max_sse_event_size)
+}
+
+/// The lean path to `url` through `transport`.
+fn lean_on(transport: Transport, url: &str, max_sse_event_size: usize) -> Lean {
     let mut info = ClientInfo::default();
     info.client_info.name = "gateway".into();
     Lean::new(LeanSettings {
+        transport,
         http: reqwest::Client::new(),
         tokens: None,
         url: url.to_owned(),
@@ -362,4 +377,27 @@ async fn a_dead_server_is_a_transport_error_without_the_url() {
         e.message
     );
     assert!(!e.message.contains("s3cret"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn an_upstream_with_its_own_tls_settings_is_called_through_its_reqwest_client() {
+    // Such an upstream's transport is its reqwest client (`http_client.rs`); plain HTTP here,
+    // the TLS settings themselves are tested with the session (tests/http_settings.rs).
+    let (url, seen) = server(|r| json_answer(r, json!({"content": []}))).await;
+    let lean = lean_on(Transport::Proxied(reqwest::Client::new()), &url, 1024);
+    call(&lean, request("echo", json!({"a": 1}))).await.unwrap();
+    {
+        let (headers, body) = &seen.lock().unwrap()[0];
+        assert_eq!(headers["mcp-name"], "echo");
+        assert_eq!(body["params"]["arguments"], json!({"a": 1}));
+    }
+    let (url, _) = server(|_| respond(503, &[("retry-after", "2")], "")).await;
+    let lean = lean_on(Transport::Proxied(reqwest::Client::new()), &url, 1024);
+    let e = call(&lean, request("echo", json!({}))).await.unwrap_err();
+    assert!(
+        e.message
+            .ends_with("HTTP 503 Service Unavailable (Retry-After: 2)"),
+        "{}",
+        e.message
+    );
 }
