@@ -231,9 +231,8 @@ impl Inner {
             && Lean::eligible(ctx, &request)
         {
             let timeout = Duration::from_millis(self.config.timeouts.call_ms);
-            // Boxed: its future holds rmcp's POST future, which is large; inline it would make
-            // every future around this one as large, and each is copied when it is made.
-            return Box::pin(lean.call(ctx, &self.name, request, timeout)).await;
+            // Small: the call boxes its exchange.
+            return lean.call(ctx, &self.name, request, timeout).await;
         }
         // Boxed too (rmcp's request futures are large), so that this future stays small for
         // the lean path.

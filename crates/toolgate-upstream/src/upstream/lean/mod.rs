@@ -231,7 +231,9 @@ impl Lean {
         request: ClientRequest,
         timeout: Duration,
     ) -> Result<ServerResult, ToolError> {
-        let exchange = async {
+        // Boxed once, here: the exchange's future is large (the transport's), and unboxed it
+        // would be copied into the timeout, the select and every future around this one.
+        let exchange = Box::pin(async {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             let (body, headers) = self.request(id, request)?;
             let _permit = self
@@ -240,7 +242,7 @@ impl Lean {
                 .await
                 .map_err(|_| Failure::Http("the upstream's client is closed".to_owned()))?;
             self.exchange(id, body, headers).await
-        };
+        });
         let outcome = tokio::select! {
             r = tokio::time::timeout(timeout, exchange) => r,
             () = ctx.cancel.cancelled() => {
