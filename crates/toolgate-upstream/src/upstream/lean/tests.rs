@@ -401,3 +401,68 @@ async fn an_upstream_with_its_own_tls_settings_is_called_through_its_reqwest_cli
         e.message
     );
 }
+
+#[tokio::test]
+async fn a_401_drops_the_oauth2_token_it_was_sent_with_and_the_next_call_gets_a_new_one() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use toolgate_http::{ClientAuth, ClientAuthMethod, Grant, Secret, TokenSource};
+
+    // The token endpoint issues token-1, token-2, …; the upstream refuses token-1.
+    let issued = Arc::new(AtomicUsize::new(0));
+    let counter = issued.clone();
+    let token = axum::Router::new().route(
+        "/token",
+        axum::routing::post(move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                axum::Json(json!({"access_token": format!("token-{n}"), "token_type": "Bearer", "expires_in": 3600}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let token_url = format!("http://{}/token", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, token).await });
+    let refusing = Arc::new(AtomicUsize::new(0));
+    let refused = refusing.clone();
+    let app = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let refused = refused.clone();
+            async move {
+                let request: Value = serde_json::from_slice(&body).unwrap();
+                if headers["authorization"] == "Bearer token-1" {
+                    refused.fetch_add(1, Ordering::SeqCst);
+                    return respond(
+                        401,
+                        &[("www-authenticate", "Bearer error=\"invalid_token\"")],
+                        "",
+                    );
+                }
+                json_answer(&request, json!({"content": []}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let mut lean = lean(&url, 1024);
+    lean.headers.remove(AUTHORIZATION);
+    lean.tokens = Some(Arc::new(TokenSource::new(
+        url::Url::parse(&token_url).unwrap(),
+        Grant::ClientCredentials { audience: None },
+        Vec::new(),
+        Some(ClientAuth {
+            id: "toolgate".to_owned(),
+            secret: Some(Secret::new("s3cret")),
+            method: ClientAuthMethod::Post,
+        }),
+    )));
+    let e = call(&lean, request("echo", json!({}))).await.unwrap_err();
+    assert!(e.message.contains("HTTP 401 Unauthorized"), "{}", e.message);
+    assert!(!e.message.contains("token-1"), "{}", e.message);
+    call(&lean, request("echo", json!({}))).await.unwrap();
+    call(&lean, request("echo", json!({}))).await.unwrap();
+    assert_eq!(refusing.load(Ordering::SeqCst), 1);
+    assert_eq!(issued.load(Ordering::SeqCst), 2, "one new token, then kept");
+}
