@@ -3,7 +3,8 @@
 # `bench-servers echo-mcp` (streamable HTTP, stateless) called directly, and through `toolgate
 # serve` with it as an HTTP upstream and as a stdio upstream (`namespace: ""`, 2026-07-28
 # stateless client requests), for each toolgate binary given, alternated ROUNDS times so a
-# VM's drift hits every variant alike. Target: ≤ +50 µs p50 at c=1 over direct, ≥ 50 % of the
+# VM's drift hits every variant alike. With FORWARD=1 (the default) also through the bare
+# HTTP forwarder (`bench-servers forward`, hyper-util, no MCP): the least any hop adds here. Target: ≤ +50 µs p50 at c=1 over direct, ≥ 50 % of the
 # direct calls/s at c=16 (HTTP upstream).
 #
 #   bench/upstream-ab.sh NAME=TOOLGATE_BINARY...      # e.g. before=/tmp/tg-main after=target-bench/release/toolgate
@@ -17,6 +18,7 @@ ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-4}"
 WARMUP="${WARMUP:-1}"
 KINDS="${KINDS:-http stdio}"
+FORWARD="${FORWARD:-1}"
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 
@@ -29,6 +31,14 @@ LOADGEN="$FIRST"
 ECHO_PID=$!
 PIDS+=($ECHO_PID)
 ECHO_URL="$(wait_line "$TMP/echo.out" 's/^MCP endpoint: //p')"
+if [[ "$FORWARD" == 1 ]]; then
+    ECHO_BASE="$(sed -E 's#^(https?://[^/]+).*#\1#' <<<"$ECHO_URL")"
+    "$BIN_DIR/bench-servers" forward --upstream "$ECHO_BASE" --listen 127.0.0.1:0 --threads 1 \
+        >"$TMP/forward.out" 2>&1 &
+    FORWARD_PID=$!
+    PIDS+=($FORWARD_PID)
+    FORWARD_URL="$(wait_line "$TMP/forward.out" 's/^listening on //p')${ECHO_URL#"$ECHO_BASE"}"
+fi
 
 cat >"$TMP/http.yaml" <<YAML
 logging: { level: warn }
@@ -67,6 +77,7 @@ PY
 
 for round in $(seq "$ROUNDS"); do
     run "$round" direct "$ECHO_URL" "$ECHO_PID"
+    [[ "$FORWARD" != 1 ]] || run "$round" "forwarder (no MCP)" "$FORWARD_URL" "$FORWARD_PID"
     for spec in "$@"; do
         name="${spec%%=*}"
         binary="${spec#*=}"

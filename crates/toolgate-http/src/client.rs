@@ -62,7 +62,8 @@ mod send_error;
 
 pub use proxy_env::ProxyEnv;
 use proxy_env::is_proxied;
-pub(crate) use send_error::{SendError, SendErrorKind, TooManyRedirects, error_chain};
+pub use send_error::{SendError, SendErrorKind};
+pub(crate) use send_error::{TooManyRedirects, error_chain};
 
 /// `User-Agent` sent unless a configured or forwarded header sets one.
 const USER_AGENT_VALUE: &str = concat!("toolgate/", env!("CARGO_PKG_VERSION"));
@@ -81,10 +82,10 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 type Direct = Client<ConnectTimeout, Full<Bytes>>;
 
 /// A response body from either transport.
-pub(crate) type ResponseBody = Either<Incoming, reqwest::Body>;
+pub type ResponseBody = Either<Incoming, reqwest::Body>;
 
 /// The clients of one backend, built once when the backend is created.
-pub(crate) struct BackendClients {
+pub struct BackendClients {
     /// Behind an `Arc`: every handler holds one.
     direct: Arc<DirectClients>,
     /// Also used for OAuth2 token requests.
@@ -94,7 +95,7 @@ pub(crate) struct BackendClients {
 }
 
 /// The pooled client and the one for resending on a new connection.
-pub(crate) struct DirectClients {
+pub struct DirectClients {
     pooled: Direct,
     /// Never keeps a connection: a resent request cannot meet another stale one.
     fresh: Direct,
@@ -148,7 +149,7 @@ fn client_builder() -> Builder {
 
 impl BackendClients {
     /// Builds both clients; fails only when TLS cannot be set up.
-    pub(crate) fn new(connect_timeout: Duration, proxies: &ProxyEnv) -> Result<Self, String> {
+    pub fn new(connect_timeout: Duration, proxies: &ProxyEnv) -> Result<Self, String> {
         let tls = tls_config()?;
         for variable in proxies.ignored() {
             // The value may carry credentials: never logged.
@@ -207,7 +208,7 @@ impl BackendClients {
     }
 
     /// The transport for requests to `origin`'s scheme, host and port.
-    pub(crate) fn transport(&self, origin: &Url) -> Transport {
+    pub fn transport(&self, origin: &Url) -> Transport {
         if is_proxied(&self.proxies, origin) {
             Transport::Proxied(self.reqwest.clone())
         } else {
@@ -240,7 +241,7 @@ fn tls_config() -> Result<rustls::ClientConfig, String> {
 }
 
 /// One request as the backend module built it.
-pub(crate) struct Outgoing {
+pub struct Outgoing {
     pub method: Method,
     /// Absolute http(s) URL, already validated.
     pub url: Url,
@@ -250,19 +251,17 @@ pub(crate) struct Outgoing {
 
 /// How requests of one handler reach the backend.
 #[derive(Clone)]
-pub(crate) enum Transport {
+pub enum Transport {
     /// hyper-util's pooled client, used directly.
     Direct(Arc<DirectClients>),
-    /// reqwest, for origins behind a proxy.
+    /// reqwest, for origins behind a proxy (or, for an upstream MCP server with TLS settings
+    /// of its own, the client built with them).
     Proxied(reqwest::Client),
 }
 
 impl Transport {
     /// Sends `request`, following same-origin redirects; the body is left unread.
-    pub(crate) async fn send(
-        &self,
-        request: Outgoing,
-    ) -> Result<Response<ResponseBody>, SendError> {
+    pub async fn send(&self, request: Outgoing) -> Result<Response<ResponseBody>, SendError> {
         match self {
             Transport::Direct(clients) => send_direct(clients, request)
                 .await

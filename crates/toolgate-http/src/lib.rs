@@ -29,6 +29,18 @@ mod validate;
 /// The OAuth2 token client (grants, cache, refresh, backoff), also used by upstream MCP
 /// servers behind the gateway (`toolgate-upstream`).
 pub use auth::{ClientAuth, Grant, TokenSource};
+
+/// The transport under an OpenAPI tool call, for other sources that speak HTTP (the lean
+/// `tools/call` of an upstream MCP server): hyper-util's pooled client used directly (reqwest's
+/// layers re-parse the URL twice per request), same-origin redirects, a lost request resent
+/// only when that is safe, reqwest for origins behind a proxy (`client.rs`), and reading a
+/// body under a cap (`response.rs`).
+pub mod transport {
+    pub use crate::client::{
+        BackendClients, DirectClients, Outgoing, ResponseBody, SendError, SendErrorKind, Transport,
+    };
+    pub use crate::response::read_capped;
+}
 pub use backend::{HttpBackend, HttpConfigError};
 pub use client::ProxyEnv;
 pub use options::{

@@ -110,7 +110,7 @@ pub(crate) fn classify(content_type: Option<&str>, body: &[u8]) -> MediaKind {
 
 /// Reads at most `cap` bytes of the body, frame by frame; `true` when more was available.
 /// A body that arrives in one frame (most small responses) is returned without a copy.
-pub(crate) async fn read_capped<B>(body: &mut B, cap: usize) -> Result<(Bytes, bool), B::Error>
+pub async fn read_capped<B>(body: &mut B, cap: usize) -> Result<(Bytes, bool), B::Error>
 where
     B: http_body::Body<Data = Bytes> + Unpin,
 {

@@ -1,7 +1,7 @@
 //! The concurrency cap of an HTTP upstream (`max_concurrent_requests`), one semaphore for
 //! every POST to it: a [`StreamableHttpClient`] wrapper that holds a permit from the POST
 //! until its answer is read (for an SSE answer, until the stream is dropped), shared with the
-//! lean `tools/call` path (`upstream/lean.rs`), so that rmcp's session and the lean path
+//! lean `tools/call` path (`upstream/lean/`), so that rmcp's session and the lean path
 //! together never exceed the cap. rmcp's own cap (its transport worker's count of POSTs in
 //! flight) is set past any real count and so never binds. Standalone GET streams and
 //! session deletions are not counted (rmcp did not count them either). Does not own the

@@ -2,7 +2,7 @@
 //! (`TokioChildProcess`) or opening a streamable HTTP session
 //! (`StreamableHttpClientTransport` over the upstream's pooled client, `http_client.rs`), and the
 //! resulting [`Connection`]: the peer to send requests on, the routes of its in-flight
-//! requests, the lean `tools/call` path of a 2026-07-28 HTTP upstream (`upstream/lean.rs`),
+//! requests, the lean `tools/call` path of a 2026-07-28 HTTP upstream (`upstream/lean/`),
 //! and how to stop it.
 //!
 //! A stdio server runs in a process group of its own (stopping it stops what it started,
@@ -50,7 +50,7 @@ pub(crate) struct Connection {
     pub(crate) pid: Option<u32>,
     /// Why the gateway ended the session, if it did (a message over the cap).
     pub(crate) fault: Arc<Fault>,
-    /// The lean `tools/call` of a 2026-07-28 HTTP upstream (`upstream/lean.rs`).
+    /// The lean `tools/call` of a 2026-07-28 HTTP upstream (`upstream/lean/`).
     pub(crate) lean: Option<Lean>,
     stop: Mutex<Option<RunningServiceCancellationToken>>,
     ended: CancellationToken,
@@ -228,12 +228,10 @@ pub(crate) async fn connect(
                 (*max_concurrent_requests).max(1),
             ));
             lean = Some(LeanSettings {
+                transport: http.transport.clone(),
                 http: http.client.clone(),
-                oauth2: http.tokens.as_ref().map(|tokens| OAuth2Client {
-                    http: http.client.clone(),
-                    tokens: tokens.clone(),
-                }),
-                uri: Arc::from(http.url.as_str()),
+                tokens: http.tokens.clone(),
+                url: http.url.clone(),
                 headers: custom.clone(),
                 auth: bearer_token.as_ref().map(|t| t.expose().to_owned()),
                 info: lean_info,
@@ -316,7 +314,7 @@ pub(crate) async fn connect(
             if info.protocol_version >= rmcp::model::ProtocolVersion::V_2026_07_28 =>
         {
             settings.version = info.protocol_version.clone();
-            Some(Lean::new(settings))
+            Lean::new(settings)
         }
         _ => None,
     };

@@ -315,7 +315,7 @@ struct UpstreamTool {
     name: String,
     hidden: ArgumentValues,
     /// Whether its calls may take the lean path of a 2026-07-28 HTTP upstream
-    /// (`upstream/lean.rs`).
+    /// (`upstream/lean/`).
     lean: bool,
 }
 

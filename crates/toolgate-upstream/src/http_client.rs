@@ -2,7 +2,10 @@
 //! offered, TCP_NODELAY) and its TLS settings: extra CAs, a client certificate (mutual TLS),
 //! the name verified when the URL holds an IP address, and skipping verification (tests
 //! only, logged as an error). Built once per upstream at setup, so a bad file is reported
-//! when the gateway starts, with the option's path. Does not own: the MCP session
+//! when the gateway starts, with the option's path. Also the transport of the lean
+//! `tools/call` (`upstream/lean/`): toolgate-http's (hyper-util's pooled client used directly,
+//! as for OpenAPI backends: reqwest re-parses the URL twice per request) when the upstream has
+//! no TLS settings of its own, else this client. Does not own: the MCP session
 //! (`connect.rs`).
 
 use std::net::SocketAddr;
@@ -11,9 +14,13 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use toolgate_http::{ClientAuth, Grant, TokenSource};
+use toolgate_http::transport::{BackendClients, Transport};
+use toolgate_http::{ClientAuth, Grant, ProxyEnv, TokenSource};
 
 use crate::config::{OAuth2ClientCredentials, TlsSettings};
+
+/// How long opening a connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The client and the URL to use for one HTTP upstream (the URL's host is the configured
 /// `tls.server_name`, resolved to the URL's IP address, when one is set).
@@ -23,6 +30,10 @@ pub(crate) struct HttpUpstream {
     pub(crate) url: String,
     /// Where its OAuth2 tokens come from, if it uses OAuth2.
     pub(crate) tokens: Option<Arc<TokenSource>>,
+    /// How the lean `tools/call` reaches it (`upstream/lean/`): hyper-util's pooled client
+    /// directly, as an OpenAPI backend is reached, unless the upstream has TLS settings of its
+    /// own (then `client`, built with them) or is behind a proxy (reqwest).
+    pub(crate) transport: Transport,
 }
 
 /// The token source of `oauth2`.
@@ -64,7 +75,7 @@ pub(crate) fn build(
     let mut builder = reqwest::Client::builder()
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
-        .connect_timeout(Duration::from_secs(10));
+        .connect_timeout(CONNECT_TIMEOUT);
     if let Some(file) = ca_file.or(tls.ca_file.as_deref()) {
         let pem = read(base_dir, file, "CA file")?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
@@ -112,9 +123,22 @@ pub(crate) fn build(
     let client = builder
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let own_tls = ca_file.is_some()
+        || tls.ca_file.is_some()
+        || tls.client_cert_file.is_some()
+        || tls.insecure_skip_verify
+        || tls.server_name.is_some();
+    let transport = if own_tls {
+        Transport::Proxied(client.clone())
+    } else {
+        let parsed =
+            url::Url::parse(&url).map_err(|e| format!("transport.url is not a URL: {e}"))?;
+        BackendClients::new(CONNECT_TIMEOUT, &ProxyEnv::from_process())?.transport(&parsed)
+    };
     Ok(HttpUpstream {
         client,
         url,
         tokens,
+        transport,
     })
 }

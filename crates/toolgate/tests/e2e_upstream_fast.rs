@@ -5,7 +5,7 @@
 //! `Content-Type` and body compared byte for byte) and over stdio (each answer's line
 //! compared byte for byte). The upstreams are `bench-servers`' echo MCP server (rmcp, stateless
 //! streamable HTTP), one answering JSON and one answering SSE, which the gateway calls on the
-//! lean path (`toolgate-upstream`'s `upstream/lean.rs`); a third gateway reaches the same
+//! lean path (`toolgate-upstream`'s `upstream/lean/`); a third gateway reaches the same
 //! servers as 2025-11-25 sessions (`protocol: legacy`, rmcp's client all the way) and must
 //! answer alike too. And a 2026-07-28 upstream's own `input_required` round (the Python SDK's
 //! server, from the registry) answered alike on both paths, but for the sealed state; and a

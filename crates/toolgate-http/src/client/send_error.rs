@@ -21,7 +21,7 @@ pub(crate) struct TooManyRedirects;
 /// underlying error, kept typed for the log (reqwest errors without their URL, which may
 /// carry query credentials). The text for a message is [`SendError::detail`].
 #[derive(Debug)]
-pub(crate) struct SendError {
+pub struct SendError {
     pub kind: SendErrorKind,
     /// How far the request got.
     pub delivery: Delivery,
@@ -30,7 +30,7 @@ pub(crate) struct SendError {
 
 /// Where a request failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SendErrorKind {
+pub enum SendErrorKind {
     /// No connection within `connect_timeout_ms`: nothing was sent.
     ConnectTimeout,
     /// The connection could not be opened (refused, DNS, TLS): nothing was sent.
@@ -204,7 +204,7 @@ impl SendError {
     }
 
     /// The cause chain for a message: deduplicated, without reqwest's own texts.
-    pub(crate) fn detail(&self) -> String {
+    pub fn detail(&self) -> String {
         match &self.source {
             Some(e) => error_chain(&**e),
             None => self.to_string(),

@@ -1,6 +1,6 @@
 //! The door every request to an upstream goes through ([`Inner::request`]): the connection
 //! for the caller (the shared one, or the caller's own under `session: per_client`), the
-//! lean path of a 2026-07-28 HTTP upstream's `tools/call` (`lean.rs`), the call timeout reset
+//! lean path of a 2026-07-28 HTTP upstream's `tools/call` (`lean/`), the call timeout reset
 //! by progress, the client's cancellation forwarded as
 //! `notifications/cancelled`, every failure turned into a [`ToolError`] that names the
 //! server, and the log level asked of the server.
@@ -226,14 +226,13 @@ impl Inner {
     ) -> Result<ServerResult, ToolError> {
         let conn = self.connection(ctx).await?;
         // A 2026-07-28 HTTP upstream's `tools/call` owed nothing but its answer: one POST
-        // from this task (`lean.rs`).
+        // from this task (`lean/`).
         if let Some(lean) = &conn.lean
             && Lean::eligible(ctx, &request)
         {
             let timeout = Duration::from_millis(self.config.timeouts.call_ms);
-            // Boxed: its future holds rmcp's POST future, which is large; inline it would make
-            // every future around this one as large, and each is copied when it is made.
-            return Box::pin(lean.call(ctx, &self.name, request, timeout)).await;
+            // Small: the call boxes its exchange.
+            return lean.call(ctx, &self.name, request, timeout).await;
         }
         // Boxed too (rmcp's request futures are large), so that this future stays small for
         // the lean path.

@@ -1,13 +1,12 @@
 //! The lean `tools/call` of a 2026-07-28 streamable HTTP upstream: one POST per call, sent
-//! from the caller's task with rmcp's own HTTP client side (`StreamableHttpClient::
-//! post_message_with_max_sse_event_size`, the code rmcp's transport worker runs for each POST:
-//! authentication, status handling, the JSON answer's cap, the SSE event cap), but without
-//! rmcp's service and transport worker around it (a task hop and a channel each way, one more
-//! encode/decode of the message, a progress-token watcher per request).
+//! from the caller's task on the upstream's pooled HTTP client (the one its rmcp session
+//! uses: same TLS, timeouts and connection pool), without rmcp's service and transport worker
+//! around it (a task hop and a channel each way, one more encode/decode of the message, a
+//! progress-token watcher per request) and without rmcp's general decoding of the answer.
 //!
-//! Why: the worker's machinery cost more than the rest of the call (BENCHMARKS.md, "Upstream
-//! MCP servers"). 2026-07-28 is stateless: a call is one POST whose answer is the response
-//! (as JSON, or on an SSE stream before which the server may send notifications), so nothing
+//! Why: that machinery cost more than the rest of the call (BENCHMARKS.md, "Upstream MCP
+//! servers"). 2026-07-28 is stateless: a call is one POST whose answer is the response (as
+//! JSON, or on an SSE stream before which the server may send notifications), so nothing
 //! the session machinery does is needed. rmcp's client keeps everything else: sessions
 //! (2025-11-25 upstreams), stdio, discovery, every other method, and the calls this path
 //! declines (below).
@@ -17,46 +16,54 @@
 //! the client speaks 2026-07-28 and asked for neither progress nor log messages (so the
 //! request carries no progress token and the server sends nothing the client wants), and
 //! the tool's name is a plain header value and its input schema has no `x-mcp-header`
-//! annotations (rmcp's transport would add `Mcp-Param-*` headers for those). Headers sent:
-//! rmcp's `Accept`, `Content-Type` and `Authorization` (bearer or OAuth2, through the same
-//! client wrappers as the session), the configured static headers, `MCP-Protocol-Version`,
-//! `Mcp-Method`, `Mcp-Name`, and the trace context headers (`trace_headers.rs`). On an SSE
-//! answer, notifications before the response are handled as the session's client handler
-//! would for such a client: list changes refresh the lists, resource updates go to their
-//! subscribers, progress and log messages are dropped (not wanted); a server request (which
-//! a 2026-07-28 server never sends: it answers `input_required`) fails the call.
+//! annotations (rmcp's transport would add `Mcp-Param-*` headers for those).
 //!
-//! Limits: the call timeout (`timeouts.call_ms`; no progress can reset it here) and the
+//! What is sent is what rmcp's client sends for the same call (an end-to-end test compares
+//! them): the body with `_meta`'s protocol version, client info and capabilities (serialized
+//! once per connection, [`Meta`]), and the headers `Accept`, `Content-Type`,
+//! `Authorization` (the static bearer token, or an OAuth2 token from the upstream's token
+//! source, dropped when the server answers 401), the configured static headers,
+//! `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, and the trace context headers. What
+//! comes back is read as rmcp's client reads it (`exchange.rs`), and decoded the cheap way
+//! for a `tools/call` answer (`crate::decode`). On an SSE answer, notifications before the
+//! response are handled as the session's client handler would for such a client: list
+//! changes refresh the lists, resource updates go to their subscribers, progress and log
+//! messages are dropped (not wanted); a server request (which a 2026-07-28 server never
+//! sends: it answers `input_required`) fails the call.
+//!
+//! Limits: the call timeout (`timeouts.call_ms`; no progress can reset it here), the
 //! upstream's concurrency cap (`max_concurrent_requests`, the semaphore the session's POSTs
-//! take their permits from too, `capped.rs`); cancellation drops the POST (closing its connection, which is how a
-//! 2026-07-28 client cancels). Does not own: the connection's life (`connect.rs`), metrics
-//! and spans (`calls.rs` wraps this).
+//! take their permits from too, `capped.rs`), 16 MiB for a JSON answer (rmcp's cap) and
+//! `max_message_bytes` for one SSE event. Cancellation drops the POST (closing its
+//! connection, which is how a 2026-07-28 client cancels). A call is sent once: nothing here
+//! retries. Does not own: the connection's life (`connect.rs`), metrics and spans
+//! (`calls.rs` wraps this).
+
+mod exchange;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt as _;
-use http::{HeaderName, HeaderValue};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use rmcp::model::ClientConfig as ClientInfo;
-use rmcp::model::{
-    ClientJsonRpcMessage, ClientRequest, GetMeta as _, JsonObject, JsonRpcMessage, JsonRpcRequest,
-    ProtocolVersion, RequestId, ServerJsonRpcMessage, ServerNotification, ServerResult,
-};
-use rmcp::transport::streamable_http_client::{
-    StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
-};
+use rmcp::model::{ClientRequest, JsonObject, ProtocolVersion, RequestMetaObject, ServerResult};
 use tokio::sync::Semaphore;
 use toolgate_core::{CallContext, ToolError, ToolErrorKind};
+use toolgate_http::TokenSource;
+use toolgate_http::transport::Transport;
 
 use crate::client::Hub;
-use crate::oauth2::OAuth2Client;
-use crate::trace_headers::TraceHeaders;
 
 const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
 const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// Marks (in its extensions) a `tools/call` whose tool may take the lean path.
 #[derive(Clone, Copy)]
@@ -83,21 +90,41 @@ pub(crate) fn lean_tool(name: &str, schema: &JsonObject) -> bool {
             .any(|(k, v)| k == "x-mcp-header" || annotated(v))
 }
 
-/// rmcp's HTTP client of the upstream, with the same wrappers as its session.
-enum Client {
-    Plain(TraceHeaders<reqwest::Client>),
-    OAuth2(TraceHeaders<OAuth2Client>),
+/// The `_meta` entries every request of a connection carries (protocol version, client info
+/// and capabilities), serialized once.
+struct Meta {
+    /// `"key":value,…` without braces.
+    entries: Vec<u8>,
+    keys: Vec<String>,
+}
+
+impl Meta {
+    fn new(info: &ClientInfo, version: &ProtocolVersion) -> Self {
+        let mut meta = RequestMetaObject::default();
+        meta.set_protocol_version(version.clone());
+        meta.set_client_info(info.client_info.clone());
+        meta.set_client_capabilities(info.capabilities.clone());
+        let keys = meta.0.0.keys().cloned().collect();
+        // A map of strings and values always serializes.
+        let mut entries = serde_json::to_vec(&meta.0.0).unwrap_or_else(|_| b"{}".to_vec());
+        entries.pop();
+        entries.remove(0);
+        Meta { entries, keys }
+    }
 }
 
 /// What the lean path of one 2026-07-28 HTTP connection needs (built with the connection).
 pub(crate) struct Lean {
-    client: Client,
-    uri: Arc<str>,
-    /// The configured static headers and `MCP-Protocol-Version`.
-    headers: HashMap<HeaderName, HeaderValue>,
-    auth: Option<String>,
-    info: ClientInfo,
-    version: ProtocolVersion,
+    /// How a call reaches the upstream (`http_client.rs`).
+    transport: Transport,
+    /// The upstream's reqwest client, for its OAuth2 token requests.
+    http: reqwest::Client,
+    /// Where its OAuth2 tokens come from, if it uses OAuth2.
+    tokens: Option<Arc<TokenSource>>,
+    url: reqwest::Url,
+    /// Every call's headers but `Mcp-Name`, the trace context and an OAuth2 token.
+    headers: HeaderMap,
+    meta: Meta,
     max_sse_event_size: usize,
     permits: Arc<Semaphore>,
     next_id: AtomicI64,
@@ -106,10 +133,14 @@ pub(crate) struct Lean {
 
 /// Everything [`Lean::new`] takes from the connection being made.
 pub(crate) struct LeanSettings {
+    pub(crate) transport: Transport,
+    /// The upstream's reqwest client (the session's).
     pub(crate) http: reqwest::Client,
-    pub(crate) oauth2: Option<OAuth2Client>,
-    pub(crate) uri: Arc<str>,
+    pub(crate) tokens: Option<Arc<TokenSource>>,
+    pub(crate) url: String,
+    /// The configured static headers.
     pub(crate) headers: HashMap<HeaderName, HeaderValue>,
+    /// The static bearer token.
     pub(crate) auth: Option<String>,
     pub(crate) info: ClientInfo,
     pub(crate) version: ProtocolVersion,
@@ -120,6 +151,7 @@ pub(crate) struct LeanSettings {
 }
 
 /// Why a lean call failed, before it is given the upstream's name.
+#[derive(Debug)]
 enum Failure {
     Rpc(rmcp::ErrorData),
     Http(String),
@@ -127,13 +159,16 @@ enum Failure {
 }
 
 impl Lean {
-    /// The lean path of a connection that negotiated `settings.version` (2026-07-28 or later).
-    pub(crate) fn new(settings: LeanSettings) -> Self {
+    /// The lean path of a connection that negotiated `settings.version` (2026-07-28 or
+    /// later); `None` when its URL or bearer token cannot be sent as they are (the session
+    /// serves its calls then; rmcp connected with the same URL, so this does not happen).
+    pub(crate) fn new(settings: LeanSettings) -> Option<Self> {
         let LeanSettings {
+            transport,
             http,
-            oauth2,
-            uri,
-            mut headers,
+            tokens,
+            url,
+            headers: custom,
             auth,
             info,
             version,
@@ -141,25 +176,36 @@ impl Lean {
             permits,
             hub,
         } = settings;
-        if let Ok(v) = HeaderValue::from_str(version.as_str()) {
-            headers.insert(MCP_PROTOCOL_VERSION, v);
+        let url = reqwest::Url::parse(&url).ok()?;
+        let mut headers = HeaderMap::with_capacity(custom.len() + 6);
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("text/event-stream, application/json"),
+        );
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(token) = auth {
+            let mut value = HeaderValue::try_from(format!("Bearer {token}")).ok()?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
         }
-        let client = match oauth2 {
-            Some(c) => Client::OAuth2(TraceHeaders(c)),
-            None => Client::Plain(TraceHeaders(http)),
-        };
-        Lean {
-            client,
-            uri,
+        headers.extend(custom);
+        headers.insert(
+            MCP_PROTOCOL_VERSION,
+            HeaderValue::from_str(version.as_str()).ok()?,
+        );
+        headers.insert(MCP_METHOD, HeaderValue::from_static("tools/call"));
+        Some(Lean {
+            transport,
+            http,
+            tokens,
+            url,
             headers,
-            auth,
-            info,
-            version,
+            meta: Meta::new(&info, &version),
             max_sse_event_size,
             permits,
             next_id: AtomicI64::new(1),
             hub,
-        }
+        })
     }
 
     /// Whether `request` for the caller of `ctx` may take the lean path (module docs).
@@ -182,36 +228,21 @@ impl Lean {
         &self,
         ctx: &CallContext,
         name: &str,
-        mut request: ClientRequest,
+        request: ClientRequest,
         timeout: Duration,
     ) -> Result<ServerResult, ToolError> {
-        let tool = match &request {
-            ClientRequest::CallToolRequest(r) => r.params.name.to_string(),
-            _ => String::new(),
-        };
-        let meta = request.get_meta_mut();
-        meta.set_protocol_version(self.version.clone());
-        meta.set_client_info(self.info.client_info.clone());
-        meta.set_client_capabilities(self.info.capabilities.clone());
-        let id = RequestId::Number(self.next_id.fetch_add(1, Ordering::Relaxed));
-        let message = ClientJsonRpcMessage::Request(JsonRpcRequest::new(id.clone(), request));
-        let mut headers = self.headers.clone();
-        headers.insert(MCP_METHOD, HeaderValue::from_static("tools/call"));
-        if let Ok(v) = HeaderValue::from_str(&tool) {
-            headers.insert(MCP_NAME, v);
-        }
-        let exchange = async {
+        // Boxed once, here: the exchange's future is large (the transport's), and unboxed it
+        // would be copied into the timeout, the select and every future around this one.
+        let exchange = Box::pin(async {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let (body, headers) = self.request(id, request)?;
             let _permit = self
                 .permits
                 .acquire()
                 .await
                 .map_err(|_| Failure::Http("the upstream's client is closed".to_owned()))?;
-            let response = match &self.client {
-                Client::Plain(c) => self.post(c, message, headers).await,
-                Client::OAuth2(c) => self.post(c, message, headers).await,
-            }?;
-            self.answer(response, &id).await
-        };
+            self.exchange(id, body, headers).await
+        });
         let outcome = tokio::select! {
             r = tokio::time::timeout(timeout, exchange) => r,
             () = ctx.cancel.cancelled() => {
@@ -245,128 +276,59 @@ impl Lean {
         }
     }
 
-    async fn post<C: StreamableHttpClient>(
-        &self,
-        client: &C,
-        message: ClientJsonRpcMessage,
-        headers: HashMap<HeaderName, HeaderValue>,
-    ) -> Result<StreamableHttpPostResponse, Failure> {
-        // Boxed once here (rmcp's POST future is large): the futures around it stay small.
-        Box::pin(client.post_message_with_max_sse_event_size(
-            self.uri.clone(),
-            message,
-            None,
-            self.auth.clone(),
-            headers,
-            self.max_sse_event_size,
-        ))
-        .await
-        .map_err(|e: StreamableHttpError<C::Error>| Failure::Http(e.to_string()))
-    }
-
-    /// The answer with id `id` in `response`, handling what comes before it on a stream.
-    async fn answer(
-        &self,
-        response: StreamableHttpPostResponse,
-        id: &RequestId,
-    ) -> Result<ServerResult, Failure> {
-        match response {
-            StreamableHttpPostResponse::Json(message, _) => match self.take(message, id).await? {
-                Some(result) => Ok(result),
-                None => Err(Failure::Protocol(
-                    "its JSON answer is not the response to the request".to_owned(),
-                )),
-            },
-            StreamableHttpPostResponse::Sse(mut events, _) => {
-                while let Some(event) = events.next().await {
-                    let event = event.map_err(|e| Failure::Http(e.to_string()))?;
-                    let Some(data) = event.data.filter(|d| !d.trim().is_empty()) else {
-                        // Priming events and keep-alives carry no message.
-                        continue;
-                    };
-                    let message: ServerJsonRpcMessage =
-                        serde_json::from_str(&data).map_err(|e| {
-                            Failure::Protocol(format!("an SSE event is not a message: {e}"))
-                        })?;
-                    if let Some(result) = self.take(message, id).await? {
-                        return Ok(result);
-                    }
+    /// The body and headers of `request` (a `tools/call`) as request `id`: what rmcp's client
+    /// would send, written directly (module docs).
+    fn request(&self, id: i64, request: ClientRequest) -> Result<(Vec<u8>, HeaderMap), Failure> {
+        let ClientRequest::CallToolRequest(call) = request else {
+            return Err(Failure::Protocol(
+                "only tools/call takes the lean path (a gateway bug: please report it)".to_owned(),
+            ));
+        };
+        let mut params = call.params;
+        let meta = params.meta.take();
+        let mut headers = self.headers.clone();
+        if let Ok(v) = HeaderValue::from_str(&params.name) {
+            headers.insert(MCP_NAME, v);
+        }
+        let mut body = Vec::with_capacity(256 + self.meta.entries.len());
+        body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+        body.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+        body.extend_from_slice(br#","method":"tools/call","params":"#);
+        let written = serde_json::to_writer(&mut body, &params).map_err(|e| {
+            Failure::Protocol(format!("the call's arguments cannot be serialized: {e}"))
+        });
+        written?;
+        // `params` serialized as an object with at least its name: reopen it for `_meta`.
+        body.pop();
+        body.extend_from_slice(br#","_meta":{"#);
+        body.extend_from_slice(&self.meta.entries);
+        if let Some(meta) = &meta {
+            for (key, value) in meta.0.0.iter() {
+                if self.meta.keys.contains(key) {
+                    continue;
                 }
-                Err(Failure::Http(
-                    "the stream ended before the answer (the server may have crashed)".to_owned(),
-                ))
+                body.push(b',');
+                // Strings and JSON values always serialize.
+                let _ = serde_json::to_writer(&mut body, key);
+                body.push(b':');
+                let _ = serde_json::to_writer(&mut body, value);
             }
-            StreamableHttpPostResponse::Accepted => Err(Failure::Protocol(
-                "it accepted the request without answering it".to_owned(),
-            )),
-            // `StreamableHttpPostResponse` is non-exhaustive: a kind of answer rmcp learns later.
-            _ => Err(Failure::Protocol(
-                "it answered in a way this gateway does not read".to_owned(),
-            )),
-        }
-    }
-
-    /// The result when `message` answers request `id`; `None` after handling a notification.
-    async fn take(
-        &self,
-        message: ServerJsonRpcMessage,
-        id: &RequestId,
-    ) -> Result<Option<ServerResult>, Failure> {
-        match message {
-            JsonRpcMessage::Response(r) if r.id == *id => Ok(Some(r.result)),
-            JsonRpcMessage::Error(e) if e.id.as_ref() == Some(id) => Err(Failure::Rpc(e.error)),
-            JsonRpcMessage::Response(_) | JsonRpcMessage::Error(_) => Err(Failure::Protocol(
-                "it answered another request on this request's stream".to_owned(),
-            )),
-            JsonRpcMessage::Request(_) => Err(Failure::Protocol(
-                "it sent a request during a 2026-07-28 call (such a server asks with input_required)"
-                    .to_owned(),
-            )),
-            JsonRpcMessage::Notification(n) => {
-                self.notified(n.notification).await;
-                Ok(None)
+            // The trace context as headers too (`trace_headers.rs` does this for rmcp's
+            // client): a server or proxy that reads headers only continues the trace.
+            if let Some(tp) = meta
+                .get_traceparent()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+            {
+                headers.insert(TRACEPARENT, tp);
+                if let Some(ts) = meta
+                    .get_tracestate()
+                    .and_then(|v| HeaderValue::from_str(v).ok())
+                {
+                    headers.insert(TRACESTATE, ts);
+                }
             }
         }
-    }
-
-    /// A notification that came before the answer, handled as the session's client handler
-    /// handles it for a client that wants neither progress nor log messages.
-    async fn notified(&self, notification: ServerNotification) {
-        match notification {
-            ServerNotification::ToolListChangedNotification(_)
-            | ServerNotification::PromptListChangedNotification(_)
-            | ServerNotification::ResourceListChangedNotification(_) => {
-                self.hub.refresh.notify_one();
-            }
-            ServerNotification::ResourceUpdatedNotification(n) => {
-                self.hub.resource_updated(n.params).await;
-            }
-            _ => {}
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    fn schema(value: serde_json::Value) -> JsonObject {
-        value.as_object().cloned().unwrap()
-    }
-
-    #[test]
-    fn tools_that_need_more_headers_than_the_lean_path_sends_are_declined() {
-        let plain = schema(json!({"type": "object", "properties": {"a": {"type": "string"}}}));
-        assert!(lean_tool("echo", &plain));
-        assert!(!lean_tool("with space", &plain));
-        assert!(!lean_tool("é", &plain));
-        assert!(!lean_tool("=?base64?x?=", &plain));
-        let annotated = schema(json!({
-            "type": "object",
-            "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}
-        }));
-        assert!(!lean_tool("echo", &annotated));
+        body.extend_from_slice(b"}}}");
+        Ok((body, headers))
     }
 }
