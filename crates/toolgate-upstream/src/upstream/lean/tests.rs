@@ -77,6 +77,21 @@ fn respond(status: u16, headers: &[(&str, &str)], body: impl Into<Body>) -> Resp
     response.body(body.into()).unwrap()
 }
 
+/// A JSON body with `status`.
+fn json_body(status: u16, body: Value) -> Response {
+    respond(
+        status,
+        &[("content-type", "application/json")],
+        body.to_string(),
+    )
+}
+
+/// Asserts that `e`'s message contains `text`.
+#[track_caller]
+fn says(e: &ToolError, text: &str) {
+    assert!(e.message.contains(text), "{:?} in {}", text, e.message);
+}
+
 /// A JSON answer to `request` with `result`.
 fn json_answer(request: &Value, result: Value) -> Response {
     let body = json!({"jsonrpc": "2.0", "id": request["id"], "result": result});
@@ -222,31 +237,21 @@ async fn an_sse_event_over_the_cap_fails_the_call_and_names_the_cap() {
     })
     .await;
     assert_eq!(e.kind, ToolErrorKind::Protocol);
-    assert!(
-        e.message
-            .contains("larger than 1024 bytes (max_message_bytes)"),
-        "{}",
-        e.message
-    );
+    says(&e, "larger than 1024 bytes (max_message_bytes)");
 }
 
 #[tokio::test]
 async fn a_stream_that_ends_before_the_answer_says_so() {
     let e = failure(|_| respond(200, &[("content-type", "text/event-stream")], ": hi\n\n")).await;
     assert_eq!(e.kind, ToolErrorKind::Transport);
-    assert!(
-        e.message.contains("the stream ended before the answer"),
-        "{}",
-        e.message
-    );
+    says(&e, "the stream ended before the answer");
 }
 
 #[tokio::test]
 async fn a_json_rpc_error_is_the_calls_error_on_success_and_failure_statuses() {
     for status in [200, 400, 500] {
         let e = failure(move |r| {
-            let body = json!({"jsonrpc": "2.0", "id": r["id"], "error": {"code": -32602, "message": "no such tool"}});
-            respond(status, &[("content-type", "application/json")], body.to_string())
+            json_body(status, json!({"jsonrpc": "2.0", "id": r["id"], "error": {"code": -32602, "message": "no such tool"}}))
         })
         .await;
         let rpc = e.rpc_error.as_ref().expect("the server's error");
@@ -255,11 +260,9 @@ async fn a_json_rpc_error_is_the_calls_error_on_success_and_failure_statuses() {
     }
     // Without an id (the server could not read it) it is still this request's.
     let e = failure(|_| {
-        let body = json!({"jsonrpc": "2.0", "error": {"code": -32600, "message": "invalid"}});
-        respond(
+        json_body(
             400,
-            &[("content-type", "application/json")],
-            body.to_string(),
+            json!({"jsonrpc": "2.0", "error": {"code": -32600, "message": "invalid"}}),
         )
     })
     .await;
@@ -303,16 +306,14 @@ async fn failure_statuses_say_what_the_server_said() {
     );
     assert!(!e.message.contains("s3cret"));
     let e = failure(|_| {
-        let body = json!({"jsonrpc": "2.0", "error": {"code": -32001, "message": "scope"}});
-        respond(
+        json_body(
             403,
-            &[("content-type", "application/json")],
-            body.to_string(),
+            json!({"jsonrpc": "2.0", "error": {"code": -32001, "message": "scope"}}),
         )
     })
     .await;
     assert!(e.rpc_error.is_none(), "a 403 keeps its status");
-    assert!(e.message.contains("HTTP 403 Forbidden"), "{}", e.message);
+    says(&e, "HTTP 403 Forbidden");
 }
 
 #[tokio::test]
@@ -357,7 +358,7 @@ async fn answers_that_are_not_an_answer_are_refused() {
     ] {
         let e = failure(move |_| respond(status, &[("content-type", content_type)], body)).await;
         assert_eq!(e.kind, ToolErrorKind::Protocol, "{body}");
-        assert!(e.message.contains(expected), "{}", e.message);
+        says(&e, expected);
     }
 }
 
@@ -459,7 +460,7 @@ async fn a_401_drops_the_oauth2_token_it_was_sent_with_and_the_next_call_gets_a_
         }),
     )));
     let e = call(&lean, request("echo", json!({}))).await.unwrap_err();
-    assert!(e.message.contains("HTTP 401 Unauthorized"), "{}", e.message);
+    says(&e, "HTTP 401 Unauthorized");
     assert!(!e.message.contains("token-1"), "{}", e.message);
     call(&lean, request("echo", json!({}))).await.unwrap();
     call(&lean, request("echo", json!({}))).await.unwrap();
