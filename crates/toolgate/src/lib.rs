@@ -19,6 +19,7 @@ pub mod endpoints;
 pub mod gate_cmd;
 mod gate_drill;
 pub mod inspect;
+pub mod memory;
 pub mod policies;
 pub mod redact;
 pub mod reload;

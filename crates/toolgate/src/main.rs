@@ -12,7 +12,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc settings for a small footprint (BENCHMARKS.md, "Memory"), each overridable by its
 /// `MIMALLOC_*` environment variable: no transparent huge pages and no eagerly committed
 /// arenas (both inflate the RSS of a mostly idle gateway), and freed memory handed back to the
-/// OS at once (otherwise the parsed spec document, freed after compilation, stays in the RSS).
+/// OS at once while the sources compile (otherwise the parsed spec document, freed after
+/// compilation, stays in the RSS); `toolgate::memory::serving` sets a short delay once they
+/// are assembled.
 fn tune_allocator() {
     use libmimalloc_sys::{_mi_option_last, mi_option_set, mi_option_t};
     // Values of mimalloc v3's `mi_option_e` (include/mimalloc.h); libmimalloc-sys names only

@@ -269,6 +269,8 @@ pub async fn assemble_with_auth(
             Arc::new(move || reload.detail())
         });
     gateway.notify_list_changes(assembly.subscribe());
+    // The compiled documents are freed (and handed back): from here on the gateway serves.
+    crate::memory::serving();
     Ok(Assembled {
         gateway,
         metrics,
