@@ -4,8 +4,10 @@
 # serve` with it as an HTTP upstream and as a stdio upstream (`namespace: ""`, 2026-07-28
 # stateless client requests), for each toolgate binary given, alternated ROUNDS times so a
 # VM's drift hits every variant alike. With FORWARD=1 (the default) also through the bare
-# HTTP forwarder (`bench-servers forward`, hyper-util, no MCP): the least any hop adds here. Target: ≤ +50 µs p50 at c=1 over direct, ≥ 50 % of the
-# direct calls/s at c=16 (HTTP upstream).
+# HTTP forwarder (`bench-servers forward`, hyper-util, no MCP) and the bare TCP relay
+# (`bench-servers relay`, bytes copied, nothing parsed): the least an HTTP hop and any hop add
+# here. Target: ≤ +50 µs p50 at c=1 over direct, ≥ 50 % of the direct calls/s at c=16 (HTTP
+# upstream).
 #
 #   bench/upstream-ab.sh NAME=TOOLGATE_BINARY...      # e.g. before=/tmp/tg-main after=target-bench/release/toolgate
 #   ROUNDS=3 DURATION=4 WARMUP=1 KINDS="http stdio"   # defaults
@@ -38,6 +40,11 @@ if [[ "$FORWARD" == 1 ]]; then
     FORWARD_PID=$!
     PIDS+=($FORWARD_PID)
     FORWARD_URL="$(wait_line "$TMP/forward.out" 's/^listening on //p')${ECHO_URL#"$ECHO_BASE"}"
+    "$BIN_DIR/bench-servers" relay --upstream "${ECHO_BASE#http://}" --listen 127.0.0.1:0 \
+        >"$TMP/relay.out" 2>&1 &
+    RELAY_PID=$!
+    PIDS+=($RELAY_PID)
+    RELAY_URL="$(wait_line "$TMP/relay.out" 's/^listening on //p')${ECHO_URL#"$ECHO_BASE"}"
 fi
 
 cat >"$TMP/http.yaml" <<YAML
@@ -77,7 +84,10 @@ PY
 
 for round in $(seq "$ROUNDS"); do
     run "$round" direct "$ECHO_URL" "$ECHO_PID"
-    [[ "$FORWARD" != 1 ]] || run "$round" "forwarder (no MCP)" "$FORWARD_URL" "$FORWARD_PID"
+    if [[ "$FORWARD" == 1 ]]; then
+        run "$round" "TCP relay (no HTTP)" "$RELAY_URL" "$RELAY_PID"
+        run "$round" "forwarder (no MCP)" "$FORWARD_URL" "$FORWARD_PID"
+    fi
     for spec in "$@"; do
         name="${spec%%=*}"
         binary="${spec#*=}"

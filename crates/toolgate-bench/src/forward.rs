@@ -50,3 +50,22 @@ async fn forward(State(up): State<Upstream>, req: Request) -> Response {
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }
 }
+
+/// The bare TCP relay (`bench-servers relay`): each accepted connection gets its own
+/// connection to `upstream` (`host:port`) and bytes are copied both ways, unread. Less than any
+/// HTTP hop can do (no parsing at all): the floor of what one more process on the path costs
+/// on the machine, its two extra wake-ups and socket round trips.
+pub async fn relay(listener: tokio::net::TcpListener, upstream: String) -> std::io::Result<()> {
+    loop {
+        let (mut inbound, _) = listener.accept().await?;
+        let upstream = upstream.clone();
+        tokio::spawn(async move {
+            let _ = inbound.set_nodelay(true);
+            let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                return;
+            };
+            let _ = outbound.set_nodelay(true);
+            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+        });
+    }
+}

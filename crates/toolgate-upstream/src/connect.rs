@@ -29,15 +29,14 @@ use rmcp::{Peer, RoleClient, ServiceExt as _};
 use tokio::io::AsyncBufReadExt as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::capped::{Capped, RMCP_UNCAPPED};
 use crate::client::{Hub, UpstreamClient};
 use crate::config::{ProtocolChoice, Transport};
 use crate::http_client::HttpUpstream;
 use crate::oauth2::OAuth2Client;
 use crate::ordered::Ordered;
 use crate::routing::Routes;
+use crate::session_client::{RMCP_UNCAPPED, SessionClient};
 use crate::stdio::{ChildTransport, Fault};
-use crate::trace_headers::TraceHeaders;
 use crate::upstream::lean::{Lean, LeanSettings};
 
 /// One live MCP session with an upstream server.
@@ -223,7 +222,7 @@ pub(crate) async fn connect(
                     "no HTTP client was built for this upstream".to_owned(),
                 ));
             };
-            // One cap for the session's POSTs and the lean path's (capped.rs).
+            // One cap for the session's POSTs and the lean path's (session_client.rs).
             let permits = Arc::new(tokio::sync::Semaphore::new(
                 (*max_concurrent_requests).max(1),
             ));
@@ -266,8 +265,8 @@ pub(crate) async fn connect(
                         http: http.client.clone(),
                         tokens: tokens.clone(),
                     };
-                    let client = Capped {
-                        inner: TraceHeaders(client),
+                    let client = SessionClient {
+                        inner: client,
                         permits,
                     };
                     let transport = StreamableHttpClientTransport::with_client(client, config);
@@ -275,8 +274,8 @@ pub(crate) async fn connect(
                     handler.serve_with_lifecycle(transport, lifecycle).await
                 }
                 None => {
-                    let client = Capped {
-                        inner: TraceHeaders(http.client.clone()),
+                    let client = SessionClient {
+                        inner: http.client.clone(),
                         permits,
                     };
                     let transport = StreamableHttpClientTransport::with_client(client, config);

@@ -14,7 +14,6 @@
 //! clients' and upstreams' `input_required` rounds), `uris` (served resource URIs), `metrics`. Does not own: the pipeline, policies or transports toward clients, and
 //! nothing here knows OpenAPI.
 
-mod capped;
 mod client;
 pub mod config;
 mod connect;
@@ -27,8 +26,8 @@ mod mrtr;
 mod oauth2;
 mod ordered;
 mod routing;
+mod session_client;
 mod stdio;
-mod trace_headers;
 mod upstream;
 mod uris;
 

@@ -5,6 +5,9 @@
 //!   to; prints `listening on http://ADDR` once it accepts connections.
 //! - `forward --upstream URL [--listen ADDR] [--threads N]`: the bare HTTP forwarder (what a
 //!   gateway hop costs without MCP); prints `listening on http://ADDR`.
+//! - `relay --upstream HOST:PORT [--listen ADDR]`: the bare TCP relay (bytes copied, nothing
+//!   parsed: what one more process on the path costs at least); prints `listening on
+//!   http://ADDR`.
 //! - `echo-mcp --stdio | --http ADDR [--stateful] [--sse]`: a minimal rmcp server with an
 //!   `echo` and a `fail` tool; over HTTP prints `MCP endpoint: URL` once listening.
 
@@ -47,6 +50,15 @@ enum Server {
         #[arg(long, default_value_t = 1)]
         threads: usize,
     },
+    /// Copies the bytes of every connection to and from one upstream, on one thread.
+    Relay {
+        /// The upstream, `host:port`.
+        #[arg(long)]
+        upstream: String,
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
     /// Minimal rmcp server: tools echo and fail.
     EchoMcp {
         /// Serve on stdin/stdout.
@@ -75,6 +87,11 @@ fn main() -> std::io::Result<()> {
             threads,
         } => serve(&listen, Some(threads), |_| {
             toolgate_bench::forward::router(&upstream)
+        }),
+        Server::Relay { upstream, listen } => runtime(Some(1))?.block_on(async {
+            let listener = tokio::net::TcpListener::bind(&listen).await?;
+            announce(&format!("listening on http://{}", listener.local_addr()?))?;
+            toolgate_bench::forward::relay(listener, upstream).await
         }),
         Server::EchoMcp {
             stdio,

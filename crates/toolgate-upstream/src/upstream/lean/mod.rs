@@ -33,7 +33,7 @@
 //!
 //! Limits: the call timeout (`timeouts.call_ms`; no progress can reset it here), the
 //! upstream's concurrency cap (`max_concurrent_requests`, the semaphore the session's POSTs
-//! take their permits from too, `capped.rs`), 16 MiB for a JSON answer (rmcp's cap) and
+//! take their permits from too, `session_client.rs`), 16 MiB for a JSON answer (rmcp's cap) and
 //! `max_message_bytes` for one SSE event. Cancellation drops the POST (closing its
 //! connection, which is how a 2026-07-28 client cancels). A call is sent once: nothing here
 //! retries. Does not own: the connection's life (`connect.rs`), metrics and spans
@@ -58,12 +58,11 @@ use toolgate_http::TokenSource;
 use toolgate_http::transport::Transport;
 
 use crate::client::Hub;
+use crate::session_client::{TRACEPARENT, TRACESTATE, trace_context};
 
 const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
 const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
-const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// Marks (in its extensions) a `tools/call` whose tool may take the lean path.
 #[derive(Clone, Copy)]
@@ -145,7 +144,7 @@ pub(crate) struct LeanSettings {
     pub(crate) info: ClientInfo,
     pub(crate) version: ProtocolVersion,
     pub(crate) max_sse_event_size: usize,
-    /// The upstream's concurrency cap, shared with the session (`capped.rs`).
+    /// The upstream's concurrency cap, shared with the session (`session_client.rs`).
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) hub: Arc<Hub>,
 }
@@ -313,18 +312,12 @@ impl Lean {
                 body.push(b':');
                 let _ = serde_json::to_writer(&mut body, value);
             }
-            // The trace context as headers too (`trace_headers.rs` does this for rmcp's
-            // client): a server or proxy that reads headers only continues the trace.
-            if let Some(tp) = meta
-                .get_traceparent()
-                .and_then(|v| HeaderValue::from_str(v).ok())
-            {
-                headers.insert(TRACEPARENT, tp);
-                if let Some(ts) = meta
-                    .get_tracestate()
-                    .and_then(|v| HeaderValue::from_str(v).ok())
-                {
-                    headers.insert(TRACESTATE, ts);
+            // The trace context as headers too, as the session's client sends it: a server
+            // or proxy that reads headers only continues the trace.
+            if let Some((traceparent, tracestate)) = trace_context(&meta.0) {
+                headers.insert(TRACEPARENT, traceparent);
+                if let Some(tracestate) = tracestate {
+                    headers.insert(TRACESTATE, tracestate);
                 }
             }
         }

@@ -1,11 +1,21 @@
-//! The concurrency cap of an HTTP upstream (`max_concurrent_requests`), one semaphore for
-//! every POST to it: a [`StreamableHttpClient`] wrapper that holds a permit from the POST
-//! until its answer is read (for an SSE answer, until the stream is dropped), shared with the
-//! lean `tools/call` path (`upstream/lean/`), so that rmcp's session and the lean path
-//! together never exceed the cap. rmcp's own cap (its transport worker's count of POSTs in
-//! flight) is set past any real count and so never binds. Standalone GET streams and
-//! session deletions are not counted (rmcp did not count them either). Does not own the
-//! requests.
+//! What every POST of an HTTP upstream's rmcp session passes through: a
+//! [`StreamableHttpClient`] wrapper around the session's client (reqwest's, or the OAuth2 one)
+//! that does two things rmcp's client does not.
+//!
+//! - **The concurrency cap** (`max_concurrent_requests`): one semaphore for every POST to the
+//!   upstream, shared with the lean `tools/call` path (`upstream/lean/`), so that the session
+//!   and the lean path together never exceed it. A POST holds its permit until its answer is
+//!   read (for an SSE answer, until the stream is dropped). rmcp's own cap (its transport
+//!   worker's count of POSTs in flight) is set past any real count and so never binds.
+//!   Standalone GET streams and session deletions are not counted (rmcp did not count them
+//!   either).
+//! - **The W3C trace context as HTTP headers**: `params._meta.traceparent` and `tracestate`
+//!   (put there by the request's client span, `upstream/calls.rs`) are copied into the POST's
+//!   `traceparent` and `tracestate` headers, so a server (or a proxy in front of it) that reads
+//!   headers only continues the trace too. Without traces no request has them and nothing is
+//!   added. The lean path adds the same headers with [`trace_context`].
+//!
+//! Does not own the requests, the span or the `_meta` values.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +23,7 @@ use std::sync::Arc;
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use http::{HeaderName, HeaderValue};
-use rmcp::model::ClientJsonRpcMessage;
+use rmcp::model::{ClientJsonRpcMessage, GetMeta as _, JsonRpcMessage, MetaObject};
 use rmcp::transport::streamable_http_client::{
     SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
 };
@@ -23,14 +33,43 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// What rmcp's transport worker is told its cap is: never reached, this wrapper caps.
 pub(crate) const RMCP_UNCAPPED: usize = 1 << 20;
 
-/// A client whose POSTs each hold a permit of the upstream's shared semaphore.
+pub(crate) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub(crate) const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+
+/// The session's client, capped and adding trace context headers.
 #[derive(Clone)]
-pub(crate) struct Capped<C> {
+pub(crate) struct SessionClient<C> {
     pub(crate) inner: C,
     pub(crate) permits: Arc<Semaphore>,
 }
 
 type HttpError<E> = StreamableHttpError<E>;
+
+/// The `traceparent` and `tracestate` headers of a request whose `_meta` is `meta`, each when
+/// present and a valid header value (`tracestate` only with a `traceparent`).
+pub(crate) fn trace_context(meta: &MetaObject) -> Option<(HeaderValue, Option<HeaderValue>)> {
+    let traceparent = HeaderValue::from_str(meta.get_traceparent()?).ok()?;
+    let tracestate = meta
+        .get_tracestate()
+        .and_then(|v| HeaderValue::from_str(v).ok());
+    Some((traceparent, tracestate))
+}
+
+/// Adds the trace context of `message`'s `_meta` to `headers`.
+fn add_trace_context(
+    message: &ClientJsonRpcMessage,
+    headers: &mut HashMap<HeaderName, HeaderValue>,
+) {
+    let JsonRpcMessage::Request(r) = message else {
+        return;
+    };
+    if let Some((traceparent, tracestate)) = trace_context(&r.request.get_meta().0) {
+        headers.insert(TRACEPARENT, traceparent);
+        if let Some(tracestate) = tracestate {
+            headers.insert(TRACESTATE, tracestate);
+        }
+    }
+}
 
 /// `response`, keeping `permit` until its stream (if any) is dropped.
 fn hold(
@@ -51,7 +90,7 @@ fn hold(
     }
 }
 
-impl<C: StreamableHttpClient + Sync> Capped<C> {
+impl<C: StreamableHttpClient + Sync> SessionClient<C> {
     async fn permit(&self) -> Result<OwnedSemaphorePermit, HttpError<C::Error>> {
         self.permits
             .clone()
@@ -61,7 +100,7 @@ impl<C: StreamableHttpClient + Sync> Capped<C> {
     }
 }
 
-impl<C: StreamableHttpClient + Sync> StreamableHttpClient for Capped<C> {
+impl<C: StreamableHttpClient + Sync> StreamableHttpClient for SessionClient<C> {
     type Error = C::Error;
 
     async fn post_message(
@@ -70,8 +109,9 @@ impl<C: StreamableHttpClient + Sync> StreamableHttpClient for Capped<C> {
         message: ClientJsonRpcMessage,
         session_id: Option<Arc<str>>,
         auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
+        mut custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, HttpError<C::Error>> {
+        add_trace_context(&message, &mut custom_headers);
         let permit = self.permit().await?;
         let response = self
             .inner
@@ -86,9 +126,10 @@ impl<C: StreamableHttpClient + Sync> StreamableHttpClient for Capped<C> {
         message: ClientJsonRpcMessage,
         session_id: Option<Arc<str>>,
         auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
+        mut custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, HttpError<C::Error>> {
+        add_trace_context(&message, &mut custom_headers);
         let permit = self.permit().await?;
         let response = self
             .inner
@@ -172,7 +213,7 @@ mod tests {
     #[tokio::test]
     async fn a_session_post_waits_for_a_permit_held_elsewhere() {
         let permits = Arc::new(Semaphore::new(1));
-        let client = Capped {
+        let client = SessionClient {
             inner: reqwest::Client::new(),
             permits: permits.clone(),
         };
