@@ -6,8 +6,9 @@ use clap::Parser;
 
 // glibc malloc/free took ~20 % of the CPU of a proxied call in profiles (BENCHMARKS.md);
 // mimalloc's thread-local free lists cut that substantially for this allocation pattern.
+// `toolgate::memory::Allocator` says why not the `mimalloc` crate's wrapper.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: toolgate::memory::Allocator = toolgate::memory::Allocator;
 
 /// mimalloc settings for a small footprint (BENCHMARKS.md, "Memory"), each overridable by its
 /// `MIMALLOC_*` environment variable: no transparent huge pages and no eagerly committed
