@@ -284,41 +284,45 @@ async fn duration_mode_stops_by_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bare_forwarder_passes_requests_and_answers_through() {
+    use toolgate_bench::forward::{ClientKind, router};
     let base = backend().await;
-    let forward = serve(toolgate_bench::forward::router(&base)).await;
-    let report = run(&[
-        "--direct-http",
-        &format!("http://{forward}/items/7"),
-        "--calls",
-        "50",
-        "--concurrency",
-        "4",
-    ])
-    .await;
-    assert_all_ok(&report, 50);
-    assert_eq!(
-        report.response_bytes_mean,
-        Some(toolgate_bench::backend::ITEM_JSON.len() as f64)
-    );
-    // Statuses pass through; a dead upstream is a 502.
-    let report = run(&[
-        "--direct-http",
-        &format!("http://{forward}/nope"),
-        "--calls",
-        "2",
-    ])
-    .await;
-    assert_eq!(report.errors.total, 2);
-    let dead = serve(toolgate_bench::forward::router("http://127.0.0.1:1")).await;
-    let report = run(&[
-        "--direct-http",
-        &format!("http://{dead}/items/1"),
-        "--calls",
-        "1",
-    ])
-    .await;
-    assert_eq!(report.errors.total, 1);
-    assert_eq!(report.errors.by_kind["http_502"], 1);
+    for client in [ClientKind::Inline, ClientKind::Pooled] {
+        let forward = serve(router(&base, client).unwrap()).await;
+        let report = run(&[
+            "--direct-http",
+            &format!("http://{forward}/items/7"),
+            "--calls",
+            "50",
+            "--concurrency",
+            "4",
+        ])
+        .await;
+        assert_all_ok(&report, 50);
+        assert_eq!(
+            report.response_bytes_mean,
+            Some(toolgate_bench::backend::ITEM_JSON.len() as f64),
+            "{client:?}"
+        );
+        // Statuses pass through; a dead upstream is a 502.
+        let report = run(&[
+            "--direct-http",
+            &format!("http://{forward}/nope"),
+            "--calls",
+            "2",
+        ])
+        .await;
+        assert_eq!(report.errors.total, 2, "{client:?}");
+        let dead = serve(router("http://127.0.0.1:1", client).unwrap()).await;
+        let report = run(&[
+            "--direct-http",
+            &format!("http://{dead}/items/1"),
+            "--calls",
+            "1",
+        ])
+        .await;
+        assert_eq!(report.errors.total, 1, "{client:?}");
+        assert_eq!(report.errors.by_kind["http_502"], 1, "{client:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

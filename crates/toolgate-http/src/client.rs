@@ -7,9 +7,11 @@
 //! [`SendError`]s that say how far the request got. It does not build requests, add
 //! credentials, enforce call timeouts or read bodies under the cap (`backend`, `response`).
 //!
-//! Calls go straight to hyper-util's pooled client, the one reqwest wraps: reqwest's own
-//! layers (redirect policy, retry, URL re-parsing on every request) cost about a sixth of a
-//! whole gateway hop. reqwest stays for the OAuth2 token request (`auth`) and for origins that
+//! Calls to a plain `http://` origin go out on HTTP/1.1 connections that the calling task
+//! drives itself (`inline.rs`): hyper-util's pooled client runs each connection as a task of
+//! its own and spawns one more per request. Other calls go straight to hyper-util's pooled
+//! client, the one reqwest wraps: reqwest's own layers (redirect policy, retry, URL
+//! re-parsing on every request) cost about a sixth of a whole gateway hop. reqwest stays for the OAuth2 token request (`auth`) and for origins that
 //! `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY` (minus `NO_PROXY`) route through a proxy, where it
 //! speaks the proxy protocols; that is decided once per origin when a handler is created, from
 //! the variables in a [`ProxyEnv`] (the process environment unless a caller passes its own).
@@ -18,8 +20,9 @@
 //! **Lost connections.** A server may close a kept-alive connection at any moment without
 //! saying so (uvicorn does, right after answering a request whose handler raised). A request
 //! that meets such a connection is sent again once, invisibly to the caller:
-//! - when no byte of it was written, by hyper-util itself (`retry_canceled_requests`, on a
-//!   connection it reused), or here on a new connection otherwise;
+//! - when no byte of it was written, by the client itself (hyper-util's
+//!   `retry_canceled_requests`, or `inline.rs` likewise, on a connection it reused), or here
+//!   on a new connection otherwise;
 //! - when it may have been written but the connection broke before a response head arrived
 //!   (closed or reset), here on a new connection, but only for idempotent requests (GET, HEAD,
 //!   OPTIONS, PUT, DELETE, TRACE, or any request carrying an `Idempotency-Key`), as urllib3 and
@@ -57,8 +60,11 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use toolgate_core::error::Delivery;
 use url::Url;
 
+mod inline;
 mod proxy_env;
 mod send_error;
+
+pub use inline::{InlineBody, InlinePool};
 
 pub use proxy_env::ProxyEnv;
 use proxy_env::is_proxied;
@@ -72,17 +78,19 @@ pub(crate) const MAX_REDIRECTS: usize = 5;
 /// Retries of a request the server refused at the HTTP/2 level (as reqwest does by default).
 const MAX_NACK_RETRIES: u32 = 2;
 /// TCP keepalive probe interval of backend connections.
-const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+pub(crate) const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 /// How long an idle pooled connection is kept.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long after a 5xx answer requests that are not idempotent use a new connection.
 pub(crate) const SERVER_ERROR_WINDOW: Duration = Duration::from_secs(1);
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 type Direct = Client<ConnectTimeout, Full<Bytes>>;
 
+/// A response body from hyper-util's client or an inline connection (`inline.rs`).
+pub type DirectBody = Either<Incoming, InlineBody>;
 /// A response body from either transport.
-pub type ResponseBody = Either<Incoming, reqwest::Body>;
+pub type ResponseBody = Either<DirectBody, reqwest::Body>;
 
 /// The clients of one backend, built once when the backend is created.
 pub struct BackendClients {
@@ -92,6 +100,10 @@ pub struct BackendClients {
     pub(crate) reqwest: reqwest::Client,
     /// The proxy variables as given when the backend was created.
     proxies: Matcher,
+    /// The inline connections of each `http://` origin requests went to, by origin
+    /// (`scheme://host:port`).
+    inline: std::sync::Mutex<std::collections::HashMap<String, Arc<InlinePool>>>,
+    connect_timeout: Duration,
 }
 
 /// The pooled client and the one for resending on a new connection.
@@ -204,16 +216,28 @@ impl BackendClients {
             direct,
             reqwest,
             proxies: proxies.matcher(),
+            inline: Default::default(),
+            connect_timeout,
         })
     }
 
-    /// The transport for requests to `origin`'s scheme, host and port.
+    /// The transport for requests to `origin`'s scheme, host and port. Every transport of one
+    /// `http://` origin shares its connections.
     pub fn transport(&self, origin: &Url) -> Transport {
         if is_proxied(&self.proxies, origin) {
-            Transport::Proxied(self.reqwest.clone())
-        } else {
-            Transport::Direct(self.direct.clone())
+            return Transport::Proxied(self.reqwest.clone());
         }
+        let key = origin.origin().ascii_serialization();
+        let mut pools = self.inline.lock().unwrap_or_else(|e| e.into_inner());
+        let inline = match pools.get(&key) {
+            Some(pool) => Some(pool.clone()),
+            None => InlinePool::new(origin, self.connect_timeout).map(|pool| {
+                let pool = Arc::new(pool);
+                pools.insert(key, pool.clone());
+                pool
+            }),
+        };
+        Transport::Direct(self.direct.clone(), inline)
     }
 
     /// Requests sent again after a pooled connection was lost.
@@ -252,8 +276,9 @@ pub struct Outgoing {
 /// How requests of one handler reach the backend.
 #[derive(Clone)]
 pub enum Transport {
-    /// hyper-util's pooled client, used directly.
-    Direct(Arc<DirectClients>),
+    /// hyper-util's pooled client, used directly, and for an `http://` origin the inline
+    /// connections (`inline.rs`) instead.
+    Direct(Arc<DirectClients>, Option<Arc<InlinePool>>),
     /// reqwest, for origins behind a proxy (or, for an upstream MCP server with TLS settings
     /// of its own, the client built with them).
     Proxied(reqwest::Client),
@@ -263,7 +288,7 @@ impl Transport {
     /// Sends `request`, following same-origin redirects; the body is left unread.
     pub async fn send(&self, request: Outgoing) -> Result<Response<ResponseBody>, SendError> {
         match self {
-            Transport::Direct(clients) => send_direct(clients, request)
+            Transport::Direct(clients, inline) => send_direct(clients, inline.as_ref(), request)
                 .await
                 .map(|r| r.map(Either::Left)),
             Transport::Proxied(client) => {
@@ -290,8 +315,9 @@ impl Transport {
 /// request would have to become a service of its own below it.
 async fn send_direct(
     clients: &DirectClients,
+    inline: Option<&Arc<InlinePool>>,
     request: Outgoing,
-) -> Result<Response<Incoming>, SendError> {
+) -> Result<Response<DirectBody>, SendError> {
     let Outgoing {
         mut method,
         mut url,
@@ -308,7 +334,16 @@ async fn send_direct(
     let mut referer = None;
     let mut followed = 0;
     loop {
-        let response = send_hop(clients, &method, &uri, &headers, referer.as_ref(), &body).await?;
+        let hop = Hop {
+            clients,
+            inline,
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            referer: referer.as_ref(),
+            body: &body,
+        };
+        let response = hop.send().await?;
         if response.status().is_server_error() {
             clients.note_server_error();
         }
@@ -362,55 +397,83 @@ async fn send_direct(
     }
 }
 
-/// One request/response exchange. Retried when the server refused the HTTP/2 stream before
-/// processing it (graceful GOAWAY or REFUSED_STREAM), and sent once more on a new connection
-/// when a pooled connection was lost under it and that is safe (see the module docs).
-async fn send_hop(
-    clients: &DirectClients,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    referer: Option<&HeaderValue>,
-    body: &Option<Bytes>,
-) -> Result<Response<Incoming>, SendError> {
-    let mut nacks = 0;
-    // A request that must not be resent avoids a connection the backend may be closing.
-    let mut resent = clients.failing_recently() && !is_idempotent(method, headers);
-    loop {
-        let client = if resent {
-            &clients.fresh
-        } else {
-            &clients.pooled
-        };
-        let mut request = Request::new(Full::new(body.clone().unwrap_or_default()));
-        *request.method_mut() = method.clone();
-        *request.uri_mut() = uri.clone();
-        *request.headers_mut() = headers.clone();
-        if let Some(r) = referer {
+/// One request/response exchange, on the inline connections of its origin if it has them,
+/// else on hyper-util's client.
+struct Hop<'a> {
+    clients: &'a DirectClients,
+    inline: Option<&'a Arc<InlinePool>>,
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    referer: Option<&'a HeaderValue>,
+    body: &'a Option<Bytes>,
+}
+
+impl Hop<'_> {
+    /// Sends the exchange. Retried when the server refused the HTTP/2 stream before
+    /// processing it (graceful GOAWAY or REFUSED_STREAM), and sent once more on a new
+    /// connection when a pooled connection was lost under it and that is safe (see the
+    /// module docs).
+    async fn send(&self) -> Result<Response<DirectBody>, SendError> {
+        let Hop {
+            clients,
+            method,
+            uri,
+            headers,
+            ..
+        } = *self;
+        let mut nacks = 0;
+        // A request that must not be resent avoids a connection the backend may be closing.
+        let mut resent = clients.failing_recently() && !is_idempotent(method, headers);
+        loop {
+            let request = self.request();
+            let error = match self.inline {
+                Some(pool) => match pool.send(request, resent).await {
+                    Ok(response) => return Ok(response.map(Either::Right)),
+                    Err(e) => e,
+                },
+                None => {
+                    let client = if resent {
+                        &clients.fresh
+                    } else {
+                        &clients.pooled
+                    };
+                    match client.request(request).await {
+                        Ok(response) => return Ok(response.map(Either::Left)),
+                        Err(e) if nacks < MAX_NACK_RETRIES && is_protocol_nack(&e) => {
+                            nacks += 1;
+                            continue;
+                        }
+                        Err(e) => SendError::from_direct(e),
+                    }
+                }
+            };
+            if !resent && error.may_resend(method, headers) {
+                clients.resent.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    method = %method,
+                    authority = uri.authority().map_or("", |a| a.as_str()),
+                    delivery = error.delivery.as_str(),
+                    error = %error.detail(),
+                    "connection lost before a response; sending the request again on a new connection"
+                );
+                resent = true;
+                continue;
+            }
+            return Err(error);
+        }
+    }
+
+    /// The request, built anew for each attempt.
+    fn request(&self) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(self.body.clone().unwrap_or_default()));
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        if let Some(r) = self.referer {
             request.headers_mut().insert(REFERER, r.clone());
         }
-        let e = match client.request(request).await {
-            Ok(response) => return Ok(response),
-            Err(e) => e,
-        };
-        if nacks < MAX_NACK_RETRIES && is_protocol_nack(&e) {
-            nacks += 1;
-            continue;
-        }
-        let error = SendError::from_direct(e);
-        if !resent && error.may_resend(method, headers) {
-            clients.resent.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(
-                method = %method,
-                authority = uri.authority().map_or("", |a| a.as_str()),
-                delivery = error.delivery.as_str(),
-                error = %error.detail(),
-                "connection lost before a response; sending the request again on a new connection"
-            );
-            resent = true;
-            continue;
-        }
-        return Err(error);
+        request
     }
 }
 

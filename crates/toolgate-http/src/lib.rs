@@ -31,13 +31,15 @@ mod validate;
 pub use auth::{ClientAuth, Grant, TokenSource};
 
 /// The transport under an OpenAPI tool call, for other sources that speak HTTP (the lean
-/// `tools/call` of an upstream MCP server): hyper-util's pooled client used directly (reqwest's
-/// layers re-parse the URL twice per request), same-origin redirects, a lost request resent
+/// `tools/call` of an upstream MCP server): for `http://` origins, connections driven by the
+/// calling task (`client/inline.rs`), else hyper-util's pooled client used directly (reqwest's
+/// layers re-parse the URL twice per request); same-origin redirects, a lost request resent
 /// only when that is safe, reqwest for origins behind a proxy (`client.rs`), and reading a
 /// body under a cap (`response.rs`).
 pub mod transport {
     pub use crate::client::{
-        BackendClients, DirectClients, Outgoing, ResponseBody, SendError, SendErrorKind, Transport,
+        BackendClients, DirectBody, DirectClients, InlineBody, InlinePool, Outgoing, ResponseBody,
+        SendError, SendErrorKind, Transport,
     };
     pub use crate::response::read_capped;
 }

@@ -3,9 +3,9 @@
 //! the name verified when the URL holds an IP address, and skipping verification (tests
 //! only, logged as an error). Built once per upstream at setup, so a bad file is reported
 //! when the gateway starts, with the option's path. Also the transport of the lean
-//! `tools/call` (`upstream/lean/`): toolgate-http's (hyper-util's pooled client used directly,
-//! as for OpenAPI backends: reqwest re-parses the URL twice per request) when the upstream has
-//! no TLS settings of its own, else this client. Does not own: the MCP session
+//! `tools/call` (`upstream/lean/`): toolgate-http's, as for OpenAPI backends (for an `http://`
+//! URL, connections driven by the calling task; reqwest re-parses the URL twice per request)
+//! when the upstream has no TLS settings of its own, else this client. Does not own: the MCP session
 //! (`connect.rs`).
 
 use std::net::SocketAddr;
@@ -30,8 +30,8 @@ pub(crate) struct HttpUpstream {
     pub(crate) url: String,
     /// Where its OAuth2 tokens come from, if it uses OAuth2.
     pub(crate) tokens: Option<Arc<TokenSource>>,
-    /// How the lean `tools/call` reaches it (`upstream/lean/`): hyper-util's pooled client
-    /// directly, as an OpenAPI backend is reached, unless the upstream has TLS settings of its
+    /// How the lean `tools/call` reaches it (`upstream/lean/`): toolgate-http's transport, as
+    /// an OpenAPI backend is reached, unless the upstream has TLS settings of its
     /// own (then `client`, built with them) or is behind a proxy (reqwest).
     pub(crate) transport: Transport,
 }

@@ -3,8 +3,8 @@
 //!
 //! - `backend [--listen ADDR] [--threads N]`: the fixed-answer backend every target proxies
 //!   to; prints `listening on http://ADDR` once it accepts connections.
-//! - `forward --upstream URL [--listen ADDR] [--threads N]`: the bare HTTP forwarder (what a
-//!   gateway hop costs without MCP); prints `listening on http://ADDR`.
+//! - `forward --upstream URL [--listen ADDR] [--threads N] [--client inline|pooled]`: the bare
+//!   HTTP forwarder (what a gateway hop costs without MCP); prints `listening on http://ADDR`.
 //! - `relay --upstream HOST:PORT [--listen ADDR]`: the bare TCP relay (bytes copied, nothing
 //!   parsed: what one more process on the path costs at least); prints `listening on
 //!   http://ADDR`.
@@ -49,6 +49,9 @@ enum Server {
         /// Runtime worker threads (default 1, as `toolgate serve`).
         #[arg(long, default_value_t = 1)]
         threads: usize,
+        /// The HTTP client: toolgate's (`inline`) or hyper-util's pooled client.
+        #[arg(long, value_enum, default_value = "inline")]
+        client: toolgate_bench::forward::ClientKind,
     },
     /// Copies the bytes of every connection to and from one upstream, on one thread.
     Relay {
@@ -85,9 +88,12 @@ fn main() -> std::io::Result<()> {
             upstream,
             listen,
             threads,
-        } => serve(&listen, Some(threads), |_| {
-            toolgate_bench::forward::router(&upstream)
-        }),
+            client,
+        } => {
+            let router = toolgate_bench::forward::router(&upstream, client)
+                .map_err(std::io::Error::other)?;
+            serve(&listen, Some(threads), |_| router)
+        }
         Server::Relay { upstream, listen } => runtime(Some(1))?.block_on(async {
             let listener = tokio::net::TcpListener::bind(&listen).await?;
             announce(&format!("listening on http://{}", listener.local_addr()?))?;

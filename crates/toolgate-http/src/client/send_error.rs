@@ -158,6 +158,16 @@ impl SendError {
         }
     }
 
+    /// A failure of an inline connection (`inline.rs`; no response head).
+    pub(super) fn from_hyper(e: hyper::Error) -> Self {
+        let (kind, delivery) = Traits::of(&e).classify();
+        SendError {
+            kind,
+            delivery,
+            source: Some(Box::new(e)),
+        }
+    }
+
     /// A failure of the reqwest client (no response head).
     pub(super) fn from_reqwest(e: reqwest::Error) -> Self {
         let (kind, delivery) = Traits::of(&e).classify();

@@ -1,6 +1,7 @@
 //! The lean `tools/call` of a 2026-07-28 streamable HTTP upstream: one POST per call, sent
-//! from the caller's task on the upstream's pooled HTTP client (the one its rmcp session
-//! uses: same TLS, timeouts and connection pool), without rmcp's service and transport worker
+//! from the caller's task on toolgate-http's transport (`http_client.rs`: for an `http://` URL,
+//! kept-alive connections that the caller's task drives itself; for an upstream with TLS
+//! settings of its own, the session's client), without rmcp's service and transport worker
 //! around it (a task hop and a channel each way, one more encode/decode of the message, a
 //! progress-token watcher per request) and without rmcp's general decoding of the answer.
 //!

@@ -102,7 +102,8 @@ fn json_answer(request: &Value, result: Value) -> Response {
     )
 }
 
-/// The lean path to `url` on hyper-util's client (an upstream without TLS settings of its own).
+/// The lean path to `url` on toolgate-http's transport (an upstream without TLS settings of its
+/// own; for `http://`, its inline connections).
 fn lean(url: &str, max_sse_event_size: usize) -> Lean {
     let parsed = url::Url::parse(url).unwrap();
     let clients = BackendClients::new(
