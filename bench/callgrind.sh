@@ -113,7 +113,7 @@ for target in "${TARGETS[@]}"; do
         fi
         TOOLGATE_LOGGING__LEVEL=warn TOOLGATE_HTTP__SESSION_MODE=$mode \
             "${envs[@]}" valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.$target.out" \
-            "$BIN/toolgate" serve --openapi "$TMP/openapi.json" --base-url "$BACKEND" \
+            "$TG" serve --openapi "$TMP/openapi.json" --base-url "$BACKEND" \
             --http 127.0.0.1:0 >"$TMP/$target.stdout" 2>"$TMP/$target.err" &
         pid=$!
         PIDS+=($pid)
@@ -151,7 +151,7 @@ print(f"{head}.{body}.{b64(sig)}")
 PY
 )"
         export TOKEN
-        serve_under_callgrind "$BIN/toolgate" "$TMP/auth.yaml"
+        serve_under_callgrind "$TG" "$TMP/auth.yaml"
         measure "$target" "$pid" "$BIN/toolgate" bench --url "$url" --mode stateless \
             --bearer-env TOKEN --tool get_item --args '{"id":42}' --concurrency 1
         kill -INT "$pid" 2>/dev/null || true
@@ -170,7 +170,7 @@ sources:
     spec: $TMP/openapi.json
     base_url: $BACKEND
 YAML
-        serve_under_callgrind "$BIN/toolgate" "$TMP/policies.yaml"
+        serve_under_callgrind "$TG" "$TMP/policies.yaml"
         measure "$target" "$pid" "$BIN/toolgate" bench --url "$url" --mode stateless \
             --tool get_item --args '{"id":42}' --concurrency 1
         kill -INT "$pid" 2>/dev/null || true

@@ -4,9 +4,9 @@
 # serve` with it as an HTTP upstream and as a stdio upstream (`namespace: ""`, 2026-07-28
 # stateless client requests), for each toolgate binary given, alternated ROUNDS times so a
 # VM's drift hits every variant alike. With FORWARD=1 (the default) also through the bare
-# HTTP forwarder (`bench-servers forward`, hyper-util, no MCP) and the bare TCP relay
-# (`bench-servers relay`, bytes copied, nothing parsed): the least an HTTP hop and any hop add
-# here. Target: ≤ +50 µs p50 at c=1 over direct, ≥ 50 % of the direct calls/s at c=16 (HTTP
+# HTTP forwarder (`bench-servers forward`, no MCP: with toolgate's HTTP client, and with
+# hyper-util's pooled client) and the bare TCP relay (`bench-servers relay`, bytes copied,
+# nothing parsed): the least an HTTP hop and any hop add here. Target: ≤ +50 µs p50 at c=1 over direct, ≥ 50 % of the direct calls/s at c=16 (HTTP
 # upstream).
 #
 #   bench/upstream-ab.sh NAME=TOOLGATE_BINARY...      # e.g. before=/tmp/tg-main after=target-bench/release/toolgate
@@ -40,6 +40,11 @@ if [[ "$FORWARD" == 1 ]]; then
     FORWARD_PID=$!
     PIDS+=($FORWARD_PID)
     FORWARD_URL="$(wait_line "$TMP/forward.out" 's/^listening on //p')${ECHO_URL#"$ECHO_BASE"}"
+    "$BIN_DIR/bench-servers" forward --upstream "$ECHO_BASE" --listen 127.0.0.1:0 --threads 1 \
+        --client pooled >"$TMP/pooled.out" 2>&1 &
+    POOLED_PID=$!
+    PIDS+=($POOLED_PID)
+    POOLED_URL="$(wait_line "$TMP/pooled.out" 's/^listening on //p')${ECHO_URL#"$ECHO_BASE"}"
     "$BIN_DIR/bench-servers" relay --upstream "${ECHO_BASE#http://}" --listen 127.0.0.1:0 \
         >"$TMP/relay.out" 2>&1 &
     RELAY_PID=$!
@@ -87,6 +92,7 @@ for round in $(seq "$ROUNDS"); do
     if [[ "$FORWARD" == 1 ]]; then
         run "$round" "TCP relay (no HTTP)" "$RELAY_URL" "$RELAY_PID"
         run "$round" "forwarder (no MCP)" "$FORWARD_URL" "$FORWARD_PID"
+        run "$round" "forwarder, hyper-util pool" "$POOLED_URL" "$POOLED_PID"
     fi
     for spec in "$@"; do
         name="${spec%%=*}"
