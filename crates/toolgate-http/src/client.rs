@@ -11,11 +11,12 @@
 //! drives itself (`inline.rs`): hyper-util's pooled client runs each connection as a task of
 //! its own and spawns one more per request. Other calls go straight to hyper-util's pooled
 //! client, the one reqwest wraps: reqwest's own layers (redirect policy, retry, URL
-//! re-parsing on every request) cost about a sixth of a whole gateway hop. reqwest stays for the OAuth2 token request (`auth`) and for origins that
-//! `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY` (minus `NO_PROXY`) route through a proxy, where it
-//! speaks the proxy protocols; that is decided once per origin when a handler is created, from
-//! the variables in a [`ProxyEnv`] (the process environment unless a caller passes its own).
-//! Both transports share one TLS configuration, the one reqwest's `rustls` feature builds.
+//! re-parsing on every request) cost about a sixth of a whole gateway hop. reqwest stays for
+//! the OAuth2 token request (`auth`) and for origins that `HTTP_PROXY`/`HTTPS_PROXY`/
+//! `ALL_PROXY` (minus `NO_PROXY`) route through a proxy, where it speaks the proxy protocols;
+//! that is decided once per origin when a handler is created, from the variables in a
+//! [`ProxyEnv`] (the process environment unless a caller passes its own). Both transports
+//! share one TLS configuration, the one reqwest's `rustls` feature builds.
 //!
 //! **Lost connections.** A server may close a kept-alive connection at any moment without
 //! saying so (uvicorn does, right after answering a request whose handler raised). A request

@@ -123,10 +123,7 @@ impl InlinePool {
             .or_insert_with(|| self.authority.clone());
         let mut reuse = !fresh;
         loop {
-            let idle = match reuse {
-                true => self.checkout(),
-                false => None,
-            };
+            let idle = if reuse { self.checkout() } else { None };
             // After a reused connection gave the request back, only a new one.
             reuse = false;
             let (mut conn, reused) = match idle {
