@@ -15,12 +15,17 @@
 //! - `Host` from the URL (its port only when not the scheme's default) and the request target
 //!   in origin form;
 //! - `TCP_NODELAY`, TCP keepalive, the connect timeout (name resolution included);
-//! - idle connections dropped after [`POOL_IDLE_TIMEOUT`](super::POOL_IDLE_TIMEOUT) (when the
-//!   next request looks for one), and a connection the server closed while idle is noticed
-//!   before a request is put on it;
+//! - idle connections dropped after [`POOL_IDLE_TIMEOUT`](super::POOL_IDLE_TIMEOUT), and a
+//!   connection the server closed while idle is noticed before a request is put on it;
 //! - a request that a reused connection gives back unwritten is sent on a new connection, as
 //!   `retry_canceled_requests` does. Any other failure goes back to the caller, classified,
 //!   which decides whether a resend is safe (`client.rs`).
+//!
+//! Idle connections are nobody's task, so nothing would see a server close one (uvicorn does
+//! after 5 s) until the next request to the origin: they would sit half-closed, a socket each,
+//! for as long as the origin is not called again. While an origin has idle connections, a
+//! sweeper task (one per origin, spawned by the first connection put back, ending once none is
+//! left) looks at them every [`SWEEP_INTERVAL`] and drops the closed and the expired ones.
 //!
 //! A response whose body is dropped before its end closes its connection (what is left of the
 //! body would otherwise be read as the next response). TLS origins and HTTP/2 stay on
@@ -28,7 +33,8 @@
 
 use std::future::{Future as _, poll_fn};
 use std::pin::{Pin, pin};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -53,6 +59,9 @@ mod tests;
 /// The most idle connections kept per origin; more are closed when they fall idle.
 const MAX_IDLE: usize = 256;
 
+/// How often the idle connections of an origin that has some are swept (module docs).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
+
 /// One HTTP/1.1 connection: the handle requests are sent with, and the connection itself,
 /// polled by whoever holds it.
 struct Conn {
@@ -76,6 +85,9 @@ pub struct InlinePool {
     connect_timeout: Duration,
     /// Most recently used last.
     idle: Mutex<Vec<Idle>>,
+    /// Whether the sweeper task runs (it does while `idle` is not empty).
+    sweeping: AtomicBool,
+    sweep_interval: Duration,
 }
 
 impl std::fmt::Debug for InlinePool {
@@ -105,6 +117,8 @@ impl InlinePool {
             authority: HeaderValue::try_from(authority).ok()?,
             connect_timeout,
             idle: Mutex::new(Vec::new()),
+            sweeping: AtomicBool::new(false),
+            sweep_interval: SWEEP_INTERVAL,
         })
     }
 
@@ -164,14 +178,11 @@ impl InlinePool {
     fn checkout(&self) -> Option<Conn> {
         loop {
             let mut conn = self.pop_idle()?;
-            // Reads what the server sent while the connection was idle: a close ends it.
-            // Polled, an idle connection asks for its next request. With a waker that does
-            // nothing: handing the request over would wake the task that polled it, and so
-            // poll the caller's whole future once more, for nothing. `send` polls the
+            // With a waker that does nothing: polled, an idle connection asks for its next
+            // request, and handing the request over would then wake the task that polled it,
+            // and so poll the caller's whole future once more, for nothing. `send` polls the
             // connection with the task's waker right after.
-            let mut noop = Context::from_waker(Waker::noop());
-            let closed = conn.conn.poll_without_shutdown(&mut noop).is_ready();
-            if !closed && conn.sender.is_ready() {
+            if conn.is_open(&mut Context::from_waker(Waker::noop())) && conn.sender.is_ready() {
                 return Some(conn);
             }
         }
@@ -189,15 +200,45 @@ impl InlinePool {
         idle.pop().map(|i| i.conn)
     }
 
-    /// Puts `conn` back on the idle list.
-    fn put(&self, conn: Conn) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE {
+    /// Puts `conn` back on the idle list, and starts the sweeper if it does not run.
+    fn put(self: &Arc<Self>, conn: Conn) {
+        {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() >= MAX_IDLE {
+                return;
+            }
             idle.push(Idle {
                 conn,
                 since: Instant::now(),
             });
         }
+        // After the push: a sweeper that found the list empty has said so under its lock.
+        if !self.sweeping.load(Ordering::Relaxed) && !self.sweeping.swap(true, Ordering::AcqRel) {
+            // `put` runs in a body polled on the runtime; without one, no sweeper (the next
+            // request still drops what is closed or expired).
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(sweeper(Arc::downgrade(self)));
+                }
+                Err(_) => self.sweeping.store(false, Ordering::Release),
+            }
+        }
+    }
+
+    /// Drops the expired idle connections and those the server closed; whether any is left.
+    /// When none is, the sweeper is marked stopped under the same lock `put` pushes under.
+    fn sweep(&self) -> bool {
+        let now = Instant::now();
+        let mut noop = Context::from_waker(Waker::noop());
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.retain_mut(|i| {
+            now.duration_since(i.since) < POOL_IDLE_TIMEOUT && i.conn.is_open(&mut noop)
+        });
+        if idle.is_empty() {
+            self.sweeping.store(false, Ordering::Release);
+            return false;
+        }
+        true
     }
 
     /// A new connection, within the connect timeout.
@@ -238,6 +279,28 @@ impl InlinePool {
             .await
             .map_err(|e| SendError::new(SendErrorKind::Connect, Delivery::NotSent, Box::new(e)))?;
         Ok(Conn { sender, conn })
+    }
+}
+
+/// Sweeps `pool`'s idle connections every interval until none is left or the pool is gone.
+async fn sweeper(pool: Weak<InlinePool>) {
+    loop {
+        let Some(interval) = pool.upgrade().map(|p| p.sweep_interval) else {
+            return;
+        };
+        tokio::time::sleep(interval).await;
+        match pool.upgrade() {
+            Some(pool) if pool.sweep() => {}
+            _ => return,
+        }
+    }
+}
+
+impl Conn {
+    /// Reads what the server sent while the connection was idle; `false` once that closed
+    /// it (or was anything but a close: an idle connection owes nothing).
+    fn is_open(&mut self, cx: &mut Context<'_>) -> bool {
+        self.conn.poll_without_shutdown(cx).is_pending()
     }
 }
 

@@ -19,6 +19,8 @@ enum Reply {
     AnswerThenClose(&'static [u8]),
     /// Closes the connection without answering.
     Close,
+    /// Answers, then closes the connection 100 ms later (once it is idle on the client).
+    AnswerThenCloseLater(&'static [u8]),
 }
 
 /// The reply to the `n`th request (from 0) of a connection.
@@ -78,6 +80,11 @@ async fn server(script: Script) -> (Url, Seen) {
                             return;
                         }
                         Reply::Close => return,
+                        Reply::AnswerThenCloseLater(answer) => {
+                            conn.write_all(answer).await.unwrap();
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            return;
+                        }
                     }
                 }
             });
@@ -257,4 +264,72 @@ async fn idle_connections_expire() {
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].len(), 1);
+}
+
+/// A pool whose idle connections are swept every 10 ms.
+fn swept_pool(url: &Url) -> Arc<InlinePool> {
+    Arc::new(InlinePool {
+        sweep_interval: Duration::from_millis(10),
+        ..InlinePool::new(url, Duration::from_secs(5)).unwrap()
+    })
+}
+
+/// Waits up to 5 s for the pool to have `n` idle connections.
+async fn idle_becomes(pool: &InlinePool, n: usize) {
+    for _ in 0..500 {
+        if pool.idle.lock().unwrap().len() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "{} idle connections after 5 s, expected {n}",
+        pool.idle.lock().unwrap().len()
+    );
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closes_while_idle_is_dropped_without_another_request() {
+    let (url, _) = server(|_| Reply::AnswerThenCloseLater(OK)).await;
+    let pool = swept_pool(&url);
+    text(pool.send(post(&url, "/a"), false).await.unwrap()).await;
+    assert_eq!(pool.idle.lock().unwrap().len(), 1);
+    idle_becomes(&pool, 0).await;
+    assert!(
+        !pool.sweeping.load(Ordering::Acquire),
+        "the sweeper stops once nothing is idle"
+    );
+}
+
+#[tokio::test]
+async fn the_sweeper_keeps_open_connections_drops_expired_ones_and_comes_back() {
+    let (url, seen) = server(|_| Reply::Answer(OK)).await;
+    let pool = swept_pool(&url);
+    text(pool.send(post(&url, "/a"), false).await.unwrap()).await;
+    // Many sweeps later, the open connection is still there.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(pool.idle.lock().unwrap().len(), 1);
+    assert!(pool.sweeping.load(Ordering::Acquire));
+    for idle in pool.idle.lock().unwrap().iter_mut() {
+        idle.since = Instant::now()
+            .checked_sub(POOL_IDLE_TIMEOUT + Duration::from_secs(1))
+            .unwrap();
+    }
+    idle_becomes(&pool, 0).await;
+    // The next connection put back starts a sweeper again.
+    text(pool.send(post(&url, "/b"), false).await.unwrap()).await;
+    assert!(pool.sweeping.load(Ordering::Acquire));
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn the_sweeper_ends_with_its_pool() {
+    let (url, _) = server(|_| Reply::Answer(OK)).await;
+    let pool = swept_pool(&url);
+    text(pool.send(post(&url, "/a"), false).await.unwrap()).await;
+    let weak = Arc::downgrade(&pool);
+    drop(pool);
+    // The sweeper held no strong reference while it slept: the pool, and its connection,
+    // are gone at once.
+    assert!(weak.upgrade().is_none());
 }
