@@ -82,7 +82,9 @@ const HEAD: &[u8] = br#"{"jsonrpc":"2.0","id":"#;
 
 impl Prepared {
     /// Builds the request of `method` (with `call` for `tools/call`); with `meta_version`
-    /// the params carry the 2026-07-28 `_meta` (protocol version, client capabilities).
+    /// the params carry the 2026-07-28 `_meta`: protocol version, client capabilities, and
+    /// client info, which clients SHOULD send (every SDK does, and so does the gateway to its
+    /// upstreams: a server's cost per request depends on it).
     pub fn new(method: McpMethod, call: Option<&Call>, meta_version: Option<&str>) -> Self {
         let mut params = Map::new();
         let mut name_header = None;
@@ -99,6 +101,9 @@ impl Prepared {
                 "_meta".to_owned(),
                 json!({
                     "io.modelcontextprotocol/protocolVersion": version,
+                    "io.modelcontextprotocol/clientInfo": {
+                        "name": "toolgate-bench", "version": env!("CARGO_PKG_VERSION"),
+                    },
                     "io.modelcontextprotocol/clientCapabilities": {},
                 }),
             );
@@ -177,6 +182,9 @@ mod tests {
                     "name": "get_item", "arguments": {"id": 7},
                     "_meta": {
                         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                        "io.modelcontextprotocol/clientInfo": {
+                            "name": "toolgate-bench", "version": env!("CARGO_PKG_VERSION"),
+                        },
                         "io.modelcontextprotocol/clientCapabilities": {}
                     }
                 }

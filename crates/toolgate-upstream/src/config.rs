@@ -74,7 +74,8 @@ pub struct McpSourceConfig {
     pub failure_mode: FailureMode,
     /// What the gateway declares it supports to the server under `session: shared` (with
     /// `per_client`, each upstream session declares what its client declared). A server may
-    /// offer some tools only to clients that support sampling or elicitation.
+    /// offer some tools only to clients that support sampling or elicitation. To a
+    /// 2026-07-28 server, each request declares those of these its caller declared too.
     #[serde(default)]
     pub client_capabilities: ClientFeatures,
     /// The roots answered to a `roots/list` the server sends outside any call under

@@ -19,7 +19,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use process_wrap::tokio::{CommandWrap, ProcessGroup};
-use rmcp::model::{ClientConfig as ClientInfo, ServerCapabilities};
+use rmcp::model::{ClientCapabilities, ClientConfig as ClientInfo, ServerCapabilities};
 use rmcp::service::{
     ClientCacheConfig, ClientLifecycleMode, ClientServiceExt as _, RunningServiceCancellationToken,
 };
@@ -45,6 +45,11 @@ pub(crate) struct Connection {
     pub(crate) routes: Arc<Routes>,
     /// What the server declared.
     pub(crate) capabilities: ServerCapabilities,
+    /// What the gateway declared to it: for a 2026-07-28 server, the bound of what each
+    /// request declares (`crate::declared`).
+    pub(crate) declared: ClientCapabilities,
+    /// Whether the server speaks 2026-07-28 or later: each request declares capabilities.
+    pub(crate) stateless: bool,
     /// The server's process id (stdio).
     pub(crate) pid: Option<u32>,
     /// Why the gateway ended the session, if it did (a message over the cap).
@@ -135,6 +140,7 @@ pub(crate) async fn connect(
     let fault = Arc::new(Fault::default());
     let routes = Arc::new(Routes::default());
     let lean_info = info.clone();
+    let declared = info.capabilities.clone();
     let handler = UpstreamClient {
         hub: hub.clone(),
         routes: routes.clone(),
@@ -307,6 +313,9 @@ pub(crate) async fn connect(
         .peer_info()
         .map(|i| i.capabilities.clone())
         .unwrap_or_default();
+    let stateless = peer
+        .peer_info()
+        .is_some_and(|i| i.protocol_version >= rmcp::model::ProtocolVersion::V_2026_07_28);
     // A stateless (2026-07-28 or later) HTTP upstream's `tools/call` may take the lean path.
     let lean = match (lean, peer.peer_info()) {
         (Some(mut settings), Some(info))
@@ -332,6 +341,8 @@ pub(crate) async fn connect(
         peer,
         routes,
         capabilities,
+        declared,
+        stateless,
         pid,
         fault,
         lean,

@@ -9,7 +9,7 @@
 //! to the client it belongs to.
 //!
 //! Modules: `config` (the YAML types), `connect` (transports), `stdio` (the stdio transport: its message cap, its line reader and writer), `http_client` (pooling and TLS of HTTP upstreams), `oauth2` (OAuth2 tokens on rmcp's HTTP client), `upstream` (lifecycle and
-//! requests; `upstream/lean/`: the lean `tools/call` of 2026-07-28 HTTP upstreams), `decode` (a `tools/call` answer decoded cheaply), `discovery` (reading every page of the lists), `entries` (catalog entries and
+//! requests; `upstream/lean/`: the lean `tools/call` of 2026-07-28 HTTP upstreams), `decode` (a `tools/call` answer decoded cheaply), `declared` (the client capabilities a 2026-07-28 request declares: its caller's), `discovery` (reading every page of the lists), `entries` (catalog entries and
 //! their handlers), `client` and `routing` (what the server sends), `mrtr` (2026-07-28
 //! clients' and upstreams' `input_required` rounds), `uris` (served resource URIs), `metrics`. Does not own: the pipeline, policies or transports toward clients, and
 //! nothing here knows OpenAPI.
@@ -17,6 +17,7 @@
 mod client;
 pub mod config;
 mod connect;
+mod declared;
 mod decode;
 mod discovery;
 mod entries;

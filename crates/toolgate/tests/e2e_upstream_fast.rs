@@ -10,7 +10,8 @@
 //! answer alike too. And a 2026-07-28 upstream's own `input_required` round (the Python SDK's
 //! server, from the registry) answered alike on both paths, but for the sealed state; and a
 //! lean call carrying the same headers as rmcp's client (bearer token, static headers,
-//! version, `Mcp-Method`, `Mcp-Name`).
+//! version, `Mcp-Method`, `Mcp-Name`); and on both paths, a call declaring to the upstream
+//! the capabilities its caller declared, within what the gateway may declare.
 
 mod common;
 
@@ -429,5 +430,105 @@ async fn a_lean_call_carries_the_headers_rmcps_client_sends() {
     assert_eq!(lean_headers[0].as_deref(), Some("Bearer t0ken"));
     assert_eq!(lean_headers[1].as_deref(), Some("one"));
     assert_eq!(lean_headers[4].as_deref(), Some("echo"));
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_declares_its_callers_capabilities_to_a_2026_upstream_on_both_paths() {
+    type Recorded = Arc<std::sync::Mutex<Vec<(String, bool, Value)>>>;
+    let recorded: Recorded = Arc::default();
+    let shutdown = CancellationToken::new();
+    let keep = recorded.clone();
+    let app =
+        toolgate_bench::echo::http_router(false, true, &shutdown).layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let keep = keep.clone();
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                    if let Ok(message) = serde_json::from_slice::<Value>(&bytes) {
+                        let meta = &message["params"]["_meta"];
+                        keep.lock().unwrap().push((
+                            message["method"].as_str().unwrap_or_default().to_owned(),
+                            meta.get("progressToken").is_some(),
+                            meta["io.modelcontextprotocol/clientCapabilities"].clone(),
+                        ));
+                    }
+                    let request =
+                        axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+                    next.run(request).await
+                }
+            },
+        ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    // The gateway may declare elicitation and roots to this upstream, not sampling.
+    let text = serde_json::to_string(&json!({
+        "http": {"session_mode": "stateless"},
+        "sources": [{
+            "name": "h",
+            "kind": "mcp",
+            "transport": {"type": "http", "url": format!("http://{addr}/mcp")},
+            "client_capabilities": {"sampling": false},
+        }],
+    }))
+    .unwrap();
+    let config = toolgate::config::load(&text, "<test>", &Default::default()).unwrap();
+    let (url, _) = common::serve_config_with_gateway(config).await;
+    // Discovery has no caller: the gateway's own declaration.
+    let discovery: Vec<Value> = recorded
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, caps)| caps.clone())
+        .filter(|caps| !caps.is_null())
+        .collect();
+    assert!(!discovery.is_empty());
+    for caps in &discovery {
+        assert_eq!(
+            *caps,
+            json!({"roots": {}, "elicitation": {}}),
+            "{discovery:?}"
+        );
+    }
+    recorded.lock().unwrap().clear();
+
+    let declared = json!({
+        "sampling": {}, "elicitation": {"url": {}}, "experimental": {"x": {}}
+    });
+    let meta = |progress: bool| {
+        let mut meta = json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": declared,
+        });
+        if progress {
+            meta["progressToken"] = json!("p");
+        }
+        meta
+    };
+    for (id, progress) in [(1, false), (2, true)] {
+        let body = json!({
+            "jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "h_echo", "arguments": {}, "_meta": meta(progress)},
+        });
+        let (status, _, answer) = post(&url, "h_echo", &body.to_string()).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let calls: Vec<(bool, Value)> = recorded
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(method, _, _)| method == "tools/call")
+        .map(|(_, rmcp, caps)| (*rmcp, caps.clone()))
+        .collect();
+    // The lean path (no progress token) and rmcp's path alike: what the caller declared,
+    // with its own settings, of what the gateway may declare.
+    let expected = json!({"elicitation": {"url": {}}});
+    assert_eq!(
+        calls,
+        vec![(false, expected.clone()), (true, expected)],
+        "{calls:?}"
+    );
     shutdown.cancel();
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use rmcp::model::{
     CancelledNotificationParam, ClientRequest, GetExtensions as _, LoggingLevel, ProtocolVersion,
-    ServerResult, SetLevelRequest, SetLevelRequestParams,
+    RequestMetaObject, ServerResult, SetLevelRequest, SetLevelRequestParams,
 };
 use rmcp::service::{PeerRequestOptions, ServiceError};
 use toolgate_core::{CallContext, ToolError, ToolErrorKind};
@@ -25,6 +25,7 @@ use super::lean::Lean;
 use super::{Inner, Phase};
 use crate::config::SessionModel;
 use crate::connect::Connection;
+use crate::declared::Declared;
 use crate::routing::{Route, RouteMarker};
 use tokio::time::Instant;
 
@@ -254,9 +255,18 @@ impl Inner {
                 .insert(RouteMarker(Arc::downgrade(route)));
         }
         let t = &self.config.timeouts;
-        let options = PeerRequestOptions::with_timeout(Duration::from_millis(t.call_ms))
+        let mut options = PeerRequestOptions::with_timeout(Duration::from_millis(t.call_ms))
             .reset_timeout_on_progress()
             .with_max_total_timeout(Duration::from_millis(t.max_call_ms));
+        // A 2026-07-28 server is told, in this request, what its caller can do.
+        if conn.stateless
+            && let Some(client) = ctx.client.as_ref().and_then(|c| c.capabilities())
+        {
+            let declared = Declared::per_request(&conn.declared, Some(client));
+            let mut meta = RequestMetaObject::default();
+            meta.set_client_capabilities(declared.to_capabilities());
+            options = options.with_meta(meta);
+        }
         let handle = conn
             .peer
             .send_request_with_option(request, options)

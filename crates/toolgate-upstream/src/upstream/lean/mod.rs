@@ -20,8 +20,9 @@
 //! annotations (rmcp's transport would add `Mcp-Param-*` headers for those).
 //!
 //! What is sent is what rmcp's client sends for the same call (an end-to-end test compares
-//! them): the body with `_meta`'s protocol version, client info and capabilities (serialized
-//! once per connection, [`Meta`]), and the headers `Accept`, `Content-Type`,
+//! them): the body with `_meta`'s protocol version and client info (serialized once per
+//! connection, [`Meta`]) and the capabilities of this request's caller (`crate::declared`:
+//! rmcp's session requests declare them likewise), and the headers `Accept`, `Content-Type`,
 //! `Authorization` (the static bearer token, or an OAuth2 token from the upstream's token
 //! source, dropped when the server answers 401), the configured static headers,
 //! `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, and the trace context headers. What
@@ -52,13 +53,16 @@ use std::time::Duration;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use rmcp::model::ClientConfig as ClientInfo;
-use rmcp::model::{ClientRequest, JsonObject, ProtocolVersion, RequestMetaObject, ServerResult};
+use rmcp::model::{
+    ClientCapabilities, ClientRequest, JsonObject, ProtocolVersion, RequestMetaObject, ServerResult,
+};
 use tokio::sync::Semaphore;
 use toolgate_core::{CallContext, ToolError, ToolErrorKind};
 use toolgate_http::TokenSource;
 use toolgate_http::transport::Transport;
 
 use crate::client::Hub;
+use crate::declared::Declared;
 use crate::session_client::{TRACEPARENT, TRACESTATE, trace_context};
 
 const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
@@ -90,12 +94,16 @@ pub(crate) fn lean_tool(name: &str, schema: &JsonObject) -> bool {
             .any(|(k, v)| k == "x-mcp-header" || annotated(v))
 }
 
-/// The `_meta` entries every request of a connection carries (protocol version, client info
-/// and capabilities), serialized once.
+/// The `_meta` entries every request of a connection carries: the protocol version and
+/// client info (serialized once), and the client capabilities, declared per request
+/// ([`Declared`]).
 struct Meta {
-    /// `"key":value,…` without braces.
+    /// `"key":value,…` without braces: the protocol version and the client info.
     entries: Vec<u8>,
+    /// The keys the gateway sets; a caller's own entries of the same names are not sent.
     keys: Vec<String>,
+    /// What the connection declared.
+    capabilities: ClientCapabilities,
 }
 
 impl Meta {
@@ -103,13 +111,25 @@ impl Meta {
         let mut meta = RequestMetaObject::default();
         meta.set_protocol_version(version.clone());
         meta.set_client_info(info.client_info.clone());
-        meta.set_client_capabilities(info.capabilities.clone());
-        let keys = meta.0.0.keys().cloned().collect();
         // A map of strings and values always serializes.
         let mut entries = serde_json::to_vec(&meta.0.0).unwrap_or_else(|_| b"{}".to_vec());
         entries.pop();
         entries.remove(0);
-        Meta { entries, keys }
+        meta.set_client_capabilities(info.capabilities.clone());
+        let keys = meta.0.0.keys().cloned().collect();
+        Meta {
+            entries,
+            keys,
+            capabilities: info.capabilities.clone(),
+        }
+    }
+
+    /// Writes the entries, the capabilities a request of `client` declares included.
+    fn write(&self, body: &mut Vec<u8>, client: Option<&ClientCapabilities>) {
+        body.extend_from_slice(&self.entries);
+        body.extend_from_slice(br#","io.modelcontextprotocol/clientCapabilities":"#);
+        // Options of maps of strings and values: they always serialize.
+        let _ = serde_json::to_writer(body, &Declared::per_request(&self.capabilities, client));
     }
 }
 
@@ -235,7 +255,8 @@ impl Lean {
         // would be copied into the timeout, the select and every future around this one.
         let exchange = Box::pin(async {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            let (body, headers) = self.request(id, request)?;
+            let client = ctx.client.as_ref().and_then(|c| c.capabilities());
+            let (body, headers) = self.request(id, request, client)?;
             let _permit = self
                 .permits
                 .acquire()
@@ -278,7 +299,12 @@ impl Lean {
 
     /// The body and headers of `request` (a `tools/call`) as request `id`: what rmcp's client
     /// would send, written directly (module docs).
-    fn request(&self, id: i64, request: ClientRequest) -> Result<(Vec<u8>, HeaderMap), Failure> {
+    fn request(
+        &self,
+        id: i64,
+        request: ClientRequest,
+        client: Option<&ClientCapabilities>,
+    ) -> Result<(Vec<u8>, HeaderMap), Failure> {
         let ClientRequest::CallToolRequest(call) = request else {
             return Err(Failure::Protocol(
                 "only tools/call takes the lean path (a gateway bug: please report it)".to_owned(),
@@ -301,7 +327,7 @@ impl Lean {
         // `params` serialized as an object with at least its name: reopen it for `_meta`.
         body.pop();
         body.extend_from_slice(br#","_meta":{"#);
-        body.extend_from_slice(&self.meta.entries);
+        self.meta.write(&mut body, client);
         if let Some(meta) = &meta {
             for (key, value) in meta.0.0.iter() {
                 if self.meta.keys.contains(key) {
