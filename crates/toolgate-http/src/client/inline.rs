@@ -63,15 +63,20 @@ const MAX_IDLE: usize = 256;
 const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// One HTTP/1.1 connection: the handle requests are sent with, and the connection itself,
-/// polled by whoever holds it.
+/// polled by whoever holds it. Always boxed ([`Held`]): hyper's connection state is ~700
+/// bytes, and it changes hands several times per request (idle list, request, response body,
+/// idle list), each a copy of all of it unboxed.
 struct Conn {
     sender: SendRequest<Full<Bytes>>,
     conn: Connection<TokioIo<TcpStream>, Full<Bytes>>,
 }
 
+/// A connection as it is passed around (see [`Conn`]).
+type Held = Box<Conn>;
+
 /// An idle connection and since when.
 struct Idle {
-    conn: Conn,
+    conn: Held,
     since: Instant,
 }
 
@@ -144,7 +149,7 @@ impl InlinePool {
                 Some(conn) => (conn, true),
                 None => (self.connect().await?, false),
             };
-            let Conn { sender, conn: io } = &mut conn;
+            let Conn { sender, conn: io } = &mut *conn;
             let mut answer = pin!(sender.try_send_request(request));
             let mut closed = false;
             let answer = poll_fn(|cx| {
@@ -175,7 +180,7 @@ impl InlinePool {
 
     /// The most recently used idle connection that is still open and ready for a request,
     /// dropping the expired and the closed ones.
-    fn checkout(&self) -> Option<Conn> {
+    fn checkout(&self) -> Option<Held> {
         loop {
             let mut conn = self.pop_idle()?;
             // With a waker that does nothing: polled, an idle connection asks for its next
@@ -189,7 +194,7 @@ impl InlinePool {
     }
 
     /// The most recently used idle connection, after dropping the expired ones.
-    fn pop_idle(&self) -> Option<Conn> {
+    fn pop_idle(&self) -> Option<Held> {
         let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let expired = idle
@@ -201,7 +206,7 @@ impl InlinePool {
     }
 
     /// Puts `conn` back on the idle list, and starts the sweeper if it does not run.
-    fn put(self: &Arc<Self>, conn: Conn) {
+    fn put(self: &Arc<Self>, conn: Held) {
         {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             if idle.len() >= MAX_IDLE {
@@ -242,7 +247,7 @@ impl InlinePool {
     }
 
     /// A new connection, within the connect timeout.
-    async fn connect(&self) -> Result<Conn, SendError> {
+    async fn connect(&self) -> Result<Held, SendError> {
         let opening = async {
             let tcp = match &self.host {
                 Host::Domain(name) => TcpStream::connect((name.as_str(), self.port)).await?,
@@ -278,7 +283,7 @@ impl InlinePool {
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
             .await
             .map_err(|e| SendError::new(SendErrorKind::Connect, Delivery::NotSent, Box::new(e)))?;
-        Ok(Conn { sender, conn })
+        Ok(Box::new(Conn { sender, conn }))
     }
 }
 
@@ -322,7 +327,7 @@ fn origin_form(uri: &mut Uri) {
 pub struct InlineBody {
     body: Incoming,
     /// Until the body ends; `None` once the connection closed.
-    conn: Option<Conn>,
+    conn: Option<Held>,
     /// Where the connection goes back; `None` for a fresh connection (closed after use).
     pool: Option<Arc<InlinePool>>,
 }
