@@ -11,9 +11,12 @@
 #
 #   bench/upstream-ab.sh NAME=TOOLGATE_BINARY...      # e.g. before=/tmp/tg-main after=target-bench/release/toolgate
 #   ROUNDS=3 DURATION=4 WARMUP=1 KINDS="http stdio"   # defaults
+#   LOADGEN=path/to/toolgate                          # the load generator (default: the first binary)
 #
-# `bench-servers` and the load generator (`toolgate bench`) come from the first binary's
-# folder. Prints one line per round, variant and point, then the medians per point.
+# `bench-servers` comes from the first binary's folder. The toolgate binaries run in the order
+# given in odd rounds and in the reverse order in even rounds, so that what runs first in a
+# round (a VM's drift within one) does not always favour the same one. Prints one line per
+# round, variant and point, then the medians per point.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 ROUNDS="${ROUNDS:-3}"
@@ -27,7 +30,7 @@ source "$ROOT/bench/lib.sh"
 (($# > 0)) || { echo "usage: $0 NAME=TOOLGATE_BINARY..." >&2; exit 2; }
 FIRST="${1#*=}"
 BIN_DIR="$(dirname "$FIRST")"
-LOADGEN="$FIRST"
+LOADGEN="${LOADGEN:-$FIRST}"
 
 "$BIN_DIR/bench-servers" echo-mcp --http 127.0.0.1:0 >"$TMP/echo.out" 2>&1 &
 ECHO_PID=$!
@@ -94,7 +97,12 @@ for round in $(seq "$ROUNDS"); do
         run "$round" "forwarder (no MCP)" "$FORWARD_URL" "$FORWARD_PID"
         run "$round" "forwarder, hyper-util pool" "$POOLED_URL" "$POOLED_PID"
     fi
-    for spec in "$@"; do
+    specs=("$@")
+    if ((round % 2 == 0)); then
+        specs=()
+        for ((i = $# - 1; i >= 0; i--)); do specs+=("${@:i+1:1}"); done
+    fi
+    for spec in "${specs[@]}"; do
         name="${spec%%=*}"
         binary="${spec#*=}"
         for kind in $KINDS; do
