@@ -35,28 +35,22 @@ struct Seen {
     rmcp: AtomicUsize,
 }
 
-/// The echo MCP server over streamable HTTP (stateless), answering JSON or SSE, counting the
-/// calls it gets in `seen`: its URL.
-async fn echo_upstream(
+/// The echo MCP server over streamable HTTP (stateless), answering JSON or SSE, showing
+/// `observe` the head and the JSON of every message it gets: its URL.
+async fn observed_echo(
     json_response: bool,
     shutdown: &CancellationToken,
-    seen: Arc<Seen>,
+    observe: impl Fn(&axum::http::request::Parts, &Value) + Clone + Send + Sync + 'static,
 ) -> String {
     let app = toolgate_bench::echo::http_router(false, json_response, shutdown).layer(
         axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let seen = seen.clone();
+                let observe = observe.clone();
                 async move {
                     let (parts, body) = request.into_parts();
                     let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-                    if let Ok(message) = serde_json::from_slice::<Value>(&bytes)
-                        && message["method"] == "tools/call"
-                    {
-                        let counter = match message["params"]["_meta"].get("progressToken") {
-                            Some(_) => &seen.rmcp,
-                            None => &seen.lean,
-                        };
-                        counter.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(message) = serde_json::from_slice::<Value>(&bytes) {
+                        observe(&parts, &message);
                     }
                     let request =
                         axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
@@ -69,6 +63,24 @@ async fn echo_upstream(
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}/mcp")
+}
+
+/// The echo MCP server answering JSON or SSE, counting the calls it gets in `seen`: its URL.
+async fn echo_upstream(
+    json_response: bool,
+    shutdown: &CancellationToken,
+    seen: Arc<Seen>,
+) -> String {
+    observed_echo(json_response, shutdown, move |_, message| {
+        if message["method"] == "tools/call" {
+            let counter = match message["params"]["_meta"].get("progressToken") {
+                Some(_) => &seen.rmcp,
+                None => &seen.lean,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    })
+    .await
 }
 
 /// A stateless gateway with the JSON upstream as source `j` and the SSE one as `s`.
@@ -355,45 +367,31 @@ async fn a_lean_call_carries_the_headers_rmcps_client_sends() {
     let recorded: Recorded = Arc::default();
     let shutdown = CancellationToken::new();
     let keep = recorded.clone();
-    let app =
-        toolgate_bench::echo::http_router(false, true, &shutdown).layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let keep = keep.clone();
-                async move {
-                    let (parts, body) = request.into_parts();
-                    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-                    if let Ok(message) = serde_json::from_slice::<Value>(&bytes)
-                        && message["method"] == "tools/call"
-                    {
-                        let h = |n: &str| {
-                            parts
-                                .headers
-                                .get(n)
-                                .and_then(|v| v.to_str().ok())
-                                .map(str::to_owned)
-                        };
-                        let rmcp = message["params"]["_meta"].get("progressToken").is_some();
-                        let names = [
-                            "authorization",
-                            "x-static",
-                            "mcp-protocol-version",
-                            "mcp-method",
-                            "mcp-name",
-                            "content-type",
-                        ];
-                        keep.lock()
-                            .unwrap()
-                            .push((rmcp, names.iter().map(|n| h(n)).collect()));
-                    }
-                    let request =
-                        axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
-                    next.run(request).await
-                }
-            },
-        ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let upstream = observed_echo(true, &shutdown, move |parts, message| {
+        if message["method"] != "tools/call" {
+            return;
+        }
+        let h = |n: &str| {
+            parts
+                .headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let rmcp = message["params"]["_meta"].get("progressToken").is_some();
+        let names = [
+            "authorization",
+            "x-static",
+            "mcp-protocol-version",
+            "mcp-method",
+            "mcp-name",
+            "content-type",
+        ];
+        keep.lock()
+            .unwrap()
+            .push((rmcp, names.iter().map(|n| h(n)).collect()));
+    })
+    .await;
     let text = serde_json::to_string(&json!({
         "http": {"session_mode": "stateless"},
         "sources": [{
@@ -401,7 +399,7 @@ async fn a_lean_call_carries_the_headers_rmcps_client_sends() {
             "kind": "mcp",
             "transport": {
                 "type": "http",
-                "url": format!("http://{addr}/mcp"),
+                "url": upstream,
                 "bearer_token": "t0ken",
                 "headers": {"x-static": "one"},
             },
@@ -439,37 +437,22 @@ async fn a_request_declares_its_callers_capabilities_to_a_2026_upstream_on_both_
     let recorded: Recorded = Arc::default();
     let shutdown = CancellationToken::new();
     let keep = recorded.clone();
-    let app =
-        toolgate_bench::echo::http_router(false, true, &shutdown).layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let keep = keep.clone();
-                async move {
-                    let (parts, body) = request.into_parts();
-                    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-                    if let Ok(message) = serde_json::from_slice::<Value>(&bytes) {
-                        let meta = &message["params"]["_meta"];
-                        keep.lock().unwrap().push((
-                            message["method"].as_str().unwrap_or_default().to_owned(),
-                            meta.get("progressToken").is_some(),
-                            meta["io.modelcontextprotocol/clientCapabilities"].clone(),
-                        ));
-                    }
-                    let request =
-                        axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
-                    next.run(request).await
-                }
-            },
+    let upstream = observed_echo(true, &shutdown, move |_, message| {
+        let meta = &message["params"]["_meta"];
+        keep.lock().unwrap().push((
+            message["method"].as_str().unwrap_or_default().to_owned(),
+            meta.get("progressToken").is_some(),
+            meta["io.modelcontextprotocol/clientCapabilities"].clone(),
         ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    })
+    .await;
     // The gateway may declare elicitation and roots to this upstream, not sampling.
     let text = serde_json::to_string(&json!({
         "http": {"session_mode": "stateless"},
         "sources": [{
             "name": "h",
             "kind": "mcp",
-            "transport": {"type": "http", "url": format!("http://{addr}/mcp")},
+            "transport": {"type": "http", "url": upstream},
             "client_capabilities": {"sampling": false},
         }],
     }))
