@@ -15,8 +15,8 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use rmcp::model::{
-    CancelledNotificationParam, ClientRequest, GetExtensions as _, LoggingLevel, ProtocolVersion,
-    RequestMetaObject, ServerResult, SetLevelRequest, SetLevelRequestParams,
+    CancelledNotificationParam, ClientRequest, GetExtensions as _, LoggingLevel, RequestMetaObject,
+    ServerResult, SetLevelRequest, SetLevelRequestParams,
 };
 use rmcp::service::{PeerRequestOptions, ServiceError};
 use toolgate_core::{CallContext, ToolError, ToolErrorKind};
@@ -83,11 +83,7 @@ impl Inner {
         if matches!(self.config.session, SessionModel::PerClient) && ctx.client.is_some() {
             return false;
         }
-        self.shared.load().as_ref().is_some_and(|c| {
-            c.peer
-                .peer_info()
-                .is_some_and(|i| i.protocol_version >= ProtocolVersion::V_2026_07_28)
-        })
+        self.shared.load().as_ref().is_some_and(|c| c.stateless)
     }
 
     /// The session of the caller of `ctx`.
