@@ -11,6 +11,7 @@
 #
 #   bench/upstream-ab.sh NAME=TOOLGATE_BINARY...      # e.g. before=/tmp/tg-main after=target-bench/release/toolgate
 #   ROUNDS=3 DURATION=4 WARMUP=1 KINDS="http stdio"   # defaults
+#   BUSY_POLL="0 300"                                 # http.busy_poll_us values run for each binary (default 0)
 #   LOADGEN=path/to/toolgate                          # the load generator (default: the first binary)
 #
 # `bench-servers` comes from the first binary's folder. The toolgate binaries run in the order
@@ -23,6 +24,7 @@ ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-4}"
 WARMUP="${WARMUP:-1}"
 KINDS="${KINDS:-http stdio}"
+BUSY_POLL="${BUSY_POLL:-0}"
 FORWARD="${FORWARD:-1}"
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
@@ -106,14 +108,23 @@ for round in $(seq "$ROUNDS"); do
         name="${spec%%=*}"
         binary="${spec#*=}"
         for kind in $KINDS; do
-            TOOLGATE_HTTP__SESSION_MODE=stateless "$binary" serve --config "$TMP/$kind.yaml" \
-                --http 127.0.0.1:0 >"$TMP/tg.out" 2>&1 &
-            pid=$!
-            PIDS+=($pid)
-            url="$(wait_line "$TMP/tg.out" 's/^toolgate: serving .* tools at //p')"
-            run "$round" "$name/$kind" "$url" "$pid"
-            kill "$pid"
-            wait "$pid" 2>/dev/null || true
+            for busy in $BUSY_POLL; do
+                variant="$name/$kind"
+                env=(TOOLGATE_HTTP__SESSION_MODE=stateless)
+                # Only when asked for: a binary older than the key refuses it.
+                if ((busy != 0)); then
+                    variant="$variant busy_poll_us=$busy"
+                    env+=("TOOLGATE_HTTP__BUSY_POLL_US=$busy")
+                fi
+                env "${env[@]}" "$binary" serve --config "$TMP/$kind.yaml" \
+                    --http 127.0.0.1:0 >"$TMP/tg.out" 2>&1 &
+                pid=$!
+                PIDS+=($pid)
+                url="$(wait_line "$TMP/tg.out" 's/^toolgate: serving .* tools at //p')"
+                run "$round" "$variant" "$url" "$pid"
+                kill "$pid"
+                wait "$pid" 2>/dev/null || true
+            done
         done
     done
 done

@@ -633,6 +633,30 @@ mod tests {
     }
 
     #[test]
+    fn busy_polling_is_off_by_default_and_bounded() {
+        let c = load("sources:\n  - name: a\n    spec: a\n", "t", &env(&[])).unwrap();
+        assert_eq!(c.http.busy_poll_us, 0);
+        let on = load(
+            "http:\n  busy_poll_us: 300\nsources:\n  - name: a\n    spec: a\n",
+            "t",
+            &env(&[]),
+        )
+        .unwrap();
+        assert_eq!(on.http.busy_poll_us, 300);
+        let err = load(
+            "http:\n  busy_poll_us: 50000\nsources:\n  - name: a\n    spec: a\n",
+            "t",
+            &env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("http.busy_poll_us: `50000` is more than 10000 µs"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn meta_tool_settings_become_a_view_and_bad_ones_are_reported_with_their_place() {
         let text = "server:\n  tool_mode: auto\n  auto_meta_threshold: 50\n  pinned_tools: [repos_get, 'search_*']\nsources:\n  - name: gh\n    spec: a\n    tool_mode: meta\n  - name: todo\n    spec: b\n";
         let c = load(text, "t", &env(&[])).unwrap();

@@ -142,6 +142,62 @@ fn demo_logs_one_line_per_call_with_the_correlation_id_and_exits_on_sigterm() {
     );
 }
 
+#[test]
+fn busy_polling_is_switched_on_from_the_environment_and_calls_are_answered() {
+    let (mut child, url) = start_demo_with(&[("TOOLGATE_HTTP__BUSY_POLL_US", "2000")]);
+    let client = reqwest::blocking::Client::new();
+    let post = |body: serde_json::Value, sid: Option<&str>| {
+        let mut req = client
+            .post(&url)
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(s) = sid {
+            req = req
+                .header("mcp-session-id", s)
+                .header("mcp-protocol-version", "2025-11-25");
+        }
+        req.send().unwrap()
+    };
+    let init = post(
+        json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
+        None,
+    );
+    let sid = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let _ = post(
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+        Some(&sid),
+    );
+    // Back to back, as a client that busy polling is for sends them, then after a pause.
+    for id in 2..12 {
+        if id == 11 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let call = post(
+            json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"list_users","arguments":{}}}),
+            Some(&sid),
+        );
+        assert_eq!(call.status(), 200);
+        let text = call.text().unwrap();
+        assert!(
+            text.contains(&format!(r#""id":{id},"result""#)) && !text.contains(r#""isError":true"#),
+            "{text}"
+        );
+    }
+    terminate(&mut child);
+    let status =
+        wait_with_timeout(&mut child, Duration::from_secs(15)).expect("demo exits after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("busy polling around lone HTTP calls") && stderr.contains("2000"),
+        "{stderr}"
+    );
+}
+
 fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let start = std::time::Instant::now();
     while start.elapsed() < limit {

@@ -7,7 +7,8 @@
 //! streamable HTTP), one answering JSON and one answering SSE, which the gateway calls on the
 //! lean path (`toolgate-upstream`'s `upstream/lean/`); a third gateway reaches the same
 //! servers as 2025-11-25 sessions (`protocol: legacy`, rmcp's client all the way) and must
-//! answer alike too. And a 2026-07-28 upstream's own `input_required` round (the Python SDK's
+//! answer alike too, and so must a fast-path gateway with busy polling on
+//! (`http.busy_poll_us`). And a 2026-07-28 upstream's own `input_required` round (the Python SDK's
 //! server, from the registry) answered alike on both paths, but for the sealed state; and a
 //! lean call carrying the same headers as rmcp's client (bearer token, static headers,
 //! version, `Mcp-Method`, `Mcp-Name`); and on both paths, a call declaring to the upstream
@@ -90,6 +91,17 @@ fn config(
     fast_path: bool,
     legacy: bool,
 ) -> toolgate::config::Config {
+    busy_config(json_url, sse_url, fast_path, legacy, 0)
+}
+
+/// [`config`] with `http.busy_poll_us`.
+fn busy_config(
+    json_url: &str,
+    sse_url: &str,
+    fast_path: bool,
+    legacy: bool,
+    busy_poll_us: u64,
+) -> toolgate::config::Config {
     let protocol = if legacy { "legacy" } else { "auto" };
     let source = |name: &str, url: &str| {
         json!({
@@ -99,11 +111,30 @@ fn config(
         })
     };
     let text = serde_json::to_string(&json!({
-        "http": {"session_mode": "stateless", "fast_path": fast_path},
+        "http": {"session_mode": "stateless", "fast_path": fast_path, "busy_poll_us": busy_poll_us},
         "sources": [source("j", json_url), source("s", sse_url)],
     }))
     .unwrap();
     toolgate::config::load(&text, "<test>", &Default::default()).unwrap()
+}
+
+/// Serves `config` as `common::serve_config_with_gateway` does, on a thread and a
+/// current-thread runtime of its own: one worker thread, as `toolgate serve` runs by default
+/// and as busy polling needs.
+fn serve_on_own_thread(config: toolgate::config::Config) -> (String, common::Watched) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                tx.send(common::serve_config_with_gateway(config).await)
+                    .unwrap();
+                std::future::pending::<()>().await;
+            });
+    });
+    rx.recv_timeout(LIMIT).unwrap()
 }
 
 /// The requests: (tool, body, whether the fast path serves it).
@@ -186,26 +217,31 @@ async fn upstream_tools_on_the_http_fast_path_answer_exactly_like_rmcp() {
         common::serve_config_with_gateway(config(&json_url, &sse_url, false, false)).await;
     let (legacy_url, _) =
         common::serve_config_with_gateway(config(&json_url, &sse_url, false, true)).await;
+    // Busy polling changes when the gateway sleeps, not what it answers.
+    let (busy_url, busy) = serve_on_own_thread(busy_config(&json_url, &sse_url, true, false, 2000));
     let mut expected_fast = 0;
     for (tool, body, qualifies) in requests() {
         let a = post(&fast_url, tool, &body).await;
         let b = post(&slow_url, tool, &body).await;
         let c = post(&legacy_url, tool, &body).await;
+        let d = post(&busy_url, tool, &body).await;
         assert_eq!(a, b, "fast path and rmcp disagree on {body}");
+        assert_eq!(a, d, "busy polling changed the answer to {body}");
         assert_eq!(
             b, c,
             "the lean client and rmcp's session disagree on {body}"
         );
         expected_fast += usize::from(qualifies);
         assert_eq!(fast.fast_path_calls(), expected_fast, "after {body}");
+        assert_eq!(busy.fast_path_calls(), expected_fast, "after {body}");
     }
     assert_eq!(slow.fast_path_calls(), 0);
     // The calls owed nothing but their answer (4 sent of the 6 that qualify: an unknown name
     // and a forged state never reach the upstream) took the lean path on both gateways whose
     // upstreams speak 2026-07-28, whichever path served them; the progress token and the log
     // level kept theirs on rmcp's client, as did every call of the legacy gateway.
-    assert_eq!(seen.lean.load(Ordering::Relaxed), 2 * 4);
-    assert_eq!(seen.rmcp.load(Ordering::Relaxed), 2 * 2 + 6);
+    assert_eq!(seen.lean.load(Ordering::Relaxed), 3 * 4);
+    assert_eq!(seen.rmcp.load(Ordering::Relaxed), 3 * 2 + 6);
     // What the answers say, beyond being alike.
     let (_, _, echoed) = post(&fast_url, "s_echo", &requests()[2].1).await;
     let echoed: Value = serde_json::from_str(&echoed).unwrap();

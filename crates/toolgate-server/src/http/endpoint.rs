@@ -18,6 +18,7 @@ use toolgate_core::wire;
 use tower::ServiceExt as _;
 
 use super::auth::{EdgeAuth, owner_key};
+use super::busy_poll::BusyPoll;
 use super::fast::{FastPath, json_response};
 use crate::origin::OriginPolicy;
 use crate::protocol::reply;
@@ -108,6 +109,8 @@ pub(crate) struct Guard {
     pub(crate) live: LivePipeline,
     /// Who may use this endpoint, when it is a virtual server with rules of its own.
     pub(crate) access: Option<Arc<toolgate_core::EndpointAccess>>,
+    /// Polling instead of sleeping around lone calls (`http.busy_poll_us`), when on.
+    pub(crate) busy_poll: Option<BusyPoll>,
 }
 
 /// A JSON-RPC error response without an id (the request could not be read far enough to
@@ -284,6 +287,7 @@ impl Guard {
         if req.method() != axum::http::Method::POST {
             return next(req).await;
         }
+        let _in_flight = self.busy_poll.as_ref().map(BusyPoll::enter);
         let (parts, body) = req.into_parts();
         let bytes = match axum::body::to_bytes(body, self.limit).await {
             Ok(b) => b,

@@ -17,6 +17,7 @@
 //! (`crate::sessions`), which plugs into it.
 
 mod auth;
+mod busy_poll;
 mod endpoint;
 mod fast;
 pub(crate) mod ops;
@@ -160,6 +161,10 @@ fn router(
         sessions: sessions.clone(),
         live: gateway.live_pipeline().clone(),
         access,
+        busy_poll: busy_poll::BusyPoll::start(
+            std::time::Duration::from_micros(options.busy_poll_us),
+            shutdown.clone(),
+        ),
     });
     let metadata = auth.metadata_routes(&options.path, main_endpoint);
     let factory = move || Ok(gateway.clone());

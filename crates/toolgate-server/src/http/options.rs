@@ -50,6 +50,11 @@ pub struct HttpOptions {
     /// (same answers as the general path, a fraction of the work). Turn off only to rule it
     /// out when debugging.
     pub fast_path: bool,
+    /// Microseconds the gateway keeps polling its sockets instead of sleeping after an HTTP
+    /// call starts or ends, while at most one call is in flight (0: never). Saves the
+    /// wake-ups of a hop at low concurrency, above all in VMs, for at most this much CPU
+    /// time per call (README, "Performance"; BENCHMARKS.md, "Busy polling").
+    pub busy_poll_us: u64,
     /// Seconds after which a legacy session nobody used is closed (its client then gets 404
     /// and starts a new session).
     pub session_idle_timeout_seconds: u64,
@@ -73,6 +78,7 @@ impl Default for HttpOptions {
             max_request_body_bytes: 4 * 1024 * 1024,
             shutdown_grace_seconds: 10,
             fast_path: true,
+            busy_poll_us: 0,
             session_idle_timeout_seconds: 300,
             sse_keep_alive_seconds: 15,
             sessions: SessionsConfig::Memory,

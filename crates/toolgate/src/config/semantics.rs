@@ -207,10 +207,24 @@ fn check_http(http: &HttpSection, prov: &Provenance, push: &mut impl FnMut(Strin
             ),
         );
     }
+    if http.busy_poll_us > MAX_BUSY_POLL_US {
+        push(
+            "http.busy_poll_us".to_owned(),
+            format!(
+                "{} is more than {MAX_BUSY_POLL_US} µs: busy polling is meant to bridge the \
+                 gaps between back-to-back calls (a few hundred µs); longer windows only burn \
+                 CPU. Use 300 for low-latency serving on cores of its own, 0 to turn it off",
+                prov.show("http.busy_poll_us", &http.busy_poll_us.to_string())
+            ),
+        );
+    }
     for (at, problem) in http.sessions.problems() {
         push(format!("http.sessions.{at}"), problem);
     }
 }
+
+/// The longest busy-polling window accepted (`http.busy_poll_us`): 10 ms.
+const MAX_BUSY_POLL_US: u64 = 10_000;
 
 /// The edge keys of `auth` (how tokens are verified is checked by `toolgate-auth` when
 /// `check-config` and `serve` build it).
