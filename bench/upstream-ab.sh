@@ -12,6 +12,7 @@
 #   bench/upstream-ab.sh NAME=TOOLGATE_BINARY...      # e.g. before=/tmp/tg-main after=target-bench/release/toolgate
 #   ROUNDS=3 DURATION=4 WARMUP=1 KINDS="http stdio"   # defaults
 #   BUSY_POLL="0 300"                                 # http.busy_poll_us values run for each binary (default 0)
+#   CONCURRENCY="1 16"                                # the points (default); added latency is shown for every one
 #   LOADGEN=path/to/toolgate                          # the load generator (default: the first binary)
 #
 # `bench-servers` comes from the first binary's folder. The toolgate binaries run in the order
@@ -25,6 +26,7 @@ DURATION="${DURATION:-4}"
 WARMUP="${WARMUP:-1}"
 KINDS="${KINDS:-http stdio}"
 BUSY_POLL="${BUSY_POLL:-0}"
+CONCURRENCY="${CONCURRENCY:-1 16}"
 FORWARD="${FORWARD:-1}"
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
@@ -77,7 +79,7 @@ YAML
 : >"$TMP/results.tsv"
 # run ROUND VARIANT URL PID: one point per concurrency, appended to results.tsv.
 run() {
-    for c in 1 16; do
+    for c in $CONCURRENCY; do
         "$LOADGEN" bench --url "$3" --mode stateless --tool echo --args '{"id": 42}' \
             --concurrency "$c" --duration "$DURATION" --warmup "$WARMUP" --server-pid "$4" \
             --json >"$TMP/r.json"
@@ -137,13 +139,12 @@ for _round, variant, c, p50, cps, cpu, errors in rows:
     by.setdefault((variant, c), []).append((float(p50), float(cps), float(cpu), int(errors)))
 med = {k: tuple(statistics.median(x[i] for x in v) for i in range(3)) + (sum(x[3] for x in v),)
        for k, v in by.items()}
-d1, d16 = med[("direct", "1")], med[("direct", "16")]
 print("| path | c | calls/s | p50 µs | added p50 | share of direct | server CPU µs/call | errors |")
 print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for (variant, c), (p50, cps, cpu, errors) in sorted(med.items(), key=lambda kv: (kv[0][0] != "direct", kv[0][0], int(kv[0][1]))):
-    base = d1 if c == "1" else d16
-    added = "–" if variant == "direct" or c != "1" else f"{p50 - base[0]:+.0f} µs"
+    base = med[("direct", c)]
+    added = "–" if variant == "direct" else f"{p50 - base[0]:+.0f} µs"
     print(f"| {variant} | {c} | {cps:,.0f} | {p50:.0f} | {added} | {100 * cps / base[1]:.1f} % | {cpu:.0f} | {errors} |")
-print(f"\nmedians of {len(by[('direct', '1')])} rounds")
+print(f"\nmedians of {len(next(iter(by.values())))} rounds")
 PY
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

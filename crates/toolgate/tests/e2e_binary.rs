@@ -193,7 +193,7 @@ fn busy_polling_is_switched_on_from_the_environment_and_calls_are_answered() {
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(
-        stderr.contains("busy polling around lone HTTP calls") && stderr.contains("2000"),
+        stderr.contains("busy polling around HTTP calls") && stderr.contains("2000"),
         "{stderr}"
     );
 }

@@ -51,7 +51,7 @@ pub struct HttpOptions {
     /// out when debugging.
     pub fast_path: bool,
     /// Microseconds the gateway keeps polling its sockets instead of sleeping after an HTTP
-    /// call starts or ends, while at most one call is in flight (0: never). Saves the
+    /// call starts or ends, while at most 4 calls are in flight (0: never). Saves the
     /// wake-ups of a hop at low concurrency, above all in VMs, for at most this much CPU
     /// time per call (README, "Performance"; BENCHMARKS.md, "Busy polling").
     pub busy_poll_us: u64,
