@@ -77,30 +77,49 @@ fn start_demo_with(env: &[(&str, &str)]) -> (Child, String) {
     (child, url)
 }
 
+/// Stops the demo with SIGTERM, checks it exits cleanly: what it wrote to stderr.
+fn stop_demo(child: &mut Child) -> String {
+    terminate(child);
+    let status =
+        wait_with_timeout(child, Duration::from_secs(15)).expect("demo exits after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    stderr
+}
+
 fn terminate(child: &mut Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
 }
 
-#[test]
-fn demo_logs_one_line_per_call_with_the_correlation_id_and_exits_on_sigterm() {
-    let (mut child, url) = start_demo();
-    let client = reqwest::blocking::Client::new();
-    let post = |body: serde_json::Value, sid: Option<&str>| {
-        let mut req = client
-            .post(&url)
-            .header("accept", "application/json, text/event-stream")
-            .header("x-request-id", "corr-test-4711")
-            .json(&body);
-        if let Some(s) = sid {
-            req = req
-                .header("mcp-session-id", s)
-                .header("mcp-protocol-version", "2025-11-25");
-        }
-        req.send().unwrap()
-    };
-    let init = post(
+/// POSTs `body` to the demo at `url` (in session `sid`, if any) with `X-Request-Id:
+/// corr-test-4711`.
+fn demo_post(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    body: serde_json::Value,
+    sid: Option<&str>,
+) -> reqwest::blocking::Response {
+    let mut req = client
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("x-request-id", "corr-test-4711")
+        .json(&body);
+    if let Some(s) = sid {
+        req = req
+            .header("mcp-session-id", s)
+            .header("mcp-protocol-version", "2025-11-25");
+    }
+    req.send().unwrap()
+}
+
+/// Opens a 2025-11-25 session with the demo at `url`: its id.
+fn demo_session(client: &reqwest::blocking::Client, url: &str) -> String {
+    let init = demo_post(
+        client,
+        url,
         json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
         None,
     );
@@ -109,23 +128,30 @@ fn demo_logs_one_line_per_call_with_the_correlation_id_and_exits_on_sigterm() {
         .to_str()
         .unwrap()
         .to_owned();
-    let _ = post(
+    let _ = demo_post(
+        client,
+        url,
         json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
         Some(&sid),
     );
-    let call = post(
+    sid
+}
+
+#[test]
+fn demo_logs_one_line_per_call_with_the_correlation_id_and_exits_on_sigterm() {
+    let (mut child, url) = start_demo();
+    let client = reqwest::blocking::Client::new();
+    let sid = demo_session(&client, &url);
+    let call = demo_post(
+        &client,
+        &url,
         json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_users","arguments":{}}}),
         Some(&sid),
     );
     assert_eq!(call.status(), 200);
     assert!(call.text().unwrap().contains("\"result\""));
 
-    terminate(&mut child);
-    let status =
-        wait_with_timeout(&mut child, Duration::from_secs(15)).expect("demo exits after SIGTERM");
-    assert!(status.success(), "{status:?}");
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let stderr = stop_demo(&mut child);
     let call_lines: Vec<&str> = stderr
         .lines()
         .filter(|l| l.contains("corr-test-4711") && l.contains("tools/call"))
@@ -146,36 +172,15 @@ fn demo_logs_one_line_per_call_with_the_correlation_id_and_exits_on_sigterm() {
 fn busy_polling_is_switched_on_from_the_environment_and_calls_are_answered() {
     let (mut child, url) = start_demo_with(&[("TOOLGATE_HTTP__BUSY_POLL_US", "2000")]);
     let client = reqwest::blocking::Client::new();
-    let post = |body: serde_json::Value, sid: Option<&str>| {
-        let mut req = client
-            .post(&url)
-            .header("accept", "application/json, text/event-stream")
-            .json(&body);
-        if let Some(s) = sid {
-            req = req
-                .header("mcp-session-id", s)
-                .header("mcp-protocol-version", "2025-11-25");
-        }
-        req.send().unwrap()
-    };
-    let init = post(
-        json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
-        None,
-    );
-    let sid = init.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let _ = post(
-        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
-        Some(&sid),
-    );
+    let sid = demo_session(&client, &url);
     // Back to back, as a client that busy polling is for sends them, then after a pause.
     for id in 2..12 {
         if id == 11 {
             std::thread::sleep(Duration::from_millis(20));
         }
-        let call = post(
+        let call = demo_post(
+            &client,
+            &url,
             json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"list_users","arguments":{}}}),
             Some(&sid),
         );
@@ -186,12 +191,7 @@ fn busy_polling_is_switched_on_from_the_environment_and_calls_are_answered() {
             "{text}"
         );
     }
-    terminate(&mut child);
-    let status =
-        wait_with_timeout(&mut child, Duration::from_secs(15)).expect("demo exits after SIGTERM");
-    assert!(status.success(), "{status:?}");
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let stderr = stop_demo(&mut child);
     assert!(
         stderr.contains("busy polling around HTTP calls") && stderr.contains("2000"),
         "{stderr}"

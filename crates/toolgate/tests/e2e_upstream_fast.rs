@@ -118,25 +118,6 @@ fn busy_config(
     toolgate::config::load(&text, "<test>", &Default::default()).unwrap()
 }
 
-/// Serves `config` as `common::serve_config_with_gateway` does, on a thread and a
-/// current-thread runtime of its own: one worker thread, as `toolgate serve` runs by default
-/// and as busy polling needs.
-fn serve_on_own_thread(config: toolgate::config::Config) -> (String, common::Watched) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                tx.send(common::serve_config_with_gateway(config).await)
-                    .unwrap();
-                std::future::pending::<()>().await;
-            });
-    });
-    rx.recv_timeout(LIMIT).unwrap()
-}
-
 /// The requests: (tool, body, whether the fast path serves it).
 fn requests() -> Vec<(&'static str, String, bool)> {
     let m = META;
@@ -218,7 +199,8 @@ async fn upstream_tools_on_the_http_fast_path_answer_exactly_like_rmcp() {
     let (legacy_url, _) =
         common::serve_config_with_gateway(config(&json_url, &sse_url, false, true)).await;
     // Busy polling changes when the gateway sleeps, not what it answers.
-    let (busy_url, busy) = serve_on_own_thread(busy_config(&json_url, &sse_url, true, false, 2000));
+    let (busy_url, busy) =
+        common::serve_config_on_thread(busy_config(&json_url, &sse_url, true, false, 2000));
     let mut expected_fast = 0;
     for (tool, body, qualifies) in requests() {
         let a = post(&fast_url, tool, &body).await;

@@ -197,22 +197,44 @@ pub fn fast_path_calls(metrics_text: &str) -> usize {
         .sum()
 }
 
-/// Serves `config` over HTTP on a free loopback port: the MCP URL and the gateway.
-pub async fn serve_config_with_gateway(config: toolgate::config::Config) -> (String, Watched) {
-    let assembled = toolgate::run::assemble(&config, std::path::Path::new("."))
+/// The HTTP app `toolgate serve` builds for `config` (on the current runtime), and its
+/// gateway.
+async fn app_of(config: &toolgate::config::Config) -> (axum::Router, Watched) {
+    let assembled = toolgate::run::assemble(config, std::path::Path::new("."))
         .await
         .unwrap();
-    let gateway = Watched::of(&assembled);
     let app = toolgate_server::gateway_app(
         assembled.gateway.clone(),
-        &toolgate::run::http_options(&config),
+        &toolgate::run::http_options(config),
         toolgate_server::EdgeAuth::Off,
         assembled.metrics.clone(),
         Default::default(),
     );
+    (app, Watched::of(&assembled))
+}
+
+/// Serves `config` over HTTP on a free loopback port: the MCP URL and the gateway.
+pub async fn serve_config_with_gateway(config: toolgate::config::Config) -> (String, Watched) {
+    let (app, gateway) = app_of(&config).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/mcp"), gateway)
+}
+
+/// [`serve_config_with_gateway`] on a thread and a current-thread runtime of its own
+/// ([`serve_thread`]): one worker thread, as `toolgate serve` runs by default (and as busy
+/// polling needs).
+pub fn serve_config_on_thread(config: toolgate::config::Config) -> (String, Watched) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let addr = serve_thread(move |listener| async move {
+        let (app, gateway) = app_of(&config).await;
+        tx.send(gateway).unwrap();
+        axum::serve(listener, app).await
+    });
+    let gateway = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the gateway was assembled");
     (format!("http://{addr}/mcp"), gateway)
 }
 
