@@ -19,8 +19,8 @@
 //! needs.
 //!
 //! What counts as a call: every POST to the MCP endpoint (the fast path and rmcp's), from the
-//! moment it is admitted until its response head is written. GET streams, which stay open,
-//! do not count.
+//! moment it is admitted until its response is handed to the HTTP server (or the client goes
+//! away). GET streams, which stay open, do not count.
 //!
 //! The cost: CPU time, at most the window after each call plus the time calls wait on their
 //! sources within the window. Off (`0`) it is one branch per POST. It runs only on a
@@ -176,6 +176,30 @@ mod tests {
         });
         // Outside a runtime there is nothing to poll on.
         assert!(BusyPoll::start(Duration::from_micros(50), CancellationToken::new()).is_none());
+    }
+
+    #[test]
+    fn ignored_on_a_runtime_with_more_than_one_worker() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            assert!(
+                BusyPoll::start(Duration::from_micros(300), CancellationToken::new()).is_none()
+            );
+        });
+        let one = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        one.block_on(async {
+            assert!(
+                BusyPoll::start(Duration::from_micros(300), CancellationToken::new()).is_some()
+            );
+        });
     }
 
     #[tokio::test]

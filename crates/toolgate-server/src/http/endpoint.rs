@@ -109,7 +109,8 @@ pub(crate) struct Guard {
     pub(crate) live: LivePipeline,
     /// Who may use this endpoint, when it is a virtual server with rules of its own.
     pub(crate) access: Option<Arc<toolgate_core::EndpointAccess>>,
-    /// Polling instead of sleeping around lone calls (`http.busy_poll_us`), when on.
+    /// Polling instead of sleeping around calls while few are in flight
+    /// (`http.busy_poll_us`), when on.
     pub(crate) busy_poll: Option<BusyPoll>,
 }
 

@@ -52,8 +52,9 @@ pub struct HttpOptions {
     pub fast_path: bool,
     /// Microseconds the gateway keeps polling its sockets instead of sleeping after an HTTP
     /// call starts or ends, while at most 4 calls are in flight (0: never). Saves the
-    /// wake-ups of a hop at low concurrency, above all in VMs, for at most this much CPU
-    /// time per call (README, "Performance"; BENCHMARKS.md, "Busy polling").
+    /// wake-ups of a hop at low concurrency, above all in VMs, for CPU time: up to the window
+    /// after each call, plus the time calls wait within it (README, "Performance";
+    /// BENCHMARKS.md, "Busy polling"). Needs the default single worker thread.
     pub busy_poll_us: u64,
     /// Seconds after which a legacy session nobody used is closed (its client then gets 404
     /// and starts a new session).
